@@ -1,0 +1,178 @@
+"""Vendor knowledge as data: one TOML file per catalogue, loaded once into read-only mappings.
+
+Catalogues:
+- `interfax`: InterFAX status codes (`送信結果` / `Status`), from InterFAX's published list and its
+  Japanese error-handling guide.
+- `faxtc`: the `*** … ***` last lines of bounces from MAILER-DAEMON@fax.tc (same guide).
+- `satisfaxtion`: NET SatisFAXtion CAS error codes (STATUS_NUM / MESSAGE_COMPLETION_CODE) and the
+  completion strings (`Busy`, `No Answer`, ...).
+- `mail`: default actions for Sisimai's reason words, for generic delivery reports.
+
+File shape (every key is checked at load time; a bad file raises CatalogueError naming file and key):
+
+    vendor = "interfax"
+    source = "where the rows come from"
+    [reasons.busy]                   # default action for every entry with this reason
+    action_ja = "…"
+    action_en = "…"
+    [[entry]]
+    key = "6017"                     # code or message, as the vendor writes it
+    label_en = "Busy"
+    label_ja = "話中"                # may be empty
+    outcome = "failed"               # delivered | failed | pending
+    reason = "busy"                  # a word of processor.reasons
+    retryable = true                 # optional: derived from the reason when absent
+    action_ja = "…"                  # optional: overrides the reason's default
+    action_en = "…"
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from importlib.resources import files
+from types import MappingProxyType
+
+from processor.errors import CatalogueError
+from processor.reasons import Outcome, is_known_reason, retryable_for
+
+__all__ = [
+    "CATALOGUES",
+    "CatalogueEntry",
+    "entries",
+    "lookup",
+    "normalize_key",
+    "reason_action",
+    "unknown_entry",
+]
+
+CATALOGUES: tuple[str, ...] = ("interfax", "faxtc", "satisfaxtion", "mail")
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogueEntry:
+    catalogue: str
+    vendor: str
+    key: str
+    label_en: str
+    label_ja: str
+    outcome: Outcome
+    reason: str
+    retryable: bool | None
+    action_ja: str
+    action_en: str
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "catalogue": self.catalogue,
+            "vendor": self.vendor,
+            "key": self.key,
+            "label_en": self.label_en,
+            "label_ja": self.label_ja,
+            "outcome": str(self.outcome),
+            "reason": self.reason,
+            "retryable": self.retryable,
+            "action_ja": self.action_ja,
+            "action_en": self.action_en,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class _Catalogue:
+    vendor: str
+    by_key: Mapping[str, CatalogueEntry]
+    actions: Mapping[str, tuple[str, str]]
+
+
+def normalize_key(key: str) -> str:
+    """Codes and messages compare case-, space- and asterisk-insensitively: `*** No  Recipients found ***`."""
+    text = key.strip().strip("*").strip()
+    return re.sub(r"\s+", " ", text).casefold()
+
+
+def lookup(catalogue: str, key: str) -> CatalogueEntry | None:
+    return _load(catalogue).by_key.get(normalize_key(key))
+
+
+def entries(catalogue: str | None = None) -> tuple[CatalogueEntry, ...]:
+    names = CATALOGUES if catalogue is None else (catalogue,)
+    return tuple(entry for name in names for entry in _load(name).by_key.values())
+
+
+def reason_action(catalogue: str, reason: str) -> tuple[str, str]:
+    """(action_ja, action_en) for a reason, from the catalogue's defaults, else the `unknown` default."""
+    actions = _load(catalogue).actions
+    return actions.get(reason) or actions.get("unknown") or actions.get("undefined") or ("", "")
+
+
+def unknown_entry(catalogue: str, key: str, label: str = "") -> CatalogueEntry:
+    """The entry for a code the vendor has not published: a failure of reason `unknown`, never dropped."""
+    cat = _load(catalogue)
+    reason = "unknown" if catalogue != "mail" else "undefined"
+    action_ja, action_en = reason_action(catalogue, reason)
+    return CatalogueEntry(catalogue, cat.vendor, key, label, "", Outcome.FAILED, reason,
+                          retryable_for(reason, Outcome.FAILED), action_ja, action_en)
+
+
+@cache
+def _load(catalogue: str) -> _Catalogue:
+    if catalogue not in CATALOGUES:
+        raise CatalogueError(f"no catalogue named {catalogue!r}; known: {', '.join(CATALOGUES)}")
+    filename = f"{catalogue}.toml"
+    try:
+        data = tomllib.loads(files(__name__).joinpath(filename).read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise CatalogueError(f"{filename}: {exc}") from exc
+    vendor = _string(data, "vendor", filename)
+    actions: dict[str, tuple[str, str]] = {}
+    for reason, table in (data.get("reasons") or {}).items():
+        where = f"{filename}: reasons.{reason}"
+        if not is_known_reason(reason):
+            raise CatalogueError(f"{where}: {reason!r} is not a reason word of processor.reasons")
+        actions[reason] = (_string(table, "action_ja", where), _string(table, "action_en", where))
+    by_key: dict[str, CatalogueEntry] = {}
+    for index, row in enumerate(data.get("entry") or []):
+        where = f"{filename}: entry[{index}]"
+        key = _string(row, "key", where)
+        reason = _string(row, "reason", where)
+        if not is_known_reason(reason):
+            raise CatalogueError(f"{where} ({key}): reason {reason!r} is not a reason word of processor.reasons")
+        try:
+            outcome = Outcome(_string(row, "outcome", where))
+        except ValueError as exc:
+            raise CatalogueError(f"{where} ({key}): outcome must be delivered, failed or pending") from exc
+        retryable = row.get("retryable", retryable_for(reason, outcome))
+        if outcome is not Outcome.FAILED:
+            retryable = None
+        elif not isinstance(retryable, bool):
+            raise CatalogueError(f"{where} ({key}): retryable must be true or false")
+        default_ja, default_en = actions.get(reason, ("", ""))
+        entry = CatalogueEntry(
+            catalogue=catalogue,
+            vendor=vendor,
+            key=key,
+            label_en=str(row.get("label_en", "")),
+            label_ja=str(row.get("label_ja", "")),
+            outcome=outcome,
+            reason=reason,
+            retryable=retryable,
+            action_ja=str(row.get("action_ja") or default_ja),
+            action_en=str(row.get("action_en") or default_en),
+        )
+        if not entry.action_ja or not entry.action_en:
+            raise CatalogueError(f"{where} ({key}): no action_ja/action_en and no default for reason {reason!r}")
+        normalized = normalize_key(key)
+        if normalized in by_key:
+            raise CatalogueError(f"{where}: duplicate key {key!r}")
+        by_key[normalized] = entry
+    return _Catalogue(vendor, MappingProxyType(by_key), MappingProxyType(actions))
+
+
+def _string(table: Mapping[str, object], key: str, where: str) -> str:
+    value = table.get(key)
+    if not isinstance(value, str) or not value.strip():
+        raise CatalogueError(f"{where}: {key} must be a non-empty string")
+    return value

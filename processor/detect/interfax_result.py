@@ -1,0 +1,19 @@
+"""TODO: how this format is recognised."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from processor.parse import ParsedMail
+from processor.reasons import Kind
+from processor.records import FaxResult
+
+__all__ = ["InterfaxResultDetector"]
+
+
+class InterfaxResultDetector:
+    name: ClassVar[str] = "interfax_result"
+    kind: ClassVar[Kind] = Kind.INTERFAX_RESULT
+
+    def detect(self, mail: ParsedMail) -> list[FaxResult] | None:
+        return None

@@ -1,0 +1,69 @@
+"""HTML to text that keeps a table's shape: cells apart on one line, rows on their own lines.
+
+Notification templates put a label in one cell and its value in the next (`<td>送信結果</td><td>3912</td>`);
+joining cells with a tab keeps them on one line, so the same label patterns read text and HTML mails.
+"""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+
+__all__ = ["html_to_text"]
+
+_BLOCK = frozenset(
+    {"p", "div", "br", "tr", "li", "ul", "ol", "table", "tbody", "thead", "tfoot", "h1", "h2", "h3", "h4",
+     "h5", "h6", "pre", "blockquote", "hr", "dt", "dd", "dl", "section", "article", "header", "footer",
+     "title", "caption", "form", "address", "center"}
+)
+_CELL = frozenset({"td", "th"})
+_SKIP = frozenset({"script", "style", "head", "noscript", "template"})
+_MAX_CHARS = 8 * 1024 * 1024
+
+
+class _TextExtractor(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.chunks: list[str] = []
+        self._skip_depth = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _SKIP:
+            self._skip_depth += 1
+        elif tag in _CELL:
+            self.chunks.append("\t")
+        elif tag in _BLOCK:
+            self.chunks.append("\n")
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _BLOCK:
+            self.chunks.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _SKIP:
+            self._skip_depth = max(0, self._skip_depth - 1)
+        elif tag in _CELL:
+            self.chunks.append("\t")
+        elif tag in _BLOCK:
+            self.chunks.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        if not self._skip_depth:
+            self.chunks.append(data)
+
+
+def html_to_text(html: str) -> str:
+    """Visible text of an HTML document; never raises on broken markup."""
+    parser = _TextExtractor()
+    try:
+        parser.feed(html[:_MAX_CHARS])
+        parser.close()
+    except (AssertionError, ValueError):  # html.parser's rare hard failures on garbage
+        pass
+    text = "".join(parser.chunks).replace("\xa0", " ")
+    lines = []
+    for line in text.split("\n"):
+        line = re.sub(r"[ \t]*\t[ \t]*", "\t", re.sub(r"[ \r\f\v]+", " ", line)).strip(" \t")
+        if line:
+            lines.append(line)
+    return "\n".join(lines)

@@ -1,0 +1,107 @@
+"""Mail metadata read by mail-parser: addresses, the attachment list, defects and the Received chain.
+
+mail-parser is good at these (address header repair, Received clause splitting, defect collection).
+It is not used for body text. Any failure inside it becomes a defect string, never an exception.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import re
+from dataclasses import dataclass, field
+
+import mailparser
+
+__all__ = ["Attachment", "MailMetadata", "ReceivedHop", "read_metadata"]
+
+log = logging.getLogger(__name__)
+# mail-parser logs a warning for every content type it does not render; that is not our concern.
+logging.getLogger("mailparser").setLevel(logging.ERROR)
+_IP_RE = re.compile(r"\[(?:IPv6:)?([0-9A-Fa-f:.]+)\]|\(([0-9]{1,3}(?:\.[0-9]{1,3}){3})\)")
+
+
+@dataclass(frozen=True, slots=True)
+class ReceivedHop:
+    """One Received header, newest first as in the mail."""
+
+    from_host: str | None
+    from_ip: str | None
+    by_host: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    filename: str | None
+    content_type: str
+
+
+@dataclass(frozen=True, slots=True)
+class MailMetadata:
+    from_addresses: tuple[str, ...] = ()
+    to_addresses: tuple[str, ...] = ()
+    cc_addresses: tuple[str, ...] = ()
+    reply_to: tuple[str, ...] = ()
+    attachments: tuple[Attachment, ...] = ()
+    received: tuple[ReceivedHop, ...] = ()
+    defects: tuple[str, ...] = field(default_factory=tuple)
+
+
+def read_metadata(raw: bytes) -> MailMetadata:
+    try:
+        parsed = mailparser.parse_from_bytes(raw)
+    except Exception as exc:  # noqa: BLE001 - mail-parser raises many types on hostile input
+        log.debug("mail-parser failed: %s", exc)
+        return MailMetadata(defects=(f"mail-parser: {type(exc).__name__}",))
+    return MailMetadata(
+        from_addresses=_addresses(parsed, "from_"),
+        to_addresses=_addresses(parsed, "to"),
+        cc_addresses=_addresses(parsed, "cc"),
+        reply_to=_addresses(parsed, "reply_to"),
+        attachments=tuple(
+            Attachment(a.get("filename"), str(a.get("mail_content_type") or "application/octet-stream"))
+            for a in _safe(lambda: parsed.attachments, [])
+        ),
+        received=tuple(_hop(r) for r in _safe(lambda: parsed.received, []) if isinstance(r, dict)),
+        defects=tuple(sorted(_safe(lambda: parsed.defects_categories, set()))),
+    )
+
+
+def _addresses(parsed: mailparser.MailParser, name: str) -> tuple[str, ...]:
+    pairs = _safe(lambda: getattr(parsed, name), [])
+    out = []
+    for pair in pairs or []:
+        address = pair[1] if isinstance(pair, tuple | list) and len(pair) > 1 else str(pair)
+        if address and "@" in address:
+            out.append(address.strip().lower())
+    return tuple(out)
+
+
+def _hop(received: dict[str, object]) -> ReceivedHop:
+    from_clause = str(received.get("from") or "") or None
+    by_clause = str(received.get("by") or "") or None
+    return ReceivedHop(
+        from_host=from_clause.split()[0].lower() if from_clause else None,
+        from_ip=_ip_in(from_clause),
+        by_host=by_clause.split()[0].lower() if by_clause else None,
+    )
+
+
+def _ip_in(clause: str | None) -> str | None:
+    if not clause:
+        return None
+    for match in _IP_RE.finditer(clause):
+        candidate = match.group(1) or match.group(2)
+        try:
+            return str(ipaddress.ip_address(candidate))
+        except ValueError:
+            continue
+    return None
+
+
+def _safe(getter, default):  # type: ignore[no-untyped-def]
+    try:
+        value = getter()
+    except Exception:  # noqa: BLE001
+        return default
+    return default if value is None else value

@@ -1,0 +1,83 @@
+"""Frozen result records: what classification produces and what the store writes.
+
+`FaxResult.to_json()` is the `classify --json` contract: keys are only ever added, never renamed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from processor.reasons import Kind, Outcome
+
+__all__ = ["Classification", "FaxResult"]
+
+
+@dataclass(frozen=True, slots=True)
+class FaxResult:
+    """One outcome for one destination (fax number or mail recipient) reported by one mail."""
+
+    vendor: str
+    """`interfax`, `satisfaxtion`, or `mail` for generic delivery reports."""
+    outcome: Outcome
+    reason: str
+    retryable: bool | None
+    detected_by: str
+    code: str | None = None
+    """Vendor code as written (`3912`, `4134`), the bounce line for fax.tc, or the RFC 3463 status for DSNs."""
+    vendor_message: str | None = None
+    """The vendor's own words: label after the code, the `*** … ***` line, or the diagnostic text."""
+    fax_number: str | None = None
+    """E.164 (`+81355550101`) when the destination is a fax number."""
+    fax_number_raw: str | None = None
+    recipient: str | None = None
+    transaction_id: str | None = None
+    original_message_id: str | None = None
+    original_subject: str | None = None
+    pages: int | None = None
+    submitted_at: datetime | None = None
+    occurred_at: datetime | None = None
+    smtp_status: str | None = None
+    """RFC 3463 status (`5.1.1`) for mail-level results."""
+    smtp_reply: str | None = None
+    """SMTP reply code (`550`) for mail-level results."""
+    action_ja: str | None = None
+    action_en: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "vendor": self.vendor,
+            "code": self.code,
+            "vendor_message": self.vendor_message,
+            "outcome": str(self.outcome),
+            "reason": self.reason,
+            "retryable": self.retryable,
+            "fax_number": self.fax_number,
+            "fax_number_raw": self.fax_number_raw,
+            "recipient": self.recipient,
+            "transaction_id": self.transaction_id,
+            "original_message_id": self.original_message_id,
+            "original_subject": self.original_subject,
+            "pages": self.pages,
+            "submitted_at": _iso(self.submitted_at),
+            "occurred_at": _iso(self.occurred_at),
+            "smtp_status": self.smtp_status,
+            "smtp_reply": self.smtp_reply,
+            "action_ja": self.action_ja,
+            "action_en": self.action_en,
+            "detected_by": self.detected_by,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Classification:
+    """What one mail is, and the results it carries (none for `unrelated`)."""
+
+    kind: Kind
+    detected_by: str | None = None
+    results: tuple[FaxResult, ...] = field(default_factory=tuple)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
