@@ -181,10 +181,7 @@ def _jis_to_sjis(j1: int, j2: int) -> bytes:
     s1 = ((j1 - 0x21) >> 1) + 0x81
     if s1 > 0x9F:
         s1 += 0x40
-    if j1 & 1:
-        s2 = j2 + (0x1F if j2 < 0x60 else 0x20)
-    else:
-        s2 = j2 + 0x7E
+    s2 = (j2 + (0x1F if j2 < 0x60 else 0x20)) if j1 & 1 else j2 + 0x7E
     return bytes((s1, s2))
 
 

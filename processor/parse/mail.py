@@ -156,7 +156,7 @@ def parse_mail(raw: bytes) -> ParsedMail:
     raw = bytes(raw)
     try:
         message = email.message_from_bytes(raw, policy=compat32)
-    except Exception as exc:  # noqa: BLE001 - the stdlib parser has no documented exception set
+    except Exception as exc:
         raise ParseError(f"MIME parse failed: {type(exc).__name__}: {exc}") from exc
     defects: list[str] = [type(d).__name__ for d in getattr(message, "defects", ())]
     parts: list[MailPart] = []
@@ -239,8 +239,8 @@ def _read_part(
             embedded.append(EmbeddedMessage(decode_headers(headers.items()), ""))
         except Exception as exc:  # noqa: BLE001
             defects.append(f"EmbeddedHeaders:{type(exc).__name__}")
-    elif ctype.startswith("text/") or ctype == "application/octet-stream" and not is_attachment and size < 65536:
-        if ctype.startswith("text/") or data.isascii():
+    elif ctype.startswith("text/") or (ctype == "application/octet-stream" and not is_attachment and data.isascii()):
+        if size < MAX_TEXT_BYTES * 4:
             decoded = decode_bytes(data[:MAX_TEXT_BYTES], charset or _html_meta_charset(ctype, data))
             text = normalize_text(html_to_text(decoded) if ctype == "text/html" else decoded)
     parts.append(MailPart(ctype, filename, is_attachment, size, depth, charset, text))
