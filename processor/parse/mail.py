@@ -239,10 +239,10 @@ def _read_part(
             embedded.append(EmbeddedMessage(decode_headers(headers.items()), ""))
         except Exception as exc:  # noqa: BLE001
             defects.append(f"EmbeddedHeaders:{type(exc).__name__}")
-    elif ctype.startswith("text/") or (ctype == "application/octet-stream" and not is_attachment and data.isascii()):
-        if size < MAX_TEXT_BYTES * 4:
-            decoded = decode_bytes(data[:MAX_TEXT_BYTES], charset or _html_meta_charset(ctype, data))
-            text = normalize_text(html_to_text(decoded) if ctype == "text/html" else decoded)
+    elif ctype.startswith("text/") and not (is_attachment and ctype not in ("text/plain", "text/html", "text/csv",
+                                                                             "text/xml")):
+        decoded = decode_bytes(data[:MAX_TEXT_BYTES], charset or _html_meta_charset(ctype, data))
+        text = normalize_text(html_to_text(decoded) if ctype == "text/html" else decoded)
     parts.append(MailPart(ctype, filename, is_attachment, size, depth, charset, text))
 
 
