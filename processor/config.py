@@ -1,0 +1,198 @@
+"""Settings: defaults, then a TOML file, then `FAXBOUNCE_<SECTION>_<KEY>` environment variables.
+
+Every key is typed and checked at start-up; a wrong file stops the daemon with a ConfigError that names
+the key and the problem (`config: smtp.port: must be an integer from 0 to 65535, got 'x'`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from processor.errors import ConfigError
+
+__all__ = ["DEFAULT_DATABASE_URL", "Settings", "load_settings"]
+
+DEFAULT_DATABASE_URL = "sqlite:///var/faxbounce.sqlite3"
+ENV_PREFIX = "FAXBOUNCE_"
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseSettings:
+    url: str = DEFAULT_DATABASE_URL
+    """SQLAlchemy URL: `sqlite:///path` (relative to the working directory) or `postgresql+psycopg://…`."""
+
+
+@dataclass(frozen=True, slots=True)
+class SmtpSettings:
+    host: str = "127.0.0.1"
+    port: int = 2525
+    hostname: str = ""
+    """Name in the greeting and Received lines; empty = this machine's FQDN."""
+    accepted_recipients: tuple[str, ...] = ()
+    """Shell-style patterns (`*@faxbounce.example.com`); empty = accept every recipient."""
+    max_message_size: int = 25 * 1024 * 1024
+    max_line_length: int = 64 * 1024
+    max_recipients: int = 1000
+    timeout: int = 300
+    """Seconds a client may stay silent before the session is closed."""
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessingSettings:
+    default_country: str = "JP"
+    """ISO 3166 country for domestic fax numbers (`03-…` → `+813…`)."""
+    poll_interval: float = 1.0
+    """Seconds between looks for unprocessed mail when nothing wakes the worker."""
+    max_seconds_per_message: int = 30
+    """A mail whose parse and classification take longer is marked `error` and skipped."""
+    max_attempts: int = 3
+    """A mail that crashed the worker this many times is marked `error` and skipped."""
+    satisfaxtion_senders: tuple[str, ...] = ()
+    """Sender addresses of your NET SatisFAXtion server's notification mails."""
+
+
+@dataclass(frozen=True, slots=True)
+class LoggingSettings:
+    level: str = "INFO"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
+    smtp: SmtpSettings = field(default_factory=SmtpSettings)
+    processing: ProcessingSettings = field(default_factory=ProcessingSettings)
+    logging: LoggingSettings = field(default_factory=LoggingSettings)
+    source: str = "defaults"
+    """Where the settings came from, for log lines (never secrets)."""
+
+
+_SECTIONS: dict[str, type] = {
+    "database": DatabaseSettings,
+    "smtp": SmtpSettings,
+    "processing": ProcessingSettings,
+    "logging": LoggingSettings,
+}
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def load_settings(path: str | os.PathLike[str] | None = None, environ: dict[str, str] | None = None) -> Settings:
+    """Defaults, overlaid by the file (`path`, else $FAXBOUNCE_CONFIG), overlaid by environment variables."""
+    env = dict(os.environ if environ is None else environ)
+    file_path = path or env.get(ENV_PREFIX + "CONFIG") or None
+    values: dict[str, dict[str, Any]] = {name: {} for name in _SECTIONS}
+    source = "defaults"
+    if file_path:
+        values_from_file = _read_file(Path(file_path))
+        for section, table in values_from_file.items():
+            values[section].update(table)
+        source = str(file_path)
+    for section, cls in _SECTIONS.items():
+        for fld in dataclasses.fields(cls):
+            env_name = f"{ENV_PREFIX}{section}_{fld.name}".upper()
+            if env_name in env:
+                values[section][fld.name] = _from_env(env[env_name], fld.type)
+    sections = {name: _build(name, cls, values[name]) for name, cls in _SECTIONS.items()}
+    return Settings(**sections, source=source)
+
+
+def _read_file(path: Path) -> dict[str, dict[str, Any]]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(str(path), "file not found") from exc
+    except OSError as exc:
+        raise ConfigError(str(path), f"cannot read: {exc.strerror}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(str(path), f"not valid TOML: {exc}") from exc
+    for section, table in data.items():
+        if section not in _SECTIONS:
+            raise ConfigError(section, "unknown section" + _suggest(section, _SECTIONS))
+        if not isinstance(table, dict):
+            raise ConfigError(section, "must be a table ([section])")
+        names = {f.name for f in dataclasses.fields(_SECTIONS[section])}
+        for key in table:
+            if key not in names:
+                raise ConfigError(f"{section}.{key}", "unknown key" + _suggest(key, names))
+    return data
+
+
+def _build(section: str, cls: type, values: dict[str, Any]) -> Any:
+    kwargs: dict[str, Any] = {}
+    for fld in dataclasses.fields(cls):
+        if fld.name in values:
+            kwargs[fld.name] = _check(f"{section}.{fld.name}", values[fld.name], fld.type)
+    settings = cls(**kwargs)
+    _validate(section, settings)
+    return settings
+
+
+def _check(key: str, value: Any, type_name: Any) -> Any:
+    type_name = str(type_name)
+    if type_name == "int":
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(key, f"must be an integer, got {value!r}")
+        return value
+    if type_name == "float":
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(key, f"must be a number, got {value!r}")
+        return float(value)
+    if type_name == "str":
+        if not isinstance(value, str):
+            raise ConfigError(key, f"must be a string, got {value!r}")
+        return value
+    if type_name.startswith("tuple[str"):
+        if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(key, f"must be a list of strings, got {value!r}")
+        return tuple(value)
+    raise ConfigError(key, f"unsupported type {type_name}")  # pragma: no cover - a programming error
+
+
+def _validate(section: str, settings: Any) -> None:
+    if section == "smtp":
+        if not 0 <= settings.port <= 65535:
+            raise ConfigError("smtp.port", f"must be from 0 to 65535, got {settings.port}")
+        for name in ("max_message_size", "max_line_length", "max_recipients", "timeout"):
+            if getattr(settings, name) <= 0:
+                raise ConfigError(f"smtp.{name}", "must be greater than 0")
+        if settings.max_line_length < 1000:
+            raise ConfigError("smtp.max_line_length", "must be at least 1000 (RFC 5321's minimum)")
+    elif section == "database":
+        if not re.match(r"^(sqlite|postgresql)(\+\w+)?://", settings.url):
+            raise ConfigError("database.url", "must start with sqlite:/// or postgresql+psycopg://")
+    elif section == "processing":
+        if not re.fullmatch(r"[A-Z]{2}", settings.default_country):
+            raise ConfigError("processing.default_country", "must be a two-letter ISO 3166 code such as JP")
+        if settings.poll_interval <= 0 or settings.max_seconds_per_message <= 0 or settings.max_attempts <= 0:
+            raise ConfigError("processing", "poll_interval, max_seconds_per_message and max_attempts must be > 0")
+    elif section == "logging" and settings.level.upper() not in _LOG_LEVELS:
+        raise ConfigError("logging.level", f"must be one of {', '.join(_LOG_LEVELS)}")
+
+
+def _from_env(raw: str, type_name: Any) -> Any:
+    """Environment values are strings: read them by the key's type (lists are comma-separated)."""
+    type_name = str(type_name)
+    if type_name == "int":
+        try:
+            return int(raw)
+        except ValueError:
+            return raw  # _check reports it with the key's name
+    if type_name == "float":
+        try:
+            return float(raw)
+        except ValueError:
+            return raw
+    if type_name.startswith("tuple[str"):
+        return [item.strip() for item in raw.split(",") if item.strip()]
+    return raw
+
+
+def _suggest(name: str, choices: Any) -> str:
+    close = difflib.get_close_matches(name, list(choices), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""

@@ -1,0 +1,113 @@
+"""The one module that joins the stages: raw bytes → ParsedMail → Classification → rows.
+
+`classify_bytes` is pure (no database: `faxbounce classify`); `process_message` runs it for one stored mail
+and records the outcome in one transaction, so a crash half-way leaves the mail `received` for a retry.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from sqlalchemy.engine import Engine
+
+from processor.config import ProcessingSettings
+from processor.detect import classify
+from processor.errors import ParseError
+from processor.parse import ParsedMail, parse_mail
+from processor.records import Classification
+from processor.store.db import session_scope
+from processor.store.models import InboundMessage, MessageStatus
+from processor.store.results import claim_attempt, record_classification, record_failure
+
+__all__ = ["ProcessOutcome", "ProcessingTimeout", "classify_bytes", "process_message"]
+
+log = logging.getLogger(__name__)
+
+
+class ProcessingTimeout(Exception):
+    """A mail took longer than `processing.max_seconds_per_message`."""
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessOutcome:
+    message_id: int
+    status: str
+    kind: str | None
+    results: int
+
+
+def classify_bytes(raw: bytes, settings: ProcessingSettings | None = None) -> tuple[ParsedMail, Classification]:
+    """Parse and classify one mail. Raises ParseError when the bytes are not a mail at all."""
+    settings = settings or ProcessingSettings()
+    mail = parse_mail(raw)
+    return mail, classify(mail, default_country=settings.default_country)
+
+
+def process_message(engine: Engine, message_id: int, settings: ProcessingSettings) -> ProcessOutcome | None:
+    """Classify one stored mail and replace its results. Returns None if the id does not exist."""
+    with session_scope(engine) as session:
+        message = claim_attempt(session, message_id)
+        if message is None:
+            return None
+        attempts, raw = message.attempts, message.raw
+    # The attempt is committed before the work starts: a mail that kills the process is counted.
+    if attempts > settings.max_attempts:
+        return _fail(engine, message_id, MessageStatus.ERROR,
+                     f"skipped after {attempts - 1} attempts that did not finish (crash or kill)")
+    if raw is None:
+        return _fail(engine, message_id, MessageStatus.ERROR, "raw bytes no longer stored")
+    try:
+        with _time_limit(settings.max_seconds_per_message):
+            mail, classification = classify_bytes(raw, settings)
+    except ParseError as exc:
+        log.warning("message %s unparseable: %s", message_id, exc)
+        return _fail(engine, message_id, MessageStatus.UNPARSEABLE, str(exc))
+    except ProcessingTimeout:
+        log.warning("message %s skipped: over %ss", message_id, settings.max_seconds_per_message)
+        return _fail(engine, message_id, MessageStatus.ERROR,
+                     f"processing took longer than {settings.max_seconds_per_message}s")
+    except Exception as exc:
+        log.exception("message %s failed in classification", message_id)
+        return _fail(engine, message_id, MessageStatus.ERROR, f"{type(exc).__name__}: {exc}")
+    with session_scope(engine) as session:
+        message = session.get_one(InboundMessage, message_id)
+        record_classification(
+            session, message, message_id_header=mail.message_id, subject=mail.subject,
+            from_address=mail.from_address or None, classification=classification,
+        )
+    for result in classification.results:
+        if result.reason in ("unknown", "undefined"):
+            log.warning("message %s: %s result with unknown code %r", message_id, classification.kind, result.code)
+    log.info("message %s processed: %s, %d result(s)", message_id, classification.kind, len(classification.results))
+    return ProcessOutcome(message_id, MessageStatus.PROCESSED, str(classification.kind), len(classification.results))
+
+
+def _fail(engine: Engine, message_id: int, status: str, error: str) -> ProcessOutcome:
+    with session_scope(engine) as session:
+        message = session.get_one(InboundMessage, message_id)
+        record_failure(session, message, status, error)
+    return ProcessOutcome(message_id, status, None, 0)
+
+
+@contextmanager
+def _time_limit(seconds: int) -> Iterator[None]:
+    """SIGALRM-based limit; only in the main thread of a process (the worker), else no limit."""
+    try:
+        previous = signal.signal(signal.SIGALRM, _raise_timeout)
+    except ValueError:  # not the main thread
+        yield
+        return
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _raise_timeout(_signum: int, _frame: object) -> None:
+    raise ProcessingTimeout

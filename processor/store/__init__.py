@@ -1,0 +1,1 @@
+"""Storage stage: the database (SQLAlchemy 2, Alembic) behind small functions."""

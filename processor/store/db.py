@@ -1,0 +1,105 @@
+"""Engines, sessions and migrations, the same way for SQLite and PostgreSQL.
+
+SQLite runs in WAL mode with `synchronous=FULL`, so a committed row is on disk before the SMTP 250.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+__all__ = [
+    "alembic_config",
+    "create_db_engine",
+    "current_revision",
+    "head_revision",
+    "migrate",
+    "session_scope",
+]
+
+
+def create_db_engine(url: str, **kwargs: Any) -> Engine:
+    """An engine with the pragmas and pool settings faxbounce relies on."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database or ""
+        if database and database != ":memory:" and not database.startswith("file:"):
+            Path(database).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(url, connect_args={"timeout": 30}, **kwargs)
+        sa.event.listen(engine, "connect", _sqlite_pragmas)
+        sa.event.listen(engine, "begin", _sqlite_begin)
+        return engine
+    kwargs.setdefault("pool_pre_ping", True)
+    return sa.create_engine(url, **kwargs)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # pysqlite's own transaction handling is off: _sqlite_begin issues BEGIN IMMEDIATE itself, so a
+    # writer takes the lock at the start and never fails half-way with "database is locked".
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def _sqlite_begin(connection: Any) -> None:
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+@contextmanager
+def session_scope(engine: Engine) -> Iterator[Session]:
+    """One transaction: committed on success, rolled back on any exception."""
+    factory = sessionmaker(engine, expire_on_commit=False)
+    with factory() as session, session.begin():
+        yield session
+
+
+def migrations_dir() -> Path:
+    """The Alembic script directory: $FAXBOUNCE_MIGRATIONS, the checkout's `migrations/`, or ./migrations."""
+    candidates = [
+        os.environ.get("FAXBOUNCE_MIGRATIONS"),
+        Path(__file__).resolve().parents[2] / "migrations",
+        Path.cwd() / "migrations",
+    ]
+    for candidate in candidates:
+        if candidate and (Path(candidate) / "env.py").is_file():
+            return Path(candidate)
+    raise FileNotFoundError("Alembic migrations not found: set FAXBOUNCE_MIGRATIONS to the migrations directory")
+
+
+def alembic_config(url: str) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(migrations_dir()))
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return config
+
+
+def migrate(engine: Engine, revision: str = "head") -> None:
+    """Bring the schema to `revision` on this engine's database (creates the SQLite file)."""
+    config = alembic_config(engine.url.render_as_string(hide_password=False))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
+
+
+def head_revision() -> str | None:
+    return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()

@@ -1,0 +1,154 @@
+"""SQLAlchemy models: the public SQL interface (tables `inbound_messages`, `fax_results`).
+
+Views (`failures`) are created by the Alembic revisions, which are their only definition.
+
+These models and the Alembic revisions are kept identical by a test (autogenerate must find nothing).
+Times are stored in UTC: `timestamp with time zone` on PostgreSQL, ISO text on SQLite.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+__all__ = ["Base", "FaxResultRow", "InboundMessage", "MessageStatus", "UTCDateTime"]
+
+# BIGINT on PostgreSQL, INTEGER (the rowid alias) on SQLite.
+BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware datetimes in, aware UTC datetimes out, on both backends (SQLite keeps no zone)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class MessageStatus:
+    """Values of `inbound_messages.status`."""
+
+    RECEIVED = "received"
+    """Stored, not yet processed (the worker picks these up, also after a restart)."""
+    PROCESSED = "processed"
+    UNPARSEABLE = "unparseable"
+    """The bytes could not be parsed as a mail at all; raw bytes kept, `error` says why."""
+    ERROR = "error"
+    """Parsed, but classification failed, crashed the worker, or took too long; `error` says why."""
+
+    ALL = (RECEIVED, PROCESSED, UNPARSEABLE, ERROR)
+
+
+class Base(DeclarativeBase):
+    metadata = sa.MetaData(
+        naming_convention={
+            "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+            "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+            "ck": "ck_%(table_name)s_%(constraint_name)s",
+            "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+            "pk": "pk_%(table_name)s",
+        }
+    )
+
+
+class InboundMessage(Base):
+    """Every mail accepted over SMTP (or ingested), raw, with its envelope: committed before the 250."""
+
+    __tablename__ = "inbound_messages"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    mail_from: Mapped[str | None] = mapped_column(sa.Text)
+    """Envelope sender (MAIL FROM); empty string for bounces (`<>`)."""
+    rcpt_tos: Mapped[list[str]] = mapped_column(sa.JSON, nullable=False)
+    """Envelope recipients (RCPT TO), a JSON array."""
+    peer: Mapped[str | None] = mapped_column(sa.Text)
+    """Client address `ip:port`, or `ingest:<path>` for backfilled mail."""
+    helo: Mapped[str | None] = mapped_column(sa.Text)
+    raw: Mapped[bytes | None] = mapped_column(sa.LargeBinary)
+    size: Mapped[int] = mapped_column(sa.BigInteger, nullable=False)
+    sha256: Mapped[str] = mapped_column(sa.String(64), nullable=False)
+    message_id: Mapped[str | None] = mapped_column(sa.Text)
+    subject: Mapped[str | None] = mapped_column(sa.Text)
+    from_address: Mapped[str | None] = mapped_column(sa.Text)
+    status: Mapped[str] = mapped_column(sa.String(16), nullable=False, default=MessageStatus.RECEIVED)
+    kind: Mapped[str | None] = mapped_column(sa.String(32))
+    detected_by: Mapped[str | None] = mapped_column(sa.String(64))
+    error: Mapped[str | None] = mapped_column(sa.Text)
+    attempts: Mapped[int] = mapped_column(sa.Integer, nullable=False, default=0)
+    processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    results: Mapped[list[FaxResultRow]] = relationship(
+        back_populates="message", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+    __table_args__ = (
+        sa.CheckConstraint(f"status IN {MessageStatus.ALL!r}", name="status"),
+        sa.Index(None, "received_at"),
+        sa.Index(None, "status", "id"),
+        sa.Index(None, "sha256"),
+        sa.Index(None, "message_id"),
+    )
+
+
+class FaxResultRow(Base):
+    """One result (one destination of one mail): what happened, why, and what to do."""
+
+    __tablename__ = "fax_results"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    inbound_message_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("inbound_messages.id", ondelete="CASCADE"), nullable=False
+    )
+    kind: Mapped[str] = mapped_column(sa.String(32), nullable=False)
+    detected_by: Mapped[str] = mapped_column(sa.String(64), nullable=False)
+    vendor: Mapped[str] = mapped_column(sa.String(32), nullable=False)
+    code: Mapped[str | None] = mapped_column(sa.Text)
+    vendor_message: Mapped[str | None] = mapped_column(sa.Text)
+    outcome: Mapped[str] = mapped_column(sa.String(16), nullable=False)
+    reason: Mapped[str] = mapped_column(sa.String(32), nullable=False)
+    retryable: Mapped[bool | None] = mapped_column(sa.Boolean)
+    fax_number: Mapped[str | None] = mapped_column(sa.String(32))
+    fax_number_raw: Mapped[str | None] = mapped_column(sa.Text)
+    recipient: Mapped[str | None] = mapped_column(sa.Text)
+    transaction_id: Mapped[str | None] = mapped_column(sa.String(128))
+    original_message_id: Mapped[str | None] = mapped_column(sa.Text)
+    original_subject: Mapped[str | None] = mapped_column(sa.Text)
+    pages: Mapped[int | None] = mapped_column(sa.Integer)
+    submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    occurred_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    smtp_status: Mapped[str | None] = mapped_column(sa.String(16))
+    smtp_reply: Mapped[str | None] = mapped_column(sa.String(8))
+    action_ja: Mapped[str | None] = mapped_column(sa.Text)
+    action_en: Mapped[str | None] = mapped_column(sa.Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+
+    message: Mapped[InboundMessage] = relationship(back_populates="results")
+
+    __table_args__ = (
+        sa.CheckConstraint("outcome IN ('delivered', 'failed', 'pending')", name="outcome"),
+        sa.Index(None, "inbound_message_id"),
+        sa.Index(None, "occurred_at"),
+        sa.Index(None, "created_at"),
+        sa.Index(None, "fax_number", "occurred_at"),
+        sa.Index(None, "reason", "occurred_at"),
+        sa.Index(None, "outcome", "created_at"),
+        sa.Index(None, "transaction_id"),
+        sa.Index(None, "original_message_id"),
+    )

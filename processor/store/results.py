@@ -1,0 +1,106 @@
+"""Reading work and writing outcomes: the queries the worker and the CLI run."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from processor.records import Classification, FaxResult
+from processor.store.models import FaxResultRow, InboundMessage, MessageStatus
+
+__all__ = [
+    "claim_attempt",
+    "message_ids",
+    "record_classification",
+    "record_failure",
+]
+
+_TEXT_LIMIT = 10_000
+
+
+def message_ids(
+    session: Session, *, statuses: Sequence[str] | None = None, since: datetime | None = None,
+    after_id: int = 0, limit: int = 100,
+) -> list[int]:
+    """Ids of stored mails in arrival order, filtered by status and receive time."""
+    query = sa.select(InboundMessage.id).where(InboundMessage.id > after_id).order_by(InboundMessage.id).limit(limit)
+    if statuses is not None:
+        query = query.where(InboundMessage.status.in_(list(statuses)))
+    if since is not None:
+        query = query.where(InboundMessage.received_at >= since)
+    return list(session.scalars(query))
+
+
+def claim_attempt(session: Session, message_id: int) -> InboundMessage | None:
+    """Count one processing attempt before it starts, so a mail that kills the worker is noticed."""
+    message = session.get(InboundMessage, message_id)
+    if message is not None:
+        message.attempts += 1
+    return message
+
+
+def record_classification(
+    session: Session, message: InboundMessage, *, message_id_header: str | None, subject: str | None,
+    from_address: str | None, classification: Classification,
+) -> None:
+    """Replace the mail's results with these (idempotent: reprocessing gives the same rows)."""
+    now = datetime.now(UTC)
+    session.execute(sa.delete(FaxResultRow).where(FaxResultRow.inbound_message_id == message.id))
+    message.message_id = _text(message_id_header, 998)
+    message.subject = _text(subject, 2000)
+    message.from_address = _text(from_address, 998)
+    message.kind = str(classification.kind)
+    message.detected_by = classification.detected_by
+    message.status = MessageStatus.PROCESSED
+    message.error = None
+    message.processed_at = now
+    session.add_all(_result_row(message.id, classification, result, now) for result in classification.results)
+
+
+def record_failure(session: Session, message: InboundMessage, status: str, error: str) -> None:
+    """Mark a mail unparseable or in error; its raw bytes stay, its old results go."""
+    session.execute(sa.delete(FaxResultRow).where(FaxResultRow.inbound_message_id == message.id))
+    message.status = status
+    message.error = _text(error, 2000)
+    message.kind = None
+    message.detected_by = None
+    message.processed_at = datetime.now(UTC)
+
+
+def _result_row(message_id: int, classification: Classification, r: FaxResult, now: datetime) -> FaxResultRow:
+    return FaxResultRow(
+        inbound_message_id=message_id,
+        kind=str(classification.kind),
+        detected_by=r.detected_by,
+        vendor=r.vendor,
+        code=_text(r.code),
+        vendor_message=_text(r.vendor_message),
+        outcome=str(r.outcome),
+        reason=r.reason,
+        retryable=r.retryable,
+        fax_number=r.fax_number,
+        fax_number_raw=_text(r.fax_number_raw, 200),
+        recipient=_text(r.recipient, 998),
+        transaction_id=_text(r.transaction_id, 128),
+        original_message_id=_text(r.original_message_id, 998),
+        original_subject=_text(r.original_subject, 2000),
+        pages=r.pages,
+        submitted_at=r.submitted_at,
+        occurred_at=r.occurred_at,
+        smtp_status=_text(r.smtp_status, 16),
+        smtp_reply=_text(r.smtp_reply, 8),
+        action_ja=r.action_ja,
+        action_en=r.action_en,
+        created_at=now,
+    )
+
+
+def _text(value: str | None, limit: int = _TEXT_LIMIT) -> str | None:
+    """Text as both backends accept it: no NUL, no lone surrogates, bounded length."""
+    if value is None:
+        return None
+    cleaned = value.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
+    return cleaned[:limit]

@@ -1,0 +1,50 @@
+"""The raw store keeps every byte and the envelope, on both backends, and fails loudly as RawStoreError."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from processor.errors import RawStoreError
+from processor.rawstore import Envelope, RawStore
+from processor.store.db import create_db_engine, session_scope
+from processor.store.models import InboundMessage, MessageStatus
+
+
+def test_put_keeps_bytes_and_envelope(engine: Engine) -> None:
+    raw = b"Subject: x\r\n\r\nbody \x00 with NUL and \xff 8-bit\r\n"
+    message_id = RawStore(engine).put(
+        raw, Envelope(mail_from="a\x00b@example.com", rcpt_tos=("x@example.com", "y@example.com"),
+                      peer="127.0.0.1:5000", helo="mx.example.com")
+    )
+    with session_scope(engine) as session:
+        row = session.get_one(InboundMessage, message_id)
+        assert row.raw == raw
+        assert row.size == len(raw)
+        assert row.sha256 == hashlib.sha256(raw).hexdigest()
+        assert row.mail_from == "ab@example.com"  # NUL removed: PostgreSQL refuses it in text
+        assert row.rcpt_tos == ["x@example.com", "y@example.com"]
+        assert row.peer == "127.0.0.1:5000"
+        assert row.helo == "mx.example.com"
+        assert row.status == MessageStatus.RECEIVED
+        assert row.received_at.tzinfo is not None
+
+
+def test_put_many_is_one_transaction(engine: Engine) -> None:
+    ids = RawStore(engine).put_many([(b"Subject: a\r\n\r\n", Envelope(None, ())),
+                                     (b"Subject: b\r\n\r\n", Envelope("", ("r@x",)))])
+    assert len(ids) == 2 and ids[0] < ids[1]
+    with engine.connect() as connection:
+        assert connection.scalar(sa.select(sa.func.count()).select_from(InboundMessage)) == 2
+
+
+def test_store_failure_is_raw_store_error(tmp_path) -> None:
+    # A database with no schema: the insert fails, and the error says what without any mail content.
+    eng = create_db_engine(f"sqlite:///{tmp_path / 'empty.sqlite3'}")
+    with pytest.raises(RawStoreError) as info:
+        RawStore(eng).put(b"Subject: secret-content\r\n\r\n", Envelope(None, ()))
+    assert "no such table" in str(info.value)
+    assert "secret-content" not in str(info.value)
