@@ -1,14 +1,60 @@
-"""TODO: how this format is recognised."""
+"""Generic delivery reports: RFC 3464 `multipart/report` DSNs and the MTAs' own bounce texts.
+
+Recognised by a `message/delivery-status` part (or its `Final-Recipient:`/`Status:` fields quoted in the
+body), else, for mails that look like bounces (sender `MAILER-DAEMON`/`postmaster`, a bounce Subject,
+`X-Failed-Recipients`), by the free-text reader in `bounce_text`. Abuse feedback reports (ARF) and
+RFC 3834 auto-replies are not bounces and are left alone. The reason words are Sisimai's, decided in
+`_dsn_reasons`, so that a person who knows Sisimai reads our rows the same way.
+"""
 
 from __future__ import annotations
 
+import email.utils
+import re
+from datetime import datetime
 from typing import ClassVar
 
+from processor.catalogues import reason_action
+from processor.detect import bounce_text
+from processor.detect._dsn_reasons import (
+    Delivery,
+    decide_reason,
+    find_reply,
+    find_status,
+    prefer_status,
+    pseudo_status,
+)
 from processor.parse import ParsedMail
-from processor.reasons import Kind
+from processor.reasons import Kind, Outcome
 from processor.records import FaxResult
 
-__all__ = ["DeliveryReportDetector"]
+__all__ = ["DeliveryReportDetector", "is_auto_reply", "is_feedback_report", "read_delivery_status"]
+
+#: Reasons worth another try later (the cause may go away by itself); every 4.x.x failure is too.
+SOFT_REASONS: frozenset[str] = frozenset(
+    {"mailboxfull", "expired", "networkerror", "systemerror", "systemfull", "toomanyconn", "speeding", "blocked",
+     "badreputation", "exceedlimit", "onhold", "undefined"}
+)
+_STATUS_FIELD_TYPES = ("message/delivery-status", "message/global-delivery-status")
+_FIELD_RE = re.compile(
+    r"^(final-recipient|original-recipient|x-actual-recipient|action|status|diagnostic-code|remote-mta|"
+    r"last-attempt-date|arrival-date|x-original-message-id|reporting-mta)\s*:\s*(.*)$",
+    re.IGNORECASE,
+)
+_CONTINUATION_RE = re.compile(r"^[ \t]+\S")
+_BLANK_RE = re.compile(r"\n[ \t]*\n")
+_RECIPIENT_FIELDS = ("final-recipient", "x-actual-recipient", "original-recipient")
+_ADDRESS_RE = re.compile(r"[^\s<>\"'(),;:\[\]]+@[A-Za-z0-9][A-Za-z0-9.\-]*[A-Za-z0-9]")
+_COMMAND_RE = re.compile(
+    r"\b(?:in reply to|after|for|at)\s+(?:end of\s+)?(RCPT TO|MAIL FROM|DATA|EHLO|HELO|STARTTLS|AUTH)\b"
+    r"|\b(RCPT TO|MAIL FROM)\s*(?:command|response)\b|>>>\s*(RCPT|MAIL|DATA|EHLO|HELO)\b"
+    r"|\bafter (end of data|initial connection)|\b(?:our final|the) (DATA)\b",
+    re.IGNORECASE,
+)
+_COMMAND_WORDS = {"RCPT TO": "RCPT", "MAIL FROM": "MAIL", "END OF DATA": "DATA", "INITIAL CONNECTION": "CONN"}
+_AUTO_REPLY_HEADERS = ("x-autoreply", "x-autorespond", "x-autoresponder", "x-vacation", "x-mail-autoreply")
+_SPACE_RE = re.compile(r"\s+")
+_MAX_MESSAGE = 1000
 
 
 class DeliveryReportDetector:
@@ -16,4 +62,186 @@ class DeliveryReportDetector:
     kind: ClassVar[Kind] = Kind.DSN
 
     def detect(self, mail: ParsedMail) -> list[FaxResult] | None:
+        if is_feedback_report(mail):
+            return None
+        deliveries = read_delivery_status(mail)
+        from_text = bounce_text.read_bounce_text(mail) if (deliveries or bounce_text.looks_like_bounce(mail)) else []
+        if deliveries:
+            _fill_from_text(deliveries, from_text)
+        elif is_auto_reply(mail) and not bounce_text.is_bounce_sender(mail):
+            return None
+        else:
+            deliveries = from_text
+        if not deliveries:
+            return None
+        message_id, subject = _original(mail)
+        return [_result(d, message_id, subject) for d in deliveries]
+
+
+def is_feedback_report(mail: ParsedMail) -> bool:
+    """ARF (RFC 5965) abuse reports: `multipart/report; report-type=feedback-report`."""
+    if mail.message.get_content_type() == "multipart/report":
+        report_type = str(mail.message.get_param("report-type") or "").lower()
+        if report_type == "feedback-report":
+            return True
+    return any(p.content_type == "message/feedback-report" for p in mail.parts)
+
+
+def is_auto_reply(mail: ParsedMail) -> bool:
+    """RFC 3834 auto-replies (vacation notices) and their common non-standard markers."""
+    submitted = (mail.header("auto-submitted") or "").strip().lower()
+    if submitted.startswith("auto-replied"):
+        return True
+    if any(mail.header(name) for name in _AUTO_REPLY_HEADERS):
+        return True
+    precedence = (mail.header("precedence") or "").strip().lower()
+    return precedence == "auto_reply"
+
+
+def read_delivery_status(mail: ParsedMail) -> list[Delivery]:
+    """Per-recipient fields of the RFC 3464 report(s) in the mail, in order; empty when there are none."""
+    texts = [p.text for p in mail.parts if p.content_type in _STATUS_FIELD_TYPES and p.text]
+    if not texts:
+        quoted = [p.text for p in mail.parts if p.content_type.startswith("text/") and p.text and
+                  "final-recipient:" in p.text.lower() and "status:" in p.text.lower()]
+        texts = quoted[:1]
+    deliveries: list[Delivery] = []
+    for text in texts:
+        deliveries.extend(_read_fields(text))
+    return [d for d in deliveries if d.action not in ("relayed", "expanded")]
+
+
+def _read_fields(text: str) -> list[Delivery]:
+    """The per-recipient groups of one delivery-status text (fields may be folded, groups may run together)."""
+    deliveries: list[Delivery] = []
+    arrival = ""
+    for block in _BLANK_RE.split(text):
+        group: dict[str, str] = {}
+        groups = [group]
+        last = ""
+        for line in block.split("\n"):
+            if last and _CONTINUATION_RE.match(line):
+                group[last] += " " + line.strip()
+                continue
+            match = _FIELD_RE.match(line.strip())
+            if not match:
+                last = ""
+                continue
+            last = match.group(1).lower()
+            if last in group and last in ("final-recipient", "original-recipient"):
+                group = {}
+                groups.append(group)
+            group.setdefault(last, match.group(2).strip())
+        for fields in groups:
+            arrival = fields.get("arrival-date", arrival)
+            recipient = next((a for a in (_address(fields.get(k, "")) for k in _RECIPIENT_FIELDS) if a), "")
+            if recipient:
+                deliveries.append(_delivery(recipient, fields, arrival))
+    return deliveries
+
+
+def _delivery(recipient: str, fields: dict[str, str], arrival: str) -> Delivery:
+    kind, _, rest = fields.get("diagnostic-code", "").partition(";")
+    diagnostic_type, diagnosis = (kind.strip().upper(), rest.strip()) if rest else ("", kind.strip())
+    action = fields.get("action", "").split()
+    return Delivery(
+        recipient=recipient,
+        action=action[0].lower() if action else "",
+        status=find_status(fields.get("status", "")),
+        diagnosis=diagnosis,
+        diagnostic_type=diagnostic_type,
+        date=fields.get("last-attempt-date") or arrival,
+    )
+
+
+def _address(value: str) -> str:
+    _kind, _, rest = value.partition(";")
+    found = _ADDRESS_RE.search(rest or value)
+    return found.group(0).strip(".").lower() if found else ""
+
+
+def _fill_from_text(deliveries: list[Delivery], from_text: list[Delivery]) -> None:
+    """Reports without a Diagnostic-Code often say it in the human part: borrow it, recipient by recipient."""
+    by_recipient = {d.recipient: d for d in from_text}
+    for d in deliveries:
+        other = by_recipient.get(d.recipient) or (from_text[0] if len(from_text) == 1 and len(deliveries) == 1
+                                                  else None)
+        if other is None:
+            continue
+        if not d.diagnosis:
+            d.diagnosis = other.diagnosis
+        if not d.command:
+            d.command = other.command
+        if not d.reason:
+            d.reason = other.reason
+
+
+def _finish(d: Delivery) -> tuple[str, str, str]:
+    """(status, reply code, reason) for one recipient, after Sisimai's order of preference."""
+    diagnosis = d.diagnosis
+    in_text = find_status(diagnosis)
+    reply = d.reply or find_reply(diagnosis)
+    status = prefer_status(d.status, in_text, reply)
+    d.status = status
+    if not d.reply:
+        d.reply = reply
+    if not d.command:
+        d.command = _command(diagnosis)
+    reason = decide_reason(d)
+    if not status:
+        status = pseudo_status(reason, reply.startswith("4") or d.action == "delayed")
+    if reply and status and reply[0] != status[0]:
+        reply = find_reply(diagnosis, status[0])
+    return status, reply, reason
+
+
+def _command(text: str) -> str:
+    match = _COMMAND_RE.search(text)
+    if not match:
+        return ""
+    word = next(g for g in match.groups() if g).upper()
+    return _COMMAND_WORDS.get(word, word.split()[0])
+
+
+def _result(d: Delivery, message_id: str | None, subject: str | None) -> FaxResult:
+    status, reply, reason = _finish(d)
+    delivered = reason == "delivered"
+    outcome = Outcome.DELIVERED if delivered else Outcome.FAILED
+    retryable = None if delivered else (status.startswith("4") or reason in SOFT_REASONS)
+    action_ja, action_en = reason_action("mail", reason)
+    message = _SPACE_RE.sub(" ", d.diagnosis).strip()[:_MAX_MESSAGE] or None
+    return FaxResult(
+        vendor="mail",
+        outcome=outcome,
+        reason=reason,
+        retryable=retryable,
+        detected_by=DeliveryReportDetector.name,
+        code=status or None,
+        vendor_message=message,
+        recipient=d.recipient,
+        original_message_id=message_id,
+        original_subject=subject,
+        occurred_at=_date(d.date),
+        smtp_status=status or None,
+        smtp_reply=reply or None,
+        action_ja=action_ja or None,
+        action_en=action_en or None,
+    )
+
+
+def _original(mail: ParsedMail) -> tuple[str | None, str | None]:
+    """Message-ID and Subject of the returned original: the embedded part, else headers quoted in the text."""
+    for embedded in mail.embedded:
+        message_id, subject = embedded.header("message-id"), embedded.header("subject")
+        if message_id or subject:
+            return (message_id.strip() if message_id else None), subject
+    return bounce_text.quoted_original(mail)
+
+
+def _date(value: str) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return email.utils.parsedate_to_datetime(value.split(";")[-1].strip())
+    except (TypeError, ValueError, IndexError):
         return None
