@@ -16,4 +16,6 @@ def configure_logging(level: str = "INFO") -> None:
         force=True,
     )
     # aiosmtpd logs every command at INFO; its connection lines are enough at WARNING for operators.
-    logging.getLogger("mail.log").setLevel(max(logging.WARNING, logging.getLogger().level))
+    quiet = max(logging.WARNING, logging.getLogger().level)
+    logging.getLogger("mail.log").setLevel(quiet)
+    logging.getLogger("alembic").setLevel(quiet)

@@ -1,0 +1,43 @@
+"""Imports go one way: records/reasons/errors ← parse ← detect ← store/pipeline ← smtp/daemon/cli."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "processor"
+
+# module (or package prefix) -> package modules it must never import
+FORBIDDEN = {
+    "processor/records.py": ("processor.parse", "processor.detect", "processor.store", "processor.smtp"),
+    "processor/reasons.py": ("processor.",),
+    "processor/errors.py": ("processor.",),
+    "processor/parse/": ("processor.detect", "processor.store", "processor.smtp", "processor.pipeline", "sqlalchemy"),
+    "processor/detect/": ("processor.store", "processor.smtp", "processor.pipeline", "sqlalchemy", "aiosmtpd"),
+    "processor/catalogues/": ("processor.parse", "processor.detect", "processor.store", "sqlalchemy"),
+    "processor/store/": ("processor.smtp", "processor.daemon", "processor.cli", "processor.detect"),
+}
+
+
+def _imports(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+    return names
+
+
+@pytest.mark.parametrize("prefix", sorted(FORBIDDEN))
+def test_imports_go_one_way(prefix: str) -> None:
+    files = [p for p in PACKAGE.parent.glob(prefix + "**/*.py" if prefix.endswith("/") else prefix)]
+    assert files, prefix
+    for path in files:
+        for name in _imports(path):
+            for banned in FORBIDDEN[prefix]:
+                assert not (name == banned.rstrip(".") or name.startswith(banned if banned.endswith(".")
+                                                                          else banned + ".") or name == banned), (
+                    f"{path.relative_to(PACKAGE.parent)} imports {name}")
