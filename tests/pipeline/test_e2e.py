@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-
 from mailfactory import interfax_failure, plain
+
 from processor.rawstore import Envelope, RawStore
 from processor.store.db import create_db_engine, migrate
 

@@ -6,10 +6,10 @@ import time
 
 import pytest
 import sqlalchemy as sa
+from mailfactory import interfax_failure, plain
 from sqlalchemy.engine import Engine
 
 import processor.pipeline as pipeline
-from mailfactory import interfax_failure, plain
 from processor.config import ProcessingSettings, Settings
 from processor.errors import ParseError
 from processor.rawstore import Envelope, RawStore
