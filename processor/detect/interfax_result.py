@@ -1,14 +1,39 @@
-"""TODO: how this format is recognised."""
+"""InterFAX result notifications (送信結果通知メール) in the text and HTML formats, Japanese and English.
+
+Recognised by the subject `FAX送信が成功しました -> NUMBER` / `FAX送信が失敗しました -> NUMBER`, or by a
+`送信結果` field holding a number, or by an English `Status` field holding a number together with InterFAX
+evidence (a From domain of InterFAX, or a Transaction ID / Destination Fax field). A mail that merely
+names InterFAX is not claimed. Every field is read by label (see `_labels`), in the plain part first and
+the HTML part second. A list send repeats the per-fax fields; the n-th value of each is paired.
+"""
 
 from __future__ import annotations
 
+import logging
+import re
 from typing import ClassVar
 
+from processor.detect._labels import JST, catalogue_entry, field_values, parse_datetime, parse_int, split_code
 from processor.parse import ParsedMail
 from processor.reasons import Kind
 from processor.records import FaxResult
 
 __all__ = ["InterfaxResultDetector"]
+
+log = logging.getLogger(__name__)
+
+SUBJECT_RE = re.compile(r"FAX\s*送信が\s*(成功|失敗)\s*しました\s*(?:(?:-+|=)>|→|⇒|>)?\s*(.*)$")
+INTERFAX_DOMAINS = ("interfax.net", "fax.tc", "interfax.co.jp")
+
+CODE_JA = ("送信結果",)
+CODE_EN = ("Status",)
+NUMBER = ("送信先FAX番号", "送信先", "FAX番号", "宛先", "Destination Fax", "Fax Number")
+PAGES = ("送信ページ数", "ページ数", "Pages Sent", "Pages")
+SUBMITTED = ("送信日時", "受付日時", "Submit Time")
+COMPLETED = ("完了日時", "Completion Time")
+TRANSACTION = ("トランザクションID", "送信ID", "Transaction ID")
+SUBJECT = ("件名", "Subject")
+EVIDENCE = ("Transaction ID", "Destination Fax")
 
 
 class InterfaxResultDetector:
@@ -16,4 +41,61 @@ class InterfaxResultDetector:
     kind: ClassVar[Kind] = Kind.INTERFAX_RESULT
 
     def detect(self, mail: ParsedMail) -> list[FaxResult] | None:
+        subject = SUBJECT_RE.search(mail.subject)
+        text = _best_text(mail)
+        codes = [split_code(v) for v in field_values(text, CODE_JA)]
+        if not any(code for code, _ in codes) and _english_evidence(mail, text):
+            codes = [split_code(v) for v in field_values(text, CODE_EN)]
+        codes = [(code, label) for code, label in codes if code is not None]
+        if not codes and subject is None:
+            return None
+        if not codes:  # success subject alone means delivered; failure alone is a failure of unknown reason
+            codes = [("0", None) if subject and subject.group(1) == "成功" else (None, None)]
+        subject_number = (subject.group(2).strip() or None) if subject else None
+        numbers = _values(text, NUMBER)
+        pages, submitted = _values(text, PAGES), _values(text, SUBMITTED)
+        completed, transactions = _values(text, COMPLETED), _values(text, TRANSACTION)
+        original_subject = _pick(_values(text, SUBJECT), 0, len(codes))
+        results = []
+        for index, (code, label) in enumerate(codes):
+            entry = catalogue_entry("interfax", code, label, log)
+            results.append(FaxResult(
+                vendor="interfax", outcome=entry.outcome, reason=entry.reason, retryable=entry.retryable,
+                detected_by=self.name, code=code, vendor_message=label,
+                fax_number_raw=_pick(numbers, index, len(codes)) or subject_number,
+                transaction_id=_pick(transactions, index, len(codes)),
+                original_subject=original_subject,
+                pages=parse_int(_pick(pages, index, len(codes))),
+                submitted_at=parse_datetime(_pick(submitted, index, len(codes)), JST),
+                occurred_at=parse_datetime(_pick(completed, index, len(codes)), JST),
+                action_ja=entry.action_ja, action_en=entry.action_en,
+            ))
+        return results
+
+
+def _best_text(mail: ParsedMail) -> str:
+    """The plain part when it carries a result field, else the HTML part (HTML-only and HTML-richer mails)."""
+    for text in (mail.plain_text, mail.html_text):
+        if any(split_code(v)[0] for v in field_values(text, CODE_JA + CODE_EN)):
+            return text
+    return mail.text
+
+
+def _english_evidence(mail: ParsedMail, text: str) -> bool:
+    domain = mail.from_address.rpartition("@")[2]
+    if any(domain == d or domain.endswith("." + d) for d in INTERFAX_DOMAINS):
+        return True
+    return any(v for v in field_values(text, EVIDENCE))
+
+
+def _values(text: str, labels: tuple[str, ...]) -> list[str]:
+    return [v for v in field_values(text, labels) if v]
+
+
+def _pick(values: list[str], index: int, count: int) -> str | None:
+    """The n-th value when each result has its own, else the shared first one."""
+    if not values:
         return None
+    if len(values) == count:
+        return values[index]
+    return values[0]
