@@ -83,7 +83,7 @@ class SinkHandler:
     async def handle_DATA(self, server: SMTP, session: Session, envelope: SmtpEnvelope) -> str:
         raw = envelope.original_content or b""
         meta = Envelope(
-            mail_from=envelope.mail_from,
+            mail_from="" if envelope.mail_from in (None, "<>") else envelope.mail_from,  # null sender
             rcpt_tos=tuple(envelope.rcpt_tos),
             peer=_peer(session),
             helo=session.host_name,
