@@ -16,10 +16,11 @@ from processor.detect._dsn_reasons import Delivery
 from processor.parse import ParsedMail
 from processor.parse.mail import parse_header_block
 
-__all__ = ["is_bounce_sender", "looks_like_bounce", "quoted_original", "read_bounce_text"]
+__all__ = ["body_text", "is_bounce_sender", "looks_like_bounce", "quoted_original", "read_bounce_text"]
 
 _ADDR = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.\-]+@[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9\-]+)+"
 _ADDRESS_RE = re.compile(_ADDR)
+_QUOTE_RE = re.compile(r"^> ?", re.MULTILINE)
 
 #: Where the report stops and the returned original (or its headers) begins, one pattern per line family.
 END_MARKERS: tuple[re.Pattern[str], ...] = tuple(
@@ -33,24 +34,27 @@ END_MARKERS: tuple[re.Pattern[str], ...] = tuple(
         r"original message follows|--- original message)",  # DragonFly, Domino, X-series
         r"^\s*-+ ?The header of the original message is following",  # Biglobe
         r"^content-type: (?:message/rfc822|text/rfc822-headers)",  # MIME left in the text
-        r"^(?:received|return-path|x-original-to|delivered-to): ",  # headers quoted without a marker
+        r"^(?:received|return-path|x-original-to|delivered-to):\s*\S",  # headers quoted without a marker
     )
 )
-#: How a failed recipient is introduced; group 1 is the address (first match on a line wins).
+#: How a failed recipient is introduced; group 1 is the address (first match on a line wins). The first
+#: patterns are line shapes that only a report uses; from `_WEAK_FROM` on, an address equal to the bounce's
+#: own From/To (the original sender) is not taken.
 RECIPIENT_PATTERNS: tuple[re.Pattern[str], ...] = tuple(
     re.compile(p, re.IGNORECASE)
     for p in (
-        rf"^\s*<({_ADDR})>\s*:?\s*$",  # qmail, Yahoo, Postfix text: `<user@example.jp>:`
-        rf"^\s*({_ADDR})\s*:?\s*$",  # Exim: `  user@example.jp`
+        rf"^\s*[*\-]?\s*[<\"]?({_ADDR})[>\"]?\s*:?\s*$",  # qmail, Yahoo `<a@b>:`, Exim `  a@b`, GMX `"a@b":`
         rf"^\s*<?({_ADDR})>?\s*(?:\(expanded from [^)]*\))?\s*:\s+\S",  # Postfix text: `<addr>: host ... said`
-        rf"^\s*<?({_ADDR})>?\s+on\s+\w{{3}},",  # Exchange 2003: `user@example.jp on Thu, 29 Apr ...`
-        rf"^\s*({_ADDR})\s+(?:[<(\[]|SMTP error|\w+ \w+:|mailbox|user)",  # Exim variants, Notes
-        rf"(?:delivering your mail to|delivered to|deliver to|could not be delivered to|recipient|address(?:es)?|"
-        rf"rcpt to|failed recipient|original-recipient|to)\s*:?\s*<({_ADDR})>",  # DragonFly, KDDI, sendmail
-        rf"^\s*(?:to|recipient|address)\s*:\s*<?({_ADDR})>?",  # `To: user@...` in a report
-        rf"^\s*\"?({_ADDR})\"?\s*$",
+        rf"^\s*\d{{3}}[ -]<({_ADDR})>\.\.\.\s",  # sendmail transcript: `550 <addr>... User unknown`
+        rf"^\s*<?({_ADDR})>?\s+on\s+\S",  # Exchange 2003: `user@example.jp on Thu, 29 Apr ...`
+        rf"^\s*[A-Za-z][\w .'-]{{2,40}}:\s*<?({_ADDR})>?\s*$",  # `Unknown user: a@b`, `Recipient address: a@b`
+        rf"^\s*<?({_ADDR})>?[,:]?\s+\S",  # Exim variants, Notes, Zoho: `a@b Invalid Address, ...`
+        rf"(?:delivering your mail to|delivered to|deliver to|could not be delivered to|recipients?|addresse?s?|"
+        rf"rcpt to|failed recipient|original-recipient|to)\b[^:<@]{{0,60}}:?\s*<({_ADDR})>",  # DragonFly, KDDI
+        rf"(?:recipients?|addresse?s?)\b[^:@]{{0,60}}:\s*<?({_ADDR})>?",  # `... returned permanent errors: a@b.`
     )
 )
+_WEAK_FROM = 5
 #: The sender of a bounce, by local part or display name.
 _BOUNCE_SENDER_RE = re.compile(
     r"mailer-daemon|postmaster|mail[ ._-]?delivery|mail ?administrator|mdaemon|mailer|"
@@ -71,16 +75,29 @@ _SKIP_RE = re.compile(
     r"---+\s*$|=+\s*$|_+\s*$)",
     re.IGNORECASE,
 )
-#: Reasons some vendors state only in their own words (the phrase tables would not find them).
+#: Reasons some vendors state only in their own words, which the generic phrase tables would miss or
+#: misread (after the `$messagesof` tables of Sisimai's Lhost modules). First match wins.
 VENDOR_REASONS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
     (re.compile(p, re.IGNORECASE), reason)
     for p, reason in (
-        (r"as their mailbox is full|mailbox is full|quota", "mailboxfull"),  # KDDI, au
-        (r"message rejected by the domain filter|rejected by the domain filter", "filtered"),  # ezweb
-        (r"the following recipient\(s\) could not be reached.*user unknown", "userunknown"),
-        (r"retry timeout exceeded|message (?:has been )?(?:delayed|expired)|giving up", "expired"),
-        (r"all relevant mx records point to non-existent hosts|unrouteable address", "hostunknown"),
+        (r"as their mailbox is full|mailbox is full", "mailboxfull"),  # KDDI, au
+        (r"rejected by the domain filter|was rejected by a remote mail server", "filtered"),  # EZweb
+        (r"account is disabled", "suspend"),  # EZweb
+        (r"please check if address is correct", "userunknown"),  # Trend Micro InterScan
+        (r"not listed in (?:public name & address book|domino directory)", "userunknown"),  # Lotus Notes, Domino
+        (r"did not accept our requests to connect|message will be retried for|envelope expired|"
+         r"retry timeout exceeded|has been in the queue too long|giving up on", "expired"),  # Gmail, OpenSMTPD, Exim
+        (r"network error on destination mxs", "networkerror"),  # OpenSMTPD
+        (r"no mx found for domain|an mx or srv record indicated no smtp service", "notaccept"),  # OpenSMTPD, Exim
+        (r"my name was rejected", "blocked"),  # qmail: the HELO name was refused
+        (r"unable to contact ldap server", "systemerror"),  # qmail-ldap
+        (r"all relevant mx records point to non-existent hosts|unrouteable address|dns lookup failure: host .* not found|"
+         r"domain does not exist", "hostunknown"),  # Exim, DragonFly, OpenSMTPD
     )
+)
+#: Senders whose every bounce has one reason (a group that refuses the post, ...).
+SENDER_REASONS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"@googlegroups\.com$"), "rejected"),  # Google Groups: no such group or no permission to post
 )
 
 
@@ -102,25 +119,35 @@ def read_bounce_text(mail: ParsedMail) -> list[Delivery]:
     """Failed recipients and their diagnostics from the human-readable part of a bounce."""
     report = _report_text(mail)
     excluded = _excluded_addresses(mail)
+    sender = _original_sender(mail)
     deliveries: list[Delivery] = []
     current: Delivery | None = None
     lines: list[str] = []
+    preamble: list[str] = []
+    before: list[str] = []
     for line in report.split("\n"):
-        address = _recipient_on(line)
-        if address and address not in excluded:
+        address = _recipient_on(line, excluded)
+        if address and address != sender:
             if current is not None:
-                _close(current, lines)
+                _close(current, lines, before)
+            before = preamble if current is None else []
             current = next((d for d in deliveries if d.recipient == address), None)
             if current is None:
                 current = Delivery(recipient=address)
                 deliveries.append(current)
-            rest = line.split(address, 1)[-1].lstrip(">:. \t")
-            lines = [rest] if rest else []
+            head, _, rest = line.lower().partition(address)
+            rest = line[len(head) + len(address):].lstrip(">:.\" \t")
+            head = line[:len(head)].strip(" \t<\"*-")
+            lines = [x for x in (head if head.endswith(":") else "", rest) if x]
             continue
-        if current is not None and not _SKIP_RE.match(line):
-            lines.append(line.strip())
+        if _SKIP_RE.match(line):
+            continue
+        (lines if current is not None else preamble).append(line.strip())
     if current is not None:
-        _close(current, lines)
+        _close(current, lines, before)
+    sender_reason = next((r for p, r in SENDER_REASONS if p.search(mail.from_address)), "")
+    for d in deliveries:
+        d.reason = d.reason or sender_reason
     if not deliveries:
         deliveries = _from_headers(mail, report, excluded)
     return deliveries
@@ -141,9 +168,23 @@ def quoted_original(mail: ParsedMail) -> tuple[str | None, str | None]:
     return None, None
 
 
+def body_text(mail: ParsedMail) -> str:
+    """The readable body; for a multipart whose boundary never occurs (a broken report), its raw text."""
+    text = mail.plain_text or mail.text
+    if text.strip() or not mail.message.get_content_maintype() == "multipart":
+        return text
+    raw = mail.raw.replace(b"\r\n", b"\n")
+    body = raw.split(b"\n\n", 1)[-1]
+    return body.decode("utf-8", "replace")
+
+
 def _report_text(mail: ParsedMail) -> str:
     """The report part of the body: the first text part, cut where the returned original begins."""
-    text = mail.plain_text or mail.text
+    text = body_text(mail)
+    lines = text.split("\n")
+    quoted = [x for x in lines if x.startswith(">") and not x.startswith(">>>")]
+    if len(quoted) * 2 > len([x for x in lines if x.strip()]):
+        text = _QUOTE_RE.sub("", text)  # a forwarded bounce: read it without the quoting
     kept: list[str] = []
     seen_text = False
     for line in text.split("\n"):
@@ -154,13 +195,15 @@ def _report_text(mail: ParsedMail) -> str:
     return "\n".join(kept)
 
 
-def _recipient_on(line: str) -> str:
+def _recipient_on(line: str, excluded: frozenset[str]) -> str:
     if "@" not in line or len(line) > 400:
         return ""
-    for pattern in RECIPIENT_PATTERNS:
+    for number, pattern in enumerate(RECIPIENT_PATTERNS):
         match = pattern.search(line)
         if match:
-            return match.group(1).strip(".").lower()
+            address = match.group(1).strip(".").lower()
+            if number < _WEAK_FROM or address not in excluded:
+                return address
     return ""
 
 
@@ -173,8 +216,19 @@ def _excluded_addresses(mail: ParsedMail) -> frozenset[str]:
     return frozenset(a for a in found if a)
 
 
-def _close(delivery: Delivery, lines: list[str]) -> None:
-    text = " ".join(x for x in lines if x)
+def _original_sender(mail: ParsedMail) -> str:
+    """The returned original's From, unless it also wrote to itself: a report may name it (`A message sent by`)."""
+    for embedded in mail.embedded:
+        sender = [a.lower() for a in _ADDRESS_RE.findall(embedded.header("from") or "")]
+        to = [a.lower() for a in _ADDRESS_RE.findall(embedded.header("to") or "")]
+        if sender and sender[0] not in to:
+            return sender[0]
+    return ""
+
+
+def _close(delivery: Delivery, lines: list[str], before: list[str] | None = None) -> None:
+    """Finish one recipient: its diagnostic is the text after it, else the text just before it."""
+    text = " ".join(x for x in lines if x) or " ".join(x for x in (before or []) if x)
     if text and not delivery.diagnosis:
         delivery.diagnosis = text
     elif text:

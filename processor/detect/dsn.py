@@ -102,9 +102,9 @@ def read_delivery_status(mail: ParsedMail) -> list[Delivery]:
     """Per-recipient fields of the RFC 3464 report(s) in the mail, in order; empty when there are none."""
     texts = [p.text for p in mail.parts if p.content_type in _STATUS_FIELD_TYPES and p.text]
     if not texts:
-        quoted = [p.text for p in mail.parts if p.content_type.startswith("text/") and p.text and
-                  "final-recipient:" in p.text.lower() and "status:" in p.text.lower()]
-        texts = quoted[:1]
+        bodies = [p.text for p in mail.parts if p.content_type.startswith("text/") and p.text]
+        bodies = bodies or [bounce_text.body_text(mail)]
+        texts = [t for t in bodies if "final-recipient:" in t.lower() and "status:" in t.lower()][:1]
     deliveries: list[Delivery] = []
     for text in texts:
         deliveries.extend(_read_fields(text))
@@ -171,7 +171,7 @@ def _fill_from_text(deliveries: list[Delivery], from_text: list[Delivery]) -> No
         if not d.diagnosis:
             d.diagnosis = other.diagnosis
         if not d.command:
-            d.command = other.command
+            d.command = other.command or _command(other.diagnosis)
         if not d.reason:
             d.reason = other.reason
 
@@ -189,10 +189,18 @@ def _finish(d: Delivery) -> tuple[str, str, str]:
         d.command = _command(diagnosis)
     reason = decide_reason(d)
     if not status:
-        status = pseudo_status(reason, reply.startswith("4") or d.action == "delayed")
+        status = pseudo_status(reason, _is_temporary(reply, diagnosis))
     if reply and status and reply[0] != status[0]:
         reply = find_reply(diagnosis, status[0])
     return status, reply, reason
+
+
+def _is_temporary(reply: str, diagnosis: str) -> bool:
+    """A 4xx code, or words such as "temporary failure" (Sisimai's `failure.IsTemporary`)."""
+    text = f"{reply} {diagnosis}"
+    code = find_status(text) or find_reply(text)
+    lowered = text.lower()
+    return code.startswith("4") or " temporar" in lowered or " persistent" in lowered
 
 
 def _command(text: str) -> str:
