@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from mailfactory import interfax_failure
 from sqlalchemy.engine import Engine
 
-from mailfactory import interfax_failure
 from processor.config import ProcessingSettings
 from processor.pipeline import process_message
 from processor.rawstore import Envelope, RawStore
@@ -30,7 +30,7 @@ def test_readme_queries_run(engine: Engine) -> None:
     ran = 0
     with engine.connect() as connection:
         for query in _queries():
-            if backend == "sqlite" and "interval" in query or backend == "postgresql" and "datetime('now'" in query:
+            if (backend == "sqlite" and "interval" in query) or (backend == "postgresql" and "datetime('now'" in query):
                 continue
             rows = list(connection.exec_driver_sql(query))
             ran += 1
