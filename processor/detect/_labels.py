@@ -164,9 +164,11 @@ def catalogue_entry(catalogue: str, key: str | None, label: str | None, log: log
 def machine_texts(mail: ParsedMail, suffix: str, types: frozenset[str]) -> Iterator[str]:
     """Texts that may hold CSV or XML: inline bodies, decoded text attachments, and `application/*` parts
     of the wanted type or file suffix, which the parse layer leaves undecoded."""
+    seen: set[str] = set()
     for part in mail.parts:
         named = (part.filename or "").lower().endswith(suffix)
-        if part.text and (part.content_type in types or named or not part.is_attachment):
+        if part.text and part.text not in seen and (part.content_type in types or named or not part.is_attachment):
+            seen.add(part.text)
             yield part.text
     for part in mail.message.walk():
         if part.is_multipart() or part.get_content_maintype() == "text":

@@ -1,14 +1,29 @@
-"""TODO: how this format is recognised."""
+"""InterFAX result notifications in the XML format, as the body or an XML attachment.
+
+Recognised by elements that group InterFAX's ten result fields (TransactionID, Status, DestinationFax,
+...), repeated once per transaction for a list send: one result per group. Input with a DTD or entity
+declaration is refused, not parsed (billion laughs), and input over `MAX_XML_CHARS` is ignored.
+"""
 
 from __future__ import annotations
 
+import logging
+import xml.etree.ElementTree as ET
 from typing import ClassVar
 
+from processor.detect._labels import INTERFAX_FIELDS, field_name, interfax_row_result, machine_texts
 from processor.parse import ParsedMail
 from processor.reasons import Kind
 from processor.records import FaxResult
 
 __all__ = ["InterfaxXmlDetector"]
+
+log = logging.getLogger(__name__)
+
+XML_TYPES = frozenset({"text/xml", "application/xml"})
+MAX_XML_CHARS = 4 * 1024 * 1024
+MIN_FIELDS = 6
+"""A group needs Status plus this many of the ten fields: tolerant of templates that drop a column."""
 
 
 class InterfaxXmlDetector:
@@ -16,4 +31,39 @@ class InterfaxXmlDetector:
     kind: ClassVar[Kind] = Kind.INTERFAX_RESULT
 
     def detect(self, mail: ParsedMail) -> list[FaxResult] | None:
+        found = False
+        results: list[FaxResult] = []
+        for text in machine_texts(mail, ".xml", XML_TYPES):
+            groups = _groups(text)
+            if groups is None:
+                continue
+            found = True
+            results.extend(interfax_row_result(group, self.name, log) for group in groups)
+        return results if found else None
+
+
+def _groups(text: str) -> list[dict[str, str]] | None:
+    """Field groups of the XML document in `text`, or None when it is not InterFAX XML."""
+    start = text.find("<")
+    if start < 0 or "status" not in text.casefold() or "destinationfax" not in text.casefold():
         return None
+    document = text[start:].strip()
+    upper = document.upper()
+    if len(document) > MAX_XML_CHARS or "<!DOCTYPE" in upper or "<!ENTITY" in upper:
+        log.warning("refusing XML with a DTD or entity declaration, or over %d characters", MAX_XML_CHARS)
+        return None
+    try:
+        root = ET.fromstring(document)
+    except ET.ParseError:
+        return None
+    groups = []
+    for element in root.iter():
+        fields = {field_name(_local(child.tag)): (child.text or "").strip() for child in element
+                  if isinstance(child.tag, str)}
+        if "status" in fields and len(set(fields) & set(INTERFAX_FIELDS)) >= MIN_FIELDS:
+            groups.append(fields)
+    return groups or None
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
