@@ -17,6 +17,7 @@ __all__ = [
     "STATUS_REASONS",
     "Delivery",
     "decide_reason",
+    "find_command",
     "find_reply",
     "find_status",
     "includes",
@@ -497,7 +498,7 @@ _WEAK: frozenset[str] = frozenset(
     {"undefined", "onhold", "systemerror", "securityerror", "expired", "networkerror", "hostunknown", "userunknown"}
 )
 #: SMTP commands sent before DATA: content-based reasons cannot apply to rejections there.
-_BEFORE_DATA: frozenset[str] = frozenset({"CONN", "EHLO", "HELO", "STARTTLS", "AUTH", "MAIL", "RCPT"})
+_BEFORE_DATA: frozenset[str] = frozenset({"CONN", "EHLO", "HELO", "MAIL", "RCPT"})
 #: Reasons whose probe also succeeds when the status alone names them.
 _BY_STATUS: frozenset[str] = frozenset(
     {"mailboxfull", "exceedlimit", "authfailure", "requireptr", "toomanyconn", "blocked", "rejected"}
@@ -626,7 +627,7 @@ def decide_reason(d: Delivery) -> str:
         return "delivered"
     diag = d.diagnosis.lower()
     reason = ""
-    if d.diagnostic_type.upper() in ("SMTP", ""):
+    if not d.diagnostic_type.upper().startswith("X-UNIX"):
         reason = next((r for r in _PROBE_ORDER if _probe(r, d, diag)), "")
     if not reason:
         reason = _fallback(d, diag)
@@ -651,6 +652,27 @@ def pseudo_status(reason: str, temporary: bool) -> str:
     if temporary and reason not in _NO_TEMPORARY_PSEUDO:
         return f"4.0.{number}"
     return f"5.0.{number}"
+
+
+# --- SMTP commands named in a diagnostic (Sisimai's `command.Find`: upper case, not inside a word) -------
+_COMMANDS: tuple[tuple[str, str], ...] = (
+    ("HELO", "HELO"), ("EHLO", "EHLO"), ("STARTTLS", "STARTTLS"), ("AUTH PLAIN", "AUTH"), ("AUTH LOGIN", "AUTH"),
+    ("AUTH CRAM-", "AUTH"), ("AUTH DIGEST-", "AUTH"), ("MAIL F", "MAIL"), ("RCPT", "RCPT"), ("RCPT T", "RCPT"),
+    ("DATA", "DATA"), ("QUIT", "QUIT"), ("XFORWARD", "XFORWARD"),
+)
+_COMMAND_RES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(rf"(?<![0-9A-Za-z@`]){re.escape(word)}" + ("" if " " in word else r"(?![0-9A-Za-z@`])")), name)
+    for word, name in _COMMANDS
+)
+
+
+def find_command(text: str) -> str:
+    """The SMTP command a diagnostic names (the last of HELO/EHLO/.../RCPT/DATA that occurs), or ''."""
+    found: list[str] = []
+    for pattern, name in _COMMAND_RES:
+        if name not in found and pattern.search(text):
+            found.append(name)
+    return found[-1] if found else ""
 
 
 # --- finding codes inside free text -----------------------------------------------------------------------

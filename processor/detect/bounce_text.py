@@ -16,7 +16,14 @@ from processor.detect._dsn_reasons import Delivery
 from processor.parse import ParsedMail
 from processor.parse.mail import parse_header_block
 
-__all__ = ["body_text", "is_bounce_sender", "looks_like_bounce", "quoted_original", "read_bounce_text"]
+__all__ = [
+    "body_text",
+    "is_bounce_sender",
+    "looks_like_bounce",
+    "quoted_original",
+    "read_bounce_text",
+    "vendor_reason",
+]
 
 _ADDR = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.\-]+@[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9\-]+)+"
 _ADDRESS_RE = re.compile(_ADDR)
@@ -91,8 +98,13 @@ VENDOR_REASONS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"no mx found for domain|an mx or srv record indicated no smtp service", "notaccept"),  # OpenSMTPD, Exim
         (r"my name was rejected", "blocked"),  # qmail: the HELO name was refused
         (r"unable to contact ldap server", "systemerror"),  # qmail-ldap
-        (r"all relevant mx records point to non-existent hosts|unrouteable address|dns lookup failure: host .* not found|"
-         r"domain does not exist", "hostunknown"),  # Exim, DragonFly, OpenSMTPD
+        (r"doesn't receive email according to the administrator|does not accept mail \(nullmx\)", "notaccept"),
+        (r"dns type 'mx' lookup of .* (?:responded with code nxdomain|had no relevant answers)", "networkerror"),
+        (r"\baddress not found\b|the address couldn't be found", "userunknown"),  # Gmail
+        (r"unauthenticated email from .* is not accepted due to domain's dmarc policy|"
+         r"does not have authentication information or fails to pass authentication", "authfailure"),  # Gmail
+        (r"all relevant mx records point to non-existent hosts|unrouteable address|"
+         r"dns lookup failure: host .* not found|domain does not exist", "hostunknown"),  # Exim, DragonFly, OpenSMTPD
     )
 )
 #: Senders whose every bounce has one reason (a group that refuses the post, ...).
@@ -171,7 +183,7 @@ def quoted_original(mail: ParsedMail) -> tuple[str | None, str | None]:
 def body_text(mail: ParsedMail) -> str:
     """The readable body; for a multipart whose boundary never occurs (a broken report), its raw text."""
     text = mail.plain_text or mail.text
-    if text.strip() or not mail.message.get_content_maintype() == "multipart":
+    if text.strip() or mail.message.get_content_maintype() != "multipart":
         return text
     raw = mail.raw.replace(b"\r\n", b"\n")
     body = raw.split(b"\n\n", 1)[-1]
@@ -233,10 +245,12 @@ def _close(delivery: Delivery, lines: list[str], before: list[str] | None = None
         delivery.diagnosis = text
     elif text:
         delivery.diagnosis += " " + text
-    for pattern, reason in VENDOR_REASONS:
-        if pattern.search(delivery.diagnosis):
-            delivery.reason = reason
-            break
+    delivery.reason = delivery.reason or vendor_reason(delivery.diagnosis)
+
+
+def vendor_reason(diagnosis: str) -> str:
+    """The reason a vendor's own wording states (`VENDOR_REASONS`), or ''."""
+    return next((reason for pattern, reason in VENDOR_REASONS if pattern.search(diagnosis)), "")
 
 
 def _from_headers(mail: ParsedMail, report: str, excluded: frozenset[str]) -> list[Delivery]:

@@ -19,6 +19,7 @@ from processor.detect import bounce_text
 from processor.detect._dsn_reasons import (
     Delivery,
     decide_reason,
+    find_command,
     find_reply,
     find_status,
     prefer_status,
@@ -45,13 +46,6 @@ _CONTINUATION_RE = re.compile(r"^[ \t]+\S")
 _BLANK_RE = re.compile(r"\n[ \t]*\n")
 _RECIPIENT_FIELDS = ("final-recipient", "x-actual-recipient", "original-recipient")
 _ADDRESS_RE = re.compile(r"[^\s<>\"'(),;:\[\]]+@[A-Za-z0-9][A-Za-z0-9.\-]*[A-Za-z0-9]")
-_COMMAND_RE = re.compile(
-    r"\b(?:in reply to|after|for|at)\s+(?:end of\s+)?(RCPT TO|MAIL FROM|DATA|EHLO|HELO|STARTTLS|AUTH)\b"
-    r"|\b(RCPT TO|MAIL FROM)\s*(?:command|response)\b|>>>\s*(RCPT|MAIL|DATA|EHLO|HELO)\b"
-    r"|\bafter (end of data|initial connection)|\b(?:our final|the) (DATA)\b",
-    re.IGNORECASE,
-)
-_COMMAND_WORDS = {"RCPT TO": "RCPT", "MAIL FROM": "MAIL", "END OF DATA": "DATA", "INITIAL CONNECTION": "CONN"}
 _AUTO_REPLY_HEADERS = ("x-autoreply", "x-autorespond", "x-autoresponder", "x-vacation", "x-mail-autoreply")
 _SPACE_RE = re.compile(r"\s+")
 _MAX_MESSAGE = 1000
@@ -171,7 +165,7 @@ def _fill_from_text(deliveries: list[Delivery], from_text: list[Delivery]) -> No
         if not d.diagnosis:
             d.diagnosis = other.diagnosis
         if not d.command:
-            d.command = other.command or _command(other.diagnosis)
+            d.command = other.command or find_command(other.diagnosis)
         if not d.reason:
             d.reason = other.reason
 
@@ -181,12 +175,20 @@ def _finish(d: Delivery) -> tuple[str, str, str]:
     diagnosis = d.diagnosis
     in_text = find_status(diagnosis)
     reply = d.reply or find_reply(diagnosis)
+    if reply and f"{reply}-" in diagnosis:
+        # `550-5.7.1 ... 550-5.7.1 ... 550 5.7.1 ...`: one reply over several lines; read it as one sentence
+        for prefix in (f"{reply}-{in_text} ", f"{reply} {in_text} ", f"{reply}-"):
+            diagnosis = diagnosis.replace(prefix, "")
+        diagnosis = f"{reply} {in_text} {diagnosis}".strip()
+        d.diagnosis = _SPACE_RE.sub(" ", diagnosis)
+    if not d.reason:
+        d.reason = bounce_text.vendor_reason(d.diagnosis)
     status = prefer_status(d.status, in_text, reply)
     d.status = status
     if not d.reply:
         d.reply = reply
     if not d.command:
-        d.command = _command(diagnosis)
+        d.command = find_command(diagnosis)
     reason = decide_reason(d)
     if not status:
         status = pseudo_status(reason, _is_temporary(reply, diagnosis))
@@ -201,14 +203,6 @@ def _is_temporary(reply: str, diagnosis: str) -> bool:
     code = find_status(text) or find_reply(text)
     lowered = text.lower()
     return code.startswith("4") or " temporar" in lowered or " persistent" in lowered
-
-
-def _command(text: str) -> str:
-    match = _COMMAND_RE.search(text)
-    if not match:
-        return ""
-    word = next(g for g in match.groups() if g).upper()
-    return _COMMAND_WORDS.get(word, word.split()[0])
 
 
 def _result(d: Delivery, message_id: str | None, subject: str | None) -> FaxResult:
