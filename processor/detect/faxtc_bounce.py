@@ -1,14 +1,34 @@
-"""TODO: how this format is recognised."""
+"""Bounces of submission mails refused by InterFAX (fax.tc): the mail never became a fax.
+
+Recognised by the sender MAILER-DAEMON@fax.tc (the subject depends on the customer's mail server and is
+not used), or by a delivery report about a …@fax.tc recipient that carries a `*** … ***` line. The cause
+is the last `*** … ***` line of the readable text, else of the delivery-status part (Diagnostic-Code).
+There is no transaction id: the original's Message-ID, subject and fax recipients (…@fax.tc in To/Cc) are
+recovered from the returned message (message/rfc822 or text/rfc822-headers) or from quoted header lines.
+"""
 
 from __future__ import annotations
 
+import email.utils
+import logging
+import re
 from typing import ClassVar
 
+from processor.detect._labels import catalogue_entry, parse_datetime
 from processor.parse import ParsedMail
 from processor.reasons import Kind
 from processor.records import FaxResult
 
 __all__ = ["FaxtcBounceDetector"]
+
+log = logging.getLogger(__name__)
+
+DAEMON_LOCALPARTS = ("mailer-daemon", "postmaster")
+FAXTC_DOMAIN = "fax.tc"
+CAUSE_RE = re.compile(r"\*{3}[ \t]*([^*\n]*?[^*\s][^*\n]*?)[ \t]*\*{3}")
+FAXTC_ADDRESS_RE = re.compile(r"[\w.+\-=^]+@(?:[\w-]+\.)*fax\.tc\b", re.IGNORECASE)
+QUOTED_HEADER_RE = re.compile(r"^[ \t>]*(To|Cc|Subject|Message-ID|Date)[ \t]*:[ \t]*(.+)$", re.I | re.M)
+REPORT_RECIPIENT_RE = re.compile(r"^(?:Final|Original)-Recipient:\s*(?:rfc822;)?\s*<?([^>\s]+)", re.I | re.M)
 
 
 class FaxtcBounceDetector:
@@ -16,4 +36,82 @@ class FaxtcBounceDetector:
     kind: ClassVar[Kind] = Kind.INTERFAX_BOUNCE
 
     def detect(self, mail: ParsedMail) -> list[FaxResult] | None:
+        local, _, domain = mail.from_address.partition("@")
+        from_faxtc = local in DAEMON_LOCALPARTS and _is_faxtc(domain)
+        status_text = "\n".join(p.text or "" for p in mail.parts if "delivery-status" in p.content_type)
+        cause = _last_cause(mail.text) or _last_cause(mail.all_text) or _last_cause(status_text)
+        if not from_faxtc and (cause is None or not _is_report(mail)):
+            return None
+        headers = _original_headers(mail)
+        recipients = _fax_recipients(mail, headers, status_text)
+        if not from_faxtc and not recipients:
+            return None
+        code, line = cause if cause else (None, None)
+        entry = catalogue_entry("faxtc", code, line, log)
+        subject = _first(headers, "subject")
+        message_id = _first(headers, "message-id")
+        submitted = parse_datetime(_first(headers, "date"))
+        return [
+            FaxResult(
+                vendor=entry.vendor, outcome=entry.outcome, reason=entry.reason, retryable=entry.retryable,
+                detected_by=self.name, code=code, vendor_message=line,
+                fax_number_raw=recipient, recipient=recipient,
+                original_message_id=message_id, original_subject=subject,
+                submitted_at=submitted, occurred_at=mail.date,
+                action_ja=entry.action_ja, action_en=entry.action_en,
+            )
+            for recipient in (recipients or [None])
+        ]
+
+
+def _is_faxtc(domain: str) -> bool:
+    return domain == FAXTC_DOMAIN or domain.endswith("." + FAXTC_DOMAIN)
+
+
+def _is_report(mail: ParsedMail) -> bool:
+    """A delivery report: multipart/report, a daemon sender, or a returned original."""
+    local = mail.from_address.partition("@")[0]
+    return (mail.message.get_content_type() == "multipart/report" or local in DAEMON_LOCALPARTS
+            or bool(mail.embedded))
+
+
+def _last_cause(text: str) -> tuple[str, str] | None:
+    """(text inside the asterisks, the whole `*** … ***`) of the last such line."""
+    matches = list(CAUSE_RE.finditer(text))
+    if not matches:
         return None
+    last = matches[-1]
+    return last.group(1).strip(), last.group(0).strip()
+
+
+def _original_headers(mail: ParsedMail) -> dict[str, list[str]]:
+    """To/Cc/Subject/Message-ID/Date of the returned original: embedded part first, quoted lines second."""
+    headers: dict[str, list[str]] = {}
+    for embedded in mail.embedded:
+        for name in ("to", "cc", "subject", "message-id", "date"):
+            headers.setdefault(name, []).extend(embedded.headers.get(name, ()))
+    if not any(headers.values()):
+        for match in QUOTED_HEADER_RE.finditer(mail.text):
+            headers.setdefault(match.group(1).lower(), []).append(match.group(2).strip())
+    return headers
+
+
+def _fax_recipients(mail: ParsedMail, headers: dict[str, list[str]], status_text: str) -> list[str]:
+    """…@fax.tc addresses of the original (To, Cc), else the report's recipients, else any in the body."""
+    sources = (
+        [address for _name, address in email.utils.getaddresses(headers.get("to", []) + headers.get("cc", []))],
+        REPORT_RECIPIENT_RE.findall(status_text)
+        + [a for value in mail.header_all("x-failed-recipients") for a in value.split(",")],
+        FAXTC_ADDRESS_RE.findall(mail.text),
+    )
+    for candidates in sources:
+        found = [a.strip().strip("<>") for a in candidates if FAXTC_ADDRESS_RE.fullmatch(a.strip().strip("<>"))]
+        found = [a for a in found if not a.lower().startswith(DAEMON_LOCALPARTS)]
+        if found:
+            return list(dict.fromkeys(found))
+    return []
+
+
+def _first(headers: dict[str, list[str]], name: str) -> str | None:
+    values = [v.strip() for v in headers.get(name, []) if v.strip()]
+    return values[0] if values else None
