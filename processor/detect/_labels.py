@@ -33,6 +33,7 @@ __all__ = [
     "machine_texts",
     "parse_datetime",
     "parse_int",
+    "pick",
     "split_code",
 ]
 
@@ -89,6 +90,13 @@ def first_field(texts: Iterable[str], labels: Sequence[str]) -> str | None:
             if value:
                 return value
     return None
+
+
+def pick(values: Sequence[str], index: int, count: int) -> str | None:
+    """The n-th value when each of `count` results has its own (a list send), else the shared first one."""
+    if not values:
+        return None
+    return values[index] if len(values) == count else values[0]
 
 
 def split_code(value: str | None) -> tuple[str | None, str | None]:

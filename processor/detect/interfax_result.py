@@ -13,7 +13,7 @@ import logging
 import re
 from typing import ClassVar
 
-from processor.detect._labels import JST, catalogue_entry, field_values, parse_datetime, parse_int, split_code
+from processor.detect._labels import JST, catalogue_entry, field_values, parse_datetime, parse_int, pick, split_code
 from processor.parse import ParsedMail
 from processor.reasons import Kind
 from processor.records import FaxResult
@@ -55,19 +55,19 @@ class InterfaxResultDetector:
         numbers = _values(text, NUMBER)
         pages, submitted = _values(text, PAGES), _values(text, SUBMITTED)
         completed, transactions = _values(text, COMPLETED), _values(text, TRANSACTION)
-        original_subject = _pick(_values(text, SUBJECT), 0, len(codes))
+        original_subject = pick(_values(text, SUBJECT), 0, len(codes))
         results = []
         for index, (code, label) in enumerate(codes):
             entry = catalogue_entry("interfax", code, label, log)
             results.append(FaxResult(
                 vendor="interfax", outcome=entry.outcome, reason=entry.reason, retryable=entry.retryable,
                 detected_by=self.name, code=code, vendor_message=label,
-                fax_number_raw=_pick(numbers, index, len(codes)) or subject_number,
-                transaction_id=_pick(transactions, index, len(codes)),
+                fax_number_raw=pick(numbers, index, len(codes)) or subject_number,
+                transaction_id=pick(transactions, index, len(codes)),
                 original_subject=original_subject,
-                pages=parse_int(_pick(pages, index, len(codes))),
-                submitted_at=parse_datetime(_pick(submitted, index, len(codes)), JST),
-                occurred_at=parse_datetime(_pick(completed, index, len(codes)), JST),
+                pages=parse_int(pick(pages, index, len(codes))),
+                submitted_at=parse_datetime(pick(submitted, index, len(codes)), JST),
+                occurred_at=parse_datetime(pick(completed, index, len(codes)), JST),
                 action_ja=entry.action_ja, action_en=entry.action_en,
             ))
         return results
@@ -91,11 +91,3 @@ def _english_evidence(mail: ParsedMail, text: str) -> bool:
 def _values(text: str, labels: tuple[str, ...]) -> list[str]:
     return [v for v in field_values(text, labels) if v]
 
-
-def _pick(values: list[str], index: int, count: int) -> str | None:
-    """The n-th value when each result has its own, else the shared first one."""
-    if not values:
-        return None
-    if len(values) == count:
-        return values[index]
-    return values[0]

@@ -1,19 +1,104 @@
-"""TODO: how this format is recognised."""
+"""NET SatisFAXtion (FaxBack) notifications: delivered (Fax.dn), failed (Fax.ndn), not accepted (Fax.sendfailure).
+
+The templates are edited per site, so there is no fixed wording to match. Recognised by a configured sender
+address, or by the labels `MESSAGE_COMPLETION_CODE` / `Completion Code` / `STATUS_NUM` holding a value, or by
+the receiver address form `5035550123^COMPANY=Name^NOCOVER@fax.company.com` together with one of the
+completion strings (`Busy`, `No Answer`, ...). Codes and strings are looked up in the catalogue; the
+completion strings to scan for are the catalogue's own non-numeric keys.
+"""
 
 from __future__ import annotations
 
+import logging
+import re
+from functools import cache
 from typing import ClassVar
 
+from processor.catalogues import CatalogueEntry, entries, lookup
+from processor.detect._labels import catalogue_entry, field_values, parse_datetime, parse_int, pick, split_code
 from processor.parse import ParsedMail
 from processor.reasons import Kind
 from processor.records import FaxResult
 
 __all__ = ["SatisfaxtionDetector"]
 
+log = logging.getLogger(__name__)
+
+COMPLETION_CODE = ("Message Completion Code", "Completion Code")
+STATUS_NUM = ("Status Num",)
+COMPLETION_STRING = ("Message Completion String", "Completion String", "Completion Status", "Status", "Result")
+RECEIVER = ("Receiver Address", "Fax Address", "Fax Number", "Receiver", "Recipient")
+PAGES = ("Pages Sent", "Total Pages", "Page Count", "Pages")
+HANDLE = ("Message Handle", "Handle")
+SUBMITTED = ("Submit Time", "Submitted", "Date Submitted")
+COMPLETED = ("Completion Time", "Completed", "Date Sent", "Time Sent")
+SUBJECT = ("Message Subject", "Subject")
+ADDRESS_RE = re.compile(r"(?<![\w^])(\+?[\d][\d\-(). ]*)\^[^@\s<>\"]*@[\w.-]+\w")
+
 
 class SatisfaxtionDetector:
     name: ClassVar[str] = "satisfaxtion"
     kind: ClassVar[Kind] = Kind.SATISFAXTION_RESULT
 
+    def __init__(self, senders: tuple[str, ...] = ()) -> None:
+        self.senders = frozenset(sender.strip().lower() for sender in senders)
+
     def detect(self, mail: ParsedMail) -> list[FaxResult] | None:
+        text = mail.text
+        codes = _values(text, COMPLETION_CODE) or _values(text, STATUS_NUM)
+        strings = [v for v in field_values(text, COMPLETION_STRING) if lookup("satisfaxtion", v)]
+        addresses = [m.group(0) for m in ADDRESS_RE.finditer(text)]
+        if not strings and (codes or addresses):  # free wording: `Your fax to … failed: Busy`
+            strings = [m.group(0) for m in _strings_re().finditer(text)]
+        if mail.from_address not in self.senders and not codes and not (addresses and strings):
+            return None
+        receivers = addresses or [v for v in field_values(text, RECEIVER) if v]
+        count = len(codes) or len(strings)
+        pages, handles = field_values(text, PAGES), field_values(text, HANDLE)
+        submitted, completed = field_values(text, SUBMITTED), field_values(text, COMPLETED)
+        subject = pick([v for v in field_values(text, SUBJECT) if v], 0, 1)
+        results = []
+        for index in range(count):
+            code, message, entry = _entry(pick(codes, index, count), pick(strings, index, count))
+            receiver = pick(receivers, index, count)
+            results.append(FaxResult(
+                vendor="satisfaxtion", outcome=entry.outcome, reason=entry.reason, retryable=entry.retryable,
+                detected_by=self.name, code=code, vendor_message=message,
+                fax_number_raw=_number(receiver), recipient=receiver if receiver and "@" in receiver else None,
+                transaction_id=pick(handles, index, count) or None, original_subject=subject,
+                pages=parse_int(pick(pages, index, count)),
+                submitted_at=parse_datetime(pick(submitted, index, count)),
+                occurred_at=parse_datetime(pick(completed, index, count)),
+                action_ja=entry.action_ja, action_en=entry.action_en,
+            ))
+        return results
+
+
+def _values(text: str, labels: tuple[str, ...]) -> list[str]:
+    return [value for value in field_values(text, labels) if value]
+
+
+def _entry(code_value: str | None, string: str | None) -> tuple[str | None, str | None, CatalogueEntry]:
+    """(code as written, completion string, entry): a known number first, then a known string."""
+    code, label = split_code(code_value)
+    if code is None and code_value:  # `Completion Code: Busy`
+        label = code_value.strip()
+    message = string or label
+    for key in (code, message):
+        if key and (entry := lookup("satisfaxtion", key)) is not None:
+            return code, message, entry
+    return code, message, catalogue_entry("satisfaxtion", code, message, log)
+
+
+def _number(receiver: str | None) -> str | None:
+    """The destination as written: the part before the first `^` of the address form."""
+    if not receiver:
         return None
+    return receiver.split("^", 1)[0].strip() or None
+
+
+@cache
+def _strings_re() -> re.Pattern[str]:
+    """The catalogue's completion strings (its non-numeric keys), longest first, as whole words."""
+    words = sorted((e.key for e in entries("satisfaxtion") if not e.key.lstrip("-").isdigit()), key=len, reverse=True)
+    return re.compile(r"(?<!\w)(?:" + "|".join(re.escape(w) for w in words) + r")(?!\w)")
