@@ -12,10 +12,12 @@ Why not the stdlib codecs alone:
 
 from __future__ import annotations
 
+import binascii
 import codecs
+import functools
 import re
 import unicodedata
-from email.header import decode_header
+from email.header import Header
 
 __all__ = [
     "decode_bytes",
@@ -39,18 +41,49 @@ _ISO2022JP_LABELS = frozenset(
 )
 _EUCJP_LABELS = frozenset({"euc-jp", "eucjp", "x-euc-jp", "euc_jp", "ujis", "cseucpkdfmtjapanese", "cp51932"})
 _UTF8_LABELS = frozenset({"utf-8", "utf8", "unicode-1-1-utf-8", "x-unicode20utf8"})
-_ASCII_LABELS = frozenset({"us-ascii", "ascii", "ansi_x3.4-1968", "iso646-us", "646", "x-unknown", "unknown"})
+_ASCII_LABELS = frozenset(
+    {"us-ascii", "ascii", "ansi_x3.4-1968", "iso646-us", "646", "x-unknown", "unknown", "unknown-8bit",
+     "x-user-defined"}
+)
+_UTF7_LABELS = frozenset({"utf-7", "utf7", "unicode-1-1-utf-7", "x-unicode-2-0-utf-7"})
+# Codec names (as `codecs.lookup` reports them) that raise or mangle instead of decoding mail text.
+_UNUSABLE_CODECS = frozenset({"idna", "punycode", "undefined", "unicode-escape", "raw-unicode-escape", "mbcs", "oem"})
 
 _ESC = 0x1B
-# Dashes that Japanese codecs or mailers produce where a hyphen is meant; NFKC leaves these alone.
-_DASHES = str.maketrans({"\u2212": "-", "\u2010": "-", "\u2011": "-", "\u2012": "-", "\u2013": "-", "\u2015": "-"})
+# Dashes that Japanese codecs or mailers produce where a hyphen is meant, which NFKC leaves alone: Python's
+# shift_jis and euc_jp codecs give U+2212 for the full-width hyphen-minus where cp932 gives U+FF0D (NFKC: '-'),
+# and U+301C for the wave dash where cp932 gives U+FF5E (NFKC: '~'). Folding both makes every codec agree.
+_FOLD = str.maketrans(
+    {
+        "\u2212": "-", "\u2010": "-", "\u2011": "-", "\u2012": "-", "\u2013": "-", "\u2014": "-", "\u2015": "-",
+        "\u2043": "-", "\u301c": "~",
+    }
+)
 _MAX_HEADER_CHARS = 65536
+_SURROGATE_RE = re.compile("[\ud800-\udfff]")
+_FOREIGN_SURROGATE_RE = re.compile("[\ud800-\udc7f\udd00-\udfff]")
+_FOLD_RE = re.compile(r"(?:\r\n|\r|\n)[ \t]+")
+# RFC 2047 word, with the RFC 2231 language suffix allowed; real mailers put spaces in Q words, so allow them.
+_ENCODED_WORD_RE = re.compile(r"=\?([^?*\s]+)(?:\*[^?\s]*)?\?([bBqQ])\?([^?]*)\?=")
+_KANA_RE = re.compile("[\u3041-\u30ff]")
+_C1_RE = re.compile("[\x80-\x9f]")
+_Q_HEX_RE = re.compile(rb"=([0-9A-Fa-f]{2})")
+_JAPANESE_RE = re.compile("[\u3000-\u30ff\u3190-\u33ff\u4e00-\u9fff\uf900-\ufaff\uff01-\uffef\u2460-\u24ff"
+                          "\u2160-\u217f\u2010-\u2312\u25a0-\u266f\u00a7\u00a8\u00b0\u00b1\u00b4\u00b6\u00d7\u00f7"
+                          "\u0391-\u03c9\u0401-\u0451]")
 
 
 def normalize_text(text: str) -> str:
-    """NFKC, ASCII hyphens for the dash look-alikes, no NUL bytes, LF line ends."""
-    text = unicodedata.normalize("NFKC", text.replace("\x00", ""))
-    text = text.translate(_DASHES)
+    """NFKC, ASCII hyphens for the dash look-alikes, no NUL bytes or lone surrogates, LF line ends.
+
+    Surrogates become U+FFFD because PostgreSQL (UTF-8) rejects them and NUL, and detectors must never see
+    a string that cannot be stored.
+    """
+    if "\x00" in text:
+        text = text.replace("\x00", "")
+    if _SURROGATE_RE.search(text):
+        text = _SURROGATE_RE.sub("\ufffd", text)
+    text = unicodedata.normalize("NFKC", text).translate(_FOLD)
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
     return text
@@ -61,51 +94,129 @@ def decode_bytes(data: bytes, label: str | None = None) -> str:
 
     The result is not normalized: call `normalize_text` for matching.
     """
-    name = (label or "").strip().strip("\"'").lower()
-    if name in _ISO2022JP_LABELS or (_ESC in data and b"\x1b$" in data):
+    name = _clean_label(label)
+    if not data:
+        return ""
+    if name in _ISO2022JP_LABELS or b"\x1b$" in data or b"\x1b(I" in data:
         return _decode_iso2022jp(data)
+    if data.isascii():
+        # Every label we could honour reads ASCII bytes as ASCII; UTF-7 is the one ASCII-armoured exception.
+        if name in _UTF7_LABELS and (as_utf7 := _strict(data, "utf-7")) is not None:
+            return as_utf7
+        return data.decode("ascii")
     if name in _CP932_LABELS or name in _EUCJP_LABELS:
         # Multi-byte Japanese text that is also valid UTF-8 is almost always UTF-8 under a wrong label.
-        if not data.isascii() and (as_utf8 := _strict(data, "utf-8")) is not None:
+        if (as_utf8 := _strict(data, "utf-8-sig")) is not None:
             return as_utf8
         return _decode_cp932(data) if name in _CP932_LABELS else _decode_eucjp(data)
     if name in _UTF8_LABELS:
         return _strict(data, "utf-8-sig") or _sniff(data)
-    if not name or name in _ASCII_LABELS or not data.isascii():
-        if data.isascii():
-            return data.decode("ascii")
-        if name and name not in _ASCII_LABELS and _codec_exists(name):
-            decoded = _strict(data, name)
-            if decoded is not None and not _looks_misdecoded(decoded):
-                return decoded
+    if not name or name in _ASCII_LABELS or not _is_text_codec(name):
         return _sniff(data)
-    if _codec_exists(name):
-        return data.decode(name, errors="replace")
-    return _sniff(data)
+    if _is_single_byte(name):
+        # Latin-1 and friends decode any bytes, so they cannot tell us they were wrong: Japanese mailers
+        # label UTF-8 and Shift_JIS as iso-8859-1 often enough that a clean Japanese reading wins.
+        # A Japanese reading must show kana, or the label's own reading must show C1 controls, which no
+        # Latin text has: French 'entrée' is also valid cp932 (kanji and half-width katakana, never kana).
+        if (as_utf8 := _strict(data, "utf-8-sig")) is not None:
+            return as_utf8
+        as_label = _strict(data, name)
+        for codec in ("cp932", "euc_jp"):
+            decoded = _strict(data, codec)
+            if (
+                decoded is not None
+                and _looks_japanese(decoded)
+                and (as_label is None or _KANA_RE.search(decoded) or _C1_RE.search(as_label))
+            ):
+                return decoded
+        return as_label if as_label is not None else _sniff(data)
+    decoded = _strict(data, name)
+    return decoded if decoded is not None else _sniff(data)
 
 
 def decode_header_value(value: object) -> str:
-    """Decode one header value: RFC 2047 words in any charset, raw 8-bit bytes, folding. Normalized."""
+    """Decode one header value: RFC 2047 words in any charset, raw 8-bit bytes, folding. Normalized.
+
+    Accepts what compat32 hands out: str with surrogate escapes for raw 8-bit bytes, or `email.header.Header`
+    (which `Message.get` returns for such values and whose `str()` would turn the bytes into U+FFFD).
+    """
     if value is None:
         return ""
-    text = str(value)[:_MAX_HEADER_CHARS]
-    if _has_surrogates(text):
-        # compat32 keeps raw 8-bit header bytes as surrogate escapes: get the bytes back and sniff them.
-        text = decode_bytes(text.encode("ascii", "surrogateescape"))
-    text = re.sub(r"\r?\n[ \t]+", " ", text).replace("\r", "").replace("\n", "")
+    if isinstance(value, Header):
+        text = _header_source(value)
+    elif isinstance(value, bytes | bytearray):
+        text = bytes(value).decode("ascii", "surrogateescape")
+    else:
+        text = str(value)
+    text = text[:_MAX_HEADER_CHARS]
+    if _SURROGATE_RE.search(text):
+        text = _decode_raw_header(text)
+    text = _FOLD_RE.sub(" ", text).replace("\r", "").replace("\n", "")
     if "=?" in text:
-        try:
-            chunks = decode_header(text)
-        except (ValueError, LookupError, AssertionError):
-            chunks = [(text, None)]
-        pieces = []
-        for chunk, charset in chunks:
-            if isinstance(chunk, bytes):
-                pieces.append(decode_bytes(chunk, charset or "us-ascii"))
-            else:
-                pieces.append(chunk)
-        text = "".join(pieces)
+        text = _decode_encoded_words(text)
     return normalize_text(text).strip()
+
+
+def _clean_label(label: str | None) -> str:
+    return (label or "").strip().strip("\"'").strip().lower()
+
+
+def _header_source(value: Header) -> str:
+    """The text a compat32 Header was built from, surrogate escapes included."""
+    chunks = getattr(value, "_chunks", None)
+    if not isinstance(chunks, list):
+        return str(value)
+    return "".join(chunk if isinstance(chunk, str) else str(chunk) for chunk, _charset in chunks)
+
+
+def _decode_raw_header(text: str) -> str:
+    """Undo compat32's surrogate escapes: the raw 8-bit header bytes are sniffed like an unlabelled body."""
+    text = _FOREIGN_SURROGATE_RE.sub("\ufffd", text)  # lone surrogates that are not escapes: not bytes
+    return decode_bytes(text.encode("utf-8", "surrogateescape"))
+
+
+def _decode_encoded_words(text: str) -> str:
+    """RFC 2047 words, tolerant: adjacent words of one charset are joined before decoding, so a character
+    split across two words survives; whitespace between encoded words is dropped; broken words stay as text.
+
+    The stdlib `decode_header` is not used: it turns non-ASCII text around the words into raw-unicode-escape
+    bytes, which would come out as `\\u9001`.
+    """
+    pieces: list[tuple[str | bytearray, str]] = []
+    pos = 0
+    for match in _ENCODED_WORD_RE.finditer(text):
+        between = text[pos : match.start()]
+        after_word = bool(pieces) and isinstance(pieces[-1][0], bytearray)
+        if between and not (after_word and between.isspace()):
+            pieces.append((between, ""))
+        charset, encoding, payload = _clean_label(match.group(1)), match.group(2), match.group(3)
+        data = _b_decode(payload) if encoding in "bB" else _q_decode(payload)
+        last = pieces[-1] if pieces else None
+        if last is not None and isinstance(last[0], bytearray) and last[1] == charset:
+            last[0].extend(data)
+        else:
+            pieces.append((bytearray(data), charset))
+        pos = match.end()
+    pieces.append((text[pos:], ""))
+    return "".join(
+        decode_bytes(bytes(chunk), charset or None) if isinstance(chunk, bytearray) else chunk
+        for chunk, charset in pieces
+    )
+
+
+def _b_decode(payload: str) -> bytes:
+    payload = re.sub(r"[^A-Za-z0-9+/]", "", payload)
+    if len(payload) % 4 == 1:
+        payload = payload[:-1]
+    try:
+        return binascii.a2b_base64(payload + "=" * (-len(payload) % 4))
+    except (binascii.Error, ValueError):
+        return payload.encode("ascii")
+
+
+def _q_decode(payload: str) -> bytes:
+    data = payload.replace("_", " ").encode("utf-8", "surrogateescape")
+    return _Q_HEX_RE.sub(lambda m: bytes((int(m.group(1), 16),)), data)
 
 
 def _decode_iso2022jp(data: bytes) -> str:
@@ -217,32 +328,48 @@ def _sniff(data: bytes) -> str:
     """Guess among the charsets Japanese mail uses, strictest first."""
     if b"\x1b$" in data or b"\x1b(" in data:
         return _decode_iso2022jp(data)
-    for codec in ("utf-8", "cp932", "euc_jp"):
+    for codec in ("utf-8-sig", "cp932", "euc_jp"):
         decoded = _strict(data, codec)
         if decoded is not None:
             return decoded
-    return data.decode("cp932", errors="replace")
+    return _decode_cp932(data)
 
 
 def _strict(data: bytes, codec: str) -> str | None:
     try:
         return data.decode(codec)
-    except (UnicodeDecodeError, LookupError):
+    except (UnicodeError, LookupError, ValueError, TypeError):
         return None
 
 
-def _codec_exists(name: str) -> bool:
+@functools.lru_cache(maxsize=256)
+def _is_text_codec(name: str) -> bool:
+    """A label we may decode with: it exists, is a text encoding (not rot13, base64, zlib) and is not one of
+    the codecs that refuse to decode mail bytes at all."""
     try:
-        codecs.lookup(name)
-    except LookupError:
+        info = codecs.lookup(name)
+    except (LookupError, ValueError, TypeError):
         return False
-    return True
+    return getattr(info, "_is_text_encoding", True) and info.name not in _UNUSABLE_CODECS
 
 
-def _looks_misdecoded(text: str) -> bool:
-    """Latin-1 style labels decode anything: treat a run of C1 controls as a sign the label lied."""
-    return sum(1 for ch in text if "\x80" <= ch <= "\x9f") > 2
+@functools.lru_cache(maxsize=256)
+def _is_single_byte(name: str) -> bool:
+    """One byte, one character: such codecs accept every byte string, so a wrong label cannot fail."""
+    try:
+        return len(bytes(range(0x80, 0x100)).decode(name, "replace")) == 0x80
+    except (UnicodeError, LookupError, ValueError, TypeError):
+        return False
 
 
-def _has_surrogates(text: str) -> bool:
-    return any("\udc80" <= ch <= "\udcff" for ch in text)
+def _looks_japanese(text: str) -> bool:
+    """Kana or kanji (or the full-width and enclosed forms Japanese mail uses), and nothing outside them."""
+    found = False
+    for ch in text:
+        if ch < "\x80":
+            continue
+        if not _JAPANESE_RE.match(ch):
+            return False
+        if not "\uff61" <= ch <= "\uff9f":  # half-width katakana alone reads Latin-1 letters too often
+            found = True
+    return found
