@@ -5,14 +5,20 @@ layer decodes every header and text part; mail-parser is consulted lazily for ad
 list, defects and the Received chain. Body text never comes from mail-parser (it leaves 7bit ISO-2022-JP
 undecoded: mail-parser issue #79).
 
-Hostile input is bounded: at most `MAX_PARTS` parts and `MAX_DEPTH` levels are walked, and each text
-part is cut at `MAX_TEXT_BYTES` before decoding.
+Hostile input is bounded before the stdlib sees it (`bound_input`): line ends become LF (so CRLF, CR-only
+and LF copies of a mail parse alike), containers nested deeper than `MAX_DEPTH` are dropped (compat32's
+feedparser recurses once per level and hits RecursionError near 1000, slowing down quadratically before),
+delimiters beyond `MAX_DELIMITERS` are dropped, and header fields are cut at `MAX_HEADER_BYTES` (mail-parser
+is quadratic in the number of encoded words). Each cut is recorded as a defect. Then at most `MAX_PARTS` parts
+are walked, and each text part is cut at `MAX_TEXT_BYTES` before decoding.
 """
 
 from __future__ import annotations
 
+import binascii
 import email
 import email.utils
+import quopri
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -28,7 +34,9 @@ from processor.parse.html import html_to_text
 from processor.parse.metadata import MailMetadata, read_metadata
 
 __all__ = [
+    "MAX_DELIMITERS",
     "MAX_DEPTH",
+    "MAX_HEADER_BYTES",
     "MAX_PARTS",
     "EmbeddedMessage",
     "MailPart",
@@ -39,11 +47,19 @@ __all__ = [
 MAX_PARTS = 500
 MAX_DEPTH = 30
 MAX_TEXT_BYTES = 4 * 1024 * 1024
+MAX_DELIMITERS = 2 * MAX_PARTS
+MAX_HEADER_BYTES = 64 * 1024
+# Below these counts no bound can trigger, so `bound_input` skips its line scan (the common case).
+_SCAN_ENCODED_WORDS = 2000
 _RFC822_TYPES = frozenset({"message/rfc822", "message/global"})
 _HEADER_TYPES = frozenset({"text/rfc822-headers", "message/rfc822-headers", "text/rfc822-header"})
 _STATUS_TYPES = frozenset({"message/delivery-status", "message/global-delivery-status"})
 _TYPE_RE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*")
 _CHARSET_RE = re.compile(r"charset\s*=\s*[\"']?([A-Za-z0-9_.:+-]+)", re.IGNORECASE)
+_CHARSET_OK_RE = re.compile(r"[a-z0-9][a-z0-9_.:+()-]{0,63}")
+# What compat32's feedparser takes for a header line (email.feedparser.headerRE).
+_HEADER_LINE_RE = re.compile(rb"From |[\041-\071\073-\176]*:|[\t ]")
+_BOUNDARY_RE = re.compile(rb"""boundary\s*=\s*(?:"([^"]*)"|([^;\s]+))""", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +100,8 @@ class ParsedMail:
     parts: tuple[MailPart, ...]
     embedded: tuple[EmbeddedMessage, ...]
     defects: tuple[str, ...]
+    source: bytes = field(default=b"", repr=False, compare=False)
+    """The bytes actually parsed: `raw` with LF line ends, cut where a bound was hit (see `bound_input`)."""
 
     def header(self, name: str) -> str | None:
         """First decoded value of a header, or None."""
@@ -109,7 +127,7 @@ class ParsedMail:
             return None
         try:
             return email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
+        except (TypeError, ValueError, IndexError, OverflowError):
             return None
 
     @cached_property
@@ -145,51 +163,186 @@ class ParsedMail:
 
     @cached_property
     def metadata(self) -> MailMetadata:
-        """Addresses, attachments, defects and Received hops, read by mail-parser (never raises)."""
-        return read_metadata(self.raw)
+        """Addresses, attachments, defects and Received hops, read by mail-parser (never raises).
+
+        mail-parser reads the bounded `source`, not `raw`: it has no limits of its own."""
+        return read_metadata(self.source or bound_input(self.raw)[0])
 
 
 def parse_mail(raw: bytes) -> ParsedMail:
-    """Parse raw RFC 5322 bytes. Raises ParseError only when nothing at all can be made of them."""
+    """Parse raw RFC 5322 bytes. Raises ParseError only when nothing at all can be made of them.
+
+    Anything odd inside (broken MIME, bad charsets, a part that cannot be read) becomes a defect instead.
+    """
     if not isinstance(raw, bytes | bytearray | memoryview):
         raise ParseError(f"expected bytes, got {type(raw).__name__}")
     raw = bytes(raw)
+    source, defects = bound_input(raw)
     try:
-        message = email.message_from_bytes(raw, policy=compat32)
-    except Exception as exc:
+        message = email.message_from_bytes(source, policy=compat32)
+    except RecursionError:
+        # bound_input missed a nesting the feedparser saw: keep the headers, give up on the body structure.
+        defects.append(f"NestingTooDeep(>{MAX_DEPTH})")
+        try:
+            message = BytesHeaderParser(policy=compat32).parsebytes(source)
+        except Exception as exc:
+            raise ParseError(f"MIME parse failed: {type(exc).__name__}: {exc}") from exc
+    except Exception as exc:  # compat32 is meant never to raise: if it does, nothing can be made of the bytes
         raise ParseError(f"MIME parse failed: {type(exc).__name__}: {exc}") from exc
-    defects: list[str] = [type(d).__name__ for d in getattr(message, "defects", ())]
-    parts: list[MailPart] = []
-    embedded: list[EmbeddedMessage] = []
-    for part, depth in _walk(message, defects):
-        _read_part(part, depth, parts, embedded, defects)
+    try:
+        parts: list[MailPart] = []
+        embedded: list[EmbeddedMessage] = []
+        budget = [MAX_PARTS]
+        for part, depth in _walk(message, defects, budget):
+            try:
+                _read_part(part, depth, parts, embedded, defects, budget)
+            except Exception as exc:  # noqa: BLE001 - one unreadable part must not lose the others
+                defects.append(f"UnreadablePart:{type(exc).__name__}")
+        headers = decode_headers(message.raw_items())
+    except Exception as exc:
+        raise ParseError(f"MIME walk failed: {type(exc).__name__}: {exc}") from exc
     return ParsedMail(
         raw=raw,
         message=message,
-        headers=decode_headers(message.items()),
+        headers=headers,
         parts=tuple(parts),
         embedded=tuple(embedded),
-        defects=tuple(defects),
+        defects=tuple(dict.fromkeys(defects)),
+        source=source,
     )
 
 
+def bound_input(raw: bytes) -> tuple[bytes, list[str]]:
+    """`raw` with LF line ends and within the parser's limits, plus a defect for every limit that cut it.
+
+    Why before parsing: compat32's feedparser recurses once per nesting level (RecursionError near 1000 levels,
+    quadratic time before that), and mail-parser, which re-parses the same bytes, is quadratic in encoded
+    words. Cutting the bytes keeps both bounded. Line ends are unified because the feedparser keeps each
+    part's own line ends (quoted-printable soft breaks are only recognised before LF).
+    """
+    if b"\r" in raw:
+        raw = raw.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+    lower = raw.lower()
+    if (
+        lower.count(b"boundary") + lower.count(b"message/") <= MAX_DEPTH
+        and lower.count(b"\n--") <= MAX_DELIMITERS
+        and raw.count(b"=?") <= _SCAN_ENCODED_WORDS
+    ):
+        return raw, []
+    return _scan_bounds(raw)
+
+
+def _scan_bounds(raw: bytes) -> tuple[bytes, list[str]]:
+    """Follow the MIME structure line by line the way the feedparser will, and cut what exceeds a limit."""
+    defects: list[str] = []
+    out: list[bytes] = []
+    stack: list[bytes | None] = []  # open containers: a multipart's boundary, or None for a message/* body
+    in_headers = True
+    block: list[bytes] = []  # the header block being read
+    block_start = 0  # where it starts in `out`
+    field_len = 0
+    delimiters = 0
+    skipping = False  # inside a container that was too deep: drop lines until an outer delimiter
+    for line in raw.split(b"\n"):
+        found = _delimiter(line, stack) if stack and line.startswith(b"--") else None
+        if in_headers and found is None and line and _HEADER_LINE_RE.match(line):
+            field_len = field_len + len(line) if line[:1] in b" \t" else len(line)
+            if field_len > MAX_HEADER_BYTES:
+                defects.append(f"HeaderTooLong(>{MAX_HEADER_BYTES})")
+                line = line[: max(0, MAX_HEADER_BYTES - (field_len - len(line)))]
+                if not line:
+                    continue
+            block.append(line)
+            out.append(line)
+            continue
+        if in_headers and not skipping:
+            # A blank line ends the headers; so does any line that is not a header (the feedparser's view).
+            in_headers = False
+            ctype, boundary = _block_type(block)
+            if ctype.startswith(b"multipart/") and boundary:
+                stack.append(boundary)
+            elif ctype.startswith(b"message/") and ctype != b"message/delivery-status":
+                stack.append(None)
+                in_headers, block, field_len = True, [], 0  # the embedded message's own headers follow
+            if len(stack) > MAX_DEPTH:
+                defects.append(f"NestingTooDeep(>{MAX_DEPTH})")
+                del out[block_start:]
+                stack.pop()
+                in_headers, skipping = False, True
+            elif in_headers and not line:
+                out.append(line)
+                block_start = len(out)
+                continue
+            if found is None and line.startswith(b"--") and stack:
+                found = _delimiter(line, stack)
+        if found is not None:
+            level, closing = found
+            del stack[level if closing else level + 1 :]
+            skipping = False
+            if not closing:
+                delimiters += 1
+                if delimiters > MAX_DELIMITERS:
+                    defects.append(f"TooManyParts(>{MAX_DELIMITERS} delimiters)")
+                    break
+            in_headers, block, block_start, field_len = not closing, [], len(out) + 1, 0
+        elif skipping:
+            continue
+        out.append(line)
+    return b"\n".join(out), defects
+
+
+def _delimiter(line: bytes, stack: list[bytes | None]) -> tuple[int, bool] | None:
+    """(level, is_closing) when `line` is a delimiter of an open multipart, innermost first as the feedparser."""
+    for level in range(len(stack) - 1, -1, -1):
+        boundary = stack[level]
+        if boundary is None or not line.startswith(b"--" + boundary):
+            continue
+        rest = line[len(boundary) + 2 :].rstrip(b" \t")
+        if rest in (b"", b"--"):
+            return level, rest == b"--"
+    return None
+
+
+def _block_type(block: list[bytes]) -> tuple[bytes, bytes | None]:
+    """Content type and boundary of a header block, read as compat32 reads the first Content-Type."""
+    value: bytes | None = None
+    for line in block:
+        if value is not None:
+            if line[:1] in b" \t":
+                value += line
+                continue
+            break
+        if line[:13].lower() == b"content-type:":
+            value = line[13:]
+    if value is None:
+        return b"text/plain", None
+    ctype = value.split(b";", 1)[0].strip().lower()
+    match = _BOUNDARY_RE.search(value)
+    boundary = (match.group(1) if match.group(1) is not None else match.group(2)) if match else None
+    return ctype, boundary.rstrip() if boundary else None
+
+
 def decode_headers(items: list[tuple[str, object]]) -> dict[str, tuple[str, ...]]:
+    """Decoded values by lower-case name; takes `Message.raw_items()` (surrogate escapes) or `items()`."""
     headers: dict[str, list[str]] = {}
     for name, value in items:
         headers.setdefault(str(name).strip().lower(), []).append(decode_header_value(value))
     return {name: tuple(values) for name, values in headers.items()}
 
 
-def _walk(message: Message, defects: list[str]) -> Iterator[tuple[Message, int]]:
-    """Depth-first leaves and embedded messages, without recursion and within the part budget."""
+def _walk(message: Message, defects: list[str], budget: list[int]) -> Iterator[tuple[Message, int]]:
+    """Depth-first leaves and embedded messages, without recursion and within the shared part budget.
+
+    Also collects each part's compat32 defects, which the feedparser leaves on the part it found them in.
+    """
     stack: list[tuple[Message, int]] = [(message, 0)]
-    seen = 0
     while stack:
         part, depth = stack.pop()
-        seen += 1
-        if seen > MAX_PARTS:
+        budget[0] -= 1
+        if budget[0] < 0:
             defects.append(f"TooManyParts(>{MAX_PARTS})")
             return
+        defects.extend(type(d).__name__ for d in getattr(part, "defects", ()))
         ctype = _content_type(part)
         if part.is_multipart() and ctype not in _RFC822_TYPES and ctype not in _STATUS_TYPES:
             if depth >= MAX_DEPTH:
@@ -203,11 +356,16 @@ def _walk(message: Message, defects: list[str]) -> Iterator[tuple[Message, int]]
 
 
 def _read_part(
-    part: Message, depth: int, parts: list[MailPart], embedded: list[EmbeddedMessage], defects: list[str]
+    part: Message,
+    depth: int,
+    parts: list[MailPart],
+    embedded: list[EmbeddedMessage],
+    defects: list[str],
+    budget: list[int],
 ) -> None:
     ctype = _content_type(part)
     filename = _filename(part)
-    disposition = (part.get("content-disposition") or "").split(";", 1)[0].strip().lower()
+    disposition = _raw_header(part, "content-disposition").split(";", 1)[0].strip().lower()
     is_attachment = disposition == "attachment" or (filename is not None and not ctype.startswith("text/"))
     charset = _charset(part)
     text: str | None = None
@@ -217,7 +375,8 @@ def _read_part(
         inner = part.get_payload()
         inner_msg = inner[0] if isinstance(inner, list) and inner else None
         if isinstance(inner_msg, Message):
-            embedded.append(_embedded_from_message(inner_msg))
+            inner_msg = _undo_transfer_encoding(part, inner_msg, defects)
+            embedded.append(_embedded_from_message(inner_msg, budget))
         parts.append(MailPart(ctype, filename, is_attachment, 0, depth, charset, None))
         return
     if ctype in _STATUS_TYPES:
@@ -235,8 +394,9 @@ def _read_part(
     if ctype in _HEADER_TYPES:
         text = normalize_text(decode_bytes(data[:MAX_TEXT_BYTES], charset))
         try:
-            headers = BytesHeaderParser(policy=compat32).parsebytes(data[:MAX_TEXT_BYTES])
-            embedded.append(EmbeddedMessage(decode_headers(headers.items()), ""))
+            block, _ = bound_input(data[:MAX_TEXT_BYTES])
+            headers = BytesHeaderParser(policy=compat32).parsebytes(block)
+            embedded.append(EmbeddedMessage(decode_headers(headers.raw_items()), ""))
         except Exception as exc:  # noqa: BLE001
             defects.append(f"EmbeddedHeaders:{type(exc).__name__}")
     elif ctype.startswith("text/") and not (is_attachment and ctype not in ("text/plain", "text/html", "text/csv",
@@ -246,18 +406,46 @@ def _read_part(
     parts.append(MailPart(ctype, filename, is_attachment, size, depth, charset, text))
 
 
-def _embedded_from_message(inner: Message) -> EmbeddedMessage:
+def _undo_transfer_encoding(part: Message, inner: Message, defects: list[str]) -> Message:
+    """A message/rfc822 part sent base64 or quoted-printable (not allowed, but seen): compat32 parses the encoded
+    text as a message without headers; decode it and parse again."""
+    cte = _raw_header(part, "content-transfer-encoding").strip().lower()
+    if cte not in ("base64", "quoted-printable") or inner.keys():
+        return inner
+    payload = inner.get_payload()
+    if not isinstance(payload, str):
+        return inner
+    data = payload.encode("ascii", "surrogateescape")
+    try:
+        decoded = binascii.a2b_base64(data) if cte == "base64" else quopri.decodestring(data)
+    except (binascii.Error, ValueError):
+        return inner
+    defects.append("EncodedMessageRfc822")
+    source, more = bound_input(decoded[:MAX_TEXT_BYTES])
+    defects.extend(more)
+    return email.message_from_bytes(source, policy=compat32)
+
+
+def _embedded_from_message(inner: Message, budget: list[int]) -> EmbeddedMessage:
     texts: list[str] = []
-    for sub, _depth in _walk(inner, []):
+    for sub, _depth in _walk(inner, [], budget):
         sub_type = _content_type(sub)
         if sub_type in ("text/plain", "text/html") and not sub.is_multipart():
             decoded = decode_bytes(_payload_bytes(sub)[:MAX_TEXT_BYTES], _charset(sub))
             texts.append(normalize_text(html_to_text(decoded) if sub_type == "text/html" else decoded))
-    return EmbeddedMessage(decode_headers(inner.items()), "\n".join(texts))
+    return EmbeddedMessage(decode_headers(inner.raw_items()), "\n".join(texts))
 
 
 def _block_text(block: Message) -> str:
-    return "\n".join(f"{name}: {decode_header_value(value)}" for name, value in block.items())
+    return "\n".join(f"{name}: {decode_header_value(value)}" for name, value in block.raw_items())
+
+
+def _raw_header(part: Message, name: str) -> str:
+    """First value of a header as str, never an `email.header.Header` (compat32 `get` returns one for 8-bit)."""
+    for key, value in part.raw_items():
+        if key.lower() == name:
+            return value if isinstance(value, str) else str(value)
+    return ""
 
 
 def _payload_bytes(part: Message) -> bytes:
@@ -290,11 +478,13 @@ def _charset(part: Message) -> str | None:
     if isinstance(charset, tuple):  # RFC 2231 form
         charset = charset[2]
     if not isinstance(charset, str):
-        match = _CHARSET_RE.search(str(part.get("content-type") or ""))
+        match = _CHARSET_RE.search(_raw_header(part, "content-type"))
         charset = match.group(1) if match else None
     if not isinstance(charset, str):
         return None
-    return charset.strip().strip("\"'").lower() or None
+    charset = charset.strip().strip("\"'").strip().lower()
+    # a label is an output field too: keep it only when it could be a charset name (no 8-bit, no NUL)
+    return charset if _CHARSET_OK_RE.fullmatch(charset) else None
 
 
 def _filename(part: Message) -> str | None:
@@ -324,7 +514,10 @@ def _html_meta_charset(ctype: str, data: bytes) -> str | None:
 def _first_address(value: str | None) -> str:
     if not value:
         return ""
-    pairs = email.utils.getaddresses([value])
+    try:
+        pairs = email.utils.getaddresses([value])
+    except Exception:  # noqa: BLE001 - stdlib address parsing has raised on hostile input before
+        return ""
     for _name, address in pairs:
         if "@" in address:
             return address.strip().lower()
@@ -333,4 +526,4 @@ def _first_address(value: str | None) -> str:
 
 def parse_header_block(text: str) -> dict[str, tuple[str, ...]]:
     """Headers quoted as plain text inside a bounce body, read as a header block."""
-    return decode_headers(HeaderParser(policy=compat32).parsestr(text, headersonly=True).items())
+    return decode_headers(HeaderParser(policy=compat32).parsestr(text, headersonly=True).raw_items())
