@@ -32,12 +32,16 @@ class ReceivedHop:
 
 @dataclass(frozen=True, slots=True)
 class Attachment:
+    """An attachment as mail-parser lists it (it also counts inline parts that carry a file name)."""
+
     filename: str | None
     content_type: str
 
 
 @dataclass(frozen=True, slots=True)
 class MailMetadata:
+    """What mail-parser reads well; addresses are lower-case, hops newest first."""
+
     from_addresses: tuple[str, ...] = ()
     to_addresses: tuple[str, ...] = ()
     cc_addresses: tuple[str, ...] = ()
@@ -48,6 +52,7 @@ class MailMetadata:
 
 
 def read_metadata(raw: bytes) -> MailMetadata:
+    """Metadata of a mail; pass bytes already bounded by `bound_input` (mail-parser has no limits)."""
     try:
         parsed = mailparser.parse_from_bytes(raw)
     except Exception as exc:  # noqa: BLE001 - mail-parser raises many types on hostile input
@@ -62,7 +67,7 @@ def read_metadata(raw: bytes) -> MailMetadata:
             Attachment(a.get("filename"), str(a.get("mail_content_type") or "application/octet-stream"))
             for a in _safe(lambda: parsed.attachments, [])
         ),
-        received=tuple(_hop(r) for r in _safe(lambda: parsed.received, []) if isinstance(r, dict)),
+        received=_hops(_safe(lambda: parsed.received, [])),
         defects=tuple(sorted(_safe(lambda: parsed.defects_categories, set()))),
     )
 
@@ -77,11 +82,25 @@ def _addresses(parsed: mailparser.MailParser, name: str) -> tuple[str, ...]:
     return tuple(out)
 
 
+def _hops(received: object) -> tuple[ReceivedHop, ...]:
+    """Newest hop first, as the headers stand in the mail: mail-parser numbers hops from the oldest (hop 1)
+    and returns them oldest first."""
+    if not isinstance(received, list):
+        return ()
+    entries = [r for r in received if isinstance(r, dict)]
+    if all(isinstance(r.get("hop"), int) for r in entries):
+        entries.sort(key=lambda r: r["hop"], reverse=True)
+    return tuple(_hop(r) for r in entries)
+
+
 def _hop(received: dict[str, object]) -> ReceivedHop:
-    from_clause = str(received.get("from") or "") or None
-    by_clause = str(received.get("by") or "") or None
+    from_clause = str(received.get("from") or "").strip() or None
+    by_clause = str(received.get("by") or "").strip() or None
+    from_host = from_clause.split()[0].lower() if from_clause else None
+    if from_host and from_host.startswith("["):  # an address literal is an IP, not a host name
+        from_host = None
     return ReceivedHop(
-        from_host=from_clause.split()[0].lower() if from_clause else None,
+        from_host=from_host,
         from_ip=_ip_in(from_clause),
         by_host=by_clause.split()[0].lower() if by_clause else None,
     )
