@@ -90,21 +90,25 @@ VENDOR_REASONS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"as their mailbox is full|mailbox is full", "mailboxfull"),  # KDDI, au
         (r"rejected by the domain filter|was rejected by a remote mail server", "filtered"),  # EZweb
         (r"account is disabled", "suspend"),  # EZweb
-        (r"please check if address is correct", "userunknown"),  # Trend Micro InterScan
+        (r"please check if address is correct|the recipient name is not recognized|"
+         r"^unknown user:|invalid final delivery userid|requested action not taken: mailbox unavailable",
+         "userunknown"),  # InterScan, Exchange, IMail, Outlook
         (r"not listed in (?:public name & address book|domino directory)", "userunknown"),  # Lotus Notes, Domino
-        (r"did not accept our requests to connect|message will be retried for|envelope expired|"
-         r"retry timeout exceeded|has been in the queue too long|giving up on", "expired"),  # Gmail, OpenSMTPD, Exim
-        (r"network error on destination mxs", "networkerror"),  # OpenSMTPD
-        (r"no mx found for domain|an mx or srv record indicated no smtp service", "notaccept"),  # OpenSMTPD, Exim
         (r"my name was rejected", "blocked"),  # qmail: the HELO name was refused
         (r"unable to contact ldap server", "systemerror"),  # qmail-ldap
-        (r"doesn't receive email according to the administrator|does not accept mail \(nullmx\)", "notaccept"),
+        (r"wasn't able to establish an smtp connection|network error on destination mxs", "networkerror"),
+        (r"couldn't find a mail exchanger or ip address|no mx found for domain|"
+         r"an mx or srv record indicated no smtp service|doesn't receive email according to the administrator|"
+         r"does not accept mail \(nullmx\)", "notaccept"),  # qmail, OpenSMTPD, Exim, Google
         (r"dns type 'mx' lookup of .* (?:responded with code nxdomain|had no relevant answers)", "networkerror"),
-        (r"\baddress not found\b|the address couldn't be found", "userunknown"),  # Gmail
+        (r"\baddress not found\b|the address couldn't be found", "userunknown"),  # Gmail, after its DNS errors
         (r"unauthenticated email from .* is not accepted due to domain's dmarc policy|"
          r"does not have authentication information or fails to pass authentication", "authfailure"),  # Gmail
         (r"all relevant mx records point to non-existent hosts|unrouteable address|"
          r"dns lookup failure: host .* not found|domain does not exist", "hostunknown"),  # Exim, DragonFly, OpenSMTPD
+        (r"did not accept our requests to connect|message will be retried for|envelope expired|"
+         r"retry timeout exceeded|has been in the queue too long|giving up on|delivery failed \d+ attempts|"
+         r"could not deliver for the last \d+ seconds|host not reachable", "expired"),  # Gmail, OpenSMTPD, Exim, qmail
     )
 )
 #: Senders whose every bounce has one reason (a group that refuses the post, ...).
