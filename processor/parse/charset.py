@@ -67,6 +67,8 @@ _FOLD_RE = re.compile(r"(?:\r\n|\r|\n)[ \t]+")
 _ENCODED_WORD_RE = re.compile(r"=\?([^?*\s]+)(?:\*[^?\s]*)?\?([bBqQ])\?([^?]*)\?=")
 _KANA_RE = re.compile("[\u3041-\u30ff]")
 _C1_RE = re.compile("[\x80-\x9f]")
+_WORD_RE = re.compile("[\u3041-\u30ff\u4e00-\u9fff]")
+_ODD_RE = re.compile("[\x80-\x9f\ue000-\uf8ff\uff61-\uff9f\ufffd]")
 _Q_HEX_RE = re.compile(rb"=([0-9A-Fa-f]{2})")
 _JAPANESE_RE = re.compile("[\u3000-\u30ff\u3190-\u33ff\u4e00-\u9fff\uf900-\ufaff\uff01-\uffef\u2460-\u24ff"
                           "\u2160-\u217f\u2010-\u2312\u25a0-\u266f\u00a7\u00a8\u00b0\u00b1\u00b4\u00b6\u00d7\u00f7"
@@ -149,7 +151,7 @@ def decode_header_value(value: object) -> str:
     else:
         text = str(value)
     text = text[:_MAX_HEADER_CHARS]
-    if _SURROGATE_RE.search(text):
+    if _SURROGATE_RE.search(text) or "\x1b" in text:  # raw 8-bit bytes, or raw ISO-2022-JP (old mailers)
         text = _decode_raw_header(text)
     text = _FOLD_RE.sub(" ", text).replace("\r", "").replace("\n", "")
     if "=?" in text:
@@ -328,11 +330,18 @@ def _sniff(data: bytes) -> str:
     """Guess among the charsets Japanese mail uses, strictest first."""
     if b"\x1b$" in data or b"\x1b(" in data:
         return _decode_iso2022jp(data)
-    for codec in ("utf-8-sig", "cp932", "euc_jp"):
-        decoded = _strict(data, codec)
-        if decoded is not None:
-            return decoded
+    if (as_utf8 := _strict(data, "utf-8-sig")) is not None:
+        return as_utf8
+    # EUC-JP bytes are often valid cp932 too (half-width katakana, user-defined area): keep the better reading.
+    readings = [r for r in (_strict(data, "cp932"), _strict(data, "euc_jp")) if r is not None]
+    if readings:
+        return max(readings, key=_japanese_score)
     return _decode_cp932(data)
+
+
+def _japanese_score(text: str) -> int:
+    """Kana and kanji count for a reading; half-width katakana, private-use and C1 characters count against."""
+    return len(_WORD_RE.findall(text)) - 2 * len(_ODD_RE.findall(text))
 
 
 def _strict(data: bytes, codec: str) -> str | None:

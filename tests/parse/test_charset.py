@@ -1,0 +1,173 @@
+"""The Japanese charset layer: labels as Japanese mail really carries them, decoded to the same normalized text."""
+
+from __future__ import annotations
+
+import base64
+import email
+from email.policy import compat32
+
+import pytest
+
+from processor.parse.charset import decode_bytes, decode_header_value, normalize_text
+
+# ISO-2022-JP pieces written out as JIS bytes: the stdlib iso2022_jp codec cannot even encode ①㈱Ⅲ.
+JIS_SOUSHIN = "送信結果".encode("iso2022_jp")  # ESC $ B ... ESC ( B
+JIS_EXT = b"\x1b$B-!-\"-j-7!A!]\x1b(B"  # ① ② ㈱ Ⅲ (NEC row 13), 〜 (0x2141), － (0x215D)
+JIS_KANA = b"\x1b(I123\x1b(B"  # half-width katakana ｱｲｳ through ESC ( I
+SJIS = "送信結果：①㈱－３９１２".encode("cp932")
+EUC_NEC = "送信結果".encode("euc_jp") + b"\xad\xa1\xad\xea\xa1\xdd"  # ① ㈱ (NEC row 13) and － (0xA1DD)
+UTF8 = "送信結果：①㈱－３９１２".encode()
+
+
+def _params(cases: list[tuple[object, ...]]) -> list[object]:
+    """Table rows are (id, *values): readable ids in the test report."""
+    return [pytest.param(*case[1:], id=str(case[0])) for case in cases]
+
+
+CHARSET_CASES = [
+    # (id, bytes, label, expected normalized text)
+    ("jis-ext", JIS_SOUSHIN + b": " + JIS_EXT, "iso-2022-jp", "送信結果: 12(株)III~-"),
+    ("jis-ext-uppercase-label", JIS_SOUSHIN + JIS_EXT, "ISO-2022-JP", "送信結果12(株)III~-"),
+    ("jis-csiso2022jp", JIS_SOUSHIN, "csISO2022JP", "送信結果"),
+    ("jis-no-label", JIS_SOUSHIN + b" " + JIS_EXT, None, "送信結果 12(株)III~-"),
+    ("jis-halfwidth-kana", b"FAX" + JIS_KANA, "iso-2022-jp", "FAXアイウ"),
+    ("jis-kana-and-kanji", JIS_KANA + JIS_SOUSHIN, "iso-2022-jp", "アイウ送信結果"),
+    ("jis-labelled-us-ascii", JIS_SOUSHIN, "us-ascii", "送信結果"),
+    ("jis-line-end-inside-run", b"\x1b$B0!\n0\"\x1b(B", "iso-2022-jp", "亜\n唖"),
+    ("sjis-shift_jis", SJIS, "shift_jis", "送信結果:1(株)-3912"),
+    ("sjis-Shift_JIS", SJIS, "Shift_JIS", "送信結果:1(株)-3912"),
+    ("sjis-cp932", SJIS, "cp932", "送信結果:1(株)-3912"),
+    ("sjis-windows-31j", SJIS, "Windows-31J", "送信結果:1(株)-3912"),
+    ("sjis-x-sjis", SJIS, "x-sjis", "送信結果:1(株)-3912"),
+    ("sjis-quoted-label", SJIS, '"shift_jis"', "送信結果:1(株)-3912"),
+    ("sjis-halfwidth-kana", "ｱｲｳ".encode("cp932"), "shift_jis", "アイウ"),
+    ("euc-jp-nec-row13", EUC_NEC, "euc-jp", "送信結果1(株)-"),
+    ("euc-jp-x-label", "送信結果".encode("euc_jp"), "x-euc-jp", "送信結果"),
+    ("euc-jp-no-label", "テスト送信".encode("euc_jp"), None, "テスト送信"),
+    ("utf8", UTF8, "utf-8", "送信結果:1(株)-3912"),
+    ("utf8-bom", b"\xef\xbb\xbf" + UTF8, "utf-8", "送信結果:1(株)-3912"),
+    ("utf8-bom-no-label", b"\xef\xbb\xbf" + UTF8, None, "送信結果:1(株)-3912"),
+    ("utf8-labelled-shift_jis", UTF8, "shift_jis", "送信結果:1(株)-3912"),
+    ("utf8-labelled-euc-jp", UTF8, "euc-jp", "送信結果:1(株)-3912"),
+    ("utf8-labelled-iso-8859-1", UTF8, "iso-8859-1", "送信結果:1(株)-3912"),
+    ("sjis-labelled-us-ascii", SJIS, "us-ascii", "送信結果:1(株)-3912"),
+    ("sjis-labelled-iso-8859-1", SJIS, "iso-8859-1", "送信結果:1(株)-3912"),
+    ("sjis-symbol-only-labelled-latin1", "①".encode("cp932"), "iso-8859-1", "1"),
+    ("sjis-labelled-windows-1252", "送信結果".encode("cp932"), "windows-1252", "送信結果"),
+    ("sjis-labelled-unknown-8bit", SJIS, "unknown-8bit", "送信結果:1(株)-3912"),
+    ("sjis-no-label", SJIS, None, "送信結果:1(株)-3912"),
+    ("sjis-empty-label", SJIS, "", "送信結果:1(株)-3912"),
+    ("sjis-unknown-label", SJIS, "x-no-such-charset", "送信結果:1(株)-3912"),
+    ("ascii-label-rot13", b"Status: 0", "rot13", "Status: 0"),  # a bytes-to-bytes codec, not a charset
+    ("ascii-label-idna", b"Status: 0", "idna", "Status: 0"),  # refuses errors="replace"
+    ("ascii-label-undefined", b"Status: 0", "undefined", "Status: 0"),  # always raises
+    ("ascii-label-utf-16", b"Status: 0", "utf-16", "Status: 0"),
+    ("sjis-label-base64", SJIS, "base64", "送信結果:1(株)-3912"),
+    ("utf7", "エラー".encode("utf-7"), "utf-7", "エラー"),
+    ("latin1-stays-latin1", "entrée café".encode("latin-1"), "iso-8859-1", "entrée café"),
+    ("cp1252-stays-cp1252", "wasn’t".encode("cp1252"), "windows-1252", "wasn’t"),
+    ("empty", b"", "iso-2022-jp", ""),
+]
+
+
+@pytest.mark.parametrize(("data", "label", "expected"), _params(CHARSET_CASES))
+def test_decode_bytes(data: bytes, label: str | None, expected: str) -> None:
+    assert normalize_text(decode_bytes(data, label)) == expected
+
+
+def test_decode_bytes_is_not_normalized() -> None:
+    """decode_bytes keeps the codec's characters; only normalize_text folds them (callers choose)."""
+    assert decode_bytes(JIS_EXT, "iso-2022-jp") == "①②㈱Ⅲ\uff5e\uff0d"
+
+
+def _b(data: bytes, charset: str) -> str:
+    return f"=?{charset}?B?{base64.b64encode(data).decode()}?="
+
+
+def _q(data: bytes, charset: str) -> str:
+    text = "".join(chr(b) if 0x30 <= b < 0x7F and b not in b"?_=" else f"={b:02X}" for b in data)
+    return f"=?{charset}?Q?{text}?="
+
+
+def _raw(data: bytes) -> str:
+    """A header value as compat32 returns raw 8-bit bytes: surrogate escapes."""
+    return data.decode("ascii", "surrogateescape")
+
+
+UTF8_SPLIT = "送信結果".encode()
+HEADER_CASES = [
+    ("b-iso2022jp", _b(("FAX送信が成功しました".encode("iso2022_jp")), "ISO-2022-JP") + " -> 0344772288",
+     "FAX送信が成功しました -> 0344772288"),
+    ("b-iso2022jp-ext", _b(b"\x1b$B-!-j\x1b(B", "iso-2022-jp"), "1(株)"),
+    ("q-iso2022jp", _q(JIS_SOUSHIN, "iso-2022-jp"), "送信結果"),
+    ("b-shift_jis", _b("送信結果：３９１２".encode("cp932"), "Shift_JIS"), "送信結果:3912"),
+    ("q-shift_jis", _q("送信結果".encode("cp932"), "shift_jis"), "送信結果"),
+    ("b-windows-31j", _b("①".encode("cp932"), "Windows-31J"), "1"),
+    ("b-utf8", _b("送信結果".encode(), "UTF-8"), "送信結果"),
+    ("q-utf8-underscore", "=?utf-8?Q?Delivery_Status_=E2=88=92_fail?=", "Delivery Status - fail"),
+    ("q-lowercase-q", "=?utf-8?q?a=5Fb?=", "a_b"),
+    ("rfc2231-language", _b("送信".encode(), "utf-8*ja"), "送信"),
+    ("split-utf8-mid-character",
+     _b(UTF8_SPLIT[:4], "utf-8") + "\r\n " + _b(UTF8_SPLIT[4:], "utf-8"), "送信結果"),
+    ("split-iso2022jp-words",
+     _b("送信".encode("iso2022_jp"), "iso-2022-jp") + "\n\t" + _b("結果".encode("iso2022_jp"), "iso-2022-jp"),
+     "送信結果"),
+    ("words-in-text", "Re: " + _b("送信".encode(), "utf-8") + " (2) " + _b("結果".encode(), "utf-8"),
+     "Re: 送信 (2) 結果"),
+    ("two-charsets-adjacent", _b("送信".encode("cp932"), "shift_jis") + " " + _b("結果".encode(), "utf-8"), "送信結果"),
+    ("unknown-charset-word", _b("送信結果".encode("cp932"), "x-bogus"), "送信結果"),
+    ("broken-base64", "=?utf-8?B?####?= tail", "tail"),
+    ("unterminated-word", "=?utf-8?B?5pel", "=?utf-8?B?5pel"),
+    ("raw-8bit-sjis", _raw("送信結果：３９１２".encode("cp932")), "送信結果:3912"),
+    ("raw-8bit-utf8", _raw("送信結果".encode()), "送信結果"),
+    ("raw-8bit-euc", _raw("テスト送信".encode("euc_jp")), "テスト送信"),
+    ("raw-8bit-then-word", _raw("送信".encode("cp932")) + " " + _b("結果".encode(), "utf-8"), "送信 結果"),
+    ("raw-jis-unencoded", JIS_SOUSHIN.decode("ascii"), "送信結果"),
+    ("folding-crlf-tab", "Undelivered Mail\r\n\tReturned to Sender", "Undelivered Mail Returned to Sender"),
+    ("folding-lf", "a\n b", "a b"),
+    ("folding-cr", "a\r b", "a b"),
+    ("fullwidth", "送信結果：３９１２－ＦＡＸ", "送信結果:3912-FAX"),
+    ("nul", "a\x00b", "ab"),
+    ("lone-surrogate", "a\ud800b", "a\ufffdb"),
+    ("none", None, ""),
+]
+
+
+@pytest.mark.parametrize(("value", "expected"), _params(HEADER_CASES))
+def test_decode_header_value(value: str | None, expected: str) -> None:
+    assert decode_header_value(value) == expected
+
+
+def test_decode_header_value_takes_compat32_header_objects() -> None:
+    """compat32's Message.get returns email.header.Header for 8-bit values; str() of it would give U+FFFD."""
+    msg = email.message_from_bytes("Subject: 送信結果\n\n".encode("cp932"), policy=compat32)
+    header = msg.get("subject")
+    assert "\ufffd" in str(header)
+    assert decode_header_value(header) == "送信結果"
+
+
+def test_decode_header_value_bounds_encoded_word_bombs() -> None:
+    value = _b(b"x", "utf-8") * 100_000
+    assert set(decode_header_value(value)) == {"x"}
+
+
+NORMALIZE_CASES = [
+    ("fullwidth-colon-digits", "送信結果：３９１２", "送信結果:3912"),
+    ("u2212-from-python-shift_jis", b"3912\x81\x7cFAX".decode("shift_jis"), "3912-FAX"),
+    ("u2212-from-python-euc_jp", b"3912\xa1\xddFAX".decode("euc_jp"), "3912-FAX"),
+    ("uff0d-from-cp932", b"3912\x81\x7cFAX".decode("cp932"), "3912-FAX"),
+    ("wave-dash-python-shift_jis", b"1\x81\x603".decode("shift_jis"), "1~3"),
+    ("wave-dash-cp932", b"1\x81\x603".decode("cp932"), "1~3"),
+    ("horizontal-bar-and-dashes", "a\u2015b\u2014c\u2013d\u2010e", "a-b-c-d-e"),
+    ("prolonged-sound-mark-kept", "エラー ｴﾗｰ", "エラー エラー"),
+    ("enclosed", "①㈱Ⅲ", "1(株)III"),
+    ("nul", "a\x00b\x00", "ab"),
+    ("crlf", "a\r\nb\r\n", "a\nb\n"),
+    ("cr", "a\rb\r", "a\nb\n"),
+    ("lone-surrogates", "\udc91a\ud800", "\ufffda\ufffd"),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), _params(NORMALIZE_CASES))
+def test_normalize_text(text: str, expected: str) -> None:
+    assert normalize_text(text) == expected
