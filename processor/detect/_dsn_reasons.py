@@ -621,7 +621,7 @@ def _fallback(d: Delivery, diag: str) -> str:
 
 def decide_reason(d: Delivery) -> str:
     """The Sisimai reason word for one recipient: a reader's own verdict first, then status and phrases."""
-    if d.reason and d.reason not in _WEAK:
+    if d.reason and d.reason != "expired":  # a vendor's own words, except its generic "giving up"
         return d.reason
     if d.status.startswith("2.") or d.action == "delivered":
         return "delivered"

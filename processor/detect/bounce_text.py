@@ -28,6 +28,14 @@ __all__ = [
 _ADDR = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.\-]+@[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9\-]+)+"
 _ADDRESS_RE = re.compile(_ADDR)
 _QUOTE_RE = re.compile(r"^> ?", re.MULTILINE)
+#: Amazon SES JSON notifications: the type, bounced recipients with their DSN fields, and deliveries.
+_SES_TYPE_RE = re.compile(r'\{\s*"notificationType"\s*:\s*"(Bounce|Delivery|Complaint)"')
+_SES_BOUNCED_RE = re.compile(
+    rf'"emailAddress"\s*:\s*"({_ADDR})"\s*,\s*"action"\s*:\s*"(\w+)"\s*,\s*"status"\s*:\s*"([\d.]+)"'
+    r'\s*,\s*"diagnosticCode"\s*:\s*"([^"]*)"'
+)
+_SES_RESPONSE_RE = re.compile(r'"smtpResponse"\s*:\s*"([^"]*)"')
+_SES_RECIPIENTS_RE = re.compile(r'"delivery"\s*:\s*\{[^}]*?"recipients"\s*:\s*\[([^\]]*)\]')
 
 #: Where the report stops and the returned original (or its headers) begins, one pattern per line family.
 END_MARKERS: tuple[re.Pattern[str], ...] = tuple(
@@ -111,8 +119,8 @@ VENDOR_REASONS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
          r"could not deliver for the last \d+ seconds|host not reachable", "expired"),  # Gmail, OpenSMTPD, Exim, qmail
     )
 )
-#: Senders whose every bounce has one reason (a group that refuses the post, ...).
-SENDER_REASONS: tuple[tuple[re.Pattern[str], str], ...] = (
+#: Recipients whose every bounce has one reason (a group that refuses the post, ...).
+RECIPIENT_REASONS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"@googlegroups\.com$"), "rejected"),  # Google Groups: no such group or no permission to post
 )
 
@@ -123,16 +131,18 @@ def is_bounce_sender(mail: ParsedMail) -> bool:
 
 
 def looks_like_bounce(mail: ParsedMail) -> bool:
-    """Cheap guard before the text reader: a bounce sender, a bounce Subject, or X-Failed-Recipients."""
+    """Cheap guard before the text reader: a bounce sender or Subject, X-Failed-Recipients, an SES notice."""
     if mail.header("x-failed-recipients"):
         return True
-    if mail.message.get_content_type() == "multipart/report":
+    if mail.message.get_content_type() == "multipart/report" or _ses_text(mail):
         return True
     return is_bounce_sender(mail) or bool(_BOUNCE_SUBJECT_RE.search(mail.subject))
 
 
 def read_bounce_text(mail: ParsedMail) -> list[Delivery]:
     """Failed recipients and their diagnostics from the human-readable part of a bounce."""
+    if ses := _ses_text(mail):
+        return _read_ses_json(ses)
     report = _report_text(mail)
     excluded = _excluded_addresses(mail)
     sender = _original_sender(mail)
@@ -161,12 +171,42 @@ def read_bounce_text(mail: ParsedMail) -> list[Delivery]:
         (lines if current is not None else preamble).append(line.strip())
     if current is not None:
         _close(current, lines, before)
-    sender_reason = next((r for p, r in SENDER_REASONS if p.search(mail.from_address)), "")
-    for d in deliveries:
-        d.reason = d.reason or sender_reason
     if not deliveries:
         deliveries = _from_headers(mail, report, excluded)
+    for d in deliveries:
+        d.reason = d.reason or next((r for p, r in RECIPIENT_REASONS if p.search(d.recipient)), "")
     return deliveries
+
+
+def _ses_text(mail: ParsedMail) -> str:
+    """The JSON of an Amazon SES notification, unwrapped from its SNS envelope when it has one; else ''."""
+    head = mail.text[:3000]
+    if "notificationType" not in head:
+        return ""
+    text = mail.text.replace('\\"', '"') if '\\"notificationType' in head else mail.text
+    return text if _SES_TYPE_RE.search(text[:3000]) else ""
+
+
+def _read_ses_json(text: str) -> list[Delivery]:
+    """Amazon SES notifications (JSON, often line-wrapped so not parseable as a whole): Bounce and Delivery.
+
+    Complaints are abuse feedback, not bounces, and give nothing.
+    """
+    kind = _SES_TYPE_RE.search(text)
+    text = text.replace("!\n ", "").replace("\n", "")
+    if kind is None or kind.group(1) == "Complaint":
+        return []
+    if kind.group(1) == "Delivery":
+        response = _SES_RESPONSE_RE.search(text)
+        recipients = _SES_RECIPIENTS_RE.search(text)
+        addresses = _ADDRESS_RE.findall(recipients.group(1)) if recipients else []
+        diagnosis = response.group(1) if response else ""
+        return [Delivery(recipient=a.lower(), action="delivered", diagnosis=diagnosis) for a in addresses]
+    return [
+        Delivery(recipient=m.group(1).lower(), action=m.group(2).lower(), status=m.group(3),
+                 diagnosis=m.group(4).partition(";")[2].strip() or m.group(4))
+        for m in _SES_BOUNCED_RE.finditer(text)
+    ]
 
 
 def quoted_original(mail: ParsedMail) -> tuple[str | None, str | None]:
