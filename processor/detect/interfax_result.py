@@ -2,7 +2,7 @@
 
 Recognised by the subject `FAX送信が成功しました -> NUMBER` / `FAX送信が失敗しました -> NUMBER`, or by a
 `送信結果` field holding a number, or by an English `Status` field holding a number together with InterFAX
-evidence (a From domain of InterFAX, or a Transaction ID / Destination Fax field). A mail that merely
+evidence (a From domain of InterFAX, or both a Transaction ID and a Destination Fax field). A mail that merely
 names InterFAX is not claimed. Every field is read by label (see `_labels`), in the plain part first and
 the HTML part second. A list send repeats the per-fax fields; the n-th value of each is paired.
 """
@@ -33,7 +33,8 @@ SUBMITTED = ("送信日時", "受付日時", "Submit Time")
 COMPLETED = ("完了日時", "Completion Time")
 TRANSACTION = ("トランザクションID", "送信ID", "Transaction ID")
 SUBJECT = ("件名", "Subject")
-EVIDENCE = ("Transaction ID", "Destination Fax")
+EVIDENCE = (TRANSACTION, ("Destination Fax", "Fax Number"))
+"""Without an InterFAX From domain, an English `Status` counts only beside both a transaction id and a fax number."""
 
 
 class InterfaxResultDetector:
@@ -85,7 +86,7 @@ def _english_evidence(mail: ParsedMail, text: str) -> bool:
     domain = mail.from_address.rpartition("@")[2]
     if any(domain == d or domain.endswith("." + d) for d in INTERFAX_DOMAINS):
         return True
-    return any(v for v in field_values(text, EVIDENCE))
+    return all(any(field_values(text, labels)) for labels in EVIDENCE)
 
 
 def _values(text: str, labels: tuple[str, ...]) -> list[str]:

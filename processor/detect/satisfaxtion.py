@@ -33,7 +33,7 @@ HANDLE = ("Message Handle", "Handle")
 SUBMITTED = ("Submit Time", "Submitted", "Date Submitted")
 COMPLETED = ("Completion Time", "Completed", "Date Sent", "Time Sent")
 SUBJECT = ("Message Subject", "Subject")
-ADDRESS_RE = re.compile(r"(?<![\w^])(\+?[\d][\d\-(). ]*)\^[^@\s<>\"]*@[\w.-]+\w")
+ADDRESS_RE = re.compile(r"(?<![\w^])\+?\d[\d\-().]*\^[^@\n\t<>\"]*@[\w.-]*\w")
 
 
 class SatisfaxtionDetector:
