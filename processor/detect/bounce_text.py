@@ -28,6 +28,8 @@ __all__ = [
 _ADDR = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.\-]+@[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9\-]+)+"
 _ADDRESS_RE = re.compile(_ADDR)
 _QUOTE_RE = re.compile(r"^> ?", re.MULTILINE)
+_CODE_RE = re.compile(r"(?<![\d.])(?:[245]\d\d|[245]\.\d{1,3}\.\d{1,3})(?![\d.])")
+_SENDER_INTRO_RE = re.compile(r"(?:sent by|message from|original sender)\s*:?\s*$", re.IGNORECASE)
 #: Amazon SES JSON notifications: the type, bounced recipients with their DSN fields, and deliveries.
 _SES_TYPE_RE = re.compile(r'\{\s*"notificationType"\s*:\s*"(Bounce|Delivery|Complaint)"')
 _SES_BOUNCED_RE = re.compile(
@@ -62,7 +64,8 @@ RECIPIENT_PATTERNS: tuple[re.Pattern[str], ...] = tuple(
         rf"^\s*<?({_ADDR})>?\s*(?:\(expanded from [^)]*\))?\s*:\s+\S",  # Postfix text: `<addr>: host ... said`
         rf"^\s*\d{{3}}[ -]<({_ADDR})>\.\.\.\s",  # sendmail transcript: `550 <addr>... User unknown`
         rf"^\s*<?({_ADDR})>?\s+on\s+\S",  # Exchange 2003: `user@example.jp on Thu, 29 Apr ...`
-        rf"^\s*[A-Za-z][\w .'-]{{2,40}}:\s*<?({_ADDR})>?\s*$",  # `Unknown user: a@b`, `Recipient address: a@b`
+        rf"^\s*(?!(?:original )?(?:from|sender|reply-to|return-path)\s*:)[A-Za-z][\w .'-]{{2,40}}:\s*<?({_ADDR})>?\s*$",
+        # `Unknown user: a@b`, `Recipient address: a@b` (never `From: a@b`)
         rf"^\s*<?({_ADDR})>?[,:]?\s+\S",  # Exim variants, Notes, Zoho: `a@b Invalid Address, ...`
         rf"(?:delivering your mail to|delivered to|deliver to|could not be delivered to|recipients?|addresse?s?|"
         rf"rcpt to|failed recipient|original-recipient|to)\b[^:<@]{{0,60}}:?\s*<({_ADDR})>",  # DragonFly, KDDI
@@ -151,9 +154,14 @@ def read_bounce_text(mail: ParsedMail) -> list[Delivery]:
     lines: list[str] = []
     preamble: list[str] = []
     before: list[str] = []
+    previous = ""
     for line in report.split("\n"):
         address = _recipient_on(line, excluded)
-        if address and address != sender:
+        if address and (address == sender or _SENDER_INTRO_RE.search(previous)):
+            address = ""  # `A message sent by <sender>`: the original's author, not a recipient
+        if line.strip():
+            previous = line
+        if address:
             if current is not None:
                 _close(current, lines, before)
             before = preamble if current is None else []
@@ -284,7 +292,10 @@ def _original_sender(mail: ParsedMail) -> str:
 
 def _close(delivery: Delivery, lines: list[str], before: list[str] | None = None) -> None:
     """Finish one recipient: its diagnostic is the text after it, else the text just before it."""
-    text = " ".join(x for x in lines if x) or " ".join(x for x in (before or []) if x)
+    after, ahead = " ".join(x for x in lines if x), " ".join(x for x in (before or []) if x)
+    # the reason may come before the address (`... because of 550 5.1.1 User unknown. Recipients: a@b`)
+    text = f"{ahead} {after}".strip() if ahead and _CODE_RE.search(ahead) and not _CODE_RE.search(after) else (
+        after or ahead)
     if text and not delivery.diagnosis:
         delivery.diagnosis = text
     elif text:
