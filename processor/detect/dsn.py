@@ -31,10 +31,11 @@ from processor.records import FaxResult
 
 __all__ = ["DeliveryReportDetector", "is_auto_reply", "is_feedback_report", "read_delivery_status"]
 
-#: Reasons worth another try later (the cause may go away by itself); every 4.x.x failure is too.
+#: Reasons worth another try later (the cause may go away by itself, or is unknown); every 4.x.x failure
+#: is too. Hard ones (userunknown, hostunknown, hasmoved, notaccept, policy refusals) are not.
 SOFT_REASONS: frozenset[str] = frozenset(
     {"mailboxfull", "expired", "networkerror", "systemerror", "systemfull", "toomanyconn", "speeding", "blocked",
-     "badreputation", "exceedlimit", "onhold", "undefined"}
+     "onhold", "undefined"}
 )
 _STATUS_FIELD_TYPES = ("message/delivery-status", "message/global-delivery-status")
 _FIELD_RE = re.compile(
