@@ -19,6 +19,8 @@ _BLOCK = frozenset(
 _CELL = frozenset({"td", "th"})
 _SKIP = frozenset({"script", "style", "head", "noscript", "template"})
 _MAX_CHARS = 8 * 1024 * 1024
+_SOURCE_WS = re.compile(r"[\t\n\r\f]+")
+_PRE_STYLE = re.compile(r"white-space\s*:\s*pre", re.IGNORECASE)
 
 
 class _TextExtractor(HTMLParser):
@@ -26,8 +28,11 @@ class _TextExtractor(HTMLParser):
         super().__init__(convert_charrefs=True)
         self.chunks: list[str] = []
         self._skip_depth = 0
+        self._pre_tags: list[str] = []  # open elements that keep source line ends (<pre>, white-space: pre*)
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "pre" or any(k == "style" and v and _PRE_STYLE.search(v) for k, v in attrs):
+            self._pre_tags.append(tag)
         if tag in _SKIP:
             self._skip_depth += 1
         elif tag in _CELL:
@@ -40,6 +45,8 @@ class _TextExtractor(HTMLParser):
             self.chunks.append("\n")
 
     def handle_endtag(self, tag: str) -> None:
+        if self._pre_tags and self._pre_tags[-1] == tag:
+            self._pre_tags.pop()
         if tag in _SKIP:
             self._skip_depth = max(0, self._skip_depth - 1)
         elif tag in _CELL:
@@ -48,8 +55,13 @@ class _TextExtractor(HTMLParser):
             self.chunks.append("\n")
 
     def handle_data(self, data: str) -> None:
-        if not self._skip_depth:
-            self.chunks.append(data)
+        if self._skip_depth:
+            return
+        if not self._pre_tags:
+            # Line ends in HTML source are only whitespace (templates indent `<td>`s on their own lines);
+            # lines come from block tags. Tabs are ours: they separate cells.
+            data = _SOURCE_WS.sub(" ", data)
+        self.chunks.append(data)
 
 
 def html_to_text(html: str) -> str:

@@ -1,0 +1,299 @@
+"""parse_mail on the MIME shapes fax notifications and bounces take; sample mails are inline, built from parts."""
+
+from __future__ import annotations
+
+import base64
+import quopri
+
+import mailparser
+import pytest
+
+from processor.parse import ParsedMail, parse_mail
+
+SUBJECT_FAIL_B = b"=?ISO-2022-JP?B?" + base64.b64encode("FAX送信が失敗しました".encode("iso2022_jp")) + b"?="
+# U+2212: the character iso2022_jp encodes for the full-width hyphen (JIS 0x215D); it must come out as '-'.
+RESULT_LINE = "送信結果：3912\u2212FAX番号が使用不可です"
+
+
+def _mail(headers: str, body: bytes) -> bytes:
+    return headers.strip("\n").encode("ascii") + b"\n\n" + body
+
+
+def _iso2022jp_7bit() -> bytes:
+    return _mail(
+        """
+From: InterFAX <noreply@interfax.example>
+To: user@example.jp
+Subject: SUBJECT
+MIME-Version: 1.0
+Content-Type: text/plain; charset=ISO-2022-JP
+Content-Transfer-Encoding: 7bit
+""",
+        (RESULT_LINE + "\n").encode("iso2022_jp"),
+    ).replace(b"SUBJECT", SUBJECT_FAIL_B)
+
+
+def test_iso2022jp_7bit_body_mailparser_issue_79() -> None:
+    """mail-parser leaves a 7bit ISO-2022-JP body undecoded (upstream issue #79); our text must not depend on it."""
+    raw = _iso2022jp_7bit()
+    mail = parse_mail(raw)
+    assert mail.subject == "FAX送信が失敗しました"
+    assert mail.text == "送信結果:3912-FAX番号が使用不可です\n"
+    assert "\x1b" not in mail.all_text
+
+    upstream = mailparser.parse_from_bytes(raw).text_plain
+    assert any("\x1b$B" in chunk for chunk in upstream), (
+        "mail-parser now decodes 7bit ISO-2022-JP bodies (issue #79 looks fixed upstream): our body text never came "
+        "from mail-parser, so nothing breaks, but this check and the note in processor/parse/mail.py can go"
+    )
+
+
+def test_multipart_alternative_html_and_plain() -> None:
+    html = "<html><body><table><tr><td>送信結果</td><td>0</td></tr></table></body></html>"
+    raw = _mail(
+        """
+From: noreply@interfax.example
+Subject: alt
+MIME-Version: 1.0
+Content-Type: multipart/alternative; boundary="ALT"
+""",
+        b"--ALT\nContent-Type: text/plain; charset=ISO-2022-JP\nContent-Transfer-Encoding: 7bit\n\n"
+        + "送信結果: 0\n".encode("iso2022_jp")
+        + b"\n--ALT\nContent-Type: text/html; charset=UTF-8\nContent-Transfer-Encoding: 8bit\n\n"
+        + html.encode()
+        + b"\n--ALT--\n",
+    )
+    mail = parse_mail(raw)
+    assert [p.content_type for p in mail.parts] == ["text/plain", "text/html"]
+    assert [p.depth for p in mail.parts] == [1, 1]
+    assert mail.plain_text == "送信結果: 0\n"
+    assert mail.html_text == "送信結果\t0"
+    assert mail.text == mail.plain_text
+    assert mail.all_text == "送信結果: 0\n\n送信結果\t0"
+    assert [p.content_type for p in mail.parts_of_type("text/html")] == ["text/html"]
+
+
+def test_html_only_table_cells_on_one_line_with_tab() -> None:
+    html = (
+        "<html><head><title>t</title><style>td {color: red}</style></head><body>"
+        "<p>FAX送信結果のお知らせ</p>"
+        "<table><tr><th>送信結果</th>\n  <td> 3912&#8722;FAX番号が使用不可です </td></tr>"
+        "<tr><td>ページ数</td><td>１</td></tr></table><script>var x = 1;</script></body></html>"
+    )
+    raw = _mail(
+        """
+From: noreply@interfax.example
+Subject: html
+Content-Type: text/html; charset=utf-8
+Content-Transfer-Encoding: base64
+""",
+        base64.encodebytes(html.encode()),
+    )
+    mail = parse_mail(raw)
+    assert mail.plain_text == ""
+    assert mail.text.split("\n") == ["FAX送信結果のお知らせ", "送信結果\t3912-FAX番号が使用不可です", "ページ数\t1"]
+
+
+def test_html_charset_only_in_meta() -> None:
+    html = '<html><head><meta http-equiv="Content-Type" content="text/html; charset=Shift_JIS"></head>' \
+        "<body><td>送信結果</td><td>０</td></body></html>"
+    raw = _mail("Subject: meta\nContent-Type: text/html\nContent-Transfer-Encoding: 8bit\n", html.encode("cp932"))
+    mail = parse_mail(raw)
+    assert mail.parts[0].charset is None
+    assert mail.text == "送信結果\t0"
+
+
+def test_base64_shift_jis_part() -> None:
+    body = base64.encodebytes(("①㈱ 送信結果：０\r\n").encode("cp932"))
+    raw = _mail("Subject: b64\nContent-Type: text/plain; charset=Shift_JIS\nContent-Transfer-Encoding: base64\n", body)
+    mail = parse_mail(raw)
+    assert mail.parts[0].charset == "shift_jis"
+    assert mail.text == "1(株) 送信結果:0\n"
+
+
+def test_quoted_printable_utf8_part() -> None:
+    body = quopri.encodestring(("送信結果：3912－FAX番号が使用不可です " * 3 + "\n").encode())
+    assert b"=\n" in body  # soft line breaks are part of the test
+    headers = "Subject: qp\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: quoted-printable\n"
+    raw = _mail(headers, body)
+    assert parse_mail(raw).text == "送信結果:3912-FAX番号が使用不可です " * 3 + "\n"
+
+
+BOUNCE = _mail(
+    """
+From: MAILER-DAEMON@fax.tc
+To: user@example.jp
+Subject: Undelivered Mail Returned to Sender
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=delivery-status; boundary="RPT"
+""",
+    b"--RPT\nContent-Type: text/plain; charset=us-ascii\n\n*** Cannot find password in body ***\n"
+    b"\n--RPT\nContent-Type: message/delivery-status\n\n"
+    b"Reporting-MTA: dns; mx.fax.tc\n\nFinal-Recipient: rfc822; 0344772288@fax.tc\nAction: failed\nStatus: 5.0.0\n"
+    b"\n--RPT\nContent-Type: message/rfc822\n\n"
+    b"Message-ID: <orig-1@example.jp>\nFrom: user@example.jp\nTo: 0344772288@fax.tc\nSubject: " + SUBJECT_FAIL_B
+    + b"\nContent-Type: text/plain; charset=ISO-2022-JP\n\n" + "本文\n".encode("iso2022_jp")
+    + b"\n--RPT\nContent-Type: text/rfc822-headers\n\n"
+    b"Message-ID: <orig-2@example.jp>\nSubject: " + "送信結果".encode("cp932") + b"\nTo: 0312345678@fax.tc\n"
+    b"\n--RPT--\n",
+)
+
+
+def test_embedded_message_and_headers_parts() -> None:
+    mail = parse_mail(BOUNCE)
+    assert [p.content_type for p in mail.parts] == [
+        "text/plain", "message/delivery-status", "message/rfc822", "text/rfc822-headers",
+    ]
+    first, second = mail.embedded
+    assert first.header("Message-ID") == "<orig-1@example.jp>"
+    assert first.header("subject") == "FAX送信が失敗しました"
+    assert first.header("to") == "0344772288@fax.tc"
+    assert first.text == "本文\n"
+    assert second.header("message-id") == "<orig-2@example.jp>"
+    assert second.header("subject") == "送信結果"  # raw Shift_JIS in the returned headers
+    assert second.text == ""
+    assert mail.text == "*** Cannot find password in body ***\n"  # the returned original's text is not the body
+
+
+def test_delivery_status_text() -> None:
+    status = next(parse_mail(BOUNCE).parts_of_type("message/delivery-status"))
+    assert status.text == (
+        "Reporting-MTA: dns; mx.fax.tc\n\nFinal-Recipient: rfc822; 0344772288@fax.tc\nAction: failed\nStatus: 5.0.0"
+    )
+
+
+def test_message_rfc822_sent_base64_is_decoded() -> None:
+    inner = b"Subject: inner\nMessage-ID: <b64@example.jp>\n\nbody\n"
+    raw = _mail(
+        'Content-Type: multipart/mixed; boundary="B"\n',
+        b"--B\nContent-Type: message/rfc822\nContent-Transfer-Encoding: base64\n\n"
+        + base64.encodebytes(inner) + b"--B--\n",
+    )
+    mail = parse_mail(raw)
+    assert mail.embedded[0].header("message-id") == "<b64@example.jp>"
+    assert mail.embedded[0].text == "body\n"
+
+
+def test_attachments_listed_not_decoded() -> None:
+    pdf = b"%PDF-1.4\n" + bytes(range(256)) * 4
+    raw = _mail(
+        'Subject: att\nContent-Type: multipart/mixed; boundary="M"\n',
+        b"--M\nContent-Type: text/plain; charset=utf-8\n\nsee attached\n"
+        b"\n--M\nContent-Type: application/pdf; name=\"fax.pdf\"\n"
+        b"Content-Disposition: attachment; filename=\"fax.pdf\"\n"
+        b"Content-Transfer-Encoding: base64\n\n" + base64.encodebytes(pdf)
+        + b"\n--M\nContent-Type: image/tiff\nContent-Disposition: attachment; filename=\""
+        + b"=?utf-8?B?" + base64.b64encode("送信.tif".encode()) + b"?=\"\nContent-Transfer-Encoding: base64\n\n"
+        + base64.encodebytes(b"II*\x00" + b"\x00" * 64)
+        + b"\n--M\nContent-Type: text/csv; charset=shift_jis\nContent-Disposition: attachment; filename=r.csv\n\n"
+        + "TransactionID,Status\n1,0\n".encode("cp932")
+        + b"\n--M--\n",
+    )
+    mail = parse_mail(raw)
+    summary = [(p.content_type, p.filename, p.is_attachment, p.text is None) for p in mail.parts]
+    assert summary == [
+        ("text/plain", None, False, False),
+        ("application/pdf", "fax.pdf", True, True),
+        ("image/tiff", "送信.tif", True, True),
+        ("text/csv", "r.csv", True, False),  # result attachments (CSV, XML) are decoded for their detectors
+    ]
+    assert mail.parts[1].size == len(pdf)
+    assert mail.text == "see attached\n"
+    assert "PDF" not in mail.all_text
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "text/plain\n charset=iso-2022-jp",  # folded without the ';'
+        "text/plain;\n charset=iso-2022-jp",
+        'text/plain; charset="ISO-2022-JP"',
+        "TEXT/PLAIN; CHARSET=ISO-2022-JP; format=flowed",
+        "text/plain charset=iso-2022-jp",
+    ],
+)
+def test_broken_content_type_still_decoded(content_type: str) -> None:
+    raw = _mail(f"Subject: x\nContent-Type: {content_type}\n", (RESULT_LINE + "\n").encode("iso2022_jp"))
+    mail = parse_mail(raw)
+    assert mail.parts[0].content_type == "text/plain"
+    assert mail.text == "送信結果:3912-FAX番号が使用不可です\n"
+
+
+def _all_strings(mail: ParsedMail) -> list[str]:
+    out = [mail.subject, mail.text, mail.all_text]
+    out += [name for name in mail.headers] + [v for values in mail.headers.values() for v in values]
+    for part in mail.parts:
+        out += [part.content_type, part.filename or "", part.charset or "", part.text or ""]
+    for emb in mail.embedded:
+        out += [emb.text] + [v for values in emb.headers.values() for v in values]
+    return out
+
+
+def test_nul_bytes_gone_from_all_text() -> None:
+    raw = (
+        b"Subject: a\x00b =?utf-8?B?" + base64.b64encode("送\x00信".encode()) + b"?=\nX-Nul: \x00\n"
+        b'Content-Type: multipart/mixed; boundary="N"\n\n'
+        b"--N\nContent-Type: text/plain; charset=utf-8\n\nbo\x00dy\n"
+        b"\n--N\nContent-Type: text/html; charset=utf-8\n\n<td>a\x00</td><td>&#0;b</td>\n"
+        b"\n--N\nContent-Type: text/rfc822-headers\n\nSubject: in\x00ner\n"
+        b"\n--N--\n"
+    )
+    mail = parse_mail(raw)
+    assert mail.subject == "ab 送信"
+    assert mail.plain_text == "body\n"
+    assert mail.embedded[0].header("subject") == "inner"
+    assert all("\x00" not in s for s in _all_strings(mail))
+
+
+def test_header_helpers() -> None:
+    raw = _mail(
+        """
+From: "InterFAX" <NoReply@InterFAX.example>
+Date: Mon, 01 Jan 2024 09:00:00 +0900
+Message-ID:  <id-1@example.jp>
+Received: from a by b; Mon, 01 Jan 2024 09:00:00 +0900
+Received: from c by d; Mon, 01 Jan 2024 08:59:00 +0900
+Subject: =?utf-8?B?6YCB5L+h?=
+""",
+        b"x\n",
+    )
+    mail = parse_mail(raw)
+    assert mail.from_address == "noreply@interfax.example"
+    assert mail.message_id == "<id-1@example.jp>"
+    assert mail.date is not None and mail.date.isoformat() == "2024-01-01T09:00:00+09:00"
+    assert mail.header_all("RECEIVED") == ("from a by b; Mon, 01 Jan 2024 09:00:00 +0900",
+                                           "from c by d; Mon, 01 Jan 2024 08:59:00 +0900")
+    assert mail.subject == "送信"
+    assert mail.header("x-missing") is None
+
+
+@pytest.mark.parametrize("date", ["Mon, 01 Jan 99999 00:00:00 +0000", "garbage", "Mon, 01 Jan 2024 00:00:00 +99999999"])
+def test_bad_date_is_none(date: str) -> None:
+    assert parse_mail(f"Date: {date}\n\nx\n".encode()).date is None
+
+
+def test_non_bytes_input_is_parse_error() -> None:
+    from processor.errors import ParseError
+
+    with pytest.raises(ParseError):
+        parse_mail("Subject: str\n\n")  # type: ignore[arg-type]
+
+
+HTML_CASES = [
+    ("cells-tab", "<table><tr><td>送信結果</td><td>0</td></tr></table>", "送信結果\t0"),
+    ("indented-cells", "<table>\n <tr>\n  <th>送信結果</th>\n  <td>0</td>\n </tr>\n</table>", "送信結果\t0"),
+    ("source-newline-is-space", "<p>Status\n0</p>", "Status 0"),
+    ("br-and-blocks", "a<br>b<div>c</div>", "a\nb\nc"),
+    ("pre-keeps-lines", "<pre>a\nb</pre>", "a\nb"),
+    ("white-space-pre-style", '<div style="white-space: pre-wrap">a\nb</div>', "a\nb"),
+    ("entities-nbsp", "a&nbsp;&amp;&nbsp;b &#12354;", "a & b あ"),
+    ("script-style-head-skipped", "<head><title>T</title></head><style>x</style><script>y</script>z", "z"),
+    ("broken-markup-kept-as-text", "<td>a<td>b</tr><p <<", "a\tb\n<p <<"),
+]
+
+
+@pytest.mark.parametrize(("html", "expected"), [pytest.param(*c[1:], id=c[0]) for c in HTML_CASES])
+def test_html_to_text(html: str, expected: str) -> None:
+    from processor.parse.html import html_to_text
+
+    assert html_to_text(html) == expected
