@@ -93,15 +93,10 @@ def _cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
-    import hashlib
-
-    import sqlalchemy as sa
-
     from processor.ingest import iter_mail_sources
     from processor.pipeline import process_message
     from processor.rawstore import Envelope, RawStore
-    from processor.store.db import create_db_engine, session_scope
-    from processor.store.models import InboundMessage
+    from processor.store.db import create_db_engine
 
     engine = create_db_engine(settings.database.url)
     store = RawStore(engine)
@@ -111,16 +106,17 @@ def _cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
         print(f"faxbounce: {path}: no such file or directory", file=sys.stderr)
     for path in (p for p in args.paths if p.exists()):
         for source, raw in iter_mail_sources(path):
-            digest = hashlib.sha256(raw).hexdigest()
-            with session_scope(engine) as session:
-                seen = session.scalar(sa.select(InboundMessage.id).where(InboundMessage.sha256 == digest).limit(1))
-            if seen is not None:
+            if store.known(raw) is not None:  # cheaper than a write that finds the duplicate
                 counts["skipped (already stored)"] += 1
                 continue
-            message_id = store.put(raw, Envelope(mail_from=None, rcpt_tos=(), peer=f"ingest:{source}"[:2000]))
+            stored = store.put(raw, Envelope(mail_from=None, rcpt_tos=(), peer=f"ingest:{source}"[:2000]))
+            if stored.duplicate:
+                counts["skipped (already stored)"] += 1
+                continue
+            message_id = stored.id
             counts["stored"] += 1
             if not args.no_process:
-                outcome = process_message(engine, message_id, settings.processing)
+                outcome = process_message(engine, message_id, settings)
                 if outcome is not None:
                     counts[outcome.kind or outcome.status] += 1
     for label, count in sorted(counts.items()):
@@ -129,7 +125,7 @@ def _cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_classify(args: argparse.Namespace, settings: Settings) -> int:
-    from processor.pipeline import classify_bytes
+    from processor.pipeline import classify_bytes, trusted
 
     status = 0
     for name in args.files:
@@ -140,7 +136,8 @@ def _cmd_classify(args: argparse.Namespace, settings: Settings) -> int:
             status = 1
             continue
         try:
-            _mail, classification = classify_bytes(raw, settings.processing)
+            mail, classification = classify_bytes(raw, settings.processing)
+            trust = trusted(mail, classification, settings)
         except ParseError as exc:
             print(f"faxbounce: {name}: {exc}", file=sys.stderr)
             status = 1
@@ -150,6 +147,7 @@ def _cmd_classify(args: argparse.Namespace, settings: Settings) -> int:
                 "source": name,
                 "kind": str(classification.kind),
                 "detected_by": classification.detected_by,
+                "trusted": trust,
                 "results": [r.to_json() for r in classification.results],
             }
             print(json.dumps(document, ensure_ascii=False))
@@ -193,11 +191,11 @@ def _cmd_reprocess(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _fresh_attempts(settings: Settings):  # type: ignore[no-untyped-def]
+def _fresh_attempts(settings: Settings) -> Settings:
     """A manual reprocess is a deliberate retry: do not let earlier crash counts skip the mail."""
     import dataclasses
 
-    return dataclasses.replace(settings.processing, max_attempts=10**9)
+    return dataclasses.replace(settings, processing=dataclasses.replace(settings.processing, max_attempts=10**9))
 
 
 def _cmd_explain(args: argparse.Namespace, settings: Settings) -> int:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import ipaddress
 import os
 import re
 import tomllib
@@ -17,7 +18,7 @@ from typing import Any
 
 from processor.errors import ConfigError
 
-__all__ = ["DEFAULT_DATABASE_URL", "Settings", "load_settings"]
+__all__ = ["DEFAULT_DATABASE_URL", "Settings", "client_networks", "load_settings"]
 
 DEFAULT_DATABASE_URL = "sqlite:///var/faxbounce.sqlite3"
 ENV_PREFIX = "FAXBOUNCE_"
@@ -42,6 +43,19 @@ class SmtpSettings:
     max_recipients: int = 1000
     timeout: int = 300
     """Seconds a client may stay silent before the session is closed."""
+    max_sessions: int = 100
+    """Concurrent sessions; one more is answered `421` and closed."""
+    allowed_clients: tuple[str, ...] = ()
+    """Client networks (CIDR) that may connect; empty = loopback only. Others get `554` at connect."""
+    allowed_senders: tuple[str, ...] = ()
+    """Shell-style patterns of accepted MAIL FROM; empty = any. The null sender of bounces is always accepted."""
+    tls_cert: str = ""
+    """PEM certificate for STARTTLS (with tls_key); empty = no STARTTLS."""
+    tls_key: str = ""
+    require_tls: bool = False
+    """Refuse mail (530) until the client has said STARTTLS."""
+    auth_users: tuple[str, ...] = ()
+    """`user:hash` entries made by `faxbounce hash-password`; non-empty = AUTH PLAIN/LOGIN is required, after TLS."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +73,14 @@ class ProcessingSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class TrustSettings:
+    vendor_hosts: tuple[str, ...] = ("fax.tc", "interfax.net")
+    """Domains whose mail servers send genuine vendor notifications (a Received hop from one of them)."""
+    relays: tuple[str, ...] = ()
+    """Your own MTAs (host names or CIDR): when set, only Received lines they wrote are believed."""
+
+
+@dataclass(frozen=True, slots=True)
 class LoggingSettings:
     level: str = "INFO"
 
@@ -68,6 +90,7 @@ class Settings:
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
     processing: ProcessingSettings = field(default_factory=ProcessingSettings)
+    trust: TrustSettings = field(default_factory=TrustSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     source: str = "defaults"
     """Where the settings came from, for log lines (never secrets)."""
@@ -77,6 +100,7 @@ _SECTIONS: dict[str, type] = {
     "database": DatabaseSettings,
     "smtp": SmtpSettings,
     "processing": ProcessingSettings,
+    "trust": TrustSettings,
     "logging": LoggingSettings,
 }
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -135,6 +159,10 @@ def _build(section: str, cls: type, values: dict[str, Any]) -> Any:
 
 def _check(key: str, value: Any, type_name: Any) -> Any:
     type_name = str(type_name)
+    if type_name == "bool":
+        if not isinstance(value, bool):
+            raise ConfigError(key, f"must be true or false, got {value!r}")
+        return value
     if type_name == "int":
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(key, f"must be an integer, got {value!r}")
@@ -158,11 +186,27 @@ def _validate(section: str, settings: Any) -> None:
     if section == "smtp":
         if not 0 <= settings.port <= 65535:
             raise ConfigError("smtp.port", f"must be from 0 to 65535, got {settings.port}")
-        for name in ("max_message_size", "max_line_length", "max_recipients", "timeout"):
+        for name in ("max_message_size", "max_line_length", "max_recipients", "timeout", "max_sessions"):
             if getattr(settings, name) <= 0:
                 raise ConfigError(f"smtp.{name}", "must be greater than 0")
         if settings.max_line_length < 1000:
             raise ConfigError("smtp.max_line_length", "must be at least 1000 (RFC 5321's minimum)")
+        _networks("smtp.allowed_clients", settings.allowed_clients)
+        if bool(settings.tls_cert) != bool(settings.tls_key):
+            raise ConfigError("smtp.tls_cert", "tls_cert and tls_key go together: set both or neither")
+        for name in ("tls_cert", "tls_key"):
+            path = getattr(settings, name)
+            if path and not Path(path).is_file():
+                raise ConfigError(f"smtp.{name}", f"no such file: {path}")
+        if settings.require_tls and not settings.tls_cert:
+            raise ConfigError("smtp.require_tls", "needs tls_cert and tls_key")
+        if settings.auth_users and not settings.tls_cert:
+            raise ConfigError("smtp.auth_users", "AUTH is only offered after STARTTLS: set tls_cert and tls_key")
+        for index, entry in enumerate(settings.auth_users):
+            user, _, hashed = entry.partition(":")
+            if not user or not hashed.startswith("scrypt$"):
+                raise ConfigError(f"smtp.auth_users[{index}]",
+                                  "must be 'user:scrypt$…' as printed by `faxbounce hash-password`")
     elif section == "database":
         if not re.match(r"^(sqlite|postgresql)(\+\w+)?://", settings.url):
             raise ConfigError("database.url", "must start with sqlite:/// or postgresql+psycopg://")
@@ -171,13 +215,39 @@ def _validate(section: str, settings: Any) -> None:
             raise ConfigError("processing.default_country", "must be a two-letter ISO 3166 code such as JP")
         if settings.poll_interval <= 0 or settings.max_seconds_per_message <= 0 or settings.max_attempts <= 0:
             raise ConfigError("processing", "poll_interval, max_seconds_per_message and max_attempts must be > 0")
+    elif section == "trust":
+        for index, relay in enumerate(settings.relays):
+            if not relay.strip():
+                raise ConfigError(f"trust.relays[{index}]", "must be a host name or a CIDR network")
     elif section == "logging" and settings.level.upper() not in _LOG_LEVELS:
         raise ConfigError("logging.level", f"must be one of {', '.join(_LOG_LEVELS)}")
+
+
+def _networks(key: str, values: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    networks = []
+    for index, value in enumerate(values):
+        try:
+            networks.append(ipaddress.ip_network(value.strip(), strict=False))
+        except ValueError:
+            raise ConfigError(f"{key}[{index}]", f"{value!r} is not an IP network such as 192.0.2.0/24") from None
+    return tuple(networks)
+
+
+def client_networks(settings: SmtpSettings) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """`smtp.allowed_clients` as networks (already validated at load time)."""
+    return _networks("smtp.allowed_clients", settings.allowed_clients)
 
 
 def _from_env(raw: str, type_name: Any) -> Any:
     """Environment values are strings: read them by the key's type (lists are comma-separated)."""
     type_name = str(type_name)
+    if type_name == "bool":
+        lowered = raw.strip().lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off", ""):
+            return False
+        return raw
     if type_name == "int":
         try:
             return int(raw)

@@ -1,4 +1,9 @@
-"""`faxbounce serve`: the SMTP listener plus the processing worker, with signals and supervision."""
+"""`faxbounce serve`: the SMTP listener plus the processing worker, with signals and supervision.
+
+Stopping (SIGTERM/SIGINT) is graceful and bounded: new sessions are answered 421 at once, sessions in
+progress get a few seconds to finish their transaction, then the worker finishes the mail in hand (what it
+has not started stays `received` for the next start) and the process exits 0, all within 10 seconds.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +13,16 @@ import logging
 import multiprocessing
 import signal
 import socket
+import ssl
+import time
 from concurrent.futures import ThreadPoolExecutor
+from multiprocessing.process import BaseProcess
 
-from processor.config import Settings
+from processor.config import Settings, client_networks
 from processor.errors import FaxbounceError
 from processor.rawstore import RawStore
-from processor.smtp import FaxbounceSMTP, RecipientPolicy, SinkHandler
+from processor.smtp import AddressPolicy, FaxbounceSMTP, GroupCommitter, SessionGate, SinkHandler
+from processor.smtpauth import CredentialAuthenticator
 from processor.store.db import create_db_engine, current_revision, head_revision
 from processor.worker import run_worker
 
@@ -21,7 +30,8 @@ __all__ = ["SchemaNotCurrent", "serve"]
 
 log = logging.getLogger(__name__)
 _SUPERVISE_SECONDS = 1.0
-_STOP_SECONDS = 10.0
+_SESSION_DRAIN_SECONDS = 5.0
+_WORKER_STOP_SECONDS = 3.0
 
 
 class SchemaNotCurrent(FaxbounceError):
@@ -33,48 +43,69 @@ def serve(settings: Settings) -> int:
     return asyncio.run(_serve(settings))
 
 
+def tls_context(settings: Settings) -> ssl.SSLContext | None:
+    if not settings.smtp.tls_cert:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        context.load_cert_chain(settings.smtp.tls_cert, settings.smtp.tls_key)
+    except (OSError, ssl.SSLError) as exc:
+        raise FaxbounceError(f"config: smtp.tls_cert/tls_key: cannot load: {exc}") from exc
+    return context
+
+
 async def _serve(settings: Settings) -> int:
     engine = create_db_engine(settings.database.url)
     current, head = current_revision(engine), head_revision()
     if current != head:
         raise SchemaNotCurrent(f"database schema is at {current or 'nothing'}, code expects {head}: "
                                "run `faxbounce migrate` first")
+    smtp = settings.smtp
+    context = tls_context(settings)
     ctx = multiprocessing.get_context("spawn")
     wake, stop = ctx.Event(), ctx.Event()
     log_level = logging.getLevelName(logging.getLogger().level)
 
-    def start_worker() -> multiprocessing.process.BaseProcess:
+    def start_worker() -> BaseProcess:
         process = ctx.Process(target=run_worker, args=(settings, wake, stop, log_level), name="worker")
         process.start()
         return process
 
     worker = start_worker()
-    executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="store")
+    executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="store")
     handler = SinkHandler(
-        RawStore(engine),
-        executor,
-        recipients=RecipientPolicy(settings.smtp.accepted_recipients),
-        max_recipients=settings.smtp.max_recipients,
+        GroupCommitter(RawStore(engine), executor),
+        recipients=AddressPolicy(smtp.accepted_recipients),
+        senders=AddressPolicy(smtp.allowed_senders),
+        max_recipients=smtp.max_recipients,
         on_stored=lambda _message_id: wake.set(),
     )
+    gate = SessionGate(smtp.max_sessions, client_networks(smtp))
+    authenticator = CredentialAuthenticator(smtp.auth_users) if smtp.auth_users else None
     loop = asyncio.get_running_loop()
-    hostname = settings.smtp.hostname or socket.getfqdn()
-    server = await loop.create_server(
-        lambda: FaxbounceSMTP(
+    hostname = smtp.hostname or socket.getfqdn()
+    def factory() -> FaxbounceSMTP:
+        return FaxbounceSMTP(
             handler,
-            line_length_limit=settings.smtp.max_line_length,
-            data_size_limit=settings.smtp.max_message_size,
+            gate=gate,
+            line_length_limit=smtp.max_line_length,
+            data_size_limit=smtp.max_message_size,
             hostname=hostname,
             ident="faxbounce",
-            timeout=settings.smtp.timeout,
+            timeout=smtp.timeout,
+            tls_context=context,
+            require_starttls=smtp.require_tls,
+            auth_required=authenticator is not None,
+            auth_require_tls=True,
+            authenticator=authenticator,
             loop=loop,
-        ),
-        host=settings.smtp.host,
-        port=settings.smtp.port,
-    )
+        )
+
+    server = await loop.create_server(factory, host=smtp.host, port=smtp.port)
     ports = sorted({s.getsockname()[1] for s in server.sockets})
-    log.info("listening on %s port %s (database %s)", settings.smtp.host, ",".join(map(str, ports)),
-             engine.url.render_as_string(hide_password=True))
+    log.info("listening on %s port %s (database %s, config %s)", smtp.host, ",".join(map(str, ports)),
+             engine.url.render_as_string(hide_password=True), settings.source)
 
     stopping = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -86,16 +117,22 @@ async def _serve(settings: Settings) -> int:
             log.error("worker exited with code %s; restarting it", worker.exitcode)
             worker = start_worker()
 
-    log.info("stopping: no new connections, finishing stored mail")
+    log.info("stopping: new sessions get 421, %d session(s) open", gate.active)
+    gate.closing = True
+    deadline = time.monotonic() + _SESSION_DRAIN_SECONDS
+    while gate.active > 0 and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
     server.close()
-    await server.wait_closed()
+    for protocol in list(gate.sessions):
+        if protocol.transport is not None:
+            protocol.transport.close()  # sessions still open after the drain: their clients retry
     stop.set()
     wake.set()
-    await loop.run_in_executor(None, worker.join, _STOP_SECONDS)
+    await loop.run_in_executor(None, worker.join, _WORKER_STOP_SECONDS)
     if worker.is_alive():
-        log.warning("worker did not stop in %ss; terminating it (unprocessed mail stays queued)", _STOP_SECONDS)
+        log.warning("worker still busy after %ss; terminating it (its mail stays queued)", _WORKER_STOP_SECONDS)
         worker.terminate()
-        worker.join(2)
+        await loop.run_in_executor(None, worker.join, 1.0)
     executor.shutdown(wait=True)
     engine.dispose()
     log.info("stopped")

@@ -14,16 +14,21 @@ from dataclasses import dataclass
 
 from sqlalchemy.engine import Engine
 
-from processor.config import ProcessingSettings
+from processor.config import ProcessingSettings, Settings
 from processor.detect import classify
 from processor.errors import ParseError
 from processor.parse import ParsedMail, parse_mail
+from processor.reasons import Kind
 from processor.records import Classification
 from processor.store.db import session_scope
 from processor.store.models import InboundMessage, MessageStatus
 from processor.store.results import claim_attempt, record_classification, record_failure
+from processor.trust import received_through_vendor
 
-__all__ = ["ProcessOutcome", "ProcessingTimeout", "classify_bytes", "process_message"]
+__all__ = ["ProcessOutcome", "ProcessingTimeout", "classify_bytes", "process_message", "trusted"]
+
+#: Kinds that claim to come from a vendor, so whose Received chain is checked (phishing look-alikes exist).
+VENDOR_KINDS = frozenset({Kind.INTERFAX_RESULT, Kind.INTERFAX_BOUNCE})
 
 log = logging.getLogger(__name__)
 
@@ -47,13 +52,24 @@ def classify_bytes(raw: bytes, settings: ProcessingSettings | None = None) -> tu
     return mail, classify(mail, default_country=settings.default_country)
 
 
-def process_message(engine: Engine, message_id: int, settings: ProcessingSettings) -> ProcessOutcome | None:
+def trusted(mail: ParsedMail, classification: Classification, settings: Settings,
+            peer: str | None = None) -> bool | None:
+    """For vendor notifications: did the mail pass through the vendor's servers? None for other kinds."""
+    if classification.kind not in VENDOR_KINDS:
+        return None
+    peer_ip = peer.rsplit(":", 1)[0].strip("[]") if peer and not peer.startswith("ingest:") else None
+    return received_through_vendor(mail.metadata.received, settings.trust.vendor_hosts, settings.trust.relays,
+                                   peer_ip)
+
+
+def process_message(engine: Engine, message_id: int, full_settings: Settings) -> ProcessOutcome | None:
     """Classify one stored mail and replace its results. Returns None if the id does not exist."""
+    settings = full_settings.processing
     with session_scope(engine) as session:
         message = claim_attempt(session, message_id)
         if message is None:
             return None
-        attempts, raw = message.attempts, message.raw
+        attempts, raw, peer = message.attempts, message.raw, message.peer
     # The attempt is committed before the work starts: a mail that kills the process is counted.
     if attempts > settings.max_attempts:
         return _fail(engine, message_id, MessageStatus.ERROR,
@@ -63,6 +79,7 @@ def process_message(engine: Engine, message_id: int, settings: ProcessingSetting
     try:
         with _time_limit(settings.max_seconds_per_message):
             mail, classification = classify_bytes(raw, settings)
+            trust = trusted(mail, classification, full_settings, peer)
     except ParseError as exc:
         log.warning("message %s unparseable: %s", message_id, exc)
         return _fail(engine, message_id, MessageStatus.UNPARSEABLE, str(exc))
@@ -77,11 +94,14 @@ def process_message(engine: Engine, message_id: int, settings: ProcessingSetting
         message = session.get_one(InboundMessage, message_id)
         record_classification(
             session, message, message_id_header=mail.message_id, subject=mail.subject,
-            from_address=mail.from_address or None, classification=classification,
+            from_address=mail.from_address or None, classification=classification, trusted=trust,
         )
     for result in classification.results:
         if result.reason in ("unknown", "undefined"):
             log.warning("message %s: %s result with unknown code %r", message_id, classification.kind, result.code)
+    if trust is False:
+        log.warning("message %s claims to be %s but came through no trusted relay or vendor host",
+                    message_id, classification.kind)
     log.info("message %s processed: %s, %d result(s)", message_id, classification.kind, len(classification.results))
     return ProcessOutcome(message_id, MessageStatus.PROCESSED, str(classification.kind), len(classification.results))
 

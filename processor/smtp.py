@@ -3,14 +3,18 @@
 Hooks return the reply (aiosmtpd's handler contract). Nothing is parsed in the dialog and nothing is ever
 sent or relayed anywhere: faxbounce is a sink. A store failure answers `451 4.3.0` so the client keeps
 the mail and retries; so does any unexpected exception (`handle_exception`), never aiosmtpd's 500.
+
+Mails that finish DATA at about the same time share one commit (`GroupCommitter`): each session gets its
+250 when the transaction holding its mail has committed, and the database sees one fsync per batch.
 """
 
 from __future__ import annotations
 
 import asyncio
 import fnmatch
+import ipaddress
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from typing import Any
 
@@ -18,29 +22,40 @@ from aiosmtpd.smtp import SMTP, Session
 from aiosmtpd.smtp import Envelope as SmtpEnvelope
 
 from processor.errors import RawStoreError
-from processor.rawstore import Envelope, RawStore
+from processor.rawstore import Envelope, RawStore, StoredMail
 
 __all__ = [
     "S250_OK",
+    "S421_SHUTTING_DOWN",
+    "S421_TOO_MANY_SESSIONS",
     "S451_STORE_FAILED",
     "S451_TEMPORARY",
+    "S554_ACCESS_DENIED",
+    "AddressPolicy",
     "FaxbounceSMTP",
-    "RecipientPolicy",
+    "GroupCommitter",
+    "SessionGate",
     "SinkHandler",
 ]
 
 log = logging.getLogger(__name__)
 
 S250_OK = "250 OK"
+S421_SHUTTING_DOWN = "421 4.3.2 Service shutting down, try again later"
+S421_TOO_MANY_SESSIONS = "421 4.7.0 Too many connections, try again later"
 S451_STORE_FAILED = "451 4.3.0 Mail not stored, try again later"
 S451_TEMPORARY = "451 4.3.0 Temporary server error, try again later"
 S452_TOO_MANY_RECIPIENTS = "452 4.5.3 Too many recipients"
+S554_ACCESS_DENIED = "554 5.7.1 Access denied"
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+LOOPBACK: tuple[Network, ...] = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
 
 
-class RecipientPolicy:
-    """Which RCPT TO addresses are accepted: every one, or those matching a shell-style pattern."""
+class AddressPolicy:
+    """Which addresses are accepted: every one, or those matching a shell-style pattern (case-insensitive)."""
 
-    def __init__(self, patterns: tuple[str, ...] = ()) -> None:
+    def __init__(self, patterns: Sequence[str] = ()) -> None:
         self.patterns = tuple(p.lower() for p in patterns)
 
     def accepts(self, address: str) -> bool:
@@ -50,24 +65,110 @@ class RecipientPolicy:
         return any(fnmatch.fnmatchcase(address, pattern) for pattern in self.patterns)
 
 
+class SessionGate:
+    """Who may open a session, and how many at once (aiosmtpd itself has no limit)."""
+
+    def __init__(self, max_sessions: int = 100, allowed_clients: Sequence[Network] = ()) -> None:
+        self.max_sessions = max_sessions
+        self.allowed_clients = tuple(allowed_clients) or LOOPBACK
+        self.sessions: set[FaxbounceSMTP] = set()
+        """Open sessions (the daemon closes what is left of them when it stops)."""
+        self.closing = False
+
+    @property
+    def active(self) -> int:
+        return len(self.sessions)
+
+    def refusal(self, peer: Any) -> str | None:
+        """The reply that refuses this new session, or None to greet it."""
+        host = peer[0] if isinstance(peer, tuple) and peer else None
+        if not self._allowed(host):
+            log.warning("connection refused: client %s is not in smtp.allowed_clients", host)
+            return S554_ACCESS_DENIED
+        if self.closing:
+            return S421_SHUTTING_DOWN
+        if self.active > self.max_sessions:
+            log.warning("connection refused: %d sessions open (smtp.max_sessions)", self.active - 1)
+            return S421_TOO_MANY_SESSIONS
+        return None
+
+    def _allowed(self, host: str | None) -> bool:
+        if host is None:  # a Unix socket or a test transport: local by definition
+            return True
+        try:
+            address = ipaddress.ip_address(host.split("%", 1)[0])
+        except ValueError:
+            return False
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        return any(address in network for network in self.allowed_clients)
+
+
+class GroupCommitter:
+    """Commits the mails of concurrent sessions together, one transaction at a time, in arrival order."""
+
+    def __init__(self, store: RawStore, executor: Executor, max_batch: int = 200) -> None:
+        self.store = store
+        self.executor = executor
+        self.max_batch = max_batch
+        self._pending: list[tuple[bytes, Envelope, asyncio.Future[StoredMail]]] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def put(self, raw: bytes, envelope: Envelope) -> StoredMail:
+        future: asyncio.Future[StoredMail] = asyncio.get_running_loop().create_future()
+        self._pending.append((raw, envelope, future))
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run())
+        # shield: a client that hangs up must not cancel the commit other sessions are waiting for.
+        return await asyncio.shield(future)
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        await asyncio.sleep(0)  # let sessions whose DATA ended in the same loop turn join this batch
+        while self._pending:
+            batch, self._pending = self._pending[: self.max_batch], self._pending[self.max_batch :]
+            try:
+                stored = await loop.run_in_executor(self.executor, self.store.put_many, [(r, e) for r, e, _ in batch])
+            except Exception as exc:  # noqa: BLE001 - every waiting session must get an answer
+                error = exc if isinstance(exc, RawStoreError) else RawStoreError(f"{type(exc).__name__}: {exc}")
+                for _raw, _envelope, future in batch:
+                    if not future.done():
+                        future.set_exception(error)
+                continue
+            for (_raw, _envelope, future), result in zip(batch, stored, strict=True):
+                if not future.done():
+                    future.set_result(result)
+
+
 class SinkHandler:
-    """aiosmtpd handler: RCPT policy, DATA to the raw store, 451 on any failure."""
+    """aiosmtpd handler: sender and recipient policy, DATA to the raw store, 451 on any failure."""
 
     def __init__(
         self,
-        store: RawStore,
-        executor: Executor,
+        committer: GroupCommitter,
         *,
-        recipients: RecipientPolicy | None = None,
+        recipients: AddressPolicy | None = None,
+        senders: AddressPolicy | None = None,
         max_recipients: int = 1000,
         on_stored: Callable[[int], None] | None = None,
     ) -> None:
-        self.store = store
-        self.executor = executor
-        self.recipients = recipients or RecipientPolicy()
+        self.committer = committer
+        self.recipients = recipients or AddressPolicy()
+        self.senders = senders or AddressPolicy()
         self.max_recipients = max_recipients
         self.on_stored = on_stored
         self._store_failing = False
+
+    async def handle_MAIL(
+        self, server: SMTP, session: Session, envelope: SmtpEnvelope, address: str, mail_options: list[str]
+    ) -> str:
+        # The null sender (bounces) is always accepted: refusing it would lose exactly the mail we want.
+        if address not in ("", "<>") and not self.senders.accepts(address):
+            log.info("sender refused: %s from %s", address, _peer(session))
+            return f"550 5.7.1 <{address}>: sender not accepted here"
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return S250_OK
 
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: SmtpEnvelope, address: str, rcpt_options: list[str]
@@ -88,9 +189,8 @@ class SinkHandler:
             peer=_peer(session),
             helo=session.host_name,
         )
-        loop = asyncio.get_running_loop()
         try:
-            message_id = await loop.run_in_executor(self.executor, self.store.put, raw, meta)
+            stored = await self.committer.put(raw, meta)
         except RawStoreError as exc:
             if not self._store_failing:
                 log.error("store unavailable, answering 451 until it is back: %s", exc)
@@ -99,10 +199,13 @@ class SinkHandler:
         if self._store_failing:
             log.warning("store available again, accepting mail")
             self._store_failing = False
-        if self.on_stored is not None:
-            self.on_stored(message_id)
-        log.info("message %s stored: %d bytes from %s", message_id, len(raw), meta.peer)
-        return f"250 2.0.0 OK stored as {message_id}"
+        if stored.duplicate:
+            log.info("message %s delivered again (%d bytes from %s): kept once", stored.id, len(raw), meta.peer)
+        else:
+            log.debug("message %s stored: %d bytes from %s", stored.id, len(raw), meta.peer)
+            if self.on_stored is not None:
+                self.on_stored(stored.id)
+        return f"250 2.0.0 OK stored as {stored.id}"
 
     async def handle_exception(self, error: Exception) -> str:
         log.error("SMTP session error: %s: %s", type(error).__name__, error)
@@ -110,12 +213,33 @@ class SinkHandler:
 
 
 class FaxbounceSMTP(SMTP):
-    """aiosmtpd's SMTP with a configurable line length (fax gateways send long HTML lines)."""
+    """aiosmtpd's SMTP with a configurable line length (fax gateways send long HTML lines) and a gate."""
 
-    def __init__(self, handler: Any, *, line_length_limit: int = 64 * 1024, **kwargs: Any) -> None:
+    def __init__(
+        self, handler: Any, *, line_length_limit: int = 64 * 1024, gate: SessionGate | None = None, **kwargs: Any
+    ) -> None:
         # Read by SMTP.__init__ when it creates the StreamReader, so it must be set first.
         self.line_length_limit = line_length_limit
+        self.gate = gate or SessionGate()
         super().__init__(handler, **kwargs)
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.gate.sessions.add(self)  # a set: the STARTTLS re-entry does not count twice
+        super().connection_made(transport)
+
+    def connection_lost(self, error: Exception | None) -> None:
+        self.gate.sessions.discard(self)
+        super().connection_lost(error)
+
+    async def _handle_client(self) -> None:
+        # Refuse before the greeting: the one place aiosmtpd lets us answer a connection with 421/554.
+        refusal = self.gate.refusal(self.session.peer if self.session else None)
+        if refusal is not None:
+            await self.push(refusal)
+            if self.transport is not None:
+                self.transport.close()
+            return
+        await super()._handle_client()
 
 
 def _peer(session: Session) -> str | None:

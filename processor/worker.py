@@ -37,7 +37,7 @@ def drain(engine, settings: Settings, stop: Event | None = None) -> int:  # type
         for message_id in ids:
             if stop is not None and stop.is_set():
                 break
-            process_message(engine, message_id, settings.processing)
+            process_message(engine, message_id, settings)
             done += 1
         after = ids[-1]
     return done

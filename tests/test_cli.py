@@ -48,7 +48,7 @@ def test_classify_json_contract(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert set(result) >= CONTRACT_KEYS
     assert (result["vendor"], result["code"], result["outcome"], result["reason"], result["retryable"],
             result["fax_number"]) == ("interfax", "6017", "failed", "busy", True, "+81355550101")
-    assert second == {"source": str(other), "kind": "unrelated", "detected_by": None, "results": []}
+    assert second == {"source": str(other), "kind": "unrelated", "detected_by": None, "trusted": None, "results": []}
 
 
 def test_classify_reports_unreadable_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -102,7 +102,7 @@ class InboundMessage(Base):
         sa.CheckConstraint(f"status IN {MessageStatus.ALL!r}", name="status"),
         sa.Index(None, "received_at"),
         sa.Index(None, "status", "id"),
-        sa.Index(None, "sha256"),
+        sa.Index(None, "sha256", unique=True),
         sa.Index(None, "message_id"),
     )
 
@@ -137,6 +137,9 @@ class FaxResultRow(Base):
     smtp_reply: Mapped[str | None] = mapped_column(sa.String(8))
     action_ja: Mapped[str | None] = mapped_column(sa.Text)
     action_en: Mapped[str | None] = mapped_column(sa.Text)
+    trusted: Mapped[bool | None] = mapped_column(sa.Boolean)
+    """False when a vendor notification did not pass through a trusted relay or the vendor's hosts
+    (possible phishing); None for kinds where no vendor is claimed (generic delivery reports)."""
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
 
     message: Mapped[InboundMessage] = relationship(back_populates="results")

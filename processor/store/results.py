@@ -44,7 +44,7 @@ def claim_attempt(session: Session, message_id: int) -> InboundMessage | None:
 
 def record_classification(
     session: Session, message: InboundMessage, *, message_id_header: str | None, subject: str | None,
-    from_address: str | None, classification: Classification,
+    from_address: str | None, classification: Classification, trusted: bool | None = None,
 ) -> None:
     """Replace the mail's results with these (idempotent: reprocessing gives the same rows)."""
     now = datetime.now(UTC)
@@ -57,7 +57,8 @@ def record_classification(
     message.status = MessageStatus.PROCESSED
     message.error = None
     message.processed_at = now
-    session.add_all(_result_row(message.id, classification, result, now) for result in classification.results)
+    session.add_all(_result_row(message.id, classification, result, now, trusted)
+                    for result in classification.results)
 
 
 def record_failure(session: Session, message: InboundMessage, status: str, error: str) -> None:
@@ -70,7 +71,9 @@ def record_failure(session: Session, message: InboundMessage, status: str, error
     message.processed_at = datetime.now(UTC)
 
 
-def _result_row(message_id: int, classification: Classification, r: FaxResult, now: datetime) -> FaxResultRow:
+def _result_row(
+    message_id: int, classification: Classification, r: FaxResult, now: datetime, trusted: bool | None
+) -> FaxResultRow:
     return FaxResultRow(
         inbound_message_id=message_id,
         kind=str(classification.kind),
@@ -94,6 +97,7 @@ def _result_row(message_id: int, classification: Classification, r: FaxResult, n
         smtp_reply=_text(r.smtp_reply, 8),
         action_ja=r.action_ja,
         action_en=r.action_en,
+        trusted=trusted,
         created_at=now,
     )
 

@@ -17,11 +17,11 @@ from processor.store.db import session_scope
 from processor.store.models import FaxResultRow, InboundMessage, MessageStatus
 from processor.worker import drain
 
-SETTINGS = ProcessingSettings()
+SETTINGS = Settings()
 
 
 def _store(engine: Engine, raw: bytes) -> int:
-    return RawStore(engine).put(raw, Envelope("sender@example.com", ("fax@faxbounce.test",)))
+    return RawStore(engine).put(raw, Envelope("sender@example.com", ("fax@faxbounce.test",))).id
 
 
 def _results(engine: Engine, message_id: int) -> list[FaxResultRow]:
@@ -105,7 +105,8 @@ def test_slow_mail_is_cut_off(engine: Engine, monkeypatch: pytest.MonkeyPatch) -
 
     monkeypatch.setattr(pipeline, "classify", slow)
     started = time.monotonic()
-    outcome = pipeline.process_message(engine, message_id, ProcessingSettings(max_seconds_per_message=1))
+    settings = Settings(processing=ProcessingSettings(max_seconds_per_message=1))
+    outcome = pipeline.process_message(engine, message_id, settings)
     assert time.monotonic() - started < 3
     assert outcome is not None and outcome.status == "error"
     assert "longer than 1s" in _message(engine, message_id).error
@@ -115,7 +116,7 @@ def test_mail_that_kept_killing_the_worker_is_skipped(engine: Engine) -> None:
     message_id = _store(engine, plain())
     with session_scope(engine) as session:
         session.get_one(InboundMessage, message_id).attempts = 3  # three attempts that never finished
-    outcome = pipeline.process_message(engine, message_id, ProcessingSettings(max_attempts=3))
+    outcome = pipeline.process_message(engine, message_id, Settings(processing=ProcessingSettings(max_attempts=3)))
     assert outcome is not None and outcome.status == "error"
     assert "3 attempts" in _message(engine, message_id).error
     assert _message(engine, message_id).raw is not None

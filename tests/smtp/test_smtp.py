@@ -13,8 +13,19 @@ from aiosmtpd.controller import Controller
 from sqlalchemy.engine import Engine
 
 from processor.errors import RawStoreError
-from processor.rawstore import Envelope, RawStore
-from processor.smtp import S451_STORE_FAILED, S451_TEMPORARY, FaxbounceSMTP, RecipientPolicy, SinkHandler
+from processor.rawstore import RawStore, StoredMail
+from processor.smtp import (
+    S421_SHUTTING_DOWN,
+    S421_TOO_MANY_SESSIONS,
+    S451_STORE_FAILED,
+    S451_TEMPORARY,
+    S554_ACCESS_DENIED,
+    AddressPolicy,
+    FaxbounceSMTP,
+    GroupCommitter,
+    SessionGate,
+    SinkHandler,
+)
 from processor.store.models import InboundMessage
 
 MAIL = b"From: a@example.com\r\nTo: b@example.com\r\nSubject: t\r\n\r\nbody\r\n"
@@ -24,10 +35,11 @@ class _Controller(Controller):
     def __init__(self, handler: SinkHandler, **kwargs: object) -> None:
         self.line_length_limit = kwargs.pop("line_length_limit", 64 * 1024)
         self.data_size_limit = kwargs.pop("data_size_limit", 1024 * 1024)
+        self.gate = kwargs.pop("gate", None) or SessionGate()
         super().__init__(handler, hostname="127.0.0.1", port=_free_port(), **kwargs)
 
     def factory(self) -> FaxbounceSMTP:
-        return FaxbounceSMTP(self.handler, line_length_limit=self.line_length_limit,
+        return FaxbounceSMTP(self.handler, line_length_limit=self.line_length_limit, gate=self.gate,
                              data_size_limit=self.data_size_limit, hostname="faxbounce.test")
 
 
@@ -41,16 +53,23 @@ class FailingStore(RawStore):
     def __init__(self) -> None:
         pass
 
-    def put(self, raw: bytes, envelope: Envelope) -> int:
+    def put_many(self, mails: object) -> list[StoredMail]:
         raise RawStoreError("OperationalError: database is locked")
 
 
-class CrashingStore(RawStore):
-    def __init__(self) -> None:
-        pass
-
-    def put(self, raw: bytes, envelope: Envelope) -> int:
+class CrashingHandler(SinkHandler):
+    async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
         raise RuntimeError("unexpected")
+
+
+class CountingStore(RawStore):
+    """Counts transactions, to show that concurrent sessions share commits."""
+
+    calls = 0
+
+    def put_many(self, mails):  # type: ignore[no-untyped-def]
+        type(self).calls += 1
+        return super().put_many(mails)
 
 
 @pytest.fixture
@@ -76,7 +95,7 @@ def _count(engine: Engine) -> int:
 
 def test_250_means_stored(engine: Engine, executor: ThreadPoolExecutor) -> None:
     stored: list[int] = []
-    controller = _serve(SinkHandler(RawStore(engine), executor, on_stored=stored.append))
+    controller = _serve(SinkHandler(GroupCommitter(RawStore(engine), executor), on_stored=stored.append))
     try:
         with _client(controller) as client:
             code, reply = client.ehlo("mx.example.com")
@@ -98,7 +117,7 @@ def test_250_means_stored(engine: Engine, executor: ThreadPoolExecutor) -> None:
 
 
 def test_store_failure_answers_451_not_500(executor: ThreadPoolExecutor) -> None:
-    controller = _serve(SinkHandler(FailingStore(), executor))
+    controller = _serve(SinkHandler(GroupCommitter(FailingStore(), executor)))
     try:
         with _client(controller) as client:
             client.ehlo()
@@ -111,7 +130,7 @@ def test_store_failure_answers_451_not_500(executor: ThreadPoolExecutor) -> None
 
 
 def test_unexpected_exception_answers_451_without_traceback(executor: ThreadPoolExecutor) -> None:
-    controller = _serve(SinkHandler(CrashingStore(), executor))
+    controller = _serve(CrashingHandler(GroupCommitter(FailingStore(), executor)))
     try:
         with _client(controller) as client:
             client.ehlo()
@@ -127,7 +146,7 @@ def test_unexpected_exception_answers_451_without_traceback(executor: ThreadPool
 def test_long_html_lines_are_accepted(engine: Engine, executor: ThreadPoolExecutor) -> None:
     long_line = b"<td>" + b"x" * 20_000 + b"</td>"
     mail = b"Subject: wide\r\nContent-Type: text/html\r\n\r\n" + long_line + b"\r\n"
-    controller = _serve(SinkHandler(RawStore(engine), executor))
+    controller = _serve(SinkHandler(GroupCommitter(RawStore(engine), executor)))
     try:
         with _client(controller) as client:
             client.ehlo()
@@ -142,8 +161,8 @@ def test_long_html_lines_are_accepted(engine: Engine, executor: ThreadPoolExecut
 
 
 def test_recipient_policy_and_limit(engine: Engine, executor: ThreadPoolExecutor) -> None:
-    handler = SinkHandler(RawStore(engine), executor, recipients=RecipientPolicy(("*@faxbounce.test",)),
-                          max_recipients=2)
+    handler = SinkHandler(GroupCommitter(RawStore(engine), executor),
+                          recipients=AddressPolicy(("*@faxbounce.test",)), max_recipients=2)
     controller = _serve(handler)
     try:
         with _client(controller) as client:
@@ -160,7 +179,7 @@ def test_recipient_policy_and_limit(engine: Engine, executor: ThreadPoolExecutor
 
 
 def test_oversized_mail_is_refused_with_552(engine: Engine, executor: ThreadPoolExecutor) -> None:
-    controller = _serve(SinkHandler(RawStore(engine), executor), data_size_limit=10_000)
+    controller = _serve(SinkHandler(GroupCommitter(RawStore(engine), executor)), data_size_limit=10_000)
     try:
         with _client(controller) as client:
             client.ehlo()
@@ -182,7 +201,7 @@ def test_it_never_relays(engine: Engine, executor: ThreadPoolExecutor, monkeypat
         outbound.append(address)
         return real_connect(sock, address)
 
-    controller = _serve(SinkHandler(RawStore(engine), executor))
+    controller = _serve(SinkHandler(GroupCommitter(RawStore(engine), executor)))
     port = controller.port
     monkeypatch.setattr(socket.socket, "connect", record)
     try:
@@ -198,3 +217,124 @@ def test_it_never_relays(engine: Engine, executor: ThreadPoolExecutor, monkeypat
     assert code == 250
     assert all(address == ("127.0.0.1", port) for address in outbound), outbound
     assert _count(engine) == 1
+
+
+def _greeting(controller: _Controller) -> bytes:
+    with socket.create_connection((controller.hostname, controller.port), timeout=5) as sock:
+        return sock.recv(1024)
+
+
+def test_clients_outside_allowed_networks_get_554(engine: Engine, executor: ThreadPoolExecutor) -> None:
+    import ipaddress
+
+    gate = SessionGate(allowed_clients=(ipaddress.ip_network("10.0.0.0/8"),))
+    controller = _serve(SinkHandler(GroupCommitter(RawStore(engine), executor)), gate=gate)
+    try:
+        assert _greeting(controller).decode().strip() == S554_ACCESS_DENIED
+    finally:
+        controller.stop()
+
+
+def test_loopback_is_the_default_allowed_network() -> None:
+    gate = SessionGate()
+    assert gate.refusal(("127.0.0.1", 1)) is None
+    assert gate.refusal(("::1", 1, 0, 0)) is None
+    assert gate.refusal(("::ffff:127.0.0.1", 1, 0, 0)) is None
+    assert gate.refusal(("192.0.2.7", 1)) == S554_ACCESS_DENIED
+
+
+def test_session_limit_and_shutdown_answer_421(engine: Engine, executor: ThreadPoolExecutor) -> None:
+    gate = SessionGate(max_sessions=1)
+    controller = _serve(SinkHandler(GroupCommitter(RawStore(engine), executor)), gate=gate)
+    try:
+        with _client(controller) as first:
+            first.noop()
+            assert _greeting(controller).decode().strip() == S421_TOO_MANY_SESSIONS
+            gate.closing = True
+        assert _greeting(controller).decode().strip() == S421_SHUTTING_DOWN
+    finally:
+        controller.stop()
+
+
+def test_sender_policy_always_accepts_bounces(engine: Engine, executor: ThreadPoolExecutor) -> None:
+    handler = SinkHandler(GroupCommitter(RawStore(engine), executor), senders=AddressPolicy(("*@fax.tc",)))
+    controller = _serve(handler)
+    try:
+        with _client(controller) as client:
+            client.ehlo()
+            assert client.mail("spoof@example.net")[0] == 550
+            assert client.mail("")[0] == 250  # the null sender of bounces
+            client.rset()
+            assert client.mail("noreply@fax.tc")[0] == 250
+    finally:
+        controller.stop()
+
+
+def test_duplicate_delivery_is_stored_once(engine: Engine, executor: ThreadPoolExecutor) -> None:
+    controller = _serve(SinkHandler(GroupCommitter(RawStore(engine), executor)))
+    replies = []
+    try:
+        for _ in range(2):
+            with _client(controller) as client:
+                client.ehlo()
+                client.mail("a@example.com")
+                client.rcpt("b@example.com")
+                replies.append(client.data(MAIL))
+    finally:
+        controller.stop()
+    assert [code for code, _ in replies] == [250, 250]
+    assert replies[0][1] == replies[1][1]  # same "stored as N"
+    assert _count(engine) == 1
+
+
+def test_concurrent_sessions_share_commits(engine: Engine, executor: ThreadPoolExecutor) -> None:
+    import threading
+
+    CountingStore.calls = 0
+    controller = _serve(SinkHandler(GroupCommitter(CountingStore(engine), executor)))
+    codes: list[int] = []
+
+    def send(n: int) -> None:
+        with _client(controller) as client:
+            for i in range(5):
+                refused = client.sendmail("a@example.com", ["b@example.com"], MAIL + f"n={n}-{i}\r\n".encode())
+                codes.append(250 if not refused else 550)
+
+    try:
+        threads = [threading.Thread(target=send, args=(n,)) for n in range(20)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        controller.stop()
+    assert codes == [250] * 100
+    assert _count(engine) == 100
+    assert CountingStore.calls < 100  # some sessions shared a transaction
+
+
+def test_smuggled_commands_stay_inside_one_message(engine: Engine, executor: ThreadPoolExecutor) -> None:
+    """Bare LF and CR around a dot (CVE-2023-51764 family) do not end DATA: one message, one 250."""
+    controller = _serve(SinkHandler(GroupCommitter(RawStore(engine), executor)))
+    smuggled = (b"Subject: outer\r\n\r\nhello\n.\r\nMAIL FROM:<evil@example.net>\r\n"
+                b"RCPT TO:<victim@example.com>\r\nDATA\r\nSubject: inner\r\n\r\n\r.\r\nmore\r\n.\n"
+                b"still inside\r\n.\r\n")
+    try:
+        with socket.create_connection((controller.hostname, controller.port), timeout=5) as sock:
+            reader = sock.makefile("rb")
+            reader.readline()
+            for command in (b"HELO t\r\n", b"MAIL FROM:<a@example.com>\r\n", b"RCPT TO:<b@example.com>\r\n",
+                            b"DATA\r\n"):
+                sock.sendall(command)
+                reader.readline()
+            sock.sendall(smuggled)
+            reply = reader.readline()
+            sock.sendall(b"QUIT\r\n")
+            reader.readline()
+    finally:
+        controller.stop()
+    assert reply.startswith(b"250 ")
+    with engine.connect() as connection:
+        raws = list(connection.scalars(sa.select(InboundMessage.raw)))
+    assert len(raws) == 1
+    assert b"MAIL FROM:<evil@example.net>" in raws[0] and b"still inside" in raws[0]

@@ -16,10 +16,12 @@ from processor.store.models import InboundMessage, MessageStatus
 
 def test_put_keeps_bytes_and_envelope(engine: Engine) -> None:
     raw = b"Subject: x\r\n\r\nbody \x00 with NUL and \xff 8-bit\r\n"
-    message_id = RawStore(engine).put(
+    stored = RawStore(engine).put(
         raw, Envelope(mail_from="a\x00b@example.com", rcpt_tos=("x@example.com", "y@example.com"),
                       peer="127.0.0.1:5000", helo="mx.example.com")
     )
+    assert not stored.duplicate
+    message_id = stored.id
     with session_scope(engine) as session:
         row = session.get_one(InboundMessage, message_id)
         assert row.raw == raw
@@ -34,9 +36,9 @@ def test_put_keeps_bytes_and_envelope(engine: Engine) -> None:
 
 
 def test_put_many_is_one_transaction(engine: Engine) -> None:
-    ids = RawStore(engine).put_many([(b"Subject: a\r\n\r\n", Envelope(None, ())),
-                                     (b"Subject: b\r\n\r\n", Envelope("", ("r@x",)))])
-    assert len(ids) == 2 and ids[0] < ids[1]
+    stored = RawStore(engine).put_many([(b"Subject: a\r\n\r\n", Envelope(None, ())),
+                                        (b"Subject: b\r\n\r\n", Envelope("", ("r@x",)))])
+    assert len(stored) == 2 and stored[0].id < stored[1].id
     with engine.connect() as connection:
         assert connection.scalar(sa.select(sa.func.count()).select_from(InboundMessage)) == 2
 
@@ -48,3 +50,17 @@ def test_store_failure_is_raw_store_error(tmp_path) -> None:
         RawStore(eng).put(b"Subject: secret-content\r\n\r\n", Envelope(None, ()))
     assert "no such table" in str(info.value)
     assert "secret-content" not in str(info.value)
+
+
+def test_same_bytes_are_stored_once(engine: Engine) -> None:
+    """A client that lost our 250 delivers the same mail again: it is kept once, and both get its id."""
+    store = RawStore(engine)
+    first = store.put(b"Subject: same\r\n\r\nx\r\n", Envelope("a@x", ("r@x",)))
+    again = store.put(b"Subject: same\r\n\r\nx\r\n", Envelope("a@x", ("r@x",)))
+    batch = store.put_many([(b"Subject: new\r\n\r\n", Envelope(None, ())),
+                            (b"Subject: new\r\n\r\n", Envelope(None, ()))])
+    assert (first.duplicate, again.duplicate) == (False, True) and first.id == again.id
+    assert [s.duplicate for s in batch] == [False, True] and batch[0].id == batch[1].id
+    assert store.known(b"Subject: same\r\n\r\nx\r\n") == first.id
+    with engine.connect() as connection:
+        assert connection.scalar(sa.select(sa.func.count()).select_from(InboundMessage)) == 2

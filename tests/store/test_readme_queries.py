@@ -8,7 +8,7 @@ from pathlib import Path
 from mailfactory import interfax_failure
 from sqlalchemy.engine import Engine
 
-from processor.config import ProcessingSettings
+from processor.config import Settings
 from processor.pipeline import process_message
 from processor.rawstore import Envelope, RawStore
 
@@ -24,8 +24,8 @@ def _queries() -> list[str]:
 
 
 def test_readme_queries_run(engine: Engine) -> None:
-    message_id = RawStore(engine).put(interfax_failure(code="3912"), Envelope("", ("x@y",)))
-    process_message(engine, message_id, ProcessingSettings())
+    message_id = RawStore(engine).put(interfax_failure(code="3912"), Envelope("", ("x@y",))).id
+    process_message(engine, message_id, Settings())
     backend = engine.dialect.name
     ran = 0
     with engine.connect() as connection:

@@ -1,0 +1,60 @@
+"""Whether a vendor notification really came through the vendor's mail servers.
+
+Phishing mails that imitate InterFAX exist, and From proves nothing. A Received line proves something
+only if a server we trust wrote it, so: a notification is trusted when some hop records a client in one
+of the vendor's domains (`trust.vendor_hosts`) and, if `trust.relays` is set, that hop was written by one
+of our relays. A hop is written by a relay when its `by` name matches the relay's host name, or when the
+relay's address is the client of the next newer hop (for the newest hop: the SMTP peer that gave it to us).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Sequence
+
+from processor.parse.metadata import ReceivedHop
+
+__all__ = ["received_through_vendor"]
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def received_through_vendor(
+    hops: Sequence[ReceivedHop], vendor_hosts: Sequence[str], relays: Sequence[str] = (), peer_ip: str | None = None
+) -> bool:
+    """True when a believable Received hop shows a client in one of `vendor_hosts`."""
+    names = tuple(r.lower().strip(".") for r in relays if not _network(r))
+    networks = tuple(n for r in relays if (n := _network(r)) is not None)
+    for index, hop in enumerate(hops):
+        if not _in_domains(hop.from_host, vendor_hosts):
+            continue
+        if not relays:
+            return True
+        writer_ip = peer_ip if index == 0 else hops[index - 1].from_ip
+        if _in_domains(hop.by_host, names) or _in_networks(writer_ip, networks):
+            return True
+    return False
+
+
+def _in_domains(host: str | None, domains: Sequence[str]) -> bool:
+    if not host:
+        return False
+    host = host.lower().strip(".")
+    return any(host == d.lower() or host.endswith("." + d.lower().strip(".")) for d in domains)
+
+
+def _network(text: str) -> Network | None:
+    try:
+        return ipaddress.ip_network(text.strip(), strict=False)
+    except ValueError:
+        return None
+
+
+def _in_networks(ip: str | None, networks: Sequence[Network]) -> bool:
+    if not ip:
+        return False
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return False
+    return any(address in network for network in networks)
