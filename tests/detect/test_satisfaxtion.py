@@ -1,0 +1,102 @@
+"""NET SatisFAXtion notifications: per-site templates read by labels, caret addresses and completion strings."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from processor.catalogues import entries
+from processor.detect import classify
+from processor.detect.satisfaxtion import SatisfaxtionDetector
+from processor.parse import parse_mail
+from processor.reasons import Kind, Outcome
+
+S = "satisfaxtion_result"
+
+# (file, kind, result count, code, reason, fax number E.164 with default country US, completion string)
+FIXTURES = [
+    ("satisfaxtion/ndn-01.eml", S, 1, "28024", "busy", "+15035550123", "Busy"),  # MESSAGE_COMPLETION_CODE, CRLF
+    ("satisfaxtion/dn-01.eml", S, 1, "0", "delivered", "+15035550199", "Ok"),  # Completion Code: 0 (Ok)
+    ("satisfaxtion/sendfailure-01.eml", S, 1, "4208", "validation_failed", "+19005550100", None),  # STATUS_NUM=
+    ("satisfaxtion/ndn-02.eml", S, 3, None, "delivered", "+15035550123", "Ok"),  # free wording, three receivers
+    ("satisfaxtion/html-01.eml", S, 1, "28026", "no_answer", "+15035550126", "No Answer"),  # HTML table cells
+]
+
+
+@pytest.mark.parametrize(("name", "kind", "count", "code", "reason", "fax_number", "message"), FIXTURES,
+                         ids=[row[0] for row in FIXTURES])
+def test_fixture_table(data_dir: Path, name: str, kind: str, count: int, code: str | None, reason: str,
+                       fax_number: str | None, message: str | None) -> None:
+    result = classify(parse_mail((data_dir / name).read_bytes()), default_country="US")
+    assert (result.kind, result.detected_by, len(result.results)) == (kind, "satisfaxtion", count)
+    first = result.results[0]
+    assert (first.code, first.reason, first.fax_number, first.vendor_message) == (code, reason, fax_number, message)
+    assert first.vendor == "satisfaxtion" and first.action_ja and first.action_en
+
+
+def test_receiver_fields(data_dir: Path) -> None:
+    (result,) = classify(parse_mail((data_dir / "satisfaxtion/ndn-01.eml").read_bytes()), "US").results
+    assert result.fax_number_raw == "5035550123"
+    assert result.recipient == "5035550123^COMPANY=Acme Corp^NOCOVER@fax.company.com"
+    assert (result.pages, result.transaction_id, result.original_subject) == (3, "0001A2B3", "Quarterly report")
+    assert (result.outcome, result.retryable) == (Outcome.FAILED, True)
+    several = classify(parse_mail((data_dir / "satisfaxtion/ndn-02.eml").read_bytes()), "US").results
+    assert [(r.fax_number, r.reason, r.retryable) for r in several] == [
+        ("+15035550123", "delivered", None), ("+15035550124", "no_answer", True), ("+15035550125", "line_error", True),
+    ]
+
+
+def mail(body: str, sender: str = "fax@company.example") -> bytes:
+    return f"From: {sender}\nTo: u@company.example\nSubject: Fax status\n\n{body}\n".encode()
+
+
+def test_every_cas_code_of_the_seed_is_recognised(shared_dir: Path) -> None:
+    seed = next(p for p in sorted((shared_dir / "seeds").glob("*.txt")) if "STATUS_NUM" in p.read_text("utf-8"))
+    codes = re.findall(r"^(4\d{3})\s+([A-Z_]+)", seed.read_text("utf-8"), re.MULTILINE)
+    assert len(codes) == 21
+    for code, _name in codes:
+        result = classify(parse_mail(mail(f"Your fax was not accepted.\nSTATUS_NUM: {code}\n")))
+        assert result.kind == Kind.SATISFAXTION_RESULT, code
+        (fax,) = result.results
+        assert fax.code == code and fax.reason not in ("unknown", "delivered"), code
+        assert fax.outcome is Outcome.FAILED
+
+
+@pytest.mark.parametrize("template", [
+    "MESSAGE_COMPLETION_CODE: {key}",
+    "Completion Code = {key}",
+    "Fax to 5035550123^COMPANY=Acme^NOCOVER@fax.company.com: {key}",
+])
+def test_every_completion_code_and_string_is_recognised(template: str) -> None:
+    for entry in entries("satisfaxtion"):
+        if entry.key.startswith("4") and len(entry.key) == 4:
+            continue  # CAS codes: STATUS_NUM, above
+        if "^" in template and entry.key.isdigit():
+            continue  # free wording carries strings, not numbers
+        result = classify(parse_mail(mail(template.format(key=entry.key))))
+        assert result.kind == Kind.SATISFAXTION_RESULT, (template, entry.key)
+        (fax,) = result.results
+        assert (fax.reason, fax.outcome, fax.retryable) == (entry.reason, entry.outcome, entry.retryable), entry.key
+
+
+def test_configured_senders_are_claimed_even_without_labels() -> None:
+    raw = mail("Your fax to Acme could not be sent: Busy", sender="FaxServer@Company.example")
+    assert SatisfaxtionDetector().detect(parse_mail(raw)) is None
+    detector = SatisfaxtionDetector(senders=("faxserver@company.example",))
+    assert detector.detect(parse_mail(mail("A note from the fax server", sender="faxserver@company.example"))) == []
+
+
+@pytest.mark.parametrize("body", [
+    "Status: Busy\nThe meeting room is busy, No Answer at the desk.",
+    "Please call 5035550123 and say Ok.",
+    "Completion Code:",
+])
+def test_plain_mail_with_completion_words_is_not_claimed(body: str) -> None:
+    assert classify(parse_mail(mail(body))).kind == Kind.UNRELATED
+
+
+def test_unknown_completion_code_is_a_failure_of_unknown_reason() -> None:
+    (fax,) = classify(parse_mail(mail("MESSAGE_COMPLETION_CODE: 31337"))).results
+    assert (fax.code, fax.outcome, fax.reason) == ("31337", Outcome.FAILED, "unknown")
