@@ -62,6 +62,7 @@ _FOLD = str.maketrans(
 _MAX_HEADER_CHARS = 65536
 _SURROGATE_RE = re.compile("[\ud800-\udfff]")
 _FOREIGN_SURROGATE_RE = re.compile("[\ud800-\udc7f\udd00-\udfff]")
+_BYTE_RUN_RE = re.compile("[\x00-\x7f\udc80-\udcff]+")
 _FOLD_RE = re.compile(r"(?:\r\n|\r|\n)[ \t]+")
 # RFC 2047 word, with the RFC 2231 language suffix allowed; real mailers put spaces in Q words, so allow them.
 _ENCODED_WORD_RE = re.compile(r"=\?([^?*\s]+)(?:\*[^?\s]*)?\?([bBqQ])\?([^?]*)\?=")
@@ -172,9 +173,13 @@ def _header_source(value: Header) -> str:
 
 
 def _decode_raw_header(text: str) -> str:
-    """Undo compat32's surrogate escapes: the raw 8-bit header bytes are sniffed like an unlabelled body."""
-    text = _FOREIGN_SURROGATE_RE.sub("\ufffd", text)  # lone surrogates that are not escapes: not bytes
-    return decode_bytes(text.encode("utf-8", "surrogateescape"))
+    """Undo compat32's surrogate escapes: the raw 8-bit header bytes are sniffed like an unlabelled body.
+
+    Only runs of ASCII and escapes are bytes (a Shift_JIS trail byte may be ASCII); other characters in a str
+    that did not come from bytes stay as they are, and lone surrogates that are not escapes become U+FFFD.
+    """
+    text = _FOREIGN_SURROGATE_RE.sub("\ufffd", text)
+    return _BYTE_RUN_RE.sub(lambda m: decode_bytes(m.group(0).encode("ascii", "surrogateescape")), text)
 
 
 def _decode_encoded_words(text: str) -> str:
