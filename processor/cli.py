@@ -70,6 +70,15 @@ def _parser() -> argparse.ArgumentParser:
     group.add_argument("--all", action="store_true", help="every stored mail")
     p.set_defaults(func=_cmd_reprocess)
 
+    p = sub.add_parser("hash-password", help="print an smtp.auth_users line for a user (reads the password)")
+    p.add_argument("user")
+    p.set_defaults(func=_cmd_hash_password)
+
+    p = sub.add_parser("sql-grant-readonly", help="PostgreSQL: let ROLE read every table and view, nothing more")
+    p.add_argument("role")
+    p.add_argument("--print", action="store_true", help="print the SQL instead of running it")
+    p.set_defaults(func=_cmd_grant_readonly)
+
     p = sub.add_parser("explain", help="show the catalogue entry for a code or bounce message")
     p.add_argument("key", metavar="CODE_OR_TEXT")
     p.add_argument("--json", action="store_true")
@@ -196,6 +205,40 @@ def _fresh_attempts(settings: Settings) -> Settings:
     import dataclasses
 
     return dataclasses.replace(settings, processing=dataclasses.replace(settings.processing, max_attempts=10**9))
+
+
+def _cmd_hash_password(args: argparse.Namespace, settings: Settings) -> int:
+    import getpass
+
+    from processor.smtpauth import hash_password
+
+    if ":" in args.user or not args.user.strip():
+        raise FaxbounceError("hash-password: the user name must be non-empty and contain no ':'")
+    if sys.stdin.isatty():
+        password = getpass.getpass("password: ")
+        if getpass.getpass("again: ") != password:
+            raise FaxbounceError("hash-password: the passwords differ")
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        raise FaxbounceError("hash-password: empty password")
+    print(f"{args.user}:{hash_password(password)}")
+    return 0
+
+
+def _cmd_grant_readonly(args: argparse.Namespace, settings: Settings) -> int:
+    from processor.store.db import create_db_engine, readonly_grants
+
+    engine = create_db_engine(settings.database.url)
+    statements = readonly_grants(engine, args.role)
+    if args.print:
+        print(";\n".join(statements) + ";")
+        return 0
+    with engine.begin() as connection:
+        for statement in statements:
+            connection.exec_driver_sql(statement)
+    print(f"role {args.role} can now read faxbounce's tables and views (and nothing else)")
+    return 0
 
 
 def _cmd_explain(args: argparse.Namespace, settings: Settings) -> int:

@@ -109,3 +109,14 @@ def test_bad_config_stops_with_key(tmp_path: Path, capsys: pytest.CaptureFixture
     path.write_text("[smtp]\nport = -1\n")
     assert main(["--config", str(path), "serve"]) == 2
     assert "smtp.port" in capsys.readouterr().err
+
+
+def test_hash_password_reads_stdin(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    import io
+
+    from processor.smtpauth import verify_password
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("s3cret\n"))
+    assert main(["hash-password", "fax"]) == 0
+    user, _, hashed = capsys.readouterr().out.strip().partition(":")
+    assert user == "fax" and verify_password(b"s3cret", hashed)

@@ -6,6 +6,7 @@ SQLite runs in WAL mode with `synchronous=FULL`, so a committed row is on disk b
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,12 +20,15 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from processor.errors import FaxbounceError
+
 __all__ = [
     "alembic_config",
     "create_db_engine",
     "current_revision",
     "head_revision",
     "migrate",
+    "readonly_grants",
     "session_scope",
 ]
 
@@ -94,6 +98,30 @@ def migrate(engine: Engine, revision: str = "head") -> None:
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
+
+
+def readonly_grants(engine: Engine, role: str) -> list[str]:
+    """SQL that lets `role` read every faxbounce table and view, now and after future migrations.
+
+    Analysts query with plain SQL; they should never hold write access to the store of record.
+    """
+    if engine.dialect.name != "postgresql":
+        raise FaxbounceError("sql-grant-readonly is for PostgreSQL; with SQLite, give read access to the file "
+                             "or open it with `sqlite3 -readonly`")
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_$]{0,62}", role):
+        raise FaxbounceError(f"sql-grant-readonly: {role!r} is not a plain role name")
+    with engine.connect() as connection:
+        schema = connection.exec_driver_sql("SELECT current_schema()").scalar_one()
+        database = connection.exec_driver_sql("SELECT current_database()").scalar_one()
+    quoted, qschema = f'"{role}"', f'"{schema}"'
+    return [
+        f"DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{role}') THEN "
+        f"CREATE ROLE {quoted} NOLOGIN; END IF; END $$",
+        f'GRANT CONNECT ON DATABASE "{database}" TO {quoted}',
+        f"GRANT USAGE ON SCHEMA {qschema} TO {quoted}",
+        f"GRANT SELECT ON ALL TABLES IN SCHEMA {qschema} TO {quoted}",
+        f"ALTER DEFAULT PRIVILEGES IN SCHEMA {qschema} GRANT SELECT ON TABLES TO {quoted}",
+    ]
 
 
 def head_revision() -> str | None:
