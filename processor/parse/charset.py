@@ -100,8 +100,11 @@ def decode_bytes(data: bytes, label: str | None = None) -> str:
     name = _clean_label(label)
     if not data:
         return ""
-    if name in _ISO2022JP_LABELS or b"\x1b$" in data or b"\x1b(I" in data:
+    if b"\x1b$" in data or b"\x1b(I" in data:
         return _decode_iso2022jp(data)
+    if name in _ISO2022JP_LABELS:
+        # ISO-2022-JP is 7-bit: 8-bit bytes under this label are UTF-8, EUC-JP or Shift_JIS (KDDI, EZweb).
+        return _decode_iso2022jp(data) if data.isascii() else (_strict(data, "utf-8-sig") or _sniff(data))
     if data.isascii():
         # Every label we could honour reads ASCII bytes as ASCII; UTF-7 is the one ASCII-armoured exception.
         if name in _UTF7_LABELS and (as_utf7 := _strict(data, "utf-7")) is not None:

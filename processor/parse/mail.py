@@ -177,7 +177,7 @@ def parse_mail(raw: bytes) -> ParsedMail:
     if not isinstance(raw, bytes | bytearray | memoryview):
         raise ParseError(f"expected bytes, got {type(raw).__name__}")
     raw = bytes(raw)
-    source, defects = bound_input(raw)
+    source, defects = bound_input(_repair_folds(raw))
     try:
         message = email.message_from_bytes(source, policy=compat32)
     except RecursionError:
@@ -210,6 +210,17 @@ def parse_mail(raw: bytes) -> ParsedMail:
         defects=tuple(dict.fromkeys(defects)),
         source=source,
     )
+
+
+_BROKEN_FOLD_RE = re.compile(
+    rb";[ \t]*(\r\n|\r|\n)(?=(?:boundary|charset|name|filename|format|report-type|type|delsp)[ \t]*=)", re.IGNORECASE
+)
+
+
+def _repair_folds(raw: bytes) -> bytes:
+    """`Content-Type: multipart/alternative;` then `boundary=…` at the start of the next line (no fold
+    white space) is seen from some mailers; without repair the boundary is lost and the body with it."""
+    return _BROKEN_FOLD_RE.sub(rb";\1 ", raw) if b";" in raw else raw
 
 
 def bound_input(raw: bytes) -> tuple[bytes, list[str]]:
@@ -399,6 +410,11 @@ def _read_part(
             embedded.append(EmbeddedMessage(decode_headers(headers.raw_items()), ""))
         except Exception as exc:  # noqa: BLE001
             defects.append(f"EmbeddedHeaders:{type(exc).__name__}")
+    elif ctype.startswith("multipart/"):
+        # No boundary was found (or the header naming it was broken): the body is still readable text.
+        defects.append("MultipartWithoutParts")
+        ctype = "text/plain"
+        text = normalize_text(decode_bytes(data[:MAX_TEXT_BYTES], charset))
     elif ctype.startswith("text/") and not (is_attachment and ctype not in ("text/plain", "text/html", "text/csv",
                                                                              "text/xml")):
         decoded = decode_bytes(data[:MAX_TEXT_BYTES], charset or _html_meta_charset(ctype, data))

@@ -297,3 +297,26 @@ def test_html_to_text(html: str, expected: str) -> None:
     from processor.parse.html import html_to_text
 
     assert html_to_text(html) == expected
+
+
+def test_multipart_without_boundary_is_read_as_text() -> None:
+    raw = (b"Subject: x\nContent-Type: multipart/report; report-type=delivery-status\n\n"
+           b"This is the bounce text.\n550 5.1.1 <a@example.com>: user unknown\n")
+    mail = parse_mail(raw)
+    assert "550 5.1.1" in mail.text
+    assert "MultipartWithoutParts" in mail.defects
+
+
+def test_boundary_on_an_unfolded_line_is_repaired() -> None:
+    raw = (b"Subject: x\nContent-Type: multipart/alternative;\nboundary=\"BB\"\n\n"
+           b"--BB\nContent-Type: text/plain\n\nplain body\n--BB--\n")
+    mail = parse_mail(raw)
+    assert [p.content_type for p in mail.parts] == ["text/plain"]
+    assert mail.text.strip() == "plain body"
+
+
+@pytest.mark.parametrize("codec", ["utf-8", "euc_jp", "cp932"])
+def test_eight_bit_bytes_under_an_iso2022jp_label(codec: str) -> None:
+    body = "メールボックスが一杯です".encode(codec)
+    raw = b"Subject: x\nContent-Type: text/plain; charset=iso-2022-jp\n\n" + body + b"\n"
+    assert parse_mail(raw).text.strip() == "メールボックスが一杯です"
