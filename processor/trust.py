@@ -26,7 +26,10 @@ def received_through_vendor(
     names = tuple(r.lower().strip(".") for r in relays if not _network(r))
     networks = tuple(n for r in relays if (n := _network(r)) is not None)
     for index, hop in enumerate(hops):
-        if not _in_domains(hop.from_host, vendor_hosts):
+        # The looked-up name when the receiving server recorded one (`unknown` included): the HELO name is
+        # the client's own claim and counts only when nothing better was written.
+        client = hop.from_rdns if hop.from_rdns is not None else hop.from_host
+        if not _in_domains(client, vendor_hosts):
             continue
         if not relays:
             return True

@@ -26,8 +26,11 @@ class ReceivedHop:
     """One Received header, newest first as in the mail."""
 
     from_host: str | None
+    """The name the client gave (HELO), which the client chooses."""
     from_ip: str | None
     by_host: str | None
+    from_rdns: str | None = None
+    """The reverse-DNS name the receiving server looked up (`unknown` when there was none): believable."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,11 +102,18 @@ def _hop(received: dict[str, object]) -> ReceivedHop:
     from_host = from_clause.split()[0].lower() if from_clause else None
     if from_host and from_host.startswith("["):  # an address literal is an IP, not a host name
         from_host = None
+    rdns = _RDNS_RE.search(from_clause) if from_clause else None
     return ReceivedHop(
         from_host=from_host,
         from_ip=_ip_in(from_clause),
         by_host=by_clause.split()[0].lower() if by_clause else None,
+        from_rdns=rdns.group(1).lower().rstrip(".") if rdns else None,
     )
+
+
+# "(mail1.fax.tc [203.0.113.25])" or "(unknown [198.51.100.9])": Postfix, Exim and sendmail write the
+# looked-up name before the bracketed address.
+_RDNS_RE = re.compile(r"\(\s*([A-Za-z0-9][A-Za-z0-9.-]*)\s+\[")
 
 
 def _ip_in(clause: str | None) -> str | None:

@@ -30,9 +30,12 @@ RAW = (
 
 def test_received_hops_newest_first() -> None:
     assert parse_mail(RAW).metadata.received == (
-        ReceivedHop(from_host="mx2.fax.tc", from_ip="203.0.113.7", by_host="mail.example.jp"),
-        ReceivedHop(from_host=None, from_ip="192.0.2.1", by_host="mx2.fax.tc"),  # address literal: no host name
-        ReceivedHop(from_host="sender.example.org", from_ip="2001:db8::1", by_host="[192.0.2.1]"),
+        ReceivedHop(from_host="mx2.fax.tc", from_ip="203.0.113.7", by_host="mail.example.jp",
+                    from_rdns="mx2.fax.tc"),
+        # an address literal is no host name; "unknown" is what the server wrote when DNS had no name
+        ReceivedHop(from_host=None, from_ip="192.0.2.1", by_host="mx2.fax.tc", from_rdns="unknown"),
+        ReceivedHop(from_host="sender.example.org", from_ip="2001:db8::1", by_host="[192.0.2.1]",
+                    from_rdns="sender.example.org"),
     )
 
 

@@ -16,13 +16,14 @@ from processor.trust import received_through_vendor
 GENUINE_HOP = (b"Received: from mail1.fax.tc (mail1.fax.tc [203.0.113.25])\r\n"
                b"\tby mx.example.co.jp (Postfix) with ESMTPS id 4XyZ\r\n"
                b"\tfor <sender@example.co.jp>; Fri, 20 Nov 2026 10:20:00 +0900 (JST)\r\n")
-PHISHING_HOP = (b"Received: from mail.interfax-secure.example (unknown [198.51.100.9])\r\n"
+PHISHING_HOP = (b"Received: from mail.fax.tc (unknown [198.51.100.9])\r\n"
                 b"\tby mx.example.co.jp (Postfix) with ESMTP id 5AbC;\r\n"
                 b"\tFri, 20 Nov 2026 10:20:00 +0900 (JST)\r\n")
 
 
-def hop(from_host: str | None, by_host: str | None = "mx.example.co.jp", from_ip: str | None = None) -> ReceivedHop:
-    return ReceivedHop(from_host=from_host, from_ip=from_ip, by_host=by_host)
+def hop(from_host: str | None, by_host: str | None = "mx.example.co.jp", from_ip: str | None = None,
+        rdns: str | None = None) -> ReceivedHop:
+    return ReceivedHop(from_host=from_host, from_ip=from_ip, by_host=by_host, from_rdns=rdns)
 
 
 @pytest.mark.parametrize(
@@ -32,6 +33,8 @@ def hop(from_host: str | None, by_host: str | None = "mx.example.co.jp", from_ip
         ([hop("fax.tc")], (), None, True),
         ([hop("evilfax.tc")], (), None, False),  # a suffix is not a subdomain
         ([hop("mail.interfax-secure.example")], (), None, False),
+        ([hop("mail1.fax.tc", rdns="unknown")], (), None, False),  # HELO claims fax.tc, DNS does not
+        ([hop("whatever", rdns="mail1.fax.tc")], (), None, True),
         ([], (), None, False),
         # With relays configured, only lines our relays wrote count:
         ([hop("mail1.fax.tc", by_host="mx.example.co.jp")], ("example.co.jp",), None, True),
