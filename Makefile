@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test lint agreement clean
+.PHONY: install run test lint agreement faults fuzz clean
 
 install: $(STAMP)
 
@@ -29,6 +29,14 @@ lint: install
 # How often the generic delivery-report reader agrees with Sisimai on ../shared/corpus.
 agreement: install
 	$(BIN)/python bench/corpus_agreement.py
+
+# Fault report: kill -9, database outage, locked and full SQLite, duplicates, SIGTERM (root for the tmpfs).
+faults: install
+	$(BIN)/python bench/faults.py
+
+# Hostile input through parse, classify and the worker; prints the number of inputs tried.
+fuzz: install
+	$(BIN)/python bench/fuzz.py --examples 20000
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

@@ -30,6 +30,7 @@ __all__ = [
     "S421_TOO_MANY_SESSIONS",
     "S451_STORE_FAILED",
     "S451_TEMPORARY",
+    "S452_STORAGE_FULL",
     "S554_ACCESS_DENIED",
     "AddressPolicy",
     "FaxbounceSMTP",
@@ -46,6 +47,7 @@ S421_TOO_MANY_SESSIONS = "421 4.7.0 Too many connections, try again later"
 S451_STORE_FAILED = "451 4.3.0 Mail not stored, try again later"
 S451_TEMPORARY = "451 4.3.0 Temporary server error, try again later"
 S452_TOO_MANY_RECIPIENTS = "452 4.5.3 Too many recipients"
+S452_STORAGE_FULL = "452 4.3.1 Insufficient system storage, try again later"
 S554_ACCESS_DENIED = "554 5.7.1 Access denied"
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -193,9 +195,9 @@ class SinkHandler:
             stored = await self.committer.put(raw, meta)
         except RawStoreError as exc:
             if not self._store_failing:
-                log.error("store unavailable, answering 451 until it is back: %s", exc)
+                log.error("store unavailable, answering 4xx until it is back: %s", exc)
                 self._store_failing = True
-            return S451_STORE_FAILED
+            return S452_STORAGE_FULL if _is_full(exc) else S451_STORE_FAILED
         if self._store_failing:
             log.warning("store available again, accepting mail")
             self._store_failing = False
@@ -240,6 +242,11 @@ class FaxbounceSMTP(SMTP):
                 self.transport.close()
             return
         await super()._handle_client()
+
+
+def _is_full(error: Exception) -> bool:
+    text = str(error).lower()
+    return "disk is full" in text or "no space left" in text or "disk full" in text
 
 
 def _peer(session: Session) -> str | None:

@@ -8,9 +8,12 @@ SMTP side only nudges it through an Event to cut latency.
 from __future__ import annotations
 
 import logging
+import os
 import time
+from collections.abc import Callable
 from multiprocessing.synchronize import Event
 
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from processor.config import Settings
@@ -25,17 +28,17 @@ log = logging.getLogger(__name__)
 _BATCH = 200
 
 
-def drain(engine, settings: Settings, stop: Event | None = None) -> int:  # type: ignore[no-untyped-def]
-    """Process every `received` mail, oldest first; returns how many were processed."""
+def drain(engine: Engine, settings: Settings, stopping: Callable[[], bool] = lambda: False) -> int:
+    """Process every `received` mail, oldest first, until none is left or `stopping()`; returns the count."""
     done = 0
     after = 0
-    while stop is None or not stop.is_set():
+    while not stopping():
         with session_scope(engine) as session:
             ids = message_ids(session, statuses=[MessageStatus.RECEIVED], after_id=after, limit=_BATCH)
         if not ids:
             break
         for message_id in ids:
-            if stop is not None and stop.is_set():
+            if stopping():
                 break
             process_message(engine, message_id, settings)
             done += 1
@@ -50,11 +53,16 @@ def run_worker(settings: Settings, wake: Event, stop: Event, log_level: str = "I
     configure_logging(log_level)
     engine = create_db_engine(settings.database.url)
     failing = False
+    parent = os.getppid()
     log.info("worker started")
-    while not stop.is_set():
+    def stopping() -> bool:
+        # The daemon may have been killed (kill -9 sends no stop): its next start brings its own worker.
+        return stop.is_set() or os.getppid() != parent
+
+    while not stopping():
         wake.clear()
         try:
-            drain(engine, settings, stop)
+            drain(engine, settings, stopping)
         except SQLAlchemyError as exc:
             if not failing:
                 log.error("worker: database unavailable, retrying: %s", str(exc).splitlines()[0][:200])
@@ -66,4 +74,4 @@ def run_worker(settings: Settings, wake: Event, stop: Event, log_level: str = "I
             failing = False
         wake.wait(settings.processing.poll_interval)
     engine.dispose()
-    log.info("worker stopped")
+    log.info("worker stopped" if stop.is_set() else "worker stopped: the daemon process is gone")

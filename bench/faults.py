@@ -1,0 +1,506 @@
+"""Fault report: drive the real daemon over SMTP from another process while things break, then count.
+
+    .venv/bin/python bench/faults.py                 # every scenario, full size (make faults)
+    .venv/bin/python bench/faults.py kill9 dupes     # some scenarios
+    .venv/bin/python bench/faults.py --quick         # small sizes
+
+For each scenario it prints: messages sent, acknowledged (250), temporary failures (4xx replies), permanent
+failures (5xx), stored, lost (acknowledged but not stored: must be 0), duplicates (must be 0) and
+unprocessed (still `received` after the daemon had time to drain: must be 0).
+
+The load generator behaves like an MTA's queue: a 4xx or a broken connection means "try again later", so
+every message is retried until it is acknowledged, refused with a 5xx, or the scenario's deadline passes.
+Scenarios:
+- kill9:    kill -9 the daemon during a 20,000-message load from 20 sessions, restart it.
+- pgdown:   stop a throw-away PostgreSQL cluster (initdb/pg_ctl in a temporary directory) during the load,
+            start it again; 0 × 5xx, the daemon stays up, one log line per state change, and it accepts
+            again within 5 s of the database's return.
+- locked:   another process holds SQLite's write lock for longer than the busy timeout: 451, no crash.
+- diskfull: the SQLite database lives on a small tmpfs that fills up: 452, no crash (root only: mount).
+- dupes:    every message delivered twice, the first time with the 250 lost (connection cut after the
+            final dot): each stored once.
+- sigterm:  SIGTERM during the load: new sessions get 421, the daemon exits 0 within 10 s; restarted,
+            it processes what was left.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import re
+import shutil
+import signal
+import smtplib
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import sqlalchemy as sa
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from processor.store.db import create_db_engine, migrate  # noqa: E402
+
+SEQ_RE = re.compile(rb"X-Fault-Seq: (\d+)")
+SIZES = {"kill9": 20_000, "pgdown": 6_000, "locked": 2_000, "diskfull": 3_000, "dupes": 1_000,
+         "sigterm": 6_000}
+QUICK = {"kill9": 600, "pgdown": 400, "locked": 300, "diskfull": 1_500, "dupes": 200,
+         "sigterm": 600}
+
+
+@dataclass
+class Report:
+    scenario: str
+    sent: int = 0
+    acked: int = 0
+    temporary: int = 0
+    permanent: int = 0
+    stored: int = 0
+    lost: int = 0
+    duplicates: int = 0
+    unprocessed: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.lost == 0 and self.duplicates == 0 and self.unprocessed == 0 and self.permanent == 0
+
+
+# ---------------------------------------------------------------- the daemon
+
+
+@dataclass
+class Daemon:
+    url: str
+    port: int
+    workdir: Path
+    process: subprocess.Popen[bytes] | None = None
+    log: Path | None = None
+    starts: int = 0
+
+    def start(self, timeout: float = 30) -> None:
+        self.starts += 1
+        self.log = self.workdir / f"daemon-{self.starts}.log"
+        env = dict(os.environ, FAXBOUNCE_DATABASE_URL=self.url, FAXBOUNCE_SMTP_PORT=str(self.port),
+                   FAXBOUNCE_SMTP_HOST="127.0.0.1", FAXBOUNCE_PROCESSING_POLL_INTERVAL="0.2",
+                   FAXBOUNCE_SMTP_MAX_SESSIONS="200", PYTHONPATH=str(ROOT))
+        env.pop("FAXBOUNCE_CONFIG", None)
+        with self.log.open("wb") as out:
+            self.process = subprocess.Popen([sys.executable, "-m", "processor", "serve"], cwd=self.workdir,
+                                            env=env, stdout=out, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"daemon exited with {self.process.returncode}: {self.log.read_text()[-2000:]}")
+            with socket.socket() as sock:
+                if sock.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return
+            time.sleep(0.05)
+        raise RuntimeError(f"daemon did not listen within {timeout}s")
+
+    def kill9(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait()
+
+    def stop(self, timeout: float = 15) -> tuple[int, float]:
+        """SIGTERM; returns (exit code, seconds it took)."""
+        assert self.process is not None
+        started = time.monotonic()
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            code = self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            code = self.process.wait()
+        return code, time.monotonic() - started
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def log_text(self) -> str:
+        return "".join(p.read_text(errors="replace") for p in sorted(self.workdir.glob("daemon-*.log")))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+# ---------------------------------------------------------------- the load (a separate process)
+
+
+def message(scenario: str, seq: int, size: int = 1200) -> bytes:
+    filler = (b"x" * 70 + b"\r\n") * max(0, (size - 300) // 72)
+    return (f"From: load@example.com\r\nTo: fax-results@faxbounce.test\r\nSubject: {scenario} {seq}\r\n"
+            f"Message-ID: <{scenario}.{seq}@bench.faxbounce>\r\nX-Fault-Seq: {seq}\r\n\r\n"
+            f"message {seq}\r\n").encode() + filler
+
+
+def run_load(port: int, scenario: str, count: int, sessions: int, deadline: float, acked: object,
+             results: object, lose_first_reply: bool) -> None:
+    """Entry point of the load process: `sessions` threads share the messages; results go to the queue."""
+    lock = threading.Lock()
+    totals = {"temporary": 0, "permanent": 0, "acked": 0, "ack_times": []}
+
+    def count_reply(code: int) -> None:
+        with lock:
+            if 400 <= code < 500:
+                totals["temporary"] += 1
+            elif code >= 500:
+                totals["permanent"] += 1
+
+    def session(seqs: list[int]) -> None:
+        client: smtplib.SMTP | None = None
+        for seq in seqs:
+            raw = message(scenario, seq)
+            if lose_first_reply:
+                _send_and_hang_up(port, raw)
+            while time.monotonic() < deadline:
+                try:
+                    if client is None:
+                        client = smtplib.SMTP("127.0.0.1", port, timeout=30)
+                        client.ehlo("load.example.com")
+                    client.sendmail("load@example.com", ["fax-results@faxbounce.test"], raw)
+                except smtplib.SMTPConnectError as exc:  # 421 greeting while stopping or over the limit
+                    count_reply(exc.smtp_code)
+                    client = None
+                    time.sleep(0.1)
+                    continue
+                except (smtplib.SMTPDataError, smtplib.SMTPSenderRefused, smtplib.SMTPRecipientsRefused) as exc:
+                    code = getattr(exc, "smtp_code", None) or 451
+                    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+                        code = next(iter(exc.recipients.values()))[0]
+                    count_reply(code)
+                    if code >= 500:
+                        break
+                    with suppress(Exception):
+                        client.rset()
+                    time.sleep(0.05)
+                    continue
+                except (smtplib.SMTPException, OSError):
+                    with suppress(Exception):
+                        client.close()
+                    client = None
+                    time.sleep(0.1)
+                    continue
+                with lock:
+                    totals["acked"] += 1
+                    totals["ack_times"].append(time.time())
+                    acked.value += 1
+                break
+        if client is not None:
+            with suppress(Exception):
+                client.quit()
+
+    seqs = list(range(count))
+    threads = [threading.Thread(target=session, args=(seqs[i::sessions],)) for i in range(sessions)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    results.put(totals)
+
+
+def _send_and_hang_up(port: int, raw: bytes) -> None:
+    """A delivery whose 250 is lost: the whole mail and the final dot go out, then the client vanishes."""
+    with suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        reader = sock.makefile("rb")
+        reader.readline()
+        for command in (b"EHLO load\r\n", b"MAIL FROM:<load@example.com>\r\n",
+                        b"RCPT TO:<fax-results@faxbounce.test>\r\n", b"DATA\r\n"):
+            sock.sendall(command)
+            line = reader.readline()
+            while line[3:4] == b"-":
+                line = reader.readline()
+        sock.sendall(raw + b".\r\n")
+        time.sleep(0.01)  # let the dot arrive; never read the reply
+
+
+@contextmanager
+def load(port: int, scenario: str, count: int, sessions: int, seconds: float,
+         lose_first_reply: bool = False) -> Iterator[Callable[[], int]]:
+    ctx = multiprocessing.get_context("spawn")
+    acked, results = ctx.Value("i", 0), ctx.Queue()
+    process = ctx.Process(target=run_load, args=(port, scenario, count, sessions, time.monotonic() + seconds,
+                                                 acked, results, lose_first_reply))
+    process.start()
+    box: dict[str, object] = {}
+    try:
+        yield lambda: acked.value
+        box.update(results.get(timeout=seconds + 60))
+    finally:
+        process.join(timeout=30)
+        if process.is_alive():
+            process.kill()
+    load.last = box  # type: ignore[attr-defined]
+
+
+def wait_until(predicate: Callable[[], bool], seconds: float, step: float = 0.05) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(step)
+    return predicate()
+
+
+# ---------------------------------------------------------------- counting
+
+
+def count_store(url: str, report: Report, drain_seconds: float = 120) -> None:
+    engine = create_db_engine(url)
+    try:
+        def backlog() -> int:
+            with engine.connect() as connection:
+                return connection.scalar(sa.text("SELECT count(*) FROM inbound_messages WHERE status = 'received'"))
+
+        wait_until(lambda: backlog() == 0, drain_seconds, step=0.5)
+        report.unprocessed = backlog()
+        seen: dict[int, int] = {}
+        with engine.connect() as connection:
+            for (raw,) in connection.execute(sa.text("SELECT raw FROM inbound_messages")):
+                match = SEQ_RE.search(raw or b"")
+                if match:
+                    seq = int(match.group(1))
+                    seen[seq] = seen.get(seq, 0) + 1
+        report.stored = len(seen)
+        report.duplicates = sum(n - 1 for n in seen.values())
+    finally:
+        engine.dispose()
+    totals = load.last  # type: ignore[attr-defined]
+    report.acked = int(totals.get("acked", 0))
+    report.temporary = int(totals.get("temporary", 0))
+    report.permanent = int(totals.get("permanent", 0))
+    # Every acknowledged message is in the store unless lost; the load retries until acknowledged, so an
+    # acknowledged count below `sent` means the deadline passed, which is reported, not hidden.
+    report.lost = max(0, report.acked - report.stored) if report.acked else 0
+    if report.acked < report.sent:
+        report.notes.append(f"{report.sent - report.acked} never acknowledged before the deadline")
+
+
+# ---------------------------------------------------------------- scenarios
+
+
+def _sqlite(workdir: Path) -> str:
+    url = f"sqlite:///{workdir / 'faxbounce.sqlite3'}"
+    migrate(create_db_engine(url))
+    return url
+
+
+def scenario_kill9(workdir: Path, count: int, sessions: int = 20) -> Report:
+    report = Report("kill -9 mid-load", sent=count)
+    daemon = Daemon(_sqlite(workdir), free_port(), workdir)
+    daemon.start()
+    with load(daemon.port, "kill9", count, sessions, seconds=600) as acked:
+        wait_until(lambda: acked() >= count * 0.3, 300)
+        daemon.kill9()
+        report.notes.append(f"killed at {acked()} acknowledged")
+        time.sleep(0.5)
+        daemon.start()
+    count_store(daemon.url, report)
+    code, _ = daemon.stop()
+    report.notes.append(f"restart processed the backlog; clean exit {code}")
+    return report
+
+
+class ThrowawayPostgres:
+    """A PostgreSQL cluster of our own in a temporary directory, so it can be stopped and started."""
+
+    def __init__(self, workdir: Path) -> None:
+        bindirs = sorted(Path("/usr/lib/postgresql").glob("*/bin"))
+        found = shutil.which("initdb")
+        self.bin = Path(found).parent if found else (bindirs[-1] if bindirs else None)
+        if self.bin is None or not (self.bin / "pg_ctl").exists():
+            raise RuntimeError("initdb/pg_ctl not found (Debian package postgresql)")
+        self.dir = workdir / "pgcluster"
+        self.dir.mkdir()
+        self.port = free_port()
+        self.as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        if os.geteuid() == 0:
+            shutil.chown(self.dir, "postgres", "postgres")
+        self._run("initdb", "-D", str(self.dir / "data"), "-A", "trust", "-U", "postgres", "--no-sync")
+        self.url = f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _run(self, tool: str, *args: str) -> None:
+        subprocess.run([*self.as_user, str(self.bin / tool), *args], check=True, capture_output=True, cwd=self.dir)
+
+    def start(self) -> None:
+        self._run("pg_ctl", "-D", str(self.dir / "data"), "-w", "-l", str(self.dir / "pg.log"), "-o",
+                  f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off", "start")
+
+    def stop(self) -> None:
+        self._run("pg_ctl", "-D", str(self.dir / "data"), "-w", "-m", "fast", "stop")
+
+
+def scenario_pgdown(workdir: Path, count: int, sessions: int = 20, outage: float = 3.0) -> Report:
+    report = Report("PostgreSQL outage", sent=count)
+    cluster = ThrowawayPostgres(workdir)
+    cluster.start()
+    try:
+        migrate(create_db_engine(cluster.url))
+        daemon = Daemon(cluster.url, free_port(), workdir)
+        daemon.start()
+        with load(daemon.port, "pgdown", count, sessions, seconds=600) as acked:
+            wait_until(lambda: acked() >= count * 0.3, 300)
+            cluster.stop()
+            down_at = acked()
+            time.sleep(outage)
+            during = acked() - down_at
+            cluster.start()
+            back = time.time()
+        totals = load.last  # type: ignore[attr-defined]
+        after = [t for t in totals["ack_times"] if t >= back]
+        recovery = (min(after) - back) if after else float("nan")
+        count_store(cluster.url, report)
+        log = daemon.log_text()
+        report.notes.append(f"{during} acknowledged while down; accepting again {recovery:.2f}s after restart")
+        report.notes.append(f"daemon up throughout: {daemon.alive()}; state-change log lines: "
+                            f"{log.count('store unavailable')} down / {log.count('store available again')} up")
+        daemon.stop()
+    finally:
+        with suppress(Exception):
+            cluster.stop()
+    return report
+
+
+def scenario_locked(workdir: Path, count: int, sessions: int = 10, hold: float = 7.0) -> Report:
+    report = Report("SQLite locked", sent=count)
+    daemon = Daemon(_sqlite(workdir), free_port(), workdir)
+    daemon.start()
+    db = workdir / "faxbounce.sqlite3"
+    with load(daemon.port, "locked", count, sessions, seconds=300) as acked:
+        wait_until(lambda: acked() >= count * 0.2, 120)
+        import sqlite3
+
+        holder = sqlite3.connect(db, isolation_level=None)
+        holder.execute("BEGIN EXCLUSIVE")
+        time.sleep(hold)
+        holder.execute("ROLLBACK")
+        holder.close()
+    count_store(daemon.url, report)
+    report.notes.append(f"write lock held {hold:.0f}s (busy timeout 5s); daemon up throughout: {daemon.alive()}")
+    daemon.stop()
+    return report
+
+
+@contextmanager
+def tmpfs(workdir: Path, size: str) -> Iterator[Path]:
+    mount = workdir / "tmpfs"
+    mount.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mount)], check=True,
+                   capture_output=True)
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], capture_output=True)
+
+
+def scenario_diskfull(workdir: Path, count: int, sessions: int = 10) -> Report:
+    report = Report("SQLite disk full", sent=count)
+    with tmpfs(workdir, "3m") as mount:
+        url = f"sqlite:///{mount / 'faxbounce.sqlite3'}"
+        migrate(create_db_engine(url))
+        daemon = Daemon(url, free_port(), workdir)
+        daemon.start()
+        with load(daemon.port, "diskfull", count, sessions, seconds=25):
+            pass
+        report.notes.append(f"daemon up throughout: {daemon.alive()}")
+        # Space comes back (an operator freed some): the worker finishes what was stored.
+        subprocess.run(["mount", "-o", "remount,size=64m", str(mount)], check=True)
+        count_store(url, report)
+        daemon.stop()
+    totals = load.last  # type: ignore[attr-defined]
+    report.notes.append(f"{totals['temporary']} x 4xx once the 3 MiB file system filled")
+    report.notes = [n for n in report.notes if "never acknowledged" not in n]
+    report.notes.append(f"{report.sent - report.acked} waiting in the senders' queues (not lost: never acked)")
+    return report
+
+
+def scenario_dupes(workdir: Path, count: int, sessions: int = 10) -> Report:
+    report = Report("duplicate delivery", sent=count)
+    daemon = Daemon(_sqlite(workdir), free_port(), workdir)
+    daemon.start()
+    with load(daemon.port, "dupes", count, sessions, seconds=300, lose_first_reply=True):
+        pass
+    count_store(daemon.url, report)
+    report.notes.append("each message sent twice, the first 250 never read")
+    daemon.stop()
+    return report
+
+
+def scenario_sigterm(workdir: Path, count: int, sessions: int = 20) -> Report:
+    report = Report("SIGTERM mid-load", sent=count)
+    daemon = Daemon(_sqlite(workdir), free_port(), workdir)
+    daemon.start()
+    with load(daemon.port, "sigterm", count, sessions, seconds=600) as acked:
+        wait_until(lambda: acked() >= count * 0.3, 300)
+        code, seconds = daemon.stop()
+        report.notes.append(f"exit code {code} after {seconds:.2f}s")
+        if code != 0 or seconds > 10:
+            report.permanent += 1_000_000  # make the row fail loudly
+        time.sleep(0.5)
+        daemon.start()
+    count_store(daemon.url, report)
+    daemon.stop()
+    return report
+
+
+SCENARIOS: dict[str, Callable[..., Report]] = {
+    "kill9": scenario_kill9,
+    "pgdown": scenario_pgdown,
+    "locked": scenario_locked,
+    "diskfull": scenario_diskfull,
+    "dupes": scenario_dupes,
+    "sigterm": scenario_sigterm,
+}
+
+
+def run(name: str, count: int) -> Report:
+    with tempfile.TemporaryDirectory(prefix=f"faxbounce-{name}-") as tmp:
+        workdir = Path(tmp)
+        if os.geteuid() == 0:
+            os.chmod(workdir, 0o755)
+        return SCENARIOS[name](workdir, count)
+
+
+def print_table(reports: list[Report]) -> None:
+    print("| scenario | sent | 250 | 4xx | 5xx | stored | lost | duplicates | unprocessed | notes |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+    for r in reports:
+        print(f"| {r.scenario} | {r.sent} | {r.acked} | {r.temporary} | {r.permanent} | {r.stored} | {r.lost} | "
+              f"{r.duplicates} | {r.unprocessed} | {'; '.join(r.notes)} |")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("scenarios", nargs="*", choices=[*SCENARIOS, []], default=[], metavar="SCENARIO")
+    parser.add_argument("--quick", action="store_true", help="small sizes (a minute in all)")
+    args = parser.parse_args()
+    names = args.scenarios or list(SCENARIOS)
+    sizes = QUICK if args.quick else SIZES
+    reports = []
+    for name in names:
+        if name == "diskfull" and os.geteuid() != 0:
+            print(f"skipping {name}: mounting a tmpfs needs root", file=sys.stderr)
+            continue
+        started = time.monotonic()
+        print(f"running {name} ({sizes[name]} messages)…", file=sys.stderr, flush=True)
+        reports.append(run(name, sizes[name]))
+        print(f"  {time.monotonic() - started:.1f}s", file=sys.stderr, flush=True)
+    print_table(reports)
+    return 0 if all(r.ok for r in reports) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
