@@ -81,7 +81,7 @@ async def _serve(settings: Settings) -> int:
         max_recipients=smtp.max_recipients,
         on_stored=lambda _message_id: wake.set(),
     )
-    gate = SessionGate(smtp.max_sessions, client_networks(smtp))
+    gate = SessionGate(smtp.max_sessions, client_networks(smtp), smtp.max_bytes_in_flight)
     authenticator = CredentialAuthenticator(smtp.auth_users) if smtp.auth_users else None
     loop = asyncio.get_running_loop()
     hostname = smtp.hostname or socket.getfqdn()

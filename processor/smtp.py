@@ -30,6 +30,7 @@ __all__ = [
     "S421_TOO_MANY_SESSIONS",
     "S451_STORE_FAILED",
     "S451_TEMPORARY",
+    "S452_BUSY",
     "S452_STORAGE_FULL",
     "S554_ACCESS_DENIED",
     "AddressPolicy",
@@ -48,9 +49,11 @@ S451_STORE_FAILED = "451 4.3.0 Mail not stored, try again later"
 S451_TEMPORARY = "451 4.3.0 Temporary server error, try again later"
 S452_TOO_MANY_RECIPIENTS = "452 4.5.3 Too many recipients"
 S452_STORAGE_FULL = "452 4.3.1 Insufficient system storage, try again later"
+S452_BUSY = "452 4.3.1 Too much mail in flight, try again later"
 S554_ACCESS_DENIED = "554 5.7.1 Access denied"
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+_DEFAULT_BOOKING = 1024 * 1024  # a client that declares no SIZE is booked for 1 MiB
 LOOPBACK: tuple[Network, ...] = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
 
 
@@ -70,8 +73,13 @@ class AddressPolicy:
 class SessionGate:
     """Who may open a session, and how many at once (aiosmtpd itself has no limit)."""
 
-    def __init__(self, max_sessions: int = 100, allowed_clients: Sequence[Network] = ()) -> None:
+    def __init__(self, max_sessions: int = 100, allowed_clients: Sequence[Network] = (),
+                 max_bytes_in_flight: int = 256 * 1024 * 1024) -> None:
         self.max_sessions = max_sessions
+        self.max_bytes_in_flight = max_bytes_in_flight
+        self.bytes_in_flight = 0
+        self.reserve_wait = 5.0
+        """Seconds a DATA waits for room in the budget before it is answered 452."""
         self.allowed_clients = tuple(allowed_clients) or LOOPBACK
         self.sessions: set[FaxbounceSMTP] = set()
         """Open sessions (the daemon closes what is left of them when it stops)."""
@@ -93,6 +101,16 @@ class SessionGate:
             log.warning("connection refused: %d sessions open (smtp.max_sessions)", self.active - 1)
             return S421_TOO_MANY_SESSIONS
         return None
+
+    def reserve(self, size: int) -> bool:
+        """Book memory for one DATA transfer; False when the budget would be exceeded."""
+        if self.bytes_in_flight and self.bytes_in_flight + size > self.max_bytes_in_flight:
+            return False
+        self.bytes_in_flight += size
+        return True
+
+    def release(self, size: int) -> None:
+        self.bytes_in_flight -= size
 
     def _allowed(self, host: str | None) -> bool:
         if host is None:  # a Unix socket or a test transport: local by definition
@@ -232,6 +250,30 @@ class FaxbounceSMTP(SMTP):
     def connection_lost(self, error: Exception | None) -> None:
         self.gate.sessions.discard(self)
         super().connection_lost(error)
+
+    async def smtp_DATA(self, arg: str) -> None:
+        """aiosmtpd holds each mail in memory until its final dot; many slow senders of large mails could
+        exhaust it. Each DATA books the size the client declared (SIZE=), else a default, against
+        `smtp.max_bytes_in_flight`, and waits for room a few seconds before answering 452."""
+        size = min(self._declared_size() or _DEFAULT_BOOKING, self.data_size_limit or _DEFAULT_BOOKING)
+        deadline = asyncio.get_running_loop().time() + self.gate.reserve_wait
+        while not self.gate.reserve(size):
+            if asyncio.get_running_loop().time() >= deadline:
+                await self.push(S452_BUSY)
+                return
+            await asyncio.sleep(0.05)
+        try:
+            await super().smtp_DATA(arg)
+        finally:
+            self.gate.release(size)
+
+    def _declared_size(self) -> int | None:
+        options = self.envelope.mail_options if self.envelope is not None else []
+        for option in options:
+            name, _, value = option.partition("=")
+            if name.upper() == "SIZE" and value.isdigit():
+                return int(value)
+        return None
 
     async def _handle_client(self) -> None:
         # Refuse before the greeting: the one place aiosmtpd lets us answer a connection with 421/554.

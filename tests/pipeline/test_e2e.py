@@ -147,3 +147,20 @@ def test_serve_refuses_an_unmigrated_database(tmp_path: Path) -> None:
                             timeout=30, cwd=tmp_path)
     assert result.returncode == 2
     assert b"faxbounce migrate" in result.stderr
+
+
+def test_no_secret_in_logs_or_replies(db_url: str, tmp_path: Path) -> None:
+    """The database password never appears in the log; SMTP replies never carry internals."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("only a PostgreSQL URL carries a password")
+    secret_url = db_url.replace("postgres@", "postgres:hunter2-secret@", 1)
+    migrate(create_db_engine(secret_url))
+    running = _start(secret_url, tmp_path)
+    try:
+        code, reply = running.send(plain())
+        assert code == 250 and b"hunter2" not in reply
+    finally:
+        assert _stop(running) == 0
+    log = running.log.read_text()
+    assert "listening on" in log
+    assert "hunter2-secret" not in log

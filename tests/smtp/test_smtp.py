@@ -338,3 +338,31 @@ def test_smuggled_commands_stay_inside_one_message(engine: Engine, executor: Thr
         raws = list(connection.scalars(sa.select(InboundMessage.raw)))
     assert len(raws) == 1
     assert b"MAIL FROM:<evil@example.net>" in raws[0] and b"still inside" in raws[0]
+
+
+def test_bytes_in_flight_budget(engine: Engine, executor: ThreadPoolExecutor) -> None:
+    """A slow sender holding a large booking makes the next DATA wait, then get 452; memory stays bounded."""
+    gate = SessionGate(max_bytes_in_flight=100_000)
+    gate.reserve_wait = 0.3
+    controller = _serve(SinkHandler(GroupCommitter(RawStore(engine), executor)), gate=gate)
+    try:
+        with _client(controller) as slow, _client(controller) as other:
+            slow.ehlo()
+            slow.mail("a@example.com", ["SIZE=90000"])
+            slow.rcpt("b@example.com")
+            assert slow.docmd("DATA")[0] == 354  # now sending slowly: 90,000 bytes booked
+            slow.send(b"Subject: slow\r\n\r\n")
+            other.ehlo()
+            other.mail("a@example.com", ["SIZE=50000"])
+            other.rcpt("b@example.com")
+            code, reply = other.docmd("DATA")
+            assert (code, reply.decode()) == (452, "4.3.1 Too much mail in flight, try again later")
+            slow.send(b"done\r\n.\r\n")
+            assert slow.getreply()[0] == 250
+            assert gate.bytes_in_flight == 0
+            other.rset()
+            other.mail("a@example.com", ["SIZE=50000"])
+            other.rcpt("b@example.com")
+            assert other.data(MAIL)[0] == 250  # room again
+    finally:
+        controller.stop()
