@@ -1,0 +1,382 @@
+"""Performance, side by side with peers in one run on one machine (`make bench`).
+
+    .venv/bin/python bench/perf.py            # the README table (about ten minutes on 2 cores)
+    .venv/bin/python bench/perf.py --quick    # smaller counts, same tables
+    .venv/bin/python bench/perf.py --full     # adds the sustained 100,000-message end-to-end run
+
+Targets, each started fresh for each measurement and driven over SMTP from a separate process:
+- faxbounce on SQLite and on PostgreSQL (the local server, a throw-away schema): every 250 after a commit;
+- a do-nothing aiosmtpd handler (bench/null_smtpd.py): the ceiling of the Python stack;
+- Postfix's smtp-sink (Debian package postfix): the C limit of this machine.
+Parsing: faxbounce's parse + classify on one core, and the Sisimai bounce analyser (Debian package
+libsisimai-perl) on the same corpus files.
+
+Tables: acceptance (messages/second acknowledged, p50/p99 from the final dot to the 250, peak RSS of the
+daemon and its worker), end to end (messages/second from SMTP to a result row, backlog when the load stops
+and the time it takes to drain), latency at a fixed offered rate, small-mail latency while a 25 MiB mail is
+received and parsed, RSS with 50 sessions, and parse + classify rates.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import multiprocessing
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlalchemy as sa
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.smtpload import LoadResult, run_load  # noqa: E402
+from processor.detect import classify  # noqa: E402
+from processor.parse import parse_mail  # noqa: E402
+from processor.store.db import create_db_engine, migrate  # noqa: E402
+
+CORPUS = ROOT.parent / "shared" / "corpus" / "set-of-emails" / "bsd"
+FIXTURES = ROOT / "tests" / "data"
+PG_SERVER = os.environ.get("FAXBOUNCE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+# ---------------------------------------------------------------- mails
+
+
+def sample_mails() -> list[bytes]:
+    """A realistic mix: InterFAX results and fax.tc bounces (our fixtures) and real bounces (the corpus)."""
+    fax = [p.read_bytes() for p in sorted(FIXTURES.rglob("*.eml")) if "/not/" not in str(p)]
+    bounces = [p.read_bytes() for p in sorted(CORPUS.glob("*.eml"))[::7]]
+    return fax * 3 + bounces
+
+
+def smtp_body(raw: bytes, seq: int, size: int) -> bytes:
+    """CRLF, dot-stuffed, unique (faxbounce stores identical bytes once), padded to about `size` bytes."""
+    lines = raw.replace(b"\r\n", b"\n").split(b"\n")
+    head = f"X-Bench-Seq: {seq}.{uuid.uuid4().hex}".encode()
+    body = b"\r\n".join([head, *lines])
+    if len(body) < size:  # an attachment-like tail, as notifications with the fax image carry
+        filler = b"\r\nX-Pad: " + b"A" * 76
+        body += filler * ((size - len(body)) // len(filler))
+    body = body.replace(b"\r\n.", b"\r\n..")
+    return body + (b"" if body.endswith(b"\r\n") else b"\r\n")
+
+
+def bodies(count: int, size: int) -> list[bytes]:
+    mails = sample_mails()
+    return [smtp_body(mails[i % len(mails)], i, size) for i in range(count)]
+
+
+# ---------------------------------------------------------------- targets
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_port(port: int, process: subprocess.Popen[bytes], seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"target exited with {process.returncode}")
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise RuntimeError("target did not listen")
+
+
+@dataclass
+class Target:
+    name: str
+    port: int
+    process: subprocess.Popen[bytes]
+    url: str | None = None
+
+    def tree(self) -> list[int]:
+        pids, todo = [], [self.process.pid]
+        while todo:
+            pid = todo.pop()
+            pids.append(pid)
+            try:
+                for task in Path(f"/proc/{pid}/task").iterdir():
+                    todo.extend(int(c) for c in (task / "children").read_text().split())
+            except OSError:
+                continue
+        return pids
+
+    def rss_mb(self, field: str = "VmHWM") -> float:
+        """Peak (VmHWM) or current (VmRSS) resident memory of the target and its children, in MB."""
+        total = 0
+        for pid in self.tree():
+            try:
+                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                    if line.startswith(field + ":"):
+                        total += int(line.split()[1])
+            except OSError:
+                continue
+        return total / 1024
+
+
+@contextmanager
+def start(name: str, workdir: Path) -> Iterator[Target]:
+    port = free_port()
+    url = None
+    schema = None
+    log = (workdir / f"{name}.log").open("wb")
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    if name == "null aiosmtpd":
+        command = [sys.executable, str(ROOT / "bench" / "null_smtpd.py"), str(port)]
+    elif name == "smtp-sink":
+        command = [shutil.which("smtp-sink") or "/usr/sbin/smtp-sink", "-c", "-u", "nobody", f"127.0.0.1:{port}",
+                   "1000"]
+    else:
+        if name.endswith("SQLite"):
+            url = f"sqlite:///{workdir / ('fb-' + uuid.uuid4().hex[:6] + '.sqlite3')}"
+        else:
+            schema = f"bench_{uuid.uuid4().hex[:10]}"
+            with sa.create_engine(PG_SERVER).begin() as connection:
+                connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+            url = f"{PG_SERVER}?options=-csearch_path%3D{schema}"
+        migrate(create_db_engine(url))
+        env.update(FAXBOUNCE_DATABASE_URL=url, FAXBOUNCE_SMTP_PORT=str(port), FAXBOUNCE_SMTP_MAX_SESSIONS="300",
+                   FAXBOUNCE_PROCESSING_POLL_INTERVAL="0.2")
+        env.pop("FAXBOUNCE_CONFIG", None)
+        command = [sys.executable, "-m", "processor", "serve"]
+    process = subprocess.Popen(command, cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_port(port, process)
+        yield Target(name, port, process, url)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+        if schema:
+            with sa.create_engine(PG_SERVER).begin() as connection:
+                connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+
+
+def load(port: int, mails: list[bytes], sessions: int, rate: float | None = None) -> LoadResult:
+    """Run the load generator in its own process, so it does not share the target's interpreter."""
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(1) as pool:
+        return pool.apply(run_load, ("127.0.0.1", port, mails, sessions, rate))
+
+
+def backlog(url: str) -> int:
+    engine = create_db_engine(url)
+    try:
+        with engine.connect() as connection:
+            return connection.scalar(sa.text("SELECT count(*) FROM inbound_messages WHERE status = 'received'"))
+    finally:
+        engine.dispose()
+
+
+def drain(url: str, timeout: float = 900) -> float:
+    started = time.monotonic()
+    while backlog(url) and time.monotonic() - started < timeout:
+        time.sleep(0.2)
+    return time.monotonic() - started
+
+
+# ---------------------------------------------------------------- measurements
+
+
+FAXBOUNCE = ("faxbounce SQLite", "faxbounce PostgreSQL")
+SMTP_TARGETS = (*FAXBOUNCE, "null aiosmtpd", "smtp-sink")
+
+
+def acceptance(workdir: Path, counts: dict[int, int]) -> list[str]:
+    rows = ["| target | sessions | size | msg/s (250) | p50 ms | p99 ms | peak RSS MB | e2e msg/s | backlog at end "
+            "| drain s |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for size, count in counts.items():
+        mails = bodies(count, size)
+        for sessions in (20, 100):
+            for name in SMTP_TARGETS:
+                with start(name, workdir) as target:
+                    result = load(target.port, mails, sessions)
+                    rss = target.rss_mb()
+                    e2e = left = drained = None
+                    if target.url:
+                        left = backlog(target.url)
+                        drained = drain(target.url)
+                        e2e = result.acked / ((result.finished - result.started) + drained)
+                rows.append(f"| {name} | {sessions} | {size // 1024} KB | {result.rate:,.0f} | "
+                            f"{result.percentile(50) * 1000:.1f} | {result.percentile(99) * 1000:.1f} | {rss:.0f} | "
+                            f"{_opt(e2e, '{:,.0f}')} | {_opt(left, '{:,}')} | {_opt(drained, '{:.1f}')} |")
+                print(rows[-1], file=sys.stderr, flush=True)
+    return rows
+
+
+def latency_at_rate(workdir: Path, count: int, rate: float = 500) -> list[str]:
+    rows = ["| target | offered msg/s | p50 ms | p99 ms |", "|---|---:|---:|---:|"]
+    mails = bodies(count, 2048)
+    for name in (*FAXBOUNCE, "null aiosmtpd"):
+        with start(name, workdir) as target:
+            result = load(target.port, mails, 20, rate=rate)
+        rows.append(f"| {name} | {rate:.0f} | {result.percentile(50) * 1000:.1f} | "
+                    f"{result.percentile(99) * 1000:.1f} |")
+        print(rows[-1], file=sys.stderr, flush=True)
+    return rows
+
+
+def big_mail(workdir: Path, count: int) -> list[str]:
+    """Small mails at 200/s while 25 MiB mails are received and parsed (aiosmtpd#293)."""
+    rows = ["| target | small-mail p50 ms | p99 ms | 25 MiB mails accepted |", "|---|---:|---:|---:|"]
+    big = [smtp_body(b"Subject: big fax\r\nContent-Type: text/plain\r\n\r\n", i, 25 * 1024 * 1024 - 4096)
+           for i in range(3)]
+    mails = bodies(count, 2048)
+    for name in FAXBOUNCE:
+        with start(name, workdir) as target:
+            box: dict[str, LoadResult] = {}
+
+            def send_big(port: int = target.port, box: dict[str, LoadResult] = box) -> None:
+                box["big"] = load(port, big, 1)
+
+            sender = threading.Thread(target=send_big)
+            sender.start()
+            small = load(target.port, mails, 20, rate=200)
+            sender.join()
+        rows.append(f"| {name} | {small.percentile(50) * 1000:.1f} | {small.percentile(99) * 1000:.1f} | "
+                    f"{box['big'].acked}/3 |")
+        print(rows[-1], file=sys.stderr, flush=True)
+    return rows
+
+
+def steady_rss(workdir: Path, count: int) -> list[str]:
+    rows = ["| target | sessions | RSS MB during load (max) | peak RSS MB |", "|---|---:|---:|---:|"]
+    mails = bodies(count, 2048)
+    for name in FAXBOUNCE:
+        with start(name, workdir) as target:
+            samples: list[float] = []
+            stop = threading.Event()
+
+            def sample(target: Target = target, stop: threading.Event = stop, samples: list[float] = samples) -> None:
+                while not stop.is_set():
+                    samples.append(target.rss_mb("VmRSS"))
+                    time.sleep(0.2)
+
+            sampler = threading.Thread(target=sample)
+            sampler.start()
+            load(target.port, mails, 50)
+            stop.set()
+            sampler.join()
+            rows.append(f"| {name} | 50 | {max(samples):.0f} | {target.rss_mb():.0f} |")
+        print(rows[-1], file=sys.stderr, flush=True)
+    return rows
+
+
+def sustained(workdir: Path, count: int) -> list[str]:
+    rows = ["| target | messages | acceptance msg/s | end-to-end msg/s | backlog at end | drain s |",
+            "|---|---:|---:|---:|---:|---:|"]
+    mails = bodies(count, 2048)
+    with start("faxbounce SQLite", workdir) as target:
+        result = load(target.port, mails, 20)
+        left = backlog(target.url)
+        drained = drain(target.url)
+    rows.append(f"| faxbounce SQLite | {count:,} | {result.rate:,.0f} | "
+                f"{result.acked / ((result.finished - result.started) + drained):,.0f} | {left:,} | {drained:.1f} |")
+    return rows
+
+
+def parse_rates(repeat: int = 3) -> list[str]:
+    rows = ["| parser | mails | mails/s (one core) |", "|---|---:|---:|"]
+    for label, files in (("faxbounce parse + classify, corpus bsd/", sorted(CORPUS.glob("*.eml"))),
+                         ("faxbounce parse + classify, fax fixtures", sorted(FIXTURES.rglob("*.eml")))):
+        raws = [p.read_bytes() for p in files]
+        best = 0.0
+        for _ in range(repeat):
+            gc.collect()
+            started = time.perf_counter()
+            for raw in raws:
+                classify(parse_mail(raw))
+            best = max(best, len(raws) / (time.perf_counter() - started))
+        rows.append(f"| {label} | {len(raws)} | {best:,.0f} |")
+    sisimai = sisimai_rate(repeat)
+    rows.append(f"| Sisimai {sisimai[0]} (Perl), corpus bsd/ | {sisimai[1]} | {sisimai[2]:,.0f} |")
+    return rows
+
+
+def sisimai_rate(repeat: int) -> tuple[str, int, float]:
+    script = r"""
+use strict; use Sisimai; use Time::HiRes qw(time);
+my $best = 0; my $n = 0;
+for (1..$ARGV[1]) {
+    my $t = time; my $v = Sisimai->make($ARGV[0]) || [];
+    my $rate = $ARGV[2] / (time - $t); $best = $rate if $rate > $best; $n = scalar @$v;
+}
+printf "%s %d %.1f\n", $Sisimai::VERSION, $n, $best;
+"""
+    files = len(list(CORPUS.glob("*.eml")))
+    out = subprocess.run(["perl", "-e", script, str(CORPUS), str(repeat), str(files)], capture_output=True,
+                         text=True, check=True).stdout.split()
+    return out[0], files, float(out[2])
+
+
+def ensure_tools() -> None:
+    """Postfix's smtp-sink and Sisimai come from Debian's packages; install them when missing (root)."""
+    missing = [package for package, present in (
+        ("postfix", shutil.which("smtp-sink") or Path("/usr/sbin/smtp-sink").exists()),
+        ("libsisimai-perl", subprocess.run(["perl", "-MSisimai", "-e", "1"], capture_output=True).returncode == 0),
+    ) if not present]
+    if not missing:
+        return
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        raise SystemExit(f"bench needs Debian packages {' '.join(missing)}: apt-get install them")
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
+    subprocess.run(["apt-get", "install", "-y", "-qq", *missing], check=True, env=env)
+
+
+def _opt(value: float | None, form: str) -> str:
+    return "–" if value is None else form.format(value)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true")
+    size.add_argument("--full", action="store_true")
+    args = parser.parse_args()
+    ensure_tools()
+    scale = 0.25 if args.quick else 1.0
+    sections: list[tuple[str, list[str]]] = []
+    with tempfile.TemporaryDirectory(prefix="faxbounce-bench-") as tmp:
+        workdir = Path(tmp)
+        os.chmod(workdir, 0o777)
+        sections.append(("Parse + classify (one core)", parse_rates()))
+        sections.append(("Acceptance and end to end", acceptance(
+            workdir, {2048: int(8000 * scale), 100 * 1024: int(2000 * scale)})))
+        sections.append(("Latency at a fixed offered rate (20 sessions, 2 KB)", latency_at_rate(
+            workdir, int(5000 * scale))))
+        sections.append(("Small mails while 25 MiB mails arrive (20 sessions at 200 msg/s)", big_mail(
+            workdir, int(3000 * scale))))
+        sections.append(("Memory with 50 sessions (2 KB)", steady_rss(workdir, int(8000 * scale))))
+        if args.full:
+            sections.append(("Sustained end to end", sustained(workdir, 100_000)))
+    for title, rows in sections:
+        print(f"\n#### {title}\n")
+        print("\n".join(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
