@@ -41,7 +41,7 @@ JST = timezone(timedelta(hours=9), "JST")
 _MAX_MACHINE_BYTES = 4 * 1024 * 1024
 _DECORATION = r"[ \u3000・■□◆◇●○▼▽★☆*#>\-\[【「(<]*"
 _CLOSERS = r"[\]】」)>]?"
-_CODE_RE = re.compile(r"^\s*(-?\d{1,9})(?![\d.,/:])\s*(?:\((.*)\)|[-:]?\s*(.*?))\s*$")
+_CODE_RE = re.compile(r"^\s*(-?\d{1,9})(?=$|[\s\-:(])\s*(?:\((.*)\)|[-:]?\s*(.*?))\s*$")
 _ZONES: Mapping[str, tzinfo] = {"JST": JST, "UTC": UTC, "GMT": UTC, "Z": UTC}
 _DATE_FORMATS = (
     "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d",

@@ -25,8 +25,8 @@ log = logging.getLogger(__name__)
 
 DAEMON_LOCALPARTS = ("mailer-daemon", "postmaster")
 FAXTC_DOMAIN = "fax.tc"
-CAUSE_RE = re.compile(r"\*{3}[ \t]*([^*\n]*?[^*\s][^*\n]*?)[ \t]*\*{3}")
-FAXTC_ADDRESS_RE = re.compile(r"[\w.+\-=^]+@(?:[\w-]+\.)*fax\.tc\b", re.IGNORECASE)
+CAUSE_RE = re.compile(r"\*{3}([^*\n]+)\*{3}")  # one plain run: linear on hostile long lines
+FAXTC_ADDRESS_RE = re.compile(r"(?<![\w.+\-=^])[\w.+\-=^]+@(?:[\w-]+\.)*fax\.tc\b", re.IGNORECASE)
 QUOTED_HEADER_RE = re.compile(r"^[ \t>]*(To|Cc|Subject|Message-ID|Date)[ \t]*:[ \t]*(.+)$", re.I | re.M)
 REPORT_RECIPIENT_RE = re.compile(r"^(?:Final|Original)-Recipient:\s*(?:rfc822;)?\s*<?([^>\s]+)", re.I | re.M)
 
@@ -77,7 +77,7 @@ def _is_report(mail: ParsedMail) -> bool:
 
 def _last_cause(text: str) -> tuple[str, str] | None:
     """(text inside the asterisks, the whole `*** … ***`) of the last such line."""
-    matches = list(CAUSE_RE.finditer(text))
+    matches = [m for m in CAUSE_RE.finditer(text) if m.group(1).strip()]
     if not matches:
         return None
     last = matches[-1]

@@ -118,3 +118,15 @@ def test_no_false_positives_on_the_shared_bounce_corpus(corpus_dir: Path) -> Non
         mail = parse_mail(path.read_bytes())
         claimed += [(path.name, d.name) for d in MY_DETECTORS if d.detect(mail) is not None]
     assert claimed == []
+
+
+HOSTILE = ["*** " + "a b " * 50000, "送信結果\t" * 20000, "5" * 100000 + "^" * 500, "1^" * 50000, "*** x ***" * 20000,
+           "Status: " * 20000, "5035550123^" + "a" * 100000, "\t\t■■" * 20000]
+
+
+@pytest.mark.timeout(10)
+@pytest.mark.parametrize("body", HOSTILE, ids=range(len(HOSTILE)))
+def test_hostile_long_lines_stay_linear(body: str) -> None:
+    mail = parse_mail(f"From: MAILER-DAEMON@fax.tc\nSubject: x\n\n{body}\n".encode())
+    for detector in MY_DETECTORS:
+        detector.detect(mail)
