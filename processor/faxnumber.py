@@ -33,6 +33,7 @@ def normalize_fax_number(raw: str | None, default_country: str = DEFAULT_COUNTRY
         number = phonenumbers.parse(digits, None if digits.startswith("+") else default_country)
     except phonenumbers.NumberParseException:
         return None
-    if not phonenumbers.is_possible_number(number):
+    # IS_POSSIBLE_LOCAL_ONLY (a number without its area code, as "5550000" in the US) is not a fax destination.
+    if phonenumbers.is_possible_number_with_reason(number) != phonenumbers.ValidationResult.IS_POSSIBLE:
         return None
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)

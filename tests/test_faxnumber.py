@@ -21,6 +21,7 @@ from processor.faxnumber import normalize_fax_number
         ("0012139999999", "JP", "+12139999999"),
         ("00-1-213-999-9999", "JP", "+12139999999"),
         ("5035550123", "US", "+15035550123"),
+        ("5550000", "US", None),  # local-only: no area code
         ("", "JP", None),
         (None, "JP", None),
         ("fax", "JP", None),
