@@ -56,6 +56,10 @@ class RawStore:
         self._insert = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}.get(dialect)
         if self._insert is None:
             raise RawStoreError(f"unsupported database dialect {dialect!r}")
+        self._statement = (
+            self._insert(_TABLE).on_conflict_do_nothing(index_elements=["sha256"])
+            .returning(_TABLE.c.sha256, _TABLE.c.id, sort_by_parameter_order=True)
+        )
 
     def put(self, raw: bytes, envelope: Envelope) -> StoredMail:
         """Store one mail durably."""
@@ -65,24 +69,25 @@ class RawStore:
         """Store several mails in one transaction: all are durable when this returns, or it raises."""
         rows = [_row(raw, envelope) for raw, envelope in mails]
         digests = [row["sha256"] for row in rows]
-        statement = (
-            self._insert(_TABLE).values(rows).on_conflict_do_nothing(index_elements=["sha256"])
-            .returning(_TABLE.c.sha256)
-        )
         try:
             with self.engine.begin() as connection:
-                inserted = set(connection.scalars(statement))
-                ids = dict(connection.execute(
-                    sa.select(_TABLE.c.sha256, _TABLE.c.id).where(_TABLE.c.sha256.in_(set(digests)))
-                ).all())
+                # One cached statement, executed for many rows (SQLAlchemy batches them into few round trips).
+                ids = dict(connection.execute(self._statement, rows).all())
+                missing = set(digests) - ids.keys()
+                if missing:  # already stored: a repeated delivery, or the same bytes twice in this batch
+                    found = connection.execute(
+                        sa.select(_TABLE.c.sha256, _TABLE.c.id).where(_TABLE.c.sha256.in_(missing))).all()
+                    duplicates = dict(found)
+                else:
+                    duplicates = {}
         except SQLAlchemyError as exc:
             raise RawStoreError(_short(exc)) from exc
         stored: list[StoredMail] = []
         first_seen: set[str] = set()
         for digest in digests:
-            new = digest in inserted and digest not in first_seen
+            new = digest in ids and digest not in first_seen
             first_seen.add(digest)
-            stored.append(StoredMail(ids[digest], duplicate=not new))
+            stored.append(StoredMail(ids.get(digest) or duplicates[digest], duplicate=not new))
         return stored
 
     def known(self, raw: bytes) -> int | None:

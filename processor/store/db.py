@@ -33,28 +33,44 @@ __all__ = [
 ]
 
 
-def create_db_engine(url: str, **kwargs: Any) -> Engine:
-    """An engine with the pragmas and pool settings faxbounce relies on."""
+def create_db_engine(url: str, *, durable: bool = True, **kwargs: Any) -> Engine:
+    """An engine with the pragmas and pool settings faxbounce relies on.
+
+    `durable=False` is for writers of derived data only (the worker's results, which are recomputed from the
+    raw mail if a power cut loses them: the mail's status is in the same transaction). Their commits skip
+    the fsync (SQLite `synchronous=NORMAL` in WAL mode, PostgreSQL `synchronous_commit=off`), which keeps
+    them from holding SQLite's single write lock while the SMTP side waits to commit new mail.
+    """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database or ""
         if database and database != ":memory:" and not database.startswith("file:"):
             Path(database).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
         engine = sa.create_engine(url, connect_args={"timeout": 5}, **kwargs)
-        sa.event.listen(engine, "connect", _sqlite_pragmas)
+        sync = "FULL" if durable else "NORMAL"
+        sa.event.listen(engine, "connect", lambda conn, record: _sqlite_pragmas(conn, record, sync))
         sa.event.listen(engine, "begin", _sqlite_begin)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
-    return sa.create_engine(url, **kwargs)
+    engine = sa.create_engine(url, **kwargs)
+    if not durable:
+        sa.event.listen(engine, "connect", _postgres_async_commit)
+    return engine
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def _postgres_async_commit(dbapi_connection: Any, _record: Any) -> None:
+    with dbapi_connection.cursor() as cursor:
+        cursor.execute("SET synchronous_commit = off")
+    dbapi_connection.commit()
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any, synchronous: str = "FULL") -> None:
     # pysqlite's own transaction handling is off: _sqlite_begin issues BEGIN IMMEDIATE itself, so a
     # writer takes the lock at the start and never fails half-way with "database is locked".
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute(f"PRAGMA synchronous={synchronous}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.close()

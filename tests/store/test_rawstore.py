@@ -64,3 +64,18 @@ def test_same_bytes_are_stored_once(engine: Engine) -> None:
     assert store.known(b"Subject: same\r\n\r\nx\r\n") == first.id
     with engine.connect() as connection:
         assert connection.scalar(sa.select(sa.func.count()).select_from(InboundMessage)) == 2
+
+
+def test_only_the_raw_store_pays_for_fsync(db_url: str) -> None:
+    """Raw mail is committed durably; the worker's derived rows skip the fsync (they can be recomputed)."""
+    durable, derived = create_db_engine(db_url), create_db_engine(db_url, durable=False)
+    try:
+        if durable.dialect.name == "sqlite":
+            query, expected = "PRAGMA synchronous", (2, 1)  # FULL, NORMAL
+        else:
+            query, expected = "SHOW synchronous_commit", ("on", "off")
+        with durable.connect() as a, derived.connect() as b:
+            assert (a.exec_driver_sql(query).scalar(), b.exec_driver_sql(query).scalar()) == expected
+    finally:
+        durable.dispose()
+        derived.dispose()
