@@ -74,8 +74,11 @@ def test_only_the_raw_store_pays_for_fsync(db_url: str) -> None:
             query, expected = "PRAGMA synchronous", (2, 1)  # FULL, NORMAL
         else:
             query, expected = "SHOW synchronous_commit", ("on", "off")
-        with durable.connect() as a, derived.connect() as b:
-            assert (a.exec_driver_sql(query).scalar(), b.exec_driver_sql(query).scalar()) == expected
+        values = []
+        for engine in (durable, derived):
+            with engine.connect() as connection:
+                values.append(connection.exec_driver_sql(query).scalar())
+        assert tuple(values) == expected
     finally:
         durable.dispose()
         derived.dispose()
