@@ -88,6 +88,19 @@ def _client(controller: _Controller) -> smtplib.SMTP:
     return smtplib.SMTP(controller.hostname, controller.port, timeout=10)
 
 
+def _deliver(handler: SinkHandler, mail: bytes = MAIL, **controller_options: object) -> tuple[int, bytes]:
+    """One transaction (EHLO, MAIL, RCPT, DATA) against a fresh server; the DATA reply."""
+    controller = _serve(handler, **controller_options)
+    try:
+        with _client(controller) as client:
+            client.ehlo()
+            client.mail("a@example.com")
+            client.rcpt("b@example.com")
+            return client.data(mail)
+    finally:
+        controller.stop()
+
+
 def _count(engine: Engine) -> int:
     with engine.connect() as connection:
         return connection.scalar(sa.select(sa.func.count()).select_from(InboundMessage))
@@ -117,28 +130,12 @@ def test_250_means_stored(engine: Engine, executor: ThreadPoolExecutor) -> None:
 
 
 def test_store_failure_answers_451_not_500(executor: ThreadPoolExecutor) -> None:
-    controller = _serve(SinkHandler(GroupCommitter(FailingStore(), executor)))
-    try:
-        with _client(controller) as client:
-            client.ehlo()
-            client.mail("a@example.com")
-            client.rcpt("b@example.com")
-            code, reply = client.data(MAIL)
-    finally:
-        controller.stop()
+    code, reply = _deliver(SinkHandler(GroupCommitter(FailingStore(), executor)))
     assert f"{code} {reply.decode()}" == S451_STORE_FAILED
 
 
 def test_unexpected_exception_answers_451_without_traceback(executor: ThreadPoolExecutor) -> None:
-    controller = _serve(CrashingHandler(GroupCommitter(FailingStore(), executor)))
-    try:
-        with _client(controller) as client:
-            client.ehlo()
-            client.mail("a@example.com")
-            client.rcpt("b@example.com")
-            code, reply = client.data(MAIL)
-    finally:
-        controller.stop()
+    code, reply = _deliver(CrashingHandler(GroupCommitter(FailingStore(), executor)))
     assert f"{code} {reply.decode()}" == S451_TEMPORARY
     assert b"unexpected" not in reply and b"Traceback" not in reply
 
@@ -146,15 +143,7 @@ def test_unexpected_exception_answers_451_without_traceback(executor: ThreadPool
 def test_long_html_lines_are_accepted(engine: Engine, executor: ThreadPoolExecutor) -> None:
     long_line = b"<td>" + b"x" * 20_000 + b"</td>"
     mail = b"Subject: wide\r\nContent-Type: text/html\r\n\r\n" + long_line + b"\r\n"
-    controller = _serve(SinkHandler(GroupCommitter(RawStore(engine), executor)))
-    try:
-        with _client(controller) as client:
-            client.ehlo()
-            client.mail("a@example.com")
-            client.rcpt("b@example.com")
-            code, _ = client.data(mail)
-    finally:
-        controller.stop()
+    code, _ = _deliver(SinkHandler(GroupCommitter(RawStore(engine), executor)), mail)
     assert code == 250
     with engine.connect() as connection:
         assert long_line in connection.scalar(sa.select(InboundMessage.raw))
@@ -179,15 +168,8 @@ def test_recipient_policy_and_limit(engine: Engine, executor: ThreadPoolExecutor
 
 
 def test_oversized_mail_is_refused_with_552(engine: Engine, executor: ThreadPoolExecutor) -> None:
-    controller = _serve(SinkHandler(GroupCommitter(RawStore(engine), executor)), data_size_limit=10_000)
-    try:
-        with _client(controller) as client:
-            client.ehlo()
-            client.mail("a@example.com")
-            client.rcpt("b@example.com")
-            code, _ = client.data(b"Subject: big\r\n\r\n" + (b"y" * 100 + b"\r\n") * 200)
-    finally:
-        controller.stop()
+    big = b"Subject: big\r\n\r\n" + (b"y" * 100 + b"\r\n") * 200
+    code, _ = _deliver(SinkHandler(GroupCommitter(RawStore(engine), executor)), big, data_size_limit=10_000)
     assert code == 552
     assert _count(engine) == 0
 
