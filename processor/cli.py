@@ -79,6 +79,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--print", action="store_true", help="print the SQL instead of running it")
     p.set_defaults(func=_cmd_grant_readonly)
 
+    p = sub.add_parser("report", help="what needs action now: numbers to verify, faxes to resend, account problems")
+    p.add_argument("--since", default="24h", metavar="WHEN", help="period (24h, 7d, 2026-11-01; default 24h)")
+    p.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    p.add_argument("--lang", choices=("ja", "en"), default="ja")
+    p.set_defaults(func=_cmd_report)
+
     p = sub.add_parser("explain", help="show the catalogue entry for a code or bounce message")
     p.add_argument("key", metavar="CODE_OR_TEXT")
     p.add_argument("--json", action="store_true")
@@ -145,7 +151,7 @@ def _cmd_classify(args: argparse.Namespace, settings: Settings) -> int:
             status = 1
             continue
         try:
-            mail, classification = classify_bytes(raw, settings.processing)
+            mail, classification = classify_bytes(raw, settings.processing, settings.tracking)
             trust = trusted(mail, classification, settings)
         except ParseError as exc:
             print(f"faxbounce: {name}: {exc}", file=sys.stderr)
@@ -159,10 +165,15 @@ def _cmd_classify(args: argparse.Namespace, settings: Settings) -> int:
                 "trusted": trust,
                 "results": [r.to_json() for r in classification.results],
             }
+            if classification.submission is not None:  # kind fax_submission (issue #5)
+                document["submission"] = classification.submission.to_json()
+                document["destinations"] = [d.to_json() for d in classification.submission.destinations]
             print(json.dumps(document, ensure_ascii=False))
             continue
         print(f"{name}: {classification.kind}" + (f" ({classification.detected_by})" if classification.detected_by
                                                    else ""))
+        for d in classification.submission.destinations if classification.submission else ():
+            print(f"  submitted {d.fax_number or d.fax_number_raw}  ({d.recipient}, {d.source})")
         for r in classification.results:
             target = r.fax_number or r.fax_number_raw or r.recipient or "-"
             print(f"  {r.outcome:9s} {r.reason:22s} {target}  code={r.code or '-'}"
@@ -238,6 +249,16 @@ def _cmd_grant_readonly(args: argparse.Namespace, settings: Settings) -> int:
         for statement in statements:
             connection.exec_driver_sql(statement)
     print(f"role {args.role} can now read faxbounce's tables and views (and nothing else)")
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace, settings: Settings) -> int:
+    from processor.report import collect, render
+    from processor.store.db import create_db_engine
+
+    since = _parse_since(args.since)
+    engine = create_db_engine(settings.database.url)
+    sys.stdout.write(render(collect(engine, since), args.format, args.lang, since))
     return 0
 
 

@@ -81,6 +81,25 @@ class TrustSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class TrackingSettings:
+    fax_domains: tuple[str, ...] = ("fax.tc",)
+    """Domains of the e-mail-to-fax service: a mail to `<number>@<domain>` is a fax submission (empty = off)."""
+    number_pattern: str = r"(?P<number>\+?[0-9][0-9-]*[0-9])"
+    """Regular expression the address's local part must match in full; its group `number` (else the whole
+    match) is the fax number."""
+    result_timeout: int = 3600
+    """Seconds after submission with no result before a fax is `no_result` (also FAXBOUNCE_RESULT_TIMEOUT)."""
+    credit_hold_timeout: int = 86400
+    """Seconds a credit hold (-22) stays `pending` before it becomes `no_result`."""
+    notifications: str = "always"
+    """The account's result-mail setting: `always`, or `failure_only` (then silence means delivered)."""
+    match_window: int = 172800
+    """Seconds before a result in which its submission is looked for by fax number (and subject)."""
+    sweep_interval: float = 30.0
+    """Seconds between looks for faxes whose result is overdue."""
+
+
+@dataclass(frozen=True, slots=True)
 class LoggingSettings:
     level: str = "INFO"
 
@@ -91,6 +110,7 @@ class Settings:
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
     processing: ProcessingSettings = field(default_factory=ProcessingSettings)
     trust: TrustSettings = field(default_factory=TrustSettings)
+    tracking: TrackingSettings = field(default_factory=TrackingSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     source: str = "defaults"
     """Where the settings came from, for log lines (never secrets)."""
@@ -101,6 +121,7 @@ _SECTIONS: dict[str, type] = {
     "smtp": SmtpSettings,
     "processing": ProcessingSettings,
     "trust": TrustSettings,
+    "tracking": TrackingSettings,
     "logging": LoggingSettings,
 }
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -122,6 +143,9 @@ def load_settings(path: str | os.PathLike[str] | None = None, environ: dict[str,
             env_name = f"{ENV_PREFIX}{section}_{fld.name}".upper()
             if env_name in env:
                 values[section][fld.name] = _from_env(env[env_name], fld.type)
+    # The name issue #5 promised operators; FAXBOUNCE_TRACKING_RESULT_TIMEOUT wins when both are set.
+    if ENV_PREFIX + "RESULT_TIMEOUT" in env and ENV_PREFIX + "TRACKING_RESULT_TIMEOUT" not in env:
+        values["tracking"]["result_timeout"] = _from_env(env[ENV_PREFIX + "RESULT_TIMEOUT"], "int")
     sections = {name: _build(name, cls, values[name]) for name, cls in _SECTIONS.items()}
     return Settings(**sections, source=source)
 
@@ -219,8 +243,30 @@ def _validate(section: str, settings: Any) -> None:
         for index, relay in enumerate(settings.relays):
             if not relay.strip():
                 raise ConfigError(f"trust.relays[{index}]", "must be a host name or a CIDR network")
+    elif section == "tracking":
+        _validate_tracking(settings)
     elif section == "logging" and settings.level.upper() not in _LOG_LEVELS:
         raise ConfigError("logging.level", f"must be one of {', '.join(_LOG_LEVELS)}")
+
+
+def _validate_tracking(settings: TrackingSettings) -> None:
+    for index, domain in enumerate(settings.fax_domains):
+        if not re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?", domain.strip()):
+            raise ConfigError(f"tracking.fax_domains[{index}]", f"{domain!r} is not a domain such as fax.tc")
+    try:
+        pattern = re.compile(settings.number_pattern)
+    except re.error as exc:
+        raise ConfigError("tracking.number_pattern", f"not a regular expression: {exc}") from None
+    if pattern.groups and "number" not in pattern.groupindex:
+        raise ConfigError("tracking.number_pattern", "has groups but none named (?P<number>...)")
+    for name in ("result_timeout", "credit_hold_timeout", "match_window"):
+        if getattr(settings, name) <= 0:
+            raise ConfigError(f"tracking.{name}", "must be a number of seconds greater than 0")
+    if settings.sweep_interval <= 0:
+        raise ConfigError("tracking.sweep_interval", "must be greater than 0")
+    if settings.notifications not in ("always", "failure_only"):
+        raise ConfigError("tracking.notifications",
+                          f"must be 'always' or 'failure_only', got {settings.notifications!r}")
 
 
 def _networks(key: str, values: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:

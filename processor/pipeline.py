@@ -6,6 +6,7 @@ and records the outcome in one transaction, so a crash half-way leaves the mail 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import signal
 from collections.abc import Iterator
@@ -14,8 +15,8 @@ from dataclasses import dataclass
 
 from sqlalchemy.engine import Engine
 
-from processor.config import ProcessingSettings, Settings
-from processor.detect import classify
+from processor.config import ProcessingSettings, Settings, TrackingSettings
+from processor.detect import classify, detectors_for
 from processor.errors import ParseError
 from processor.parse import ParsedMail, parse_mail
 from processor.reasons import Kind
@@ -23,6 +24,7 @@ from processor.records import Classification
 from processor.store.db import session_scope
 from processor.store.models import InboundMessage, MessageStatus
 from processor.store.results import claim_attempt, record_classification, record_failure
+from processor.store.tracking import submissions_decided_by, track_classification
 from processor.trust import received_through_vendor
 
 __all__ = ["ProcessOutcome", "ProcessingTimeout", "classify_bytes", "process_message", "trusted"]
@@ -45,11 +47,18 @@ class ProcessOutcome:
     results: int
 
 
-def classify_bytes(raw: bytes, settings: ProcessingSettings | None = None) -> tuple[ParsedMail, Classification]:
-    """Parse and classify one mail. Raises ParseError when the bytes are not a mail at all."""
+def classify_bytes(raw: bytes, settings: ProcessingSettings | None = None, tracking: TrackingSettings | None = None,
+                   envelope_recipients: tuple[str, ...] = ()) -> tuple[ParsedMail, Classification]:
+    """Parse and classify one mail. Raises ParseError when the bytes are not a mail at all.
+
+    `envelope_recipients` (RCPT TO of the stored copy) let a BCC copy of a fax submission be recognised."""
     settings = settings or ProcessingSettings()
+    tracking = tracking or TrackingSettings()
     mail = parse_mail(raw)
-    return mail, classify(mail, default_country=settings.default_country)
+    if envelope_recipients:
+        mail = dataclasses.replace(mail, envelope_recipients=tuple(str(r) for r in envelope_recipients))
+    detectors = detectors_for(tuple(tracking.fax_domains), tracking.number_pattern)
+    return mail, classify(mail, default_country=settings.default_country, detectors=detectors)
 
 
 def trusted(mail: ParsedMail, classification: Classification, settings: Settings,
@@ -70,6 +79,7 @@ def process_message(engine: Engine, message_id: int, full_settings: Settings) ->
         if message is None:
             return None
         attempts, raw, peer = message.attempts, message.raw, message.peer
+        rcpt_tos = tuple(message.rcpt_tos or ())
     # The attempt is committed before the work starts: a mail that kills the process is counted.
     if attempts > settings.max_attempts:
         return _fail(engine, message_id, MessageStatus.ERROR,
@@ -78,7 +88,7 @@ def process_message(engine: Engine, message_id: int, full_settings: Settings) ->
         return _fail(engine, message_id, MessageStatus.ERROR, "raw bytes no longer stored")
     try:
         with _time_limit(settings.max_seconds_per_message):
-            mail, classification = classify_bytes(raw, settings)
+            mail, classification = classify_bytes(raw, settings, full_settings.tracking, rcpt_tos)
             trust = trusted(mail, classification, full_settings, peer)
     except ParseError as exc:
         log.warning("message %s unparseable: %s", message_id, exc)
@@ -92,10 +102,13 @@ def process_message(engine: Engine, message_id: int, full_settings: Settings) ->
         return _fail(engine, message_id, MessageStatus.ERROR, f"{type(exc).__name__}: {exc}")
     with session_scope(engine) as session:
         message = session.get_one(InboundMessage, message_id)
+        affected = submissions_decided_by(session, message_id)
         record_classification(
             session, message, message_id_header=mail.message_id, subject=mail.subject,
             from_address=mail.from_address or None, classification=classification, trusted=trust,
         )
+        # Submissions and their correlation with results, in the same transaction (issue #5).
+        track_classification(session, message, classification, full_settings.tracking, affected)
     for result in classification.results:
         if result.reason in ("unknown", "undefined"):
             log.warning("message %s: %s result with unknown code %r", message_id, classification.kind, result.code)

@@ -27,6 +27,8 @@ class Kind(StrEnum):
     INTERFAX_BOUNCE = "interfax_bounce"
     SATISFAXTION_RESULT = "satisfaxtion_result"
     DSN = "dsn"
+    FAX_SUBMISSION = "fax_submission"
+    """A mail sent to the fax service (`<number>@fax.tc`): tracked in `fax_submissions`, no result."""
     UNRELATED = "unrelated"
 
 

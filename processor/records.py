@@ -11,7 +11,7 @@ from typing import Any
 
 from processor.reasons import Kind, Outcome
 
-__all__ = ["Classification", "FaxResult"]
+__all__ = ["Classification", "FaxDestination", "FaxResult", "FaxSubmission"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,12 +71,55 @@ class FaxResult:
 
 
 @dataclass(frozen=True, slots=True)
+class FaxDestination:
+    """One fax recipient of a submission mail (`0355550101@fax.tc`)."""
+
+    recipient: str
+    """The address as written, lower-cased (`03-5555-0101@fax.tc`)."""
+    fax_number_raw: str
+    """The number part of the address as written (`03-5555-0101`)."""
+    fax_number: str | None = None
+    """E.164, filled by `classify` with the configured default country."""
+    source: str = "to"
+    """Where the address was found: `to`, `cc`, `bcc` or `envelope` (RCPT TO of a BCC copy)."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"fax_number": self.fax_number, "fax_number_raw": self.fax_number_raw,
+                "recipient": self.recipient, "source": self.source}
+
+
+@dataclass(frozen=True, slots=True)
+class FaxSubmission:
+    """A mail sent to an e-mail-to-fax service: one fax per destination (a list send has several)."""
+
+    destinations: tuple[FaxDestination, ...]
+    message_id: str | None = None
+    sender: str | None = None
+    """From address, lower-cased."""
+    return_path: str | None = None
+    """Return-Path address (the service authenticates the sender by it, else by From)."""
+    subject: str | None = None
+    """Subject as sent, options included."""
+    subject_base: str | None = None
+    """Subject with the service's trailing options (`/b`, `/h text`, `/d 2026-11-20 10:00`, …) removed."""
+    submitted_at: datetime | None = None
+    """The mail's Date header."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"message_id": self.message_id, "sender": self.sender, "return_path": self.return_path,
+                "subject": self.subject, "subject_base": self.subject_base,
+                "submitted_at": _iso(self.submitted_at)}
+
+
+@dataclass(frozen=True, slots=True)
 class Classification:
     """What one mail is, and the results it carries (none for `unrelated`)."""
 
     kind: Kind
     detected_by: str | None = None
     results: tuple[FaxResult, ...] = field(default_factory=tuple)
+    submission: FaxSubmission | None = None
+    """For `fax_submission` mails: the destinations and the headers that tie results to them."""
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -21,8 +21,9 @@ from processor.pipeline import process_message
 from processor.store.db import create_db_engine, session_scope
 from processor.store.models import MessageStatus
 from processor.store.results import message_ids
+from processor.store.tracking import sweep
 
-__all__ = ["drain", "run_worker"]
+__all__ = ["Sweeper", "drain", "run_worker"]
 
 log = logging.getLogger(__name__)
 _BATCH = 200
@@ -46,6 +47,30 @@ def drain(engine: Engine, settings: Settings, stopping: Callable[[], bool] = lam
     return done
 
 
+class Sweeper:
+    """Runs the tracking sweep (overdue results become `no_result`) at most every `tracking.sweep_interval`
+    seconds, after the queue is drained so results already stored count first. Its state is all in the
+    database, so a restarted worker simply sweeps again."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.next_at = 0.0
+
+    def maybe_run(self, engine) -> int:  # type: ignore[no-untyped-def]
+        if time.monotonic() < self.next_at:
+            return 0
+        self.next_at = time.monotonic() + self.settings.tracking.sweep_interval
+        try:
+            with session_scope(engine) as session:
+                return sweep(session, self.settings.tracking)
+        except SQLAlchemyError:
+            self.next_at = 0.0
+            raise  # the loop's database-outage handling
+        except Exception:  # a bug in the sweep must not take mail processing down with it
+            log.exception("tracking sweep failed")
+            return 0
+
+
 def run_worker(settings: Settings, wake: Event, stop: Event, log_level: str = "INFO") -> None:
     """Entry point of the worker process: loop until `stop` is set."""
     from processor.logsetup import configure_logging
@@ -53,6 +78,7 @@ def run_worker(settings: Settings, wake: Event, stop: Event, log_level: str = "I
     configure_logging(log_level)
     engine = create_db_engine(settings.database.url)
     failing = False
+    sweeper = Sweeper(settings)
     parent = os.getppid()
     log.info("worker started")
     def stopping() -> bool:
@@ -63,6 +89,7 @@ def run_worker(settings: Settings, wake: Event, stop: Event, log_level: str = "I
         wake.clear()
         try:
             drain(engine, settings, stopping)
+            sweeper.maybe_run(engine)
         except SQLAlchemyError as exc:
             if not failing:
                 log.error("worker: database unavailable, retrying: %s", str(exc).splitlines()[0][:200])
@@ -72,6 +99,6 @@ def run_worker(settings: Settings, wake: Event, stop: Event, log_level: str = "I
         if failing:
             log.warning("worker: database available again")
             failing = False
-        wake.wait(settings.processing.poll_interval)
+        wake.wait(min(settings.processing.poll_interval, settings.tracking.sweep_interval))
     engine.dispose()
     log.info("worker stopped" if stop.is_set() else "worker stopped: the daemon process is gone")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Sequence
+from functools import lru_cache
 
 from processor.detect.base import Detector
 from processor.detect.dsn import DeliveryReportDetector
@@ -12,18 +14,24 @@ from processor.detect.interfax_csv import InterfaxCsvDetector
 from processor.detect.interfax_result import InterfaxResultDetector
 from processor.detect.interfax_xml import InterfaxXmlDetector
 from processor.detect.satisfaxtion import SatisfaxtionDetector
+from processor.detect.submission import DEFAULT_FAX_DOMAINS, DEFAULT_NUMBER_PATTERN, SubmissionDetector
 from processor.faxnumber import DEFAULT_COUNTRY, normalize_fax_number
 from processor.parse import ParsedMail
 from processor.reasons import Kind
 from processor.records import Classification
 
-__all__ = ["DETECTORS", "Detector", "classify"]
+__all__ = ["DETECTORS", "Detector", "classify", "detectors_for"]
 
 log = logging.getLogger(__name__)
 
 #: Most specific first, heuristics last (flufl.bounce's _DETECTORS order). The first detector that
 #: claims a mail wins.
 DETECTORS: tuple[Detector, ...] = (
+    # Submissions first: the evidence is the mail's own To/Cc/Bcc/RCPT TO naming <number>@fax.tc, which no
+    # result or bounce has (a bounce carries the submission only as its embedded original, and mail from the
+    # fax domain or a delivery report is never claimed). A submission whose text quotes a result or a
+    # `*** … ***` line (a forwarded notification faxed again) must not become a result.
+    SubmissionDetector(),
     # From MAILER-DAEMON@fax.tc, or a report about a …@fax.tc recipient: the submission mail was refused.
     FaxtcBounceDetector(),
     # InterFAX result mails: machine formats first (one result per row or element), then labelled text.
@@ -37,9 +45,20 @@ DETECTORS: tuple[Detector, ...] = (
 )
 
 
-def classify(mail: ParsedMail, default_country: str = DEFAULT_COUNTRY) -> Classification:
+@lru_cache(maxsize=8)
+def detectors_for(fax_domains: tuple[str, ...] = DEFAULT_FAX_DOMAINS,
+                  number_pattern: str = DEFAULT_NUMBER_PATTERN) -> tuple[Detector, ...]:
+    """DETECTORS with the submission detector set to the configured fax domains and number form."""
+    if fax_domains == DEFAULT_FAX_DOMAINS and number_pattern == DEFAULT_NUMBER_PATTERN:
+        return DETECTORS
+    configured = SubmissionDetector(fax_domains, number_pattern)
+    return tuple(configured if isinstance(d, SubmissionDetector) else d for d in DETECTORS)
+
+
+def classify(mail: ParsedMail, default_country: str = DEFAULT_COUNTRY,
+             detectors: Sequence[Detector] = DETECTORS) -> Classification:
     """Run the detectors in order; a mail nobody claims is `unrelated`, never dropped."""
-    for detector in DETECTORS:
+    for detector in detectors:
         try:
             results = detector.detect(mail)
         except Exception:
@@ -53,5 +72,25 @@ def classify(mail: ParsedMail, default_country: str = DEFAULT_COUNTRY) -> Classi
             else r
             for r in results
         )
+        if isinstance(detector, SubmissionDetector):
+            return _submission(detector, mail, default_country)
         return Classification(kind=detector.kind, detected_by=detector.name, results=normalized)
     return Classification(kind=Kind.UNRELATED)
+
+
+def _submission(detector: SubmissionDetector, mail: ParsedMail, default_country: str) -> Classification:
+    """One destination per fax number (E.164): the same number written twice is one fax."""
+    submission = detector.read(mail)
+    if submission is None:  # pragma: no cover - detect() has just claimed the mail
+        return Classification(kind=Kind.UNRELATED)
+    seen: set[str] = set()
+    destinations = []
+    for destination in submission.destinations:
+        number = normalize_fax_number(destination.fax_number_raw, default_country)
+        key = number or destination.recipient
+        if key in seen:
+            continue
+        seen.add(key)
+        destinations.append(dataclasses.replace(destination, fax_number=number))
+    return Classification(kind=detector.kind, detected_by=detector.name,
+                          submission=dataclasses.replace(submission, destinations=tuple(destinations)))

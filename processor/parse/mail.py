@@ -102,6 +102,9 @@ class ParsedMail:
     defects: tuple[str, ...]
     source: bytes = field(default=b"", repr=False, compare=False)
     """The bytes actually parsed: `raw` with LF line ends, cut where a bound was hit (see `bound_input`)."""
+    envelope_recipients: tuple[str, ...] = field(default=(), compare=False)
+    """RCPT TO of the stored copy, when the pipeline knows them (a BCC copy of a fax submission may name the
+    fax addresses only there); empty for `faxbounce classify` and files."""
 
     def header(self, name: str) -> str | None:
         """First decoded value of a header, or None."""

@@ -15,7 +15,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
-__all__ = ["Base", "FaxResultRow", "InboundMessage", "MessageStatus", "UTCDateTime"]
+__all__ = ["Base", "FaxMatchRow", "FaxResultRow", "FaxSubmissionRow", "InboundMessage", "MessageStatus",
+           "SubmissionState", "UTCDateTime"]
 
 # BIGINT on PostgreSQL, INTEGER (the rowid alias) on SQLite.
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
@@ -155,3 +156,85 @@ class FaxResultRow(Base):
         sa.Index(None, "transaction_id"),
         sa.Index(None, "original_message_id"),
     )
+
+
+class SubmissionState:
+    """Values of `fax_submissions.state`."""
+
+    SUBMITTED = "submitted"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    PENDING = "pending"
+    NO_RESULT = "no_result"
+
+    ALL = (SUBMITTED, DELIVERED, FAILED, PENDING, NO_RESULT)
+    OPEN = (SUBMITTED, PENDING)
+    """States the sweep looks at again: they change with time alone."""
+
+
+class FaxSubmissionRow(Base):
+    """One destination of a fax submission mail (a BCC copy of a mail to `<number>@fax.tc`) and its state."""
+
+    __tablename__ = "fax_submissions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    inbound_message_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("inbound_messages.id", ondelete="CASCADE"), nullable=False
+    )
+    message_id: Mapped[str | None] = mapped_column(sa.Text)
+    """The submission's Message-ID, as `<id@host>` (bounces return it)."""
+    sender: Mapped[str | None] = mapped_column(sa.Text)
+    return_path: Mapped[str | None] = mapped_column(sa.Text)
+    subject: Mapped[str | None] = mapped_column(sa.Text)
+    """As sent, options included."""
+    subject_base: Mapped[str | None] = mapped_column(sa.Text)
+    """Without InterFAX's trailing options (`/b`, `/h …`, `/d …`): what results call the original subject."""
+    recipient: Mapped[str] = mapped_column(sa.Text, nullable=False)
+    fax_number: Mapped[str | None] = mapped_column(sa.String(32))
+    fax_number_raw: Mapped[str | None] = mapped_column(sa.Text)
+    found_in: Mapped[str] = mapped_column(sa.String(16), nullable=False)
+    """`to`, `cc`, `bcc` or `envelope`."""
+    submitted_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    """The Date header (never later than the copy's arrival), else when the copy arrived."""
+    state: Mapped[str] = mapped_column(sa.String(16), nullable=False, default=SubmissionState.SUBMITTED)
+    state_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    reason: Mapped[str | None] = mapped_column(sa.String(32))
+    """The deciding result's reason, `no_result`, or NULL while `submitted`."""
+    result_id: Mapped[int | None] = mapped_column(sa.ForeignKey("fax_results.id", ondelete="SET NULL"))
+    """The result that decided the state."""
+    match_method: Mapped[str | None] = mapped_column(sa.String(16))
+    match_confidence: Mapped[str | None] = mapped_column(sa.String(8))
+    transaction_id: Mapped[str | None] = mapped_column(sa.String(128))
+    """The service's transaction id, once a result has told it."""
+    note_ja: Mapped[str | None] = mapped_column(sa.Text)
+    """Why the state is what it is when no result says so (likely causes of `no_result`)."""
+    note_en: Mapped[str | None] = mapped_column(sa.Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+
+    __table_args__ = (
+        sa.CheckConstraint(f"state IN {SubmissionState.ALL!r}", name="state"),
+        sa.Index(None, "inbound_message_id", "recipient", unique=True),
+        sa.Index(None, "state", "submitted_at"),
+        sa.Index(None, "fax_number", "submitted_at"),
+        sa.Index(None, "message_id"),
+        sa.Index(None, "transaction_id"),
+        sa.Index(None, "result_id"),
+    )
+
+
+class FaxMatchRow(Base):
+    """A result tied to a submission destination, with how (`method`) and how surely (`confidence`)."""
+
+    __tablename__ = "fax_matches"
+
+    result_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("fax_results.id", ondelete="CASCADE"), primary_key=True
+    )
+    submission_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("fax_submissions.id", ondelete="CASCADE"), primary_key=True
+    )
+    method: Mapped[str] = mapped_column(sa.String(16), nullable=False)
+    confidence: Mapped[str] = mapped_column(sa.String(8), nullable=False)
+    matched_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+
+    __table_args__ = (sa.Index(None, "submission_id"),)

@@ -86,10 +86,10 @@ def test_classification_crash_marks_error_and_moves_on(engine: Engine, monkeypat
     first, second = _store(engine, plain("boom")), _store(engine, plain("fine"))
     real = pipeline.classify
 
-    def flaky(mail, default_country="JP"):  # type: ignore[no-untyped-def]
+    def flaky(mail, default_country="JP", **kwargs):  # type: ignore[no-untyped-def]
         if mail.subject == "boom":
             raise RuntimeError("detector bug")
-        return real(mail, default_country=default_country)
+        return real(mail, default_country=default_country, **kwargs)
 
     monkeypatch.setattr(pipeline, "classify", flaky)
     assert drain(engine, Settings()) == 2
@@ -100,7 +100,7 @@ def test_classification_crash_marks_error_and_moves_on(engine: Engine, monkeypat
 def test_slow_mail_is_cut_off(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
     message_id = _store(engine, plain())
 
-    def slow(mail, default_country="JP"):  # type: ignore[no-untyped-def]
+    def slow(mail, default_country="JP", **kwargs):  # type: ignore[no-untyped-def]
         time.sleep(5)
 
     monkeypatch.setattr(pipeline, "classify", slow)

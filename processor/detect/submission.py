@@ -1,0 +1,91 @@
+"""Fax submissions: mails sent to an e-mail-to-fax service, one fax per `<number>@fax.tc` recipient.
+
+Recognised by the mail's own recipients only: To, Cc, Bcc (kept in the sender's BCC copy by some
+mailers) and the envelope recipients of the stored copy (`ParsedMail.envelope_recipients`). An embedded
+original never counts (fax.tc bounces carry the refused submission inside), and neither do mails from
+the fax domain itself (results and bounces) or delivery reports. The number is the address's local part
+in the configured form (`tracking.number_pattern`); the subject loses InterFAX's trailing options
+(`/b`, `/h text`, `/d 2026-11-20 10:00`, …) so it can be compared with a result's original subject.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import re
+from collections.abc import Iterable
+from typing import ClassVar
+
+from processor.parse import ParsedMail
+from processor.reasons import Kind
+from processor.records import FaxDestination, FaxResult, FaxSubmission
+from processor.tracking import normalize_message_id, strip_subject_options
+
+__all__ = ["DEFAULT_FAX_DOMAINS", "DEFAULT_NUMBER_PATTERN", "SubmissionDetector"]
+
+DEFAULT_FAX_DOMAINS = ("fax.tc",)
+#: InterFAX's number forms: 0344772288, 03-4477-2288, 0081344772288, 0081-3-44772288, +81344772288.
+DEFAULT_NUMBER_PATTERN = r"(?P<number>\+?[0-9][0-9-]*[0-9])"
+DAEMON_LOCALPARTS = frozenset({"mailer-daemon", "postmaster"})
+MAX_DESTINATIONS = 1000  # InterFAX takes 500 per mail; more is not a submission we can track sensibly
+
+
+class SubmissionDetector:
+    name: ClassVar[str] = "fax_submission"
+    kind: ClassVar[Kind] = Kind.FAX_SUBMISSION
+
+    def __init__(self, domains: Iterable[str] = DEFAULT_FAX_DOMAINS,
+                 number_pattern: str = DEFAULT_NUMBER_PATTERN) -> None:
+        self.domains = tuple(d.strip().lower().strip(".") for d in domains if d.strip())
+        self.number_re = re.compile(number_pattern)
+
+    def detect(self, mail: ParsedMail) -> list[FaxResult] | None:
+        """Claims the mail (no results: a submission reports nothing yet) or returns None."""
+        return [] if self.read(mail) is not None else None
+
+    def read(self, mail: ParsedMail) -> FaxSubmission | None:
+        local, _, domain = mail.from_address.partition("@")
+        if self._fax_domain(domain) or local in DAEMON_LOCALPARTS:
+            return None  # the service's own mail: results and bounces
+        if mail.message.get_content_type() == "multipart/report":
+            return None
+        destinations: dict[str, FaxDestination] = {}
+        for source in ("to", "cc", "bcc"):
+            for address in _addresses(mail.header_all(source)):
+                self._add(destinations, address, source)
+        for address in mail.envelope_recipients:
+            self._add(destinations, address.strip().strip("<>").lower(), "envelope")
+        if not destinations:
+            return None
+        subject = mail.subject or None
+        return_path = email.utils.parseaddr(mail.header("return-path") or "")[1].lower() or None
+        return FaxSubmission(
+            destinations=tuple(destinations.values())[:MAX_DESTINATIONS],
+            message_id=normalize_message_id(mail.message_id),
+            sender=mail.from_address or None,
+            return_path=return_path,
+            subject=subject,
+            subject_base=strip_subject_options(subject) if subject is not None else None,
+            submitted_at=mail.date if mail.date is not None and mail.date.tzinfo is not None else None,
+        )
+
+    def _add(self, found: dict[str, FaxDestination], address: str, source: str) -> None:
+        local, at, domain = address.rpartition("@")
+        if not at or not self._fax_domain(domain) or address in found:
+            return
+        match = self.number_re.fullmatch(local)
+        if match is None:
+            return
+        number = match.group("number") if "number" in self.number_re.groupindex else match.group(0)
+        found[address] = FaxDestination(recipient=address, fax_number_raw=number, source=source)
+
+    def _fax_domain(self, domain: str) -> bool:
+        domain = domain.lower().strip(".")
+        return any(domain == d or domain.endswith("." + d) for d in self.domains)
+
+
+def _addresses(values: Iterable[str]) -> list[str]:
+    try:
+        pairs = email.utils.getaddresses(list(values))
+    except Exception:  # noqa: BLE001 - the stdlib parser has raised on hostile input before
+        return []
+    return [address.strip().lower() for _, address in pairs if "@" in address]

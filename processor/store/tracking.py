@@ -1,0 +1,331 @@
+"""Submission tracking, the SQL part: submission rows, matches, and the sweep for overdue results.
+
+Every function works inside the caller's transaction and only ever recomputes a submission's state from
+what is stored (`processor.tracking.decide`), so running any of them twice, or after a restart, changes
+nothing more.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from processor.config import TrackingSettings
+from processor.records import Classification, FaxSubmission
+from processor.store.models import (
+    FaxMatchRow,
+    FaxResultRow,
+    FaxSubmissionRow,
+    InboundMessage,
+    SubmissionState,
+)
+from processor.tracking import (
+    CLOCK_SKEW,
+    Confidence,
+    Match,
+    Method,
+    ResultFacts,
+    SubmissionFacts,
+    TrackingRules,
+    choose,
+    decide,
+    normalize_message_id,
+)
+
+__all__ = [
+    "correlate_results",
+    "forget_submission",
+    "record_submission",
+    "rules_from",
+    "submissions_decided_by",
+    "sweep",
+    "track_classification",
+    "track_results_of",
+]
+
+log = logging.getLogger(__name__)
+_BATCH = 500
+_RESOLVED = (SubmissionState.DELIVERED, SubmissionState.FAILED)
+
+
+def rules_from(settings: TrackingSettings) -> TrackingRules:
+    return TrackingRules(
+        result_timeout=timedelta(seconds=settings.result_timeout),
+        credit_hold_timeout=timedelta(seconds=settings.credit_hold_timeout),
+        notifications=settings.notifications,
+    )
+
+
+def submissions_decided_by(session: Session, message_id: int) -> list[int]:
+    """Submissions tied to this mail's results: read before the results are replaced, recomputed after."""
+    return list(session.scalars(
+        sa.select(FaxMatchRow.submission_id).join(FaxResultRow, FaxResultRow.id == FaxMatchRow.result_id)
+        .where(FaxResultRow.inbound_message_id == message_id).distinct()))
+
+
+def track_classification(session: Session, message: InboundMessage, classification: Classification,
+                         settings: TrackingSettings, affected: Sequence[int] = (),
+                         now: datetime | None = None) -> None:
+    """The pipeline's hook, in the transaction that stored the classification. `affected`: what
+    `submissions_decided_by` said before the mail's old results were deleted."""
+    if classification.submission is not None:
+        record_submission(session, message, classification.submission, settings, now)
+    else:
+        forget_submission(session, message.id, settings, now)
+        track_results_of(session, message.id, settings, now)
+    _recompute(session, list(affected), settings, now)
+
+
+def record_submission(session: Session, message: InboundMessage, submission: FaxSubmission,
+                      settings: TrackingSettings, now: datetime | None = None) -> list[int]:
+    """Store one row per destination (idempotent: a reprocessed mail keeps its rows and their ids), then tie
+    results that arrived before this copy (late BCC copies) to them. Returns the rows' ids."""
+    now = now or datetime.now(UTC)
+    received = _aware(message.received_at)
+    submitted = submission.submitted_at
+    window = timedelta(seconds=settings.match_window)
+    if submitted is None or submitted > received + CLOCK_SKEW:
+        submitted = received  # no Date, or one in the future: when the copy arrived
+    submitted = submitted.astimezone(UTC)
+    existing = {row.recipient: row for row in session.scalars(
+        sa.select(FaxSubmissionRow).where(FaxSubmissionRow.inbound_message_id == message.id)
+        .execution_options(populate_existing=True))}
+    wanted = {d.recipient[:998]: d for d in submission.destinations}
+    for recipient, row in existing.items():
+        if recipient not in wanted:
+            session.delete(row)
+    rows: list[FaxSubmissionRow] = []
+    for recipient, destination in wanted.items():
+        row = existing.get(recipient)
+        if row is None:
+            row = FaxSubmissionRow(inbound_message_id=message.id, recipient=recipient, state=SubmissionState.SUBMITTED,
+                                   state_at=submitted, created_at=now)
+            session.add(row)
+        row.message_id = _text(submission.message_id, 998)
+        row.sender = _text(submission.sender, 998)
+        row.return_path = _text(submission.return_path or message.mail_from or None, 998)
+        row.subject = _text(submission.subject, 2000)
+        row.subject_base = _text(submission.subject_base, 2000)
+        row.fax_number = destination.fax_number
+        row.fax_number_raw = _text(destination.fax_number_raw, 200)
+        row.found_in = destination.source
+        row.submitted_at = submitted
+        rows.append(row)
+    session.flush()
+    ids = [row.id for row in rows]
+    numbers = sorted({row.fax_number for row in rows if row.fax_number})
+    orphans = _unmatched_results(session, message_id=submission.message_id, numbers=numbers,
+                                 since=submitted - CLOCK_SKEW, until=submitted + window + CLOCK_SKEW)
+    correlate_results(session, orphans, settings, now)
+    _recompute(session, ids, settings, now)
+    return ids
+
+
+def forget_submission(session: Session, message_id: int, settings: TrackingSettings,
+                      now: datetime | None = None) -> None:
+    """A mail that is no longer a submission (reprocessed under other settings): drop its rows and give
+    the results they had to whatever else they match."""
+    ids = list(session.scalars(sa.select(FaxSubmissionRow.id).where(FaxSubmissionRow.inbound_message_id == message_id)))
+    if not ids:
+        return
+    results = list(session.scalars(sa.select(FaxMatchRow.result_id).where(FaxMatchRow.submission_id.in_(ids))))
+    session.execute(sa.delete(FaxSubmissionRow).where(FaxSubmissionRow.id.in_(ids)))
+    correlate_results(session, results, settings, now)
+
+
+def track_results_of(session: Session, message_id: int, settings: TrackingSettings,
+                     now: datetime | None = None) -> None:
+    """After a result or bounce mail was (re)classified: tie its results to their submissions."""
+    session.flush()
+    result_ids = list(session.scalars(
+        sa.select(FaxResultRow.id).where(FaxResultRow.inbound_message_id == message_id).order_by(FaxResultRow.id)))
+    correlate_results(session, result_ids, settings, now)
+
+
+def correlate_results(session: Session, result_ids: Iterable[int], settings: TrackingSettings,
+                      now: datetime | None = None) -> int:
+    """Tie each result to its submission destination(s); returns how many matches were made."""
+    now = now or datetime.now(UTC)
+    window = timedelta(seconds=settings.match_window)
+    domains = tuple(d.lower() for d in settings.fax_domains)
+    made = 0
+    for facts, kind in _result_facts(session, list(result_ids)):
+        if kind == "dsn" and not _at_fax_domain(facts.recipient, domains):
+            continue  # a mail-level report about an ordinary mailbox is not about a fax
+        if session.scalar(sa.select(sa.func.count()).select_from(FaxMatchRow)
+                          .where(FaxMatchRow.result_id == facts.id)):
+            continue
+        matches = choose(facts, _candidates(session, facts, window), window)
+        for match in matches:
+            session.add(FaxMatchRow(result_id=facts.id, submission_id=match.submission_id, method=str(match.method),
+                                    confidence=str(match.confidence), matched_at=now))
+            made += 1
+        session.flush()
+        _recompute(session, [m.submission_id for m in matches], settings, now)
+    return made
+
+
+def sweep(session: Session, settings: TrackingSettings, now: datetime | None = None) -> int:
+    """Give overdue faxes their state (`no_result`, or `delivered` under `failure_only`); returns how many
+    rows changed. Only open rows past a deadline are read, in batches."""
+    now = now or datetime.now(UTC)
+    rules = rules_from(settings)
+    shortest = min(rules.result_timeout, rules.credit_hold_timeout)
+    changed = 0
+    after = 0
+    while True:
+        ids = list(session.scalars(
+            sa.select(FaxSubmissionRow.id)
+            .where(FaxSubmissionRow.id > after,
+                   sa.or_(sa.and_(FaxSubmissionRow.state == SubmissionState.SUBMITTED,
+                                  FaxSubmissionRow.submitted_at <= now - rules.result_timeout),
+                          sa.and_(FaxSubmissionRow.state == SubmissionState.PENDING,
+                                  FaxSubmissionRow.state_at <= now - shortest)))
+            .order_by(FaxSubmissionRow.id).limit(_BATCH)))
+        if not ids:
+            break
+        changed += _recompute(session, ids, settings, now)
+        after = ids[-1]
+    if changed:
+        log.info("tracking sweep: %d fax(es) changed state", changed)
+    return changed
+
+
+def _recompute(session: Session, submission_ids: Sequence[int], settings: TrackingSettings,
+               now: datetime | None = None) -> int:
+    """Apply `decide` to these rows; returns how many changed."""
+    if not submission_ids:
+        return 0
+    now = now or datetime.now(UTC)
+    rules = rules_from(settings)
+    changed = 0
+    for start in range(0, len(submission_ids), _BATCH):
+        chunk = list(dict.fromkeys(submission_ids[start:start + _BATCH]))
+        rows = list(session.scalars(sa.select(FaxSubmissionRow).where(FaxSubmissionRow.id.in_(chunk))
+                                    .execution_options(populate_existing=True)))
+        matched: dict[int, list[tuple[ResultFacts, Match]]] = {row.id: [] for row in rows}
+        links = session.execute(sa.select(FaxMatchRow.submission_id, FaxMatchRow.result_id, FaxMatchRow.method,
+                                          FaxMatchRow.confidence).where(FaxMatchRow.submission_id.in_(chunk))).all()
+        facts = {f.id: f for f, _ in _result_facts(session, [link.result_id for link in links])}
+        for link in links:
+            if link.result_id in facts:
+                match = Match(link.submission_id, Method(link.method), Confidence(link.confidence))
+                matched[link.submission_id].append((facts[link.result_id], match))
+        for row in rows:
+            decision = decide(_aware(row.submitted_at), matched[row.id], now, rules)
+            told = [f for f, _ in sorted(matched[row.id], key=lambda fm: (fm[0].at, fm[0].id)) if f.transaction_id]
+            values = {
+                "transaction_id": told[-1].transaction_id[:128] if told else None,
+                "state": str(decision.state), "state_at": decision.state_at,
+                "reason": str(decision.reason) if decision.reason else None,
+                "result_id": decision.result_id,
+                "match_method": str(decision.method) if decision.method else None,
+                "match_confidence": str(decision.confidence) if decision.confidence else None,
+                "note_ja": decision.note_ja, "note_en": decision.note_en,
+            }
+            current = {name: getattr(row, name) for name in values}
+            current["state_at"] = _aware(row.state_at)
+            if current != values:
+                for name, value in values.items():
+                    setattr(row, name, value)
+                changed += 1
+    session.flush()
+    return changed
+
+
+def _result_facts(session: Session, result_ids: list[int]) -> list[tuple[ResultFacts, str]]:
+    facts: list[tuple[ResultFacts, str]] = []
+    for start in range(0, len(result_ids), _BATCH):
+        chunk = result_ids[start:start + _BATCH]
+        rows = session.execute(
+            sa.select(FaxResultRow.id, FaxResultRow.kind, FaxResultRow.outcome, FaxResultRow.reason,
+                      FaxResultRow.occurred_at, FaxResultRow.fax_number, FaxResultRow.recipient,
+                      FaxResultRow.transaction_id, FaxResultRow.original_message_id, FaxResultRow.original_subject,
+                      FaxResultRow.submitted_at, InboundMessage.received_at)
+            .join(InboundMessage, InboundMessage.id == FaxResultRow.inbound_message_id)
+            .where(FaxResultRow.id.in_(chunk)).order_by(InboundMessage.received_at, FaxResultRow.id)).all()
+        for row in rows:
+            received = _aware(row.received_at)
+            facts.append((ResultFacts(
+                id=row.id, outcome=row.outcome, reason=row.reason, at=_aware(row.occurred_at) or received,
+                fax_number=row.fax_number, recipient=row.recipient, transaction_id=row.transaction_id,
+                original_message_id=row.original_message_id, original_subject=row.original_subject,
+                submitted_at=_aware(row.submitted_at)), row.kind))
+    return facts
+
+
+def _candidates(session: Session, result: ResultFacts, window: timedelta) -> list[SubmissionFacts]:
+    reference = result.reference_time
+    conditions = []
+    message_id = normalize_message_id(result.original_message_id)
+    if message_id:
+        conditions.append(FaxSubmissionRow.message_id == message_id)
+    told: set[int] = set()
+    if result.transaction_id:
+        # Known only from results already tied to a submission (never from this result itself, so a
+        # reprocessed result is matched by the same evidence as the first time).
+        told = set(session.scalars(
+            sa.select(FaxMatchRow.submission_id).join(FaxResultRow, FaxResultRow.id == FaxMatchRow.result_id)
+            .where(FaxResultRow.transaction_id == result.transaction_id, FaxResultRow.id != result.id)))
+        if told:
+            conditions.append(FaxSubmissionRow.id.in_(told))
+    if result.fax_number:
+        conditions.append(sa.and_(FaxSubmissionRow.fax_number == result.fax_number,
+                                  FaxSubmissionRow.submitted_at >= reference - window,
+                                  FaxSubmissionRow.submitted_at <= reference + CLOCK_SKEW))
+    if not conditions:
+        return []
+    rows = session.execute(
+        sa.select(FaxSubmissionRow.id, FaxSubmissionRow.submitted_at, FaxSubmissionRow.fax_number,
+                  FaxSubmissionRow.recipient, FaxSubmissionRow.message_id, FaxSubmissionRow.subject_base,
+                  FaxSubmissionRow.state, FaxSubmissionRow.result_id)
+        .where(sa.or_(*conditions)).order_by(FaxSubmissionRow.submitted_at, FaxSubmissionRow.id).limit(_BATCH)).all()
+    return [SubmissionFacts(
+        id=row.id, submitted_at=_aware(row.submitted_at), fax_number=row.fax_number, recipient=row.recipient,
+        message_id=row.message_id, subject_base=row.subject_base,
+        transaction_id=result.transaction_id if row.id in told else None,
+        resolved=row.state in _RESOLVED and row.result_id is not None) for row in rows]
+
+
+def _unmatched_results(session: Session, *, message_id: str | None, numbers: Sequence[str], since: datetime,
+                       until: datetime) -> list[int]:
+    conditions = []
+    if message_id:
+        conditions.append(FaxResultRow.original_message_id.in_(_message_id_forms(message_id)))
+    if numbers:
+        reference = sa.func.coalesce(FaxResultRow.submitted_at, FaxResultRow.occurred_at, InboundMessage.received_at)
+        conditions.append(sa.and_(FaxResultRow.fax_number.in_(list(numbers)),
+                                  reference >= since, reference <= until))
+    if not conditions:
+        return []
+    unmatched = ~sa.exists().where(FaxMatchRow.result_id == FaxResultRow.id)
+    return list(session.scalars(
+        sa.select(FaxResultRow.id).join(InboundMessage, InboundMessage.id == FaxResultRow.inbound_message_id)
+        .where(sa.or_(*conditions), unmatched).order_by(InboundMessage.received_at, FaxResultRow.id)
+        .limit(_BATCH)))
+
+
+def _message_id_forms(message_id: str) -> list[str]:
+    core = message_id.strip("<>")
+    return [message_id, core]
+
+
+def _at_fax_domain(address: str | None, domains: Sequence[str]) -> bool:
+    domain = (address or "").rpartition("@")[2].lower().strip(".>")
+    return bool(domain) and any(domain == d or domain.endswith("." + d) for d in domains)
+
+
+def _aware(value: datetime | None) -> datetime | None:  # type: ignore[return]
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _text(value: str | None, limit: int) -> str | None:
+    if value is None:
+        return None
+    return value.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")[:limit]

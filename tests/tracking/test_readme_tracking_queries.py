@@ -1,0 +1,47 @@
+"""The README's tracking queries are part of the public SQL interface: they run on both backends."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from sqlalchemy.engine import Engine
+from submissionfactory import result, submission
+
+from processor.config import Settings
+from processor.pipeline import process_message
+from processor.rawstore import Envelope, RawStore
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def _queries() -> list[str]:
+    text = README.read_text(encoding="utf-8")
+    section = text[text.index("### Tracking queries"):]
+    block = re.search(r"```sql\n(.*?)```", section, re.S)
+    assert block, "README has no ```sql block under Tracking queries"
+    return [q.strip() for q in block.group(1).split(";") if q.strip()]
+
+
+def test_readme_tracking_queries_run(engine: Engine) -> None:
+    store = RawStore(engine)
+    mails = [
+        (submission(["03-5555-0101", "06-5555-0202"], "見積書 /b",
+                    message_id="<20261120101000.1234@example.co.jp>"), "taro@example.co.jp"),
+        (result("03-5555-0101", "3912", "FAX番号が使用不可です", subject="見積書"), ""),
+        (result("03-5555-0101", "3912", "FAX番号が使用不可です", subject="見積書"), ""),
+        (result("092-555-0505", "0"), ""),
+    ]
+    for raw, sender in mails:
+        process_message(engine, store.put(raw, Envelope(sender, ("copy@faxbounce.test",))).id, Settings())
+    answers: dict[str, list[tuple[object, ...]]] = {}
+    with engine.connect() as connection:
+        for query in _queries():
+            answers[query.splitlines()[0]] = [tuple(r) for r in connection.exec_driver_sql(query)]
+    assert len(answers) == 6
+    list_send = answers["-- Every fax one mail (a list send) produced, and how sure each match is"]
+    assert list_send == [("+81355550101", "failed", "invalid_number", "number_subject", "medium"),
+                         ("+81655550202", "submitted", None, None, None)]
+    assert answers["-- Numbers to check before the next send"][0][:3] == ("+81355550101", 2, "invalid_number")
+    unmatched = answers["-- Results that matched no submission (no BCC copy seen)"]
+    assert sorted(r[1] for r in unmatched) == ["+81355550101", "+81925550505"]
