@@ -45,6 +45,8 @@ class SmtpSettings:
     """Seconds a client may stay silent before the session is closed."""
     max_sessions: int = 100
     """Concurrent sessions; one more is answered `421` and closed."""
+    max_bytes_in_flight: int = 256 * 1024 * 1024
+    """Memory for mails being received at once (each DATA books its SIZE, else 1 MiB); over it: 452."""
     allowed_clients: tuple[str, ...] = ()
     """Client networks (CIDR) that may connect; empty = loopback only. Others get `554` at connect."""
     allowed_senders: tuple[str, ...] = ()
@@ -100,8 +102,28 @@ class TrackingSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class MetricsSettings:
+    host: str = "127.0.0.1"
+    """Address of the Prometheus endpoint (`/metrics`) and the health check (`/healthz`)."""
+    port: int = 9125
+    """Port of that endpoint; 0 = no endpoint (no metrics, no /healthz)."""
+    max_backlog: int = 1000
+    """/healthz fails when more mails than this wait for processing."""
+    cache_seconds: float = 5.0
+    """How long the figures read from the database (backlog, results) are reused between scrapes."""
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionSettings:
+    raw_days: int = 90
+    """Raw mail bytes older than this many days are dropped (rows, results and headers stay); 0 = keep forever."""
+
+
+@dataclass(frozen=True, slots=True)
 class LoggingSettings:
     level: str = "INFO"
+    format: str = "text"
+    """`text` (one human-readable line per event) or `json` (one JSON object per line, for log shippers)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +133,8 @@ class Settings:
     processing: ProcessingSettings = field(default_factory=ProcessingSettings)
     trust: TrustSettings = field(default_factory=TrustSettings)
     tracking: TrackingSettings = field(default_factory=TrackingSettings)
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
+    retention: RetentionSettings = field(default_factory=RetentionSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     source: str = "defaults"
     """Where the settings came from, for log lines (never secrets)."""
@@ -122,9 +146,12 @@ _SECTIONS: dict[str, type] = {
     "processing": ProcessingSettings,
     "trust": TrustSettings,
     "tracking": TrackingSettings,
+    "metrics": MetricsSettings,
+    "retention": RetentionSettings,
     "logging": LoggingSettings,
 }
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+_LOG_FORMATS = ("text", "json")
 
 
 def load_settings(path: str | os.PathLike[str] | None = None, environ: dict[str, str] | None = None) -> Settings:
@@ -210,7 +237,8 @@ def _validate(section: str, settings: Any) -> None:
     if section == "smtp":
         if not 0 <= settings.port <= 65535:
             raise ConfigError("smtp.port", f"must be from 0 to 65535, got {settings.port}")
-        for name in ("max_message_size", "max_line_length", "max_recipients", "timeout", "max_sessions"):
+        for name in ("max_message_size", "max_line_length", "max_recipients", "timeout", "max_sessions",
+                     "max_bytes_in_flight"):
             if getattr(settings, name) <= 0:
                 raise ConfigError(f"smtp.{name}", "must be greater than 0")
         if settings.max_line_length < 1000:
@@ -245,8 +273,27 @@ def _validate(section: str, settings: Any) -> None:
                 raise ConfigError(f"trust.relays[{index}]", "must be a host name or a CIDR network")
     elif section == "tracking":
         _validate_tracking(settings)
-    elif section == "logging" and settings.level.upper() not in _LOG_LEVELS:
-        raise ConfigError("logging.level", f"must be one of {', '.join(_LOG_LEVELS)}")
+    elif section == "metrics":
+        _validate_metrics(settings)
+    elif section == "retention" and settings.raw_days < 0:
+        raise ConfigError("retention.raw_days",
+                          f"must be 0 (keep forever) or a number of days, got {settings.raw_days}")
+    elif section == "logging":
+        if settings.level.upper() not in _LOG_LEVELS:
+            raise ConfigError("logging.level", f"must be one of {', '.join(_LOG_LEVELS)}")
+        if settings.format not in _LOG_FORMATS:
+            raise ConfigError("logging.format", f"must be one of {', '.join(_LOG_FORMATS)}, got {settings.format!r}")
+
+
+def _validate_metrics(settings: MetricsSettings) -> None:
+    if not 0 <= settings.port <= 65535:
+        raise ConfigError("metrics.port", f"must be from 0 (off) to 65535, got {settings.port}")
+    if not settings.host.strip():
+        raise ConfigError("metrics.host", "must be an address such as 127.0.0.1")
+    if settings.max_backlog <= 0:
+        raise ConfigError("metrics.max_backlog", "must be greater than 0")
+    if settings.cache_seconds < 0:
+        raise ConfigError("metrics.cache_seconds", "must be 0 or more")
 
 
 def _validate_tracking(settings: TrackingSettings) -> None:

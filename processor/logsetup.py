@@ -1,20 +1,44 @@
-"""One logging format for the daemon, the worker process and the CLI."""
+"""One logging format for the daemon, the worker process and the CLI: text lines, or JSON lines.
+
+A line about one mail carries its id: log it with `extra={"mail_id": id}` (the JSON format has it as
+`mail_id`). Never log mail bodies; subjects and addresses only where an operator needs them.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
+from datetime import UTC, datetime
 
-__all__ = ["configure_logging"]
+__all__ = ["JsonFormatter", "configure_logging"]
+
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(processName)s %(name)s: %(message)s"
 
 
-def configure_logging(level: str = "INFO") -> None:
-    logging.basicConfig(
-        level=level.upper(),
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(processName)s %(name)s: %(message)s",
-        force=True,
-    )
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: ts (UTC, ISO 8601), level, logger, process, message, mail_id, exc."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        document: dict[str, object] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "process": record.processName,
+            "message": record.getMessage(),
+        }
+        mail_id = getattr(record, "mail_id", None)
+        if mail_id is not None:
+            document["mail_id"] = mail_id
+        if record.exc_info:
+            document["exc"] = self.formatException(record.exc_info)
+        return json.dumps(document, ensure_ascii=False, default=str)
+
+
+def configure_logging(level: str = "INFO", fmt: str = "text") -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT))
+    logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
     # aiosmtpd logs every command at INFO; its connection lines are enough at WARNING for operators.
     quiet = max(logging.WARNING, logging.getLogger().level)
     logging.getLogger("mail.log").setLevel(quiet)
