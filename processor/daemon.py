@@ -15,11 +15,16 @@ import signal
 import socket
 import ssl
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.process import BaseProcess
 
+from prometheus_client import CollectorRegistry
+from sqlalchemy.engine import Engine
+
 from processor.config import Settings, client_networks
 from processor.errors import FaxbounceError
+from processor.metrics import DatabaseCollector, MetricsServer, SmtpMetrics
 from processor.rawstore import RawStore
 from processor.smtp import AddressPolicy, FaxbounceSMTP, GroupCommitter, SessionGate, SinkHandler
 from processor.smtpauth import CredentialAuthenticator
@@ -68,11 +73,18 @@ async def _serve(settings: Settings) -> int:
     log_level = logging.getLevelName(logging.getLogger().level)
 
     def start_worker() -> BaseProcess:
+        # Fresh Events for each worker: one killed while waiting on `wake` (kill -9, the OOM killer) leaves the
+        # Event's condition expecting a wake-up acknowledgement that never comes, and the next set() would block
+        # the event loop for ever.
+        nonlocal wake, stop
+        wake, stop = ctx.Event(), ctx.Event()
         process = ctx.Process(target=run_worker, args=(settings, wake, stop, log_level), name="worker")
         process.start()
         return process
 
     worker = start_worker()
+    registry = CollectorRegistry()
+    metrics = SmtpMetrics(registry)
     executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="store")
     handler = SinkHandler(
         GroupCommitter(RawStore(engine), executor),
@@ -80,6 +92,7 @@ async def _serve(settings: Settings) -> int:
         senders=AddressPolicy(smtp.allowed_senders),
         max_recipients=smtp.max_recipients,
         on_stored=lambda _message_id: wake.set(),
+        observer=metrics,
     )
     gate = SessionGate(smtp.max_sessions, client_networks(smtp), smtp.max_bytes_in_flight)
     authenticator = CredentialAuthenticator(smtp.auth_users) if smtp.auth_users else None
@@ -106,6 +119,8 @@ async def _serve(settings: Settings) -> int:
     ports = sorted({s.getsockname()[1] for s in server.sockets})
     log.info("listening on %s port %s (database %s, config %s)", smtp.host, ",".join(map(str, ports)),
              engine.url.render_as_string(hide_password=True), settings.source)
+    metrics.watch_daemon(registry, lambda: worker.is_alive(), lambda: gate.active)
+    metrics_server = _start_metrics(settings, engine, registry, metrics, lambda: worker.is_alive())
 
     stopping = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -115,6 +130,7 @@ async def _serve(settings: Settings) -> int:
             await asyncio.wait_for(stopping.wait(), _SUPERVISE_SECONDS)
         if not worker.is_alive() and not stopping.is_set():
             log.error("worker exited with code %s; restarting it", worker.exitcode)
+            metrics.worker_restarts.inc()
             worker = start_worker()
 
     log.info("stopping: new sessions get 421, %d session(s) open", gate.active)
@@ -134,6 +150,28 @@ async def _serve(settings: Settings) -> int:
         worker.terminate()
         await loop.run_in_executor(None, worker.join, 1.0)
     executor.shutdown(wait=True)
+    if metrics_server is not None:
+        metrics_server.stop()
     engine.dispose()
     log.info("stopped")
     return 0
+
+
+def _start_metrics(settings: Settings, engine: Engine, registry: CollectorRegistry, metrics: SmtpMetrics,
+                   worker_alive: Callable[[], bool]) -> MetricsServer | None:
+    """The /metrics and /healthz thread. Mail matters more than metrics: if the port is taken, log and go on."""
+    if settings.metrics.port == 0:
+        log.info("metrics endpoint off (metrics.port = 0)")
+        return None
+    database_errors = metrics.database_errors.labels("metrics").inc
+    registry.register(DatabaseCollector(engine, settings.metrics.cache_seconds, on_error=database_errors))
+    server = MetricsServer(settings.metrics, engine, registry, worker_alive)
+    server.health_errors = database_errors
+    try:
+        server.start()
+    except OSError as exc:
+        log.error("metrics: cannot listen on %s port %s: %s; serving mail without /metrics and /healthz",
+                  settings.metrics.host, settings.metrics.port, exc.strerror or exc)
+        return None
+    log.info("metrics and health on http://%s:%s/metrics and /healthz", settings.metrics.host, server.port)
+    return server

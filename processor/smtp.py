@@ -14,9 +14,10 @@ import asyncio
 import fnmatch
 import ipaddress
 import logging
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
-from typing import Any
+from typing import Any, Protocol
 
 from aiosmtpd.smtp import SMTP, Session
 from aiosmtpd.smtp import Envelope as SmtpEnvelope
@@ -38,6 +39,7 @@ __all__ = [
     "GroupCommitter",
     "SessionGate",
     "SinkHandler",
+    "SmtpObserver",
 ]
 
 log = logging.getLogger(__name__)
@@ -160,6 +162,15 @@ class GroupCommitter:
                     future.set_result(result)
 
 
+class SmtpObserver(Protocol):
+    """What the SMTP side reports for metrics (processor/metrics.py implements it); every hook is cheap."""
+
+    def session_opened(self) -> None: ...
+    def rejected(self, stage: str) -> None: ...
+    def accepted(self, size: int, commit_seconds: float, duplicate: bool) -> None: ...
+    def tempfailed(self, reason: str) -> None: ...
+
+
 class SinkHandler:
     """aiosmtpd handler: sender and recipient policy, DATA to the raw store, 451 on any failure."""
 
@@ -171,8 +182,10 @@ class SinkHandler:
         senders: AddressPolicy | None = None,
         max_recipients: int = 1000,
         on_stored: Callable[[int], None] | None = None,
+        observer: SmtpObserver | None = None,
     ) -> None:
         self.committer = committer
+        self.observer = observer
         self.recipients = recipients or AddressPolicy()
         self.senders = senders or AddressPolicy()
         self.max_recipients = max_recipients
@@ -185,6 +198,8 @@ class SinkHandler:
         # The null sender (bounces) is always accepted: refusing it would lose exactly the mail we want.
         if address not in ("", "<>") and not self.senders.accepts(address):
             log.info("sender refused: %s from %s", address, _peer(session))
+            if self.observer is not None:
+                self.observer.rejected("sender")
             return f"550 5.7.1 <{address}>: sender not accepted here"
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
@@ -197,6 +212,8 @@ class SinkHandler:
             return S452_TOO_MANY_RECIPIENTS
         if not self.recipients.accepts(address):
             log.info("recipient refused: %s from %s", address, _peer(session))
+            if self.observer is not None:
+                self.observer.rejected("recipient")
             return f"550 5.1.1 <{address}>: recipient not accepted here"
         envelope.rcpt_tos.append(address)
         return S250_OK
@@ -209,26 +226,35 @@ class SinkHandler:
             peer=_peer(session),
             helo=session.host_name,
         )
+        started = time.perf_counter()
         try:
             stored = await self.committer.put(raw, meta)
         except RawStoreError as exc:
             if not self._store_failing:
                 log.error("store unavailable, answering 4xx until it is back: %s", exc)
                 self._store_failing = True
+            if self.observer is not None:
+                self.observer.tempfailed("storage_full" if _is_full(exc) else "store_failed")
             return S452_STORAGE_FULL if _is_full(exc) else S451_STORE_FAILED
+        if self.observer is not None:
+            self.observer.accepted(len(raw), time.perf_counter() - started, stored.duplicate)
         if self._store_failing:
             log.warning("store available again, accepting mail")
             self._store_failing = False
         if stored.duplicate:
-            log.info("message %s delivered again (%d bytes from %s): kept once", stored.id, len(raw), meta.peer)
+            log.info("message %s delivered again (%d bytes from %s): kept once", stored.id, len(raw), meta.peer,
+                     extra={"mail_id": stored.id})
         else:
-            log.debug("message %s stored: %d bytes from %s", stored.id, len(raw), meta.peer)
+            log.debug("message %s stored: %d bytes from %s", stored.id, len(raw), meta.peer,
+                      extra={"mail_id": stored.id})
             if self.on_stored is not None:
                 self.on_stored(stored.id)
         return f"250 2.0.0 OK stored as {stored.id}"
 
     async def handle_exception(self, error: Exception) -> str:
         log.error("SMTP session error: %s: %s", type(error).__name__, error)
+        if self.observer is not None:
+            self.observer.tempfailed("error")
         return S451_TEMPORARY
 
 
@@ -278,11 +304,16 @@ class FaxbounceSMTP(SMTP):
     async def _handle_client(self) -> None:
         # Refuse before the greeting: the one place aiosmtpd lets us answer a connection with 421/554.
         refusal = self.gate.refusal(self.session.peer if self.session else None)
+        observer = getattr(self.event_handler, "observer", None)
         if refusal is not None:
+            if observer is not None:
+                observer.rejected("connection")
             await self.push(refusal)
             if self.transport is not None:
                 self.transport.close()
             return
+        if observer is not None:
+            observer.session_opened()
         await super()._handle_client()
 
 

@@ -1,0 +1,336 @@
+"""Prometheus metrics and the health check, served by a small HTTP thread inside `faxbounce serve`.
+
+Two kinds of figures:
+
+- the SMTP side's counters (sessions, accepted / temp-failed / rejected mails, bytes, commit latency, database
+  errors) live in the daemon process and are counted as they happen (`SmtpMetrics`, the SMTP handler's observer);
+- the processing figures (backlog and lag, mails by status, results by kind and reason) belong to the worker,
+  a separate process, so they are read from the database when Prometheus scrapes (`DatabaseCollector`), with a
+  short cache so a busy scraper cannot load the database.
+
+`GET /healthz` answers 200 with a JSON body when the database answers at the schema head, the worker is alive and
+the backlog is under `metrics.max_backlog`, else 503 naming the failing check. `faxbounce check` runs the same
+checks from the shell (`run_checks`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import sqlalchemy as sa
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from processor.config import MetricsSettings
+from processor.store.db import current_revision, head_revision
+from processor.store.models import FaxResultRow, InboundMessage, MessageStatus
+
+__all__ = ["Check", "DatabaseCollector", "MetricsServer", "SmtpMetrics", "health_document", "run_checks"]
+
+log = logging.getLogger(__name__)
+
+COMMIT_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class SmtpMetrics:
+    """Counters of the SMTP side; also the `SmtpObserver` the SMTP handler reports to."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.sessions = Counter("faxbounce_smtp_sessions", "SMTP sessions greeted", registry=registry)
+        self.accepted_total = Counter("faxbounce_messages_accepted", "Mails answered 250 (duplicates included)",
+                                      registry=registry)
+        self.duplicates = Counter("faxbounce_messages_duplicate",
+                                  "Mails answered 250 whose exact bytes were already stored", registry=registry)
+        self.tempfailed_total = Counter("faxbounce_messages_tempfailed",
+                                        "Mails answered 4xx (the client keeps and retries them), by reason",
+                                        ["reason"], registry=registry)
+        self.rejected_total = Counter("faxbounce_messages_rejected",
+                                      "Connections, senders and recipients refused with 5xx/421, by stage",
+                                      ["stage"], registry=registry)
+        self.bytes = Counter("faxbounce_received_bytes", "Bytes of mail answered 250", registry=registry)
+        self.database_errors = Counter("faxbounce_database_errors",
+                                       "Database operations that failed (smtp: a commit before the 250; "
+                                       "metrics: a scrape or health query)", ["source"], registry=registry)
+        self.commit_seconds = Histogram("faxbounce_commit_seconds",
+                                        "Time from the end of DATA to the committed raw mail", buckets=COMMIT_BUCKETS,
+                                        registry=registry)
+        for reason in ("store_failed", "storage_full", "error"):
+            self.tempfailed_total.labels(reason)
+        for stage in ("connection", "sender", "recipient"):
+            self.rejected_total.labels(stage)
+        for source in ("smtp", "metrics"):
+            self.database_errors.labels(source)
+
+    # SmtpObserver
+    def session_opened(self) -> None:
+        self.sessions.inc()
+
+    def rejected(self, stage: str) -> None:
+        self.rejected_total.labels(stage).inc()
+
+    def accepted(self, size: int, commit_seconds: float, duplicate: bool) -> None:
+        self.accepted_total.inc()
+        self.bytes.inc(size)
+        self.commit_seconds.observe(commit_seconds)
+        if duplicate:
+            self.duplicates.inc()
+
+    def tempfailed(self, reason: str) -> None:
+        self.tempfailed_total.labels(reason).inc()
+        if reason in ("store_failed", "storage_full"):
+            self.database_errors.labels("smtp").inc()
+
+    def watch_daemon(self, registry: CollectorRegistry, worker_alive: Callable[[], bool],
+                     active_sessions: Callable[[], int]) -> None:
+        """Gauges read from the daemon's own state at scrape time."""
+        Gauge("faxbounce_worker_up", "1 while the processing worker process is alive",
+              registry=registry).set_function(lambda: 1.0 if worker_alive() else 0.0)
+        Gauge("faxbounce_smtp_sessions_active", "SMTP sessions open now",
+              registry=registry).set_function(lambda: float(active_sessions()))
+        self.worker_restarts = Counter("faxbounce_worker_restarts", "Times the daemon restarted a dead worker",
+                                       registry=registry)
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """What the database says about processing, at `taken` (monotonic seconds)."""
+
+    taken: float
+    up: bool
+    backlog: int = 0
+    oldest_backlog_age: float = 0.0
+    statuses: dict[str, int] = field(default_factory=dict)
+    results: list[tuple[str, str, str, int]] = field(default_factory=list)
+    """(kind, outcome, reason, count)"""
+
+
+def read_snapshot(engine: Engine) -> Snapshot:
+    """One consistent-enough look at the processing state (raises SQLAlchemyError)."""
+    table = InboundMessage.__table__
+    results = FaxResultRow.__table__
+    with engine.connect() as connection:
+        statuses = {str(s): int(n) for s, n in connection.execute(
+            sa.select(table.c.status, sa.func.count()).group_by(table.c.status))}
+        oldest = connection.scalar(sa.select(sa.func.min(table.c.received_at))
+                                   .where(table.c.status == MessageStatus.RECEIVED))
+        rows = [(str(k), str(o), str(r), int(n)) for k, o, r, n in connection.execute(
+            sa.select(results.c.kind, results.c.outcome, results.c.reason, sa.func.count())
+            .group_by(results.c.kind, results.c.outcome, results.c.reason))]
+    age = 0.0
+    if isinstance(oldest, datetime):  # min() keeps the column's type: an aware UTC datetime
+        age = max(0.0, (datetime.now(UTC) - oldest).total_seconds())
+    return Snapshot(time.monotonic(), True, statuses.get(MessageStatus.RECEIVED, 0), age, statuses, rows)
+
+
+class DatabaseCollector(Collector):
+    """Processing figures read from the database at scrape time, reused for `cache_seconds`."""
+
+    def __init__(self, engine: Engine, cache_seconds: float = 5.0,
+                 on_error: Callable[[], None] | None = None) -> None:
+        self.engine = engine
+        self.cache_seconds = cache_seconds
+        self.on_error = on_error
+        self._lock = threading.Lock()
+        self._snapshot: Snapshot | None = None
+
+    def snapshot(self) -> Snapshot:
+        with self._lock:
+            cached = self._snapshot
+            if cached is not None and time.monotonic() - cached.taken < self.cache_seconds:
+                return cached
+            try:
+                fresh = read_snapshot(self.engine)
+            except SQLAlchemyError as exc:
+                log.warning("metrics: database query failed: %s", _first_line(exc))
+                if self.on_error is not None:
+                    self.on_error()
+                fresh = Snapshot(time.monotonic(), False)
+            self._snapshot = fresh
+            return fresh
+
+    def describe(self) -> Iterator[Any]:
+        return iter(())  # unchecked collector: the label sets come from the data
+
+    def collect(self) -> Iterator[Any]:
+        snap = self.snapshot()
+        up = GaugeMetricFamily("faxbounce_database_up", "1 when the last metrics query of the database succeeded")
+        up.add_metric([], 1.0 if snap.up else 0.0)
+        yield up
+        if not snap.up:
+            return
+        yield GaugeMetricFamily("faxbounce_backlog_messages", "Mails stored but not yet processed (status received)",
+                                value=snap.backlog)
+        yield GaugeMetricFamily("faxbounce_backlog_oldest_age_seconds",
+                                "Processing lag: age of the oldest mail not yet processed (0 when none waits)",
+                                value=snap.oldest_backlog_age)
+        yield GaugeMetricFamily("faxbounce_unparseable_messages", "Stored mails that could not be parsed at all",
+                                value=snap.statuses.get(MessageStatus.UNPARSEABLE, 0))
+        statuses = GaugeMetricFamily("faxbounce_messages", "Stored mails by processing status", labels=["status"])
+        for status in MessageStatus.ALL:
+            statuses.add_metric([status], snap.statuses.get(status, 0))
+        yield statuses
+        results = GaugeMetricFamily("faxbounce_results", "Stored result rows by kind, outcome and reason",
+                                    labels=["kind", "outcome", "reason"])
+        for kind, outcome, reason, count in snap.results:
+            results.add_metric([kind, outcome, reason], count)
+        yield results
+
+
+# --- health ---------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+def check_database(engine: Engine) -> Check:
+    try:
+        current = current_revision(engine)
+    except SQLAlchemyError as exc:
+        return Check("database", False, f"does not answer: {_first_line(exc)}", {"error": _first_line(exc)})
+    head = head_revision()
+    if current != head:
+        return Check("database", False, f"schema at {current or 'nothing'}, code expects {head}: run faxbounce migrate",
+                     {"revision": current, "head": head})
+    return Check("database", True, f"answers, schema at {current}", {"revision": current})
+
+
+def check_backlog(engine: Engine, settings: MetricsSettings) -> Check:
+    table = InboundMessage.__table__
+    try:
+        with engine.connect() as connection:
+            backlog = int(connection.scalar(sa.select(sa.func.count()).select_from(table)
+                                            .where(table.c.status == MessageStatus.RECEIVED)) or 0)
+    except SQLAlchemyError as exc:
+        return Check("backlog", False, f"cannot be read: {_first_line(exc)}", {"error": _first_line(exc)})
+    data = {"messages": backlog, "max": settings.max_backlog}
+    if backlog >= settings.max_backlog:
+        return Check("backlog", False, f"{backlog} mails wait for processing (metrics.max_backlog "
+                                       f"{settings.max_backlog})", data)
+    return Check("backlog", True, f"{backlog} mail(s) wait for processing", data)
+
+
+def check_worker(alive: Callable[[], bool]) -> Check:
+    if alive():
+        return Check("worker", True, "alive")
+    return Check("worker", False, "the processing worker is not running")
+
+
+def run_checks(engine: Engine, settings: MetricsSettings, worker_alive: Callable[[], bool] | None = None,
+               ) -> list[Check]:
+    """The health checks: database (and schema), backlog, and the worker when `worker_alive` is given."""
+    checks = [check_database(engine)]
+    checks.append(check_backlog(engine, settings) if checks[0].ok
+                  else Check("backlog", False, "unknown: the database check failed"))
+    if worker_alive is not None:
+        checks.append(check_worker(worker_alive))
+    return checks
+
+
+def health_document(checks: list[Check]) -> dict[str, Any]:
+    failing = [c.name for c in checks if not c.ok]
+    return {
+        "status": "fail" if failing else "ok",
+        "failing": failing,
+        "checks": {c.name: {k: v for k, v in asdict(c).items() if k != "name"} for c in checks},
+        "time": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
+# --- the HTTP server --------------------------------------------------------------------------------------------
+
+
+class MetricsServer:
+    """`/metrics` and `/healthz` on a ThreadingHTTPServer in a daemon thread of the SMTP process."""
+
+    def __init__(self, settings: MetricsSettings, engine: Engine, registry: CollectorRegistry,
+                 worker_alive: Callable[[], bool] | None = None) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.registry = registry
+        self.worker_alive = worker_alive
+        self.health_errors: Callable[[], None] | None = None
+        self._httpd: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        return self._httpd.server_address[1] if self._httpd is not None else 0
+
+    def start(self) -> None:
+        owner = self
+
+        class Handler(_Handler):
+            server_owner = owner
+
+        httpd = ThreadingHTTPServer((self.settings.host, self.settings.port), Handler)
+        httpd.daemon_threads = True
+        self._httpd = httpd
+        self._thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.2},
+                                        name="metrics-http", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
+        if self._thread is not None:
+            self._thread.join(2)
+            self._thread = None
+
+    def health(self) -> tuple[int, dict[str, Any]]:
+        checks = run_checks(self.engine, self.settings, self.worker_alive)
+        if any("error" in c.data for c in checks) and self.health_errors is not None:
+            self.health_errors()
+        document = health_document(checks)
+        return (200 if document["status"] == "ok" else 503), document
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server_owner: MetricsServer
+    server_version = "faxbounce"
+
+    def do_GET(self) -> None:
+        path = self.path.split("?", 1)[0]
+        if path == "/metrics":
+            self._send(200, CONTENT_TYPE_LATEST, generate_latest(self.server_owner.registry))
+        elif path == "/healthz":
+            status, document = self.server_owner.health()
+            self._send(status, "application/json", json.dumps(document).encode() + b"\n")
+        elif path == "/":
+            self._send(200, "text/plain; charset=utf-8", b"faxbounce: /metrics (Prometheus), /healthz\n")
+        else:
+            self._send(404, "text/plain; charset=utf-8", b"not found\n")
+
+    def _send(self, status: int, content_type: str, body: bytes) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("metrics http: " + format, *args)
+
+
+def _first_line(exc: BaseException) -> str:
+    original = getattr(exc, "orig", None) or exc
+    text = str(original).strip()
+    return (text.splitlines()[0] if text else type(original).__name__)[:200]

@@ -1,0 +1,121 @@
+"""Helpers for the operations tests (tests/ops): a real `faxbounce serve` with its metrics endpoint on a free port."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import smtplib
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def http_get(url: str, timeout: float = 10) -> tuple[int, str, bytes]:
+    """(status, content type, body) of a GET, 4xx/5xx included."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return response.status, response.headers["Content-Type"], response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.headers["Content-Type"], exc.read()
+
+
+def metric(text: str, name: str, **labels: str) -> float | None:
+    """The value of one sample in a Prometheus text exposition (None when absent)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                return float(sample.value)
+    return None
+
+
+def wait_until(predicate: Callable[[], Any], seconds: float = 20, step: float = 0.1) -> Any:
+    deadline = time.monotonic() + seconds
+    while True:
+        value = predicate()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(step)
+
+
+@dataclass
+class Daemon:
+    process: subprocess.Popen[bytes]
+    smtp_port: int
+    metrics_port: int
+    url: str
+    log: Path
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.metrics_port}"
+
+    def send(self, raw: bytes, mail_from: str = "", rcpt: str = "fax-results@faxbounce.test") -> tuple[int, bytes]:
+        with smtplib.SMTP("127.0.0.1", self.smtp_port, timeout=10) as client:
+            client.ehlo("mx.example.com")
+            code, reply = client.mail(mail_from)
+            if code != 250:
+                return code, reply
+            code, reply = client.rcpt(rcpt)
+            if code != 250:
+                return code, reply
+            return client.data(raw)
+
+    def metrics(self) -> str:
+        status, _type, body = http_get(self.base + "/metrics")
+        assert status == 200
+        return body.decode()
+
+    def health(self) -> tuple[int, dict[str, Any]]:
+        status, content_type, body = http_get(self.base + "/healthz")
+        assert content_type == "application/json"
+        return status, json.loads(body)
+
+    def stop(self) -> int:
+        if self.process.poll() is not None:
+            return self.process.returncode
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            raise
+
+
+def start_daemon(db_url: str, tmp_path: Path, args: tuple[str, ...] = (), **env_extra: str) -> Daemon:
+    smtp_port, metrics_port = free_port(), free_port()
+    log = tmp_path / f"daemon-{smtp_port}.log"
+    env = dict(os.environ, FAXBOUNCE_DATABASE_URL=db_url, FAXBOUNCE_SMTP_HOST="127.0.0.1",
+               FAXBOUNCE_SMTP_PORT=str(smtp_port), FAXBOUNCE_METRICS_PORT=str(metrics_port),
+               FAXBOUNCE_PROCESSING_POLL_INTERVAL="0.2", FAXBOUNCE_METRICS_CACHE_SECONDS="0", **env_extra)
+    env.pop("FAXBOUNCE_CONFIG", None)
+    with log.open("wb") as out:
+        process = subprocess.Popen([sys.executable, "-m", "processor", *args, "serve"],
+                                   cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT)
+    daemon = Daemon(process, smtp_port, metrics_port, db_url, log)
+
+    def listening() -> bool:
+        if process.poll() is not None:
+            raise AssertionError(f"daemon exited with {process.returncode}:\n{log.read_text()}")
+        with socket.socket() as a, socket.socket() as b:
+            return a.connect_ex(("127.0.0.1", smtp_port)) == 0 and b.connect_ex(("127.0.0.1", metrics_port)) == 0
+
+    if not wait_until(listening, 20, 0.05):
+        daemon.stop()
+        raise AssertionError(f"daemon did not listen within 20s:\n{log.read_text()}")
+    return daemon
