@@ -11,12 +11,18 @@ from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from processor import __version__
 from processor.catalogues import CATALOGUES, CatalogueEntry, lookup
 from processor.config import Settings, load_settings
 from processor.errors import FaxbounceError, ParseError
 from processor.logsetup import configure_logging
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from processor.metrics import Check
 
 __all__ = ["main"]
 
@@ -31,7 +37,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         settings = load_settings(args.config)
-        configure_logging(args.log_level or settings.logging.level)
+        if args.log_format:
+            import dataclasses
+
+            settings = dataclasses.replace(settings, logging=dataclasses.replace(settings.logging,
+                                                                                 format=args.log_format))
+        configure_logging(args.log_level or settings.logging.level, settings.logging.format)
         return int(args.func(args, settings))
     except FaxbounceError as exc:
         print(f"faxbounce: {exc}", file=sys.stderr)
@@ -45,6 +56,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"faxbounce {__version__}")
     parser.add_argument("--config", metavar="PATH", help="TOML settings file (default: $FAXBOUNCE_CONFIG)")
     parser.add_argument("--log-level", metavar="LEVEL", help="DEBUG, INFO, WARNING, ERROR (default: logging.level)")
+    parser.add_argument("--log-format", choices=("text", "json"),
+                        help="text lines, or one JSON object per line (default: logging.format)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("serve", help="listen for SMTP and process what arrives")
@@ -54,10 +67,23 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--revision", default="head", help="Alembic revision (default: head)")
     p.set_defaults(func=_cmd_migrate)
 
-    p = sub.add_parser("ingest", help="store and process .eml files, mbox files or maildirs")
-    p.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    p = sub.add_parser("ingest", help="store and process .eml files, mbox files, maildirs or IMAP folders")
+    p.add_argument("paths", nargs="+", metavar="PATH_OR_URL",
+                   help="file, mbox, maildir, directory, or imap[s]://user@host[:port]/FOLDER (read-only)")
+    p.add_argument("--folder", help="IMAP folder for URLs that name none (default INBOX)")
     p.add_argument("--no-process", action="store_true", help="only store; the daemon's worker processes later")
     p.set_defaults(func=_cmd_ingest)
+
+    p = sub.add_parser("check", help="validate the configuration and run the health checks (exit 1 on failure)")
+    p.add_argument("--offline", action="store_true",
+                   help="do not ask the running daemon about its worker (config, database and backlog only)")
+    p.add_argument("--json", action="store_true", help="print the health document as JSON")
+    p.set_defaults(func=_cmd_check)
+
+    p = sub.add_parser("purge", help="drop raw mail bytes older than retention.raw_days (rows and results stay)")
+    p.add_argument("--dry-run", action="store_true", help="only show what would be dropped")
+    p.add_argument("--days", type=int, metavar="N", help="override retention.raw_days")
+    p.set_defaults(func=_cmd_purge)
 
     p = sub.add_parser("classify", help="classify mail files without a database")
     p.add_argument("files", nargs="+", metavar="FILE", help="mail files; - reads standard input")
@@ -108,35 +134,108 @@ def _cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
-    from processor.ingest import iter_mail_sources
+    from processor.ingest import IngestSourceError, Progress, format_summary, ingest, open_source, summary_rows
     from processor.pipeline import process_message
-    from processor.rawstore import Envelope, RawStore
     from processor.store.db import create_db_engine
 
     engine = create_db_engine(settings.database.url)
-    store = RawStore(engine)
-    counts: Counter[str] = Counter()
-    missing = [p for p in args.paths if not p.exists()]
-    for path in missing:
-        print(f"faxbounce: {path}: no such file or directory", file=sys.stderr)
-    for path in (p for p in args.paths if p.exists()):
-        for source, raw in iter_mail_sources(path):
-            if store.known(raw) is not None:  # cheaper than a write that finds the duplicate
-                counts["skipped (already stored)"] += 1
-                continue
-            stored = store.put(raw, Envelope(mail_from=None, rcpt_tos=(), peer=f"ingest:{source}"[:2000]))
-            if stored.duplicate:
-                counts["skipped (already stored)"] += 1
-                continue
-            message_id = stored.id
-            counts["stored"] += 1
-            if not args.no_process:
-                outcome = process_message(engine, message_id, settings)
-                if outcome is not None:
-                    counts[outcome.kind or outcome.status] += 1
-    for label, count in sorted(counts.items()):
+    sources, failed, total = [], 0, 0
+    for spec in args.paths:
+        try:
+            source = open_source(spec, args.folder)
+            total += source.count()
+        except IngestSourceError as exc:
+            print(f"faxbounce: {exc}", file=sys.stderr)
+            failed += 1
+            continue
+        sources.append(source)
+    process = None if args.no_process else (lambda message_id: process_message(engine, message_id, settings))
+    report = ingest(engine, sources, process=process, progress=Progress(total))
+    for label, count in sorted(report.counts.items()):
         print(f"{count:8d}  {label}")
-    return 1 if missing else 0
+    if report.stored_ids and not args.no_process:
+        print()
+        print(format_summary(summary_rows(engine, report.stored_ids)))
+    return 1 if failed or report.failed_sources else 0
+
+
+def _cmd_check(args: argparse.Namespace, settings: Settings) -> int:
+    from processor.metrics import Check, health_document, run_checks
+
+    checks = [Check("config", True, f"valid ({settings.source})")]
+    engine = _check_engine(settings, checks)
+    if engine is not None:
+        checks += run_checks(engine, settings.metrics)
+        engine.dispose()
+    if not args.offline:
+        checks.append(_daemon_worker_check(settings))
+    if args.json:
+        print(json.dumps(health_document(checks), ensure_ascii=False))
+    else:
+        for check in checks:
+            print(f"{'ok' if check.ok else 'FAIL':4s}  {check.name:8s}  {check.detail}")
+    return 0 if all(c.ok for c in checks) else 1
+
+
+def _check_engine(settings: Settings, checks: list[Check]) -> Engine | None:
+    """An engine for the checks that never creates anything (a missing SQLite file is a failure)."""
+    from sqlalchemy.engine import make_url
+
+    from processor.metrics import Check
+    from processor.store.db import create_db_engine
+
+    url = make_url(settings.database.url)
+    if url.get_backend_name() == "sqlite":
+        if url.database and url.database != ":memory:" and not Path(url.database).is_file():
+            checks.append(Check("database", False, f"no database file {url.database}: run faxbounce migrate"))
+            return None
+        return create_db_engine(settings.database.url)
+    return create_db_engine(settings.database.url, connect_args={"connect_timeout": 5})
+
+
+def _daemon_worker_check(settings: Settings) -> Check:
+    """The worker is a child of `faxbounce serve`: ask the daemon's /healthz whether it is alive."""
+    import urllib.error
+    import urllib.request
+
+    from processor.metrics import Check
+
+    if settings.metrics.port == 0:
+        return Check("worker", True, "not checked: metrics.port = 0 (no health endpoint to ask)")
+    host = settings.metrics.host
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
+    url = f"http://{'[' + host + ']' if ':' in host else host}:{settings.metrics.port}/healthz"
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            document = json.loads(response.read())
+    except urllib.error.HTTPError as exc:  # 503: the body still says which check failed
+        try:
+            document = json.loads(exc.read())
+        except ValueError:
+            return Check("worker", False, f"{url} answered {exc.code}")
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        return Check("worker", False, f"daemon not reachable at {url}: {reason} (is faxbounce serve running?)")
+    worker = document.get("checks", {}).get("worker")
+    if not isinstance(worker, dict):
+        return Check("worker", False, f"{url} did not report a worker check")
+    return Check("worker", bool(worker.get("ok")), f"{worker.get('detail', '')} (daemon at {url})")
+
+
+def _cmd_purge(args: argparse.Namespace, settings: Settings) -> int:
+    from processor.retention import purge_raw
+    from processor.store.db import create_db_engine
+
+    days = settings.retention.raw_days if args.days is None else args.days
+    if days < 0:
+        raise FaxbounceError("purge: --days must be 0 or more")
+    if days == 0:
+        print("retention.raw_days = 0: raw mail is kept forever, nothing to purge")
+        return 0
+    engine = create_db_engine(settings.database.url)
+    report = purge_raw(engine, days, dry_run=args.dry_run)
+    print(report.describe())
+    return 0
 
 
 def _cmd_classify(args: argparse.Namespace, settings: Settings) -> int:
@@ -185,6 +284,7 @@ def _cmd_classify(args: argparse.Namespace, settings: Settings) -> int:
 
 def _cmd_reprocess(args: argparse.Namespace, settings: Settings) -> int:
     from processor.pipeline import process_message
+    from processor.retention import purged_ids
     from processor.store.db import create_db_engine, session_scope
     from processor.store.models import MessageStatus
     from processor.store.results import message_ids
@@ -194,13 +294,16 @@ def _cmd_reprocess(args: argparse.Namespace, settings: Settings) -> int:
     statuses = None if (args.all or since) else [MessageStatus.RECEIVED, MessageStatus.UNPARSEABLE,
                                                   MessageStatus.ERROR]
     counts: Counter[str] = Counter()
+    skipped = 0
     after = 0
     while True:
         with session_scope(engine) as session:
             ids = message_ids(session, statuses=statuses, since=since, after_id=after, limit=500)
         if not ids:
             break
-        for message_id in ids:
+        purged = purged_ids(engine, ids)  # their raw bytes are gone (retention): nothing to parse again
+        skipped += len(purged)
+        for message_id in (i for i in ids if i not in purged):
             outcome = process_message(engine, message_id, _fresh_attempts(settings))
             if outcome is not None:
                 counts[outcome.kind or outcome.status] += 1
@@ -208,6 +311,8 @@ def _cmd_reprocess(args: argparse.Namespace, settings: Settings) -> int:
     for label, count in sorted(counts.items()):
         print(f"{count:8d}  {label}")
     print(f"{sum(counts.values()):8d}  reprocessed")
+    if skipped:
+        print(f"{skipped:8d}  skipped (raw bytes purged by retention; results kept)")
     return 0
 
 

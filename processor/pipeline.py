@@ -91,14 +91,15 @@ def process_message(engine: Engine, message_id: int, full_settings: Settings) ->
             mail, classification = classify_bytes(raw, settings, full_settings.tracking, rcpt_tos)
             trust = trusted(mail, classification, full_settings, peer)
     except ParseError as exc:
-        log.warning("message %s unparseable: %s", message_id, exc)
+        log.warning("message %s unparseable: %s", message_id, exc, extra={"mail_id": message_id})
         return _fail(engine, message_id, MessageStatus.UNPARSEABLE, str(exc))
     except ProcessingTimeout:
-        log.warning("message %s skipped: over %ss", message_id, settings.max_seconds_per_message)
+        log.warning("message %s skipped: over %ss", message_id, settings.max_seconds_per_message,
+                    extra={"mail_id": message_id})
         return _fail(engine, message_id, MessageStatus.ERROR,
                      f"processing took longer than {settings.max_seconds_per_message}s")
     except Exception as exc:
-        log.exception("message %s failed in classification", message_id)
+        log.exception("message %s failed in classification", message_id, extra={"mail_id": message_id})
         return _fail(engine, message_id, MessageStatus.ERROR, f"{type(exc).__name__}: {exc}")
     with session_scope(engine) as session:
         message = session.get_one(InboundMessage, message_id)
@@ -111,11 +112,13 @@ def process_message(engine: Engine, message_id: int, full_settings: Settings) ->
         track_classification(session, message, classification, full_settings.tracking, affected)
     for result in classification.results:
         if result.reason in ("unknown", "undefined"):
-            log.warning("message %s: %s result with unknown code %r", message_id, classification.kind, result.code)
+            log.warning("message %s: %s result with unknown code %r", message_id, classification.kind, result.code,
+                        extra={"mail_id": message_id})
     if trust is False:
         log.warning("message %s claims to be %s but came through no trusted relay or vendor host",
-                    message_id, classification.kind)
-    log.info("message %s processed: %s, %d result(s)", message_id, classification.kind, len(classification.results))
+                    message_id, classification.kind, extra={"mail_id": message_id})
+    log.info("message %s processed: %s, %d result(s)", message_id, classification.kind, len(classification.results),
+             extra={"mail_id": message_id})
     return ProcessOutcome(message_id, MessageStatus.PROCESSED, str(classification.kind), len(classification.results))
 
 

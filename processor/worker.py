@@ -18,6 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from processor.config import Settings
 from processor.pipeline import process_message
+from processor.retention import RetentionRunner
 from processor.store.db import create_db_engine, session_scope
 from processor.store.models import MessageStatus
 from processor.store.results import message_ids
@@ -75,10 +76,11 @@ def run_worker(settings: Settings, wake: Event, stop: Event, log_level: str = "I
     """Entry point of the worker process: loop until `stop` is set."""
     from processor.logsetup import configure_logging
 
-    configure_logging(log_level)
-    engine = create_db_engine(settings.database.url)
+    configure_logging(log_level, settings.logging.format)
+    engine = create_db_engine(settings.database.url, durable=False)  # results are derived: see create_db_engine
     failing = False
     sweeper = Sweeper(settings)
+    retention = RetentionRunner(settings)
     parent = os.getppid()
     log.info("worker started")
     def stopping() -> bool:
@@ -90,6 +92,7 @@ def run_worker(settings: Settings, wake: Event, stop: Event, log_level: str = "I
         try:
             drain(engine, settings, stopping)
             sweeper.maybe_run(engine)
+            retention.maybe_run(engine)
         except SQLAlchemyError as exc:
             if not failing:
                 log.error("worker: database unavailable, retrying: %s", str(exc).splitlines()[0][:200])
