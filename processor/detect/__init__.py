@@ -18,7 +18,7 @@ from processor.detect.submission import DEFAULT_FAX_DOMAINS, DEFAULT_NUMBER_PATT
 from processor.faxnumber import DEFAULT_COUNTRY, normalize_fax_number
 from processor.parse import ParsedMail
 from processor.reasons import Kind
-from processor.records import Classification
+from processor.records import Classification, FaxResult
 
 __all__ = ["DETECTORS", "Detector", "classify", "detectors_for"]
 
@@ -47,12 +47,16 @@ DETECTORS: tuple[Detector, ...] = (
 
 @lru_cache(maxsize=8)
 def detectors_for(fax_domains: tuple[str, ...] = DEFAULT_FAX_DOMAINS,
-                  number_pattern: str = DEFAULT_NUMBER_PATTERN) -> tuple[Detector, ...]:
-    """DETECTORS with the submission detector set to the configured fax domains and number form."""
-    if fax_domains == DEFAULT_FAX_DOMAINS and number_pattern == DEFAULT_NUMBER_PATTERN:
+                  number_pattern: str = DEFAULT_NUMBER_PATTERN,
+                  satisfaxtion_senders: tuple[str, ...] = ()) -> tuple[Detector, ...]:
+    """DETECTORS with the deployment's settings: fax domains and number form of submissions, and the sender
+    addresses of the site's NET SatisFAXtion server (its templates are editable, its sender is not)."""
+    if (fax_domains, number_pattern, satisfaxtion_senders) == (DEFAULT_FAX_DOMAINS, DEFAULT_NUMBER_PATTERN, ()):
         return DETECTORS
-    configured = SubmissionDetector(fax_domains, number_pattern)
-    return tuple(configured if isinstance(d, SubmissionDetector) else d for d in DETECTORS)
+    submission = SubmissionDetector(fax_domains, number_pattern)
+    satisfaxtion = SatisfaxtionDetector(senders=satisfaxtion_senders)
+    return tuple(submission if isinstance(d, SubmissionDetector)
+                 else satisfaxtion if isinstance(d, SatisfaxtionDetector) else d for d in DETECTORS)
 
 
 def classify(mail: ParsedMail, default_country: str = DEFAULT_COUNTRY,
@@ -66,16 +70,31 @@ def classify(mail: ParsedMail, default_country: str = DEFAULT_COUNTRY,
             raise
         if results is None:
             continue
-        normalized = tuple(
-            dataclasses.replace(r, fax_number=normalize_fax_number(r.fax_number_raw, default_country))
-            if r.fax_number_raw and not r.fax_number
-            else r
-            for r in results
-        )
+        normalized = tuple(_finish(r, default_country) for r in results)
         if isinstance(detector, SubmissionDetector):
             return _submission(detector, mail, default_country)
         return Classification(kind=detector.kind, detected_by=detector.name, results=normalized)
     return Classification(kind=Kind.UNRELATED)
+
+
+def _finish(result: FaxResult, default_country: str) -> FaxResult:
+    """E.164 from the raw number, and text both databases accept: detectors that quote raw bodies (bounce
+    texts) can carry NUL bytes or lone surrogates, which PostgreSQL refuses and JSON cannot carry."""
+    changes: dict[str, object] = {}
+    if result.fax_number_raw and not result.fax_number:
+        changes["fax_number"] = normalize_fax_number(result.fax_number_raw, default_country)
+    for name in _TEXT_FIELDS:
+        value = getattr(result, name)
+        if isinstance(value, str) and (cleaned := _clean_text(value)) != value:
+            changes[name] = cleaned
+    return dataclasses.replace(result, **changes) if changes else result
+
+
+def _clean_text(value: str) -> str:
+    return value.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
+
+
+_TEXT_FIELDS = tuple(f.name for f in dataclasses.fields(FaxResult) if "str" in str(f.type))
 
 
 def _submission(detector: SubmissionDetector, mail: ParsedMail, default_country: str) -> Classification:

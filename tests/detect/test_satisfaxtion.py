@@ -100,3 +100,15 @@ def test_plain_mail_with_completion_words_is_not_claimed(body: str) -> None:
 def test_unknown_completion_code_is_a_failure_of_unknown_reason() -> None:
     (fax,) = classify(parse_mail(mail("MESSAGE_COMPLETION_CODE: 31337"))).results
     assert (fax.code, fax.outcome, fax.reason) == ("31337", Outcome.FAILED, "unknown")
+
+
+def test_configured_senders_reach_the_pipeline() -> None:
+    """processing.satisfaxtion_senders is honoured by classify_bytes, the path the worker takes."""
+    from processor.config import ProcessingSettings
+    from processor.pipeline import classify_bytes
+
+    raw = mail("Your fax to Acme could not be sent: Busy", sender="FaxServer@Company.example")
+    assert classify_bytes(raw)[1].kind == Kind.UNRELATED
+    configured = ProcessingSettings(satisfaxtion_senders=("faxserver@company.example",))
+    classification = classify_bytes(raw, configured)[1]
+    assert classification.kind == Kind.SATISFAXTION_RESULT
