@@ -8,5 +8,5 @@ RUN pip install --no-cache-dir . && useradd --system --home /app faxbounce
 ENV FAXBOUNCE_MIGRATIONS=/app/migrations \
     FAXBOUNCE_SMTP_HOST=0.0.0.0
 USER faxbounce
-EXPOSE 2525
+EXPOSE 2525 9125
 CMD ["faxbounce", "serve"]
