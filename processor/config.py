@@ -70,6 +70,8 @@ class ProcessingSettings:
     """A mail whose parse and classification take longer is marked `error` and skipped."""
     max_attempts: int = 3
     """A mail that crashed the worker this many times is marked `error` and skipped."""
+    workers: int = 0
+    """Worker processes that classify stored mail; 0 = one per CPU core."""
     satisfaxtion_senders: tuple[str, ...] = ()
     """Sender addresses of your NET SatisFAXtion server's notification mails."""
 
@@ -265,6 +267,8 @@ def _validate(section: str, settings: Any) -> None:
     elif section == "processing":
         if not re.fullmatch(r"[A-Z]{2}", settings.default_country):
             raise ConfigError("processing.default_country", "must be a two-letter ISO 3166 code such as JP")
+        if settings.workers < 0:
+            raise ConfigError("processing.workers", "must be 0 (one per CPU core) or more")
         if settings.poll_interval <= 0 or settings.max_seconds_per_message <= 0 or settings.max_attempts <= 0:
             raise ConfigError("processing", "poll_interval, max_seconds_per_message and max_attempts must be > 0")
     elif section == "trust":

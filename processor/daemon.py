@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import multiprocessing
+import os
 import signal
 import socket
 import ssl
@@ -18,6 +19,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.process import BaseProcess
+from multiprocessing.synchronize import Event
 
 from prometheus_client import CollectorRegistry
 from sqlalchemy.engine import Engine
@@ -68,21 +70,8 @@ async def _serve(settings: Settings) -> int:
                                "run `faxbounce migrate` first")
     smtp = settings.smtp
     context = tls_context(settings)
-    ctx = multiprocessing.get_context("spawn")
-    wake, stop = ctx.Event(), ctx.Event()
-    log_level = logging.getLevelName(logging.getLogger().level)
-
-    def start_worker() -> BaseProcess:
-        # Fresh Events for each worker: one killed while waiting on `wake` (kill -9, the OOM killer) leaves the
-        # Event's condition expecting a wake-up acknowledgement that never comes, and the next set() would block
-        # the event loop for ever.
-        nonlocal wake, stop
-        wake, stop = ctx.Event(), ctx.Event()
-        process = ctx.Process(target=run_worker, args=(settings, wake, stop, log_level), name="worker")
-        process.start()
-        return process
-
-    worker = start_worker()
+    workers = WorkerPool(settings, logging.getLevelName(logging.getLogger().level))
+    workers.start()
     registry = CollectorRegistry()
     metrics = SmtpMetrics(registry)
     executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="store")
@@ -91,7 +80,7 @@ async def _serve(settings: Settings) -> int:
         recipients=AddressPolicy(smtp.accepted_recipients),
         senders=AddressPolicy(smtp.allowed_senders),
         max_recipients=smtp.max_recipients,
-        on_stored=lambda _message_id: wake.set(),
+        on_stored=lambda _message_id: workers.wake(),
         observer=metrics,
     )
     gate = SessionGate(smtp.max_sessions, client_networks(smtp), smtp.max_bytes_in_flight)
@@ -119,8 +108,8 @@ async def _serve(settings: Settings) -> int:
     ports = sorted({s.getsockname()[1] for s in server.sockets})
     log.info("listening on %s port %s (database %s, config %s)", smtp.host, ",".join(map(str, ports)),
              engine.url.render_as_string(hide_password=True), settings.source)
-    metrics.watch_daemon(registry, lambda: worker.is_alive(), lambda: gate.active)
-    metrics_server = _start_metrics(settings, engine, registry, metrics, lambda: worker.is_alive())
+    metrics.watch_daemon(registry, workers.alive, lambda: gate.active)
+    metrics_server = _start_metrics(settings, engine, registry, metrics, workers.alive)
 
     stopping = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -128,10 +117,9 @@ async def _serve(settings: Settings) -> int:
     while not stopping.is_set():
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stopping.wait(), _SUPERVISE_SECONDS)
-        if not worker.is_alive() and not stopping.is_set():
-            log.error("worker exited with code %s; restarting it", worker.exitcode)
-            metrics.worker_restarts.inc()
-            worker = start_worker()
+        if not stopping.is_set():
+            for _ in range(workers.restart_dead()):
+                metrics.worker_restarts.inc()
 
     log.info("stopping: new sessions get 421, %d session(s) open", gate.active)
     gate.closing = True
@@ -142,19 +130,67 @@ async def _serve(settings: Settings) -> int:
     for protocol in list(gate.sessions):
         if protocol.transport is not None:
             protocol.transport.close()  # sessions still open after the drain: their clients retry
-    stop.set()
-    wake.set()
-    await loop.run_in_executor(None, worker.join, _WORKER_STOP_SECONDS)
-    if worker.is_alive():
-        log.warning("worker still busy after %ss; terminating it (its mail stays queued)", _WORKER_STOP_SECONDS)
-        worker.terminate()
-        await loop.run_in_executor(None, worker.join, 1.0)
+    await loop.run_in_executor(None, workers.stop, _WORKER_STOP_SECONDS)
     executor.shutdown(wait=True)
     if metrics_server is not None:
         metrics_server.stop()
     engine.dispose()
     log.info("stopped")
     return 0
+
+
+class WorkerPool:
+    """The worker processes: worker i of n takes the mails whose id is i modulo n, so none is taken twice,
+    and a dead one is restarted (its share of the queue waits in the database meanwhile)."""
+
+    def __init__(self, settings: Settings, log_level: str) -> None:
+        self.settings = settings
+        self.log_level = log_level
+        self.count = settings.processing.workers or os.cpu_count() or 1
+        self.ctx = multiprocessing.get_context("spawn")
+        self.slots: list[tuple[BaseProcess, Event, Event]] = []
+
+    def start(self) -> None:
+        self.slots = [self._spawn(index) for index in range(self.count)]
+
+    def _spawn(self, index: int) -> tuple[BaseProcess, Event, Event]:
+        # Fresh Events for each worker: one killed while waiting on `wake` (kill -9, the OOM killer) leaves the
+        # Event's condition expecting a wake-up acknowledgement that never comes, and the next set() would block
+        # the event loop for ever.
+        wake, stop = self.ctx.Event(), self.ctx.Event()
+        process = self.ctx.Process(target=run_worker, name=f"worker-{index + 1}",
+                                   args=(self.settings, wake, stop, self.log_level, (index, self.count)))
+        process.start()
+        return process, wake, stop
+
+    def wake(self) -> None:
+        for _process, wake, _stop in self.slots:
+            wake.set()
+
+    def alive(self) -> bool:
+        return bool(self.slots) and all(process.is_alive() for process, _wake, _stop in self.slots)
+
+    def restart_dead(self) -> int:
+        restarted = 0
+        for index, (process, _wake, _stop) in enumerate(self.slots):
+            if not process.is_alive():
+                log.error("%s exited with code %s; restarting it", process.name, process.exitcode)
+                self.slots[index] = self._spawn(index)
+                restarted += 1
+        return restarted
+
+    def stop(self, seconds: float) -> None:
+        """Ask every worker to finish the mail in hand; terminate those still busy after `seconds`."""
+        for _process, wake, stop in self.slots:
+            stop.set()
+            wake.set()
+        deadline = time.monotonic() + seconds
+        for process, _wake, _stop in self.slots:
+            process.join(max(0.0, deadline - time.monotonic()))
+            if process.is_alive():
+                log.warning("%s still busy after %ss; terminating it (its mail stays queued)", process.name, seconds)
+                process.terminate()
+                process.join(1.0)
 
 
 def _start_metrics(settings: Settings, engine: Engine, registry: CollectorRegistry, metrics: SmtpMetrics,

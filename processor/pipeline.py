@@ -1,7 +1,7 @@
 """The one module that joins the stages: raw bytes → ParsedMail → Classification → rows.
 
-`classify_bytes` is pure (no database: `faxbounce classify`); `process_message` runs it for one stored mail
-and records the outcome in one transaction, so a crash half-way leaves the mail `received` for a retry.
+`classify_bytes` is pure (no database: `faxbounce classify`); `process_messages` runs it for a batch of stored
+mails and records the outcomes in one transaction, so a crash half-way leaves them `received` for a retry.
 """
 
 from __future__ import annotations
@@ -9,11 +9,14 @@ from __future__ import annotations
 import dataclasses
 import logging
 import signal
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
 from processor.config import ProcessingSettings, Settings, TrackingSettings
 from processor.detect import classify, detectors_for
@@ -27,7 +30,7 @@ from processor.store.results import claim_attempt, record_classification, record
 from processor.store.tracking import submissions_decided_by, track_classification
 from processor.trust import received_through_vendor
 
-__all__ = ["ProcessOutcome", "ProcessingTimeout", "classify_bytes", "process_message", "trusted"]
+__all__ = ["ProcessOutcome", "ProcessingTimeout", "classify_bytes", "process_message", "process_messages", "trusted"]
 
 #: Kinds that claim to come from a vendor, so whose Received chain is checked (phishing look-alikes exist).
 VENDOR_KINDS = frozenset({Kind.INTERFAX_RESULT, Kind.INTERFAX_BOUNCE})
@@ -74,60 +77,122 @@ def trusted(mail: ParsedMail, classification: Classification, settings: Settings
 
 def process_message(engine: Engine, message_id: int, full_settings: Settings) -> ProcessOutcome | None:
     """Classify one stored mail and replace its results. Returns None if the id does not exist."""
+    outcomes = process_messages(engine, [message_id], full_settings)
+    return outcomes[0] if outcomes else None
+
+
+@dataclass(slots=True)
+class _Verdict:
+    """What processing concluded for one claimed mail, before it is written."""
+
+    message_id: int
+    status: str
+    error: str | None = None
+    mail: ParsedMail | None = None
+    classification: Classification | None = None
+    trust: bool | None = None
+
+
+def process_messages(engine: Engine, message_ids: Sequence[int], full_settings: Settings) -> list[ProcessOutcome]:
+    """Classify stored mails and replace their results: one transaction to claim them, one to record them.
+
+    The claim (attempts + 1) is committed before the work starts, so a mail that kills the process is
+    counted; the worker processes a mail that was claimed before on its own, so one poisonous mail cannot
+    take its batch with it. Ids that do not exist are left out of the outcomes.
+    """
     settings = full_settings.processing
     with session_scope(engine) as session:
-        message = claim_attempt(session, message_id)
-        if message is None:
-            return None
-        attempts, raw, peer = message.attempts, message.raw, message.peer
-        rcpt_tos = tuple(message.rcpt_tos or ())
-    # The attempt is committed before the work starts: a mail that kills the process is counted.
-    if attempts > settings.max_attempts:
-        return _fail(engine, message_id, MessageStatus.ERROR,
-                     f"skipped after {attempts - 1} attempts that did not finish (crash or kill)")
-    if raw is None:
-        return _fail(engine, message_id, MessageStatus.ERROR, "raw bytes no longer stored")
+        claimed = [(m.id, m.attempts, m.raw, m.peer, tuple(m.rcpt_tos or ()))
+                   for message_id in message_ids if (m := claim_attempt(session, message_id)) is not None]
+    verdicts = []
+    for message_id, attempts, raw, peer, rcpt_tos in claimed:
+        if attempts > settings.max_attempts:
+            verdicts.append(_Verdict(message_id, MessageStatus.ERROR,
+                                     f"skipped after {attempts - 1} attempts that did not finish (crash or kill)"))
+        elif raw is None:
+            verdicts.append(_Verdict(message_id, MessageStatus.ERROR, "raw bytes no longer stored"))
+        else:
+            verdicts.append(_judge(message_id, raw, peer, rcpt_tos, full_settings))
+    try:
+        with session_scope(engine) as session:
+            _one_recorder_at_a_time(session)
+            for verdict in verdicts:
+                _record(session, verdict, full_settings)
+    except SQLAlchemyError:
+        if len(verdicts) == 1:
+            raise
+        # One row the database refused must not keep the others from being recorded: one at a time.
+        log.warning("recording a batch of %d failed; recording one by one", len(verdicts))
+        for verdict in verdicts:
+            with session_scope(engine) as session:
+                _one_recorder_at_a_time(session)
+                _record(session, verdict, full_settings)
+    return [_logged(verdict) for verdict in verdicts]
+
+
+#: Any constant: the key of the PostgreSQL advisory lock that orders the workers' record transactions.
+_RECORD_LOCK = 0x6661786200  # "faxb"
+
+
+def _one_recorder_at_a_time(session: Session) -> None:
+    """Several workers classify in parallel but must record one at a time: a submission and its result
+    recorded in two overlapping transactions would each miss the other, and never be matched. SQLite
+    already serializes writers (BEGIN IMMEDIATE); PostgreSQL takes a transaction-scoped advisory lock."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _RECORD_LOCK})
+
+
+def _judge(message_id: int, raw: bytes, peer: str | None, rcpt_tos: tuple[str, ...],
+           full_settings: Settings) -> _Verdict:
+    settings = full_settings.processing
     try:
         with _time_limit(settings.max_seconds_per_message):
             mail, classification = classify_bytes(raw, settings, full_settings.tracking, rcpt_tos)
             trust = trusted(mail, classification, full_settings, peer)
     except ParseError as exc:
         log.warning("message %s unparseable: %s", message_id, exc, extra={"mail_id": message_id})
-        return _fail(engine, message_id, MessageStatus.UNPARSEABLE, str(exc))
+        return _Verdict(message_id, MessageStatus.UNPARSEABLE, str(exc))
     except ProcessingTimeout:
         log.warning("message %s skipped: over %ss", message_id, settings.max_seconds_per_message,
                     extra={"mail_id": message_id})
-        return _fail(engine, message_id, MessageStatus.ERROR,
-                     f"processing took longer than {settings.max_seconds_per_message}s")
+        return _Verdict(message_id, MessageStatus.ERROR,
+                        f"processing took longer than {settings.max_seconds_per_message}s")
     except Exception as exc:
         log.exception("message %s failed in classification", message_id, extra={"mail_id": message_id})
-        return _fail(engine, message_id, MessageStatus.ERROR, f"{type(exc).__name__}: {exc}")
-    with session_scope(engine) as session:
-        message = session.get_one(InboundMessage, message_id)
-        affected = submissions_decided_by(session, message_id)
-        record_classification(
-            session, message, message_id_header=mail.message_id, subject=mail.subject,
-            from_address=mail.from_address or None, classification=classification, trusted=trust,
-        )
-        # Submissions and their correlation with results, in the same transaction (issue #5).
-        track_classification(session, message, classification, full_settings.tracking, affected)
+        return _Verdict(message_id, MessageStatus.ERROR, f"{type(exc).__name__}: {exc}")
+    return _Verdict(message_id, MessageStatus.PROCESSED, None, mail, classification, trust)
+
+
+def _record(session: Session, verdict: _Verdict, full_settings: Settings) -> None:
+    message = session.get_one(InboundMessage, verdict.message_id)
+    if verdict.classification is None or verdict.mail is None:
+        record_failure(session, message, verdict.status, verdict.error or "")
+        return
+    mail, classification = verdict.mail, verdict.classification
+    first_time = message.processed_at is None
+    affected = [] if first_time else submissions_decided_by(session, verdict.message_id)
+    record_classification(
+        session, message, message_id_header=mail.message_id, subject=mail.subject,
+        from_address=mail.from_address or None, classification=classification, trusted=verdict.trust,
+    )
+    # Submissions and their correlation with results, in the same transaction (issue #5).
+    track_classification(session, message, classification, full_settings.tracking, affected, first_time=first_time)
+
+
+def _logged(verdict: _Verdict) -> ProcessOutcome:
+    message_id, classification = verdict.message_id, verdict.classification
+    if classification is None:
+        return ProcessOutcome(message_id, verdict.status, None, 0)
     for result in classification.results:
         if result.reason in ("unknown", "undefined"):
             log.warning("message %s: %s result with unknown code %r", message_id, classification.kind, result.code,
                         extra={"mail_id": message_id})
-    if trust is False:
+    if verdict.trust is False:
         log.warning("message %s claims to be %s but came through no trusted relay or vendor host",
                     message_id, classification.kind, extra={"mail_id": message_id})
     log.info("message %s processed: %s, %d result(s)", message_id, classification.kind, len(classification.results),
              extra={"mail_id": message_id})
     return ProcessOutcome(message_id, MessageStatus.PROCESSED, str(classification.kind), len(classification.results))
-
-
-def _fail(engine: Engine, message_id: int, status: str, error: str) -> ProcessOutcome:
-    with session_scope(engine) as session:
-        message = session.get_one(InboundMessage, message_id)
-        record_failure(session, message, status, error)
-    return ProcessOutcome(message_id, status, None, 0)
 
 
 @contextmanager

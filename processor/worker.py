@@ -10,42 +10,72 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from multiprocessing.synchronize import Event
+from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from processor.config import Settings
-from processor.pipeline import process_message
+from processor.pipeline import process_messages
 from processor.retention import RetentionRunner
 from processor.store.db import create_db_engine, session_scope
-from processor.store.models import MessageStatus
-from processor.store.results import message_ids
+from processor.store.models import InboundMessage, MessageStatus
 from processor.store.tracking import sweep
 
 __all__ = ["Sweeper", "drain", "run_worker"]
 
 log = logging.getLogger(__name__)
-_BATCH = 200
+_SCAN = 500
+_BATCH = 50
 
 
-def drain(engine: Engine, settings: Settings, stopping: Callable[[], bool] = lambda: False) -> int:
-    """Process every `received` mail, oldest first, until none is left or `stopping()`; returns the count."""
+def drain(engine: Engine, settings: Settings, stopping: Callable[[], bool] = lambda: False,
+          shard: tuple[int, int] = (0, 1)) -> int:
+    """Process every `received` mail, oldest first, until none is left or `stopping()`; returns the count.
+
+    Fresh mail goes in batches (one transaction to claim, one to record: far fewer commits than mails);
+    a mail already attempted before went through a crash or a kill, so it is processed alone. With several
+    workers, worker `shard = (i, n)` takes the mails whose id is i modulo n: no two take the same mail.
+    """
+    index, count = shard
     done = 0
     after = 0
     while not stopping():
         with session_scope(engine) as session:
-            ids = message_ids(session, statuses=[MessageStatus.RECEIVED], after_id=after, limit=_BATCH)
-        if not ids:
+            pending = session.execute(
+                sa.select(InboundMessage.id, InboundMessage.attempts)
+                .where(InboundMessage.status == MessageStatus.RECEIVED, InboundMessage.id > after,
+                       *([InboundMessage.id % count == index] if count > 1 else []))
+                .order_by(InboundMessage.id).limit(_SCAN)
+            ).all()
+        if not pending:
             break
-        for message_id in ids:
+        for batch in _batches(pending):
             if stopping():
-                break
-            process_message(engine, message_id, settings)
-            done += 1
-        after = ids[-1]
+                return done
+            done += len(process_messages(engine, batch, settings))
+        after = pending[-1].id
     return done
+
+
+def _batches(pending: Sequence[Any]) -> Iterator[list[int]]:
+    batch: list[int] = []
+    for message_id, attempts in pending:
+        if attempts:
+            if batch:
+                yield batch
+                batch = []
+            yield [message_id]
+            continue
+        batch.append(message_id)
+        if len(batch) >= _BATCH:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 class Sweeper:
@@ -72,17 +102,20 @@ class Sweeper:
             return 0
 
 
-def run_worker(settings: Settings, wake: Event, stop: Event, log_level: str = "INFO") -> None:
-    """Entry point of the worker process: loop until `stop` is set."""
+def run_worker(settings: Settings, wake: Event, stop: Event, log_level: str = "INFO",
+               shard: tuple[int, int] = (0, 1)) -> None:
+    """Entry point of a worker process: loop until `stop` is set. The first shard also runs the tracking
+    sweep and retention, which need one runner only."""
     from processor.logsetup import configure_logging
 
     configure_logging(log_level, settings.logging.format)
     engine = create_db_engine(settings.database.url, durable=False)  # results are derived: see create_db_engine
     failing = False
+    housekeeping = shard[0] == 0
     sweeper = Sweeper(settings)
     retention = RetentionRunner(settings)
     parent = os.getppid()
-    log.info("worker started")
+    log.info("worker %d of %d started", shard[0] + 1, shard[1])
     def stopping() -> bool:
         # The daemon may have been killed (kill -9 sends no stop): its next start brings its own worker.
         return stop.is_set() or os.getppid() != parent
@@ -90,9 +123,10 @@ def run_worker(settings: Settings, wake: Event, stop: Event, log_level: str = "I
     while not stopping():
         wake.clear()
         try:
-            drain(engine, settings, stopping)
-            sweeper.maybe_run(engine)
-            retention.maybe_run(engine)
+            drain(engine, settings, stopping, shard)
+            if housekeeping:
+                sweeper.maybe_run(engine)
+                retention.maybe_run(engine)
         except SQLAlchemyError as exc:
             if not failing:
                 log.error("worker: database unavailable, retrying: %s", str(exc).splitlines()[0][:200])

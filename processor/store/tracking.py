@@ -69,11 +69,15 @@ def submissions_decided_by(session: Session, message_id: int) -> list[int]:
 
 def track_classification(session: Session, message: InboundMessage, classification: Classification,
                          settings: TrackingSettings, affected: Sequence[int] = (),
-                         now: datetime | None = None) -> None:
+                         now: datetime | None = None, first_time: bool = False) -> None:
     """The pipeline's hook, in the transaction that stored the classification. `affected`: what
-    `submissions_decided_by` said before the mail's old results were deleted."""
+    `submissions_decided_by` said before the mail's old results were deleted. `first_time`: the mail was
+    never processed before, so it has no submission rows or matches to undo (the common case, and cheaper)."""
     if classification.submission is not None:
         record_submission(session, message, classification.submission, settings, now)
+    elif first_time:
+        if classification.results:
+            track_results_of(session, message.id, settings, now, fresh=True)
     else:
         forget_submission(session, message.id, settings, now)
         track_results_of(session, message.id, settings, now)
@@ -138,17 +142,18 @@ def forget_submission(session: Session, message_id: int, settings: TrackingSetti
 
 
 def track_results_of(session: Session, message_id: int, settings: TrackingSettings,
-                     now: datetime | None = None) -> None:
+                     now: datetime | None = None, fresh: bool = False) -> None:
     """After a result or bounce mail was (re)classified: tie its results to their submissions."""
     session.flush()
     result_ids = list(session.scalars(
         sa.select(FaxResultRow.id).where(FaxResultRow.inbound_message_id == message_id).order_by(FaxResultRow.id)))
-    correlate_results(session, result_ids, settings, now)
+    correlate_results(session, result_ids, settings, now, fresh=fresh)
 
 
 def correlate_results(session: Session, result_ids: Iterable[int], settings: TrackingSettings,
-                      now: datetime | None = None) -> int:
-    """Tie each result to its submission destination(s); returns how many matches were made."""
+                      now: datetime | None = None, fresh: bool = False) -> int:
+    """Tie each result to its submission destination(s); returns how many matches were made. `fresh`:
+    the results were just inserted, so none can be matched already."""
     now = now or datetime.now(UTC)
     window = timedelta(seconds=settings.match_window)
     domains = tuple(d.lower() for d in settings.fax_domains)
@@ -156,8 +161,8 @@ def correlate_results(session: Session, result_ids: Iterable[int], settings: Tra
     for facts, kind in _result_facts(session, list(result_ids)):
         if kind == "dsn" and not _at_fax_domain(facts.recipient, domains):
             continue  # a mail-level report about an ordinary mailbox is not about a fax
-        if session.scalar(sa.select(sa.func.count()).select_from(FaxMatchRow)
-                          .where(FaxMatchRow.result_id == facts.id)):
+        if not fresh and session.scalar(sa.select(sa.func.count()).select_from(FaxMatchRow)
+                                        .where(FaxMatchRow.result_id == facts.id)):
             continue
         matches = choose(facts, _candidates(session, facts, window), window)
         for match in matches:
