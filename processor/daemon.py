@@ -76,7 +76,7 @@ async def _serve(settings: Settings) -> int:
     metrics = SmtpMetrics(registry)
     executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="store")
     handler = SinkHandler(
-        GroupCommitter(RawStore(engine), executor),
+        GroupCommitter(RawStore(engine), executor, waiting=workers.smtp_waiting),
         recipients=AddressPolicy(smtp.accepted_recipients),
         senders=AddressPolicy(smtp.allowed_senders),
         max_recipients=smtp.max_recipients,
@@ -149,6 +149,8 @@ class WorkerPool:
         self.count = settings.processing.workers or os.cpu_count() or 1
         self.ctx = multiprocessing.get_context("spawn")
         self.slots: list[tuple[BaseProcess, Event, Event]] = []
+        self.smtp_waiting = self.ctx.RawValue("i", 0)
+        """Mails waiting for their commit on the SMTP side (written by the event loop, read by workers)."""
 
     def start(self) -> None:
         self.slots = [self._spawn(index) for index in range(self.count)]
@@ -159,7 +161,8 @@ class WorkerPool:
         # the event loop for ever.
         wake, stop = self.ctx.Event(), self.ctx.Event()
         process = self.ctx.Process(target=run_worker, name=f"worker-{index + 1}",
-                                   args=(self.settings, wake, stop, self.log_level, (index, self.count)))
+                                   args=(self.settings, wake, stop, self.log_level, (index, self.count),
+                                         self.smtp_waiting))
         process.start()
         return process, wake, stop
 

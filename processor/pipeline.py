@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import signal
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -26,7 +26,7 @@ from processor.reasons import Kind
 from processor.records import Classification
 from processor.store.db import session_scope
 from processor.store.models import InboundMessage, MessageStatus
-from processor.store.results import claim_attempt, record_classification, record_failure
+from processor.store.results import claim_attempts, record_classification, record_failure
 from processor.store.tracking import submissions_decided_by, track_classification
 from processor.trust import received_through_vendor
 
@@ -93,17 +93,17 @@ class _Verdict:
     trust: bool | None = None
 
 
-def process_messages(engine: Engine, message_ids: Sequence[int], full_settings: Settings) -> list[ProcessOutcome]:
+def process_messages(engine: Engine, message_ids: Sequence[int], full_settings: Settings,
+                     before_write: Callable[[], None] | None = None) -> list[ProcessOutcome]:
     """Classify stored mails and replace their results: one transaction to claim them, one to record them.
 
     The claim (attempts + 1) is committed before the work starts, so a mail that kills the process is
     counted; the worker processes a mail that was claimed before on its own, so one poisonous mail cannot
-    take its batch with it. Ids that do not exist are left out of the outcomes.
+    take its batch with it. Ids that do not exist are left out of the outcomes. `before_write` is called
+    before the recording transaction (the worker uses it to let new mail be committed first).
     """
     settings = full_settings.processing
-    with session_scope(engine) as session:
-        claimed = [(m.id, m.attempts, m.raw, m.peer, tuple(m.rcpt_tos or ()))
-                   for message_id in message_ids if (m := claim_attempt(session, message_id)) is not None]
+    claimed = [(m.id, m.attempts, m.raw, m.peer, m.rcpt_tos) for m in claim_attempts(engine, message_ids)]
     verdicts = []
     for message_id, attempts, raw, peer, rcpt_tos in claimed:
         if attempts > settings.max_attempts:
@@ -113,6 +113,8 @@ def process_messages(engine: Engine, message_ids: Sequence[int], full_settings: 
             verdicts.append(_Verdict(message_id, MessageStatus.ERROR, "raw bytes no longer stored"))
         else:
             verdicts.append(_judge(message_id, raw, peer, rcpt_tos, full_settings))
+    if before_write is not None:
+        before_write()
     try:
         with session_scope(engine) as session:
             _one_recorder_at_a_time(session)

@@ -129,16 +129,21 @@ class SessionGate:
 class GroupCommitter:
     """Commits the mails of concurrent sessions together, one transaction at a time, in arrival order."""
 
-    def __init__(self, store: RawStore, executor: Executor, max_batch: int = 200) -> None:
+    def __init__(self, store: RawStore, executor: Executor, max_batch: int = 200, waiting: Any = None) -> None:
         self.store = store
         self.executor = executor
         self.max_batch = max_batch
+        self.waiting = waiting
+        """Optional shared counter (`.value`) of mails waiting for their commit: the workers read it to let
+        the SMTP side have SQLite's one write lock first."""
         self._pending: list[tuple[bytes, Envelope, asyncio.Future[StoredMail]]] = []
         self._task: asyncio.Task[None] | None = None
 
     async def put(self, raw: bytes, envelope: Envelope) -> StoredMail:
         future: asyncio.Future[StoredMail] = asyncio.get_running_loop().create_future()
         self._pending.append((raw, envelope, future))
+        if self.waiting is not None:
+            self.waiting.value += 1
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._run())
         # shield: a client that hangs up must not cancel the commit other sessions are waiting for.
@@ -157,6 +162,9 @@ class GroupCommitter:
                     if not future.done():
                         future.set_exception(error)
                 continue
+            finally:
+                if self.waiting is not None:
+                    self.waiting.value -= len(batch)
             for (_raw, _envelope, future), result in zip(batch, stored, strict=True):
                 if not future.done():
                     future.set_result(result)

@@ -28,6 +28,7 @@ __all__ = [
     "current_revision",
     "head_revision",
     "migrate",
+    "read_only",
     "readonly_grants",
     "session_scope",
 ]
@@ -77,7 +78,19 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any, synchronous: str = "FUL
 
 
 def _sqlite_begin(connection: Any) -> None:
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    # Read-only work (see read_only) begins DEFERRED: in WAL mode it then takes no lock at all, so it never
+    # makes the SMTP side's commits wait.
+    read_only = connection.get_execution_options().get(_READ_ONLY, False)
+    connection.exec_driver_sql("BEGIN DEFERRED" if read_only else "BEGIN IMMEDIATE")
+
+
+_READ_ONLY = "faxbounce_read_only"
+
+
+def read_only(engine: Engine) -> Engine:
+    """The same engine for transactions that only read (they must not write: SQLite would refuse the
+    upgrade to a write lock half-way)."""
+    return engine.execution_options(**{_READ_ONLY: True})
 
 
 @contextmanager

@@ -82,7 +82,7 @@ class InboundMessage(Base):
     peer: Mapped[str | None] = mapped_column(sa.Text)
     """Client address `ip:port`, or `ingest:<path>` for backfilled mail."""
     helo: Mapped[str | None] = mapped_column(sa.Text)
-    raw: Mapped[bytes | None] = mapped_column(sa.LargeBinary)
+    raw: Mapped[bytes | None] = mapped_column(sa.LargeBinary, deferred=True)  # loaded only when asked for
     size: Mapped[int] = mapped_column(sa.BigInteger, nullable=False)
     sha256: Mapped[str] = mapped_column(sa.String(64), nullable=False)
     message_id: Mapped[str | None] = mapped_column(sa.Text)

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from processor.records import Classification, FaxResult
+from processor.store.db import read_only
 from processor.store.models import FaxResultRow, InboundMessage, MessageStatus
 
 __all__ = [
-    "claim_attempt",
+    "ClaimedMail",
+    "claim_attempts",
     "message_ids",
     "record_classification",
     "record_failure",
@@ -34,12 +38,29 @@ def message_ids(
     return list(session.scalars(query))
 
 
-def claim_attempt(session: Session, message_id: int) -> InboundMessage | None:
-    """Count one processing attempt before it starts, so a mail that kills the worker is noticed."""
-    message = session.get(InboundMessage, message_id)
-    if message is not None:
-        message.attempts += 1
-    return message
+@dataclass(frozen=True, slots=True)
+class ClaimedMail:
+    id: int
+    attempts: int
+    raw: bytes | None
+    peer: str | None
+    rcpt_tos: tuple[str, ...]
+
+
+def claim_attempts(engine: Engine, message_ids: Sequence[int]) -> list[ClaimedMail]:
+    """Count one processing attempt for each mail before the work starts (so a mail that kills the worker
+    is noticed), in one short write, then read the mails without holding any lock."""
+    ids = list(message_ids)
+    if not ids:
+        return []
+    with engine.begin() as connection:
+        connection.execute(sa.update(InboundMessage).where(InboundMessage.id.in_(ids))
+                           .values(attempts=InboundMessage.attempts + 1))
+    with read_only(engine).connect() as connection:
+        rows = connection.execute(
+            sa.select(InboundMessage.id, InboundMessage.attempts, InboundMessage.raw, InboundMessage.peer,
+                      InboundMessage.rcpt_tos).where(InboundMessage.id.in_(ids)).order_by(InboundMessage.id)).all()
+    return [ClaimedMail(r.id, r.attempts, r.raw, r.peer, tuple(r.rcpt_tos or ())) for r in rows]
 
 
 def record_classification(

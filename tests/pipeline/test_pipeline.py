@@ -31,7 +31,9 @@ def _results(engine: Engine, message_id: int) -> list[FaxResultRow]:
 
 def _message(engine: Engine, message_id: int) -> InboundMessage:
     with session_scope(engine) as session:
-        return session.get_one(InboundMessage, message_id)
+        message = session.get_one(InboundMessage, message_id)
+        _ = message.raw  # deferred column: load it while the session is open
+        return message
 
 
 def test_interfax_failure_becomes_a_failure_row(engine: Engine) -> None:
@@ -129,13 +131,14 @@ def test_drain_batches_fresh_mail_and_isolates_retried_mail(engine: Engine, monk
     calls: list[list[int]] = []
     real = pipeline.process_messages
 
-    def spy(engine_, message_ids, settings):  # type: ignore[no-untyped-def]
+    def spy(engine_, message_ids, settings, before_write=None):  # type: ignore[no-untyped-def]
         calls.append(list(message_ids))
-        return real(engine_, message_ids, settings)
+        return real(engine_, message_ids, settings, before_write)
 
     import processor.worker as worker
 
     monkeypatch.setattr(worker, "process_messages", spy)
+    monkeypatch.setattr(worker, "_BATCH", {"sqlite": 50, "postgresql": 50})
     assert drain(engine, Settings()) == 7
     assert calls == [ids[:3], [ids[3]], ids[4:]]
     with session_scope(engine) as session:
@@ -148,9 +151,9 @@ def test_shards_split_the_queue_without_overlap(engine: Engine, monkeypatch: pyt
     seen: list[list[int]] = []
     real = pipeline.process_messages
 
-    def spy(engine_, message_ids, settings):  # type: ignore[no-untyped-def]
+    def spy(engine_, message_ids, settings, before_write=None):  # type: ignore[no-untyped-def]
         seen.append(list(message_ids))
-        return real(engine_, message_ids, settings)
+        return real(engine_, message_ids, settings, before_write)
 
     import processor.worker as worker
 
@@ -158,3 +161,22 @@ def test_shards_split_the_queue_without_overlap(engine: Engine, monkeypatch: pyt
     assert drain(engine, Settings(), shard=(1, 3)) == 3
     assert [i for batch in seen for i in batch] == [i for i in ids if i % 3 == 1]
     assert drain(engine, Settings(), shard=(0, 3)) + drain(engine, Settings(), shard=(2, 3)) == 6
+
+
+def test_worker_lets_waiting_mail_commit_first() -> None:
+    """On SQLite the worker holds back while the SMTP side has mail waiting for its commit (bounded)."""
+    import processor.worker as worker
+
+    class Shared:
+        value = 0
+
+    waiting = Shared()
+    hold_back = worker._after_new_mail(waiting)
+    assert hold_back is not None and worker._after_new_mail(None) is None
+    started = time.monotonic()
+    hold_back()
+    assert time.monotonic() - started < 0.05  # nothing waiting: no delay
+    waiting.value = 3
+    started = time.monotonic()
+    hold_back()
+    assert worker._YIELD_SECONDS <= time.monotonic() - started < worker._YIELD_SECONDS + 0.2  # bounded

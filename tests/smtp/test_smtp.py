@@ -121,7 +121,7 @@ def test_250_means_stored(engine: Engine, executor: ThreadPoolExecutor) -> None:
     assert code == 250 and b"stored as" in reply
     assert len(stored) == 1
     with engine.connect() as connection:
-        row = connection.execute(sa.select(InboundMessage)).one()
+        row = connection.execute(sa.select(InboundMessage.__table__)).one()
     assert row.raw == MAIL
     assert row.mail_from == "bounce@example.com"
     assert row.rcpt_tos == ["fax@faxbounce.test", "other@elsewhere.example"]
