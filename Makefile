@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test lint agreement faults fuzz clean
+.PHONY: install run test lint agreement bench faults fuzz clean
 
 install: $(STAMP)
 
@@ -29,6 +29,10 @@ lint: install
 # How often the generic delivery-report reader agrees with Sisimai on ../shared/corpus.
 agreement: install
 	$(BIN)/python bench/corpus_agreement.py
+
+# Performance side by side with aiosmtpd's ceiling, Postfix's smtp-sink and Sisimai (installs the latter two).
+bench: install
+	$(BIN)/python bench/perf.py
 
 # Fault report: kill -9, database outage, locked and full SQLite, duplicates, SIGTERM (root for the tmpfs).
 faults: install
