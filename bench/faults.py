@@ -92,7 +92,7 @@ class Daemon:
         self.log = self.workdir / f"daemon-{self.starts}.log"
         env = dict(os.environ, FAXBOUNCE_DATABASE_URL=self.url, FAXBOUNCE_SMTP_PORT=str(self.port),
                    FAXBOUNCE_SMTP_HOST="127.0.0.1", FAXBOUNCE_PROCESSING_POLL_INTERVAL="0.2",
-                   FAXBOUNCE_SMTP_MAX_SESSIONS="200", PYTHONPATH=str(ROOT))
+                   FAXBOUNCE_METRICS_PORT="0", FAXBOUNCE_SMTP_MAX_SESSIONS="200", PYTHONPATH=str(ROOT))
         env.pop("FAXBOUNCE_CONFIG", None)
         with self.log.open("wb") as out:
             self.process = subprocess.Popen([sys.executable, "-m", "processor", "serve"], cwd=self.workdir,

@@ -77,7 +77,8 @@ def _start(db_url: str, tmp_path: Path) -> Daemon:
     port = _free_port()
     log = tmp_path / f"daemon-{port}.log"
     env = dict(os.environ, FAXBOUNCE_DATABASE_URL=db_url, FAXBOUNCE_SMTP_HOST="127.0.0.1",
-               FAXBOUNCE_SMTP_PORT=str(port), FAXBOUNCE_PROCESSING_POLL_INTERVAL="0.2")
+               FAXBOUNCE_SMTP_PORT=str(port), FAXBOUNCE_PROCESSING_POLL_INTERVAL="0.2",
+               FAXBOUNCE_METRICS_PORT="0")
     env.pop("FAXBOUNCE_CONFIG", None)
     with log.open("wb") as out:
         process = subprocess.Popen([sys.executable, "-m", "processor", "serve"], cwd=tmp_path, env=env,
