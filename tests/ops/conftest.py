@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from ops.helpers import Daemon, start_daemon
+from daemonctl import Daemon, start_daemon
 
 from processor.store.db import create_db_engine, migrate
 

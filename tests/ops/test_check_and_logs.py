@@ -10,8 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from daemonctl import Daemon, free_port, wait_until
 from mailfactory import interfax_failure, plain
-from ops.helpers import Daemon, free_port, wait_until
 
 from processor.cli import main
 from processor.rawstore import Envelope, RawStore

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from daemonctl import free_port
 from mailfactory import interfax_failure, plain
 from ops.dovecot import PASSWORD, USER, Dovecot, dovecot_binary, start_dovecot
-from ops.helpers import free_port
 
 from processor.cli import main
 from processor.ingest import Progress

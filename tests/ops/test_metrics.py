@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from daemonctl import Daemon, free_port, http_get, metric, wait_until
 from mailfactory import interfax_failure, plain
-from ops.helpers import Daemon, free_port, http_get, metric, wait_until
 from prometheus_client import CollectorRegistry
 from sqlalchemy.engine import Engine
 

@@ -6,57 +6,21 @@ Runs on SQLite and PostgreSQL. Also shows that mail stored while no daemon ran i
 from __future__ import annotations
 
 import os
-import signal
-import smtplib
-import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from daemonctl import Daemon, free_port, start_daemon
 from mailfactory import interfax_failure, plain
 
 from processor.rawstore import Envelope, RawStore
 from processor.store.db import create_db_engine, migrate
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@dataclass
-class Daemon:
-    process: subprocess.Popen[bytes]
-    port: int
-    url: str
-    log: Path
-
-    def send(self, raw: bytes, rcpt: str = "fax-results@faxbounce.test") -> tuple[int, bytes]:
-        with smtplib.SMTP("127.0.0.1", self.port, timeout=10) as client:
-            client.ehlo("mx.example.com")
-            client.mail("")
-            client.rcpt(rcpt)
-            return client.data(raw)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait_for_port(port: int, process: subprocess.Popen[bytes], log: Path, seconds: float = 20) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"daemon exited with {process.returncode}:\n{log.read_text()}")
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise AssertionError(f"daemon did not listen within {seconds}s:\n{log.read_text()}")
 
 
 def _wait_for(url: str, query: str, expected_rows: int, seconds: float = 20) -> list[sa.Row]:
@@ -74,26 +38,7 @@ def _wait_for(url: str, query: str, expected_rows: int, seconds: float = 20) -> 
 
 
 def _start(db_url: str, tmp_path: Path) -> Daemon:
-    port = _free_port()
-    log = tmp_path / f"daemon-{port}.log"
-    env = dict(os.environ, FAXBOUNCE_DATABASE_URL=db_url, FAXBOUNCE_SMTP_HOST="127.0.0.1",
-               FAXBOUNCE_SMTP_PORT=str(port), FAXBOUNCE_PROCESSING_POLL_INTERVAL="0.2",
-               FAXBOUNCE_METRICS_PORT="0")
-    env.pop("FAXBOUNCE_CONFIG", None)
-    with log.open("wb") as out:
-        process = subprocess.Popen([sys.executable, "-m", "processor", "serve"], cwd=tmp_path, env=env,
-                                   stdout=out, stderr=subprocess.STDOUT)
-    _wait_for_port(port, process, log)
-    return Daemon(process, port, db_url, log)
-
-
-def _stop(daemon: Daemon) -> int:
-    daemon.process.send_signal(signal.SIGTERM)
-    try:
-        return daemon.process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        daemon.process.kill()
-        raise
+    return start_daemon(db_url, tmp_path, metrics=False)
 
 
 @pytest.fixture
@@ -101,8 +46,7 @@ def daemon(db_url: str, tmp_path: Path) -> Iterator[Daemon]:
     migrate(create_db_engine(db_url))
     running = _start(db_url, tmp_path)
     yield running
-    if running.process.poll() is None:
-        _stop(running)
+    running.stop()
 
 
 def test_smtp_to_failures_view(daemon: Daemon) -> None:
@@ -118,7 +62,7 @@ def test_smtp_to_failures_view(daemon: Daemon) -> None:
     assert envelope.mail_from == ""
     assert "fax-results@faxbounce.test" in str(envelope.rcpt_tos)
     assert envelope.helo == "mx.example.com"
-    assert _stop(daemon) == 0
+    assert daemon.stop() == 0
 
 
 def test_unrelated_mail_is_kept_without_results(daemon: Daemon) -> None:
@@ -138,12 +82,12 @@ def test_mail_stored_before_start_is_processed_after_start(db_url: str, tmp_path
         rows = _wait_for(db_url, "SELECT reason, retryable FROM failures", 1)
         assert [(r.reason, bool(r.retryable)) for r in rows] == [("busy", True)], running.log.read_text()
     finally:
-        assert _stop(running) == 0
+        assert running.stop() == 0
 
 
 def test_serve_refuses_an_unmigrated_database(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'new.sqlite3'}"
-    env = dict(os.environ, FAXBOUNCE_DATABASE_URL=url, FAXBOUNCE_SMTP_PORT=str(_free_port()))
+    env = dict(os.environ, FAXBOUNCE_DATABASE_URL=url, FAXBOUNCE_SMTP_PORT=str(free_port()))
     result = subprocess.run([sys.executable, "-m", "processor", "serve"], env=env, capture_output=True,
                             timeout=30, cwd=tmp_path)
     assert result.returncode == 2
@@ -161,7 +105,7 @@ def test_no_secret_in_logs_or_replies(db_url: str, tmp_path: Path) -> None:
         code, reply = running.send(plain())
         assert code == 250 and b"hunter2" not in reply
     finally:
-        assert _stop(running) == 0
+        assert running.stop() == 0
     log = running.log.read_text()
     assert "listening on" in log
     assert "hunter2-secret" not in log

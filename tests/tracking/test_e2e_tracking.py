@@ -6,95 +6,40 @@ The daemon runs with a 2-second result timeout and a fast sweep, so a fax withou
 
 from __future__ import annotations
 
-import os
-import signal
-import smtplib
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
+from daemonctl import Daemon, start_daemon
 from submissionfactory import result, submission
 
 from processor.store.db import create_db_engine, migrate
 
 
-@dataclass
-class Daemon:
-    process: subprocess.Popen[bytes]
-    port: int
-    url: str
-    log: Path
-
-    def send(self, raw: bytes, mail_from: str = "", rcpts: tuple[str, ...] = ("fax-results@faxbounce.test",)) -> None:
-        with smtplib.SMTP("127.0.0.1", self.port, timeout=10) as client:
-            refused = client.sendmail(mail_from, list(rcpts), raw)
-        assert not refused
-
-    def wait_for(self, query: str, expected: list[tuple[object, ...]], seconds: float = 20) -> list[tuple[object, ...]]:
-        engine = create_db_engine(self.url)
-        deadline = time.monotonic() + seconds
-        try:
-            while True:
-                with engine.connect() as connection:
-                    rows = [tuple(r) for r in connection.execute(sa.text(query))]
-                if rows == expected or time.monotonic() > deadline:
-                    return rows
-                time.sleep(0.1)
-        finally:
-            engine.dispose()
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
-def daemon(db_url: str, tmp_path: Path) -> Iterator[Daemon]:
+def daemon(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Daemon]:
     engine = create_db_engine(db_url)
     migrate(engine)
     engine.dispose()
-    port = _free_port()
-    log = tmp_path / "daemon.log"
-    env = dict(os.environ, FAXBOUNCE_DATABASE_URL=db_url, FAXBOUNCE_SMTP_HOST="127.0.0.1",
-               FAXBOUNCE_SMTP_PORT=str(port), FAXBOUNCE_PROCESSING_POLL_INTERVAL="0.2",
-               FAXBOUNCE_RESULT_TIMEOUT="2", FAXBOUNCE_TRACKING_SWEEP_INTERVAL="0.2", FAXBOUNCE_METRICS_PORT="0")
-    env.pop("FAXBOUNCE_CONFIG", None)
-    env.pop("FAXBOUNCE_TRACKING_RESULT_TIMEOUT", None)
-    with log.open("wb") as out:
-        process = subprocess.Popen([sys.executable, "-m", "processor", "serve"], cwd=tmp_path, env=env,
-                                   stdout=out, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 20
-    while True:
-        assert process.poll() is None, log.read_text()
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                break
-        assert time.monotonic() < deadline, log.read_text()
-        time.sleep(0.05)
-    running = Daemon(process, port, db_url, log)
+    monkeypatch.delenv("FAXBOUNCE_TRACKING_RESULT_TIMEOUT", raising=False)  # it would win over the one below
+    running = start_daemon(db_url, tmp_path, metrics=False, FAXBOUNCE_RESULT_TIMEOUT="2",
+                           FAXBOUNCE_TRACKING_SWEEP_INTERVAL="0.2")
     yield running
-    process.send_signal(signal.SIGTERM)
-    try:
-        assert process.wait(timeout=15) == 0, log.read_text()
-    except subprocess.TimeoutExpired:
-        process.kill()
-        raise
+    assert running.stop() == 0, running.log.read_text()
+
+
+def assert_sent(daemon: Daemon, raw: bytes, **options: object) -> None:
+    code, reply = daemon.send(raw, **options)  # type: ignore[arg-type]
+    assert code == 250, reply
 
 
 def test_bcc_copy_and_results_give_delivered_and_failed(daemon: Daemon) -> None:
     # The BCC copy of a list send (Postfix sender_bcc_maps): fax addresses in To, envelope to faxbounce.
-    daemon.send(submission(["03-5555-0101", "06-5555-0202"], "見積書送付の件 /b"), mail_from="taro@example.co.jp",
-                rcpts=("fax-copy@faxbounce.test",))
-    daemon.send(result("03-5555-0101", "0", subject="見積書送付の件", transaction_id="700000001"))
-    daemon.send(result("06-5555-0202", "3912", "FAX番号が使用不可です", subject="見積書送付の件",
+    copy = submission(["03-5555-0101", "06-5555-0202"], "見積書送付の件 /b")
+    assert_sent(daemon, copy, mail_from="taro@example.co.jp", rcpt=("fax-copy@faxbounce.test",))
+    assert_sent(daemon, result("03-5555-0101", "0", subject="見積書送付の件", transaction_id="700000001"))
+    assert_sent(daemon, result("06-5555-0202", "3912", "FAX番号が使用不可です", subject="見積書送付の件",
                        transaction_id="700000002"))
     query = ("SELECT fax_number, state, reason, action, match_method, transaction_id FROM fax_status "
              "ORDER BY fax_number")
@@ -106,8 +51,8 @@ def test_bcc_copy_and_results_give_delivered_and_failed(daemon: Daemon) -> None:
 def test_submission_without_result_turns_no_result_after_the_timeout(daemon: Daemon) -> None:
     # Only the envelope names the fax address (a Bcc the mailer stripped): still a submission.
     started = time.monotonic()
-    daemon.send(submission(["045-555-0303"], "納品書", header=""), mail_from="taro@example.co.jp",
-                rcpts=("0455550303@fax.tc",))
+    assert_sent(daemon, submission(["045-555-0303"], "納品書", header=""), mail_from="taro@example.co.jp",
+                rcpt=("0455550303@fax.tc",))
     query = "SELECT fax_number, state, reason, action FROM fax_status"
     submitted = [("+81455550303", "submitted", None, None)]
     assert daemon.wait_for(query, submitted, seconds=1.5) == submitted, daemon.log.read_text()

@@ -1,4 +1,4 @@
-"""Helpers for the operations tests (tests/ops): a real `faxbounce serve` with its metrics endpoint on a free port."""
+"""A real `faxbounce serve` for end-to-end tests: started on free ports, driven over SMTP and HTTP, read with SQL."""
 
 from __future__ import annotations
 
@@ -16,6 +16,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import sqlalchemy as sa
+
+from processor.store.db import create_db_engine
 
 
 def free_port() -> int:
@@ -65,16 +69,33 @@ class Daemon:
     def base(self) -> str:
         return f"http://127.0.0.1:{self.metrics_port}"
 
-    def send(self, raw: bytes, mail_from: str = "", rcpt: str = "fax-results@faxbounce.test") -> tuple[int, bytes]:
+    def send(self, raw: bytes, mail_from: str = "",
+             rcpt: str | tuple[str, ...] = "fax-results@faxbounce.test") -> tuple[int, bytes]:
+        """One transaction; the first reply that is not 250, else the DATA reply."""
         with smtplib.SMTP("127.0.0.1", self.smtp_port, timeout=10) as client:
             client.ehlo("mx.example.com")
             code, reply = client.mail(mail_from)
             if code != 250:
                 return code, reply
-            code, reply = client.rcpt(rcpt)
-            if code != 250:
-                return code, reply
+            for address in (rcpt,) if isinstance(rcpt, str) else rcpt:
+                code, reply = client.rcpt(address)
+                if code != 250:
+                    return code, reply
             return client.data(raw)
+
+    def wait_for(self, query: str, expected: list[tuple[object, ...]], seconds: float = 20) -> list[tuple[object, ...]]:
+        """Rows of `query` once they equal `expected`, or what they are when `seconds` have passed."""
+        engine = create_db_engine(self.url)
+        deadline = time.monotonic() + seconds
+        try:
+            while True:
+                with engine.connect() as connection:
+                    rows = [tuple(r) for r in connection.execute(sa.text(query))]
+                if rows == expected or time.monotonic() > deadline:
+                    return rows
+                time.sleep(0.1)
+        finally:
+            engine.dispose()
 
     def metrics(self) -> str:
         status, _type, body = http_get(self.base + "/metrics")
@@ -97,8 +118,10 @@ class Daemon:
             raise
 
 
-def start_daemon(db_url: str, tmp_path: Path, args: tuple[str, ...] = (), **env_extra: str) -> Daemon:
-    smtp_port, metrics_port = free_port(), free_port()
+def start_daemon(db_url: str, tmp_path: Path, args: tuple[str, ...] = (), metrics: bool = True,
+                 **env_extra: str) -> Daemon:
+    """Start the daemon on free ports (no metrics endpoint unless `metrics`) and wait until it listens."""
+    smtp_port, metrics_port = free_port(), (free_port() if metrics else 0)
     log = tmp_path / f"daemon-{smtp_port}.log"
     env = dict(os.environ, FAXBOUNCE_DATABASE_URL=db_url, FAXBOUNCE_SMTP_HOST="127.0.0.1",
                FAXBOUNCE_SMTP_PORT=str(smtp_port), FAXBOUNCE_METRICS_PORT=str(metrics_port),
@@ -112,8 +135,12 @@ def start_daemon(db_url: str, tmp_path: Path, args: tuple[str, ...] = (), **env_
     def listening() -> bool:
         if process.poll() is not None:
             raise AssertionError(f"daemon exited with {process.returncode}:\n{log.read_text()}")
-        with socket.socket() as a, socket.socket() as b:
-            return a.connect_ex(("127.0.0.1", smtp_port)) == 0 and b.connect_ex(("127.0.0.1", metrics_port)) == 0
+        ports = [smtp_port, metrics_port] if metrics else [smtp_port]
+        for port in ports:
+            with socket.socket() as sock:
+                if sock.connect_ex(("127.0.0.1", port)) != 0:
+                    return False
+        return True
 
     if not wait_until(listening, 20, 0.05):
         daemon.stop()
