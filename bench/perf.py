@@ -20,6 +20,7 @@ received and parsed, RSS with 50 sessions, and parse + classify rates.
 from __future__ import annotations
 
 import argparse
+import base64
 import gc
 import multiprocessing
 import os
@@ -63,15 +64,39 @@ def sample_mails() -> list[bytes]:
 
 
 def smtp_body(raw: bytes, seq: int, size: int) -> bytes:
-    """CRLF, dot-stuffed, unique (faxbounce stores identical bytes once), padded to about `size` bytes."""
+    """CRLF, dot-stuffed, unique (faxbounce stores identical bytes once), and about `size` bytes: a mail
+    smaller than that gets the fax image attached (base64 TIFF-sized data), as notifications can carry."""
     lines = raw.replace(b"\r\n", b"\n").split(b"\n")
     head = f"X-Bench-Seq: {seq}.{uuid.uuid4().hex}".encode()
     body = b"\r\n".join([head, *lines])
-    if len(body) < size:  # an attachment-like tail, as notifications with the fax image carry
-        filler = b"\r\nX-Pad: " + b"A" * 76
-        body += filler * ((size - len(body)) // len(filler))
+    if len(body) + 2048 < size:
+        body = with_attachment(body, size - len(body))
     body = body.replace(b"\r\n.", b"\r\n..")
     return body + (b"" if body.endswith(b"\r\n") else b"\r\n")
+
+
+def with_attachment(mail: bytes, size: int) -> bytes:
+    """Wrap a CRLF mail in multipart/mixed: its own body first (with its Content-* headers), then `size`
+    bytes of base64 attachment."""
+    head, _, body = mail.partition(b"\r\n\r\n")
+    top: list[bytes] = []
+    content: list[bytes] = []
+    current = top
+    for line in head.split(b"\r\n"):
+        if line[:1] in (b" ", b"\t") and current:
+            current[-1] += b"\r\n" + line  # a folded line belongs to the header above it
+            continue
+        current = content if line.lower().startswith(b"content-") else top
+        current.append(line)
+    top = [h for h in top if not h.lower().startswith(b"mime-version")]
+    boundary = f"=_bench_{uuid.uuid4().hex}".encode()
+    payload = base64.encodebytes(os.urandom(size * 3 // 4)).replace(b"\n", b"\r\n")
+    return b"\r\n".join([
+        *top, b"MIME-Version: 1.0", b'Content-Type: multipart/mixed; boundary="' + boundary + b'"', b"",
+        b"--" + boundary, *(content or [b"Content-Type: text/plain; charset=us-ascii"]), b"", body,
+        b"--" + boundary, b"Content-Type: image/tiff; name=fax.tif", b"Content-Transfer-Encoding: base64",
+        b"Content-Disposition: attachment; filename=fax.tif", b"", payload, b"--" + boundary + b"--", b"",
+    ])
 
 
 def bodies(count: int, size: int) -> list[bytes]:

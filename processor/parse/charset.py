@@ -229,6 +229,9 @@ def _q_decode(payload: str) -> bytes:
     return _Q_HEX_RE.sub(lambda m: bytes((int(m.group(1), 16),)), data)
 
 
+_ASCII_RUN = re.compile(rb"[^\x1b\x0e\x0f\x80-\xff]+")
+
+
 def _decode_iso2022jp(data: bytes) -> str:
     """ISO-2022-JP with CP50221 extensions: JIS X 0208 rows go through cp932, which has NEC/IBM characters."""
     out: list[str] = []
@@ -292,6 +295,10 @@ def _decode_iso2022jp(data: bytes) -> str:
             i += 1
             continue
         flush()
+        if mode == "ascii" and (run := _ASCII_RUN.match(data, i)) is not None:
+            out.append(run.group().decode("ascii"))  # whole runs at once: bodies are mostly ASCII
+            i = run.end()
+            continue
         out.append(chr(byte) if byte < 0x80 else _decode_cp932(bytes([byte])))
         i += 1
     flush()
