@@ -265,10 +265,11 @@ def latency_at_rate(workdir: Path, count: int, rate: float = 500) -> list[str]:
 
 
 def big_mail(workdir: Path, count: int) -> list[str]:
-    """Small mails at 200/s while 25 MiB mails are received and parsed (aiosmtpd#293)."""
-    rows = ["| target | small-mail p50 ms | p99 ms | 25 MiB mails accepted |", "|---|---:|---:|---:|"]
-    big = [smtp_body(b"Subject: big fax\r\nContent-Type: text/plain\r\n\r\n", i, 25 * 1024 * 1024 - 4096)
-           for i in range(3)]
+    """Small mails at 200/s while 24 MiB mails are received and parsed (aiosmtpd#293)."""
+    rows = ["| target | small-mail p50 ms | p99 ms | 24 MiB mails accepted |", "|---|---:|---:|---:|"]
+    # 24 MiB: with base64 and headers it stays under the default 25 MiB smtp.max_message_size.
+    big = [smtp_body(b"Subject: big fax\r\nContent-Type: text/plain\r\n\r\nsee attachment\r\n", i,
+                     24 * 1024 * 1024) for i in range(3)]
     mails = bodies(count, 2048)
     for name in FAXBOUNCE:
         with start(name, workdir) as target:
@@ -395,7 +396,7 @@ def main() -> int:
             workdir, {2048: int(8000 * scale), 100 * 1024: int(2000 * scale)})))
         sections.append(("Latency at a fixed offered rate (20 sessions, 2 KB)", latency_at_rate(
             workdir, int(5000 * scale))))
-        sections.append(("Small mails while 25 MiB mails arrive (20 sessions at 200 msg/s)", big_mail(
+        sections.append(("Small mails while 24 MiB mails arrive (20 sessions at 200 msg/s)", big_mail(
             workdir, int(3000 * scale))))
         sections.append(("Memory with 50 sessions (2 KB)", steady_rss(workdir, int(8000 * scale))))
         if args.full:

@@ -32,13 +32,15 @@ log = logging.getLogger(__name__)
 _SCAN = 500
 _NICENESS = 10
 _YIELD_SECONDS = 0.2
-# Mails recorded per transaction. SQLite has one write lock, and the SMTP side must never wait long for it:
-# one mail per transaction there (measured: bigger batches halve acceptance under load); PostgreSQL locks rows.
-_BATCH = {"sqlite": 1, "postgresql": 20}
+# Mails recorded per transaction. On SQLite, while the SMTP side has mail waiting for its commit, one mail
+# per transaction: SQLite has one write lock and the SMTP side must never wait long for it (measured: batches
+# of 20 halved acceptance under load). Otherwise, and always on PostgreSQL (row locks), batches.
+_BATCH = 20
 
 
 def drain(engine: Engine, settings: Settings, stopping: Callable[[], bool] = lambda: False,
-          shard: tuple[int, int] = (0, 1), before_write: Callable[[], None] | None = None) -> int:
+          shard: tuple[int, int] = (0, 1), before_write: Callable[[], None] | None = None,
+          batch_size: Callable[[], int] = lambda: _BATCH) -> int:
     """Process every `received` mail, oldest first, until none is left or `stopping()`; returns the count.
 
     Fresh mail goes in batches (one transaction to claim, one to record: far fewer commits than mails);
@@ -58,7 +60,7 @@ def drain(engine: Engine, settings: Settings, stopping: Callable[[], bool] = lam
             ).all()
         if not pending:
             break
-        for batch in _batches(pending, _BATCH.get(engine.dialect.name, 1)):
+        for batch in _batches(pending, batch_size):
             if stopping():
                 return done
             done += len(process_messages(engine, batch, settings, before_write))
@@ -66,7 +68,7 @@ def drain(engine: Engine, settings: Settings, stopping: Callable[[], bool] = lam
     return done
 
 
-def _batches(pending: Sequence[Any], size: int) -> Iterator[list[int]]:
+def _batches(pending: Sequence[Any], size: Callable[[], int]) -> Iterator[list[int]]:
     batch: list[int] = []
     for message_id, attempts in pending:
         if attempts:
@@ -76,7 +78,7 @@ def _batches(pending: Sequence[Any], size: int) -> Iterator[list[int]]:
             yield [message_id]
             continue
         batch.append(message_id)
-        if len(batch) >= size:
+        if len(batch) >= size():
             yield batch
             batch = []
     if batch:
@@ -135,7 +137,11 @@ def run_worker(settings: Settings, wake: Event, stop: Event, log_level: str = "I
     engine = create_db_engine(settings.database.url, durable=False)  # results are derived: see create_db_engine
     failing = False
     housekeeping = shard[0] == 0
-    before_write = _after_new_mail(smtp_waiting) if engine.dialect.name == "sqlite" else None
+    sqlite = engine.dialect.name == "sqlite" and smtp_waiting is not None
+    before_write = _after_new_mail(smtp_waiting) if sqlite else None
+
+    def batch_size() -> int:
+        return 1 if sqlite and smtp_waiting.value > 0 else _BATCH
     sweeper = Sweeper(settings)
     retention = RetentionRunner(settings)
     parent = os.getppid()
@@ -147,7 +153,7 @@ def run_worker(settings: Settings, wake: Event, stop: Event, log_level: str = "I
     while not stopping():
         wake.clear()
         try:
-            drain(engine, settings, stopping, shard, before_write)
+            drain(engine, settings, stopping, shard, before_write, batch_size)
             if housekeeping:
                 sweeper.maybe_run(engine)
                 retention.maybe_run(engine)

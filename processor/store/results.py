@@ -11,7 +11,6 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from processor.records import Classification, FaxResult
-from processor.store.db import read_only
 from processor.store.models import FaxResultRow, InboundMessage, MessageStatus
 
 __all__ = [
@@ -49,14 +48,13 @@ class ClaimedMail:
 
 def claim_attempts(engine: Engine, message_ids: Sequence[int]) -> list[ClaimedMail]:
     """Count one processing attempt for each mail before the work starts (so a mail that kills the worker
-    is noticed), in one short write, then read the mails without holding any lock."""
+    is noticed), and read them, in one short transaction."""
     ids = list(message_ids)
     if not ids:
         return []
-    with engine.begin() as connection:
+    with engine.begin() as connection:  # one short transaction: the write, then the read of what it claimed
         connection.execute(sa.update(InboundMessage).where(InboundMessage.id.in_(ids))
                            .values(attempts=InboundMessage.attempts + 1))
-    with read_only(engine).connect() as connection:
         rows = connection.execute(
             sa.select(InboundMessage.id, InboundMessage.attempts, InboundMessage.raw, InboundMessage.peer,
                       InboundMessage.rcpt_tos).where(InboundMessage.id.in_(ids)).order_by(InboundMessage.id)).all()

@@ -76,7 +76,7 @@ def track_classification(session: Session, message: InboundMessage, classificati
     if classification.submission is not None:
         record_submission(session, message, classification.submission, settings, now)
     elif first_time:
-        if classification.results:
+        if _may_match(classification, settings):
             track_results_of(session, message.id, settings, now, fresh=True)
     else:
         forget_submission(session, message.id, settings, now)
@@ -317,6 +317,15 @@ def _unmatched_results(session: Session, *, message_id: str | None, numbers: Seq
 def _message_id_forms(message_id: str) -> list[str]:
     core = message_id.strip("<>")
     return [message_id, core]
+
+
+def _may_match(classification: Classification, settings: TrackingSettings) -> bool:
+    """Whether any result could belong to a submission (the test correlate_results applies, in memory):
+    most delivery reports are about ordinary mailboxes and need no look-up at all."""
+    if classification.kind != "dsn":
+        return bool(classification.results)
+    domains = tuple(d.lower() for d in settings.fax_domains)
+    return any(_at_fax_domain(r.recipient, domains) for r in classification.results)
 
 
 def _at_fax_domain(address: str | None, domains: Sequence[str]) -> bool:

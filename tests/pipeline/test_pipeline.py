@@ -138,7 +138,7 @@ def test_drain_batches_fresh_mail_and_isolates_retried_mail(engine: Engine, monk
     import processor.worker as worker
 
     monkeypatch.setattr(worker, "process_messages", spy)
-    monkeypatch.setattr(worker, "_BATCH", {"sqlite": 50, "postgresql": 50})
+    monkeypatch.setattr(worker, "_BATCH", 50)
     assert drain(engine, Settings()) == 7
     assert calls == [ids[:3], [ids[3]], ids[4:]]
     with session_scope(engine) as session:
