@@ -1,0 +1,43 @@
+"""How fast one worker drains a backlog, alone (no SMTP load): the processing half of end to end.
+
+    .venv/bin/python bench/worker_rate.py [DATABASE_URL]          # default: a temporary SQLite file
+    .venv/bin/python -m cProfile -s cumulative bench/worker_rate.py | head -60   # where the time goes
+
+Stores 3,000 mails of bench/perf.py's mix, then times `worker.drain` over them.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.perf import bodies
+from processor.config import Settings
+from processor.rawstore import Envelope, RawStore
+from processor.store.db import create_db_engine, migrate
+from processor.worker import drain
+
+
+def main() -> int:
+    logging.disable(logging.WARNING)
+    url = sys.argv[1] if len(sys.argv) > 1 else f"sqlite:///{tempfile.mkdtemp()}/worker-rate.sqlite3"
+    engine = create_db_engine(url)
+    migrate(engine)
+    mails = [(body.replace(b"\r\n..", b"\r\n."), Envelope("", ("fax@faxbounce.test",), peer="127.0.0.1:1"))
+             for body in bodies(3000, 2048)]
+    RawStore(engine).put_many(mails)
+    worker_engine = create_db_engine(url, durable=False)
+    started = time.perf_counter()
+    done = drain(worker_engine, Settings())
+    elapsed = time.perf_counter() - started
+    print(f"{done} mails in {elapsed:.1f} s = {done / elapsed:.0f} mails/s on one worker")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
