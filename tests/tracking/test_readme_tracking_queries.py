@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
-
+from docsql import ROOT, sql_queries
 from sqlalchemy.engine import Engine
 from submissionfactory import result, submission
 
@@ -12,15 +10,7 @@ from processor.config import Settings
 from processor.pipeline import process_message
 from processor.rawstore import Envelope, RawStore
 
-README = Path(__file__).resolve().parents[2] / "README.md"
-
-
-def _queries() -> list[str]:
-    text = README.read_text(encoding="utf-8")
-    section = text[text.index("### Tracking queries"):]
-    block = re.search(r"```sql\n(.*?)```", section, re.S)
-    assert block, "README has no ```sql block under Tracking queries"
-    return [q.strip() for q in block.group(1).split(";") if q.strip()]
+README = ROOT / "README.md"
 
 
 def test_readme_tracking_queries_run(engine: Engine) -> None:
@@ -36,7 +26,7 @@ def test_readme_tracking_queries_run(engine: Engine) -> None:
         process_message(engine, store.put(raw, Envelope(sender, ("copy@faxbounce.test",))).id, Settings())
     answers: dict[str, list[tuple[object, ...]]] = {}
     with engine.connect() as connection:
-        for query in _queries():
+        for query in sql_queries(README, "### Tracking queries", engine.dialect.name):
             answers[query.splitlines()[0]] = [tuple(r) for r in connection.exec_driver_sql(query)]
     assert len(answers) == 6
     list_send = answers["-- Every fax one mail (a list send) produced, and how sure each match is"]
