@@ -179,6 +179,22 @@ class SmtpObserver(Protocol):
     def tempfailed(self, reason: str) -> None: ...
 
 
+class NoObserver:
+    """The observer when metrics are off: every hook does nothing, so callers need no None checks."""
+
+    def session_opened(self) -> None:
+        pass
+
+    def rejected(self, stage: str) -> None:
+        pass
+
+    def accepted(self, size: int, commit_seconds: float, duplicate: bool) -> None:
+        pass
+
+    def tempfailed(self, reason: str) -> None:
+        pass
+
+
 class SinkHandler:
     """aiosmtpd handler: sender and recipient policy, DATA to the raw store, 451 on any failure."""
 
@@ -193,7 +209,7 @@ class SinkHandler:
         observer: SmtpObserver | None = None,
     ) -> None:
         self.committer = committer
-        self.observer = observer
+        self.observer: SmtpObserver = observer or NoObserver()
         self.recipients = recipients or AddressPolicy()
         self.senders = senders or AddressPolicy()
         self.max_recipients = max_recipients
@@ -206,8 +222,7 @@ class SinkHandler:
         # The null sender (bounces) is always accepted: refusing it would lose exactly the mail we want.
         if address not in ("", "<>") and not self.senders.accepts(address):
             log.info("sender refused: %s from %s", address, _peer(session))
-            if self.observer is not None:
-                self.observer.rejected("sender")
+            self.observer.rejected("sender")
             return f"550 5.7.1 <{address}>: sender not accepted here"
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
@@ -220,8 +235,7 @@ class SinkHandler:
             return S452_TOO_MANY_RECIPIENTS
         if not self.recipients.accepts(address):
             log.info("recipient refused: %s from %s", address, _peer(session))
-            if self.observer is not None:
-                self.observer.rejected("recipient")
+            self.observer.rejected("recipient")
             return f"550 5.1.1 <{address}>: recipient not accepted here"
         envelope.rcpt_tos.append(address)
         return S250_OK
@@ -241,11 +255,10 @@ class SinkHandler:
             if not self._store_failing:
                 log.error("store unavailable, answering 4xx until it is back: %s", exc)
                 self._store_failing = True
-            if self.observer is not None:
-                self.observer.tempfailed("storage_full" if _is_full(exc) else "store_failed")
-            return S452_STORAGE_FULL if _is_full(exc) else S451_STORE_FAILED
-        if self.observer is not None:
-            self.observer.accepted(len(raw), time.perf_counter() - started, stored.duplicate)
+            full = _is_full(exc)
+            self.observer.tempfailed("storage_full" if full else "store_failed")
+            return S452_STORAGE_FULL if full else S451_STORE_FAILED
+        self.observer.accepted(len(raw), time.perf_counter() - started, stored.duplicate)
         if self._store_failing:
             log.warning("store available again, accepting mail")
             self._store_failing = False
@@ -261,8 +274,7 @@ class SinkHandler:
 
     async def handle_exception(self, error: Exception) -> str:
         log.error("SMTP session error: %s: %s", type(error).__name__, error)
-        if self.observer is not None:
-            self.observer.tempfailed("error")
+        self.observer.tempfailed("error")
         return S451_TEMPORARY
 
 
@@ -312,16 +324,14 @@ class FaxbounceSMTP(SMTP):
     async def _handle_client(self) -> None:
         # Refuse before the greeting: the one place aiosmtpd lets us answer a connection with 421/554.
         refusal = self.gate.refusal(self.session.peer if self.session else None)
-        observer = getattr(self.event_handler, "observer", None)
+        observer = getattr(self.event_handler, "observer", None) or NoObserver()
         if refusal is not None:
-            if observer is not None:
-                observer.rejected("connection")
+            observer.rejected("connection")
             await self.push(refusal)
             if self.transport is not None:
                 self.transport.close()
             return
-        if observer is not None:
-            observer.session_opened()
+        observer.session_opened()
         await super()._handle_client()
 
 
