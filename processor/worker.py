@@ -137,15 +137,18 @@ def run_worker(settings: Settings, wake: Event, stop: Event, log_level: str = "I
     engine = create_db_engine(settings.database.url, durable=False)  # results are derived: see create_db_engine
     failing = False
     housekeeping = shard[0] == 0
-    sqlite = engine.dialect.name == "sqlite" and smtp_waiting is not None
-    before_write = _after_new_mail(smtp_waiting) if sqlite else None
+    # Only SQLite has the one write lock to give way on; PostgreSQL locks rows.
+    gives_way = engine.dialect.name == "sqlite" and smtp_waiting is not None
+    before_write = _after_new_mail(smtp_waiting) if gives_way else None
 
     def batch_size() -> int:
-        return 1 if sqlite and smtp_waiting.value > 0 else _BATCH
+        return 1 if gives_way and smtp_waiting.value > 0 else _BATCH
+
     sweeper = Sweeper(settings)
     retention = RetentionRunner(settings)
     parent = os.getppid()
     log.info("worker %d of %d started", shard[0] + 1, shard[1])
+
     def stopping() -> bool:
         # The daemon may have been killed (kill -9 sends no stop): its next start brings its own worker.
         return stop.is_set() or os.getppid() != parent
