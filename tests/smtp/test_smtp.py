@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import smtplib
 import socket
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -341,6 +342,10 @@ def test_bytes_in_flight_budget(engine: Engine, executor: ThreadPoolExecutor) ->
             assert (code, reply.decode()) == (452, "4.3.1 Too much mail in flight, try again later")
             slow.send(b"done\r\n.\r\n")
             assert slow.getreply()[0] == 250
+            # The booking is released when aiosmtpd's DATA handler returns, just after it sent the 250.
+            deadline = time.monotonic() + 2
+            while gate.bytes_in_flight and time.monotonic() < deadline:
+                time.sleep(0.01)
             assert gate.bytes_in_flight == 0
             other.rset()
             other.mail("a@example.com", ["SIZE=50000"])
