@@ -30,9 +30,9 @@ from processor.config import Settings  # noqa: E402
 from processor.detect import classify  # noqa: E402
 from processor.errors import ParseError  # noqa: E402
 from processor.parse import parse_mail  # noqa: E402
-from processor.pipeline import process_message  # noqa: E402
-from processor.rawstore import Envelope, RawStore  # noqa: E402
+from processor.run.pipeline import process_message  # noqa: E402
 from processor.store.db import create_db_engine, migrate, session_scope  # noqa: E402
+from processor.store.inbound import Envelope, RawStore  # noqa: E402
 from processor.store.models import InboundMessage  # noqa: E402
 
 CORPUS = ROOT.parent / "shared" / "corpus" / "set-of-emails" / "bsd"

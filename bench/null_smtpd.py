@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from processor.smtp import FaxbounceSMTP
+from processor.receive.smtp import FaxbounceSMTP
 
 
 class NullHandler:

@@ -18,9 +18,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.perf import bodies
 from processor.config import Settings
-from processor.rawstore import Envelope, RawStore
+from processor.run.worker import drain
 from processor.store.db import create_db_engine, migrate
-from processor.worker import drain
+from processor.store.inbound import Envelope, RawStore
 
 
 def main() -> int:

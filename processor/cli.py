@@ -22,7 +22,7 @@ from processor.logsetup import configure_logging
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
-    from processor.metrics import Check
+    from processor.ops.metrics import Check
 
 __all__ = ["main"]
 
@@ -119,7 +119,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    from processor.daemon import serve
+    from processor.run.daemon import serve
 
     return serve(settings)
 
@@ -134,8 +134,8 @@ def _cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
-    from processor.ingest import IngestSourceError, Progress, format_summary, ingest, open_source, summary_rows
-    from processor.pipeline import process_message
+    from processor.receive.ingest import IngestSourceError, Progress, format_summary, ingest, open_source, summary_rows
+    from processor.run.pipeline import process_message
     from processor.store.db import create_db_engine
 
     engine = create_db_engine(settings.database.url)
@@ -160,7 +160,7 @@ def _cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_check(args: argparse.Namespace, settings: Settings) -> int:
-    from processor.metrics import Check, health_document, run_checks
+    from processor.ops.metrics import Check, health_document, run_checks
 
     checks = [Check("config", True, f"valid ({settings.source})")]
     engine = _check_engine(settings, checks)
@@ -181,7 +181,7 @@ def _check_engine(settings: Settings, checks: list[Check]) -> Engine | None:
     """An engine for the checks that never creates anything (a missing SQLite file is a failure)."""
     from sqlalchemy.engine import make_url
 
-    from processor.metrics import Check
+    from processor.ops.metrics import Check
     from processor.store.db import create_db_engine
 
     url = make_url(settings.database.url)
@@ -198,7 +198,7 @@ def _daemon_worker_check(settings: Settings) -> Check:
     import urllib.error
     import urllib.request
 
-    from processor.metrics import Check
+    from processor.ops.metrics import Check
 
     if settings.metrics.port == 0:
         return Check("worker", True, "not checked: metrics.port = 0 (no health endpoint to ask)")
@@ -223,7 +223,7 @@ def _daemon_worker_check(settings: Settings) -> Check:
 
 
 def _cmd_purge(args: argparse.Namespace, settings: Settings) -> int:
-    from processor.retention import purge_raw
+    from processor.ops.retention import purge_raw
     from processor.store.db import create_db_engine
 
     days = settings.retention.raw_days if args.days is None else args.days
@@ -239,7 +239,7 @@ def _cmd_purge(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_classify(args: argparse.Namespace, settings: Settings) -> int:
-    from processor.pipeline import classify_bytes, trusted
+    from processor.run.pipeline import classify_bytes, trusted
 
     status = 0
     for name in args.files:
@@ -283,8 +283,8 @@ def _cmd_classify(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_reprocess(args: argparse.Namespace, settings: Settings) -> int:
-    from processor.pipeline import process_message
-    from processor.retention import purged_ids
+    from processor.ops.retention import purged_ids
+    from processor.run.pipeline import process_message
     from processor.store.db import create_db_engine, session_scope
     from processor.store.models import MessageStatus
     from processor.store.results import message_ids
@@ -326,7 +326,7 @@ def _fresh_attempts(settings: Settings) -> Settings:
 def _cmd_hash_password(args: argparse.Namespace, settings: Settings) -> int:
     import getpass
 
-    from processor.smtpauth import hash_password
+    from processor.receive.auth import hash_password
 
     if ":" in args.user or not args.user.strip():
         raise FaxbounceError("hash-password: the user name must be non-empty and contain no ':'")
@@ -358,7 +358,7 @@ def _cmd_grant_readonly(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_report(args: argparse.Namespace, settings: Settings) -> int:
-    from processor.report import collect, render
+    from processor.ops.report import collect, render
     from processor.store.db import create_db_engine
 
     since = _parse_since(args.since)

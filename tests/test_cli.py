@@ -114,7 +114,7 @@ def test_bad_config_stops_with_key(tmp_path: Path, capsys: pytest.CaptureFixture
 def test_hash_password_reads_stdin(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     import io
 
-    from processor.smtpauth import verify_password
+    from processor.receive.auth import verify_password
 
     monkeypatch.setattr("sys.stdin", io.StringIO("s3cret\n"))
     assert main(["hash-password", "fax"]) == 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from processor.faxnumber import normalize_fax_number
+from processor.parse.faxnumber import normalize_fax_number
 
 
 @pytest.mark.parametrize(

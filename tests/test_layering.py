@@ -1,4 +1,4 @@
-"""Imports go one way: records/reasons/errors ← parse ← detect ← store/pipeline ← smtp/daemon/cli."""
+"""Imports go one way: records/reasons/errors ← parse ← detect ← tracking ← store ← run/ops/receive ← cli."""
 
 from __future__ import annotations
 
@@ -11,13 +11,17 @@ PACKAGE = Path(__file__).resolve().parents[1] / "processor"
 
 # module (or package prefix) -> package modules it must never import
 FORBIDDEN = {
-    "processor/records.py": ("processor.parse", "processor.detect", "processor.store", "processor.smtp"),
+    "processor/records.py": ("processor.parse", "processor.detect", "processor.store", "processor.receive"),
     "processor/reasons.py": ("processor.",),
     "processor/errors.py": ("processor.",),
-    "processor/parse/": ("processor.detect", "processor.store", "processor.smtp", "processor.pipeline", "sqlalchemy"),
-    "processor/detect/": ("processor.store", "processor.smtp", "processor.pipeline", "sqlalchemy", "aiosmtpd"),
+    "processor/parse/": ("processor.detect", "processor.store", "processor.receive", "processor.run",
+                         "processor.tracking", "processor.ops", "sqlalchemy"),
+    "processor/detect/": ("processor.store", "processor.receive", "processor.run", "processor.tracking",
+                          "processor.ops", "sqlalchemy", "aiosmtpd"),
     "processor/catalogues/": ("processor.parse", "processor.detect", "processor.store", "sqlalchemy"),
-    "processor/store/": ("processor.smtp", "processor.daemon", "processor.cli", "processor.detect"),
+    "processor/tracking/": ("processor.store", "processor.receive", "processor.run", "processor.ops", "sqlalchemy"),
+    "processor/store/": ("processor.receive", "processor.run", "processor.ops", "processor.cli", "processor.detect"),
+    "processor/receive/": ("processor.parse", "processor.detect", "processor.run", "processor.ops"),
 }
 
 

@@ -16,7 +16,7 @@ depends_on = None
 
 BigId = sa.BigInteger().with_variant(sa.Integer(), 'sqlite')
 
-# Reason groups, frozen here as the views' definition (processor/tracking.py holds the same sets; a test
+# Reason groups, frozen here as the views' definition (processor/tracking/rules.py holds the same sets; a test
 # checks that they agree).
 NUMBER_REASONS = "('invalid_number', 'voice_answer', 'call_rejected', 'incompatible_device', 'no_recipients')"
 ACCOUNT_REASONS = ("('credit_limit', 'account_locked', 'credit_hold', 'password_missing', 'password_invalid', "

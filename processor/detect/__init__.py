@@ -15,8 +15,8 @@ from processor.detect.interfax_result import InterfaxResultDetector
 from processor.detect.interfax_xml import InterfaxXmlDetector
 from processor.detect.satisfaxtion import SatisfaxtionDetector
 from processor.detect.submission import DEFAULT_FAX_DOMAINS, DEFAULT_NUMBER_PATTERN, SubmissionDetector
-from processor.faxnumber import DEFAULT_COUNTRY, normalize_fax_number
 from processor.parse import ParsedMail
+from processor.parse.faxnumber import DEFAULT_COUNTRY, normalize_fax_number
 from processor.reasons import Kind
 from processor.records import Classification, FaxResult
 

@@ -15,10 +15,10 @@ import re
 from collections.abc import Iterable
 from typing import ClassVar
 
+from processor.detect.subjects import normalize_message_id, strip_subject_options
 from processor.parse import ParsedMail
 from processor.reasons import Kind
 from processor.records import FaxDestination, FaxResult, FaxSubmission
-from processor.tracking import normalize_message_id, strip_subject_options
 
 __all__ = ["DEFAULT_FAX_DOMAINS", "DEFAULT_NUMBER_PATTERN", "SubmissionDetector"]
 

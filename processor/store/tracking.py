@@ -1,7 +1,7 @@
 """Submission tracking, the SQL part: submission rows, matches, and the sweep for overdue results.
 
 Every function works inside the caller's transaction and only ever recomputes a submission's state from
-what is stored (`processor.tracking.decide`), so running any of them twice, or after a restart, changes
+what is stored (`processor.tracking.rules.decide`), so running any of them twice, or after a restart, changes
 nothing more.
 """
 
@@ -23,7 +23,7 @@ from processor.store.models import (
     InboundMessage,
     SubmissionState,
 )
-from processor.tracking import (
+from processor.tracking.rules import (
     CLOCK_SKEW,
     Confidence,
     Match,

@@ -14,8 +14,8 @@ from daemonctl import Daemon, free_port, wait_until
 from mailfactory import interfax_failure, plain
 
 from processor.cli import main
-from processor.rawstore import Envelope, RawStore
 from processor.store.db import create_db_engine, migrate
+from processor.store.inbound import Envelope, RawStore
 
 
 @pytest.fixture
@@ -94,9 +94,9 @@ def test_check_asks_the_running_daemon(db_url: str, daemon_factory: Callable[...
         assert {"ts", "level", "logger", "message"} <= set(record)
     processed = {r["mail_id"]: r for r in records if re.match(r"message \d+ processed", r["message"])}
     assert set(processed) == {1, 2}
-    assert processed[1]["process"].startswith("worker") and processed[1]["logger"] == "processor.pipeline"
+    assert processed[1]["process"].startswith("worker") and processed[1]["logger"] == "processor.run.pipeline"
     again = [r for r in records if "delivered again" in r["message"]]
-    assert again and again[0]["mail_id"] == 1 and again[0]["logger"] == "processor.smtp"
+    assert again and again[0]["mail_id"] == 1 and again[0]["logger"] == "processor.receive.smtp"
     assert marker not in text and "FAX番号" not in text
 
 

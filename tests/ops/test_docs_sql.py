@@ -8,8 +8,8 @@ from mailfactory import interfax_failure
 from sqlalchemy.engine import Engine
 
 from processor.config import Settings
-from processor.pipeline import process_message
-from processor.rawstore import Envelope, RawStore
+from processor.run.pipeline import process_message
+from processor.store.inbound import Envelope, RawStore
 
 DOC = ROOT / "docs" / "sql.md"
 

@@ -18,7 +18,7 @@ from mailfactory import interfax_failure, plain
 from ops.dovecot import PASSWORD, USER, Dovecot, dovecot_binary, start_dovecot
 
 from processor.cli import main
-from processor.ingest import Progress
+from processor.receive.ingest import Progress
 from processor.store.db import create_db_engine
 
 INBOX = [interfax_failure(code="3912", transaction_id="11"), plain("inbox mail")]

@@ -17,9 +17,9 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy.engine import Engine
 
 from processor.config import MetricsSettings
-from processor.metrics import DatabaseCollector, MetricsServer, SmtpMetrics
-from processor.rawstore import Envelope, RawStore
+from processor.ops.metrics import DatabaseCollector, MetricsServer, SmtpMetrics
 from processor.store.db import create_db_engine
+from processor.store.inbound import Envelope, RawStore
 
 
 def _worker_pid(daemon_pid: int) -> int | None:

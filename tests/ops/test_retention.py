@@ -11,9 +11,9 @@ from sqlalchemy.engine import Engine
 
 from processor.cli import main
 from processor.config import Settings, load_settings
-from processor.pipeline import process_message
-from processor.rawstore import Envelope, RawStore
-from processor.retention import RetentionRunner, purge_raw
+from processor.ops.retention import RetentionRunner, purge_raw
+from processor.run.pipeline import process_message
+from processor.store.inbound import Envelope, RawStore
 
 NOW = datetime.now(UTC)
 

@@ -17,8 +17,8 @@ import sqlalchemy as sa
 from daemonctl import Daemon, free_port, start_daemon
 from mailfactory import interfax_failure, plain
 
-from processor.rawstore import Envelope, RawStore
 from processor.store.db import create_db_engine, migrate
+from processor.store.inbound import Envelope, RawStore
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -9,13 +9,13 @@ import sqlalchemy as sa
 from mailfactory import interfax_failure, plain
 from sqlalchemy.engine import Engine
 
-import processor.pipeline as pipeline
+import processor.run.pipeline as pipeline
 from processor.config import ProcessingSettings, Settings
 from processor.errors import ParseError
-from processor.rawstore import Envelope, RawStore
+from processor.run.worker import drain
 from processor.store.db import session_scope
+from processor.store.inbound import Envelope, RawStore
 from processor.store.models import FaxResultRow, InboundMessage, MessageStatus
-from processor.worker import drain
 
 SETTINGS = Settings()
 
@@ -135,7 +135,7 @@ def test_drain_batches_fresh_mail_and_isolates_retried_mail(engine: Engine, monk
         calls.append(list(message_ids))
         return real(engine_, message_ids, settings, before_write)
 
-    import processor.worker as worker
+    import processor.run.worker as worker
 
     monkeypatch.setattr(worker, "process_messages", spy)
     monkeypatch.setattr(worker, "_BATCH", 50)
@@ -155,7 +155,7 @@ def test_shards_split_the_queue_without_overlap(engine: Engine, monkeypatch: pyt
         seen.append(list(message_ids))
         return real(engine_, message_ids, settings, before_write)
 
-    import processor.worker as worker
+    import processor.run.worker as worker
 
     monkeypatch.setattr(worker, "process_messages", spy)
     assert drain(engine, Settings(), shard=(1, 3)) == 3
@@ -165,7 +165,7 @@ def test_shards_split_the_queue_without_overlap(engine: Engine, monkeypatch: pyt
 
 def test_worker_lets_waiting_mail_commit_first() -> None:
     """On SQLite the worker holds back while the SMTP side has mail waiting for its commit (bounded)."""
-    import processor.worker as worker
+    import processor.run.worker as worker
 
     class Shared:
         value = 0

@@ -8,10 +8,10 @@ from mailfactory import interfax_failure
 from sqlalchemy.engine import Engine
 
 from processor.config import Settings, TrustSettings
+from processor.detect.trust import received_through_vendor
 from processor.parse.metadata import ReceivedHop
-from processor.pipeline import process_message
-from processor.rawstore import Envelope, RawStore
-from processor.trust import received_through_vendor
+from processor.run.pipeline import process_message
+from processor.store.inbound import Envelope, RawStore
 
 GENUINE_HOP = (b"Received: from mail1.fax.tc (mail1.fax.tc [203.0.113.25])\r\n"
                b"\tby mx.example.co.jp (Postfix) with ESMTPS id 4XyZ\r\n"

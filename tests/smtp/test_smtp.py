@@ -14,8 +14,7 @@ from aiosmtpd.controller import Controller
 from sqlalchemy.engine import Engine
 
 from processor.errors import RawStoreError
-from processor.rawstore import RawStore, StoredMail
-from processor.smtp import (
+from processor.receive.smtp import (
     S421_SHUTTING_DOWN,
     S421_TOO_MANY_SESSIONS,
     S451_STORE_FAILED,
@@ -27,6 +26,7 @@ from processor.smtp import (
     SessionGate,
     SinkHandler,
 )
+from processor.store.inbound import RawStore, StoredMail
 from processor.store.models import InboundMessage
 
 MAIL = b"From: a@example.com\r\nTo: b@example.com\r\nSubject: t\r\n\r\nbody\r\n"

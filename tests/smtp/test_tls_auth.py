@@ -14,11 +14,11 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from processor.config import Settings, SmtpSettings
-from processor.daemon import tls_context
-from processor.rawstore import RawStore
-from processor.smtp import FaxbounceSMTP, GroupCommitter, SinkHandler
-from processor.smtpauth import CredentialAuthenticator, hash_password, verify_password
+from processor.receive.auth import CredentialAuthenticator, hash_password, verify_password
+from processor.receive.smtp import FaxbounceSMTP, GroupCommitter, SinkHandler
+from processor.run.daemon import tls_context
 from processor.store.db import create_db_engine, migrate
+from processor.store.inbound import RawStore
 
 MAIL = b"Subject: t\r\n\r\nbody\r\n"
 

@@ -9,8 +9,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from processor.errors import RawStoreError
-from processor.rawstore import Envelope, RawStore
 from processor.store.db import create_db_engine, session_scope
+from processor.store.inbound import Envelope, RawStore
 from processor.store.models import InboundMessage, MessageStatus
 
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from processor.tracking import (
+from processor.tracking.rules import (
     ACCOUNT_REASONS,
     NUMBER_REASONS,
     Confidence,

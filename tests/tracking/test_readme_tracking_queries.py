@@ -7,8 +7,8 @@ from sqlalchemy.engine import Engine
 from submissionfactory import result, submission
 
 from processor.config import Settings
-from processor.pipeline import process_message
-from processor.rawstore import Envelope, RawStore
+from processor.run.pipeline import process_message
+from processor.store.inbound import Envelope, RawStore
 
 README = ROOT / "README.md"
 

@@ -10,9 +10,9 @@ from submissionfactory import submission
 from processor.detect import DETECTORS, classify, detectors_for
 from processor.detect.submission import SubmissionDetector
 from processor.parse import parse_mail
-from processor.pipeline import classify_bytes
 from processor.reasons import Kind
-from processor.tracking import strip_subject_options, subject_key
+from processor.run.pipeline import classify_bytes
+from processor.tracking.rules import strip_subject_options, subject_key
 
 
 @pytest.mark.parametrize(("subject", "base"), [

@@ -11,9 +11,9 @@ from sqlalchemy.engine import Engine
 from submissionfactory import result, submission
 
 from processor.config import Settings, TrackingSettings
-from processor.pipeline import process_message
-from processor.rawstore import Envelope, RawStore
+from processor.run.pipeline import process_message
 from processor.store.db import session_scope
+from processor.store.inbound import Envelope, RawStore
 from processor.store.tracking import sweep
 
 SETTINGS = Settings()

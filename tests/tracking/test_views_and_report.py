@@ -19,10 +19,10 @@ from submissionfactory import result, submission
 from processor.cli import main
 from processor.config import Settings, TrackingSettings, load_settings
 from processor.errors import ConfigError
-from processor.pipeline import process_message
-from processor.rawstore import Envelope, RawStore
-from processor.report import collect, render
+from processor.ops.report import collect, render
+from processor.run.pipeline import process_message
 from processor.store.db import create_db_engine
+from processor.store.inbound import Envelope, RawStore
 
 ROOT = Path(__file__).resolve().parents[2]
 FAX_STATUS_COLUMNS = [

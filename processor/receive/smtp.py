@@ -23,7 +23,7 @@ from aiosmtpd.smtp import SMTP, Session
 from aiosmtpd.smtp import Envelope as SmtpEnvelope
 
 from processor.errors import RawStoreError
-from processor.rawstore import Envelope, RawStore, StoredMail
+from processor.store.inbound import Envelope, RawStore, StoredMail
 
 __all__ = [
     "S250_OK",
@@ -171,7 +171,7 @@ class GroupCommitter:
 
 
 class SmtpObserver(Protocol):
-    """What the SMTP side reports for metrics (processor/metrics.py implements it); every hook is cheap."""
+    """What the SMTP side reports for metrics (processor/ops/metrics.py implements it); every hook is cheap."""
 
     def session_opened(self) -> None: ...
     def rejected(self, stage: str) -> None: ...

@@ -26,12 +26,12 @@ from sqlalchemy.engine import Engine
 
 from processor.config import Settings, client_networks
 from processor.errors import FaxbounceError
-from processor.metrics import DatabaseCollector, MetricsServer, SmtpMetrics
-from processor.rawstore import RawStore
-from processor.smtp import AddressPolicy, FaxbounceSMTP, GroupCommitter, SessionGate, SinkHandler
-from processor.smtpauth import CredentialAuthenticator
+from processor.ops.metrics import DatabaseCollector, MetricsServer, SmtpMetrics
+from processor.receive.auth import CredentialAuthenticator
+from processor.receive.smtp import AddressPolicy, FaxbounceSMTP, GroupCommitter, SessionGate, SinkHandler
+from processor.run.worker import run_worker
 from processor.store.db import create_db_engine, current_revision, head_revision
-from processor.worker import run_worker
+from processor.store.inbound import RawStore
 
 __all__ = ["SchemaNotCurrent", "serve"]
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum, unique
 
+from processor.detect.subjects import normalize_message_id, strip_subject_options
 from processor.reasons import FaxReason, Outcome
 
 __all__ = [
@@ -39,6 +40,7 @@ __all__ = [
 ]
 
 SUBJECT_KEY_LENGTH = 60
+_SPACES = re.compile(r"\s+")
 """InterFAX returns at most 60 characters of the subject as the original subject."""
 CLOCK_SKEW = timedelta(minutes=10)
 """A result may carry a time slightly before the submission's Date header (clocks differ)."""
@@ -93,62 +95,10 @@ ACCOUNT_REASONS: frozenset[str] = frozenset({
     State.NO_RESULT,
 })
 
-# Trailing subject options of InterFAX (formats.md section 3). `/h` takes free text to the end.
-_OPTION_RE = re.compile(
-    r"/(?:(?:bn|bb|ib|hn|rs|rf|b)(?=\s|/|$)"
-    r"|d[ \t]+\d{4}-\d{1,2}-\d{1,2}[ \t]+\d{1,2}:\d{2}(?=\s|/|$)"
-    r"|fonttype[ \t]+\S+?(?=\s|/|$)"
-    r"|fontsize[ \t]+\d+(?:\.\d+)?(?=\s|/|$)"
-    r"|(?P<h>h(?:[ \t]+|$)))"
-)
-_SPACES = re.compile(r"\s+")
-_MAX_SUBJECT = 2000
-
-
-def strip_subject_options(subject: str | None) -> str:
-    """The subject without InterFAX's trailing options: `見積書 /b /d 2026-11-20 10:00` → `見積書`.
-
-    Options count only at the end, each starting at a space, the start, or after non-ASCII text
-    (`見積書/b`), so `A/B test` and `TCP/IP` keep their slash.
-    """
-    if not subject:
-        return ""
-    text = subject[:_MAX_SUBJECT].rstrip()
-    for index, char in enumerate(text):
-        if char != "/":
-            continue
-        before = text[index - 1] if index else " "
-        if (before.isspace() or ord(before) > 127) and _options_to_end(text, index):
-            return text[:index].rstrip()
-    return text
-
-
-def _options_to_end(text: str, pos: int) -> bool:
-    while True:
-        while pos < len(text) and text[pos].isspace():
-            pos += 1
-        if pos >= len(text):
-            return True
-        match = _OPTION_RE.match(text, pos)
-        if match is None:
-            return False
-        if match.group("h") is not None:
-            return True  # header text runs to the end (and may contain later options)
-        pos = match.end()
-
-
 def subject_key(subject: str | None) -> str:
     """What two subjects are compared by: options removed, NFKC, spaces collapsed, case folded, 60 chars."""
     text = unicodedata.normalize("NFKC", strip_subject_options(subject))
     return _SPACES.sub(" ", text).strip().casefold()[:SUBJECT_KEY_LENGTH]
-
-
-def normalize_message_id(value: str | None) -> str | None:
-    """`<id@host>` however it was written (spaces, missing brackets); None when empty."""
-    if not value:
-        return None
-    core = value.strip().strip("<>").strip()
-    return f"<{core}>" if core else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,8 +20,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from processor.config import Settings
-from processor.pipeline import process_messages
-from processor.retention import RetentionRunner
+from processor.ops.retention import RetentionRunner
+from processor.run.pipeline import process_messages
 from processor.store.db import create_db_engine, read_only, session_scope
 from processor.store.models import InboundMessage, MessageStatus
 from processor.store.tracking import sweep

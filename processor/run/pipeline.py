@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from processor.config import ProcessingSettings, Settings, TrackingSettings
 from processor.detect import classify, detectors_for
+from processor.detect.trust import received_through_vendor
 from processor.errors import ParseError
 from processor.parse import ParsedMail, parse_mail
 from processor.reasons import Kind
@@ -28,7 +29,6 @@ from processor.store.db import session_scope
 from processor.store.models import InboundMessage, MessageStatus
 from processor.store.results import claim_attempts, record_classification, record_failure
 from processor.store.tracking import submissions_decided_by, track_classification
-from processor.trust import received_through_vendor
 
 __all__ = ["ProcessOutcome", "ProcessingTimeout", "classify_bytes", "process_message", "process_messages", "trusted"]
 

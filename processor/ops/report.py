@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from processor.store.models import UTCDateTime
-from processor.tracking import action_group
+from processor.tracking.rules import action_group
 
 __all__ = ["ACTIONS", "ReportItem", "collect", "render"]
 

@@ -288,7 +288,7 @@ class IngestReport:
 def ingest(engine: Engine, sources: Sequence[PathSource | ImapSource], *,
            process: Callable[[int], object] | None = None, progress: Progress | None = None) -> IngestReport:
     """Store every mail of `sources` not stored yet; `process(id)` each one stored (unless None)."""
-    from processor.rawstore import Envelope, RawStore
+    from processor.store.inbound import Envelope, RawStore
 
     store = RawStore(engine)
     report = IngestReport()

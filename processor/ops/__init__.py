@@ -1,0 +1,1 @@
+"""Operations: metrics and health, retention, and the report."""
