@@ -21,11 +21,16 @@ Scenarios:
             final dot): each stored once.
 - sigterm:  SIGTERM during the load: new sessions get 421, the daemon exits 0 within 10 s; restarted,
             it processes what was left.
+- nodes:    three daemons (nodes) on one throw-away PostgreSQL, fax submissions and their results sent to
+            different nodes; one node killed with kill -9 mid-load and restarted, then the node holding the
+            tracking sweep: every mail stored once, processed once (one result row per result mail), no
+            `error`, every submission matched, and the sweep moves to a live node.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import multiprocessing
 import os
 import re
@@ -52,9 +57,9 @@ from processor.store.db import create_db_engine, migrate  # noqa: E402
 
 SEQ_RE = re.compile(rb"X-Fault-Seq: (\d+)")
 SIZES = {"kill9": 20_000, "pgdown": 6_000, "locked": 2_000, "diskfull": 3_000, "dupes": 1_000,
-         "sigterm": 6_000}
+         "sigterm": 6_000, "nodes": 20_000}
 QUICK = {"kill9": 600, "pgdown": 400, "locked": 300, "diskfull": 1_500, "dupes": 200,
-         "sigterm": 600}
+         "sigterm": 600, "nodes": 1_200}
 
 
 @dataclass
@@ -86,13 +91,16 @@ class Daemon:
     process: subprocess.Popen[bytes] | None = None
     log: Path | None = None
     starts: int = 0
+    env: dict[str, str] = field(default_factory=dict)
+    name: str = "daemon"
 
     def start(self, timeout: float = 30) -> None:
         self.starts += 1
-        self.log = self.workdir / f"daemon-{self.starts}.log"
+        self.log = self.workdir / f"{self.name}-{self.starts}.log"
         env = dict(os.environ, FAXBOUNCE_DATABASE_URL=self.url, FAXBOUNCE_SMTP_PORT=str(self.port),
                    FAXBOUNCE_SMTP_HOST="127.0.0.1", FAXBOUNCE_PROCESSING_POLL_INTERVAL="0.2",
-                   FAXBOUNCE_METRICS_PORT="0", FAXBOUNCE_SMTP_MAX_SESSIONS="200", PYTHONPATH=str(ROOT))
+                   FAXBOUNCE_METRICS_PORT="0", FAXBOUNCE_SMTP_MAX_SESSIONS="200", PYTHONPATH=str(ROOT),
+                   **self.env)
         env.pop("FAXBOUNCE_CONFIG", None)
         with self.log.open("wb") as out:
             self.process = subprocess.Popen([sys.executable, "-m", "processor", "serve"], cwd=self.workdir,
@@ -128,7 +136,7 @@ class Daemon:
         return self.process is not None and self.process.poll() is None
 
     def log_text(self) -> str:
-        return "".join(p.read_text(errors="replace") for p in sorted(self.workdir.glob("daemon-*.log")))
+        return "".join(p.read_text(errors="replace") for p in sorted(self.workdir.glob(f"{self.name}-*.log")))
 
 
 def free_port() -> int:
@@ -147,8 +155,40 @@ def message(scenario: str, seq: int, size: int = 1200) -> bytes:
             f"message {seq}\r\n").encode() + filler
 
 
+JST_OFFSET = "+0900"
+
+
+def fax_message(scenario: str, seq: int) -> tuple[bytes, str, list[str]]:
+    """Pairs of fax mails: seq 2k is the BCC copy of a submission to a number, seq 2k+1 InterFAX's result
+    for it (every fifth one a failure). Returns the bytes, MAIL FROM and RCPT TO."""
+    k, is_result = divmod(seq, 2)
+    number = f"035{k:07d}"
+    date = time.strftime("%a, %d %b %Y %H:%M:%S ", time.localtime()) + time.strftime("%z")
+    if not is_result:
+        raw = (f"From: taro@example.co.jp\r\nTo: {number}@fax.tc\r\nSubject: bench {k}\r\nDate: {date}\r\n"
+               f"Message-ID: <{scenario}.{k}@example.co.jp>\r\nX-Fault-Seq: {seq}\r\n"
+               f"Content-Type: text/plain; charset=utf-8\r\n\r\nfax body {k}\r\n")
+        return raw.encode(), "taro@example.co.jp", ["fax-copy@faxbounce.test"]
+    code, verdict = ("3912-FAX番号が使用不可です", "失敗") if k % 5 == 0 else ("0", "成功")
+    body = (f"InterFAXをご利用いただきありがとうございます。\r\nFAX送信が{verdict}しました。\r\n\r\n"
+            f"送信先FAX番号: {number}\r\n送信結果: {code}\r\nトランザクションID: {90000000 + k}\r\n"
+            f"件名: bench {k}\r\n")
+    raw = (f"From: InterFAX <support@interfax.co.jp>\r\nTo: taro@example.co.jp\r\n"
+           f"Subject: =?utf-8?b?{_b64(f'FAX送信が{verdict}しました -> {number}')}?=\r\nDate: {date}\r\n"
+           f"Message-ID: <{scenario}.r{k}@fax.tc>\r\nX-Fault-Seq: {seq}\r\nMIME-Version: 1.0\r\n"
+           f"Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+           f"{_b64(body)}\r\n")
+    return raw.encode(), "", ["taro@example.co.jp"]
+
+
+def _b64(text: str) -> str:
+    import base64
+
+    return base64.b64encode(text.encode()).decode()
+
+
 def run_load(port: int, scenario: str, count: int, sessions: int, deadline: float, acked: object,
-             results: object, lose_first_reply: bool) -> None:
+             results: object, lose_first_reply: bool, seqs: list[int] | None = None, fax: bool = False) -> None:
     """Entry point of the load process: `sessions` threads share the messages; results go to the queue."""
     lock = threading.Lock()
     totals = {"temporary": 0, "permanent": 0, "acked": 0, "ack_times": []}
@@ -163,7 +203,9 @@ def run_load(port: int, scenario: str, count: int, sessions: int, deadline: floa
     def session(seqs: list[int]) -> None:
         client: smtplib.SMTP | None = None
         for seq in seqs:
-            raw = message(scenario, seq)
+            raw, sender, recipients = (fax_message(scenario, seq) if fax
+                                       else (message(scenario, seq), "load@example.com",
+                                             ["fax-results@faxbounce.test"]))
             if lose_first_reply:
                 _send_and_hang_up(port, raw)
             while time.monotonic() < deadline:
@@ -171,7 +213,7 @@ def run_load(port: int, scenario: str, count: int, sessions: int, deadline: floa
                     if client is None:
                         client = smtplib.SMTP("127.0.0.1", port, timeout=30)
                         client.ehlo("load.example.com")
-                    client.sendmail("load@example.com", ["fax-results@faxbounce.test"], raw)
+                    client.sendmail(sender, recipients, raw)
                 except smtplib.SMTPConnectError as exc:  # 421 greeting while stopping or over the limit
                     count_reply(exc.smtp_code)
                     client = None
@@ -203,7 +245,7 @@ def run_load(port: int, scenario: str, count: int, sessions: int, deadline: floa
             with suppress(Exception):
                 client.quit()
 
-    seqs = list(range(count))
+    seqs = list(range(count)) if seqs is None else seqs
     threads = [threading.Thread(target=session, args=(seqs[i::sessions],)) for i in range(sessions)]
     for thread in threads:
         thread.start()
@@ -229,15 +271,21 @@ def _send_and_hang_up(port: int, raw: bytes) -> None:
 
 @contextmanager
 def load(port: int, scenario: str, count: int, sessions: int, seconds: float,
-         lose_first_reply: bool = False) -> Iterator[Callable[[], int]]:
+         lose_first_reply: bool = False, seqs: list[int] | None = None,
+         fax: bool = False) -> Iterator[Callable[[], int]]:
     ctx = multiprocessing.get_context("spawn")
     acked, results = ctx.Value("i", 0), ctx.Queue()
     process = ctx.Process(target=run_load, args=(port, scenario, count, sessions, time.monotonic() + seconds,
-                                                 acked, results, lose_first_reply))
+                                                 acked, results, lose_first_reply, seqs, fax))
     process.start()
     box: dict[str, object] = {}
+
+    def counter() -> int:
+        return acked.value
+
+    counter.totals = box  # type: ignore[attr-defined]
     try:
-        yield lambda: acked.value
+        yield counter
         box.update(results.get(timeout=seconds + 60))
     finally:
         process.join(timeout=30)
@@ -456,7 +504,89 @@ def scenario_sigterm(workdir: Path, count: int, sessions: int = 20) -> Report:
     return report
 
 
+def scenario_nodes(workdir: Path, count: int, nodes: int = 3, sessions: int = 8, lease: float = 10.0) -> Report:
+    """Three daemons on one throw-away PostgreSQL: a submission and its result go to different nodes; one
+    node is killed with kill -9 mid-load and restarted, then the node that holds the tracking sweep."""
+    report = Report(f"{nodes} nodes, kill -9", sent=count)
+    cluster = ThrowawayPostgres(workdir)
+    cluster.start()
+    try:
+        migrate(create_db_engine(cluster.url))
+        daemons = [Daemon(cluster.url, free_port(), workdir, name=f"node-{i + 1}",
+                          env={"FAXBOUNCE_PROCESSING_NODE_NAME": f"node-{i + 1}",
+                               "FAXBOUNCE_PROCESSING_LEASE_SECONDS": str(lease),
+                               "FAXBOUNCE_PROCESSING_MAX_SECONDS_PER_MESSAGE": str(int(lease / 2))})
+                   for i in range(nodes)]
+        for daemon in daemons:
+            daemon.start()
+        with contextlib.ExitStack() as stack:
+            counters = [stack.enter_context(load(d.port, "nodes", count, sessions, seconds=900, fax=True,
+                                                 seqs=list(range(i, count, nodes))))
+                        for i, d in enumerate(daemons)]
+            acked = lambda: sum(c() for c in counters)  # noqa: E731
+            wait_until(lambda: acked() >= count * 0.3, 600)
+            daemons[0].kill9()
+            report.notes.append(f"node-1 killed at {acked()} acknowledged")
+            time.sleep(2)
+            daemons[0].start()
+            wait_until(lambda: acked() >= count * 0.6, 600)
+            holder = _sweep_holder(cluster.url)
+            victim = next((d for d in daemons if d.name == holder), None)
+            if victim is not None:
+                victim.kill9()
+                killed_at = time.monotonic()
+                moved = wait_until(lambda: _sweep_holder(cluster.url) not in (None, holder), 120, step=0.5)
+                report.notes.append(f"sweep on {holder} killed: moved to {_sweep_holder(cluster.url)} in "
+                                    f"{time.monotonic() - killed_at:.0f}s" if moved else "sweep did not move")
+                victim.start()
+        totals = [c.totals for c in counters]  # type: ignore[attr-defined]
+        load.last = {key: sum(t.get(key, 0) for t in totals) for key in ("acked", "temporary", "permanent")}  # type: ignore[attr-defined]
+        count_store(cluster.url, report, drain_seconds=300)
+        _count_processing(cluster.url, report)
+        for daemon in daemons:
+            daemon.stop()
+    finally:
+        with suppress(Exception):
+            cluster.stop()
+    return report
+
+
+def _sweep_holder(url: str) -> str | None:
+    engine = create_db_engine(url)
+    try:
+        with engine.connect() as connection:
+            holder = connection.scalar(sa.text("SELECT holder FROM job_leases WHERE name = 'tracking_sweep' "
+                                               "AND lease_until > now()"))
+        return holder.split("/", 1)[0] if holder else None
+    finally:
+        engine.dispose()
+
+
+def _count_processing(url: str, report: Report) -> None:
+    """Processed exactly once: one result row per result mail, no `error`, every submission matched."""
+    engine = create_db_engine(url)
+    try:
+        with engine.connect() as connection:
+            def one(sql: str) -> int:
+                return int(connection.scalar(sa.text(sql)) or 0)
+
+            errors = one("SELECT count(*) FROM inbound_messages WHERE status = 'error'")
+            results = one("SELECT count(*) FROM inbound_messages WHERE kind = 'interfax_result'")
+            rows = one("SELECT count(*) FROM fax_results")
+            retried = one("SELECT count(*) FROM inbound_messages WHERE attempts > 1")
+            unmatched = one("SELECT count(*) FROM fax_submissions WHERE state = 'submitted'")
+            submissions = one("SELECT count(*) FROM fax_submissions")
+        report.notes.append(f"{results} result mails → {rows} result rows; {errors} error; "
+                            f"{retried} attempted twice (held by a killed node); "
+                            f"{submissions - unmatched}/{submissions} submissions matched")
+        if errors or rows != results or unmatched:
+            report.permanent += 1_000_000  # make the row fail loudly
+    finally:
+        engine.dispose()
+
+
 SCENARIOS: dict[str, Callable[..., Report]] = {
+    "nodes": scenario_nodes,
     "kill9": scenario_kill9,
     "pgdown": scenario_pgdown,
     "locked": scenario_locked,

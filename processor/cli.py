@@ -283,31 +283,20 @@ def _cmd_classify(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_reprocess(args: argparse.Namespace, settings: Settings) -> int:
-    from processor.ops.retention import purged_ids
     from processor.run.pipeline import process_message
-    from processor.store.db import create_db_engine, session_scope
-    from processor.store.models import MessageStatus
-    from processor.store.results import message_ids
+    from processor.store.db import create_db_engine
+    from processor.store.inbound import reprocess_candidates
 
     engine = create_db_engine(settings.database.url)
     since = _parse_since(args.since) if args.since else None
-    statuses = None if (args.all or since) else [MessageStatus.RECEIVED, MessageStatus.UNPARSEABLE,
-                                                  MessageStatus.ERROR]
     counts: Counter[str] = Counter()
     skipped = 0
-    after = 0
-    while True:
-        with session_scope(engine) as session:
-            ids = message_ids(session, statuses=statuses, since=since, after_id=after, limit=500)
-        if not ids:
-            break
-        purged = purged_ids(engine, ids)  # their raw bytes are gone (retention): nothing to parse again
-        skipped += len(purged)
-        for message_id in (i for i in ids if i not in purged):
+    for batch in reprocess_candidates(engine, everything=args.all, since=since):
+        skipped += len(batch.purged)
+        for message_id in batch.ids:
             outcome = process_message(engine, message_id, _fresh_attempts(settings))
             if outcome is not None:
                 counts[outcome.kind or outcome.status] += 1
-        after = ids[-1]
     for label, count in sorted(counts.items()):
         print(f"{count:8d}  {label}")
     print(f"{sum(counts.values()):8d}  reprocessed")

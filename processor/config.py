@@ -74,6 +74,11 @@ class ProcessingSettings:
     """Worker processes that classify stored mail; 0 = one per CPU core."""
     satisfaxtion_senders: tuple[str, ...] = ()
     """Sender addresses of your NET SatisFAXtion server's notification mails."""
+    node_name: str = ""
+    """This node's name, recorded on the mails it claims and processes; empty = the host name. Each node
+    sharing one database needs its own."""
+    lease_seconds: float = 120.0
+    """How long a worker holds the mails it claimed; a dead worker's mails go to another after this."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,6 +276,9 @@ def _validate(section: str, settings: Any) -> None:
             raise ConfigError("processing.workers", "must be 0 (one per CPU core) or more")
         if settings.poll_interval <= 0 or settings.max_seconds_per_message <= 0 or settings.max_attempts <= 0:
             raise ConfigError("processing", "poll_interval, max_seconds_per_message and max_attempts must be > 0")
+        if settings.lease_seconds < 2 * settings.max_seconds_per_message:
+            raise ConfigError("processing.lease_seconds",
+                              "must be at least twice processing.max_seconds_per_message (a slow mail keeps its lease)")
     elif section == "trust":
         for index, relay in enumerate(settings.relays):
             if not relay.strip():

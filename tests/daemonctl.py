@@ -145,4 +145,9 @@ def start_daemon(db_url: str, tmp_path: Path, args: tuple[str, ...] = (), metric
     if not wait_until(listening, 20, 0.05):
         daemon.stop()
         raise AssertionError(f"daemon did not listen within 20s:\n{log.read_text()}")
+    # The port is bound before the workers are spawned (a port in use must fail before they exist), so a
+    # test that times processing waits for a worker too.
+    if not wait_until(lambda: " started as " in log.read_text(errors="replace"), 30, 0.05):
+        daemon.stop()
+        raise AssertionError(f"no worker started within 30s:\n{log.read_text()}")
     return daemon

@@ -172,8 +172,10 @@ class ParsedMail:
         return read_metadata(self.source or bound_input(self.raw)[0])
 
 
-def parse_mail(raw: bytes) -> ParsedMail:
+def parse_mail(raw: bytes, envelope_recipients: tuple[str, ...] = ()) -> ParsedMail:
     """Parse raw RFC 5322 bytes. Raises ParseError only when nothing at all can be made of them.
+
+    `envelope_recipients`: RCPT TO of the stored copy, when known (the pipeline passes its envelope).
 
     Anything odd inside (broken MIME, bad charsets, a part that cannot be read) becomes a defect instead.
     """
@@ -212,6 +214,7 @@ def parse_mail(raw: bytes) -> ParsedMail:
         embedded=tuple(embedded),
         defects=tuple(dict.fromkeys(defects)),
         source=source,
+        envelope_recipients=tuple(str(r) for r in envelope_recipients),
     )
 
 

@@ -10,16 +10,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import multiprocessing
-import os
 import signal
 import socket
 import ssl
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from multiprocessing.process import BaseProcess
-from multiprocessing.synchronize import Event
+from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry
 from sqlalchemy.engine import Engine
@@ -29,9 +26,9 @@ from processor.errors import FaxbounceError
 from processor.ops.metrics import DatabaseCollector, MetricsServer, SmtpMetrics
 from processor.receive.auth import CredentialAuthenticator
 from processor.receive.smtp import AddressPolicy, FaxbounceSMTP, GroupCommitter, SessionGate, SinkHandler
-from processor.run.worker import run_worker
+from processor.run.worker import WorkerPool, node_name
 from processor.store.db import create_db_engine, current_revision, head_revision
-from processor.store.inbound import RawStore
+from processor.store.inbound import RawStore, WorkQueue
 
 __all__ = ["SchemaNotCurrent", "serve"]
 
@@ -62,7 +59,24 @@ def tls_context(settings: Settings) -> ssl.SSLContext | None:
     return context
 
 
-async def _serve(settings: Settings) -> int:
+@dataclass
+class Daemon:
+    """Everything `serve` runs, built before anything starts (so a configuration error starts nothing)."""
+
+    settings: Settings
+    engine: Engine
+    workers: WorkerPool
+    metrics: SmtpMetrics
+    registry: CollectorRegistry
+    gate: SessionGate
+    executor: ThreadPoolExecutor
+    factory: Callable[[], FaxbounceSMTP]
+    server: asyncio.Server | None = None
+    metrics_server: MetricsServer | None = None
+
+
+def build(settings: Settings, loop: asyncio.AbstractEventLoop) -> Daemon:
+    """Check the schema and build the handler, gate and worker pool; nothing is started yet."""
     engine = create_db_engine(settings.database.url)
     current, head = current_revision(engine), head_revision()
     if current != head:
@@ -70,13 +84,13 @@ async def _serve(settings: Settings) -> int:
                                "run `faxbounce migrate` first")
     smtp = settings.smtp
     context = tls_context(settings)
-    workers = WorkerPool(settings, logging.getLevelName(logging.getLogger().level))
-    workers.start()
+    workers = WorkerPool(settings, logging.getLevelName(logging.getLogger().level),
+                         give_way_on_sqlite=engine.dialect.name == "sqlite")
     registry = CollectorRegistry()
     metrics = SmtpMetrics(registry)
     executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="store")
     handler = SinkHandler(
-        GroupCommitter(RawStore(engine), executor, waiting=workers.smtp_waiting),
+        GroupCommitter(RawStore(engine), executor, waiting=workers.give_way),
         recipients=AddressPolicy(smtp.accepted_recipients),
         senders=AddressPolicy(smtp.allowed_senders),
         max_recipients=smtp.max_recipients,
@@ -85,8 +99,8 @@ async def _serve(settings: Settings) -> int:
     )
     gate = SessionGate(smtp.max_sessions, client_networks(smtp), smtp.max_bytes_in_flight)
     authenticator = CredentialAuthenticator(smtp.auth_users) if smtp.auth_users else None
-    loop = asyncio.get_running_loop()
     hostname = smtp.hostname or socket.getfqdn()
+
     def factory() -> FaxbounceSMTP:
         return FaxbounceSMTP(
             handler,
@@ -104,13 +118,29 @@ async def _serve(settings: Settings) -> int:
             loop=loop,
         )
 
-    server = await loop.create_server(factory, host=smtp.host, port=smtp.port)
-    ports = sorted({s.getsockname()[1] for s in server.sockets})
-    log.info("listening on %s port %s (database %s, config %s)", smtp.host, ",".join(map(str, ports)),
-             engine.url.render_as_string(hide_password=True), settings.source)
-    metrics.watch_daemon(registry, workers.alive, lambda: gate.active)
-    metrics_server = _start_metrics(settings, engine, registry, metrics, workers.alive)
+    return Daemon(settings, engine, workers, metrics, registry, gate, executor, factory)
 
+
+async def start(daemon: Daemon, loop: asyncio.AbstractEventLoop) -> None:
+    """Bind the SMTP port first (a port in use fails here, before any worker exists), then free the leases
+    this node's earlier processes held, and start the workers and the metrics endpoint."""
+    smtp, settings = daemon.settings.smtp, daemon.settings
+    daemon.server = await loop.create_server(daemon.factory, host=smtp.host, port=smtp.port)
+    ports = sorted({s.getsockname()[1] for s in daemon.server.sockets})
+    node = node_name(settings)
+    released = WorkQueue(daemon.engine, node).release_stale(node)
+    if released:
+        log.info("released %d lease(s) held by this node's earlier processes", released)
+    daemon.workers.start()
+    log.info("listening on %s port %s as node %s (database %s, config %s)", smtp.host, ",".join(map(str, ports)),
+             node, daemon.engine.url.render_as_string(hide_password=True), settings.source)
+    daemon.metrics.watch_daemon(daemon.registry, daemon.workers.alive, lambda: daemon.gate.active)
+    daemon.metrics_server = _start_metrics(settings, daemon.engine, daemon.registry, daemon.metrics,
+                                           daemon.workers.alive)
+
+
+async def run(daemon: Daemon, loop: asyncio.AbstractEventLoop) -> None:
+    """Supervise until SIGTERM or SIGINT: restart dead workers."""
     stopping = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stopping.set)
@@ -118,82 +148,44 @@ async def _serve(settings: Settings) -> int:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stopping.wait(), _SUPERVISE_SECONDS)
         if not stopping.is_set():
-            for _ in range(workers.restart_dead()):
-                metrics.worker_restarts.inc()
+            for _ in range(daemon.workers.restart_dead()):
+                daemon.metrics.worker_restarts.inc()
 
+
+async def stop(daemon: Daemon, loop: asyncio.AbstractEventLoop) -> None:
+    """Graceful and bounded: 421 to new sessions, a few seconds for open ones, then the workers."""
+    gate = daemon.gate
     log.info("stopping: new sessions get 421, %d session(s) open", gate.active)
     gate.closing = True
     deadline = time.monotonic() + _SESSION_DRAIN_SECONDS
     while gate.active > 0 and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
-    server.close()
+    if daemon.server is not None:
+        daemon.server.close()
     for protocol in list(gate.sessions):
         if protocol.transport is not None:
             protocol.transport.close()  # sessions still open after the drain: their clients retry
-    await loop.run_in_executor(None, workers.stop, _WORKER_STOP_SECONDS)
-    executor.shutdown(wait=True)
-    if metrics_server is not None:
-        metrics_server.stop()
-    engine.dispose()
+    await loop.run_in_executor(None, daemon.workers.stop, _WORKER_STOP_SECONDS)
+    daemon.executor.shutdown(wait=True)
+    if daemon.metrics_server is not None:
+        daemon.metrics_server.stop()
+    daemon.engine.dispose()
     log.info("stopped")
+
+
+async def _serve(settings: Settings) -> int:
+    loop = asyncio.get_running_loop()
+    daemon = build(settings, loop)
+    try:
+        await start(daemon, loop)
+    except BaseException:
+        daemon.workers.stop(_WORKER_STOP_SECONDS)
+        daemon.executor.shutdown(wait=False)
+        daemon.engine.dispose()
+        raise
+    await run(daemon, loop)
+    await stop(daemon, loop)
     return 0
-
-
-class WorkerPool:
-    """The worker processes: worker i of n takes the mails whose id is i modulo n, so none is taken twice,
-    and a dead one is restarted (its share of the queue waits in the database meanwhile)."""
-
-    def __init__(self, settings: Settings, log_level: str) -> None:
-        self.settings = settings
-        self.log_level = log_level
-        self.count = settings.processing.workers or os.cpu_count() or 1
-        self.ctx = multiprocessing.get_context("spawn")
-        self.slots: list[tuple[BaseProcess, Event, Event]] = []
-        self.smtp_waiting = self.ctx.RawValue("i", 0)
-        """Mails waiting for their commit on the SMTP side (written by the event loop, read by workers)."""
-
-    def start(self) -> None:
-        self.slots = [self._spawn(index) for index in range(self.count)]
-
-    def _spawn(self, index: int) -> tuple[BaseProcess, Event, Event]:
-        # Fresh Events for each worker: one killed while waiting on `wake` (kill -9, the OOM killer) leaves the
-        # Event's condition expecting a wake-up acknowledgement that never comes, and the next set() would block
-        # the event loop for ever.
-        wake, stop = self.ctx.Event(), self.ctx.Event()
-        process = self.ctx.Process(target=run_worker, name=f"worker-{index + 1}",
-                                   args=(self.settings, wake, stop, self.log_level, (index, self.count),
-                                         self.smtp_waiting))
-        process.start()
-        return process, wake, stop
-
-    def wake(self) -> None:
-        for _process, wake, _stop in self.slots:
-            wake.set()
-
-    def alive(self) -> bool:
-        return bool(self.slots) and all(process.is_alive() for process, _wake, _stop in self.slots)
-
-    def restart_dead(self) -> int:
-        restarted = 0
-        for index, (process, _wake, _stop) in enumerate(self.slots):
-            if not process.is_alive():
-                log.error("%s exited with code %s; restarting it", process.name, process.exitcode)
-                self.slots[index] = self._spawn(index)
-                restarted += 1
-        return restarted
-
-    def stop(self, seconds: float) -> None:
-        """Ask every worker to finish the mail in hand; terminate those still busy after `seconds`."""
-        for _process, wake, stop in self.slots:
-            stop.set()
-            wake.set()
-        deadline = time.monotonic() + seconds
-        for process, _wake, _stop in self.slots:
-            process.join(max(0.0, deadline - time.monotonic()))
-            if process.is_alive():
-                log.warning("%s still busy after %ss; terminating it (its mail stays queued)", process.name, seconds)
-                process.terminate()
-                process.join(1.0)
 
 
 def _start_metrics(settings: Settings, engine: Engine, registry: CollectorRegistry, metrics: SmtpMetrics,

@@ -1,132 +1,87 @@
-"""The processing worker: a separate process that classifies stored mail after the SMTP 250.
+"""The processing workers: separate processes that classify stored mail after the SMTP 250.
 
-A process, not a thread, so parsing a 25 MiB mail never holds the GIL of the SMTP event loop. It is fed
-from the database (status `received`), so mail stored before a crash or restart is picked up again; the
-SMTP side only nudges it through an Event to cut latency.
+Processes, not threads, so parsing a 25 MiB mail never holds the GIL of the SMTP event loop. They are fed
+from the database (the work queue, `processor.store.inbound.WorkQueue`), so mail stored before a crash or
+restart is picked up again, by any worker on any node; the SMTP side only nudges them through an Event to
+cut latency. Periodic jobs run from the same loop (`processor.run.jobs`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import multiprocessing
 import os
+import socket
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable
+from multiprocessing.process import BaseProcess
 from multiprocessing.synchronize import Event
-from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from processor.config import Settings
-from processor.ops.retention import RetentionRunner
-from processor.run.pipeline import process_messages
-from processor.store.db import create_db_engine, read_only, session_scope
-from processor.store.models import InboundMessage, MessageStatus
+from processor.ops.retention import purge_raw
+from processor.run.giveway import GiveWay
+from processor.run.jobs import Job, JobRunner
+from processor.run.pipeline import Pipeline
+from processor.store.db import create_db_engine, session_scope
+from processor.store.inbound import WorkQueue
+from processor.store.locks import JobLeases
 from processor.store.tracking import sweep
 
-__all__ = ["Sweeper", "drain", "run_worker"]
+__all__ = ["WorkerPool", "drain", "node_name", "run_worker"]
 
 log = logging.getLogger(__name__)
-_SCAN = 500
 _NICENESS = 10
-_YIELD_SECONDS = 0.2
-# Mails recorded per transaction. On SQLite, while the SMTP side has mail waiting for its commit, one mail
-# per transaction: SQLite has one write lock and the SMTP side must never wait long for it (measured: batches
-# of 20 halved acceptance under load). Otherwise, and always on PostgreSQL (row locks), batches.
-_BATCH = 20
+#: Mails claimed and recorded per transaction (one per transaction while the SQLite give-way says so).
+BATCH = 20
+#: Seconds between two daily retention purges.
+PURGE_INTERVAL = 24 * 3600.0
+
+
+def node_name(settings: Settings) -> str:
+    """This node's name: `processing.node_name`, else the host name. Unique among nodes sharing a database."""
+    return settings.processing.node_name or socket.gethostname()
 
 
 def drain(engine: Engine, settings: Settings, stopping: Callable[[], bool] = lambda: False,
-          shard: tuple[int, int] = (0, 1), before_write: Callable[[], None] | None = None,
-          batch_size: Callable[[], int] = lambda: _BATCH) -> int:
-    """Process every `received` mail, oldest first, until none is left or `stopping()`; returns the count.
-
-    Fresh mail goes in batches (one transaction to claim, one to record: far fewer commits than mails);
-    a mail already attempted before went through a crash or a kill, so it is processed alone. With several
-    workers, worker `shard = (i, n)` takes the mails whose id is i modulo n: no two take the same mail.
-    """
-    index, count = shard
+          worker: str | None = None, give_way: GiveWay | None = None,
+          between_batches: Callable[[], object] = lambda: None) -> int:
+    """Claim and process waiting mail, oldest first, until none is left or `stopping()`; returns the count.
+    `between_batches` runs after each batch (the worker renews its job leases there)."""
+    node = node_name(settings)
+    queue = WorkQueue(engine, worker or f"{node}/{os.getpid()}", settings.processing.lease_seconds)
+    pipeline = Pipeline(engine, settings, queue, node, give_way)
     done = 0
-    after = 0
     while not stopping():
-        with read_only(engine).connect() as connection:
-            pending = connection.execute(
-                sa.select(InboundMessage.id, InboundMessage.attempts)
-                .where(InboundMessage.status == MessageStatus.RECEIVED, InboundMessage.id > after,
-                       *([InboundMessage.id % count == index] if count > 1 else []))
-                .order_by(InboundMessage.id).limit(_SCAN)
-            ).all()
-        if not pending:
+        mails = queue.claim(give_way.batch_size(BATCH) if give_way is not None else BATCH)
+        if not mails:
             break
-        for batch in _batches(pending, batch_size):
-            if stopping():
-                return done
-            done += len(process_messages(engine, batch, settings, before_write))
-        after = pending[-1].id
+        done += len(pipeline.run(mails))
+        between_batches()
     return done
 
 
-def _batches(pending: Sequence[Any], size: Callable[[], int]) -> Iterator[list[int]]:
-    batch: list[int] = []
-    for message_id, attempts in pending:
-        if attempts:
-            if batch:
-                yield batch
-                batch = []
-            yield [message_id]
-            continue
-        batch.append(message_id)
-        if len(batch) >= size():
-            yield batch
-            batch = []
-    if batch:
-        yield batch
+def housekeeping_jobs(settings: Settings) -> list[Job]:
+    """The singleton jobs every worker offers to run: the tracking sweep and the daily retention purge."""
+
+    def sweep_overdue(engine: Engine) -> int:
+        with session_scope(engine) as session:
+            return sweep(session, settings.tracking)
+
+    def purge(engine: Engine) -> None:
+        if settings.retention.raw_days > 0 and (report := purge_raw(engine, settings.retention.raw_days)).mails:
+            log.info("retention: %s", report.describe())
+
+    return [Job("tracking_sweep", settings.tracking.sweep_interval, sweep_overdue, when_idle=True),
+            Job("retention", PURGE_INTERVAL, purge)]
 
 
-def _after_new_mail(smtp_waiting: Any) -> Callable[[], None] | None:
-    """SQLite has one write lock: while mail waits for its commit on the SMTP side, hold back (a little)
-    so that new mail is made durable first and the processing backlog, which is safe, waits instead."""
-    if smtp_waiting is None:
-        return None
-
-    def wait() -> None:
-        deadline = time.monotonic() + _YIELD_SECONDS
-        while smtp_waiting.value > 0 and time.monotonic() < deadline:
-            time.sleep(0.001)
-
-    return wait
-
-
-class Sweeper:
-    """Runs the tracking sweep (overdue results become `no_result`) at most every `tracking.sweep_interval`
-    seconds, after the queue is drained so results already stored count first. Its state is all in the
-    database, so a restarted worker simply sweeps again."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.next_at = 0.0
-
-    def maybe_run(self, engine) -> int:  # type: ignore[no-untyped-def]
-        if time.monotonic() < self.next_at:
-            return 0
-        self.next_at = time.monotonic() + self.settings.tracking.sweep_interval
-        try:
-            with session_scope(engine) as session:
-                return sweep(session, self.settings.tracking)
-        except SQLAlchemyError:
-            self.next_at = 0.0
-            raise  # the loop's database-outage handling
-        except Exception:  # a bug in the sweep must not take mail processing down with it
-            log.exception("tracking sweep failed")
-            return 0
-
-
-def run_worker(settings: Settings, wake: Event, stop: Event, log_level: str = "INFO",
-               shard: tuple[int, int] = (0, 1), smtp_waiting: Any = None) -> None:
-    """Entry point of a worker process: loop until `stop` is set. The first shard also runs the tracking
-    sweep and retention, which need one runner only."""
+def run_worker(settings: Settings, wake: Event, stop: Event, log_level: str = "INFO", index: int = 0,
+               give_way: GiveWay | None = None) -> None:
+    """Entry point of a worker process: loop until `stop` is set or the daemon is gone."""
     from processor.logsetup import configure_logging
 
     configure_logging(log_level, settings.logging.format)
@@ -135,31 +90,23 @@ def run_worker(settings: Settings, wake: Event, stop: Event, log_level: str = "I
     with contextlib.suppress(OSError):
         os.nice(_NICENESS)
     engine = create_db_engine(settings.database.url, durable=False)  # results are derived: see create_db_engine
-    failing = False
-    housekeeping = shard[0] == 0
-    # Only SQLite has the one write lock to give way on; PostgreSQL locks rows.
-    gives_way = engine.dialect.name == "sqlite" and smtp_waiting is not None
-    before_write = _after_new_mail(smtp_waiting) if gives_way else None
-
-    def batch_size() -> int:
-        return 1 if gives_way and smtp_waiting.value > 0 else _BATCH
-
-    sweeper = Sweeper(settings)
-    retention = RetentionRunner(settings)
+    worker = f"{node_name(settings)}/{os.getpid()}"
+    if engine.dialect.name != "sqlite":
+        give_way = None  # PostgreSQL locks rows: nothing to give way on
+    jobs = JobRunner(engine, JobLeases(engine, worker), housekeeping_jobs(settings))
     parent = os.getppid()
-    log.info("worker %d of %d started", shard[0] + 1, shard[1])
+    failing = False
+    log.info("worker %d started as %s", index + 1, worker)
 
     def stopping() -> bool:
-        # The daemon may have been killed (kill -9 sends no stop): its next start brings its own worker.
+        # The daemon may have been killed (kill -9 sends no stop): its next start brings its own workers.
         return stop.is_set() or os.getppid() != parent
 
     while not stopping():
         wake.clear()
         try:
-            drain(engine, settings, stopping, shard, before_write, batch_size)
-            if housekeeping:
-                sweeper.maybe_run(engine)
-                retention.maybe_run(engine)
+            drain(engine, settings, stopping, worker, give_way, between_batches=lambda: jobs.run_due(idle=False))
+            jobs.run_due()
         except SQLAlchemyError as exc:
             if not failing:
                 log.error("worker: database unavailable, retrying: %s", str(exc).splitlines()[0][:200])
@@ -169,6 +116,64 @@ def run_worker(settings: Settings, wake: Event, stop: Event, log_level: str = "I
         if failing:
             log.warning("worker: database available again")
             failing = False
-        wake.wait(min(settings.processing.poll_interval, settings.tracking.sweep_interval))
+        wake.wait(jobs.wait_hint(settings.processing.poll_interval))
+    if stop.is_set():
+        with contextlib.suppress(SQLAlchemyError):
+            jobs.leases.release_all()  # a clean stop hands the singleton jobs over at once
     engine.dispose()
     log.info("worker stopped" if stop.is_set() else "worker stopped: the daemon process is gone")
+
+
+class WorkerPool:
+    """The worker processes of one node. They share the queue by leases, so any number can run; a dead
+    one is restarted (what it held is leased to a dead process until its lease runs out or the node restarts)."""
+
+    def __init__(self, settings: Settings, log_level: str, give_way_on_sqlite: bool = True) -> None:
+        self.settings = settings
+        self.log_level = log_level
+        self.count = settings.processing.workers or os.cpu_count() or 1
+        self.ctx = multiprocessing.get_context("spawn")
+        self.slots: list[tuple[BaseProcess, Event, Event]] = []
+        self.give_way = GiveWay(self.ctx) if give_way_on_sqlite else None
+
+    def start(self) -> None:
+        self.slots = [self._spawn(index) for index in range(self.count)]
+
+    def _spawn(self, index: int) -> tuple[BaseProcess, Event, Event]:
+        # Fresh Events for each worker: one killed while waiting on `wake` (kill -9, the OOM killer) leaves the
+        # Event's condition expecting a wake-up acknowledgement that never comes, and the next set() would block
+        # the event loop for ever.
+        wake, stop = self.ctx.Event(), self.ctx.Event()
+        process = self.ctx.Process(target=run_worker, name=f"worker-{index + 1}",
+                                   args=(self.settings, wake, stop, self.log_level, index, self.give_way))
+        process.start()
+        return process, wake, stop
+
+    def wake(self) -> None:
+        for _process, wake, _stop in self.slots:
+            wake.set()
+
+    def alive(self) -> bool:
+        return bool(self.slots) and all(process.is_alive() for process, _wake, _stop in self.slots)
+
+    def restart_dead(self) -> int:
+        restarted = 0
+        for index, (process, _wake, _stop) in enumerate(self.slots):
+            if not process.is_alive():
+                log.error("%s exited with code %s; restarting it", process.name, process.exitcode)
+                self.slots[index] = self._spawn(index)
+                restarted += 1
+        return restarted
+
+    def stop(self, seconds: float) -> None:
+        """Ask every worker to finish the mail in hand; terminate those still busy after `seconds`."""
+        for _process, wake, stop in self.slots:
+            stop.set()
+            wake.set()
+        deadline = time.monotonic() + seconds
+        for process, _wake, _stop in self.slots:
+            process.join(max(0.0, deadline - time.monotonic()))
+            if process.is_alive():
+                log.warning("%s still busy after %ss; terminating it (its mail stays queued)", process.name, seconds)
+                process.terminate()
+                process.join(1.0)

@@ -1,4 +1,4 @@
-"""The durable raw store: a mail and its envelope are committed here before SMTP answers 250.
+"""Inbound mail: the durable raw store (committed before SMTP answers 250) and the work queue over it.
 
 Only the raw bytes and what can be read cheaply from the envelope go in; parsing happens later, in the
 worker, so a huge or hostile mail cannot slow the SMTP dialog. Any failure raises RawStoreError, which
@@ -11,9 +11,9 @@ again gets a 250 for the copy already stored (`StoredMail.duplicate`), and a re-
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -24,7 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from processor.errors import RawStoreError
 from processor.store.models import InboundMessage, MessageStatus
 
-__all__ = ["Envelope", "RawStore", "StoredMail"]
+__all__ = ["Envelope", "QueuedMail", "RawStore", "ReprocessBatch", "StoredMail", "WorkQueue", "reprocess_candidates"]
 
 _TABLE = InboundMessage.__table__
 
@@ -124,3 +124,127 @@ def _short(exc: SQLAlchemyError) -> str:
     original = getattr(exc, "orig", None) or exc
     text = str(original).strip().splitlines()[0] if str(original).strip() else type(original).__name__
     return f"{type(original).__name__}: {text}"[:200]
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedMail:
+    """One stored mail taken for one processing attempt: everything the pipeline needs, read in the claim.
+
+    The raw bytes are read separately (`WorkQueue.raw`), one mail at a time, so a batch of large mails never
+    sits in memory at once."""
+
+    id: int
+    attempt: int
+    """This attempt's number: 1 the first time; more means earlier attempts did not finish (crash, kill)."""
+    envelope: Envelope
+    processed_before: bool
+    """The mail was recorded before (a reprocess): its old results and tracking must be undone first."""
+
+
+class WorkQueue:
+    """The work queue is `inbound_messages` itself: a mail is work while its status is `received`.
+
+    Any number of workers on any number of nodes share it by leases. A claim takes the oldest mails that
+    are not leased (or whose lease ran out: their worker died), counts one attempt, and leases them to the
+    claimer until `lease_seconds` from now. On PostgreSQL the candidates are locked with `FOR UPDATE SKIP
+    LOCKED`, so concurrent claimers never wait for, nor take, each other's mails; SQLite has one writer at a
+    time, which gives the same guarantee. Recording an outcome (`processor.store.results`) checks the lease
+    is still the claimer's, so a mail is recorded by one attempt only.
+    """
+
+    def __init__(self, engine: Engine, worker: str, lease_seconds: float = 120.0) -> None:
+        self.engine = engine
+        self.worker = worker[:128]
+        self.lease = timedelta(seconds=lease_seconds)
+
+    def claim(self, limit: int) -> list[QueuedMail]:
+        """Lease up to `limit` waiting mails, oldest first. A mail whose earlier attempt did not finish is
+        leased alone, so a mail that kills its worker cannot take a batch down with it again."""
+        now = datetime.now(UTC)
+        waiting = ((_TABLE.c.status == MessageStatus.RECEIVED)
+                   & (_TABLE.c.lease_until.is_(None) | (_TABLE.c.lease_until < now)))
+        retried = self._claim(now, sa.select(_TABLE.c.id).where(waiting, _TABLE.c.attempts > 0)
+                              .order_by(_TABLE.c.id).limit(1))
+        if retried:
+            return retried
+        return self._claim(now, sa.select(_TABLE.c.id).where(waiting).order_by(_TABLE.c.id).limit(max(1, limit)))
+
+    def claim_ids(self, ids: Sequence[int]) -> list[QueuedMail]:
+        """Lease these mails whatever their status (a manual reprocess), unless another worker holds them."""
+        if not ids:
+            return []
+        now = datetime.now(UTC)
+        free = _TABLE.c.lease_until.is_(None) | (_TABLE.c.lease_until < now)
+        return self._claim(now, sa.select(_TABLE.c.id).where(_TABLE.c.id.in_(list(ids)), free))
+
+    def raw(self, mail: QueuedMail) -> bytes | None:
+        """The stored bytes of a claimed mail; None when retention has purged them."""
+        with self.engine.connect() as connection:
+            return connection.scalar(sa.select(_TABLE.c.raw).where(_TABLE.c.id == mail.id))
+
+    def extend(self, mails: Sequence[QueuedMail]) -> None:
+        """Renew the lease of mails still in hand (a batch that takes long)."""
+        if not mails:
+            return
+        with self.engine.begin() as connection:
+            connection.execute(sa.update(_TABLE).where(_TABLE.c.id.in_([m.id for m in mails]),
+                                                       _TABLE.c.claimed_by == self.worker)
+                               .values(lease_until=datetime.now(UTC) + self.lease))
+
+    def release_stale(self, node: str) -> int:
+        """At a node's start: leases its earlier processes held (they are dead: kill -9, a crash) are freed
+        at once instead of running out. Node names must be unique among the nodes sharing a database."""
+        with self.engine.begin() as connection:
+            return connection.execute(
+                sa.update(_TABLE).where(_TABLE.c.claimed_by.like(f"{_escape_like(node)}/%", escape="\\"),
+                                        _TABLE.c.lease_until.is_not(None), _TABLE.c.status == MessageStatus.RECEIVED)
+                .values(lease_until=None)).rowcount
+
+    def _claim(self, now: datetime, candidates: sa.Select[Any]) -> list[QueuedMail]:
+        if self.engine.dialect.name == "postgresql":
+            candidates = candidates.with_for_update(skip_locked=True)
+        statement = (
+            sa.update(_TABLE).where(_TABLE.c.id.in_(candidates.scalar_subquery()))
+            .values(attempts=_TABLE.c.attempts + 1, claimed_by=self.worker, lease_until=now + self.lease)
+            .returning(_TABLE.c.id, _TABLE.c.attempts, _TABLE.c.mail_from, _TABLE.c.rcpt_tos, _TABLE.c.peer,
+                       _TABLE.c.helo, _TABLE.c.received_at, _TABLE.c.processed_at)
+        )
+        with self.engine.begin() as connection:
+            rows = connection.execute(statement).all()
+        return sorted((QueuedMail(
+            id=row.id, attempt=row.attempts, processed_before=row.processed_at is not None,
+            envelope=Envelope(mail_from=row.mail_from, rcpt_tos=tuple(row.rcpt_tos or ()), peer=row.peer,
+                              helo=row.helo, received_at=row.received_at),
+        ) for row in rows), key=lambda mail: mail.id)
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+@dataclass(frozen=True, slots=True)
+class ReprocessBatch:
+    ids: tuple[int, ...]
+    """Mails to process again, in arrival order."""
+    purged: tuple[int, ...]
+    """Mails that match but whose raw bytes retention has purged: nothing to parse again (results kept)."""
+
+
+def reprocess_candidates(engine: Engine, *, everything: bool = False, since: datetime | None = None,
+                         batch: int = 500) -> Iterator[ReprocessBatch]:
+    """The mails `faxbounce reprocess` takes, in batches by id: by default those not processed (waiting,
+    unparseable or in error); with `since`, every mail received since then; with `everything`, all."""
+    query = sa.select(_TABLE.c.id, _TABLE.c.raw.is_(None).label("purged")).order_by(_TABLE.c.id).limit(batch)
+    if since is not None:
+        query = query.where(_TABLE.c.received_at >= since)
+    elif not everything:
+        query = query.where(_TABLE.c.status.in_([MessageStatus.RECEIVED, MessageStatus.UNPARSEABLE,
+                                                 MessageStatus.ERROR]))
+    after = 0
+    while True:
+        with engine.connect() as connection:
+            rows = connection.execute(query.where(_TABLE.c.id > after)).all()
+        if not rows:
+            return
+        yield ReprocessBatch(tuple(r.id for r in rows if not r.purged), tuple(r.id for r in rows if r.purged))
+        after = rows[-1].id

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
-__all__ = ["Base", "FaxMatchRow", "FaxResultRow", "FaxSubmissionRow", "InboundMessage", "MessageStatus",
+__all__ = ["Base", "FaxMatchRow", "FaxResultRow", "FaxSubmissionRow", "InboundMessage", "JobLease", "MessageStatus",
            "SubmissionState", "UTCDateTime"]
 
 # BIGINT on PostgreSQL, INTEGER (the rowid alias) on SQLite.
@@ -94,6 +94,12 @@ class InboundMessage(Base):
     error: Mapped[str | None] = mapped_column(sa.Text)
     attempts: Mapped[int] = mapped_column(sa.Integer, nullable=False, default=0)
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    claimed_by: Mapped[str | None] = mapped_column(sa.String(128))
+    """The worker (`node/pid`) that holds or last held this mail's processing lease."""
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    """While a worker processes the mail: until when no other worker may take it (NULL when not leased)."""
+    processed_by: Mapped[str | None] = mapped_column(sa.String(128))
+    """The node that recorded the outcome."""
 
     results: Mapped[list[FaxResultRow]] = relationship(
         back_populates="message", cascade="all, delete-orphan", passive_deletes=True
@@ -106,6 +112,19 @@ class InboundMessage(Base):
         sa.Index(None, "sha256", unique=True),
         sa.Index(None, "message_id"),
     )
+
+
+class JobLease(Base):
+    """Singleton jobs (tracking sweep, retention, dispatchers): which worker runs each, until when.
+
+    A holder renews its lease while it lives; a lease that runs out lets a worker on another node take over."""
+
+    __tablename__ = "job_leases"
+
+    name: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(sa.String(128), nullable=False)
+    lease_until: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    last_run_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class FaxResultRow(Base):

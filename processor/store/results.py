@@ -2,63 +2,82 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from processor.config import TrackingSettings
 from processor.records import Classification, FaxResult
+from processor.store.inbound import QueuedMail
 from processor.store.models import FaxResultRow, InboundMessage, MessageStatus
+from processor.store.tracking import submissions_decided_by, track_classification
 
 __all__ = [
-    "ClaimedMail",
-    "claim_attempts",
-    "message_ids",
+    "Recording",
     "record_classification",
     "record_failure",
+    "record_outcomes",
 ]
+
+log = logging.getLogger(__name__)
 
 _TEXT_LIMIT = 10_000
 
 
-def message_ids(
-    session: Session, *, statuses: Sequence[str] | None = None, since: datetime | None = None,
-    after_id: int = 0, limit: int = 100,
-) -> list[int]:
-    """Ids of stored mails in arrival order, filtered by status and receive time."""
-    query = sa.select(InboundMessage.id).where(InboundMessage.id > after_id).order_by(InboundMessage.id).limit(limit)
-    if statuses is not None:
-        query = query.where(InboundMessage.status.in_(list(statuses)))
-    if since is not None:
-        query = query.where(InboundMessage.received_at >= since)
-    return list(session.scalars(query))
-
-
 @dataclass(frozen=True, slots=True)
-class ClaimedMail:
-    id: int
-    attempts: int
-    raw: bytes | None
-    peer: str | None
-    rcpt_tos: tuple[str, ...]
+class Recording:
+    """What one processing attempt concluded for one claimed mail, ready to be written."""
+
+    mail: QueuedMail
+    status: str
+    error: str | None = None
+    classification: Classification | None = None
+    trust: bool | None = None
+    message_id_header: str | None = None
+    subject: str | None = None
+    from_address: str | None = None
 
 
-def claim_attempts(engine: Engine, message_ids: Sequence[int]) -> list[ClaimedMail]:
-    """Count one processing attempt for each mail before the work starts (so a mail that kills the worker
-    is noticed), and read them, in one short transaction."""
-    ids = list(message_ids)
-    if not ids:
-        return []
-    with engine.begin() as connection:  # one short transaction: the write, then the read of what it claimed
-        connection.execute(sa.update(InboundMessage).where(InboundMessage.id.in_(ids))
-                           .values(attempts=InboundMessage.attempts + 1))
-        rows = connection.execute(
-            sa.select(InboundMessage.id, InboundMessage.attempts, InboundMessage.raw, InboundMessage.peer,
-                      InboundMessage.rcpt_tos).where(InboundMessage.id.in_(ids)).order_by(InboundMessage.id)).all()
-    return [ClaimedMail(r.id, r.attempts, r.raw, r.peer, tuple(r.rcpt_tos or ())) for r in rows]
+def record_outcomes(session: Session, recordings: Sequence[Recording], worker: str, node: str,
+                    tracking: TrackingSettings) -> set[int]:
+    """Write each mail's outcome (results, status, tracking) if `worker` still holds its lease for this very
+    attempt; a mail whose lease ran out and was taken over by another worker is left to that worker.
+    Releases the leases. Returns the ids recorded."""
+    wanted = {recording.mail.id: recording for recording in recordings}
+    held = session.scalars(
+        sa.select(InboundMessage).where(InboundMessage.id.in_(list(wanted)), InboundMessage.claimed_by == worker)
+        .order_by(InboundMessage.id).with_for_update().execution_options(populate_existing=True)).all()
+    recorded: set[int] = set()
+    for message in held:
+        recording = wanted[message.id]
+        if message.attempts != recording.mail.attempt:
+            continue
+        _record_one(session, message, recording, tracking)
+        message.lease_until = None
+        message.processed_by = node[:128]
+        recorded.add(message.id)
+    for lost in wanted.keys() - recorded:
+        log.warning("message %s: lease lost to another worker; its outcome is theirs to record", lost,
+                    extra={"mail_id": lost})
+    return recorded
+
+
+def _record_one(session: Session, message: InboundMessage, recording: Recording, tracking: TrackingSettings) -> None:
+    classification = recording.classification
+    if classification is None:
+        record_failure(session, message, recording.status, recording.error or "")
+        return
+    first_time = message.processed_at is None
+    affected = [] if first_time else submissions_decided_by(session, message.id)
+    record_classification(session, message, message_id_header=recording.message_id_header,
+                          subject=recording.subject, from_address=recording.from_address,
+                          classification=classification, trusted=recording.trust)
+    # Submissions and their correlation with results, in the same transaction.
+    track_classification(session, message, classification, tracking, affected, first_time=first_time)
 
 
 def record_classification(

@@ -73,7 +73,7 @@ def test_unparseable_keeps_raw_and_says_why(engine: Engine, monkeypatch: pytest.
     raw = b"\x00\x01 not a mail"
     message_id = _store(engine, raw)
 
-    def broken(_raw: bytes) -> None:
+    def broken(_raw: bytes, _envelope_recipients: tuple[str, ...] = ()) -> None:
         raise ParseError("MIME parse failed: test")
 
     monkeypatch.setattr(pipeline, "parse_mail", broken)
@@ -122,61 +122,3 @@ def test_mail_that_kept_killing_the_worker_is_skipped(engine: Engine) -> None:
     assert outcome is not None and outcome.status == "error"
     assert "3 attempts" in _message(engine, message_id).error
     assert _message(engine, message_id).raw is not None
-
-
-def test_drain_batches_fresh_mail_and_isolates_retried_mail(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
-    ids = [_store(engine, plain(f"m{i}")) for i in range(7)]
-    with session_scope(engine) as session:
-        session.get_one(InboundMessage, ids[3]).attempts = 1  # went through a crash before
-    calls: list[list[int]] = []
-    real = pipeline.process_messages
-
-    def spy(engine_, message_ids, settings, before_write=None):  # type: ignore[no-untyped-def]
-        calls.append(list(message_ids))
-        return real(engine_, message_ids, settings, before_write)
-
-    import processor.run.worker as worker
-
-    monkeypatch.setattr(worker, "process_messages", spy)
-    monkeypatch.setattr(worker, "_BATCH", 50)
-    assert drain(engine, Settings()) == 7
-    assert calls == [ids[:3], [ids[3]], ids[4:]]
-    with session_scope(engine) as session:
-        statuses = {session.get_one(InboundMessage, i).status for i in ids}
-    assert statuses == {"processed"}
-
-
-def test_shards_split_the_queue_without_overlap(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
-    ids = [_store(engine, plain(f"s{i}")) for i in range(9)]
-    seen: list[list[int]] = []
-    real = pipeline.process_messages
-
-    def spy(engine_, message_ids, settings, before_write=None):  # type: ignore[no-untyped-def]
-        seen.append(list(message_ids))
-        return real(engine_, message_ids, settings, before_write)
-
-    import processor.run.worker as worker
-
-    monkeypatch.setattr(worker, "process_messages", spy)
-    assert drain(engine, Settings(), shard=(1, 3)) == 3
-    assert [i for batch in seen for i in batch] == [i for i in ids if i % 3 == 1]
-    assert drain(engine, Settings(), shard=(0, 3)) + drain(engine, Settings(), shard=(2, 3)) == 6
-
-
-def test_worker_lets_waiting_mail_commit_first() -> None:
-    """On SQLite the worker holds back while the SMTP side has mail waiting for its commit (bounded)."""
-    import processor.run.worker as worker
-
-    class Shared:
-        value = 0
-
-    waiting = Shared()
-    hold_back = worker._after_new_mail(waiting)
-    assert hold_back is not None and worker._after_new_mail(None) is None
-    started = time.monotonic()
-    hold_back()
-    assert time.monotonic() - started < 0.05  # nothing waiting: no delay
-    waiting.value = 3
-    started = time.monotonic()
-    hold_back()
-    assert worker._YIELD_SECONDS <= time.monotonic() - started < worker._YIELD_SECONDS + 0.2  # bounded

@@ -1,0 +1,203 @@
+"""The work queue shared by leases, singleton-job leases and per-key record locks, on both backends."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+from mailfactory import interfax_failure, plain
+from sqlalchemy.engine import Engine
+
+import processor.run.worker as worker_module
+from processor.config import ProcessingSettings, Settings
+from processor.run.giveway import YIELD_SECONDS, GiveWay
+from processor.run.jobs import Job, JobRunner
+from processor.run.pipeline import Pipeline
+from processor.run.worker import drain
+from processor.store.db import session_scope
+from processor.store.inbound import Envelope, RawStore, WorkQueue
+from processor.store.locks import JobLeases, lock_keys
+from processor.store.models import FaxResultRow, InboundMessage
+
+SETTINGS = Settings()
+
+
+def _store(engine: Engine, raw: bytes) -> int:
+    return RawStore(engine).put(raw, Envelope("sender@example.com", ("fax@faxbounce.test",))).id
+
+
+def _row(engine: Engine, message_id: int) -> InboundMessage:
+    with session_scope(engine) as session:
+        return session.get_one(InboundMessage, message_id)
+
+
+def test_claims_by_two_workers_never_overlap_and_count_one_attempt(engine: Engine) -> None:
+    ids = [_store(engine, plain(f"m{i}")) for i in range(6)]
+    first, second = WorkQueue(engine, "node-a/1"), WorkQueue(engine, "node-b/1")
+    taken_a = [m.id for m in first.claim(4)]
+    taken_b = [m.id for m in second.claim(4)]
+    assert taken_a == ids[:4] and taken_b == ids[4:]
+    assert first.claim(4) == [] and second.claim(4) == []  # everything is leased
+    row = _row(engine, ids[0])
+    assert (row.attempts, row.claimed_by) == (1, "node-a/1") and row.lease_until is not None
+
+
+def test_concurrent_claimers_take_each_mail_once(engine: Engine) -> None:
+    ids = {_store(engine, plain(f"c{i}")) for i in range(60)}
+    taken: list[list[int]] = [[] for _ in range(4)]
+
+    def claim_all(index: int) -> None:
+        queue = WorkQueue(engine, f"node/{index}")
+        while mails := queue.claim(3):
+            taken[index].extend(m.id for m in mails)
+
+    threads = [threading.Thread(target=claim_all, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    every = [i for part in taken for i in part]
+    assert sorted(every) == sorted(ids)  # each mail claimed exactly once across the claimers
+    with engine.connect() as connection:
+        assert set(connection.scalars(sa.select(InboundMessage.attempts))) == {1}
+
+
+def test_retried_mail_is_claimed_alone_before_fresh_mail(engine: Engine) -> None:
+    ids = [_store(engine, plain(f"r{i}")) for i in range(5)]
+    with session_scope(engine) as session:
+        session.get_one(InboundMessage, ids[3]).attempts = 1  # went through a crash before
+    queue = WorkQueue(engine, "node/1")
+    assert [m.id for m in queue.claim(50)] == [ids[3]]
+    assert [m.id for m in queue.claim(50)] == ids[:3] + ids[4:]
+
+
+def test_expired_lease_is_taken_over_and_only_the_holder_records(engine: Engine) -> None:
+    message_id = _store(engine, interfax_failure(number="03-5555-0101", code="3912"))
+    dead = WorkQueue(engine, "node-a/1", lease_seconds=0.2)
+    held = dead.claim(10)
+    assert [m.id for m in held] == [message_id]
+    assert WorkQueue(engine, "node-b/1").claim(10) == []  # leased
+    time.sleep(0.3)
+    heir = WorkQueue(engine, "node-b/1")
+    taken = heir.claim(10)
+    assert [m.id for m in taken] == [message_id] and taken[0].attempt == 2
+    # The first worker wakes up late: its outcome is no longer its to record.
+    assert Pipeline(engine, SETTINGS, dead, "node-a").run(held) == []
+    assert _row(engine, message_id).status == "received"
+    outcomes = Pipeline(engine, SETTINGS, heir, "node-b").run(taken)
+    assert [o.message_id for o in outcomes] == [message_id]
+    row = _row(engine, message_id)
+    assert (row.status, row.processed_by, row.lease_until, row.attempts) == ("processed", "node-b", None, 2)
+    with session_scope(engine) as session:
+        results = session.scalars(sa.select(FaxResultRow).where(FaxResultRow.inbound_message_id == message_id)).all()
+    assert len(results) == 1
+
+
+def test_a_restarted_node_frees_its_dead_processes_leases(engine: Engine) -> None:
+    message_id = _store(engine, plain("held"))
+    WorkQueue(engine, "node-a/111").claim(1)
+    WorkQueue(engine, "node-ab/7").claim(1)  # another node whose name starts alike keeps its leases
+    assert WorkQueue(engine, "node-a/222").release_stale("node-a") == 1
+    assert [m.id for m in WorkQueue(engine, "node-a/222").claim(5)] == [message_id]
+
+
+def test_drain_processes_everything_with_the_configured_node_name(engine: Engine) -> None:
+    ids = [_store(engine, plain(f"d{i}")) for i in range(3)]
+    settings = Settings(processing=ProcessingSettings(node_name="alpha"))
+    assert drain(engine, settings) == 3
+    assert {(_row(engine, i).status, _row(engine, i).processed_by) for i in ids} == {("processed", "alpha")}
+
+
+def test_job_lease_is_held_by_one_worker_and_moves_when_it_runs_out(engine: Engine) -> None:
+    first = JobLeases(engine, "node-a/1", lease_seconds=0.3)
+    second = JobLeases(engine, "node-b/1", lease_seconds=0.3)
+    assert first.hold("tracking_sweep") is True
+    assert second.hold("tracking_sweep") is False
+    assert first.hold("tracking_sweep") is True  # renewal
+    time.sleep(0.4)
+    assert second.hold("tracking_sweep") is True  # the first holder went silent: taken over
+    assert first.hold("tracking_sweep") is False
+    second.release_all()
+    assert first.hold("tracking_sweep") is True
+
+
+def test_job_runner_runs_a_singleton_job_on_one_worker_only(engine: Engine) -> None:
+    runs: list[str] = []
+    runners = [JobRunner(engine, JobLeases(engine, name), [Job("count", 0.0, lambda _e, n=name: runs.append(n))])
+               for name in ("w1", "w2", "w3")]
+    for _ in range(3):
+        for runner in runners:
+            runner.run_due()
+    assert len(runs) == 3 and set(runs) == {"w1"}
+    with engine.connect() as connection:
+        assert connection.execute(sa.text("SELECT holder FROM job_leases WHERE name = 'count'")).scalar_one() == "w1"
+
+
+def test_a_failing_job_is_logged_and_does_not_stop_the_others(engine: Engine, caplog: pytest.LogCaptureFixture) -> None:
+    ran: list[str] = []
+
+    def broken(_engine: Engine) -> None:
+        raise RuntimeError("bug in a job")
+
+    jobs = [Job("broken", 60, broken), Job("fine", 60, lambda _e: ran.append("x"))]
+    runner = JobRunner(engine, JobLeases(engine, "w"), jobs)
+    assert runner.run_due() == 2
+    assert ran == ["x"] and "job broken failed" in caplog.text
+
+
+@pytest.mark.postgres
+def test_record_locks_serialise_only_the_same_key(postgres_url: str) -> None:
+    from processor.store.db import create_db_engine
+
+    engine = create_db_engine(postgres_url)
+    holding = threading.Event()
+
+    def hold(key: str) -> None:
+        with session_scope(engine) as session:
+            lock_keys(session, [key])
+            holding.set()
+            time.sleep(0.8)
+
+    def waited_for(key: str) -> float:
+        started = time.monotonic()
+        with session_scope(engine) as session:
+            lock_keys(session, [key])
+        return time.monotonic() - started
+
+    try:
+        holder = threading.Thread(target=hold, args=("n:+81355550101",))
+        holder.start()
+        assert holding.wait(5)
+        assert waited_for("n:+81355550199") < 0.5  # another number: no wait
+        assert waited_for("n:+81355550101") > 0.4  # the same number: waits for the holder's commit
+        holder.join()
+    finally:
+        engine.dispose()
+
+
+def test_give_way_holds_back_only_while_mail_waits() -> None:
+    import multiprocessing
+
+    give_way = GiveWay(multiprocessing.get_context("spawn"))
+    assert give_way.batch_size(20) == 20
+    started = time.monotonic()
+    give_way.wait_for_new_mail()
+    assert time.monotonic() - started < 0.05  # nothing waiting: no delay
+    give_way.value += 3
+    assert give_way.mail_waiting() and give_way.batch_size(20) == 1
+    started = time.monotonic()
+    give_way.wait_for_new_mail()
+    assert YIELD_SECONDS <= time.monotonic() - started < YIELD_SECONDS + 0.2  # bounded
+
+
+def test_lease_must_outlast_the_slowest_mail() -> None:
+    from processor.config import load_settings
+    from processor.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="lease_seconds"):
+        load_settings(environ={"FAXBOUNCE_PROCESSING_LEASE_SECONDS": "10"})
+    assert worker_module.BATCH > 1
+    assert datetime.now(UTC) - timedelta(seconds=1) < datetime.now(UTC)
