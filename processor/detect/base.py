@@ -12,16 +12,16 @@ settings (itself when its format takes none): `detectors_for` asks every detecto
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol, Self, runtime_checkable
+from typing import ClassVar, Protocol, Self, runtime_checkable
 
 from processor.catalogues import vendor_hosts
 from processor.parse import ParsedMail
 from processor.reasons import Kind
 from processor.records import FaxResult, FaxSubmission
 
-__all__ = ["Detection", "Detector", "DetectorSettings", "NeedsNoSettings", "ResultListDetector"]
+__all__ = ["Detection", "Detector", "DetectorSettings", "NeedsNoSettings", "ResultListDetector", "ResultListReader"]
 
 _INTERFAX = vendor_hosts("interfax")
 
@@ -72,21 +72,29 @@ class NeedsNoSettings:
         return self
 
 
-class ResultListDetector(NeedsNoSettings):
-    """A detector still written to the older contract (`detect` → `list[FaxResult] | None`), fitted to this
-    one. Only the delivery-report detector needs it, while it moves to its own package; it goes once that
-    detector returns a Detection."""
+class ResultListReader(Protocol):
+    """The older contract: results only, as a list."""
 
-    def __init__(self, inner: Any) -> None:
+    name: ClassVar[str]
+    kind: ClassVar[Kind]
+
+    def detect(self, mail: ParsedMail) -> Sequence[FaxResult] | None: ...
+
+
+class ResultListDetector(NeedsNoSettings):
+    """A detector still written to the older contract, fitted to this one. Only the delivery-report detector
+    needs it, while it moves to its own package; it goes once that detector returns a Detection."""
+
+    def __init__(self, inner: ResultListReader) -> None:
         self.inner = inner
 
     @property
-    def name(self) -> str:  # type: ignore[override]
-        return str(self.inner.name)
+    def name(self) -> str:
+        return self.inner.name
 
     @property
-    def kind(self) -> Kind:  # type: ignore[override]
-        return Kind(self.inner.kind)
+    def kind(self) -> Kind:
+        return self.inner.kind
 
     def detect(self, mail: ParsedMail) -> Detection | None:
         results = self.inner.detect(mail)

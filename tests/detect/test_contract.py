@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from submissionfactory import submission
 
 from processor.detect import DETECTORS, Detection, Detector, DetectorSettings, classify, detectors_for
 from processor.parse import parse_mail
 from processor.reasons import Kind
-from tests.submissionfactory import submission
 
 SAMPLES = ("interfax/csv-01.eml", "interfax/xml-01.eml", "interfax/text-ja-01.eml", "submissions/bcc-01.eml")
 
