@@ -16,12 +16,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from processor.catalogues import vendor_hosts
 from processor.errors import ConfigError
 
 __all__ = ["DEFAULT_DATABASE_URL", "Settings", "client_networks", "load_settings"]
 
 DEFAULT_DATABASE_URL = "sqlite:///var/faxbounce.sqlite3"
 ENV_PREFIX = "FAXBOUNCE_"
+_INTERFAX = vendor_hosts("interfax")
+"""Defaults that name the fax service's hosts come from the one list of them (catalogues/vendors.toml)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +86,7 @@ class ProcessingSettings:
 
 @dataclass(frozen=True, slots=True)
 class TrustSettings:
-    vendor_hosts: tuple[str, ...] = ("fax.tc", "interfax.net")
+    vendor_hosts: tuple[str, ...] = _INTERFAX.relay_domains
     """Domains whose mail servers send genuine vendor notifications (a Received hop from one of them)."""
     relays: tuple[str, ...] = ()
     """Your own MTAs (host names or CIDR): when set, only Received lines they wrote are believed."""
@@ -91,9 +94,9 @@ class TrustSettings:
 
 @dataclass(frozen=True, slots=True)
 class TrackingSettings:
-    fax_domains: tuple[str, ...] = ("fax.tc",)
+    fax_domains: tuple[str, ...] = _INTERFAX.submission_domains
     """Domains of the e-mail-to-fax service: a mail to `<number>@<domain>` is a fax submission (empty = off)."""
-    number_pattern: str = r"(?P<number>\+?[0-9][0-9-]*[0-9])"
+    number_pattern: str = _INTERFAX.number_pattern
     """Regular expression the address's local part must match in full; its group `number` (else the whole
     match) is the fax number."""
     result_timeout: int = 3600

@@ -1,4 +1,5 @@
-"""Closed vocabularies: kinds of mail, outcomes, and the reason words stored in `fax_results.reason`.
+"""Closed vocabularies: kinds of mail, outcomes, submission states, and the reason words stored in
+`fax_results.reason`.
 
 Fax reasons are faxbounce's own cross-vendor words; mail reasons are Sisimai's words so that users who
 know Sisimai read them the same way. Every catalogue row must use one of these (a test checks it).
@@ -14,6 +15,7 @@ __all__ = [
     "Kind",
     "MailReason",
     "Outcome",
+    "SubmissionState",
     "is_known_reason",
     "retryable_for",
 ]
@@ -37,6 +39,17 @@ class Outcome(StrEnum):
     DELIVERED = "delivered"
     FAILED = "failed"
     PENDING = "pending"
+
+
+@unique
+class SubmissionState(StrEnum):
+    """Where one destination of a fax submission stands: `fax_submissions.state` and the tracking rules."""
+
+    SUBMITTED = "submitted"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    PENDING = "pending"
+    NO_RESULT = "no_result"
 
 
 @unique

@@ -1,5 +1,8 @@
 """Vendor knowledge as data: one TOML file per catalogue, loaded once into read-only mappings.
 
+Vendor mail hosts (`vendors.toml`, read by `vendor_hosts`) are the one place the services' domains are
+named: submission and bounce domains, notification senders, trusted relays, the submission address form.
+
 Catalogues:
 - `interfax`: InterFAX status codes (`送信結果` / `Status`), from InterFAX's published list and its
   Japanese error-handling guide.
@@ -42,11 +45,13 @@ from processor.reasons import Outcome, is_known_reason, retryable_for
 __all__ = [
     "CATALOGUES",
     "CatalogueEntry",
+    "VendorHosts",
     "entries",
     "lookup",
     "normalize_key",
     "reason_action",
     "unknown_entry",
+    "vendor_hosts",
 ]
 
 CATALOGUES: tuple[str, ...] = ("interfax", "faxtc", "satisfaxtion", "mail")
@@ -85,6 +90,50 @@ class _Catalogue:
     vendor: str
     by_key: Mapping[str, CatalogueEntry]
     actions: Mapping[str, tuple[str, str]]
+
+
+@dataclass(frozen=True, slots=True)
+class VendorHosts:
+    """A fax service's mail domains and submission address form (`vendors.toml`); each domain covers its
+    subdomains."""
+
+    vendor: str
+    submission_domains: tuple[str, ...]
+    """`<number>@<domain>` is a fax submission; the service's MAILER-DAEMON there refuses one."""
+    sender_domains: tuple[str, ...]
+    """From domains of the service's result notifications."""
+    relay_domains: tuple[str, ...]
+    """Hosts whose Received hops make a notification genuine."""
+    number_pattern: str
+    """Regular expression for a submission address's local part; group `number` is the fax number."""
+
+
+@cache
+def vendor_hosts(vendor: str) -> VendorHosts:
+    """The `[vendor]` table of vendors.toml; a missing or malformed key raises CatalogueError naming it."""
+    filename = "vendors.toml"
+    try:
+        data = tomllib.loads(files(__name__).joinpath(filename).read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise CatalogueError(f"{filename}: {exc}") from exc
+    table = data.get(vendor)
+    if not isinstance(table, dict):
+        raise CatalogueError(f"{filename}: no table [{vendor}]; known: {', '.join(sorted(data))}")
+    where = f"{filename}: {vendor}"
+    return VendorHosts(
+        vendor=vendor,
+        submission_domains=_domains(table, "submission_domains", where),
+        sender_domains=_domains(table, "sender_domains", where),
+        relay_domains=_domains(table, "relay_domains", where),
+        number_pattern=_string(table, "number_pattern", where),
+    )
+
+
+def _domains(table: Mapping[str, object], key: str, where: str) -> tuple[str, ...]:
+    value = table.get(key)
+    if not isinstance(value, list) or not value or not all(isinstance(d, str) and d.strip() for d in value):
+        raise CatalogueError(f"{where}.{key} must be a non-empty list of domain names")
+    return tuple(d.strip().lower() for d in value)
 
 
 def normalize_key(key: str) -> str:

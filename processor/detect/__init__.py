@@ -7,20 +7,20 @@ import logging
 from collections.abc import Sequence
 from functools import lru_cache
 
-from processor.detect.base import Detector
+from processor.detect.base import Detection, Detector, DetectorSettings, ResultListDetector
 from processor.detect.dsn import DeliveryReportDetector
 from processor.detect.faxtc_bounce import FaxtcBounceDetector
 from processor.detect.interfax_csv import InterfaxCsvDetector
 from processor.detect.interfax_result import InterfaxResultDetector
 from processor.detect.interfax_xml import InterfaxXmlDetector
 from processor.detect.satisfaxtion import SatisfaxtionDetector
-from processor.detect.submission import DEFAULT_FAX_DOMAINS, DEFAULT_NUMBER_PATTERN, SubmissionDetector
+from processor.detect.submission import SubmissionDetector
 from processor.parse import ParsedMail
 from processor.parse.faxnumber import DEFAULT_COUNTRY, normalize_fax_number
 from processor.reasons import Kind
-from processor.records import Classification, FaxResult
+from processor.records import Classification, FaxResult, FaxSubmission
 
-__all__ = ["DETECTORS", "Detector", "classify", "detectors_for"]
+__all__ = ["DETECTORS", "Detection", "Detector", "DetectorSettings", "classify", "detectors_for"]
 
 log = logging.getLogger(__name__)
 
@@ -41,22 +41,22 @@ DETECTORS: tuple[Detector, ...] = (
     # NET SatisFAXtion templates: configured senders or its labels.
     SatisfaxtionDetector(),
     # Any other delivery report (RFC 3464 and the common non-standard bounce texts).
-    DeliveryReportDetector(),
+    ResultListDetector(DeliveryReportDetector()),
 )
+#: The settings DETECTORS are built for (the documented config defaults).
+DEFAULT_SETTINGS = DetectorSettings()
 
 
 @lru_cache(maxsize=8)
-def detectors_for(fax_domains: tuple[str, ...] = DEFAULT_FAX_DOMAINS,
-                  number_pattern: str = DEFAULT_NUMBER_PATTERN,
+def detectors_for(fax_domains: tuple[str, ...] = DEFAULT_SETTINGS.fax_domains,
+                  number_pattern: str = DEFAULT_SETTINGS.number_pattern,
                   satisfaxtion_senders: tuple[str, ...] = ()) -> tuple[Detector, ...]:
     """DETECTORS with the deployment's settings: fax domains and number form of submissions, and the sender
     addresses of the site's NET SatisFAXtion server (its templates are editable, its sender is not)."""
-    if (fax_domains, number_pattern, satisfaxtion_senders) == (DEFAULT_FAX_DOMAINS, DEFAULT_NUMBER_PATTERN, ()):
+    settings = DetectorSettings(tuple(fax_domains), number_pattern, tuple(satisfaxtion_senders))
+    if settings == DEFAULT_SETTINGS:
         return DETECTORS
-    submission = SubmissionDetector(fax_domains, number_pattern)
-    satisfaxtion = SatisfaxtionDetector(senders=satisfaxtion_senders)
-    return tuple(submission if isinstance(d, SubmissionDetector)
-                 else satisfaxtion if isinstance(d, SatisfaxtionDetector) else d for d in DETECTORS)
+    return tuple(detector.configured(settings) for detector in DETECTORS)
 
 
 def classify(mail: ParsedMail, default_country: str = DEFAULT_COUNTRY,
@@ -64,16 +64,18 @@ def classify(mail: ParsedMail, default_country: str = DEFAULT_COUNTRY,
     """Run the detectors in order; a mail nobody claims is `unrelated`, never dropped."""
     for detector in detectors:
         try:
-            results = detector.detect(mail)
+            detection = detector.detect(mail)
         except Exception:
             log.exception("detector %s failed", detector.name)
             raise
-        if results is None:
+        if detection is None:
             continue
-        normalized = tuple(_finish(r, default_country) for r in results)
-        if isinstance(detector, SubmissionDetector):
-            return _submission(detector, mail, default_country)
-        return Classification(kind=detector.kind, detected_by=detector.name, results=normalized)
+        submission = detection.submission
+        return Classification(
+            kind=detector.kind, detected_by=detector.name,
+            results=tuple(_finish(r, default_country) for r in detection.results),
+            submission=_destinations_e164(submission, default_country) if submission is not None else None,
+        )
     return Classification(kind=Kind.UNRELATED)
 
 
@@ -97,11 +99,8 @@ def _clean_text(value: str) -> str:
 _TEXT_FIELDS = tuple(f.name for f in dataclasses.fields(FaxResult) if "str" in str(f.type))
 
 
-def _submission(detector: SubmissionDetector, mail: ParsedMail, default_country: str) -> Classification:
+def _destinations_e164(submission: FaxSubmission, default_country: str) -> FaxSubmission:
     """One destination per fax number (E.164): the same number written twice is one fax."""
-    submission = detector.read(mail)
-    if submission is None:  # pragma: no cover - detect() has just claimed the mail
-        return Classification(kind=Kind.UNRELATED)
     seen: set[str] = set()
     destinations = []
     for destination in submission.destinations:
@@ -111,5 +110,4 @@ def _submission(detector: SubmissionDetector, mail: ParsedMail, default_country:
             continue
         seen.add(key)
         destinations.append(dataclasses.replace(destination, fax_number=number))
-    return Classification(kind=detector.kind, detected_by=detector.name,
-                          submission=dataclasses.replace(submission, destinations=tuple(destinations)))
+    return dataclasses.replace(submission, destinations=tuple(destinations))

@@ -1,19 +1,55 @@
-"""The one protocol every detector follows (after flufl.bounce's BounceDetector and Sisimai's Lhost).
+"""The one contract every detector follows (after flufl.bounce's BounceDetector and Sisimai's Lhost).
 
 A detector recognises one mail format. `detect` returns None when the mail is not of its format ("not
-mine" is a value, not an exception), else the results it found (possibly none). Detectors fill
-`fax_number_raw`; `classify` turns it into E.164 with the configured default country.
+mine" is a value, not an exception), else a `Detection`: the results it found (possibly none) and, for a
+submission, the fax submission. `classify` turns a Detection into the mail's `Classification` the same
+way for every detector. Detectors fill `fax_number_raw`; `classify` makes it E.164 with the configured
+default country.
+
+Deployment settings reach a detector through `configured(settings)`, which returns the detector for those
+settings (itself when its format takes none): `detectors_for` asks every detector, knowing none of them.
 """
 
 from __future__ import annotations
 
-from typing import ClassVar, Protocol, runtime_checkable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import ClassVar, Protocol, Self, runtime_checkable
 
+from processor.catalogues import vendor_hosts
 from processor.parse import ParsedMail
 from processor.reasons import Kind
-from processor.records import FaxResult
+from processor.records import FaxResult, FaxSubmission
 
-__all__ = ["Detector"]
+__all__ = ["Detection", "Detector", "DetectorSettings", "NeedsNoSettings", "ResultListDetector", "ResultListReader"]
+
+_INTERFAX = vendor_hosts("interfax")
+
+
+@dataclass(frozen=True, slots=True)
+class Detection:
+    """What a detector found in a mail it claims: its part of the mail's `Classification`."""
+
+    results: tuple[FaxResult, ...] = ()
+    """Fax results (one per fax; none when the mail is the detector's but reports nothing yet)."""
+    submission: FaxSubmission | None = None
+    """The fax submission, for mails sent to the fax service."""
+
+    @classmethod
+    def of(cls, results: Iterable[FaxResult]) -> Self:
+        return cls(results=tuple(results))
+
+
+@dataclass(frozen=True, slots=True)
+class DetectorSettings:
+    """The deployment settings detectors read; the defaults are the documented config defaults."""
+
+    fax_domains: tuple[str, ...] = _INTERFAX.submission_domains
+    """`tracking.fax_domains`: `<number>@<domain>` is a fax submission."""
+    number_pattern: str = _INTERFAX.number_pattern
+    """`tracking.number_pattern`: the submission address's local part."""
+    satisfaxtion_senders: tuple[str, ...] = ()
+    """`processing.satisfaxtion_senders`: the site's NET SatisFAXtion notification senders."""
 
 
 @runtime_checkable
@@ -22,4 +58,44 @@ class Detector(Protocol):
     """Short stable name, stored as `detected_by` (`interfax_csv`)."""
     kind: ClassVar[Kind]
 
-    def detect(self, mail: ParsedMail) -> list[FaxResult] | None: ...
+    def detect(self, mail: ParsedMail) -> Detection | None: ...
+
+    def configured(self, settings: DetectorSettings) -> Detector:
+        """This detector for the deployment's settings."""
+        ...
+
+
+class NeedsNoSettings:
+    """For detectors whose format no setting changes: `configured` returns the detector itself."""
+
+    def configured(self, settings: DetectorSettings) -> Self:
+        return self
+
+
+class ResultListReader(Protocol):
+    """The older contract: results only, as a list."""
+
+    name: ClassVar[str]
+    kind: ClassVar[Kind]
+
+    def detect(self, mail: ParsedMail) -> Sequence[FaxResult] | None: ...
+
+
+class ResultListDetector(NeedsNoSettings):
+    """A detector still written to the older contract, fitted to this one. Only the delivery-report detector
+    needs it, while it moves to its own package; it goes once that detector returns a Detection."""
+
+    def __init__(self, inner: ResultListReader) -> None:
+        self.inner = inner
+
+    @property
+    def name(self) -> str:
+        return self.inner.name
+
+    @property
+    def kind(self) -> Kind:
+        return self.inner.kind
+
+    def detect(self, mail: ParsedMail) -> Detection | None:
+        results = self.inner.detect(mail)
+        return None if results is None else Detection.of(results)

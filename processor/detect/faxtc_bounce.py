@@ -14,7 +14,11 @@ import logging
 import re
 from typing import ClassVar
 
-from processor.detect._labels import catalogue_entry, parse_datetime
+from processor.catalogues import vendor_hosts
+from processor.detect.base import Detection, NeedsNoSettings
+from processor.detect.codes import catalogue_entry
+from processor.detect.dates import parse_datetime
+from processor.domains import is_domain_or_subdomain
 from processor.parse import ParsedMail
 from processor.reasons import Kind
 from processor.records import FaxResult
@@ -24,20 +28,22 @@ __all__ = ["FaxtcBounceDetector"]
 log = logging.getLogger(__name__)
 
 DAEMON_LOCALPARTS = ("mailer-daemon", "postmaster")
-FAXTC_DOMAIN = "fax.tc"
+FAXTC_DOMAINS = vendor_hosts("interfax").submission_domains
+"""The service refuses a submission from its MAILER-DAEMON at the domain the submission went to."""
 CAUSE_RE = re.compile(r"\*{3}([^*\n]+)\*{3}")  # one plain run: linear on hostile long lines
-FAXTC_ADDRESS_RE = re.compile(r"(?<![\w.+\-=^])[\w.+\-=^]+@(?:[\w-]+\.)*fax\.tc\b", re.IGNORECASE)
+FAXTC_ADDRESS_RE = re.compile(r"(?<![\w.+\-=^])[\w.+\-=^]+@(?:[\w-]+\.)*(?:"
+                              + "|".join(re.escape(d) for d in FAXTC_DOMAINS) + r")\b", re.IGNORECASE)
 QUOTED_HEADER_RE = re.compile(r"^[ \t>]*(To|Cc|Subject|Message-ID|Date)[ \t]*:[ \t]*(.+)$", re.I | re.M)
 REPORT_RECIPIENT_RE = re.compile(r"^(?:Final|Original)-Recipient:\s*(?:rfc822;)?\s*<?([^>\s]+)", re.I | re.M)
 
 
-class FaxtcBounceDetector:
+class FaxtcBounceDetector(NeedsNoSettings):
     name: ClassVar[str] = "faxtc_bounce"
     kind: ClassVar[Kind] = Kind.INTERFAX_BOUNCE
 
-    def detect(self, mail: ParsedMail) -> list[FaxResult] | None:
+    def detect(self, mail: ParsedMail) -> Detection | None:
         local, _, domain = mail.from_address.partition("@")
-        from_faxtc = local in DAEMON_LOCALPARTS and _is_faxtc(domain)
+        from_faxtc = local in DAEMON_LOCALPARTS and is_domain_or_subdomain(domain, FAXTC_DOMAINS)
         status_text = "\n".join(p.text or "" for p in mail.parts if "delivery-status" in p.content_type)
         cause = _last_cause(mail.text) or _last_cause(mail.all_text) or _last_cause(status_text)
         if not from_faxtc and (cause is None or not _is_report(mail)):
@@ -51,7 +57,7 @@ class FaxtcBounceDetector:
         subject = _first(headers, "subject")
         message_id = _first(headers, "message-id")
         submitted = parse_datetime(_first(headers, "date"))
-        return [
+        return Detection.of(
             FaxResult(
                 vendor=entry.vendor, outcome=entry.outcome, reason=entry.reason, retryable=entry.retryable,
                 detected_by=self.name, code=code, vendor_message=line,
@@ -61,11 +67,7 @@ class FaxtcBounceDetector:
                 action_ja=entry.action_ja, action_en=entry.action_en,
             )
             for recipient in (recipients or [None])
-        ]
-
-
-def _is_faxtc(domain: str) -> bool:
-    return domain == FAXTC_DOMAIN or domain.endswith("." + FAXTC_DOMAIN)
+        )
 
 
 def _is_report(mail: ParsedMail) -> bool:

@@ -12,10 +12,10 @@ import csv
 import logging
 from typing import ClassVar
 
-from processor.detect._labels import INTERFAX_FIELDS, field_name, interfax_row_result, machine_texts
+from processor.detect.base import Detection, NeedsNoSettings
+from processor.detect.rows import INTERFAX_FIELDS, Row, field_name, interfax_rows_detection
 from processor.parse import ParsedMail
 from processor.reasons import Kind
-from processor.records import FaxResult
 
 __all__ = ["InterfaxCsvDetector"]
 
@@ -26,26 +26,18 @@ CSV_TYPES = frozenset({"text/csv", "text/comma-separated-values", "application/c
 MAX_ROWS = 10_000
 
 
-class InterfaxCsvDetector:
+class InterfaxCsvDetector(NeedsNoSettings):
     name: ClassVar[str] = "interfax_csv"
     kind: ClassVar[Kind] = Kind.INTERFAX_RESULT
 
-    def detect(self, mail: ParsedMail) -> list[FaxResult] | None:
-        found = False
-        results: list[FaxResult] = []
-        for text in machine_texts(mail, ".csv", CSV_TYPES):
-            if "status" not in text.casefold() or "destinationfax" not in text.casefold().replace(" ", ""):
-                continue
-            rows = _rows(text)
-            if rows is None:
-                continue
-            found = True
-            results.extend(interfax_row_result(row, self.name, log) for row in rows)
-        return results if found else None
+    def detect(self, mail: ParsedMail) -> Detection | None:
+        return interfax_rows_detection(mail, ".csv", CSV_TYPES, _rows, self.name, log)
 
 
-def _rows(text: str) -> list[dict[str, str]] | None:
+def _rows(text: str) -> list[Row] | None:
     """Data rows below the InterFAX header row, keyed by field name; None when there is no such header."""
+    if "status" not in text.casefold() or "destinationfax" not in text.casefold().replace(" ", ""):
+        return None
     lines = text.lstrip("\ufeff").splitlines()
     header = next((i for i, line in enumerate(lines[:50]) if set(INTERFAX_FIELDS) <= set(_names(line))), None)
     if header is None:

@@ -3,7 +3,7 @@
 Recognised by the subject `FAX送信が成功しました -> NUMBER` / `FAX送信が失敗しました -> NUMBER`, or by a
 `送信結果` field holding a number, or by an English `Status` field holding a number together with InterFAX
 evidence (a From domain of InterFAX, or both a Transaction ID and a Destination Fax field). A mail that merely
-names InterFAX is not claimed. Every field is read by label (see `_labels`), in the plain part first and
+names InterFAX is not claimed. Every field is read by label (see `labels`), in the plain part first and
 the HTML part second. A list send repeats the per-fax fields; the n-th value of each is paired.
 """
 
@@ -13,7 +13,12 @@ import logging
 import re
 from typing import ClassVar
 
-from processor.detect._labels import JST, catalogue_entry, field_values, parse_datetime, parse_int, pick, split_code
+from processor.catalogues import vendor_hosts
+from processor.detect.base import Detection, NeedsNoSettings
+from processor.detect.codes import catalogue_entry
+from processor.detect.dates import JST, parse_datetime
+from processor.detect.labels import field_values, parse_int, pick, split_code
+from processor.domains import is_domain_or_subdomain
 from processor.parse import ParsedMail
 from processor.reasons import Kind
 from processor.records import FaxResult
@@ -23,7 +28,7 @@ __all__ = ["InterfaxResultDetector"]
 log = logging.getLogger(__name__)
 
 SUBJECT_RE = re.compile(r"FAX\s*送信が\s*(成功|失敗)\s*しました\s*(?:(?:-+|=)>|→|⇒|>)?\s*(.*)$")
-INTERFAX_DOMAINS = ("interfax.net", "fax.tc", "interfax.co.jp")
+INTERFAX_DOMAINS = vendor_hosts("interfax").sender_domains
 
 CODE_JA = ("送信結果",)
 CODE_EN = ("Status",)
@@ -37,11 +42,11 @@ EVIDENCE = (TRANSACTION, ("Destination Fax", "Fax Number"))
 """Without an InterFAX From domain, an English `Status` counts only beside both a transaction id and a fax number."""
 
 
-class InterfaxResultDetector:
+class InterfaxResultDetector(NeedsNoSettings):
     name: ClassVar[str] = "interfax_result"
     kind: ClassVar[Kind] = Kind.INTERFAX_RESULT
 
-    def detect(self, mail: ParsedMail) -> list[FaxResult] | None:
+    def detect(self, mail: ParsedMail) -> Detection | None:
         subject = SUBJECT_RE.search(mail.subject)
         text = _best_text(mail)
         codes = [split_code(v) for v in field_values(text, CODE_JA)]
@@ -57,7 +62,7 @@ class InterfaxResultDetector:
         pages, submitted = _values(text, PAGES), _values(text, SUBMITTED)
         completed, transactions = _values(text, COMPLETED), _values(text, TRANSACTION)
         original_subject = pick(_values(text, SUBJECT), 0, len(codes))
-        results = []
+        results: list[FaxResult] = []
         for index, (code, label) in enumerate(codes):
             entry = catalogue_entry("interfax", code, label, log)
             results.append(FaxResult(
@@ -71,7 +76,7 @@ class InterfaxResultDetector:
                 occurred_at=parse_datetime(pick(completed, index, len(codes)), JST),
                 action_ja=entry.action_ja, action_en=entry.action_en,
             ))
-        return results
+        return Detection.of(results)
 
 
 def _best_text(mail: ParsedMail) -> str:
@@ -83,8 +88,7 @@ def _best_text(mail: ParsedMail) -> str:
 
 
 def _english_evidence(mail: ParsedMail, text: str) -> bool:
-    domain = mail.from_address.rpartition("@")[2]
-    if any(domain == d or domain.endswith("." + d) for d in INTERFAX_DOMAINS):
+    if is_domain_or_subdomain(mail.from_address.rpartition("@")[2], INTERFAX_DOMAINS):
         return True
     return all(any(field_values(text, labels)) for labels in EVIDENCE)
 

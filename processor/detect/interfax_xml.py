@@ -11,10 +11,10 @@ import logging
 import xml.etree.ElementTree as ET
 from typing import ClassVar
 
-from processor.detect._labels import INTERFAX_FIELDS, field_name, interfax_row_result, machine_texts
+from processor.detect.base import Detection, NeedsNoSettings
+from processor.detect.rows import INTERFAX_FIELDS, Row, field_name, interfax_rows_detection
 from processor.parse import ParsedMail
 from processor.reasons import Kind
-from processor.records import FaxResult
 
 __all__ = ["InterfaxXmlDetector"]
 
@@ -26,23 +26,15 @@ MIN_FIELDS = 6
 """A group needs Status plus this many of the ten fields: tolerant of templates that drop a column."""
 
 
-class InterfaxXmlDetector:
+class InterfaxXmlDetector(NeedsNoSettings):
     name: ClassVar[str] = "interfax_xml"
     kind: ClassVar[Kind] = Kind.INTERFAX_RESULT
 
-    def detect(self, mail: ParsedMail) -> list[FaxResult] | None:
-        found = False
-        results: list[FaxResult] = []
-        for text in machine_texts(mail, ".xml", XML_TYPES):
-            groups = _groups(text)
-            if groups is None:
-                continue
-            found = True
-            results.extend(interfax_row_result(group, self.name, log) for group in groups)
-        return results if found else None
+    def detect(self, mail: ParsedMail) -> Detection | None:
+        return interfax_rows_detection(mail, ".xml", XML_TYPES, _groups, self.name, log)
 
 
-def _groups(text: str) -> list[dict[str, str]] | None:
+def _groups(text: str) -> list[Row] | None:
     """Field groups of the XML document in `text`, or None when it is not InterFAX XML."""
     start = text.find("<")
     if start < 0 or "status" not in text.casefold() or "destinationfax" not in text.casefold():
@@ -56,7 +48,7 @@ def _groups(text: str) -> list[dict[str, str]] | None:
         root = ET.fromstring(document)
     except ET.ParseError:
         return None
-    groups = []
+    groups: list[Row] = []
     for element in root.iter():
         fields = {field_name(_local(child.tag)): (child.text or "").strip() for child in element
                   if isinstance(child.tag, str)}

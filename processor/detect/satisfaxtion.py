@@ -15,7 +15,10 @@ from functools import cache
 from typing import ClassVar
 
 from processor.catalogues import CatalogueEntry, entries, lookup
-from processor.detect._labels import catalogue_entry, field_values, parse_datetime, parse_int, pick, split_code
+from processor.detect.base import Detection, DetectorSettings
+from processor.detect.codes import catalogue_entry
+from processor.detect.dates import parse_datetime
+from processor.detect.labels import field_values, parse_int, pick, split_code
 from processor.parse import ParsedMail
 from processor.reasons import Kind
 from processor.records import FaxResult
@@ -43,7 +46,10 @@ class SatisfaxtionDetector:
     def __init__(self, senders: tuple[str, ...] = ()) -> None:
         self.senders = frozenset(sender.strip().lower() for sender in senders)
 
-    def detect(self, mail: ParsedMail) -> list[FaxResult] | None:
+    def configured(self, settings: DetectorSettings) -> SatisfaxtionDetector:
+        return SatisfaxtionDetector(senders=settings.satisfaxtion_senders)
+
+    def detect(self, mail: ParsedMail) -> Detection | None:
         text = mail.text
         codes = _values(text, COMPLETION_CODE) or _values(text, STATUS_NUM)
         strings = [v for v in field_values(text, COMPLETION_STRING) if lookup("satisfaxtion", v)]
@@ -57,7 +63,7 @@ class SatisfaxtionDetector:
         pages, handles = field_values(text, PAGES), field_values(text, HANDLE)
         submitted, completed = field_values(text, SUBMITTED), field_values(text, COMPLETED)
         subject = pick([v for v in field_values(text, SUBJECT) if v], 0, 1)
-        results = []
+        results: list[FaxResult] = []
         for index in range(count):
             code, message, entry = _entry(pick(codes, index, count), pick(strings, index, count))
             receiver = pick(receivers, index, count)
@@ -71,7 +77,7 @@ class SatisfaxtionDetector:
                 occurred_at=parse_datetime(pick(completed, index, count)),
                 action_ja=entry.action_ja, action_en=entry.action_en,
             ))
-        return results
+        return Detection.of(results)
 
 
 def _values(text: str, labels: tuple[str, ...]) -> list[str]:

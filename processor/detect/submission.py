@@ -15,16 +15,16 @@ import re
 from collections.abc import Iterable
 from typing import ClassVar
 
+from processor.detect.base import Detection, DetectorSettings
 from processor.detect.subjects import normalize_message_id, strip_subject_options
+from processor.domains import is_domain_or_subdomain, normalize_domain
 from processor.parse import ParsedMail
 from processor.reasons import Kind
-from processor.records import FaxDestination, FaxResult, FaxSubmission
+from processor.records import FaxDestination, FaxSubmission
 
-__all__ = ["DEFAULT_FAX_DOMAINS", "DEFAULT_NUMBER_PATTERN", "SubmissionDetector"]
+__all__ = ["SubmissionDetector"]
 
-DEFAULT_FAX_DOMAINS = ("fax.tc",)
-#: InterFAX's number forms: 0344772288, 03-4477-2288, 0081344772288, 0081-3-44772288, +81344772288.
-DEFAULT_NUMBER_PATTERN = r"(?P<number>\+?[0-9][0-9-]*[0-9])"
+DEFAULTS = DetectorSettings()
 DAEMON_LOCALPARTS = frozenset({"mailer-daemon", "postmaster"})
 MAX_DESTINATIONS = 1000  # InterFAX takes 500 per mail; more is not a submission we can track sensibly
 
@@ -33,18 +33,22 @@ class SubmissionDetector:
     name: ClassVar[str] = "fax_submission"
     kind: ClassVar[Kind] = Kind.FAX_SUBMISSION
 
-    def __init__(self, domains: Iterable[str] = DEFAULT_FAX_DOMAINS,
-                 number_pattern: str = DEFAULT_NUMBER_PATTERN) -> None:
-        self.domains = tuple(d.strip().lower().strip(".") for d in domains if d.strip())
+    def __init__(self, domains: Iterable[str] = DEFAULTS.fax_domains,
+                 number_pattern: str = DEFAULTS.number_pattern) -> None:
+        self.domains = tuple(normalize_domain(d) for d in domains if d.strip())
         self.number_re = re.compile(number_pattern)
 
-    def detect(self, mail: ParsedMail) -> list[FaxResult] | None:
-        """Claims the mail (no results: a submission reports nothing yet) or returns None."""
-        return [] if self.read(mail) is not None else None
+    def configured(self, settings: DetectorSettings) -> SubmissionDetector:
+        return SubmissionDetector(settings.fax_domains, settings.number_pattern)
 
-    def read(self, mail: ParsedMail) -> FaxSubmission | None:
+    def detect(self, mail: ParsedMail) -> Detection | None:
+        """The submission (no results: a submission reports nothing yet), or None."""
+        submission = self._read(mail)
+        return None if submission is None else Detection(submission=submission)
+
+    def _read(self, mail: ParsedMail) -> FaxSubmission | None:
         local, _, domain = mail.from_address.partition("@")
-        if self._fax_domain(domain) or local in DAEMON_LOCALPARTS:
+        if is_domain_or_subdomain(domain, self.domains) or local in DAEMON_LOCALPARTS:
             return None  # the service's own mail: results and bounces
         if mail.message.get_content_type() == "multipart/report":
             return None
@@ -70,17 +74,13 @@ class SubmissionDetector:
 
     def _add(self, found: dict[str, FaxDestination], address: str, source: str) -> None:
         local, at, domain = address.rpartition("@")
-        if not at or not self._fax_domain(domain) or address in found:
+        if not at or not is_domain_or_subdomain(domain, self.domains) or address in found:
             return
         match = self.number_re.fullmatch(local)
         if match is None:
             return
         number = match.group("number") if "number" in self.number_re.groupindex else match.group(0)
         found[address] = FaxDestination(recipient=address, fax_number_raw=number, source=source)
-
-    def _fax_domain(self, domain: str) -> bool:
-        domain = domain.lower().strip(".")
-        return any(domain == d or domain.endswith("." + d) for d in self.domains)
 
 
 def _addresses(values: Iterable[str]) -> list[str]:

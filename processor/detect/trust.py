@@ -12,6 +12,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Sequence
 
+from processor.domains import is_domain_or_subdomain
 from processor.parse.metadata import ReceivedHop
 
 __all__ = ["received_through_vendor"]
@@ -29,21 +30,14 @@ def received_through_vendor(
         # The looked-up name when the receiving server recorded one (`unknown` included): the HELO name is
         # the client's own claim and counts only when nothing better was written.
         client = hop.from_rdns if hop.from_rdns is not None else hop.from_host
-        if not _in_domains(client, vendor_hosts):
+        if not is_domain_or_subdomain(client, vendor_hosts):
             continue
         if not relays:
             return True
         writer_ip = peer_ip if index == 0 else hops[index - 1].from_ip
-        if _in_domains(hop.by_host, names) or _in_networks(writer_ip, networks):
+        if is_domain_or_subdomain(hop.by_host, names) or _in_networks(writer_ip, networks):
             return True
     return False
-
-
-def _in_domains(host: str | None, domains: Sequence[str]) -> bool:
-    if not host:
-        return False
-    host = host.lower().strip(".")
-    return any(host == d.lower() or host.endswith("." + d.lower().strip(".")) for d in domains)
 
 
 def _network(text: str) -> Network | None:

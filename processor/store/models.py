@@ -8,12 +8,16 @@ Times are stored in UTC: `timestamp with time zone` on PostgreSQL, ISO text on S
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
+from enum import StrEnum, nonmember, unique
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
+
+from processor.reasons import SubmissionState
 
 __all__ = ["Base", "FaxMatchRow", "FaxResultRow", "FaxSubmissionRow", "InboundMessage", "JobLease", "MessageStatus",
            "SubmissionState", "UTCDateTime"]
@@ -42,7 +46,8 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-class MessageStatus:
+@unique
+class MessageStatus(StrEnum):
     """Values of `inbound_messages.status`."""
 
     RECEIVED = "received"
@@ -53,7 +58,13 @@ class MessageStatus:
     ERROR = "error"
     """Parsed, but classification failed, crashed the worker, or took too long; `error` says why."""
 
-    ALL = (RECEIVED, PROCESSED, UNPARSEABLE, ERROR)
+    ALL = nonmember((RECEIVED, PROCESSED, UNPARSEABLE, ERROR))
+    """The four words as plain strings, in this order (metrics list them)."""
+
+
+def _one_of(column: str, values: Iterable[str]) -> str:
+    """`status IN ('received', …)`: the CHECK constraint that keeps a column to its vocabulary."""
+    return f"{column} IN {tuple(str(value) for value in values)!r}"
 
 
 class Base(DeclarativeBase):
@@ -106,7 +117,7 @@ class InboundMessage(Base):
     )
 
     __table_args__ = (
-        sa.CheckConstraint(f"status IN {MessageStatus.ALL!r}", name="status"),
+        sa.CheckConstraint(_one_of("status", MessageStatus), name="status"),
         sa.Index(None, "received_at"),
         sa.Index(None, "status", "id"),
         sa.Index(None, "sha256", unique=True),
@@ -177,20 +188,6 @@ class FaxResultRow(Base):
     )
 
 
-class SubmissionState:
-    """Values of `fax_submissions.state`."""
-
-    SUBMITTED = "submitted"
-    DELIVERED = "delivered"
-    FAILED = "failed"
-    PENDING = "pending"
-    NO_RESULT = "no_result"
-
-    ALL = (SUBMITTED, DELIVERED, FAILED, PENDING, NO_RESULT)
-    OPEN = (SUBMITTED, PENDING)
-    """States the sweep looks at again: they change with time alone."""
-
-
 class FaxSubmissionRow(Base):
     """One destination of a fax submission mail (a BCC copy of a mail to `<number>@fax.tc`) and its state."""
 
@@ -231,7 +228,7 @@ class FaxSubmissionRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
 
     __table_args__ = (
-        sa.CheckConstraint(f"state IN {SubmissionState.ALL!r}", name="state"),
+        sa.CheckConstraint(_one_of("state", SubmissionState), name="state"),
         sa.Index(None, "inbound_message_id", "recipient", unique=True),
         sa.Index(None, "state", "submitted_at"),
         sa.Index(None, "fax_number", "submitted_at"),

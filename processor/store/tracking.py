@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from processor.config import TrackingSettings
+from processor.domains import is_domain_or_subdomain
 from processor.records import Classification, FaxSubmission
 from processor.store.models import (
     FaxMatchRow,
@@ -329,8 +330,7 @@ def _may_match(classification: Classification, settings: TrackingSettings) -> bo
 
 
 def _at_fax_domain(address: str | None, domains: Sequence[str]) -> bool:
-    domain = (address or "").rpartition("@")[2].lower().strip(".>")
-    return bool(domain) and any(domain == d or domain.endswith("." + d) for d in domains)
+    return is_domain_or_subdomain((address or "").rpartition("@")[2].rstrip(">"), domains)
 
 
 def _aware(value: datetime | None) -> datetime | None:  # type: ignore[return]

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum, unique
 
 from processor.detect.subjects import normalize_message_id, strip_subject_options
-from processor.reasons import FaxReason, Outcome
+from processor.reasons import FaxReason, Outcome, SubmissionState
 
 __all__ = [
     "ACCOUNT_REASONS",
@@ -28,7 +28,6 @@ __all__ = [
     "Match",
     "Method",
     "ResultFacts",
-    "State",
     "SubmissionFacts",
     "TrackingRules",
     "action_group",
@@ -44,15 +43,6 @@ _SPACES = re.compile(r"\s+")
 """InterFAX returns at most 60 characters of the subject as the original subject."""
 CLOCK_SKEW = timedelta(minutes=10)
 """A result may carry a time slightly before the submission's Date header (clocks differ)."""
-
-
-@unique
-class State(StrEnum):
-    SUBMITTED = "submitted"
-    DELIVERED = "delivered"
-    FAILED = "failed"
-    PENDING = "pending"
-    NO_RESULT = "no_result"
 
 
 @unique
@@ -92,7 +82,7 @@ ACCOUNT_REASONS: frozenset[str] = frozenset({
     FaxReason.CREDIT_LIMIT, FaxReason.ACCOUNT_LOCKED, FaxReason.CREDIT_HOLD, FaxReason.PASSWORD_MISSING,
     FaxReason.PASSWORD_INVALID, FaxReason.TICKET_AUTH_ENABLED, FaxReason.SIGNATURE_MISSING,
     FaxReason.INVALID_LOGIN, FaxReason.ACCESS_DENIED, FaxReason.USER_NOT_FOUND, FaxReason.SERVER_SUSPENDED,
-    State.NO_RESULT,
+    SubmissionState.NO_RESULT,
 })
 
 def subject_key(subject: str | None) -> str:
@@ -208,7 +198,7 @@ class TrackingRules:
 
 @dataclass(frozen=True, slots=True)
 class Decision:
-    state: State
+    state: SubmissionState
     state_at: datetime
     reason: str | None = None
     result_id: int | None = None
@@ -231,7 +221,8 @@ def decide(submitted_at: datetime, results: Sequence[tuple[ResultFacts, Match]],
     final = [(r, m) for r, m in results if r.outcome in (Outcome.DELIVERED, Outcome.FAILED)]
     if final:
         result, match = max(final, key=lambda rm: (rm[0].at, rm[0].id))
-        return Decision(State(result.outcome), result.at, result.reason, result.id, match.method, match.confidence)
+        return Decision(SubmissionState(result.outcome), result.at, result.reason, result.id, match.method,
+                        match.confidence)
     pending = [(r, m) for r, m in results if r.outcome == Outcome.PENDING]
     if pending:
         result, match = max(pending, key=lambda rm: (rm[0].at, rm[0].id))
@@ -240,27 +231,27 @@ def decide(submitted_at: datetime, results: Sequence[tuple[ResultFacts, Match]],
         if now >= deadline:
             ja, en = (_CREDIT_HOLD_NOTE if hold else _PENDING_NOTE)
             hours = _hours(rules.credit_hold_timeout if hold else rules.result_timeout)
-            return Decision(State.NO_RESULT, deadline, State.NO_RESULT, result.id, match.method, match.confidence,
-                            ja.format(hours=hours), en.format(hours=hours))
-        return Decision(State.PENDING, result.at, result.reason, result.id, match.method, match.confidence)
+            return Decision(SubmissionState.NO_RESULT, deadline, SubmissionState.NO_RESULT, result.id, match.method,
+                            match.confidence, ja.format(hours=hours), en.format(hours=hours))
+        return Decision(SubmissionState.PENDING, result.at, result.reason, result.id, match.method, match.confidence)
     deadline = submitted_at + rules.result_timeout
     if now < deadline:
-        return Decision(State.SUBMITTED, submitted_at)
+        return Decision(SubmissionState.SUBMITTED, submitted_at)
     minutes = _minutes(rules.result_timeout)
     if rules.notifications == "failure_only":
-        return Decision(State.DELIVERED, deadline, FaxReason.DELIVERED, None, Method.SILENCE, Confidence.LOW,
+        return Decision(SubmissionState.DELIVERED, deadline, FaxReason.DELIVERED, None, Method.SILENCE, Confidence.LOW,
                         _SILENCE_NOTE[0].format(minutes=minutes), _SILENCE_NOTE[1].format(minutes=minutes))
-    return Decision(State.NO_RESULT, deadline, State.NO_RESULT, None, None, None,
+    return Decision(SubmissionState.NO_RESULT, deadline, SubmissionState.NO_RESULT, None, None, None,
                     _NO_RESULT_NOTE[0].format(minutes=minutes), _NO_RESULT_NOTE[1].format(minutes=minutes))
 
 
 def action_group(state: str, reason: str | None) -> str | None:
     """Which pile of `faxbounce report` a fax belongs in: `verify_number`, `resend`, `account`, or None."""
-    if state not in (State.FAILED, State.NO_RESULT, State.PENDING):
+    if state not in (SubmissionState.FAILED, SubmissionState.NO_RESULT, SubmissionState.PENDING):
         return None
     if reason in NUMBER_REASONS:
         return "verify_number"
-    if state in (State.NO_RESULT, State.PENDING) or reason in ACCOUNT_REASONS:
+    if state in (SubmissionState.NO_RESULT, SubmissionState.PENDING) or reason in ACCOUNT_REASONS:
         return "account"
     return "resend"
 

@@ -14,7 +14,7 @@ from types import ModuleType
 import pytest
 
 from processor.catalogues import reason_action
-from processor.detect.base import Detector
+from processor.detect.base import Detector, ResultListDetector
 from processor.detect.dsn import DeliveryReportDetector
 from processor.parse import parse_mail
 from processor.reasons import MailReason, Outcome
@@ -114,7 +114,7 @@ def test_crlf_gives_the_same_results(corpus_dir: Path, name: str) -> None:
 
 
 def test_detector_conforms_to_protocol() -> None:
-    assert isinstance(DeliveryReportDetector(), Detector)
+    assert isinstance(ResultListDetector(DeliveryReportDetector()), Detector)
 
 
 def test_every_mail_reason_has_a_default_action() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from processor.catalogues import entries
-from processor.detect import classify
+from processor.detect import Detection, classify
 from processor.detect.satisfaxtion import SatisfaxtionDetector
 from processor.parse import parse_mail
 from processor.reasons import Kind, Outcome
@@ -85,7 +85,8 @@ def test_configured_senders_are_claimed_even_without_labels() -> None:
     raw = mail("Your fax to Acme could not be sent: Busy", sender="FaxServer@Company.example")
     assert SatisfaxtionDetector().detect(parse_mail(raw)) is None
     detector = SatisfaxtionDetector(senders=("faxserver@company.example",))
-    assert detector.detect(parse_mail(mail("A note from the fax server", sender="faxserver@company.example"))) == []
+    note = parse_mail(mail("A note from the fax server", sender="faxserver@company.example"))
+    assert detector.detect(note) == Detection()
 
 
 @pytest.mark.parametrize("body", [

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from processor.reasons import SubmissionState
 from processor.tracking.rules import (
     ACCOUNT_REASONS,
     NUMBER_REASONS,
@@ -13,7 +14,6 @@ from processor.tracking.rules import (
     Match,
     Method,
     ResultFacts,
-    State,
     SubmissionFacts,
     TrackingRules,
     action_group,
@@ -108,10 +108,10 @@ def _m(method: Method = Method.NUMBER_SUBJECT) -> Match:
 
 
 def test_decide_no_result_after_the_timeout_with_causes() -> None:
-    assert decide(T0, [], T0 + timedelta(minutes=59), RULES).state == State.SUBMITTED
+    assert decide(T0, [], T0 + timedelta(minutes=59), RULES).state == SubmissionState.SUBMITTED
     decision = decide(T0, [], T0 + timedelta(minutes=61), RULES)
-    assert (decision.state, decision.state_at, decision.reason) == (State.NO_RESULT, T0 + timedelta(minutes=60),
-                                                                    "no_result")
+    assert (decision.state, decision.state_at, decision.reason) == (
+        SubmissionState.NO_RESULT, T0 + timedelta(minutes=60), "no_result")
     assert "送信許可" in decision.note_ja and "authorised sender" in decision.note_en
     assert "failure_only" in decision.note_en and "never reached" in decision.note_en
 
@@ -119,29 +119,30 @@ def test_decide_no_result_after_the_timeout_with_causes() -> None:
 def test_decide_failure_only_silence_means_delivered() -> None:
     rules = TrackingRules(notifications="failure_only")
     decision = decide(T0, [], T0 + timedelta(hours=2), rules)
-    assert (decision.state, decision.reason, decision.method) == (State.DELIVERED, "delivered", Method.SILENCE)
+    assert (decision.state, decision.reason, decision.method) == (
+        SubmissionState.DELIVERED, "delivered", Method.SILENCE)
     late_failure = res(outcome="failed", reason="busy", minutes=130)
-    assert decide(T0, [(late_failure, _m())], T0 + timedelta(hours=3), rules).state == State.FAILED
+    assert decide(T0, [(late_failure, _m())], T0 + timedelta(hours=3), rules).state == SubmissionState.FAILED
 
 
 def test_decide_latest_final_result_wins_and_late_results_update() -> None:
     failed = res(1, outcome="failed", reason="busy", minutes=5)
     delivered = res(2, minutes=20)
     decision = decide(T0, [(failed, _m()), (delivered, _m(Method.MESSAGE_ID))], T0 + timedelta(days=3), RULES)
-    assert (decision.state, decision.result_id, decision.method) == (State.DELIVERED, 2, Method.MESSAGE_ID)
+    assert (decision.state, decision.result_id, decision.method) == (SubmissionState.DELIVERED, 2, Method.MESSAGE_ID)
     assert decision.note_ja is None
     decision = decide(T0, [(failed, _m())], T0 + timedelta(days=3), RULES)
-    assert (decision.state, decision.reason, decision.state_at) == (State.FAILED, "busy", failed.at)
+    assert (decision.state, decision.reason, decision.state_at) == (SubmissionState.FAILED, "busy", failed.at)
 
 
 def test_decide_credit_hold_is_pending_for_24_hours() -> None:
     hold = res(outcome="pending", reason="credit_hold", minutes=5)
-    assert decide(T0, [(hold, _m())], T0 + timedelta(hours=23), RULES).state == State.PENDING
+    assert decide(T0, [(hold, _m())], T0 + timedelta(hours=23), RULES).state == SubmissionState.PENDING
     decision = decide(T0, [(hold, _m())], T0 + timedelta(hours=25), RULES)
-    assert (decision.state, decision.state_at) == (State.NO_RESULT, hold.at + timedelta(hours=24))
+    assert (decision.state, decision.state_at) == (SubmissionState.NO_RESULT, hold.at + timedelta(hours=24))
     assert "-22" in decision.note_en
     later = res(2, minutes=60 * 30)
-    assert decide(T0, [(hold, _m()), (later, _m())], T0 + timedelta(hours=31), RULES).state == State.DELIVERED
+    assert decide(T0, [(hold, _m()), (later, _m())], T0 + timedelta(hours=31), RULES).state == SubmissionState.DELIVERED
 
 
 def test_decide_is_deterministic() -> None:

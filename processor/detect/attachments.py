@@ -1,0 +1,36 @@
+"""The texts of a mail that may hold a machine format (CSV, XML): bodies and attachments, decoded."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from processor.parse import ParsedMail
+from processor.parse.charset import decode_bytes, normalize_text
+
+__all__ = ["MAX_MACHINE_BYTES", "machine_texts"]
+
+MAX_MACHINE_BYTES = 4 * 1024 * 1024
+"""An attachment is read up to this size: a result list is far smaller, a hostile one is cut."""
+
+
+def machine_texts(mail: ParsedMail, suffix: str, types: frozenset[str]) -> Iterator[str]:
+    """Texts that may hold CSV or XML: inline bodies, decoded text attachments, and `application/*` parts
+    of the wanted type or file suffix, which the parse layer leaves undecoded."""
+    seen: set[str] = set()
+    for part in mail.parts:
+        named = (part.filename or "").lower().endswith(suffix)
+        if part.text and part.text not in seen and (part.content_type in types or named or not part.is_attachment):
+            seen.add(part.text)
+            yield part.text
+    for part in mail.message.walk():
+        if part.is_multipart() or part.get_content_maintype() == "text":
+            continue
+        filename = (part.get_filename() or "").lower()
+        if part.get_content_type() not in types and not filename.endswith(suffix):
+            continue
+        try:
+            data = part.get_payload(decode=True)
+        except Exception:  # noqa: BLE001 - broken transfer encoding: nothing to read
+            continue
+        if isinstance(data, bytes) and data:
+            yield normalize_text(decode_bytes(data[:MAX_MACHINE_BYTES], part.get_content_charset() or "utf-8"))

@@ -1,0 +1,70 @@
+"""InterFAX's machine result formats (CSV and XML) share ten fields and one reading: every text of the
+mail that may hold the format is read, and each row (CSV line, XML transaction element) is one result.
+A format module supplies only how to find the rows in one text."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Mapping, Sequence
+
+from processor.detect.attachments import machine_texts
+from processor.detect.base import Detection
+from processor.detect.codes import catalogue_entry
+from processor.detect.dates import JST, parse_datetime
+from processor.detect.labels import parse_int, split_code
+from processor.parse import ParsedMail
+from processor.records import FaxResult
+
+__all__ = ["INTERFAX_FIELDS", "Row", "field_name", "interfax_rows_detection", "row_result"]
+
+Row = Mapping[str, str]
+"""One CSV line or XML transaction element, keyed by `field_name`."""
+
+#: The ten fields of InterFAX's CSV and XML result formats, by casefolded name.
+INTERFAX_FIELDS: tuple[str, ...] = (
+    "transactionid", "csid", "pagessent", "status", "originalsubject", "destinationfax", "duration", "submittime",
+    "completiontime", "contact",
+)
+
+
+def field_name(name: str) -> str:
+    """`"\ufeffTransaction ID "` → `transactionid`: columns and elements compare loosely."""
+    return re.sub(r"[\s_\"'\ufeff-]", "", name).casefold()
+
+
+def interfax_rows_detection(mail: ParsedMail, suffix: str, types: frozenset[str],
+                            rows_in: Callable[[str], Sequence[Row] | None], detected_by: str,
+                            log: logging.Logger) -> Detection | None:
+    """One result per row of every text `rows_in` recognises (None when it recognises none): a list send
+    gives several, and a recognised table without rows still claims the mail."""
+    found = False
+    results: list[FaxResult] = []
+    for text in machine_texts(mail, suffix, types):
+        rows = rows_in(text)
+        if rows is None:
+            continue
+        found = True
+        results.extend(row_result(row, detected_by, log) for row in rows)
+    return Detection.of(results) if found else None
+
+
+def row_result(row: Row, detected_by: str, log: logging.Logger) -> FaxResult:
+    """One row as a result; an unpublished status is recorded as a failure of unknown reason."""
+    code, label = split_code(row.get("status"))
+    if code is None and row.get("status"):
+        label = row["status"].strip()
+    entry = catalogue_entry("interfax", code, label, log)
+
+    def value(name: str) -> str | None:
+        text = (row.get(name) or "").strip()
+        return text or None
+
+    return FaxResult(
+        vendor="interfax", outcome=entry.outcome, reason=entry.reason, retryable=entry.retryable,
+        detected_by=detected_by, code=code, vendor_message=label,
+        fax_number_raw=value("destinationfax"), transaction_id=value("transactionid"),
+        original_subject=value("originalsubject"), pages=parse_int(value("pagessent")),
+        submitted_at=parse_datetime(value("submittime"), JST), occurred_at=parse_datetime(value("completiontime"), JST),
+        action_ja=entry.action_ja, action_en=entry.action_en,
+    )
