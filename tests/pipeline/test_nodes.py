@@ -42,9 +42,8 @@ def _send_all(daemon_of: list[Daemon], mails: list[tuple[int, bytes, str, tuple[
 
 
 @pytest.mark.postgres
-def test_two_nodes_process_each_mail_once_through_a_kill(postgres_url: str, db_url: str, tmp_path: Path) -> None:
-    if not db_url.startswith("postgresql"):
-        pytest.skip("several nodes share one PostgreSQL (SQLite is single-node)")
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)  # several nodes share one PostgreSQL
+def test_two_nodes_process_each_mail_once_through_a_kill(db_url: str, tmp_path: Path) -> None:
     engine = create_db_engine(db_url)
     migrate(engine)
     nodes = []
