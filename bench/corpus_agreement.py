@@ -25,7 +25,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from processor.detect import classify  # noqa: E402
-from processor.detect.dsn import DeliveryReportDetector  # noqa: E402
+from processor.detect.mailbounce import DeliveryReportDetector  # noqa: E402
 from processor.parse import ParsedMail, parse_mail  # noqa: E402
 from processor.reasons import Kind  # noqa: E402
 from processor.records import Classification  # noqa: E402

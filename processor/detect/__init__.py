@@ -8,11 +8,11 @@ from collections.abc import Sequence
 from functools import lru_cache
 
 from processor.detect.base import Detector
-from processor.detect.dsn import DeliveryReportDetector
 from processor.detect.faxtc_bounce import FaxtcBounceDetector
 from processor.detect.interfax_csv import InterfaxCsvDetector
 from processor.detect.interfax_result import InterfaxResultDetector
 from processor.detect.interfax_xml import InterfaxXmlDetector
+from processor.detect.mailbounce import DeliveryReportDetector
 from processor.detect.satisfaxtion import SatisfaxtionDetector
 from processor.detect.submission import DEFAULT_FAX_DOMAINS, DEFAULT_NUMBER_PATTERN, SubmissionDetector
 from processor.parse import ParsedMail

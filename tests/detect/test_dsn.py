@@ -15,7 +15,7 @@ import pytest
 
 from processor.catalogues import reason_action
 from processor.detect.base import Detector
-from processor.detect.dsn import DeliveryReportDetector
+from processor.detect.mailbounce import DeliveryReportDetector
 from processor.parse import parse_mail
 from processor.reasons import MailReason, Outcome
 from processor.records import FaxResult
