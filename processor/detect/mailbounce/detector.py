@@ -5,6 +5,8 @@ body), else, for mails that look like bounces (sender `MAILER-DAEMON`/`postmaste
 `X-Failed-Recipients`), by the free-text reader in `bounce_text`, or Amazon SES's JSON by `ses`. Abuse
 feedback reports (ARF) and RFC 3834 auto-replies are not bounces and are left alone. The reason words are
 Sisimai's, decided in `reason_match`, so that a person who knows Sisimai reads our rows the same way.
+Whether a failure is worth another try is `processor.reasons.retryable_for`, plus RFC 3463's rule that a
+class 4 status is transient.
 """
 
 from __future__ import annotations
@@ -20,17 +22,10 @@ from processor.detect.mailbounce.codes import find_command, find_reply, find_sta
 from processor.detect.mailbounce.delivery import Delivery
 from processor.detect.mailbounce.reason_match import decide_reason, pseudo_status
 from processor.parse import ParsedMail
-from processor.reasons import Kind, Outcome
+from processor.reasons import Kind, Outcome, retryable_for
 from processor.records import FaxResult
 
 __all__ = ["DeliveryReportDetector", "is_auto_reply", "is_feedback_report", "read_delivery_status"]
-
-#: Reasons worth another try later (the cause may go away by itself, or is unknown); every 4.x.x failure
-#: is too. Hard ones (userunknown, hostunknown, hasmoved, notaccept, policy refusals) are not.
-SOFT_REASONS: frozenset[str] = frozenset(
-    {"mailboxfull", "expired", "networkerror", "systemerror", "systemfull", "toomanyconn", "speeding", "blocked",
-     "onhold", "undefined"}
-)
 
 _STATUS_FIELD_TYPES = ("message/delivery-status", "message/global-delivery-status")
 _FIELD_RE = re.compile(
@@ -214,7 +209,9 @@ def _result(d: Delivery, message_id: str | None, subject: str | None) -> FaxResu
     status, reply, reason = _finish(d)
     delivered = reason == "delivered"
     outcome = Outcome.DELIVERED if delivered else Outcome.FAILED
-    retryable = None if delivered else (status.startswith("4") or reason in SOFT_REASONS)
+    retryable = retryable_for(reason, outcome)
+    if retryable is False and status.startswith("4"):
+        retryable = True  # RFC 3463 class 4: a persistent transient failure, by definition worth another try
     action_ja, action_en = reason_action("mail", reason)
     message = _SPACE_RE.sub(" ", d.diagnosis).strip()[:_MAX_MESSAGE] or None
     return FaxResult(
