@@ -15,6 +15,7 @@ from types import MappingProxyType
 
 from processor.detect.mailbounce.delivery import Delivery
 from processor.detect.mailbounce.tables import (
+    MAIL_REASON_WORDS,
     Phrase,
     load_phrases,
     load_pseudo_statuses,
@@ -22,7 +23,6 @@ from processor.detect.mailbounce.tables import (
     package_table,
 )
 from processor.errors import CatalogueError
-from processor.reasons import MailReason
 
 __all__ = [
     "FIRST_PASS",
@@ -153,37 +153,37 @@ def _norelaying(d: Delivery, diag: str) -> bool:
 
 
 #: Sisimai's first pass, in its trial order: the first reason whose check holds wins.
-FIRST_PASS: tuple[tuple[MailReason, Check], ...] = (
-    (MailReason.MAILBOXFULL, by_status_or_phrase("mailboxfull")),
-    (MailReason.MESGTOOBIG, _mesgtoobig),
-    (MailReason.EXCEEDLIMIT, by_status_or_phrase("exceedlimit")),
-    (MailReason.SUSPEND, _suspend),
-    (MailReason.HASMOVED, by_phrase("hasmoved")),
-    (MailReason.NORELAYING, _norelaying),
-    (MailReason.AUTHFAILURE, by_status_or_phrase("authfailure")),
-    (MailReason.USERUNKNOWN, _userunknown),
-    (MailReason.FILTERED, _filtered),
-    (MailReason.REQUIREPTR, by_status_or_phrase("requireptr")),
-    (MailReason.NOTCOMPLIANTRFC, by_phrase("notcompliantrfc")),
-    (MailReason.BADREPUTATION, by_phrase("badreputation")),
-    (MailReason.CONTENTERROR, _contenterror),
-    (MailReason.REJECTED, _rejected),
-    (MailReason.HOSTUNKNOWN, _hostunknown),
-    (MailReason.SPAMDETECTED, _spamdetected),
-    (MailReason.SPEEDING, by_phrase("speeding")),
-    (MailReason.TOOMANYCONN, by_status_or_phrase("toomanyconn")),
-    (MailReason.BLOCKED, by_status_or_phrase("blocked")),
+FIRST_PASS: tuple[tuple[str, Check], ...] = (
+    ("mailboxfull", by_status_or_phrase("mailboxfull")),
+    ("mesgtoobig", _mesgtoobig),
+    ("exceedlimit", by_status_or_phrase("exceedlimit")),
+    ("suspend", _suspend),
+    ("hasmoved", by_phrase("hasmoved")),
+    ("norelaying", _norelaying),
+    ("authfailure", by_status_or_phrase("authfailure")),
+    ("userunknown", _userunknown),
+    ("filtered", _filtered),
+    ("requireptr", by_status_or_phrase("requireptr")),
+    ("notcompliantrfc", by_phrase("notcompliantrfc")),
+    ("badreputation", by_phrase("badreputation")),
+    ("contenterror", _contenterror),
+    ("rejected", _rejected),
+    ("hostunknown", _hostunknown),
+    ("spamdetected", _spamdetected),
+    ("speeding", by_phrase("speeding")),
+    ("toomanyconn", by_status_or_phrase("toomanyconn")),
+    ("blocked", by_status_or_phrase("blocked")),
 )
 #: Phrase-only second look (Sisimai's `anotherone`), in its order.
-FALLBACK_ORDER: tuple[MailReason, ...] = tuple(MailReason(r) for r in (
+FALLBACK_ORDER: tuple[str, ...] = (
     "mailboxfull", "authfailure", "badreputation", "speeding", "spamdetected", "virusdetected", "policyviolation",
     "norelaying", "systemerror", "networkerror", "suspend", "contenterror", "systemfull", "notaccept", "expired",
     "failedstarttls", "securityerror", "mailererror",
-))
+)
 #: Reasons weak enough that the phrases deserve a second look (Sisimai's GetRetried).
-_WEAK: frozenset[MailReason] = frozenset(MailReason(r) for r in (
+_WEAK: frozenset[str] = frozenset({
     "undefined", "onhold", "systemerror", "securityerror", "expired", "networkerror", "hostunknown", "userunknown",
-))
+})
 
 
 def _fallback(d: Delivery, diag: str) -> str:
@@ -247,9 +247,10 @@ def pseudo_status(reason: str, temporary: bool) -> str:
 
 def check_reason_words(where: str, words: Iterable[str]) -> None:
     """Reason words written in code (vetoes, vendor tables) must be MailReason words too, checked at import."""
-    unknown = sorted(set(words) - {r.value for r in MailReason})
+    unknown = sorted(set(words) - MAIL_REASON_WORDS)
     if unknown:
         raise CatalogueError(f"{where}: {', '.join(map(repr, unknown))} not reason words of processor.reasons")
 
 
-check_reason_words(__name__, [*PHRASE_VETOES, *_USERUNKNOWN_VETOES, *_VAGUE - {""}, *_NO_TEMPORARY_PSEUDO])
+check_reason_words(__name__, [*PHRASE_VETOES, *_USERUNKNOWN_VETOES, *_VAGUE - {""}, *_NO_TEMPORARY_PSEUDO,
+                              *(r for r, _check in FIRST_PASS), *FALLBACK_ORDER, *_WEAK])

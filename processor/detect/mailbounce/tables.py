@@ -17,6 +17,7 @@ from processor.errors import CatalogueError
 from processor.reasons import MailReason
 
 __all__ = [
+    "MAIL_REASON_WORDS",
     "Phrase",
     "TableRow",
     "load_phrases",
@@ -32,6 +33,7 @@ Phrase = str | tuple[str, ...]
 
 _STATUS_RE = re.compile(r"[245]\.\d{1,3}\.\d{1,3}")
 _PSEUDO_RE = re.compile(r"9\d\d")
+MAIL_REASON_WORDS = frozenset(r.value for r in MailReason)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,12 +68,12 @@ def read_rows(text: str, filename: str, least: int, most: int) -> Iterator[Table
         yield row
 
 
-def reason_word(row: TableRow, index: int = 0) -> MailReason:
+def reason_word(row: TableRow, index: int = 0) -> str:
+    """The row's reason word, checked against MailReason (kept a plain str, as stored in the database)."""
     word = row.fields[index]
-    try:
-        return MailReason(word)
-    except ValueError:
-        raise row.error(f"{word!r} is not a reason word of processor.reasons.MailReason") from None
+    if word not in MAIL_REASON_WORDS:
+        raise row.error(f"{word!r} is not a reason word of processor.reasons.MailReason")
+    return word
 
 
 def load_status_reasons(text: str, filename: str) -> Mapping[str, str]:
