@@ -25,11 +25,16 @@ from processor.detect.mailbounce.tables import (
 from processor.errors import CatalogueError
 
 __all__ = [
+    "FALLBACK_ORDER",
     "FIRST_PASS",
     "PHRASES",
+    "PHRASE_VETOES",
     "PSEUDO_STATUS",
     "STATUS_REASONS",
     "Check",
+    "by_phrase",
+    "by_status_or_phrase",
+    "check_reason_words",
     "decide_reason",
     "includes",
     "pseudo_status",
