@@ -25,7 +25,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from processor.detect import classify  # noqa: E402
-from processor.detect.dsn import DeliveryReportDetector  # noqa: E402
+from processor.detect.mailbounce import DeliveryReportDetector  # noqa: E402
 from processor.parse import ParsedMail, parse_mail  # noqa: E402
 from processor.reasons import Kind  # noqa: E402
 from processor.records import Classification  # noqa: E402
@@ -70,11 +70,11 @@ def read_expected(corpus: Path) -> list[Row]:
 
 def classify_dsn_only(mail: ParsedMail) -> Classification:
     """The generic detector alone, as `classify` would report it: agreement without the fax detectors' say."""
-    results = DeliveryReportDetector().detect(mail)
-    if results is None:
+    detection = DeliveryReportDetector().detect(mail)
+    if detection is None:
         return Classification(kind=Kind.UNRELATED)
     return Classification(kind=DeliveryReportDetector.kind, detected_by=DeliveryReportDetector.name,
-                          results=tuple(results))
+                          results=detection.results)
 
 
 def classify_corpus(

@@ -8,6 +8,7 @@ know Sisimai read them the same way. Every catalogue row must use one of these (
 from __future__ import annotations
 
 from enum import StrEnum, unique
+from importlib.resources import files
 
 __all__ = [
     "RETRYABLE_REASONS",
@@ -17,6 +18,7 @@ __all__ = [
     "Outcome",
     "SubmissionState",
     "is_known_reason",
+    "load_retry_policy",
     "retryable_for",
 ]
 
@@ -138,20 +140,6 @@ class MailReason(StrEnum):
     UNDEFINED = "undefined"
 
 
-#: Reasons for which sending the same fax again later may succeed (issue #2's list).
-RETRYABLE_REASONS: frozenset[str] = frozenset(
-    {
-        FaxReason.BUSY,
-        FaxReason.NO_ANSWER,
-        FaxReason.COMMUNICATION_ERROR,
-        FaxReason.REMOTE_HANGUP,
-        FaxReason.LINE_ERROR,
-        FaxReason.INTERNAL_ERROR,
-        FaxReason.TIMEOUT,
-        FaxReason.SERVER_SUSPENDED,
-    }
-)
-
 _ALL_REASONS: frozenset[str] = frozenset(FaxReason) | frozenset(MailReason)
 
 
@@ -160,7 +148,39 @@ def is_known_reason(word: str) -> bool:
 
 
 def retryable_for(reason: str, outcome: Outcome) -> bool | None:
-    """Whether resending may help: None for deliveries and pending faxes, else by reason."""
+    """Whether resending may help: None for deliveries and pending faxes, else the reason's row of `retry.tsv`.
+
+    The single entry point of the retry policy (catalogues and detectors call it); an unknown word is False.
+    """
     if outcome is not Outcome.FAILED:
         return None
     return reason in RETRYABLE_REASONS
+
+
+def load_retry_policy(text: str, filename: str) -> frozenset[str]:
+    """The reasons marked `yes` in a retry table; every reason word must have exactly one row.
+
+    Raises ValueError naming file and line (this leaf module imports nothing of the package, so not
+    CatalogueError): the table ships inside the package and is checked at import, never at classification.
+    """
+    seen: dict[str, bool] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        reason, _, answer = line.partition("\t")
+        where = f"{filename}:{number}"
+        if reason not in _ALL_REASONS:
+            raise ValueError(f"{where}: {reason!r} is not a reason word of processor.reasons")
+        if answer not in ("yes", "no"):
+            raise ValueError(f"{where}: retryable must be yes or no, found {answer!r}")
+        if reason in seen:
+            raise ValueError(f"{where}: reason {reason!r} is listed twice")
+        seen[reason] = answer == "yes"
+    if missing := sorted(_ALL_REASONS - seen.keys()):
+        raise ValueError(f"{filename}: no row for {', '.join(missing)}: say whether a resend may help")
+    return frozenset(reason for reason, retry in seen.items() if retry)
+
+
+_RETRY_TABLE = files("processor") / "catalogues" / "retry.tsv"
+#: Reasons for which sending the same fax or mail again later may succeed (`catalogues/retry.tsv`).
+RETRYABLE_REASONS: frozenset[str] = load_retry_policy(_RETRY_TABLE.read_text(encoding="utf-8"), "retry.tsv")

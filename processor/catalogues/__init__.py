@@ -11,6 +11,9 @@ Catalogues:
   completion strings (`Busy`, `No Answer`, ...).
 - `mail`: default actions for Sisimai's reason words, for generic delivery reports.
 
+`retry.tsv` is not a catalogue: it is the retry policy (reason -> may a resend help), read by
+`processor.reasons.retryable_for`, which every catalogue entry without its own `retryable` defers to.
+
 File shape (every key is checked at load time; a bad file raises CatalogueError naming file and key):
 
     vendor = "interfax"
@@ -24,7 +27,7 @@ File shape (every key is checked at load time; a bad file raises CatalogueError 
     label_ja = "話中"                # may be empty
     outcome = "failed"               # delivered | failed | pending
     reason = "busy"                  # a word of processor.reasons
-    retryable = true                 # optional: derived from the reason when absent
+    retryable = true                 # optional: else the reason's row of retry.tsv (reasons.retryable_for)
     action_ja = "…"                  # optional: overrides the reason's default
     action_en = "…"
 """

@@ -7,12 +7,12 @@ import logging
 from collections.abc import Sequence
 from functools import lru_cache
 
-from processor.detect.base import Detection, Detector, DetectorSettings, ResultListDetector
-from processor.detect.dsn import DeliveryReportDetector
+from processor.detect.base import Detection, Detector, DetectorSettings
 from processor.detect.faxtc_bounce import FaxtcBounceDetector
 from processor.detect.interfax_csv import InterfaxCsvDetector
 from processor.detect.interfax_result import InterfaxResultDetector
 from processor.detect.interfax_xml import InterfaxXmlDetector
+from processor.detect.mailbounce import DeliveryReportDetector
 from processor.detect.satisfaxtion import SatisfaxtionDetector
 from processor.detect.submission import SubmissionDetector
 from processor.parse import ParsedMail
@@ -41,7 +41,7 @@ DETECTORS: tuple[Detector, ...] = (
     # NET SatisFAXtion templates: configured senders or its labels.
     SatisfaxtionDetector(),
     # Any other delivery report (RFC 3464 and the common non-standard bounce texts).
-    ResultListDetector(DeliveryReportDetector()),
+    DeliveryReportDetector(),
 )
 #: The settings DETECTORS are built for (the documented config defaults).
 DEFAULT_SETTINGS = DetectorSettings()

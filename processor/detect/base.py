@@ -12,7 +12,7 @@ settings (itself when its format takes none): `detectors_for` asks every detecto
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import ClassVar, Protocol, Self, runtime_checkable
 
@@ -21,7 +21,7 @@ from processor.parse import ParsedMail
 from processor.reasons import Kind
 from processor.records import FaxResult, FaxSubmission
 
-__all__ = ["Detection", "Detector", "DetectorSettings", "NeedsNoSettings", "ResultListDetector", "ResultListReader"]
+__all__ = ["Detection", "Detector", "DetectorSettings", "NeedsNoSettings"]
 
 _INTERFAX = vendor_hosts("interfax")
 
@@ -70,32 +70,3 @@ class NeedsNoSettings:
 
     def configured(self, settings: DetectorSettings) -> Self:
         return self
-
-
-class ResultListReader(Protocol):
-    """The older contract: results only, as a list."""
-
-    name: ClassVar[str]
-    kind: ClassVar[Kind]
-
-    def detect(self, mail: ParsedMail) -> Sequence[FaxResult] | None: ...
-
-
-class ResultListDetector(NeedsNoSettings):
-    """A detector still written to the older contract, fitted to this one. Only the delivery-report detector
-    needs it, while it moves to its own package; it goes once that detector returns a Detection."""
-
-    def __init__(self, inner: ResultListReader) -> None:
-        self.inner = inner
-
-    @property
-    def name(self) -> str:
-        return self.inner.name
-
-    @property
-    def kind(self) -> Kind:
-        return self.inner.kind
-
-    def detect(self, mail: ParsedMail) -> Detection | None:
-        results = self.inner.detect(mail)
-        return None if results is None else Detection.of(results)

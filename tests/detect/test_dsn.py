@@ -14,8 +14,8 @@ from types import ModuleType
 import pytest
 
 from processor.catalogues import reason_action
-from processor.detect.base import Detector, ResultListDetector
-from processor.detect.dsn import DeliveryReportDetector
+from processor.detect.base import Detector
+from processor.detect.mailbounce import DeliveryReportDetector
 from processor.parse import parse_mail
 from processor.reasons import MailReason, Outcome
 from processor.records import FaxResult
@@ -39,7 +39,8 @@ def _detect(corpus_dir: Path, name: str, crlf: bool = False) -> list[FaxResult] 
     raw = (corpus_dir / "bsd" / f"{name}.eml").read_bytes()
     if crlf:
         raw = raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
-    return DeliveryReportDetector().detect(parse_mail(raw))
+    detection = DeliveryReportDetector().detect(parse_mail(raw))
+    return None if detection is None else list(detection.results)
 
 
 # (file, index of the recipient, recipient, status, reply, reason)
@@ -114,7 +115,7 @@ def test_crlf_gives_the_same_results(corpus_dir: Path, name: str) -> None:
 
 
 def test_detector_conforms_to_protocol() -> None:
-    assert isinstance(ResultListDetector(DeliveryReportDetector()), Detector)
+    assert isinstance(DeliveryReportDetector(), Detector)
 
 
 def test_every_mail_reason_has_a_default_action() -> None:

@@ -6,13 +6,16 @@ returned original starts (`--- Below this line is a copy of the message.`). So i
 MTA (Sisimai's Lhost), one line loop reads every text with two tables kept as data: `END_MARKERS` (where
 the report ends and the original begins) and `RECIPIENT_PATTERNS` (how a failed address is introduced).
 Reasons a vendor states in its own words, which the phrase tables would miss, are in `VENDOR_REASONS`.
+Amazon SES's JSON notifications are not texts and have their own reader, `ses`.
 """
 
 from __future__ import annotations
 
 import re
 
-from processor.detect._dsn_reasons import Delivery
+from processor.detect.mailbounce.codes import ADDRESS_PATTERN
+from processor.detect.mailbounce.delivery import Delivery
+from processor.detect.mailbounce.reason_match import check_reason_words
 from processor.parse import ParsedMail
 from processor.parse.mail import parse_header_block
 
@@ -25,20 +28,11 @@ __all__ = [
     "vendor_reason",
 ]
 
-_ADDR = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.\-]+@[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9\-]+)+"
+_ADDR = ADDRESS_PATTERN
 _ADDRESS_RE = re.compile(_ADDR)
 _QUOTE_RE = re.compile(r"^> ?", re.MULTILINE)
 _CODE_RE = re.compile(r"(?<![\d.])(?:[245]\d\d|[245]\.\d{1,3}\.\d{1,3})(?![\d.])")
 _SENDER_INTRO_RE = re.compile(r"(?:sent by|message from|original sender)\s*:?\s*$", re.IGNORECASE)
-#: Amazon SES JSON notifications: the type, bounced recipients with their DSN fields, and deliveries.
-_SES_TYPE_RE = re.compile(r'\{\s*"notificationType"\s*:\s*"(Bounce|Delivery|Complaint)"')
-_SES_BOUNCED_RE = re.compile(
-    rf'"emailAddress"\s*:\s*"({_ADDR})"\s*,\s*"action"\s*:\s*"(\w+)"\s*,\s*"status"\s*:\s*"([\d.]+)"'
-    r'\s*,\s*"diagnosticCode"\s*:\s*"([^"]*)"'
-)
-_SES_RESPONSE_RE = re.compile(r'"smtpResponse"\s*:\s*"([^"]*)"')
-_SES_RECIPIENTS_RE = re.compile(r'"delivery"\s*:\s*\{[^}]*?"recipients"\s*:\s*\[([^\]]*)\]')
-
 #: Where the report stops and the returned original (or its headers) begins, one pattern per line family.
 END_MARKERS: tuple[re.Pattern[str], ...] = tuple(
     re.compile(p, re.IGNORECASE)
@@ -127,6 +121,8 @@ RECIPIENT_REASONS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"@googlegroups\.com$"), "rejected"),  # Google Groups: no such group or no permission to post
 )
 
+check_reason_words(f"{__name__}.VENDOR_REASONS", [r for _p, r in (*VENDOR_REASONS, *RECIPIENT_REASONS)])
+
 
 def is_bounce_sender(mail: ParsedMail) -> bool:
     """From a mailer daemon, postmaster or mail system rather than from a person."""
@@ -134,18 +130,14 @@ def is_bounce_sender(mail: ParsedMail) -> bool:
 
 
 def looks_like_bounce(mail: ParsedMail) -> bool:
-    """Cheap guard before the text reader: a bounce sender or Subject, X-Failed-Recipients, an SES notice."""
-    if mail.header("x-failed-recipients"):
-        return True
-    if mail.message.get_content_type() == "multipart/report" or _ses_text(mail):
+    """Cheap guard before the text reader: a bounce sender or Subject, X-Failed-Recipients, a report type."""
+    if mail.header("x-failed-recipients") or mail.message.get_content_type() == "multipart/report":
         return True
     return is_bounce_sender(mail) or bool(_BOUNCE_SUBJECT_RE.search(mail.subject))
 
 
 def read_bounce_text(mail: ParsedMail) -> list[Delivery]:
     """Failed recipients and their diagnostics from the human-readable part of a bounce."""
-    if ses := _ses_text(mail):
-        return _read_ses_json(ses)
     report = _report_text(mail)
     excluded = _excluded_addresses(mail)
     sender = _original_sender(mail)
@@ -184,37 +176,6 @@ def read_bounce_text(mail: ParsedMail) -> list[Delivery]:
     for d in deliveries:
         d.reason = d.reason or next((r for p, r in RECIPIENT_REASONS if p.search(d.recipient)), "")
     return deliveries
-
-
-def _ses_text(mail: ParsedMail) -> str:
-    """The JSON of an Amazon SES notification, unwrapped from its SNS envelope when it has one; else ''."""
-    head = mail.text[:3000]
-    if "notificationType" not in head:
-        return ""
-    text = mail.text.replace('\\"', '"') if '\\"notificationType' in head else mail.text
-    return text if _SES_TYPE_RE.search(text[:3000]) else ""
-
-
-def _read_ses_json(text: str) -> list[Delivery]:
-    """Amazon SES notifications (JSON, often line-wrapped so not parseable as a whole): Bounce and Delivery.
-
-    Complaints are abuse feedback, not bounces, and give nothing.
-    """
-    kind = _SES_TYPE_RE.search(text)
-    text = text.replace("!\n ", "").replace("\n", "")
-    if kind is None or kind.group(1) == "Complaint":
-        return []
-    if kind.group(1) == "Delivery":
-        response = _SES_RESPONSE_RE.search(text)
-        recipients = _SES_RECIPIENTS_RE.search(text)
-        addresses = _ADDRESS_RE.findall(recipients.group(1)) if recipients else []
-        diagnosis = response.group(1) if response else ""
-        return [Delivery(recipient=a.lower(), action="delivered", diagnosis=diagnosis) for a in addresses]
-    return [
-        Delivery(recipient=m.group(1).lower(), action=m.group(2).lower(), status=m.group(3),
-                 diagnosis=m.group(4).partition(";")[2].strip() or m.group(4))
-        for m in _SES_BOUNCED_RE.finditer(text)
-    ]
 
 
 def quoted_original(mail: ParsedMail) -> tuple[str | None, str | None]:

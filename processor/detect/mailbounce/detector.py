@@ -2,9 +2,11 @@
 
 Recognised by a `message/delivery-status` part (or its `Final-Recipient:`/`Status:` fields quoted in the
 body), else, for mails that look like bounces (sender `MAILER-DAEMON`/`postmaster`, a bounce Subject,
-`X-Failed-Recipients`), by the free-text reader in `bounce_text`. Abuse feedback reports (ARF) and
-RFC 3834 auto-replies are not bounces and are left alone. The reason words are Sisimai's, decided in
-`_dsn_reasons`, so that a person who knows Sisimai reads our rows the same way.
+`X-Failed-Recipients`), by the free-text reader in `bounce_text`, or Amazon SES's JSON by `ses`. Abuse
+feedback reports (ARF) and RFC 3834 auto-replies are not bounces and are left alone. The reason words are
+Sisimai's, decided in `reason_match`, so that a person who knows Sisimai reads our rows the same way.
+Whether a failure is worth another try is `processor.reasons.retryable_for`, plus RFC 3463's rule that a
+class 4 status is transient.
 """
 
 from __future__ import annotations
@@ -15,28 +17,17 @@ from datetime import datetime
 from typing import ClassVar
 
 from processor.catalogues import reason_action
-from processor.detect import bounce_text
-from processor.detect._dsn_reasons import (
-    Delivery,
-    decide_reason,
-    find_command,
-    find_reply,
-    find_status,
-    prefer_status,
-    pseudo_status,
-)
+from processor.detect.base import Detection, NeedsNoSettings
+from processor.detect.mailbounce import bounce_text, ses
+from processor.detect.mailbounce.codes import find_command, find_reply, find_status, prefer_status
+from processor.detect.mailbounce.delivery import Delivery
+from processor.detect.mailbounce.reason_match import decide_reason, pseudo_status
 from processor.parse import ParsedMail
-from processor.reasons import Kind, Outcome
+from processor.reasons import Kind, Outcome, retryable_for
 from processor.records import FaxResult
 
 __all__ = ["DeliveryReportDetector", "is_auto_reply", "is_feedback_report", "read_delivery_status"]
 
-#: Reasons worth another try later (the cause may go away by itself, or is unknown); every 4.x.x failure
-#: is too. Hard ones (userunknown, hostunknown, hasmoved, notaccept, policy refusals) are not.
-SOFT_REASONS: frozenset[str] = frozenset(
-    {"mailboxfull", "expired", "networkerror", "systemerror", "systemfull", "toomanyconn", "speeding", "blocked",
-     "onhold", "undefined"}
-)
 _STATUS_FIELD_TYPES = ("message/delivery-status", "message/global-delivery-status")
 _FIELD_RE = re.compile(
     r"^(final-recipient|original-recipient|x-actual-recipient|action|status|diagnostic-code|remote-mta|"
@@ -52,15 +43,15 @@ _SPACE_RE = re.compile(r"\s+")
 _MAX_MESSAGE = 1000
 
 
-class DeliveryReportDetector:
+class DeliveryReportDetector(NeedsNoSettings):
     name: ClassVar[str] = "dsn"
     kind: ClassVar[Kind] = Kind.DSN
 
-    def detect(self, mail: ParsedMail) -> list[FaxResult] | None:
+    def detect(self, mail: ParsedMail) -> Detection | None:
         if is_feedback_report(mail):
             return None
         deliveries = read_delivery_status(mail)
-        from_text = bounce_text.read_bounce_text(mail) if (deliveries or bounce_text.looks_like_bounce(mail)) else []
+        from_text = _read_text(mail, deliveries)
         if deliveries:
             _fill_from_text(deliveries, from_text)
         elif is_auto_reply(mail) and not bounce_text.is_bounce_sender(mail):
@@ -70,7 +61,16 @@ class DeliveryReportDetector:
         if not deliveries:
             return None
         message_id, subject = _original(mail)
-        return [_result(d, message_id, subject) for d in deliveries]
+        return Detection.of(_result(d, message_id, subject) for d in deliveries)
+
+
+def _read_text(mail: ParsedMail, deliveries: list[Delivery]) -> list[Delivery]:
+    """The human-readable side: an SES notification, else the bounce text when the mail looks like one."""
+    if notification := ses.notification_text(mail):
+        return ses.read_notification(notification)
+    if deliveries or bounce_text.looks_like_bounce(mail):
+        return bounce_text.read_bounce_text(mail)
+    return []
 
 
 def is_feedback_report(mail: ParsedMail) -> bool:
@@ -210,7 +210,9 @@ def _result(d: Delivery, message_id: str | None, subject: str | None) -> FaxResu
     status, reply, reason = _finish(d)
     delivered = reason == "delivered"
     outcome = Outcome.DELIVERED if delivered else Outcome.FAILED
-    retryable = None if delivered else (status.startswith("4") or reason in SOFT_REASONS)
+    retryable = retryable_for(reason, outcome)
+    if retryable is False and status.startswith("4"):
+        retryable = True  # RFC 3463 class 4: a persistent transient failure, by definition worth another try
     action_ja, action_en = reason_action("mail", reason)
     message = _SPACE_RE.sub(" ", d.diagnosis).strip()[:_MAX_MESSAGE] or None
     return FaxResult(

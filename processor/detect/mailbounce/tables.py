@@ -1,0 +1,122 @@
+"""The package's tab-separated tables (status codes, phrases, pseudo statuses), loaded once, read-only.
+
+Vendor and RFC knowledge lives in the `.tsv` files next to this module, not in code, so that a new phrase is
+one line of data. Every reason word is checked against `MailReason` when the table loads: a typo raises
+CatalogueError naming the file and line at import, never a silent "no match" at classification time.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from importlib.resources import files
+from types import MappingProxyType
+
+from processor.errors import CatalogueError
+from processor.reasons import MailReason
+
+__all__ = [
+    "MAIL_REASON_WORDS",
+    "Phrase",
+    "TableRow",
+    "load_phrases",
+    "load_pseudo_statuses",
+    "load_status_reasons",
+    "package_table",
+    "read_rows",
+    "reason_word",
+]
+
+#: One phrase, or parts that must occur in this order (Sisimai's aligned phrases).
+Phrase = str | tuple[str, ...]
+
+_STATUS_RE = re.compile(r"[245]\.\d{1,3}\.\d{1,3}")
+_PSEUDO_RE = re.compile(r"9\d\d")
+MAIL_REASON_WORDS = frozenset(r.value for r in MailReason)
+
+
+@dataclass(frozen=True, slots=True)
+class TableRow:
+    """One data line of a table, with where it came from for error messages."""
+
+    filename: str
+    line: int
+    fields: tuple[str, ...]
+
+    def error(self, problem: str) -> CatalogueError:
+        return CatalogueError(f"{self.filename}:{self.line}: {problem}")
+
+
+def package_table(name: str) -> tuple[str, str]:
+    """(text, file name) of a table shipped inside this package."""
+    try:
+        return files(__package__).joinpath(name).read_text(encoding="utf-8"), name
+    except OSError as exc:
+        raise CatalogueError(f"{name}: cannot read the table ({exc}); reinstall faxbounce") from exc
+
+
+def read_rows(text: str, filename: str, least: int, most: int) -> Iterator[TableRow]:
+    """Data lines split on tabs; `#` lines and blank lines are skipped, a wrong field count is an error."""
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        fields = tuple(_unquote(f) for f in line.split("\t"))
+        row = TableRow(filename, number, fields)
+        if not least <= len(fields) <= most or not all(fields):
+            raise row.error(f"expected {least} to {most} non-empty tab-separated fields, found {len(fields)}")
+        yield row
+
+
+def reason_word(row: TableRow, index: int = 0) -> str:
+    """The row's reason word, checked against MailReason (kept a plain str, as stored in the database)."""
+    word = row.fields[index]
+    if word not in MAIL_REASON_WORDS:
+        raise row.error(f"{word!r} is not a reason word of processor.reasons.MailReason")
+    return word
+
+
+def load_status_reasons(text: str, filename: str) -> Mapping[str, str]:
+    """RFC 3463 status -> reason; columns: status, reason, description."""
+    table: dict[str, str] = {}
+    for row in read_rows(text, filename, 3, 3):
+        status = row.fields[0]
+        if not _STATUS_RE.fullmatch(status):
+            raise row.error(f"{status!r} is not an RFC 3463 status (class.subject.detail)")
+        if status in table:
+            raise row.error(f"status {status} is listed twice")
+        table[status] = reason_word(row, 1)
+    return MappingProxyType(table)
+
+
+def load_phrases(text: str, filename: str) -> Mapping[str, tuple[Phrase, ...]]:
+    """Reason -> its phrases; columns: reason, then one phrase or its ordered parts."""
+    table: dict[str, list[Phrase]] = {}
+    for row in read_rows(text, filename, 2, 8):
+        reason = reason_word(row)
+        parts = row.fields[1:]
+        if any(p != p.lower() for p in parts):
+            raise row.error("phrases are compared with the lower-cased diagnostic: write them in lower case")
+        phrase: Phrase = parts[0] if len(parts) == 1 else parts
+        if phrase in table.setdefault(reason, []):
+            raise row.error(f"phrase {phrase!r} is listed twice for {reason}")
+        table[reason].append(phrase)
+    return MappingProxyType({reason: tuple(phrases) for reason, phrases in table.items()})
+
+
+def load_pseudo_statuses(text: str, filename: str) -> Mapping[str, str]:
+    """Reason -> Sisimai's three-digit pseudo detail (`911` for userunknown); columns: reason, detail."""
+    table: dict[str, str] = {}
+    for row in read_rows(text, filename, 2, 2):
+        reason, detail = reason_word(row), row.fields[1]
+        if not _PSEUDO_RE.fullmatch(detail):
+            raise row.error(f"{detail!r} is not a three-digit pseudo detail 9xx")
+        if reason in table:
+            raise row.error(f"reason {reason} is listed twice")
+        table[reason] = detail
+    return MappingProxyType(table)
+
+
+def _unquote(field: str) -> str:
+    """`"mailbox "` -> `mailbox `: quotes keep a part's leading or trailing spaces visible and safe."""
+    return field[1:-1] if len(field) >= 2 and field[0] == field[-1] == '"' else field

@@ -1,0 +1,190 @@
+"""The mail-bounce family's tables: loaded as data, checked against MailReason, shipped in the wheel.
+
+Bad tables are fed to the real loaders (a typo must fail at import, naming file and line, never become a
+silent "no match"); the shipped tables are checked against RFC 3463 and Sisimai's published words.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import pytest
+
+from processor.detect.mailbounce import reason_match
+from processor.detect.mailbounce.reason_match import (
+    FALLBACK_ORDER,
+    FIRST_PASS,
+    PHRASES,
+    PSEUDO_STATUS,
+    STATUS_REASONS,
+    check_reason_words,
+    includes,
+    pseudo_status,
+)
+from processor.detect.mailbounce.tables import (
+    load_phrases,
+    load_pseudo_statuses,
+    load_status_reasons,
+    package_table,
+)
+from processor.errors import CatalogueError
+from processor.reasons import MailReason
+
+ROOT = Path(__file__).resolve().parents[2]
+Loader = Callable[[str, str], Mapping[str, object]]
+
+#: Reasons that are never a failure's cause, so need no pseudo status.
+NOT_FAILURES = {"delivered", "vacation", "feedback"}
+
+# (loader, table text, the error it must raise: file:line and the problem)
+BAD_TABLES: list[tuple[str, Loader, str, str]] = [
+    ("status: unknown reason", load_status_reasons,
+     "# header\n5.1.1\tuserunknown\tBad destination mailbox address\n5.2.2\tmailboxful\tMailbox full\n",
+     r"^bad\.tsv:3: 'mailboxful' is not a reason word of processor\.reasons\.MailReason$"),
+    ("status: fax word", load_status_reasons, "5.1.1\tinvalid_number\tBad destination mailbox address\n",
+     r"^bad\.tsv:1: 'invalid_number' is not a reason word"),
+    ("status: not a status", load_status_reasons, "\n5.1\tuserunknown\tBad destination mailbox address\n",
+     r"^bad\.tsv:2: '5\.1' is not an RFC 3463 status"),
+    ("status: twice", load_status_reasons, "5.1.1\tuserunknown\ta\n5.1.1\tuserunknown\tb\n",
+     r"^bad\.tsv:2: status 5\.1\.1 is listed twice$"),
+    ("status: no description", load_status_reasons, "5.1.1\tuserunknown\n",
+     r"^bad\.tsv:1: expected 3 to 3 non-empty tab-separated fields, found 2$"),
+    ("phrases: unknown reason", load_phrases, "userunknown\tno such user\nspam\tspam detected\n",
+     r"^bad\.tsv:2: 'spam' is not a reason word"),
+    ("phrases: upper case", load_phrases, "userunknown\tNo such user\n",
+     r"^bad\.tsv:1: phrases are compared with the lower-cased diagnostic"),
+    ("phrases: twice", load_phrases, "userunknown\tno such user\nuserunknown\t\"no such user\"\n",
+     r"^bad\.tsv:2: phrase 'no such user' is listed twice for userunknown$"),
+    ("phrases: empty part", load_phrases, "userunknown\tno such\t\n",
+     r"^bad\.tsv:1: expected 2 to 8 non-empty"),
+    ("pseudo: unknown reason", load_pseudo_statuses, "userunknown\t911\nuserunknwon\t912\n",
+     r"^bad\.tsv:2: 'userunknwon' is not a reason word"),
+    ("pseudo: not 9xx", load_pseudo_statuses, "userunknown\t511\n", r"^bad\.tsv:1: '511' is not a three-digit"),
+]
+
+
+@pytest.mark.parametrize(("loader", "text", "error"), [c[1:] for c in BAD_TABLES], ids=[c[0] for c in BAD_TABLES])
+def test_a_bad_table_fails_naming_file_and_line(loader: Loader, text: str, error: str) -> None:
+    with pytest.raises(CatalogueError, match=error):
+        loader(text, "bad.tsv")
+
+
+def test_a_bad_shipped_table_fails_the_import(tmp_path: Path) -> None:
+    """The package's own check at import: a copy of the package with one misspelt word must not import."""
+    copy = tmp_path / "processor"
+    shutil.copytree(ROOT / "processor", copy, ignore=shutil.ignore_patterns("__pycache__"))
+    phrases = copy / "detect" / "mailbounce" / "phrases.tsv"
+    lines = phrases.read_text(encoding="utf-8").split("\n")
+    first = next(i for i, line in enumerate(lines) if line.startswith("mailboxfull\t"))
+    lines[first] = lines[first].replace("mailboxfull", "mailbox_full", 1)
+    phrases.write_text("\n".join(lines), encoding="utf-8")
+    done = subprocess.run([sys.executable, "-c", "import processor.detect"], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode != 0
+    assert f"phrases.tsv:{first + 1}: 'mailbox_full' is not a reason word" in done.stderr
+    assert "CatalogueError" in done.stderr and str(copy) in done.stderr  # the copy, not the installed package
+
+
+def test_quoted_parts_keep_their_spaces() -> None:
+    table = load_phrases('hasmoved\t" has been replaced by "\nmailboxfull\t"mailbox "\tfull\n', "t.tsv")
+    assert table == {"hasmoved": (" has been replaced by ",), "mailboxfull": (("mailbox ", "full"),)}
+
+
+def test_loaded_tables_are_read_only() -> None:
+    for table in (STATUS_REASONS, PHRASES, PSEUDO_STATUS):
+        with pytest.raises(TypeError):
+            table["5.9.9"] = "userunknown"  # type: ignore[index]
+
+
+def test_every_reason_word_in_the_tables_and_checks_is_a_mail_reason() -> None:
+    words = {r.value for r in MailReason}
+    used = {*STATUS_REASONS.values(), *PHRASES, *PSEUDO_STATUS, *(r for r, _ in FIRST_PASS), *FALLBACK_ORDER,
+            *reason_match.PHRASE_VETOES}
+    assert used - words == set()
+    with pytest.raises(CatalogueError, match=r"^here: 'nosuchreason' not reason words"):
+        check_reason_words("here", ["userunknown", "nosuchreason"])
+
+
+def test_every_failure_reason_has_one_pseudo_status() -> None:
+    """A report without a status still gets a code, and no two reasons share one (Sisimai's 5.0.9xx)."""
+    assert set(PSEUDO_STATUS) == {r.value for r in MailReason} - NOT_FAILURES
+    assert len(set(PSEUDO_STATUS.values())) == len(PSEUDO_STATUS)
+
+
+def test_every_checked_reason_has_phrases() -> None:
+    """A reason the matcher tries by phrase but the table has no phrase for could never be found."""
+    tried = {r for r, _ in FIRST_PASS} | set(FALLBACK_ORDER)
+    assert {r for r in tried if not PHRASES.get(r)} == set()
+    assert len({r for r, _ in FIRST_PASS}) == len(FIRST_PASS)
+
+
+def test_status_codes_are_rfc3463_shaped() -> None:
+    """class 2, 4 or 5; subject 0-7 (RFC 3463 section 3 defines subjects 0 to 7); no X.0.0 catch-alls."""
+    for status in STATUS_REASONS:
+        klass, subject, detail = status.split(".")
+        assert klass in "245" and 0 <= int(subject) <= 7 and not (subject == "0" and detail == "0"), status
+
+
+# (status, RFC 3463 / RFC 5248 registry description, Sisimai's reason for it)
+PUBLISHED = [
+    ("5.1.1", "Bad destination mailbox address", "userunknown"),
+    ("5.1.2", "Bad destination system address", "hostunknown"),
+    ("5.2.2", "Mailbox full", "mailboxfull"),
+    ("4.2.2", "Mailbox full", "mailboxfull"),
+    ("5.3.4", "Message too big for system", "mesgtoobig"),
+    ("4.4.7", "Delivery time expired", "expired"),
+    ("5.7.1", "Delivery not authorized, message refused", "securityerror"),
+    ("5.1.10", "Recipient address has null MX", "notaccept"),
+    ("5.7.26", "Multiple authentication checks failed", "authfailure"),
+]
+
+
+@pytest.mark.parametrize(("status", "description", "reason"), PUBLISHED, ids=[p[0] for p in PUBLISHED])
+def test_published_codes(status: str, description: str, reason: str) -> None:
+    text, name = package_table("status_reasons.tsv")
+    assert f"\n{status}\t{reason}\t{description}\n" in text, name
+    assert STATUS_REASONS[status] == reason
+
+
+# (lower-case diagnostic, reason, whether its phrases name it): aligned parts, vetoes, plain phrases
+PHRASE_CASES = [
+    ("550 5.2.2 mailbox is full for this user", "mailboxfull", True),  # aligned ("mailbox ", "full")
+    ("550 5.2.2 full mailbox", "mailboxfull", True),
+    ("550 full of mailbox", "mailboxfull", False),  # parts out of order
+    ("sender rejected", "rejected", True),
+    ("recipient address rejected: sender rejected", "rejected", False),  # veto: about the recipient
+    ("no such user here", "userunknown", True),
+    ("", "userunknown", False),
+]
+
+
+@pytest.mark.parametrize(("diagnosis", "reason", "named"), PHRASE_CASES, ids=[c[0] or "empty" for c in PHRASE_CASES])
+def test_includes(diagnosis: str, reason: str, named: bool) -> None:
+    assert includes(reason, diagnosis) is named
+
+
+@pytest.mark.parametrize(("reason", "temporary", "expected"), [
+    ("userunknown", False, "5.0.911"), ("userunknown", True, "5.0.911"),  # never temporary
+    ("mailboxfull", True, "4.0.922"), ("filtered", True, "4.0.924"), ("delivered", False, "2.1.5"),
+])
+def test_pseudo_status(reason: str, temporary: bool, expected: str) -> None:
+    assert pseudo_status(reason, temporary) == expected
+
+
+def test_the_package_data_goes_into_the_build(tmp_path: Path) -> None:
+    """setuptools' build_py (what the wheel is made of), run on a copy: every data file must be there."""
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, tmp_path / name)
+    shutil.copytree(ROOT / "processor", tmp_path / "processor", ignore=shutil.ignore_patterns("__pycache__"))
+    build = tmp_path / "build-lib"
+    done = subprocess.run([sys.executable, "-c", "from setuptools import setup; setup()", "-q", "build_py",
+                           "--build-lib", str(build)], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    data = {p.relative_to(ROOT).as_posix() for p in (ROOT / "processor").rglob("*")
+            if p.suffix in (".tsv", ".toml") and "__pycache__" not in p.parts}
+    assert {d for d in data if not (build / d).is_file()} == set()
+    assert {"processor/detect/mailbounce/phrases.tsv", "processor/catalogues/retry.tsv"} <= data
