@@ -142,5 +142,5 @@ def test_unrelated_mail_loses_its_raw_bytes_after_a_week_fax_mail_keeps_them(eng
 def test_a_negative_unrelated_retention_is_refused_in_one_line() -> None:
     from processor.errors import ConfigError
 
-    with pytest.raises(ConfigError, match="retention.unrelated_raw_days"):
+    with pytest.raises(ConfigError, match=r"retention\.unrelated_raw_days"):
         load_settings(environ={"FAXBOUNCE_RETENTION_UNRELATED_RAW_DAYS": "-1"})

@@ -131,7 +131,7 @@ def test_text_is_cut_to_the_models_column_sizes() -> None:
     assert max_chars(InboundMessage.__table__.c.subject) == 2000
     assert fit(FaxResultRow.smtp_reply, "550 5.1.1 user unknown") == "550 5.1."
     assert fit(FaxSubmissionRow.recipient, None) is None
-    with pytest.raises(TypeError, match="inbound_messages.raw declares no length"):
+    with pytest.raises(TypeError, match=r"inbound_messages\.raw declares no length"):
         max_chars(InboundMessage.raw)
 
 
