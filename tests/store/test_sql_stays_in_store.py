@@ -47,5 +47,5 @@ def test_the_guard_sees_sql() -> None:
     sample = ("import sqlalchemy as sa\nfrom processor.store.models import InboundMessage, MessageStatus\n"
               "def f(c):\n    return c.execute(sa.select(InboundMessage))\n"
               "def _cmd_reprocess(c):\n    return c.scalars(1)\n")
-    assert sorted(_offences(ast.parse(sample))) == ["line 1: import sqlalchemy", "line 2: imports the table InboundMessage",
-                                            "line 4: .execute(...)"]
+    assert sorted(_offences(ast.parse(sample))) == [
+        "line 1: import sqlalchemy", "line 2: imports the table InboundMessage", "line 4: .execute(...)"]
