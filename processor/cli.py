@@ -72,6 +72,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="file, mbox, maildir, directory, or imap[s]://user@host[:port]/FOLDER (read-only)")
     p.add_argument("--folder", help="IMAP folder for URLs that name none (default INBOX)")
     p.add_argument("--no-process", action="store_true", help="only store; the daemon's worker processes later")
+    p.add_argument("--max-size", type=int, metavar="BYTES",
+                   help="skip (and count) mails larger than this (default: smtp.max_message_size)")
     p.set_defaults(func=_cmd_ingest)
 
     p = sub.add_parser("check", help="validate the configuration and run the health checks (exit 1 on failure)")
@@ -80,9 +82,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the health document as JSON")
     p.set_defaults(func=_cmd_check)
 
-    p = sub.add_parser("purge", help="drop raw mail bytes older than retention.raw_days (rows and results stay)")
+    p = sub.add_parser("purge", help="drop raw mail bytes older than retention.raw_days, of unrelated mail older than "
+                                     "retention.unrelated_raw_days (rows and results stay)")
     p.add_argument("--dry-run", action="store_true", help="only show what would be dropped")
     p.add_argument("--days", type=int, metavar="N", help="override retention.raw_days")
+    p.add_argument("--unrelated-days", type=int, metavar="N", help="override retention.unrelated_raw_days")
     p.set_defaults(func=_cmd_purge)
 
     p = sub.add_parser("classify", help="classify mail files without a database")
@@ -134,15 +138,19 @@ def _cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
-    from processor.receive.ingest import IngestSourceError, Progress, format_summary, ingest, open_source, summary_rows
+    from processor.receive.ingest import IngestSourceError, Progress, format_summary, ingest, open_source
     from processor.run.pipeline import process_message
     from processor.store.db import create_db_engine
+    from processor.store.stats import ingest_summary
 
+    max_size = settings.smtp.max_message_size if args.max_size is None else args.max_size
+    if max_size <= 0:
+        raise FaxbounceError("ingest: --max-size must be a number of bytes above 0")
     engine = create_db_engine(settings.database.url)
     sources, failed, total = [], 0, 0
     for spec in args.paths:
         try:
-            source = open_source(spec, args.folder)
+            source = open_source(spec, args.folder, max_size)
             total += source.count()
         except IngestSourceError as exc:
             print(f"faxbounce: {exc}", file=sys.stderr)
@@ -150,13 +158,16 @@ def _cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
             continue
         sources.append(source)
     process = None if args.no_process else (lambda message_id: process_message(engine, message_id, settings))
-    report = ingest(engine, sources, process=process, progress=Progress(total))
+    report = ingest(engine, sources, process=process, progress=Progress(total), max_size=max_size)
     for label, count in sorted(report.counts.items()):
         print(f"{count:8d}  {label}")
     if report.stored_ids and not args.no_process:
         print()
-        print(format_summary(summary_rows(engine, report.stored_ids)))
-    return 1 if failed or report.failed_sources else 0
+        print(format_summary(ingest_summary(engine, report.stored_ids)))
+    if report.failed_mails:
+        print(f"faxbounce: {report.failed_mails} mail(s) could not be read or stored (named above); fix and run "
+              "the same command again: what is stored is skipped", file=sys.stderr)
+    return 1 if failed or report.failed_sources or report.failed_mails else 0
 
 
 def _cmd_check(args: argparse.Namespace, settings: Settings) -> int:
@@ -168,7 +179,8 @@ def _cmd_check(args: argparse.Namespace, settings: Settings) -> int:
         checks += run_checks(engine, settings.metrics)
         engine.dispose()
     if not args.offline:
-        checks.append(_daemon_worker_check(settings))
+        database = next((c for c in checks if c.name == "database"), None)
+        checks.append(_daemon_worker_check(settings, database.data.get("identity") if database else None))
     if args.json:
         print(json.dumps(health_document(checks), ensure_ascii=False))
     else:
@@ -193,8 +205,9 @@ def _check_engine(settings: Settings, checks: list[Check]) -> Engine | None:
     return create_db_engine(settings.database.url, connect_args={"connect_timeout": 5})
 
 
-def _daemon_worker_check(settings: Settings) -> Check:
-    """The worker is a child of `faxbounce serve`: ask the daemon's /healthz whether it is alive."""
+def _daemon_worker_check(settings: Settings, identity: str | None) -> Check:
+    """The worker is a child of `faxbounce serve`: ask the daemon's /healthz whether it is alive, and whether
+    that daemon serves this configuration's database (`identity`; another instance may own the port)."""
     import urllib.error
     import urllib.request
 
@@ -216,10 +229,18 @@ def _daemon_worker_check(settings: Settings) -> Check:
     except (OSError, ValueError) as exc:
         reason = getattr(exc, "reason", exc)
         return Check("worker", False, f"daemon not reachable at {url}: {reason} (is faxbounce serve running?)")
-    worker = document.get("checks", {}).get("worker")
+    checks = document.get("checks", {}) if isinstance(document, dict) else {}
+    worker = checks.get("worker")
     if not isinstance(worker, dict):
         return Check("worker", False, f"{url} did not report a worker check")
-    return Check("worker", bool(worker.get("ok")), f"{worker.get('detail', '')} (daemon at {url})")
+    database = checks.get("database")
+    theirs = database.get("data", {}).get("identity") if isinstance(database, dict) else None
+    if identity is not None and theirs is not None and theirs != identity:
+        return Check("worker", False, f"the daemon at {url} serves another database (id {theirs}, this "
+                                      f"configuration's is {identity}): set metrics.port to this instance's port",
+                     {"daemon_database": theirs, "database": identity})
+    compared = "same database" if identity is not None and theirs == identity else "database not compared"
+    return Check("worker", bool(worker.get("ok")), f"{worker.get('detail', '')} (daemon at {url}, {compared})")
 
 
 def _cmd_purge(args: argparse.Namespace, settings: Settings) -> int:
@@ -227,13 +248,15 @@ def _cmd_purge(args: argparse.Namespace, settings: Settings) -> int:
     from processor.store.db import create_db_engine
 
     days = settings.retention.raw_days if args.days is None else args.days
-    if days < 0:
-        raise FaxbounceError("purge: --days must be 0 or more")
-    if days == 0:
-        print("retention.raw_days = 0: raw mail is kept forever, nothing to purge")
+    unrelated_days = settings.retention.unrelated_raw_days if args.unrelated_days is None else args.unrelated_days
+    if days < 0 or unrelated_days < 0:
+        raise FaxbounceError("purge: --days and --unrelated-days must be 0 or more")
+    if days == 0 and unrelated_days == 0:
+        print("retention.raw_days = 0 and retention.unrelated_raw_days = 0: raw mail is kept forever, "
+              "nothing to purge")
         return 0
     engine = create_db_engine(settings.database.url)
-    report = purge_raw(engine, days, dry_run=args.dry_run)
+    report = purge_raw(engine, days, unrelated_raw_days=unrelated_days, dry_run=args.dry_run)
     print(report.describe())
     return 0
 
@@ -332,16 +355,14 @@ def _cmd_hash_password(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_grant_readonly(args: argparse.Namespace, settings: Settings) -> int:
-    from processor.store.db import create_db_engine, readonly_grants
+    from processor.store.db import create_db_engine, readonly_grants, run_statements
 
     engine = create_db_engine(settings.database.url)
     statements = readonly_grants(engine, args.role)
     if args.print:
         print(";\n".join(statements) + ";")
         return 0
-    with engine.begin() as connection:
-        for statement in statements:
-            connection.exec_driver_sql(statement)
+    run_statements(engine, statements)
     print(f"role {args.role} can now read faxbounce's tables and views (and nothing else)")
     return 0
 

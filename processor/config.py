@@ -127,6 +127,9 @@ class MetricsSettings:
 class RetentionSettings:
     raw_days: int = 90
     """Raw mail bytes older than this many days are dropped (rows, results and headers stay); 0 = keep forever."""
+    unrelated_raw_days: int = 7
+    """Raw bytes of mail classified `unrelated` (not about a fax: what a BCC recipe copies besides fax mail) are
+    dropped after this many days, whatever `raw_days` says; 0 = no separate rule (they follow `raw_days`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -293,6 +296,9 @@ def _validate(section: str, settings: Any) -> None:
     elif section == "retention" and settings.raw_days < 0:
         raise ConfigError("retention.raw_days",
                           f"must be 0 (keep forever) or a number of days, got {settings.raw_days}")
+    elif section == "retention" and settings.unrelated_raw_days < 0:
+        raise ConfigError("retention.unrelated_raw_days",
+                          f"must be 0 (follow raw_days) or a number of days, got {settings.unrelated_raw_days}")
     elif section == "logging":
         if settings.level.upper() not in _LOG_LEVELS:
             raise ConfigError("logging.level", f"must be one of {', '.join(_LOG_LEVELS)}")

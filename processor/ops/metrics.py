@@ -25,7 +25,6 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-import sqlalchemy as sa
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
@@ -34,7 +33,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from processor.config import MetricsSettings
 from processor.store.db import current_revision, head_revision
-from processor.store.models import FaxResultRow, InboundMessage, MessageStatus
+from processor.store.models import MessageStatus
+from processor.store.stats import backlog, database_identity, processing_counts
 
 __all__ = ["Check", "DatabaseCollector", "MetricsServer", "SmtpMetrics", "health_document", "run_checks"]
 
@@ -111,26 +111,17 @@ class Snapshot:
     backlog: int = 0
     oldest_backlog_age: float = 0.0
     statuses: dict[str, int] = field(default_factory=dict)
-    results: list[tuple[str, str, str, int]] = field(default_factory=list)
+    results: tuple[tuple[str, str, str, int], ...] = ()
     """(kind, outcome, reason, count)"""
 
 
 def read_snapshot(engine: Engine) -> Snapshot:
     """One consistent-enough look at the processing state (raises SQLAlchemyError)."""
-    table = InboundMessage.__table__
-    results = FaxResultRow.__table__
-    with engine.connect() as connection:
-        statuses = {str(s): int(n) for s, n in connection.execute(
-            sa.select(table.c.status, sa.func.count()).group_by(table.c.status))}
-        oldest = connection.scalar(sa.select(sa.func.min(table.c.received_at))
-                                   .where(table.c.status == MessageStatus.RECEIVED))
-        rows = [(str(k), str(o), str(r), int(n)) for k, o, r, n in connection.execute(
-            sa.select(results.c.kind, results.c.outcome, results.c.reason, sa.func.count())
-            .group_by(results.c.kind, results.c.outcome, results.c.reason))]
+    counts = processing_counts(engine)
     age = 0.0
-    if isinstance(oldest, datetime):  # min() keeps the column's type: an aware UTC datetime
-        age = max(0.0, (datetime.now(UTC) - oldest).total_seconds())
-    return Snapshot(time.monotonic(), True, statuses.get(MessageStatus.RECEIVED, 0), age, statuses, rows)
+    if counts.oldest_waiting is not None:
+        age = max(0.0, (datetime.now(UTC) - counts.oldest_waiting).total_seconds())
+    return Snapshot(time.monotonic(), True, counts.backlog, age, counts.statuses, counts.results)
 
 
 class DatabaseCollector(Collector):
@@ -199,30 +190,30 @@ class Check:
 
 
 def check_database(engine: Engine) -> Check:
+    """The database answers at the schema head; `data["identity"]` names it (`database_identity`), so that
+    `faxbounce check` can tell whether the daemon it asks serves the same database."""
     try:
         current = current_revision(engine)
+        identity = database_identity(engine)
     except SQLAlchemyError as exc:
         return Check("database", False, f"does not answer: {_first_line(exc)}", {"error": _first_line(exc)})
     head = head_revision()
     if current != head:
         return Check("database", False, f"schema at {current or 'nothing'}, code expects {head}: run faxbounce migrate",
-                     {"revision": current, "head": head})
-    return Check("database", True, f"answers, schema at {current}", {"revision": current})
+                     {"revision": current, "head": head, "identity": identity})
+    return Check("database", True, f"answers, schema at {current}", {"revision": current, "identity": identity})
 
 
 def check_backlog(engine: Engine, settings: MetricsSettings) -> Check:
-    table = InboundMessage.__table__
     try:
-        with engine.connect() as connection:
-            backlog = int(connection.scalar(sa.select(sa.func.count()).select_from(table)
-                                            .where(table.c.status == MessageStatus.RECEIVED)) or 0)
+        waiting = backlog(engine)
     except SQLAlchemyError as exc:
         return Check("backlog", False, f"cannot be read: {_first_line(exc)}", {"error": _first_line(exc)})
-    data = {"messages": backlog, "max": settings.max_backlog}
-    if backlog >= settings.max_backlog:
-        return Check("backlog", False, f"{backlog} mails wait for processing (metrics.max_backlog "
+    data = {"messages": waiting, "max": settings.max_backlog}
+    if waiting >= settings.max_backlog:
+        return Check("backlog", False, f"{waiting} mails wait for processing (metrics.max_backlog "
                                        f"{settings.max_backlog})", data)
-    return Check("backlog", True, f"{backlog} mail(s) wait for processing", data)
+    return Check("backlog", True, f"{waiting} mail(s) wait for processing", data)
 
 
 def check_worker(alive: Callable[[], bool]) -> Check:

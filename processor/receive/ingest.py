@@ -8,6 +8,9 @@
   interruption carries on where it stopped.
 - A progress bar with rate and ETA on a terminal, a plain line every few seconds otherwise, and at the end a
   table of what was found, by kind and reason.
+- Safe on a tree it does not control: symbolic links leaving the named tree, FIFOs, sockets and devices are
+  skipped unopened, mails over the size limit are skipped unread, and a file that cannot be read is reported
+  and counted while the run goes on (it exits 1 at the end).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import mailbox
 import os
 import re
 import ssl
+import stat
 import sys
 import time
 from collections import Counter
@@ -27,25 +31,28 @@ from pathlib import Path
 from typing import TextIO
 from urllib.parse import unquote, urlsplit
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from processor.errors import FaxbounceError
-from processor.store.models import FaxResultRow, InboundMessage
+from processor.config import SmtpSettings
+from processor.errors import FaxbounceError, RawStoreError
+from processor.store.stats import IngestSummary
 
 __all__ = [
     "ImapSource",
     "IngestReport",
+    "NotStored",
     "PathSource",
     "Progress",
     "count_mails",
+    "format_summary",
     "ingest",
     "iter_mail_sources",
     "open_source",
-    "summary_rows",
 ]
 
 IMAP_PASSWORD_ENV = "FAXBOUNCE_IMAP_PASSWORD"
+DEFAULT_MAX_SIZE = SmtpSettings().max_message_size
+"""What the SMTP side accepts by default; `faxbounce ingest` passes `smtp.max_message_size` or `--max-size`."""
 _IMAP_FETCH_BATCH = 50
 
 
@@ -56,45 +63,165 @@ class IngestSourceError(FaxbounceError):
 # --- sources ----------------------------------------------------------------------------------------------------
 
 
-def iter_mail_sources(path: Path) -> Iterator[tuple[str, bytes]]:
-    """Yield (source label, raw bytes) for every mail under `path`, in a stable order.
+@dataclass(frozen=True, slots=True)
+class NotStored:
+    """Something a source found but could not hand over as a mail: counted and reported, never silently dropped."""
 
-    A directory with cur/ and new/ is a maildir; another directory is walked for files; a file that starts
-    with an mbox `From ` line is an mbox; any other file is one mail.
+    count_as: str
+    """The summary line it is counted on."""
+    detail: str
+    failed: bool
+    """True for an error (the run exits 1); False for a deliberate skip (too large, not a mail file)."""
+
+
+TOO_LARGE = "skipped (too large)"
+NOT_A_FILE = "skipped (not a regular file)"
+OUTSIDE = "skipped (symlink leaving the tree)"
+UNREADABLE = "failed (unreadable)"
+
+
+def iter_mail_sources(path: Path, max_size: int) -> Iterator[tuple[str, bytes | NotStored]]:
+    """Yield (source label, raw bytes or why not) for everything under `path`, in a stable order.
+
+    A directory with cur/ and new/ is a maildir; another directory is walked for files; a regular file that
+    starts with an mbox `From ` line is an mbox; any other regular file is one mail. Symbolic links are
+    followed only when they stay inside `path` (a link to /etc/shadow is not a mail); FIFOs, sockets and
+    devices are skipped without being opened; a mail over `max_size` bytes is skipped without being read
+    whole; a file that cannot be read is reported and the walk goes on.
     """
-    if path.is_dir():
-        if _is_maildir(path):
-            box = mailbox.Maildir(path, factory=None, create=False)
-            for key in sorted(box.keys()):
-                yield f"{path}#{key}", box.get_bytes(key)
-            return
-        for child in sorted(p for p in path.rglob("*") if p.is_file()):
-            yield from iter_mail_sources(child)
-        return
-    if _is_mbox(path):
-        box = mailbox.mbox(path, factory=None, create=False)
-        try:
-            for index, key in enumerate(box.keys()):
-                yield f"{path}#{index + 1}", box.get_bytes(key)
-        finally:
-            box.close()
-        return
-    yield str(path), path.read_bytes()
+    root = path.resolve()
+    for file, problem in _walk(path, root):
+        if problem is not None:
+            yield str(file), problem
+        else:
+            yield from _file_mails(file, max_size)
 
 
 def count_mails(path: Path) -> int:
-    """How many mails `iter_mail_sources(path)` yields, without reading their bodies into memory."""
-    if path.is_dir():
+    """How many items `iter_mail_sources(path)` yields, without reading mail bodies into memory."""
+    total = 0
+    for file, problem in _walk(path, path.resolve()):
+        if problem is None and _is_mbox(file):
+            try:
+                box = mailbox.mbox(file, factory=None, create=False)
+                try:
+                    total += len(box.keys())
+                finally:
+                    box.close()
+                continue
+            except (OSError, mailbox.Error, ValueError):
+                pass  # iter_mail_sources reports it
+        total += 1
+    return total
+
+
+def _walk(path: Path, root: Path) -> Iterator[tuple[Path, NotStored | None]]:
+    """Files to read under `path` (a maildir's mails are files too), or why one is not read."""
+    if path.is_symlink() and not _inside(path.resolve(), root):
+        yield path, NotStored(OUTSIDE, f"a symbolic link to {path.resolve()}, outside {root}: not read", failed=False)
+        return
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        yield path, NotStored(UNREADABLE, _os_error(exc), failed=True)
+        return
+    if stat.S_ISDIR(mode):
+        if path.resolve() != root and path.is_symlink():
+            return  # a link to a directory inside the tree: its files are reached by their real path
         if _is_maildir(path):
-            return len(mailbox.Maildir(path, factory=None, create=False).keys())
-        return sum(count_mails(child) for child in path.rglob("*") if child.is_file())
-    if _is_mbox(path):
-        box = mailbox.mbox(path, factory=None, create=False)
+            yield from ((file, problem) for _, file, problem in _maildir_files(path, root))
+            return
         try:
-            return len(box.keys())
-        finally:
-            box.close()
-    return 1
+            children = sorted(path.iterdir())
+        except OSError as exc:
+            yield path, NotStored(UNREADABLE, _os_error(exc), failed=True)
+            return
+        for child in children:
+            yield from _walk(child, root)
+        return
+    if not stat.S_ISREG(mode):
+        yield path, NotStored(NOT_A_FILE, "not a regular file (a FIFO, socket or device): not opened", failed=False)
+        return
+    yield path, None
+
+
+def _maildir_files(path: Path, root: Path) -> Iterator[tuple[str, Path, NotStored | None]]:
+    """A maildir's mails (new/ and cur/, never tmp/), by key: (key, file, why not)."""
+    entries: list[tuple[str, Path]] = []
+    for sub in ("new", "cur"):
+        try:
+            entries += [(name.split(":", 1)[0], path / sub / name) for name in os.listdir(path / sub)
+                        if not name.startswith(".")]
+        except OSError as exc:
+            yield sub, path / sub, NotStored(UNREADABLE, _os_error(exc), failed=True)
+    for key, file in sorted(entries):
+        problems = [problem for _, problem in _walk(file, root) if problem is not None]
+        yield key, file, problems[0] if problems else None
+
+
+def _file_mails(file: Path, max_size: int) -> Iterator[tuple[str, bytes | NotStored]]:
+    """The mails of one regular file: one, or an mbox's."""
+    maildir = file.parent.parent if file.parent.name in ("cur", "new") and _is_maildir(file.parent.parent) else None
+    if maildir is not None:
+        yield f"{maildir}#{file.name.split(':', 1)[0]}", _read_regular(file, max_size)
+        return
+    try:
+        is_mbox = _is_mbox(file)
+    except OSError as exc:
+        yield str(file), NotStored(UNREADABLE, _os_error(exc), failed=True)
+        return
+    if not is_mbox:
+        yield str(file), _read_regular(file, max_size)
+        return
+    try:
+        box = mailbox.mbox(file, factory=None, create=False)
+        keys = list(box.keys())
+    except (OSError, mailbox.Error, ValueError) as exc:
+        yield str(file), NotStored(UNREADABLE, f"not a readable mbox: {exc}", failed=True)
+        return
+    try:
+        for index, key in enumerate(keys):
+            label = f"{file}#{index + 1}"
+            try:
+                with box.get_file(key) as handle:
+                    raw = handle.read(max_size + 1)
+            except (OSError, mailbox.Error, ValueError) as exc:
+                yield label, NotStored(UNREADABLE, str(exc), failed=True)
+                continue
+            yield label, raw if len(raw) <= max_size else _too_large(None, max_size)
+    finally:
+        box.close()
+
+
+def _read_regular(file: Path, max_size: int) -> bytes | NotStored:
+    """The bytes of a regular file of at most `max_size` bytes. Opened without following a link and without
+    blocking (a FIFO put there since the walk looked cannot hang us), then checked on the open descriptor."""
+    try:
+        fd = os.open(file.resolve(), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        with os.fdopen(fd, "rb") as handle:
+            info = os.fstat(handle.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                return NotStored(NOT_A_FILE, "not a regular file (a FIFO, socket or device)", failed=False)
+            if info.st_size > max_size:
+                return _too_large(info.st_size, max_size)
+            raw = handle.read(max_size + 1)
+    except OSError as exc:
+        return NotStored(UNREADABLE, _os_error(exc), failed=True)
+    return raw if len(raw) <= max_size else _too_large(None, max_size)
+
+
+def _too_large(size: int | None, max_size: int) -> NotStored:
+    what = f"{size} bytes" if size is not None else "larger"
+    return NotStored(TOO_LARGE, f"{what}, over the limit of {max_size} bytes (smtp.max_message_size or "
+                                f"--max-size)", failed=False)
+
+
+def _inside(path: Path, root: Path) -> bool:
+    return path == root or root in path.parents
+
+
+def _os_error(exc: OSError) -> str:
+    return exc.strerror or str(exc)
 
 
 def _is_maildir(path: Path) -> bool:
@@ -102,22 +229,24 @@ def _is_maildir(path: Path) -> bool:
 
 
 def _is_mbox(path: Path) -> bool:
+    """Only ever called on a regular file (opening a FIFO to look would block)."""
     with path.open("rb") as handle:
         return handle.read(5) == b"From "
 
 
 class PathSource:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, max_size: int = DEFAULT_MAX_SIZE) -> None:
         if not path.exists():
             raise IngestSourceError(f"{path}: no such file or directory")
         self.path = path
+        self.max_size = max_size
         self.label = str(path)
 
     def count(self) -> int:
         return count_mails(self.path)
 
-    def __iter__(self) -> Iterator[tuple[str, bytes]]:
-        return iter_mail_sources(self.path)
+    def __iter__(self) -> Iterator[tuple[str, bytes | NotStored]]:
+        return iter_mail_sources(self.path, self.max_size)
 
     def close(self) -> None:
         pass
@@ -214,11 +343,11 @@ def _text(data: object) -> str:
     return data.decode(errors="replace") if isinstance(data, bytes) else str(data)
 
 
-def open_source(spec: str, folder: str | None = None) -> PathSource | ImapSource:
+def open_source(spec: str, folder: str | None = None, max_size: int = DEFAULT_MAX_SIZE) -> PathSource | ImapSource:
     """A path, or an imap:// / imaps:// URL."""
     if re.match(r"^imaps?://", spec, re.IGNORECASE):
         return ImapSource(spec, folder=folder)
-    return PathSource(Path(spec))
+    return PathSource(Path(spec), max_size)
 
 
 # --- progress ---------------------------------------------------------------------------------------------------
@@ -283,24 +412,48 @@ class IngestReport:
     counts: Counter[str] = field(default_factory=Counter)
     stored_ids: list[int] = field(default_factory=list)
     failed_sources: list[str] = field(default_factory=list)
+    failed_mails: int = 0
+    """Mails or files that could not be read or stored (each reported on stderr); the run exits 1."""
 
 
 def ingest(engine: Engine, sources: Sequence[PathSource | ImapSource], *,
-           process: Callable[[int], object] | None = None, progress: Progress | None = None) -> IngestReport:
-    """Store every mail of `sources` not stored yet; `process(id)` each one stored (unless None)."""
+           process: Callable[[int], object] | None = None, progress: Progress | None = None,
+           max_size: int = DEFAULT_MAX_SIZE, errors: TextIO | None = None) -> IngestReport:
+    """Store every mail of `sources` not stored yet; `process(id)` each one stored (unless None).
+
+    A mail that cannot be read or stored is reported on `errors` (stderr) in one line, counted, and the run
+    goes on with the next one; a source that cannot be read at all is reported and the run goes on with the
+    next source.
+    """
     from processor.store.inbound import Envelope, RawStore
 
+    errors = errors if errors is not None else sys.stderr
     store = RawStore(engine)
     report = IngestReport()
+
+    def not_stored(label: str, why: NotStored) -> None:
+        report.counts[why.count_as] += 1
+        report.failed_mails += why.failed
+        print(f"faxbounce: {label}: {why.count_as.split(' ', 1)[0]}: {why.detail}", file=errors)
+
     for source in sources:
         try:
             for label, raw in source:
                 if progress is not None:
                     progress.advance()
-                if store.known(raw) is not None:  # cheaper than a write that finds the duplicate
-                    report.counts["skipped (already stored)"] += 1
+                if not isinstance(raw, NotStored) and len(raw) > max_size:  # IMAP hands over whole mails
+                    raw = _too_large(len(raw), max_size)
+                if isinstance(raw, NotStored):
+                    not_stored(label, raw)
                     continue
-                stored = store.put(raw, Envelope(mail_from=None, rcpt_tos=(), peer=f"ingest:{label}"[:2000]))
+                try:
+                    if store.known(raw) is not None:  # cheaper than a write that finds the duplicate
+                        report.counts["skipped (already stored)"] += 1
+                        continue
+                    stored = store.put(raw, Envelope(mail_from=None, rcpt_tos=(), peer=f"ingest:{label}"))
+                except RawStoreError as exc:
+                    not_stored(label, NotStored("failed (not stored)", str(exc), failed=True))
+                    continue
                 if stored.duplicate:
                     report.counts["skipped (already stored)"] += 1
                     continue
@@ -312,7 +465,7 @@ def ingest(engine: Engine, sources: Sequence[PathSource | ImapSource], *,
                     if kind:
                         report.counts[kind] += 1
         except IngestSourceError as exc:
-            print(f"faxbounce: {exc}", file=sys.stderr)
+            print(f"faxbounce: {exc}", file=errors)
             report.failed_sources.append(source.label)
         finally:
             source.close()
@@ -321,42 +474,18 @@ def ingest(engine: Engine, sources: Sequence[PathSource | ImapSource], *,
     return report
 
 
-def summary_rows(engine: Engine, ids: Sequence[int]) -> list[tuple[str, str, int, int]]:
-    """(kind, reason, mails, results) for these mails; mails without results get reason '-'."""
-    messages, results = InboundMessage.__table__, FaxResultRow.__table__
-    with_results: Counter[tuple[str, str]] = Counter()
-    mails_with: Counter[tuple[str, str]] = Counter()
-    without: Counter[tuple[str, str]] = Counter()
-    with engine.connect() as connection:
-        for start in range(0, len(ids), 500):
-            chunk = list(ids[start:start + 500])
-            for kind, reason, count, mails in connection.execute(
-                sa.select(results.c.kind, results.c.reason, sa.func.count(),
-                          sa.func.count(sa.distinct(results.c.inbound_message_id)))
-                .where(results.c.inbound_message_id.in_(chunk)).group_by(results.c.kind, results.c.reason)
-            ):
-                with_results[(kind, reason)] += count
-                mails_with[(kind, reason)] += mails
-            has_results = sa.exists().where(results.c.inbound_message_id == messages.c.id)
-            for label, count in connection.execute(
-                sa.select(sa.func.coalesce(messages.c.kind, messages.c.status), sa.func.count())
-                .where(messages.c.id.in_(chunk), ~has_results).group_by(sa.func.coalesce(messages.c.kind,
-                                                                                          messages.c.status))
-            ):
-                without[(label, "-")] += count
-    rows = [(k, r, mails_with[(k, r)], n) for (k, r), n in with_results.items()]
-    rows += [(k, r, n, 0) for (k, r), n in without.items()]
-    return sorted(rows, key=lambda row: (row[0], -row[3], -row[2], row[1]))
-
-
-def format_summary(rows: Sequence[tuple[str, str, int, int]]) -> str:
+def format_summary(summary: IngestSummary) -> str:
+    """The table printed after an ingest: kind, reason, mails, results, and a total of distinct mails."""
     header = ("kind", "reason", "mails", "results")
-    widths = [max(len(header[i]), *(len(str(row[i])) for row in rows)) if rows else len(header[i])
-              for i in range(4)]
+    rows = [(r.kind, r.reason, r.mails, r.results) for r in summary.rows]
+    total = ("total", "", summary.mails, summary.results)
+    widths = [max(len(str(row[i])) for row in (header, *rows, total)) for i in range(4)]
+
     def line(values: Sequence[object]) -> str:
         return (f"{values[0]!s:<{widths[0]}}  {values[1]!s:<{widths[1]}}  "
                 f"{values[2]!s:>{widths[2]}}  {values[3]!s:>{widths[3]}}").rstrip()
+
     out = [line(header), line(["-" * w for w in widths])]
     out += [line(row) for row in rows]
-    out.append(line(["total", "", sum(r[2] for r in rows), sum(r[3] for r in rows)]))
+    out.append(line(total))
     return "\n".join(out)

@@ -22,7 +22,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from processor.config import Settings
-from processor.ops.retention import purge_raw
+from processor.ops.retention import PURGE_INTERVAL, purge_due
 from processor.run.giveway import GiveWay
 from processor.run.jobs import Job, JobRunner
 from processor.run.pipeline import Pipeline
@@ -37,8 +37,6 @@ log = logging.getLogger(__name__)
 _NICENESS = 10
 #: Mails claimed and recorded per transaction (one per transaction while the SQLite give-way says so).
 BATCH = 20
-#: Seconds between two daily retention purges.
-PURGE_INTERVAL = 24 * 3600.0
 
 
 def node_name(settings: Settings) -> str:
@@ -71,12 +69,8 @@ def housekeeping_jobs(settings: Settings) -> list[Job]:
         with session_scope(engine) as session:
             return sweep(session, settings.tracking)
 
-    def purge(engine: Engine) -> None:
-        if settings.retention.raw_days > 0 and (report := purge_raw(engine, settings.retention.raw_days)).mails:
-            log.info("retention: %s", report.describe())
-
     return [Job("tracking_sweep", settings.tracking.sweep_interval, sweep_overdue, when_idle=True),
-            Job("retention", PURGE_INTERVAL, purge)]
+            Job("retention", PURGE_INTERVAL, lambda engine: purge_due(engine, settings))]
 
 
 def run_worker(settings: Settings, wake: Event, stop: Event, log_level: str = "INFO", index: int = 0,

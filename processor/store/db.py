@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,7 @@ __all__ = [
     "migrate",
     "read_only",
     "readonly_grants",
+    "run_statements",
     "session_scope",
 ]
 
@@ -160,3 +161,10 @@ def head_revision() -> str | None:
 def current_revision(engine: Engine) -> str | None:
     with engine.connect() as connection:
         return MigrationContext.configure(connection).get_current_revision()
+
+
+def run_statements(engine: Engine, statements: Sequence[str]) -> None:
+    """Run these SQL statements in one transaction: all take effect, or none."""
+    with engine.begin() as connection:
+        for statement in statements:
+            connection.exec_driver_sql(statement)

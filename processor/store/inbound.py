@@ -22,6 +22,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from processor.errors import RawStoreError
+from processor.store.columns import fit
 from processor.store.models import InboundMessage, MessageStatus
 
 __all__ = ["Envelope", "QueuedMail", "RawStore", "ReprocessBatch", "StoredMail", "WorkQueue", "reprocess_candidates"]
@@ -100,23 +101,16 @@ class RawStore:
 def _row(raw: bytes, envelope: Envelope) -> dict[str, Any]:
     return {
         "received_at": envelope.received_at,
-        "mail_from": _clean(envelope.mail_from),
-        "rcpt_tos": [_clean(r) or "" for r in envelope.rcpt_tos],
-        "peer": _clean(envelope.peer),
-        "helo": _clean(envelope.helo),
+        "mail_from": fit(_TABLE.c.mail_from, envelope.mail_from),
+        "rcpt_tos": [fit(_TABLE.c.rcpt_tos, r) or "" for r in envelope.rcpt_tos],
+        "peer": fit(_TABLE.c.peer, envelope.peer),
+        "helo": fit(_TABLE.c.helo, envelope.helo),
         "raw": bytes(raw),
         "size": len(raw),
         "sha256": hashlib.sha256(raw).hexdigest(),
         "status": MessageStatus.RECEIVED,
         "attempts": 0,
     }
-
-
-def _clean(value: str | None) -> str | None:
-    """Envelope strings come from the network: no NUL (PostgreSQL refuses it), no lone surrogates."""
-    if value is None:
-        return None
-    return value.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")[:2000]
 
 
 def _short(exc: SQLAlchemyError) -> str:

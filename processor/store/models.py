@@ -4,6 +4,8 @@ Views (`failures`) are created by the Alembic revisions, which are their only de
 
 These models and the Alembic revisions are kept identical by a test (autogenerate must find nothing).
 Times are stored in UTC: `timestamp with time zone` on PostgreSQL, ISO text on SQLite.
+`info["max_chars"]` on a text column is the most characters faxbounce writes there (store/columns.py cuts
+to it); it is not a database constraint, so changing it needs no migration.
 """
 
 from __future__ import annotations
@@ -86,23 +88,23 @@ class InboundMessage(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
-    mail_from: Mapped[str | None] = mapped_column(sa.Text)
+    mail_from: Mapped[str | None] = mapped_column(sa.Text, info={"max_chars": 2000})
     """Envelope sender (MAIL FROM); empty string for bounces (`<>`)."""
-    rcpt_tos: Mapped[list[str]] = mapped_column(sa.JSON, nullable=False)
+    rcpt_tos: Mapped[list[str]] = mapped_column(sa.JSON, nullable=False, info={"max_chars": 2000})
     """Envelope recipients (RCPT TO), a JSON array."""
-    peer: Mapped[str | None] = mapped_column(sa.Text)
+    peer: Mapped[str | None] = mapped_column(sa.Text, info={"max_chars": 2000})
     """Client address `ip:port`, or `ingest:<path>` for backfilled mail."""
-    helo: Mapped[str | None] = mapped_column(sa.Text)
+    helo: Mapped[str | None] = mapped_column(sa.Text, info={"max_chars": 2000})
     raw: Mapped[bytes | None] = mapped_column(sa.LargeBinary, deferred=True)  # loaded only when asked for
     size: Mapped[int] = mapped_column(sa.BigInteger, nullable=False)
     sha256: Mapped[str] = mapped_column(sa.String(64), nullable=False)
-    message_id: Mapped[str | None] = mapped_column(sa.Text)
-    subject: Mapped[str | None] = mapped_column(sa.Text)
-    from_address: Mapped[str | None] = mapped_column(sa.Text)
+    message_id: Mapped[str | None] = mapped_column(sa.Text, info={"max_chars": 998})
+    subject: Mapped[str | None] = mapped_column(sa.Text, info={"max_chars": 2000})
+    from_address: Mapped[str | None] = mapped_column(sa.Text, info={"max_chars": 998})
     status: Mapped[str] = mapped_column(sa.String(16), nullable=False, default=MessageStatus.RECEIVED)
     kind: Mapped[str | None] = mapped_column(sa.String(32))
     detected_by: Mapped[str | None] = mapped_column(sa.String(64))
-    error: Mapped[str | None] = mapped_column(sa.Text)
+    error: Mapped[str | None] = mapped_column(sa.Text, info={"max_chars": 2000})
     attempts: Mapped[int] = mapped_column(sa.Integer, nullable=False, default=0)
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     claimed_by: Mapped[str | None] = mapped_column(sa.String(128))
@@ -150,17 +152,17 @@ class FaxResultRow(Base):
     kind: Mapped[str] = mapped_column(sa.String(32), nullable=False)
     detected_by: Mapped[str] = mapped_column(sa.String(64), nullable=False)
     vendor: Mapped[str] = mapped_column(sa.String(32), nullable=False)
-    code: Mapped[str | None] = mapped_column(sa.Text)
-    vendor_message: Mapped[str | None] = mapped_column(sa.Text)
+    code: Mapped[str | None] = mapped_column(sa.Text, info={"max_chars": 10000})
+    vendor_message: Mapped[str | None] = mapped_column(sa.Text, info={"max_chars": 10000})
     outcome: Mapped[str] = mapped_column(sa.String(16), nullable=False)
     reason: Mapped[str] = mapped_column(sa.String(32), nullable=False)
     retryable: Mapped[bool | None] = mapped_column(sa.Boolean)
     fax_number: Mapped[str | None] = mapped_column(sa.String(32))
-    fax_number_raw: Mapped[str | None] = mapped_column(sa.Text)
-    recipient: Mapped[str | None] = mapped_column(sa.Text)
+    fax_number_raw: Mapped[str | None] = mapped_column(sa.Text, info={"max_chars": 200})
+    recipient: Mapped[str | None] = mapped_column(sa.Text, info={"max_chars": 998})
     transaction_id: Mapped[str | None] = mapped_column(sa.String(128))
-    original_message_id: Mapped[str | None] = mapped_column(sa.Text)
-    original_subject: Mapped[str | None] = mapped_column(sa.Text)
+    original_message_id: Mapped[str | None] = mapped_column(sa.Text, info={"max_chars": 998})
+    original_subject: Mapped[str | None] = mapped_column(sa.Text, info={"max_chars": 2000})
     pages: Mapped[int | None] = mapped_column(sa.Integer)
     submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     occurred_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -197,17 +199,17 @@ class FaxSubmissionRow(Base):
     inbound_message_id: Mapped[int] = mapped_column(
         sa.ForeignKey("inbound_messages.id", ondelete="CASCADE"), nullable=False
     )
-    message_id: Mapped[str | None] = mapped_column(sa.Text)
+    message_id: Mapped[str | None] = mapped_column(sa.Text, info={"max_chars": 998})
     """The submission's Message-ID, as `<id@host>` (bounces return it)."""
-    sender: Mapped[str | None] = mapped_column(sa.Text)
-    return_path: Mapped[str | None] = mapped_column(sa.Text)
-    subject: Mapped[str | None] = mapped_column(sa.Text)
+    sender: Mapped[str | None] = mapped_column(sa.Text, info={"max_chars": 998})
+    return_path: Mapped[str | None] = mapped_column(sa.Text, info={"max_chars": 998})
+    subject: Mapped[str | None] = mapped_column(sa.Text, info={"max_chars": 2000})
     """As sent, options included."""
-    subject_base: Mapped[str | None] = mapped_column(sa.Text)
+    subject_base: Mapped[str | None] = mapped_column(sa.Text, info={"max_chars": 2000})
     """Without InterFAX's trailing options (`/b`, `/h …`, `/d …`): what results call the original subject."""
-    recipient: Mapped[str] = mapped_column(sa.Text, nullable=False)
+    recipient: Mapped[str] = mapped_column(sa.Text, nullable=False, info={"max_chars": 998})
     fax_number: Mapped[str | None] = mapped_column(sa.String(32))
-    fax_number_raw: Mapped[str | None] = mapped_column(sa.Text)
+    fax_number_raw: Mapped[str | None] = mapped_column(sa.Text, info={"max_chars": 200})
     found_in: Mapped[str] = mapped_column(sa.String(16), nullable=False)
     """`to`, `cc`, `bcc` or `envelope`."""
     submitted_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from processor.config import TrackingSettings
 from processor.records import Classification, FaxResult
+from processor.store.columns import fit
 from processor.store.inbound import QueuedMail
 from processor.store.models import FaxResultRow, InboundMessage, MessageStatus
 from processor.store.tracking import submissions_decided_by, track_classification
@@ -24,8 +25,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-_TEXT_LIMIT = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,9 +86,9 @@ def record_classification(
     """Replace the mail's results with these (idempotent: reprocessing gives the same rows)."""
     now = datetime.now(UTC)
     session.execute(sa.delete(FaxResultRow).where(FaxResultRow.inbound_message_id == message.id))
-    message.message_id = _text(message_id_header, 998)
-    message.subject = _text(subject, 2000)
-    message.from_address = _text(from_address, 998)
+    message.message_id = fit(InboundMessage.message_id, message_id_header)
+    message.subject = fit(InboundMessage.subject, subject)
+    message.from_address = fit(InboundMessage.from_address, from_address)
     message.kind = str(classification.kind)
     message.detected_by = classification.detected_by
     message.status = MessageStatus.PROCESSED
@@ -103,7 +102,7 @@ def record_failure(session: Session, message: InboundMessage, status: str, error
     """Mark a mail unparseable or in error; its raw bytes stay, its old results go."""
     session.execute(sa.delete(FaxResultRow).where(FaxResultRow.inbound_message_id == message.id))
     message.status = status
-    message.error = _text(error, 2000)
+    message.error = fit(InboundMessage.error, error)
     message.kind = None
     message.detected_by = None
     message.processed_at = datetime.now(UTC)
@@ -117,32 +116,25 @@ def _result_row(
         kind=str(classification.kind),
         detected_by=r.detected_by,
         vendor=r.vendor,
-        code=_text(r.code),
-        vendor_message=_text(r.vendor_message),
+        code=fit(FaxResultRow.code, r.code),
+        vendor_message=fit(FaxResultRow.vendor_message, r.vendor_message),
         outcome=str(r.outcome),
         reason=r.reason,
         retryable=r.retryable,
         fax_number=r.fax_number,
-        fax_number_raw=_text(r.fax_number_raw, 200),
-        recipient=_text(r.recipient, 998),
-        transaction_id=_text(r.transaction_id, 128),
-        original_message_id=_text(r.original_message_id, 998),
-        original_subject=_text(r.original_subject, 2000),
+        fax_number_raw=fit(FaxResultRow.fax_number_raw, r.fax_number_raw),
+        recipient=fit(FaxResultRow.recipient, r.recipient),
+        transaction_id=fit(FaxResultRow.transaction_id, r.transaction_id),
+        original_message_id=fit(FaxResultRow.original_message_id, r.original_message_id),
+        original_subject=fit(FaxResultRow.original_subject, r.original_subject),
         pages=r.pages,
         submitted_at=r.submitted_at,
         occurred_at=r.occurred_at,
-        smtp_status=_text(r.smtp_status, 16),
-        smtp_reply=_text(r.smtp_reply, 8),
+        smtp_status=fit(FaxResultRow.smtp_status, r.smtp_status),
+        smtp_reply=fit(FaxResultRow.smtp_reply, r.smtp_reply),
         action_ja=r.action_ja,
         action_en=r.action_en,
         trusted=trusted,
         created_at=now,
     )
 
-
-def _text(value: str | None, limit: int = _TEXT_LIMIT) -> str | None:
-    """Text as both backends accept it: no NUL, no lone surrogates, bounded length."""
-    if value is None:
-        return None
-    cleaned = value.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
-    return cleaned[:limit]

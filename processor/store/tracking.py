@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from processor.config import TrackingSettings
 from processor.domains import is_domain_or_subdomain
 from processor.records import Classification, FaxSubmission
+from processor.store.columns import fit
 from processor.store.models import (
     FaxMatchRow,
     FaxResultRow,
@@ -99,7 +100,7 @@ def record_submission(session: Session, message: InboundMessage, submission: Fax
     existing = {row.recipient: row for row in session.scalars(
         sa.select(FaxSubmissionRow).where(FaxSubmissionRow.inbound_message_id == message.id)
         .execution_options(populate_existing=True))}
-    wanted = {d.recipient[:998]: d for d in submission.destinations}
+    wanted = {fit(FaxSubmissionRow.recipient, d.recipient) or "": d for d in submission.destinations}
     for recipient, row in existing.items():
         if recipient not in wanted:
             session.delete(row)
@@ -110,13 +111,13 @@ def record_submission(session: Session, message: InboundMessage, submission: Fax
             row = FaxSubmissionRow(inbound_message_id=message.id, recipient=recipient, state=SubmissionState.SUBMITTED,
                                    state_at=submitted, created_at=now)
             session.add(row)
-        row.message_id = _text(submission.message_id, 998)
-        row.sender = _text(submission.sender, 998)
-        row.return_path = _text(submission.return_path or message.mail_from or None, 998)
-        row.subject = _text(submission.subject, 2000)
-        row.subject_base = _text(submission.subject_base, 2000)
+        row.message_id = fit(FaxSubmissionRow.message_id, submission.message_id)
+        row.sender = fit(FaxSubmissionRow.sender, submission.sender)
+        row.return_path = fit(FaxSubmissionRow.return_path, submission.return_path or message.mail_from or None)
+        row.subject = fit(FaxSubmissionRow.subject, submission.subject)
+        row.subject_base = fit(FaxSubmissionRow.subject_base, submission.subject_base)
         row.fax_number = destination.fax_number
-        row.fax_number_raw = _text(destination.fax_number_raw, 200)
+        row.fax_number_raw = fit(FaxSubmissionRow.fax_number_raw, destination.fax_number_raw)
         row.found_in = destination.source
         row.submitted_at = submitted
         rows.append(row)
@@ -337,9 +338,3 @@ def _aware(value: datetime | None) -> datetime | None:  # type: ignore[return]
     if value is None:
         return None
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def _text(value: str | None, limit: int) -> str | None:
-    if value is None:
-        return None
-    return value.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")[:limit]

@@ -76,6 +76,7 @@ def test_check_asks_the_running_daemon(db_url: str, daemon_factory: Callable[...
                             capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "ok    worker    alive (daemon at http://127.0.0.1:" in result.stdout
+    assert "same database)" in result.stdout
 
     # JSON logs: one object per line, the mail id on lines about a mail, no mail body.
     marker = "body-marker-7f3a"
@@ -98,6 +99,27 @@ def test_check_asks_the_running_daemon(db_url: str, daemon_factory: Callable[...
     again = [r for r in records if "delivered again" in r["message"]]
     assert again and again[0]["mail_id"] == 1 and again[0]["logger"] == "processor.receive.smtp"
     assert marker not in text and "FAX番号" not in text
+
+
+def test_check_notices_a_daemon_that_serves_another_database(
+        db_url: str, daemon_factory: Callable[..., Daemon], monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue #14 (c): two instances on one host; this configuration's metrics.port reaches the other one."""
+    if "postgresql" in db_url:
+        pytest.skip("the identity of each backend is tested in tests/store/test_stats.py")
+    daemon = daemon_factory(db_url)
+    ours = f"sqlite:///{tmp_path / 'ours.sqlite3'}"
+    migrate(create_db_engine(ours))
+    monkeypatch.delenv("FAXBOUNCE_CONFIG", raising=False)
+    monkeypatch.setenv("FAXBOUNCE_METRICS_PORT", str(daemon.metrics_port))
+    monkeypatch.setenv("FAXBOUNCE_DATABASE_URL", ours)
+    assert main(["check"]) == 1
+    worker = capsys.readouterr().out.splitlines()[-1]
+    assert worker.startswith("FAIL  worker    the daemon at http://127.0.0.1:")
+    assert "serves another database" in worker and "metrics.port" in worker
+    monkeypatch.setenv("FAXBOUNCE_DATABASE_URL", db_url.replace("sqlite:///", "sqlite:///" + "/."))  # same file
+    assert main(["check"]) == 0
+    assert "same database)" in capsys.readouterr().out
 
 
 def test_cli_json_logs(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

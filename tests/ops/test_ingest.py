@@ -5,8 +5,11 @@ from __future__ import annotations
 import imaplib
 import io
 import mailbox
+import os
 import re
 import shutil
+import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -186,3 +189,81 @@ def test_progress_lines_when_not_a_terminal() -> None:
     assert lines[0] == "ingest: 1/100 mails (1%), 10.0 mails/s, ETA 0:00:10"
     assert lines[-1] == "ingest: 100/100 mails (100%), 10.0 mails/s, ETA 0:00:00"
     assert len(lines) == 3  # at the start, once after 5 s, and the final line
+
+
+# --- issue #15: a tree the operator does not control ----------------------------------------------------------
+
+
+def test_ingest_skips_symlinks_that_leave_the_tree(cli_db: str, tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    secret = tmp_path / "shadow"  # stands for /etc/shadow: outside the tree named on the command line
+    secret.write_bytes(b"root:$6$secret-hash:19000:0:99999:7:::\n")
+    tree = tmp_path / "mails"
+    tree.mkdir()
+    mail = interfax_failure(code="3912")
+    (tree / "a.eml").write_bytes(mail)
+    (tree / "shadow.eml").symlink_to(secret)
+    (tree / "outside-dir").symlink_to(tmp_path, target_is_directory=True)
+    (tree / "again.eml").symlink_to(tree / "a.eml")  # inside the tree: read, and the same bytes are stored once
+    assert main(["ingest", str(tree)]) == 0
+    captured = capsys.readouterr()
+    assert "       2  skipped (symlink leaving the tree)" in captured.out
+    assert "       1  stored" in captured.out and "       1  skipped (already stored)" in captured.out
+    assert f"{tree / 'shadow.eml'}: skipped: a symbolic link to {secret}" in captured.err
+    assert [r.size for r in _rows(cli_db, "SELECT size FROM inbound_messages")] == [len(mail)]
+    assert not _rows(cli_db, "SELECT id FROM inbound_messages WHERE raw LIKE '%secret-hash%'")
+
+
+def test_ingest_skips_a_fifo_instead_of_hanging(cli_db: str, tmp_path: Path) -> None:
+    tree = tmp_path / "mails"
+    tree.mkdir()
+    os.mkfifo(tree / "pipe.eml")  # nobody ever writes: opening it to read would block forever
+    (tree / "b.eml").write_bytes(plain("after the pipe"))
+    result = subprocess.run([sys.executable, "-m", "processor", "ingest", str(tree)], capture_output=True,
+                            text=True, timeout=120, cwd=tmp_path, env={**os.environ, "FAXBOUNCE_DATABASE_URL": cli_db})
+    assert result.returncode == 0, result.stderr
+    assert "       1  skipped (not a regular file)" in result.stdout and "       1  stored" in result.stdout
+    assert "pipe.eml: skipped: not a regular file" in result.stderr
+
+
+def test_ingest_skips_and_counts_mails_over_the_size_limit(cli_db: str, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    small, large = plain("small"), plain("large", body="x" * 5000 + "\n")
+    (tmp_path / "small.eml").write_bytes(small)
+    (tmp_path / "large.eml").write_bytes(large)
+    box = mailbox.mbox(tmp_path / "box.mbox")
+    box.add(large)
+    box.add(plain("small in mbox"))
+    box.close()
+    limit = len(large) - 1
+    paths = [str(tmp_path / name) for name in ("small.eml", "large.eml", "box.mbox")]
+    assert main(["ingest", "--max-size", str(limit), *paths]) == 0
+    captured = capsys.readouterr()
+    assert "       2  skipped (too large)" in captured.out and "       2  stored" in captured.out
+    assert f"large.eml: skipped: {len(large)} bytes, over the limit of {limit} bytes" in captured.err
+    assert max(r.size for r in _rows(cli_db, "SELECT size FROM inbound_messages")) < limit
+    # Without --max-size the SMTP side's limit applies: the same mail is refused there and here.
+    monkeypatch.setenv("FAXBOUNCE_SMTP_MAX_MESSAGE_SIZE", str(limit))
+    assert main(["ingest", str(tmp_path / "large.eml")]) == 0
+    assert "       1  skipped (too large)" in capsys.readouterr().out
+    assert main(["ingest", "--max-size", "0", str(tmp_path / "large.eml")]) == 2
+    assert "--max-size" in capsys.readouterr().err
+
+
+def test_an_unreadable_mail_in_a_maildir_is_reported_and_the_rest_stored(
+        cli_db: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    maildir = mailbox.Maildir(tmp_path / "Maildir")
+    keys = [maildir.add(raw) for raw in ARCHIVE]
+    maildir.close()
+    # The middle mail cannot be opened (a dangling link: removed by the MUA since, or a broken restore).
+    broken = next((tmp_path / "Maildir" / "new").glob(keys[1] + "*"))
+    broken.unlink()
+    broken.symlink_to(tmp_path / "Maildir" / "tmp" / "gone")
+    assert main(["ingest", str(tmp_path / "Maildir")]) == 1
+    captured = capsys.readouterr()
+    assert "       1  failed (unreadable)" in captured.out and "       2  stored" in captured.out
+    assert f"{broken}: failed: No such file or directory" in captured.err
+    assert "Traceback" not in captured.err
+    assert "1 mail(s) could not be read or stored" in captured.err
+    assert len(_rows(cli_db, "SELECT id FROM inbound_messages")) == 2

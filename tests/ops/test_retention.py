@@ -11,8 +11,9 @@ from sqlalchemy.engine import Engine
 
 from processor.cli import main
 from processor.config import Settings, load_settings
-from processor.ops.retention import RetentionRunner, purge_raw
+from processor.ops.retention import PURGE_INTERVAL, purge_due, purge_raw
 from processor.run.pipeline import process_message
+from processor.run.worker import housekeeping_jobs
 from processor.store.inbound import Envelope, RawStore
 
 NOW = datetime.now(UTC)
@@ -77,11 +78,14 @@ def test_purge_and_reprocess_commands(engine: Engine, aged: dict[str, int], monk
     assert main(["purge", "--dry-run"]) == 0
     assert "would drop the raw bytes of 2 mail(s)" in capsys.readouterr().out
     assert _state(engine) == before
-    assert main(["purge", "--days", "100", "--dry-run"]) == 0
-    assert "would drop the raw bytes of 1 mail(s)" in capsys.readouterr().out
+    assert main(["purge", "--days", "100", "--unrelated-days", "0", "--dry-run"]) == 0
+    assert "would drop the raw bytes of 1 mail(s)" in capsys.readouterr().out  # old_failure, 120 days
+    assert main(["purge", "--days", "100", "--dry-run"]) == 0  # and old_plain: unrelated, over 7 days
+    assert "would drop the raw bytes of 2 mail(s)" in capsys.readouterr().out
     assert main(["purge"]) == 0
     assert "dropped the raw bytes of 2 mail(s)" in capsys.readouterr().out
     monkeypatch.setenv("FAXBOUNCE_RETENTION_RAW_DAYS", "0")
+    monkeypatch.setenv("FAXBOUNCE_RETENTION_UNRELATED_RAW_DAYS", "0")
     assert main(["purge"]) == 0
     assert "kept forever" in capsys.readouterr().out
 
@@ -97,12 +101,46 @@ def test_purge_and_reprocess_commands(engine: Engine, aged: dict[str, int], monk
 
 
 def test_the_daemon_runs_it_once_a_day(engine: Engine, aged: dict[str, int]) -> None:
-    runner = RetentionRunner(load_settings(environ={}), interval=3600)
-    report = runner.maybe_run(engine)
+    settings = load_settings(environ={})
+    (job,) = [job for job in housekeeping_jobs(settings) if job.name == "retention"]
+    assert job.interval == PURGE_INTERVAL == 24 * 3600
+    report = job.run(engine)
     assert report is not None and report.mails == 2
-    assert runner.maybe_run(engine) is None  # not due again for an hour
-    runner.next_at = 0  # due again (or a restarted worker): idempotent, finds nothing more
-    report = runner.maybe_run(engine)
+    report = job.run(engine)  # a second run (or a restarted worker): idempotent, finds nothing more
     assert report is not None and report.mails == 0
-    off = RetentionRunner(load_settings(environ={"FAXBOUNCE_RETENTION_RAW_DAYS": "0"}))
-    assert off.maybe_run(engine) is None
+    off = load_settings(environ={"FAXBOUNCE_RETENTION_RAW_DAYS": "0", "FAXBOUNCE_RETENTION_UNRELATED_RAW_DAYS": "0"})
+    assert purge_due(engine, off) is None
+
+
+def test_unrelated_mail_loses_its_raw_bytes_after_a_week_fax_mail_keeps_them(engine: Engine) -> None:
+    """Private by default (issue #14): a BCC recipe copies every outgoing mail; what is not about a fax is kept
+    raw for `retention.unrelated_raw_days` (7) only, fax mail for `retention.raw_days` (90)."""
+    store, settings = RawStore(engine), load_settings(environ={})
+    assert (settings.retention.raw_days, settings.retention.unrelated_raw_days) == (90, 7)
+    ids = {
+        "unrelated_8d": store.put(plain("lunch?"), Envelope("", ("a@x",), received_at=NOW - timedelta(days=8))).id,
+        "unrelated_6d": store.put(plain("minutes"), Envelope("", ("a@x",), received_at=NOW - timedelta(days=6))).id,
+        "fax_30d": store.put(interfax_failure(code="3912"), Envelope("", ("a@x",), received_at=NOW - timedelta(
+            days=30))).id,
+        "waiting_8d": store.put(plain("not yet"), Envelope("", ("a@x",), received_at=NOW - timedelta(days=8))).id,
+    }
+    for name in ("unrelated_8d", "unrelated_6d", "fax_30d"):
+        process_message(engine, ids[name], settings)
+    before = _state(engine)
+    report = purge_due(engine, settings)
+    assert report is not None and report.mails == 1
+    after = _state(engine)
+    assert after[ids["unrelated_8d"]] == (False, *before[ids["unrelated_8d"]][1:])  # row and headers stay
+    for name in ("unrelated_6d", "fax_30d", "waiting_8d"):
+        assert after[ids[name]] == before[ids[name]], name
+    with pytest.raises(ValueError):
+        purge_raw(engine, 0)  # both rules off: nothing a purge may do
+    assert purge_raw(engine, 0, unrelated_raw_days=5).mails == 1  # raw_days 0 keeps fax mail forever, not this
+    assert _state(engine)[ids["fax_30d"]][0]
+
+
+def test_a_negative_unrelated_retention_is_refused_in_one_line() -> None:
+    from processor.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"retention\.unrelated_raw_days"):
+        load_settings(environ={"FAXBOUNCE_RETENTION_UNRELATED_RAW_DAYS": "-1"})

@@ -1,0 +1,20 @@
+"""Text as every database we support stores it: the one place that clamps strings read from mail or the network."""
+
+from __future__ import annotations
+
+from typing import overload
+
+__all__ = ["clean_text"]
+
+
+@overload
+def clean_text(value: str, limit: int | None = None) -> str: ...
+@overload
+def clean_text(value: None, limit: int | None = None) -> None: ...
+def clean_text(value: str | None, limit: int | None = None) -> str | None:
+    """`value` without NUL (PostgreSQL refuses it in text), lone surrogates (no UTF-8 codec encodes them:
+    each becomes `?`) and, when `limit` is given, anything past `limit` characters."""
+    if value is None:
+        return None
+    cleaned = value.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
+    return cleaned if limit is None else cleaned[:limit]
