@@ -19,6 +19,7 @@ from processor.parse import ParsedMail
 from processor.parse.faxnumber import DEFAULT_COUNTRY, normalize_fax_number
 from processor.reasons import Kind
 from processor.records import Classification, FaxResult, FaxSubmission
+from processor.text import clean_text
 
 __all__ = ["DETECTORS", "Detection", "Detector", "DetectorSettings", "classify", "detectors_for"]
 
@@ -87,13 +88,9 @@ def _finish(result: FaxResult, default_country: str) -> FaxResult:
         changes["fax_number"] = normalize_fax_number(result.fax_number_raw, default_country)
     for name in _TEXT_FIELDS:
         value = getattr(result, name)
-        if isinstance(value, str) and (cleaned := _clean_text(value)) != value:
+        if isinstance(value, str) and (cleaned := clean_text(value)) != value:
             changes[name] = cleaned
     return dataclasses.replace(result, **changes) if changes else result
-
-
-def _clean_text(value: str) -> str:
-    return value.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
 
 
 _TEXT_FIELDS = tuple(f.name for f in dataclasses.fields(FaxResult) if "str" in str(f.type))
