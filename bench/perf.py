@@ -3,6 +3,7 @@
     .venv/bin/python bench/perf.py            # the README table (about ten minutes on 2 cores)
     .venv/bin/python bench/perf.py --quick    # smaller counts, same tables
     .venv/bin/python bench/perf.py --full     # adds the sustained 100,000-message end-to-end run
+    .venv/bin/python bench/perf.py --quick --only workers --only commands   # some sections
 
 Targets, each started fresh for each measurement and driven over SMTP from a separate process:
 - faxbounce on SQLite and on PostgreSQL (the local server, a throw-away schema): every 250 after a commit;
@@ -158,7 +159,7 @@ class Target:
 
 
 @contextmanager
-def start(name: str, workdir: Path) -> Iterator[Target]:
+def start(name: str, workdir: Path, **env_extra: str) -> Iterator[Target]:
     port = free_port()
     url = None
     schema = None
@@ -179,7 +180,7 @@ def start(name: str, workdir: Path) -> Iterator[Target]:
             url = f"{PG_SERVER}?options=-csearch_path%3D{schema}"
         migrate(create_db_engine(url))
         env.update(FAXBOUNCE_DATABASE_URL=url, FAXBOUNCE_SMTP_PORT=str(port), FAXBOUNCE_SMTP_MAX_SESSIONS="300",
-                   FAXBOUNCE_PROCESSING_POLL_INTERVAL="0.2", FAXBOUNCE_METRICS_PORT="0")
+                   FAXBOUNCE_PROCESSING_POLL_INTERVAL="0.2", FAXBOUNCE_METRICS_PORT="0", **env_extra)
         env.pop("FAXBOUNCE_CONFIG", None)
         command = [sys.executable, "-m", "processor", "serve"]
     process = subprocess.Popen(command, cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -344,6 +345,58 @@ def parse_rates(repeat: int = 3) -> list[str]:
     return rows
 
 
+def interfax_bodies(count: int) -> list[bytes]:
+    """2 KB InterFAX result mails (the fax fixtures, padded), the mails end to end is about."""
+    fax = [p.read_bytes() for p in sorted((FIXTURES / "interfax").glob("*.eml"))]
+    return [smtp_body(fax[i % len(fax)], i, 2048) for i in range(count)]
+
+
+def workers_end_to_end(workdir: Path, count: int) -> list[str]:
+    """End to end on PostgreSQL with one and with two workers per node (issue #11: no lock spans the workers)."""
+    rows = ["| target | workers | acceptance msg/s | end-to-end msg/s | ratio to the do-nothing handler | drain s |",
+            "|---|---:|---:|---:|---:|---:|"]
+    mails = interfax_bodies(count)
+    with start("null aiosmtpd", workdir) as target:
+        ceiling = load(target.port, mails, 20).rate
+    for name in FAXBOUNCE:
+        for workers in (1, 2):
+            with start(name, workdir, FAXBOUNCE_PROCESSING_WORKERS=str(workers)) as target:
+                result = load(target.port, mails, 20)
+                drained = drain(target.url)
+                e2e = result.acked / ((result.finished - result.started) + drained)
+            rows.append(f"| {name} | {workers} | {result.rate:,.0f} | {e2e:,.0f} | {e2e / ceiling:.2f}× "
+                        f"(of {ceiling:,.0f}) | {drained:.1f} |")
+            print(rows[-1], file=sys.stderr, flush=True)
+    return rows
+
+
+def cli_times(repeat: int = 5) -> list[str]:
+    """Wall time of whole commands, best of `repeat`: start-up, and classifying the corpus in one process."""
+    rows = ["| command | best of 5, s |", "|---|---:|"]
+    corpus = [str(p) for p in sorted(CORPUS.glob("*.eml"))]
+    one = str(sorted((FIXTURES / "interfax").glob("*.eml"))[0])
+    faxbounce = str(Path(sys.executable).with_name("faxbounce"))
+    commands = {
+        "faxbounce explain 3912": [faxbounce, "explain", "3912"],
+        "faxbounce classify one.eml": [faxbounce, "classify", one],
+        f"faxbounce classify --json (corpus, {len(corpus)} mails, one process)": [faxbounce, "classify", "--json",
+                                                                               *corpus],
+        f"Sisimai->make (corpus, {len(corpus)} mails, one process)": [
+            "perl", "-MSisimai", "-e", "my $v = Sisimai->make($ARGV[0]) || []; print scalar @$v", str(CORPUS)],
+    }
+    env = dict(os.environ)
+    env.pop("FAXBOUNCE_CONFIG", None)
+    for label, command in commands.items():
+        best = float("inf")
+        for _ in range(repeat):
+            started = time.perf_counter()
+            subprocess.run(command, capture_output=True, env=env, check=False)
+            best = min(best, time.perf_counter() - started)
+        rows.append(f"| {label} | {best:.2f} |")
+        print(rows[-1], file=sys.stderr, flush=True)
+    return rows
+
+
 def sisimai_rate(repeat: int) -> tuple[str, int, float]:
     script = r"""
 use strict; use Sisimai; use Time::HiRes qw(time);
@@ -379,11 +432,15 @@ def _opt(value: float | None, form: str) -> str:
     return "–" if value is None else form.format(value)
 
 
+SECTIONS = ("parse", "commands", "acceptance", "workers", "latency", "bigmail", "memory")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     size = parser.add_mutually_exclusive_group()
     size.add_argument("--quick", action="store_true")
     size.add_argument("--full", action="store_true")
+    parser.add_argument("--only", action="append", choices=SECTIONS, help="run these sections only (repeatable)")
     args = parser.parse_args()
     ensure_tools()
     scale = 0.25 if args.quick else 1.0
@@ -391,14 +448,24 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="faxbounce-bench-") as tmp:
         workdir = Path(tmp)
         os.chmod(workdir, 0o777)
-        sections.append(("Parse + classify (one core)", parse_rates()))
-        sections.append(("Acceptance and end to end", acceptance(
-            workdir, {2048: int(8000 * scale), 100 * 1024: int(2000 * scale)})))
-        sections.append(("Latency at a fixed offered rate (20 sessions, 2 KB)", latency_at_rate(
-            workdir, int(5000 * scale))))
-        sections.append(("Small mails while 24 MiB mails arrive (20 sessions at 200 msg/s)", big_mail(
-            workdir, int(3000 * scale))))
-        sections.append(("Memory with 50 sessions (2 KB)", steady_rss(workdir, int(8000 * scale))))
+        wanted = set(args.only or SECTIONS)
+        plan = {
+            "parse": ("Parse + classify (one core)", lambda: parse_rates()),
+            "commands": ("Whole commands: start-up, and the corpus in one process", lambda: cli_times()),
+            "acceptance": ("Acceptance and end to end", lambda: acceptance(
+                workdir, {2048: int(8000 * scale), 100 * 1024: int(2000 * scale)})),
+            "workers": ("End to end by worker count (20 sessions, 2 KB InterFAX results)", lambda: workers_end_to_end(
+                workdir, int(4000 * scale))),
+            "latency": ("Latency at a fixed offered rate (20 sessions, 2 KB)", lambda: latency_at_rate(
+                workdir, int(5000 * scale))),
+            "bigmail": ("Small mails while 24 MiB mails arrive (20 sessions at 200 msg/s)", lambda: big_mail(
+                workdir, int(3000 * scale))),
+            "memory": ("Memory with 50 sessions (2 KB)", lambda: steady_rss(workdir, int(8000 * scale))),
+        }
+        for key in SECTIONS:
+            if key in wanted:
+                title, measure = plan[key]
+                sections.append((title, measure()))
         if args.full:
             sections.append(("Sustained end to end", sustained(workdir, 100_000)))
     for title, rows in sections:

@@ -262,7 +262,7 @@ def _cmd_purge(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_classify(args: argparse.Namespace, settings: Settings) -> int:
-    from processor.run.pipeline import classify_bytes, trusted
+    from processor.run.judge import classify_bytes, trusted
 
     status = 0
     for name in args.files:

@@ -31,7 +31,8 @@ from functools import cached_property
 from processor.errors import ParseError
 from processor.parse.charset import decode_bytes, decode_header_value, normalize_text
 from processor.parse.html import html_to_text
-from processor.parse.metadata import MailMetadata, read_metadata
+from processor.parse.metadata import MailMetadata, ReceivedHop, read_metadata
+from processor.parse.received import received_hops
 
 __all__ = [
     "MAX_DELIMITERS",
@@ -163,6 +164,11 @@ class ParsedMail:
     def parts_of_type(self, *content_types: str) -> Iterator[MailPart]:
         wanted = frozenset(content_types)
         return (p for p in self.parts if p.content_type in wanted)
+
+    @cached_property
+    def received(self) -> tuple[ReceivedHop, ...]:
+        """The Received hops, newest first, read from the parsed headers (no second parse of the mail)."""
+        return received_hops(self.header_all("received"))
 
     @cached_property
     def metadata(self) -> MailMetadata:

@@ -10,8 +10,7 @@ import ipaddress
 import logging
 import re
 from dataclasses import dataclass, field
-
-import mailparser
+from typing import Any
 
 __all__ = ["Attachment", "MailMetadata", "ReceivedHop", "read_metadata"]
 
@@ -57,6 +56,8 @@ class MailMetadata:
 def read_metadata(raw: bytes) -> MailMetadata:
     """Metadata of a mail; pass bytes already bounded by `bound_input` (mail-parser has no limits)."""
     try:
+        import mailparser  # lazily: only mails whose metadata is asked for pay its import (CLI start-up)
+
         parsed = mailparser.parse_from_bytes(raw)
     except Exception as exc:  # noqa: BLE001 - mail-parser raises many types on hostile input
         log.debug("mail-parser failed: %s", exc)
@@ -75,7 +76,7 @@ def read_metadata(raw: bytes) -> MailMetadata:
     )
 
 
-def _addresses(parsed: mailparser.MailParser, name: str) -> tuple[str, ...]:
+def _addresses(parsed: Any, name: str) -> tuple[str, ...]:
     pairs = _safe(lambda: getattr(parsed, name), [])
     out = []
     for pair in pairs or []:

@@ -1,8 +1,8 @@
 """The one module that joins the stages: a claimed mail → ParsedMail → Classification → rows.
 
-`classify_bytes` is pure (no database: `faxbounce classify`). `Pipeline` judges a batch of mails taken from
-the work queue (parse, classify, trust) and records their outcomes in one transaction; a crash half-way
-leaves them `received`, leased to a dead worker until the lease runs out, for another attempt.
+`Pipeline` judges a batch of mails taken from the work queue (parse, classify, trust: `processor.run.judge`)
+and records their outcomes in one transaction; a crash half-way leaves them `received`, leased to a dead
+worker until the lease runs out, for another attempt.
 """
 
 from __future__ import annotations
@@ -17,15 +17,11 @@ from dataclasses import dataclass
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from processor.config import ProcessingSettings, Settings, TrackingSettings
-from processor.detect import classify, detectors_for
+from processor.config import Settings
 from processor.detect.subjects import normalize_message_id
-from processor.detect.trust import received_through_vendor
 from processor.errors import ParseError
-from processor.parse import ParsedMail, parse_mail
-from processor.reasons import Kind
-from processor.records import Classification
 from processor.run.giveway import GiveWay
+from processor.run.judge import classify_bytes, trusted
 from processor.store.db import session_scope
 from processor.store.inbound import QueuedMail, WorkQueue
 from processor.store.locks import lock_keys
@@ -33,9 +29,6 @@ from processor.store.models import MessageStatus
 from processor.store.results import Recording, record_outcomes
 
 __all__ = ["Pipeline", "ProcessOutcome", "ProcessingTimeout", "classify_bytes", "process_message", "trusted"]
-
-#: Kinds that claim to come from a vendor, so whose Received chain is checked (phishing look-alikes exist).
-VENDOR_KINDS = frozenset({Kind.INTERFAX_RESULT, Kind.INTERFAX_BOUNCE})
 
 log = logging.getLogger(__name__)
 
@@ -50,29 +43,6 @@ class ProcessOutcome:
     status: str
     kind: str | None
     results: int
-
-
-def classify_bytes(raw: bytes, settings: ProcessingSettings | None = None, tracking: TrackingSettings | None = None,
-                   envelope_recipients: tuple[str, ...] = ()) -> tuple[ParsedMail, Classification]:
-    """Parse and classify one mail. Raises ParseError when the bytes are not a mail at all.
-
-    `envelope_recipients` (RCPT TO of the stored copy) let a BCC copy of a fax submission be recognised."""
-    settings = settings or ProcessingSettings()
-    tracking = tracking or TrackingSettings()
-    mail = parse_mail(raw, envelope_recipients)
-    detectors = detectors_for(tuple(tracking.fax_domains), tracking.number_pattern,
-                              tuple(settings.satisfaxtion_senders))
-    return mail, classify(mail, default_country=settings.default_country, detectors=detectors)
-
-
-def trusted(mail: ParsedMail, classification: Classification, settings: Settings,
-            peer: str | None = None) -> bool | None:
-    """For vendor notifications: did the mail pass through the vendor's servers? None for other kinds."""
-    if classification.kind not in VENDOR_KINDS:
-        return None
-    peer_ip = peer.rsplit(":", 1)[0].strip("[]") if peer and not peer.startswith("ingest:") else None
-    return received_through_vendor(mail.metadata.received, settings.trust.vendor_hosts, settings.trust.relays,
-                                   peer_ip)
 
 
 class Pipeline:

@@ -106,7 +106,7 @@ def test_unknown_completion_code_is_a_failure_of_unknown_reason() -> None:
 def test_configured_senders_reach_the_pipeline() -> None:
     """processing.satisfaxtion_senders is honoured by classify_bytes, the path the worker takes."""
     from processor.config import ProcessingSettings
-    from processor.run.pipeline import classify_bytes
+    from processor.run.judge import classify_bytes
 
     raw = mail("Your fax to Acme could not be sent: Busy", sender="FaxServer@Company.example")
     assert classify_bytes(raw)[1].kind == Kind.UNRELATED

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from mailfactory import interfax_failure, plain
 from sqlalchemy.engine import Engine
 
+import processor.run.judge as judge
 import processor.run.pipeline as pipeline
 from processor.config import ProcessingSettings, Settings
 from processor.errors import ParseError
@@ -76,7 +77,7 @@ def test_unparseable_keeps_raw_and_says_why(engine: Engine, monkeypatch: pytest.
     def broken(_raw: bytes, _envelope_recipients: tuple[str, ...] = ()) -> None:
         raise ParseError("MIME parse failed: test")
 
-    monkeypatch.setattr(pipeline, "parse_mail", broken)
+    monkeypatch.setattr(judge, "parse_mail", broken)
     outcome = pipeline.process_message(engine, message_id, SETTINGS)
     assert outcome is not None and outcome.status == MessageStatus.UNPARSEABLE
     message = _message(engine, message_id)
@@ -86,14 +87,14 @@ def test_unparseable_keeps_raw_and_says_why(engine: Engine, monkeypatch: pytest.
 
 def test_classification_crash_marks_error_and_moves_on(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
     first, second = _store(engine, plain("boom")), _store(engine, plain("fine"))
-    real = pipeline.classify
+    real = judge.classify
 
     def flaky(mail, default_country="JP", **kwargs):  # type: ignore[no-untyped-def]
         if mail.subject == "boom":
             raise RuntimeError("detector bug")
         return real(mail, default_country=default_country, **kwargs)
 
-    monkeypatch.setattr(pipeline, "classify", flaky)
+    monkeypatch.setattr(judge, "classify", flaky)
     assert drain(engine, Settings()) == 2
     assert _message(engine, first).status == "error" and "detector bug" in _message(engine, first).error
     assert _message(engine, second).status == "processed"
@@ -105,7 +106,7 @@ def test_slow_mail_is_cut_off(engine: Engine, monkeypatch: pytest.MonkeyPatch) -
     def slow(mail, default_country="JP", **kwargs):  # type: ignore[no-untyped-def]
         time.sleep(5)
 
-    monkeypatch.setattr(pipeline, "classify", slow)
+    monkeypatch.setattr(judge, "classify", slow)
     started = time.monotonic()
     settings = Settings(processing=ProcessingSettings(max_seconds_per_message=1))
     outcome = pipeline.process_message(engine, message_id, settings)

@@ -11,7 +11,7 @@ from processor.detect import DETECTORS, classify, detectors_for
 from processor.detect.submission import SubmissionDetector
 from processor.parse import parse_mail
 from processor.reasons import Kind
-from processor.run.pipeline import classify_bytes
+from processor.run.judge import classify_bytes
 from processor.tracking.rules import strip_subject_options, subject_key
 
 
