@@ -33,7 +33,7 @@ from processor.run.worker import run_worker
 from processor.store.db import create_db_engine, current_revision, head_revision
 from processor.store.inbound import RawStore
 
-__all__ = ["SchemaNotCurrent", "serve"]
+__all__ = ["ListenError", "SchemaNotCurrent", "serve"]
 
 log = logging.getLogger(__name__)
 _SUPERVISE_SECONDS = 1.0
@@ -43,6 +43,10 @@ _WORKER_STOP_SECONDS = 3.0
 
 class SchemaNotCurrent(FaxbounceError):
     """The database is not at the migration head: serving would write to a schema we do not know."""
+
+
+class ListenError(FaxbounceError):
+    """The SMTP port cannot be bound (another faxbounce holds it, or no permission): nothing was started."""
 
 
 def serve(settings: Settings) -> int:
@@ -71,7 +75,6 @@ async def _serve(settings: Settings) -> int:
     smtp = settings.smtp
     context = tls_context(settings)
     workers = WorkerPool(settings, logging.getLevelName(logging.getLogger().level))
-    workers.start()
     registry = CollectorRegistry()
     metrics = SmtpMetrics(registry)
     executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="store")
@@ -104,7 +107,15 @@ async def _serve(settings: Settings) -> int:
             loop=loop,
         )
 
-    server = await loop.create_server(factory, host=smtp.host, port=smtp.port)
+    try:
+        server = await loop.create_server(factory, host=smtp.host, port=smtp.port)
+    except OSError as exc:  # bound before the workers are spawned, so a second `make run` leaves no orphans
+        executor.shutdown(wait=False)
+        engine.dispose()
+        raise ListenError(f"smtp: cannot listen on {smtp.host} port {smtp.port}: "
+                          f"{os.strerror(exc.errno) if exc.errno else exc}: "
+                          "stop the other process or set smtp.port") from exc
+    workers.start()
     ports = sorted({s.getsockname()[1] for s in server.sockets})
     log.info("listening on %s port %s (database %s, config %s)", smtp.host, ",".join(map(str, ports)),
              engine.url.render_as_string(hide_password=True), settings.source)
