@@ -104,6 +104,9 @@ class TrackingSettings:
     """Seconds a credit hold (-22) stays `pending` before it becomes `no_result`."""
     notifications: str = "always"
     """The account's result-mail setting: `always`, or `failure_only` (then silence means delivered)."""
+    submission_mailbox: str = "fax-submissions"
+    """Local part of envelope recipients `<mailbox>+<number>@…` whose sub-address is a destination (Postfix's
+    pcre recipient_bcc_maps copy: the only trace of a number given in Bcc alone); empty = off."""
     match_window: int = 172800
     """Seconds before a result in which its submission is looked for by fax number (and subject)."""
     sweep_interval: float = 30.0
@@ -345,6 +348,10 @@ def _validate_tracking(settings: TrackingSettings) -> None:
             raise ConfigError(f"tracking.{name}", "must be a number of seconds greater than 0")
     if settings.sweep_interval <= 0:
         raise ConfigError("tracking.sweep_interval", "must be greater than 0")
+    if settings.submission_mailbox and not re.fullmatch(r"[A-Za-z0-9._-]+", settings.submission_mailbox):
+        raise ConfigError("tracking.submission_mailbox",
+                          f"must be a plain local part such as fax-submissions (no + or @), "
+                          f"got {settings.submission_mailbox!r}")
     if settings.notifications not in ("always", "failure_only"):
         raise ConfigError("tracking.notifications",
                           f"must be 'always' or 'failure_only', got {settings.notifications!r}")

@@ -14,7 +14,12 @@ from processor.detect.interfax_csv import InterfaxCsvDetector
 from processor.detect.interfax_result import InterfaxResultDetector
 from processor.detect.interfax_xml import InterfaxXmlDetector
 from processor.detect.satisfaxtion import SatisfaxtionDetector
-from processor.detect.submission import DEFAULT_FAX_DOMAINS, DEFAULT_NUMBER_PATTERN, SubmissionDetector
+from processor.detect.submission import (
+    DEFAULT_FAX_DOMAINS,
+    DEFAULT_NUMBER_PATTERN,
+    DEFAULT_SUBMISSION_MAILBOX,
+    SubmissionDetector,
+)
 from processor.parse import ParsedMail
 from processor.parse.faxnumber import DEFAULT_COUNTRY, normalize_fax_number
 from processor.reasons import Kind
@@ -48,12 +53,14 @@ DETECTORS: tuple[Detector, ...] = (
 @lru_cache(maxsize=8)
 def detectors_for(fax_domains: tuple[str, ...] = DEFAULT_FAX_DOMAINS,
                   number_pattern: str = DEFAULT_NUMBER_PATTERN,
-                  satisfaxtion_senders: tuple[str, ...] = ()) -> tuple[Detector, ...]:
+                  satisfaxtion_senders: tuple[str, ...] = (),
+                  submission_mailbox: str = DEFAULT_SUBMISSION_MAILBOX) -> tuple[Detector, ...]:
     """DETECTORS with the deployment's settings: fax domains and number form of submissions, and the sender
     addresses of the site's NET SatisFAXtion server (its templates are editable, its sender is not)."""
-    if (fax_domains, number_pattern, satisfaxtion_senders) == (DEFAULT_FAX_DOMAINS, DEFAULT_NUMBER_PATTERN, ()):
+    if (fax_domains, number_pattern, satisfaxtion_senders, submission_mailbox) == (
+            DEFAULT_FAX_DOMAINS, DEFAULT_NUMBER_PATTERN, (), DEFAULT_SUBMISSION_MAILBOX):
         return DETECTORS
-    submission = SubmissionDetector(fax_domains, number_pattern)
+    submission = SubmissionDetector(fax_domains, number_pattern, submission_mailbox)
     satisfaxtion = SatisfaxtionDetector(senders=satisfaxtion_senders)
     return tuple(submission if isinstance(d, SubmissionDetector)
                  else satisfaxtion if isinstance(d, SatisfaxtionDetector) else d for d in DETECTORS)

@@ -61,7 +61,7 @@ def classify_bytes(raw: bytes, settings: ProcessingSettings | None = None, track
     if envelope_recipients:
         mail = dataclasses.replace(mail, envelope_recipients=tuple(str(r) for r in envelope_recipients))
     detectors = detectors_for(tuple(tracking.fax_domains), tracking.number_pattern,
-                              tuple(settings.satisfaxtion_senders))
+                              tuple(settings.satisfaxtion_senders), tracking.submission_mailbox)
     return mail, classify(mail, default_country=settings.default_country, detectors=detectors)
 
 
