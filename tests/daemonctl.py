@@ -119,9 +119,10 @@ class Daemon:
 
 
 def start_daemon(db_url: str, tmp_path: Path, args: tuple[str, ...] = (), metrics: bool = True,
-                 **env_extra: str) -> Daemon:
-    """Start the daemon on free ports (no metrics endpoint unless `metrics`) and wait until it listens."""
-    smtp_port, metrics_port = free_port(), (free_port() if metrics else 0)
+                 smtp_port: int | None = None, **env_extra: str) -> Daemon:
+    """Start the daemon on free ports (no metrics endpoint unless `metrics`; `smtp_port` to start again where a
+    stopped one listened) and wait until it listens."""
+    smtp_port, metrics_port = smtp_port or free_port(), (free_port() if metrics else 0)
     log = tmp_path / f"daemon-{smtp_port}.log"
     env = dict(os.environ, FAXBOUNCE_DATABASE_URL=db_url, FAXBOUNCE_SMTP_HOST="127.0.0.1",
                FAXBOUNCE_SMTP_PORT=str(smtp_port), FAXBOUNCE_METRICS_PORT=str(metrics_port),
