@@ -107,17 +107,18 @@ async def _serve(settings: Settings) -> int:
             loop=loop,
         )
 
-    try:
-        server = await loop.create_server(factory, host=smtp.host, port=smtp.port)
-    except OSError as exc:  # bound before the workers are spawned, so a second `make run` leaves no orphans
+    try:  # bound (not yet listening) before the workers are spawned: a second `make run` leaves no orphans
+        server = await loop.create_server(factory, host=smtp.host, port=smtp.port, start_serving=False)
+    except OSError as exc:
         executor.shutdown(wait=False)
         engine.dispose()
         raise ListenError(f"smtp: cannot listen on {smtp.host} port {smtp.port}: "
                           f"{os.strerror(exc.errno) if exc.errno else exc}: "
                           "stop the other process or set smtp.port") from exc
     workers.start()
+    await server.start_serving()
     ports = sorted({s.getsockname()[1] for s in server.sockets})
-    log.info("listening on %s port %s (database %s, config %s)", smtp.host, ",".join(map(str, ports)),
+    log.info("listening on %s port %s (database %s, settings from %s)", smtp.host, ",".join(map(str, ports)),
              engine.url.render_as_string(hide_password=True), settings.source)
     metrics.watch_daemon(registry, workers.alive, lambda: gate.active)
     metrics_server = _start_metrics(settings, engine, registry, metrics, workers.alive)
