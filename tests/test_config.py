@@ -86,7 +86,8 @@ def test_every_faxbounce_name_in_the_repository_is_known() -> None:
                       for f in dataclasses.fields(getattr(Settings(), section))}
     mentioned: set[str] = set()
     documents = [ROOT / "README.md", *ROOT.glob("docs/*.md"), *ROOT.glob("config/**/*"),
-                 *ROOT.glob("processor/**/*.py")]
+                 *ROOT.glob("processor/**/*.py"), *ROOT.glob("bench/*.py"), ROOT / "Dockerfile",
+                 ROOT / "docker-compose.yml", ROOT / "Makefile"]
     for path in (p for p in documents if p.is_file()):
         mentioned |= set(re.findall(r"FAXBOUNCE_[A-Z_]*[A-Z](?![A-Z_])", path.read_text(encoding="utf-8")))
     typo_examples = {"FAXBOUNCE_DATABSE_URL"}  # the README's example of what start-up refuses

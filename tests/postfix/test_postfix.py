@@ -8,6 +8,7 @@ reason where Postfix or root is missing, except in CI (CI=true), where it must r
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -96,6 +97,7 @@ def stack() -> Iterator[Stack]:
         postfix.stop()
         stack.daemon.stop()
         fax_service.stop()
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def test_result_to_a_bccd_mailbox_is_stored_once_and_classified(stack: Stack) -> None:
