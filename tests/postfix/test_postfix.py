@@ -121,7 +121,7 @@ def test_long_html_line_survives_through_the_faxbounce_transport(stack: Stack) -
     assert set(by_route) == {'["fax-results@faxbounce.example.com"]', '["copy@folded.example.test"]'}, \
         stack.explain()
     stored, code, outcome = by_route['["fax-results@faxbounce.example.com"]']
-    assert line in stored.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+    assert line in stored
     assert (code, outcome) == ("3912", "failed")
     # The control: Postfix's default smtp transport folds the line inside a character and the code is lost.
     folded, code, _outcome = by_route['["copy@folded.example.test"]']
