@@ -1,4 +1,11 @@
-"""The `faxbounce` command: serve, migrate, ingest, classify, reprocess, explain."""
+"""The `faxbounce` command: serve, migrate, check, ingest, classify, reprocess, report, explain, purge,
+hash-password, sql-grant-readonly.
+
+Every error a user meets is one line on stderr naming the problem and the fix; the traceback is only printed
+with `--log-level debug`. Exit codes: 0 done; 1 a check failed or a resource is unavailable now (database not
+answering, port in use: retrying may help); 2 the setup is wrong (configuration, database role or name,
+schema behind, usage); 70 an internal error (a bug: please report it with the debug traceback).
+"""
 
 from __future__ import annotations
 
@@ -29,12 +36,18 @@ __all__ = ["main"]
 log = logging.getLogger("processor.cli")
 
 
+EXIT_UNAVAILABLE = 1
+EXIT_SETUP = 2
+EXIT_INTERNAL = 70  # sysexits EX_SOFTWARE
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     if not getattr(args, "command", None):
         parser.print_help()
         return 2
+    settings: Settings | None = None
     try:
         settings = load_settings(args.config)
         if args.log_format:
@@ -44,11 +57,78 @@ def main(argv: Sequence[str] | None = None) -> int:
                                                                                  format=args.log_format))
         configure_logging(args.log_level or settings.logging.level, settings.logging.format)
         return int(args.func(args, settings))
-    except FaxbounceError as exc:
-        print(f"faxbounce: {exc}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # noqa: BLE001 - every failure becomes one line; the traceback is for debug
+        message, code = _one_line(exc, settings)
+        if (args.log_level or "").upper() == "DEBUG" or logging.getLogger().isEnabledFor(logging.DEBUG):
+            import traceback
+
+            traceback.print_exc()
+        print(f"faxbounce: {message}", file=sys.stderr)
+        return code
+
+
+def _one_line(exc: BaseException, settings: Settings | None) -> tuple[str, int]:
+    """The message and exit code a user should see for `exc` (see the module docstring)."""
+    from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
+
+    from processor.run.daemon import ListenError
+
+    if isinstance(exc, ListenError):
+        return str(exc), EXIT_UNAVAILABLE
+    if isinstance(exc, FaxbounceError):
+        return str(exc), EXIT_SETUP
+    if isinstance(exc, ArgumentError | NoSuchModuleError):
+        return f"config: database.url: {exc}", EXIT_SETUP
+    if isinstance(exc, DBAPIError):
+        return _database_problem(str(exc.orig), _database_label(settings))
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{exc.filename + ': ' if exc.filename else ''}{exc.strerror}", EXIT_UNAVAILABLE
+    return (f"internal error: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} "
+            "(run with --log-level debug for the traceback and report it)"), EXIT_INTERNAL
+
+
+#: What the database drivers say → (problem, fix, exit code). The first line of the driver's text is matched.
+_DATABASE_PROBLEMS: tuple[tuple[str, str, int], ...] = (
+    (r'role "(?P<name>[^"]+)" does not exist',
+     'the role {name} does not exist: create it (README "PostgreSQL") or fix database.url', EXIT_SETUP),
+    (r'database "(?P<name>[^"]+)" does not exist',
+     "the database {name} does not exist: createdb it (README \"PostgreSQL\") or fix database.url", EXIT_SETUP),
+    (r'password authentication failed for user "(?P<name>[^"]+)"',
+     "wrong password for {name}: fix database.url", EXIT_SETUP),
+    (r"no pg_hba\.conf entry",
+     "the server refuses this client (pg_hba.conf): allow it there or fix database.url", EXIT_SETUP),
+    (r"(?:relation|table) \"?(?P<name>[\w.]+)\"? does not exist|no such table: (?P<table>\S+)",
+     "the schema is missing or behind: run `faxbounce migrate`", EXIT_SETUP),
+    (r"unable to open database file",
+     "cannot open the SQLite file: check the path in database.url and its permissions", EXIT_SETUP),
+    (r"Connection refused|could not connect|timeout expired|Name or service not known|No route to host"
+     r"|server closed the connection|connection failed",
+     "not answering: start it or fix the host and port in database.url", EXIT_UNAVAILABLE),
+)
+
+
+def _database_problem(driver_text: str, label: str) -> tuple[str, int]:
+    for pattern, template, code in _DATABASE_PROBLEMS:
+        match = re.search(pattern, driver_text)
+        if match:
+            name = next((v for v in match.groups() if v), "")
+            return f"database {label}: {template.format(name=name)}", code
+    first = next((line.strip() for line in driver_text.splitlines() if line.strip()), "error")
+    return f"database {label}: {first}", EXIT_UNAVAILABLE
+
+
+def _database_label(settings: Settings | None) -> str:
+    """The URL without its password, for error lines."""
+    if settings is None:
+        return ""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(settings.database.url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - a URL SQLAlchemy cannot parse is reported elsewhere
+        return "(database.url)"
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -1,7 +1,9 @@
 """Settings: defaults, then a TOML file, then `FAXBOUNCE_<SECTION>_<KEY>` environment variables.
 
 Every key is typed and checked at start-up; a wrong file stops the daemon with a ConfigError that names
-the key and the problem (`config: smtp.port: must be an integer from 0 to 65535, got 'x'`).
+the key and the problem (`config: smtp.port: must be an integer from 0 to 65535, got 'x'`). The environment
+is as strict as the file: a misspelt database URL variable would otherwise be ignored in silence and the
+mail would go to the default SQLite file, so an unknown `FAXBOUNCE_*` name stops start-up too.
 """
 
 from __future__ import annotations
@@ -25,6 +27,12 @@ DEFAULT_DATABASE_URL = "sqlite:///var/faxbounce.sqlite3"
 ENV_PREFIX = "FAXBOUNCE_"
 _INTERFAX = vendor_hosts("interfax")
 """Defaults that name the fax service's hosts come from the one list of them (catalogues/vendors.toml)."""
+
+#: `FAXBOUNCE_*` names that are read elsewhere and are not settings: the file's path, the alias issue #5
+#: promised, the IMAP password of `ingest`, the Alembic directory, and the test suite's own switches.
+ENV_NOT_SETTINGS = frozenset({"FAXBOUNCE_CONFIG", "FAXBOUNCE_RESULT_TIMEOUT", "FAXBOUNCE_IMAP_PASSWORD",
+                              "FAXBOUNCE_MIGRATIONS", "FAXBOUNCE_SHARED", "FAXBOUNCE_SKIP_POSTGRES"})
+ENV_NOT_SETTINGS_PREFIXES = ("FAXBOUNCE_TEST_",)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +113,9 @@ class TrackingSettings:
     """Seconds a credit hold (-22) stays `pending` before it becomes `no_result`."""
     notifications: str = "always"
     """The account's result-mail setting: `always`, or `failure_only` (then silence means delivered)."""
+    submission_mailbox: str = "fax-submissions"
+    """Local part of envelope recipients `<mailbox>+<number>@…` whose sub-address is a destination (Postfix's
+    pcre recipient_bcc_maps copy: the only trace of a number given in Bcc alone); empty = off."""
     match_window: int = 172800
     """Seconds before a result in which its submission is looked for by fax number (and subject)."""
     sweep_interval: float = 30.0
@@ -150,7 +161,8 @@ class Settings:
     retention: RetentionSettings = field(default_factory=RetentionSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     source: str = "defaults"
-    """Where the settings came from, for log lines (never secrets)."""
+    """Where the settings came from, for log lines and `check` (names only, never values or secrets):
+    `defaults + /etc/faxbounce.toml + environment: FAXBOUNCE_DATABASE_URL, FAXBOUNCE_SMTP_PORT`."""
 
 
 _SECTIONS: dict[str, type] = {
@@ -170,24 +182,44 @@ _LOG_FORMATS = ("text", "json")
 def load_settings(path: str | os.PathLike[str] | None = None, environ: dict[str, str] | None = None) -> Settings:
     """Defaults, overlaid by the file (`path`, else $FAXBOUNCE_CONFIG), overlaid by environment variables."""
     env = dict(os.environ if environ is None else environ)
+    env_names = _env_setting_names()
+    _refuse_unknown_env(env, env_names)
     file_path = path or env.get(ENV_PREFIX + "CONFIG") or None
     values: dict[str, dict[str, Any]] = {name: {} for name in _SECTIONS}
-    source = "defaults"
+    sources = ["defaults"]
     if file_path:
         values_from_file = _read_file(Path(file_path))
         for section, table in values_from_file.items():
             values[section].update(table)
-        source = str(file_path)
-    for section, cls in _SECTIONS.items():
-        for fld in dataclasses.fields(cls):
-            env_name = f"{ENV_PREFIX}{section}_{fld.name}".upper()
-            if env_name in env:
-                values[section][fld.name] = _from_env(env[env_name], fld.type)
+        sources.append(str(file_path))
+    used: list[str] = []
+    for env_name, (section, fld) in env_names.items():
+        if env_name in env:
+            values[section][fld.name] = _from_env(env[env_name], fld.type)
+            used.append(env_name)
     # The name issue #5 promised operators; FAXBOUNCE_TRACKING_RESULT_TIMEOUT wins when both are set.
     if ENV_PREFIX + "RESULT_TIMEOUT" in env and ENV_PREFIX + "TRACKING_RESULT_TIMEOUT" not in env:
         values["tracking"]["result_timeout"] = _from_env(env[ENV_PREFIX + "RESULT_TIMEOUT"], "int")
+        used.append(ENV_PREFIX + "RESULT_TIMEOUT")
+    if used:
+        sources.append("environment: " + ", ".join(sorted(used)))
     sections = {name: _build(name, cls, values[name]) for name, cls in _SECTIONS.items()}
-    return Settings(**sections, source=source)
+    return Settings(**sections, source=" + ".join(sources))
+
+
+def _env_setting_names() -> dict[str, tuple[str, dataclasses.Field[Any]]]:
+    """`FAXBOUNCE_SMTP_PORT` → ("smtp", the field), for every key of every section."""
+    return {f"{ENV_PREFIX}{section}_{fld.name}".upper(): (section, fld)
+            for section, cls in _SECTIONS.items() for fld in dataclasses.fields(cls)}
+
+
+def _refuse_unknown_env(env: dict[str, str], setting_names: dict[str, Any]) -> None:
+    """A `FAXBOUNCE_*` name that is no setting is a typo until proven otherwise: name it and the nearest one."""
+    known = set(setting_names) | ENV_NOT_SETTINGS
+    for name in sorted(env):
+        if (name.startswith(ENV_PREFIX) and name not in known
+                and not name.startswith(ENV_NOT_SETTINGS_PREFIXES)):
+            raise ConfigError(name, "unknown environment variable" + _suggest(name, known))
 
 
 def _read_file(path: Path) -> dict[str, dict[str, Any]]:
@@ -197,6 +229,8 @@ def _read_file(path: Path) -> dict[str, dict[str, Any]]:
         raise ConfigError(str(path), "file not found") from exc
     except OSError as exc:
         raise ConfigError(str(path), f"cannot read: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(str(path), f"not UTF-8 text (byte {exc.start}): is this the TOML settings file?") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(str(path), f"not valid TOML: {exc}") from exc
     for section, table in data.items():
@@ -332,6 +366,10 @@ def _validate_tracking(settings: TrackingSettings) -> None:
             raise ConfigError(f"tracking.{name}", "must be a number of seconds greater than 0")
     if settings.sweep_interval <= 0:
         raise ConfigError("tracking.sweep_interval", "must be greater than 0")
+    if settings.submission_mailbox and not re.fullmatch(r"[A-Za-z0-9._-]+", settings.submission_mailbox):
+        raise ConfigError("tracking.submission_mailbox",
+                          f"must be a plain local part such as fax-submissions (no + or @), "
+                          f"got {settings.submission_mailbox!r}")
     if settings.notifications not in ("always", "failure_only"):
         raise ConfigError("tracking.notifications",
                           f"must be 'always' or 'failure_only', got {settings.notifications!r}")

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import mailbox
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from daemonctl import free_port
 from mailfactory import interfax_failure, plain
 
 from processor.cli import main
@@ -120,3 +127,124 @@ def test_hash_password_reads_stdin(monkeypatch: pytest.MonkeyPatch, capsys: pyte
     assert main(["hash-password", "fax"]) == 0
     user, _, hashed = capsys.readouterr().out.strip().partition(":")
     assert user == "fax" and verify_password(b"s3cret", hashed)
+
+
+# --- One line and the right exit code for every error a newcomer meets (issue #14 D6) ---------------------
+
+def _faxbounce(*args: str, cwd: Path, timeout: float = 60, **env: str) -> subprocess.CompletedProcess[str]:
+    """The real command in a subprocess, with no FAXBOUNCE_* setting inherited from the test run."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("FAXBOUNCE_") or k == "FAXBOUNCE_MIGRATIONS"}
+    environ.update(env)
+    return subprocess.run([sys.executable, "-m", "processor", *args], cwd=cwd, env=environ, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def _one_error_line(result: subprocess.CompletedProcess[str]) -> str:
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("faxbounce: "), result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    return lines[0]
+
+
+def _pg(url_tail: str, postgres_url: str) -> str:
+    """A URL on the test server with another role or database (`role@/db`)."""
+    from sqlalchemy.engine import make_url
+
+    role, _, database = url_tail.partition("@/")
+    return make_url(postgres_url).set(username=role, database=database).render_as_string(hide_password=False)
+
+
+@pytest.mark.parametrize(
+    ("tail", "expected"),
+    [
+        ("faxbounce_no_such_role@/test", 'role faxbounce_no_such_role does not exist: create it (README "PostgreSQL")'),
+        ("postgres@/faxbounce_no_such_db", "database faxbounce_no_such_db does not exist: createdb it"),
+    ],
+)
+def test_missing_role_or_database_is_one_line(postgres_url: str, tmp_path: Path, tail: str, expected: str) -> None:
+    for command in ("migrate", "serve"):
+        result = _faxbounce(command, cwd=tmp_path, FAXBOUNCE_DATABASE_URL=_pg(tail, postgres_url))
+        assert result.returncode == 2, result.stderr
+        assert expected in _one_error_line(result)
+
+
+def test_unreachable_database_is_one_line(tmp_path: Path) -> None:
+    url = f"postgresql+psycopg://faxbounce@127.0.0.1:{free_port()}/faxbounce"  # nothing listens there
+    result = _faxbounce("migrate", cwd=tmp_path, FAXBOUNCE_DATABASE_URL=url)
+    assert result.returncode == 1
+    assert _one_error_line(result) == (f"faxbounce: database {url}: not answering: start it or fix the host and "
+                                       "port in database.url")
+
+
+def test_schema_behind_is_one_line(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'new.sqlite3'}"
+    for command in ("serve", "report"):
+        result = _faxbounce(command, cwd=tmp_path, FAXBOUNCE_DATABASE_URL=url, FAXBOUNCE_SMTP_PORT=str(free_port()))
+        assert result.returncode == 2, result.stderr
+        assert "run `faxbounce migrate`" in _one_error_line(result)
+
+
+def test_port_in_use_is_one_line_and_spawns_no_worker(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'f.sqlite3'}"
+    assert _faxbounce("migrate", cwd=tmp_path, FAXBOUNCE_DATABASE_URL=url).returncode == 0
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        result = _faxbounce("serve", cwd=tmp_path, FAXBOUNCE_DATABASE_URL=url, FAXBOUNCE_SMTP_PORT=str(port),
+                            FAXBOUNCE_METRICS_PORT="0", FAXBOUNCE_PROCESSING_WORKERS="2")
+    assert result.returncode == 1
+    assert _one_error_line(result) == (f"faxbounce: smtp: cannot listen on 127.0.0.1 port {port}: Address already "
+                                       "in use: stop the other process or set smtp.port")
+    assert "worker" not in result.stdout + result.stderr  # none was spawned, so none crashed
+
+
+@pytest.mark.parametrize(
+    ("make", "expected"),
+    [
+        (lambda p: p.mkdir(), "cannot read: Is a directory"),
+        (lambda p: p.write_bytes(b"\xff\xfe\x00"), "not UTF-8 text (byte 0): is this the TOML settings file?"),
+        (lambda p: None, "file not found"),
+    ],
+    ids=["directory", "binary", "missing"],
+)
+def test_unreadable_config_is_one_line(tmp_path: Path, make: Callable[[Path], object], expected: str) -> None:
+    path = tmp_path / "faxbounce.toml"
+    make(path)
+    result = _faxbounce("--config", str(path), "check", "--offline", cwd=tmp_path)
+    assert result.returncode == 2
+    assert _one_error_line(result) == f"faxbounce: config: {path}: {expected}"
+
+
+def test_misspelt_environment_variable_stops_start_up(tmp_path: Path) -> None:
+    result = _faxbounce("serve", cwd=tmp_path, FAXBOUNCE_DATABSE_URL="postgresql+psycopg://x@db/faxbounce")
+    assert result.returncode == 2
+    assert _one_error_line(result) == ("faxbounce: config: FAXBOUNCE_DATABSE_URL: unknown environment variable "
+                                       "(did you mean 'FAXBOUNCE_DATABASE_URL'?)")
+    assert not (tmp_path / "var").exists()  # and no SQLite file was made in its place
+
+
+def test_debug_log_level_shows_the_traceback(tmp_path: Path) -> None:
+    url = f"postgresql+psycopg://faxbounce@127.0.0.1:{free_port()}/faxbounce"
+    result = _faxbounce("--log-level", "debug", "migrate", cwd=tmp_path, FAXBOUNCE_DATABASE_URL=url)
+    assert result.returncode == 1
+    assert "Traceback" in result.stderr and result.stderr.splitlines()[-1].startswith("faxbounce: database ")
+
+
+def test_check_says_where_the_settings_came_from(tmp_path: Path) -> None:
+    path = tmp_path / "f.toml"
+    path.write_text("[smtp]\nport = 2600\n")
+    result = _faxbounce("--config", str(path), "check", "--offline", cwd=tmp_path,
+                        FAXBOUNCE_DATABASE_URL=f"sqlite:///{tmp_path / 'none.sqlite3'}", FAXBOUNCE_METRICS_PORT="0")
+    assert (f"ok    config    valid (defaults + {path} + environment: FAXBOUNCE_DATABASE_URL, FAXBOUNCE_METRICS_PORT)"
+            in result.stdout.splitlines())
+
+
+def test_help_lists_every_command() -> None:
+    from processor.cli import _parser
+
+    parser = _parser()
+    commands = set(next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices)
+    assert len(commands) == 11
+    description = " ".join((parser.description or "").split())
+    assert {c for c in commands if c not in description} == set()

@@ -37,7 +37,63 @@ def test_environment_overrides_file(tmp_path: Path) -> None:
     assert settings.smtp.port == 2700
     assert settings.database.url == "postgresql+psycopg://h/db"
     assert settings.smtp.accepted_recipients == ("b@x", "*@y")
-    assert settings.source == str(path)
+    assert settings.source == (f"defaults + {path} + environment: FAXBOUNCE_DATABASE_URL, "
+                               "FAXBOUNCE_SMTP_ACCEPTED_RECIPIENTS, FAXBOUNCE_SMTP_PORT")
+
+
+def test_source_says_defaults_when_nothing_overrides() -> None:
+    assert load_settings(environ={}).source == "defaults"
+    assert load_settings(environ={"FAXBOUNCE_RESULT_TIMEOUT": "60"}).source == \
+        "defaults + environment: FAXBOUNCE_RESULT_TIMEOUT"
+
+
+@pytest.mark.parametrize(
+    ("name", "nearest"),
+    [
+        ("FAXBOUNCE_DATABSE_URL", "FAXBOUNCE_DATABASE_URL"),  # the issue's two: both were ignored in silence
+        ("FAXBOUNCE_SMTP_PROT", "FAXBOUNCE_SMTP_PORT"),
+        ("FAXBOUNCE_RESULT_TIMOUT", "FAXBOUNCE_RESULT_TIMEOUT"),
+    ],
+)
+def test_unknown_environment_name_stops_with_the_nearest(name: str, nearest: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(environ={name: "x", "FAXBOUNCE_SMTP_PORT": "2600"})
+    assert str(info.value) == f"config: {name}: unknown environment variable (did you mean {nearest!r}?)"
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["FAXBOUNCE_CONFIG", "FAXBOUNCE_IMAP_PASSWORD", "FAXBOUNCE_MIGRATIONS", "FAXBOUNCE_SHARED",
+     "FAXBOUNCE_SKIP_POSTGRES", "FAXBOUNCE_TEST_POSTGRES_URL", "FAXBOUNCE_TEST_ANYTHING", "OTHER_DATABSE_URL"],
+)
+def test_documented_names_that_are_not_settings_are_allowed(name: str, tmp_path: Path) -> None:
+    value = str(tmp_path / "none.toml") if name == "FAXBOUNCE_CONFIG" else "x"
+    environ = {name: value}
+    if name == "FAXBOUNCE_CONFIG":
+        (tmp_path / "none.toml").write_text("")
+    assert load_settings(environ=environ).smtp.port == 2525
+
+
+def test_every_faxbounce_name_in_the_repository_is_known() -> None:
+    """A name the docs or code mention must be a setting or exempt, or following the docs stops start-up."""
+    import re
+
+    from processor.config import ENV_NOT_SETTINGS, ENV_NOT_SETTINGS_PREFIXES
+
+    settings_names = {f"FAXBOUNCE_{section}_{f.name}".upper()
+                      for section in ("database", "smtp", "processing", "trust", "tracking", "metrics",
+                                      "retention", "logging")
+                      for f in dataclasses.fields(getattr(Settings(), section))}
+    mentioned: set[str] = set()
+    documents = [ROOT / "README.md", *ROOT.glob("docs/*.md"), *ROOT.glob("config/**/*"),
+                 *ROOT.glob("processor/**/*.py"), *ROOT.glob("bench/*.py"), ROOT / "Dockerfile",
+                 ROOT / "docker-compose.yml", ROOT / "Makefile"]
+    for path in (p for p in documents if p.is_file()):
+        mentioned |= set(re.findall(r"FAXBOUNCE_[A-Z_]*[A-Z](?![A-Z_])", path.read_text(encoding="utf-8")))
+    typo_examples = {"FAXBOUNCE_DATABSE_URL"}  # the README's example of what start-up refuses
+    unknown = {n for n in mentioned - settings_names - ENV_NOT_SETTINGS - typo_examples
+               if not n.startswith(ENV_NOT_SETTINGS_PREFIXES)}
+    assert unknown == set()
 
 
 def test_config_file_from_environment(tmp_path: Path) -> None:
@@ -68,6 +124,13 @@ def test_errors_name_key_and_problem(tmp_path: Path, text: str, env: dict[str, s
     with pytest.raises(ConfigError) as info:
         load_settings(path, environ=env)
     assert key in str(info.value) and problem in str(info.value)
+
+
+def test_undecodable_file_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "f.toml"
+    path.write_bytes(b"\xff\xfe[smtp]")
+    with pytest.raises(ConfigError, match="not UTF-8 text"):
+        load_settings(path, environ={})
 
 
 def test_missing_file_is_named(tmp_path: Path) -> None:

@@ -51,10 +51,11 @@ DEFAULT_SETTINGS = DetectorSettings()
 @lru_cache(maxsize=8)
 def detectors_for(fax_domains: tuple[str, ...] = DEFAULT_SETTINGS.fax_domains,
                   number_pattern: str = DEFAULT_SETTINGS.number_pattern,
-                  satisfaxtion_senders: tuple[str, ...] = ()) -> tuple[Detector, ...]:
-    """DETECTORS with the deployment's settings: fax domains and number form of submissions, and the sender
-    addresses of the site's NET SatisFAXtion server (its templates are editable, its sender is not)."""
-    settings = DetectorSettings(tuple(fax_domains), number_pattern, tuple(satisfaxtion_senders))
+                  satisfaxtion_senders: tuple[str, ...] = (),
+                  submission_mailbox: str = DEFAULT_SETTINGS.submission_mailbox) -> tuple[Detector, ...]:
+    """DETECTORS with the deployment's settings: fax domains, number form and copy mailbox of submissions, and
+    the sender addresses of the site's NET SatisFAXtion server (its templates are editable, its sender is not)."""
+    settings = DetectorSettings(tuple(fax_domains), number_pattern, tuple(satisfaxtion_senders), submission_mailbox)
     if settings == DEFAULT_SETTINGS:
         return DETECTORS
     return tuple(detector.configured(settings) for detector in DETECTORS)

@@ -50,6 +50,8 @@ class DetectorSettings:
     """`tracking.number_pattern`: the submission address's local part."""
     satisfaxtion_senders: tuple[str, ...] = ()
     """`processing.satisfaxtion_senders`: the site's NET SatisFAXtion notification senders."""
+    submission_mailbox: str = "fax-submissions"
+    """`tracking.submission_mailbox`: copies sent to `<mailbox>+<number>@…` name a fax number (Bcc-only faxes)."""
 
 
 @runtime_checkable

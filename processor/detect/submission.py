@@ -1,9 +1,12 @@
-"""Fax submissions: mails sent to an e-mail-to-fax service, one fax per `<number>@fax.tc` recipient.
+r"""Fax submissions: mails sent to an e-mail-to-fax service, one fax per `<number>@fax.tc` recipient.
 
 Recognised by the mail's own recipients only: To, Cc, Bcc (kept in the sender's BCC copy by some
 mailers) and the envelope recipients of the stored copy (`ParsedMail.envelope_recipients`). An embedded
 original never counts (fax.tc bounces carry the refused submission inside), and neither do mails from
-the fax domain itself (results and bounces) or delivery reports. The number is the address's local part
+the fax domain itself (results and bounces) or delivery reports. A copy made by a Postfix
+`recipient_bcc_maps` pcre entry (`/^(.+)@fax\.tc$/ fax-submissions+$1@…`) names its number in the
+sub-address of its envelope recipient: that is the only trace of a destination given in Bcc alone, since
+`sendmail -t` and every MUA strip the Bcc header. The number is the address's local part
 in the configured form (`tracking.number_pattern`); the subject loses InterFAX's trailing options
 (`/b`, `/h text`, `/d 2026-11-20 10:00`, …) so it can be compared with a result's original subject.
 """
@@ -34,12 +37,14 @@ class SubmissionDetector:
     kind: ClassVar[Kind] = Kind.FAX_SUBMISSION
 
     def __init__(self, domains: Iterable[str] = DEFAULTS.fax_domains,
-                 number_pattern: str = DEFAULTS.number_pattern) -> None:
+                 number_pattern: str = DEFAULTS.number_pattern,
+                 submission_mailbox: str = DEFAULTS.submission_mailbox) -> None:
         self.domains = tuple(normalize_domain(d) for d in domains if d.strip())
         self.number_re = re.compile(number_pattern)
+        self.subaddress_prefix = submission_mailbox.strip().lower() + "+" if submission_mailbox.strip() else ""
 
     def configured(self, settings: DetectorSettings) -> SubmissionDetector:
-        return SubmissionDetector(settings.fax_domains, settings.number_pattern)
+        return SubmissionDetector(settings.fax_domains, settings.number_pattern, settings.submission_mailbox)
 
     def detect(self, mail: ParsedMail) -> Detection | None:
         """The submission (no results: a submission reports nothing yet), or None."""
@@ -57,7 +62,8 @@ class SubmissionDetector:
             for address in _addresses(mail.header_all(source)):
                 self._add(destinations, address, source)
         for address in mail.envelope_recipients:
-            self._add(destinations, address.strip().strip("<>").lower(), "envelope")
+            address = address.strip().strip("<>").lower()
+            self._add(destinations, self._from_subaddress(address) or address, "envelope")
         if not destinations:
             return None
         subject = mail.subject or None
@@ -81,6 +87,17 @@ class SubmissionDetector:
             return
         number = match.group("number") if "number" in self.number_re.groupindex else match.group(0)
         found[address] = FaxDestination(recipient=address, fax_number_raw=number, source=source)
+
+    def _from_subaddress(self, address: str) -> str | None:
+        """`fax-submissions+0355550101@faxbounce.example.com` → `0355550101@fax.tc` (the first fax domain)."""
+        local, at, _domain = address.rpartition("@")
+        if not at or not self.subaddress_prefix or not self.domains or not local.startswith(self.subaddress_prefix):
+            return None
+        return f"{local[len(self.subaddress_prefix):]}@{self.domains[0]}"
+
+    def _fax_domain(self, domain: str) -> bool:
+        domain = domain.lower().strip(".")
+        return any(domain == d or domain.endswith("." + d) for d in self.domains)
 
 
 def _addresses(values: Iterable[str]) -> list[str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import socket
 import ssl
@@ -30,7 +31,7 @@ from processor.run.worker import WorkerPool, node_name
 from processor.store.db import create_db_engine, current_revision, head_revision
 from processor.store.inbound import RawStore, WorkQueue
 
-__all__ = ["SchemaNotCurrent", "serve"]
+__all__ = ["ListenError", "SchemaNotCurrent", "serve"]
 
 log = logging.getLogger(__name__)
 _SUPERVISE_SECONDS = 1.0
@@ -40,6 +41,10 @@ _WORKER_STOP_SECONDS = 3.0
 
 class SchemaNotCurrent(FaxbounceError):
     """The database is not at the migration head: serving would write to a schema we do not know."""
+
+
+class ListenError(FaxbounceError):
+    """The SMTP port cannot be bound (another faxbounce holds it, or no permission): nothing was started."""
 
 
 def serve(settings: Settings) -> int:
@@ -125,15 +130,22 @@ async def start(daemon: Daemon, loop: asyncio.AbstractEventLoop) -> None:
     """Bind the SMTP port first (a port in use fails here, before any worker exists), then free the leases
     this node's earlier processes held, and start the workers and the metrics endpoint."""
     smtp, settings = daemon.settings.smtp, daemon.settings
-    daemon.server = await loop.create_server(daemon.factory, host=smtp.host, port=smtp.port)
-    ports = sorted({s.getsockname()[1] for s in daemon.server.sockets})
+    try:  # bound (not yet listening) before the workers are spawned: a second `make run` leaves no orphans
+        daemon.server = await loop.create_server(daemon.factory, host=smtp.host, port=smtp.port,
+                                                 start_serving=False)
+    except OSError as exc:
+        raise ListenError(f"smtp: cannot listen on {smtp.host} port {smtp.port}: "
+                          f"{os.strerror(exc.errno) if exc.errno else exc}: "
+                          "stop the other process or set smtp.port") from exc
     node = node_name(settings)
     released = WorkQueue(daemon.engine, node).release_stale(node)
     if released:
         log.info("released %d lease(s) held by this node's earlier processes", released)
     daemon.workers.start()
-    log.info("listening on %s port %s as node %s (database %s, config %s)", smtp.host, ",".join(map(str, ports)),
-             node, daemon.engine.url.render_as_string(hide_password=True), settings.source)
+    await daemon.server.start_serving()
+    ports = sorted({s.getsockname()[1] for s in daemon.server.sockets})
+    log.info("listening on %s port %s as node %s (database %s, settings from %s)", smtp.host,
+             ",".join(map(str, ports)), node, daemon.engine.url.render_as_string(hide_password=True), settings.source)
     daemon.metrics.watch_daemon(daemon.registry, daemon.workers.alive, lambda: daemon.gate.active)
     daemon.metrics_server = _start_metrics(settings, daemon.engine, daemon.registry, daemon.metrics,
                                            daemon.workers.alive)

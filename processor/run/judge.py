@@ -27,7 +27,7 @@ def classify_bytes(raw: bytes, settings: ProcessingSettings | None = None, track
     tracking = tracking or TrackingSettings()
     mail = parse_mail(raw, envelope_recipients)
     detectors = detectors_for(tuple(tracking.fax_domains), tracking.number_pattern,
-                              tuple(settings.satisfaxtion_senders))
+                              tuple(settings.satisfaxtion_senders), tracking.submission_mailbox)
     return mail, classify(mail, default_country=settings.default_country, detectors=detectors)
 
 

@@ -74,7 +74,7 @@ def housekeeping_jobs(settings: Settings) -> list[Job]:
 
 
 def run_worker(settings: Settings, wake: Event, stop: Event, log_level: str = "INFO", index: int = 0,
-               give_way: GiveWay | None = None) -> None:
+               give_way: GiveWay | None = None, count: int = 1) -> None:
     """Entry point of a worker process: loop until `stop` is set or the daemon is gone."""
     from processor.logsetup import configure_logging
 
@@ -90,7 +90,7 @@ def run_worker(settings: Settings, wake: Event, stop: Event, log_level: str = "I
     jobs = JobRunner(engine, JobLeases(engine, worker), housekeeping_jobs(settings))
     parent = os.getppid()
     failing = False
-    log.info("worker %d started as %s", index + 1, worker)
+    log.info("worker %d of %d started as %s", index + 1, count, worker)
 
     def stopping() -> bool:
         # The daemon may have been killed (kill -9 sends no stop): its next start brings its own workers.
@@ -139,7 +139,8 @@ class WorkerPool:
         # the event loop for ever.
         wake, stop = self.ctx.Event(), self.ctx.Event()
         process = self.ctx.Process(target=run_worker, name=f"worker-{index + 1}",
-                                   args=(self.settings, wake, stop, self.log_level, index, self.give_way))
+                                   args=(self.settings, wake, stop, self.log_level, index, self.give_way,
+                                         self.count))
         process.start()
         return process, wake, stop
 

@@ -1,6 +1,9 @@
 """Engines, sessions and migrations, the same way for SQLite and PostgreSQL.
 
 SQLite runs in WAL mode with `synchronous=FULL`, so a committed row is on disk before the SMTP 250.
+The SQLite file holds a raw copy of every mail of the BCC'd mailboxes: a directory and file that faxbounce
+creates are private (0700, 0600; SQLite gives its -wal and -shm files the database file's mode). Existing
+ones keep the mode their owner chose.
 """
 
 from __future__ import annotations
@@ -47,7 +50,7 @@ def create_db_engine(url: str, *, durable: bool = True, **kwargs: Any) -> Engine
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database or ""
         if database and database != ":memory:" and not database.startswith("file:"):
-            Path(database).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
+            _create_private(Path(database).expanduser().resolve())
         engine = sa.create_engine(url, connect_args={"timeout": 5}, **kwargs)
         sync = "FULL" if durable else "NORMAL"
         sa.event.listen(engine, "connect", lambda conn, record: _sqlite_pragmas(conn, record, sync))
@@ -58,6 +61,27 @@ def create_db_engine(url: str, *, durable: bool = True, **kwargs: Any) -> Engine
     if not durable:
         sa.event.listen(engine, "connect", _postgres_async_commit)
     return engine
+
+
+PRIVATE_DIRECTORY_MODE = 0o700
+PRIVATE_FILE_MODE = 0o600
+
+
+def _create_private(database: Path) -> None:
+    """Create the SQLite file's missing directories and the empty file itself, readable by the owner only."""
+    missing = [p for p in (database.parent, *database.parent.parents) if not p.exists()]
+    try:
+        for directory in reversed(missing):
+            directory.mkdir(mode=PRIVATE_DIRECTORY_MODE, exist_ok=True)
+            os.chmod(directory, PRIVATE_DIRECTORY_MODE)  # mkdir's mode is filtered by the umask
+        try:
+            os.close(os.open(database, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE))
+        except FileExistsError:
+            return
+        os.chmod(database, PRIVATE_FILE_MODE)
+    except OSError as exc:
+        raise FaxbounceError(f"database: cannot create {exc.filename or database}: {exc.strerror}: "
+                             "fix database.url or the directory's permissions") from exc
 
 
 def _postgres_async_commit(dbapi_connection: Any, _record: Any) -> None:
