@@ -19,15 +19,71 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import tempfile
 from collections.abc import Callable
+from typing import IO
 
-__all__ = ["BLOCK", "DataReader", "DataRefusal"]
+__all__ = ["BLOCK", "SPOOL_AFTER", "DataReader", "DataRefusal", "SpooledContent"]
 
-BLOCK = 256 * 1024
+BLOCK = 64 * 1024
 """Most bytes taken from the stream per await."""
 _END = b"\r\n.\r\n"
 _HOLD = len(_END) - 1
 """Bytes kept back at the end of each block: they may be the start of the end-of-data sequence."""
+SPOOL_AFTER = 1024 * 1024
+"""Content past this size goes to a temporary file until it is committed (one mail in memory at a time)."""
+
+
+class SpooledContent:
+    """A mail's content: in memory while small, else in an unlinked temporary file until `read()`.
+
+    Many large uploads at once then cost disk, not memory: the committer reads each one just before its
+    own transaction (`read()` hands the bytes over once and closes the file)."""
+
+    def __init__(self, spool_after: int = SPOOL_AFTER) -> None:
+        self.spool_after = spool_after
+        self.size = 0
+        self._memory = bytearray()
+        self._file: IO[bytes] | None = None
+
+    def __len__(self) -> int:
+        return self.size
+
+    @property
+    def spooled(self) -> bool:
+        """Whether the content is in a temporary file (else in memory)."""
+        return self._file is not None
+
+    def write(self, data: bytes | memoryview) -> None:
+        """Append (raises OSError when the temporary file cannot be written: a full disk)."""
+        self.size += len(data)
+        if self._file is None and len(self._memory) + len(data) > self.spool_after:
+            self._file = tempfile.TemporaryFile(prefix="faxbounce-data-")  # noqa: SIM115 - closed by read/discard
+            self._file.write(self._memory)
+            self._memory = bytearray()
+        if self._file is not None:
+            self._file.write(data)
+        else:
+            self._memory += data
+
+    def read(self) -> bytes:
+        """The whole content, once."""
+        if self._file is None:
+            data = bytes(self._memory)
+            self.discard()
+            return data
+        try:
+            self._file.seek(0)
+            return self._file.read()
+        finally:
+            self.discard()
+
+    def discard(self) -> None:
+        self.size = 0
+        self._memory = bytearray()
+        if self._file is not None:
+            self._file.close()
+            self._file = None
 
 
 class DataRefusal(enum.Enum):
@@ -36,6 +92,7 @@ class DataRefusal(enum.Enum):
     LINE_TOO_LONG = "500 5.5.2 Line too long (see RFC 5321 4.5.3.1.6)"
     TOO_MUCH_DATA = "552 5.3.4 Message too big for system"
     NO_MEMORY = "452 4.3.1 Too much mail in flight, try again later"
+    NO_SPACE = "452 4.3.1 Insufficient system storage, try again later"
 
 
 class DataReader:
@@ -50,7 +107,7 @@ class DataReader:
         """Asked whether the buffer may grow to n bytes (the session's booking against the budget)."""
         self.on_block = on_block
         """Called for each block that arrives (the idle timer)."""
-        self.content = bytearray()
+        self.content = SpooledContent()
         """The content, dot-unstuffed, without the final dot (empty once refused)."""
         self.received = 0
         """Bytes of content received, stuffed dots included (what the size limit counts, like aiosmtpd)."""
@@ -100,7 +157,10 @@ class DataReader:
         if not self.cover(len(self.content) + len(unstuffed) - 2):
             self._refuse(DataRefusal.NO_MEMORY)
             return
-        self.content += memoryview(unstuffed)[2:]
+        try:
+            self.content.write(memoryview(unstuffed)[2:])
+        except OSError:
+            self._refuse(DataRefusal.NO_SPACE)
 
     def _lines_fit(self, joined: bytes) -> bool:
         """Whether every line ending in `joined` (2 bytes already seen, then new ones) is within the limit.
@@ -122,7 +182,7 @@ class DataReader:
 
     def _refuse(self, refusal: DataRefusal) -> None:
         self.refusal = refusal
-        self.content = bytearray()  # drop what is held now, not after the client has finished sending
+        self.content.discard()  # drop what is held now, not after the client has finished sending
 
 
 def _unread(stream: asyncio.StreamReader, data: bytes) -> None:

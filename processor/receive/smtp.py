@@ -24,7 +24,7 @@ from aiosmtpd.smtp import Envelope as SmtpEnvelope
 
 from processor.errors import RawStoreError
 from processor.receive.auth import CredentialAuthenticator
-from processor.receive.data import DataReader, DataRefusal
+from processor.receive.data import DataReader, DataRefusal, SpooledContent
 from processor.store.inbound import Envelope, RawStore, StoredMail
 
 __all__ = [
@@ -159,17 +159,22 @@ class SessionGate:
 class GroupCommitter:
     """Commits the mails of concurrent sessions together, one transaction at a time, in arrival order."""
 
-    def __init__(self, store: RawStore, executor: Executor, max_batch: int = 200, waiting: Any = None) -> None:
+    def __init__(self, store: RawStore, executor: Executor, max_batch: int = 200, waiting: Any = None,
+                 max_batch_bytes: int = 8 * 1024 * 1024) -> None:
         self.store = store
         self.executor = executor
         self.max_batch = max_batch
+        self.max_batch_bytes = max_batch_bytes
+        """A batch stops growing at this many bytes (it always takes one mail): the database driver holds
+        copies of every mail of the statement it runs, so large mails are committed one at a time."""
         self.waiting = waiting
         """Optional shared counter (`.value`) of mails waiting for their commit: the workers read it to let
         the SMTP side have SQLite's one write lock first."""
-        self._pending: list[tuple[bytes, Envelope, asyncio.Future[StoredMail]]] = []
+        self._pending: list[tuple[bytes | SpooledContent, Envelope, asyncio.Future[StoredMail]]] = []
         self._task: asyncio.Task[None] | None = None
 
-    async def put(self, raw: bytes, envelope: Envelope) -> StoredMail:
+    async def put(self, raw: bytes | SpooledContent, envelope: Envelope) -> StoredMail:
+        """Commit one mail (its bytes, or its content spooled to disk, read just before its transaction)."""
         future: asyncio.Future[StoredMail] = asyncio.get_running_loop().create_future()
         self._pending.append((raw, envelope, future))
         if self.waiting is not None:
@@ -183,9 +188,15 @@ class GroupCommitter:
         loop = asyncio.get_running_loop()
         await asyncio.sleep(0)  # let sessions whose DATA ended in the same loop turn join this batch
         while self._pending:
-            batch, self._pending = self._pending[: self.max_batch], self._pending[self.max_batch :]
+            size, count = 0, 0
+            for raw, _envelope, _future in self._pending[: self.max_batch]:
+                size += len(raw)
+                if count and size > self.max_batch_bytes:
+                    break
+                count += 1
+            batch, self._pending = self._pending[:count], self._pending[count:]
             try:
-                stored = await loop.run_in_executor(self.executor, self.store.put_many, [(r, e) for r, e, _ in batch])
+                stored = await loop.run_in_executor(self.executor, self._put_many, [(r, e) for r, e, _ in batch])
             except Exception as exc:  # noqa: BLE001 - every waiting session must get an answer
                 error = exc if isinstance(exc, RawStoreError) else RawStoreError(f"{type(exc).__name__}: {exc}")
                 for _raw, _envelope, future in batch:
@@ -198,6 +209,10 @@ class GroupCommitter:
             for (_raw, _envelope, future), result in zip(batch, stored, strict=True):
                 if not future.done():
                     future.set_result(result)
+
+
+    def _put_many(self, batch: list[tuple[bytes | SpooledContent, Envelope]]) -> list[StoredMail]:
+        return self.store.put_many([(raw if isinstance(raw, bytes) else raw.read(), e) for raw, e in batch])
 
 
 class SmtpObserver(Protocol):
@@ -279,7 +294,8 @@ class SinkHandler:
         return S250_OK
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: SmtpEnvelope) -> str:
-        raw = envelope.original_content or b""
+        raw = envelope.original_content or b""  # bytes, or a large mail's SpooledContent
+        size = len(raw)
         meta = Envelope(
             mail_from="" if envelope.mail_from in (None, "<>") else envelope.mail_from,  # null sender
             rcpt_tos=tuple(envelope.rcpt_tos),
@@ -296,15 +312,15 @@ class SinkHandler:
             full = _is_full(exc)
             self.observer.tempfailed("storage_full" if full else "store_failed")
             return S452_STORAGE_FULL if full else S451_STORE_FAILED
-        self.observer.accepted(len(raw), time.perf_counter() - started, stored.duplicate)
+        self.observer.accepted(size, time.perf_counter() - started, stored.duplicate)
         if self._store_failing:
             log.warning("store available again, accepting mail")
             self._store_failing = False
         if stored.duplicate:
-            log.info("message %s delivered again (%d bytes from %s): kept once", stored.id, len(raw), meta.peer,
+            log.info("message %s delivered again (%d bytes from %s): kept once", stored.id, size, meta.peer,
                      extra={"mail_id": stored.id})
         else:
-            log.debug("message %s stored: %d bytes from %s", stored.id, len(raw), meta.peer,
+            log.debug("message %s stored: %d bytes from %s", stored.id, size, meta.peer,
                       extra={"mail_id": stored.id})
             if self.on_stored is not None:
                 self.on_stored(stored.id)
@@ -400,9 +416,10 @@ class FaxbounceSMTP(SMTP):
                 self._set_post_data_state()
                 await self.push(reader.refusal.value)
                 return
-            raw = bytes(reader.content)
-            del reader  # one copy of the mail from here on
-            self.envelope.content = self.envelope.original_content = raw
+            # A large mail stays in its temporary file until the committer reads it for its own transaction.
+            content = reader.content
+            raw = content if content.spooled else content.read()
+            self.envelope.content = self.envelope.original_content = raw  # type: ignore[assignment]
             status = await self._call_handler_hook("DATA")
             self._set_post_data_state()
             await self.push(S250_OK if status is MISSING else status)
