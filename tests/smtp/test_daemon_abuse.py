@@ -1,9 +1,10 @@
-"""Memory of the real daemon (`faxbounce serve` in a subprocess, its own RSS) under mails built to blow it up."""
+"""The real daemon (`faxbounce serve` in a subprocess): its own RSS under mails built to blow it up, and its limits."""
 
 from __future__ import annotations
 
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -97,3 +98,50 @@ def test_sixteen_uploads_without_size_stay_within_the_budget(daemon: Daemon) -> 
     assert sum(r.startswith(b"250") for r in replies) >= 10  # what the 256 MiB budget holds at once, at least
     print(f"sixteen 25 MB uploads without SIZE: peak RSS +{grew / MB:.1f} MB, replies {sorted(r[:3] for r in replies)}")
     assert grew <= 320 * MB, f"peak RSS grew by {grew / MB:.0f} MB"
+
+
+def test_the_daemon_applies_the_limits_from_its_settings(tmp_path: Path) -> None:
+    """Config keys to the running daemon: per-client share, command limit, idle 421; text logs stay one line
+    per event whatever a client sends."""
+    url = f"sqlite:///{tmp_path / 'limits.sqlite3'}"
+    migrate(create_db_engine(url))
+    daemon = start_daemon(url, tmp_path, metrics=False, FAXBOUNCE_PROCESSING_WORKERS="1",
+                          FAXBOUNCE_SMTP_MAX_SESSIONS_PER_CLIENT="2", FAXBOUNCE_SMTP_MAX_COMMANDS="20",
+                          FAXBOUNCE_SMTP_TIMEOUT="1", FAXBOUNCE_SMTP_ALLOWED_SENDERS="*@fax.tc",
+                          FAXBOUNCE_SMTP_ALLOWED_CLIENTS="127.0.0.0/8")
+    try:
+        def connect(source: str = "127.0.0.1") -> tuple[socket.socket, object]:
+            sock = socket.create_connection(("127.0.0.1", daemon.smtp_port), timeout=10, source_address=(source, 0))
+            return sock, sock.makefile("rb")
+
+        time.sleep(0.5)  # start_daemon's probe connections are gone
+        first = connect()
+        assert first[1].readline().startswith(b"220")
+        second = connect()
+        assert second[1].readline().startswith(b"220")
+        third = connect()
+        assert third[1].readline().startswith(b"421 4.7.0 Too many connections from your address")
+        other = connect("127.0.0.2")
+        assert other[1].readline().startswith(b"220")
+
+        sock, reader = first
+        sock.sendall(b"HELO forged\r\n")
+        sock.sendall(b"FAKE\r2026-01-01_00:00:00,000_INFO_MainProcess_faked: line\r\n")  # logged by aiosmtpd
+        sock.sendall(b'MAIL FROM:<"x\x1b[2K\r2026-01-01"@example.net>\r\n')  # logged by the sender policy
+        replies = [reader.readline() for _ in range(3)]
+        assert replies[0].startswith(b"250") and replies[1].startswith(b"500") and replies[2].startswith(b"550")
+        sock.sendall(b"NOOP\r\n" * 21)
+        noops = [reader.readline() for _ in range(21)]
+        assert noops[:20] == [b"250 OK\r\n"] * 20  # 20 NOOPs allowed, then 421 and closed
+        assert noops[20].startswith(b"421") and reader.readline() == b""
+
+        assert other[1].readline().startswith(b"421 4.4.2")  # silent for 1 s
+    finally:
+        assert daemon.stop() == 0
+    log = daemon.log.read_text()
+    refused = [line for line in log.splitlines() if "sender refused" in line]
+    assert len(refused) == 1 and '"x\\x1b[2K\\r2026-01-01"@example.net' in refused[0]
+    unknown = [line for line in log.splitlines() if "unrecognised" in line]
+    assert len(unknown) == 1 and "FAKE\\r2026-01-01" in unknown[0]
+    assert not [line for line in log.splitlines() if line.startswith("2026-01-01")]
+    assert "\x1b" not in log
