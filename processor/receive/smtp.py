@@ -88,6 +88,7 @@ class SessionGate:
         self.max_sessions_per_client = max_sessions_per_client or max_sessions
         """One client address's share of `max_sessions`, so that it cannot lock the others out."""
         self.per_client: dict[str | None, int] = {}
+        self.bytes_per_client: dict[str | None, int] = {}
         self.max_bytes_in_flight = max_bytes_in_flight
         self.bytes_in_flight = 0
         self.reserve_wait = 5.0
@@ -134,15 +135,27 @@ class SessionGate:
             return S421_TOO_MANY_FROM_CLIENT
         return None
 
-    def reserve(self, size: int) -> bool:
-        """Book memory for one DATA transfer (or more of it); False when the budget would be exceeded."""
+    def reserve(self, size: int, client: str | None = None) -> bool:
+        """Book room for one DATA transfer (or more of it); False when the budget would be exceeded, or
+        when `client` would hold more than half of it (so that one client's stalled transfers cannot lock
+        the others out). A first booking is granted whatever its size, so a mail as large as the budget
+        still gets through when nothing else is in flight."""
+        held = self.bytes_per_client.get(client, 0)
         if self.bytes_in_flight and self.bytes_in_flight + size > self.max_bytes_in_flight:
             return False
+        if held and held + size > self.max_bytes_in_flight // 2:
+            return False
         self.bytes_in_flight += size
+        self.bytes_per_client[client] = held + size
         return True
 
-    def release(self, size: int) -> None:
+    def release(self, size: int, client: str | None = None) -> None:
         self.bytes_in_flight -= size
+        left = self.bytes_per_client.get(client, 0) - size
+        if left > 0:
+            self.bytes_per_client[client] = left
+        else:
+            self.bytes_per_client.pop(client, None)
 
     def _allowed(self, host: str | None) -> bool:
         if host is None:  # a Unix socket or a test transport: local by definition
@@ -387,9 +400,10 @@ class FaxbounceSMTP(SMTP):
             await self.push("501 Syntax: DATA")
             return
         limit = self.data_size_limit
+        client = _host(self.session.peer if self.session else None)
         booked = min(self._declared_size() or limit or _GROWTH, limit or self.gate.max_bytes_in_flight)
         deadline = asyncio.get_running_loop().time() + self.gate.reserve_wait
-        while not self.gate.reserve(booked):
+        while not self.gate.reserve(booked, client):
             if asyncio.get_running_loop().time() >= deadline:
                 self.observer.limited("bytes_in_flight")
                 await self.push(S452_BUSY)
@@ -401,7 +415,7 @@ class FaxbounceSMTP(SMTP):
             if size <= booked:
                 return True
             more = max(size - booked, _GROWTH)
-            if not self.gate.reserve(more):
+            if not self.gate.reserve(more, client):
                 return False
             booked += more
             return True
@@ -424,7 +438,7 @@ class FaxbounceSMTP(SMTP):
             self._set_post_data_state()
             await self.push(S250_OK if status is MISSING else status)
         finally:
-            self.gate.release(booked)
+            self.gate.release(booked, client)
 
     def _declared_size(self) -> int | None:
         options = self.envelope.mail_options if self.envelope is not None else []

@@ -172,6 +172,20 @@ def test_a_transfer_past_its_booking_needs_room_in_the_budget(serve: object) -> 
     assert honest.reply().startswith(b"250")  # a little over its SIZE, which the budget has room for
 
 
+def test_one_client_address_books_at_most_half_the_budget(serve: object) -> None:
+    """Sixteen sessions sitting in DATA held the whole budget: every other client got 452 for up to 300 s."""
+    gate = SessionGate(max_bytes_in_flight=1_000_000)
+    gate.reserve_wait = 0.3
+    server = serve(gate)  # type: ignore[operator]
+    stalled = [Client(server) for _ in range(5)]
+    replies = [c.open_data(200_000)[:3] for c in stalled]
+    assert replies == [b"354", b"354", b"452", b"452", b"452"]
+    other = Client(server, source="127.0.0.2")
+    assert other.open_data(400_000).startswith(b"354")
+    other.sock.sendall(b"Subject: t\r\n\r\nserved\r\n.\r\n")
+    assert other.reply().startswith(b"250")
+
+
 def test_one_client_address_gets_only_its_share_of_sessions(serve: object) -> None:
     server = serve(SessionGate(max_sessions=10, max_sessions_per_client=3))  # type: ignore[operator]
     hogs = [Client(server) for _ in range(3)]
