@@ -66,11 +66,12 @@ class SmtpMetrics:
                                         "Time from the end of DATA to the committed raw mail", buckets=COMMIT_BUCKETS,
                                         registry=registry)
         self.limits = Counter("faxbounce_smtp_limits", "Clients stopped by a limit (idle, bytes_in_flight, size, "
-                              "auth_failures): the client keeps its mail and retries", ["limit"], registry=registry)
+                              "temp_space, auth_failures): the client keeps its mail and retries", ["limit"],
+                              registry=registry)
         self.tls_failures = Counter("faxbounce_tls_handshake_failures",
                                     "STARTTLS handshakes that failed on the client's side (no mail involved)",
                                     registry=registry)
-        for limit in ("idle", "bytes_in_flight", "size", "auth_failures"):
+        for limit in ("idle", "bytes_in_flight", "size", "temp_space", "auth_failures"):
             self.limits.labels(limit)
         for reason in ("store_failed", "storage_full", "error"):
             self.tempfailed_total.labels(reason)

@@ -426,7 +426,7 @@ class FaxbounceSMTP(SMTP):
                                 on_block=self._reset_timeout)
             await reader.read()
             if reader.refusal is not None:
-                self.observer.limited("bytes_in_flight" if reader.refusal is DataRefusal.NO_MEMORY else "size")
+                self.observer.limited(_REFUSAL_LIMITS[reader.refusal])
                 self._set_post_data_state()
                 await self.push(reader.refusal.value)
                 return
@@ -483,6 +483,10 @@ class FaxbounceSMTP(SMTP):
             return
         self.observer.session_opened()
         await super()._handle_client()
+
+
+_REFUSAL_LIMITS = {DataRefusal.LINE_TOO_LONG: "size", DataRefusal.TOO_MUCH_DATA: "size",
+                   DataRefusal.NO_MEMORY: "bytes_in_flight", DataRefusal.NO_SPACE: "temp_space"}
 
 
 class _PendingCheck:

@@ -95,7 +95,8 @@ def test_sixteen_uploads_without_size_stay_within_the_budget(daemon: Daemon) -> 
         thread.join(60)
     grew = _status(daemon.process.pid)["VmHWM"] - before
     assert len(replies) == 16 and all(r[:3] in (b"250", b"452") for r in replies), replies
-    assert sum(r.startswith(b"250") for r in replies) >= 10  # what the 256 MiB budget holds at once, at least
+    # One client address books at most half of the 256 MiB budget: five 25 MiB bookings at once, at least.
+    assert sum(r.startswith(b"250") for r in replies) >= 5
     print(f"sixteen 25 MB uploads without SIZE: peak RSS +{grew / MB:.1f} MB, replies {sorted(r[:3] for r in replies)}")
     assert grew <= 320 * MB, f"peak RSS grew by {grew / MB:.0f} MB"
 
