@@ -25,11 +25,15 @@ Scenarios:
             different nodes; one node killed with kill -9 mid-load and restarted, then the node holding the
             tracking sweep: every mail stored once, processed once (one result row per result mail), no
             `error`, every submission matched, and the sweep moves to a live node.
+- abuse:    honest clients send small mails while, in turn, 16 sessions sit silent in DATA (SIZE=16 MiB),
+            one client holds 100 sessions, 300 pipelined wrong AUTH lines arrive, and 26 MB mails of empty
+            lines are sent; its own table compares the honest clients' latency with their usual p99.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import contextlib
 import multiprocessing
 import os
@@ -38,6 +42,8 @@ import shutil
 import signal
 import smtplib
 import socket
+import ssl
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -94,13 +100,13 @@ class Daemon:
     env: dict[str, str] = field(default_factory=dict)
     name: str = "daemon"
 
-    def start(self, timeout: float = 30) -> None:
+    def start(self, timeout: float = 30, **settings: str) -> None:
         self.starts += 1
         self.log = self.workdir / f"{self.name}-{self.starts}.log"
         env = dict(os.environ, FAXBOUNCE_DATABASE_URL=self.url, FAXBOUNCE_SMTP_PORT=str(self.port),
                    FAXBOUNCE_SMTP_HOST="127.0.0.1", FAXBOUNCE_PROCESSING_POLL_INTERVAL="0.2",
                    FAXBOUNCE_METRICS_PORT="0", FAXBOUNCE_SMTP_MAX_SESSIONS="200", PYTHONPATH=str(ROOT),
-                   **self.env)
+                   **self.env, **settings)
         env.pop("FAXBOUNCE_CONFIG", None)
         with self.log.open("wb") as out:
             self.process = subprocess.Popen([sys.executable, "-m", "processor", "serve"], cwd=self.workdir,
@@ -583,16 +589,244 @@ def _count_processing(url: str, report: Report) -> None:
             report.permanent += 1_000_000  # make the row fail loudly
     finally:
         engine.dispose()
+# ---------------------------------------------------------------- abuse (issue #15)
+
+
+@dataclass
+class AbuseRow:
+    attack: str
+    mails: int = 0
+    refused: int = 0
+    p50: float = 0.0
+    p99: float = 0.0
+    usual_p99: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.refused == 0 and self.mails > 0 and self.p99 <= 2 * self.usual_p99 + 0.02
+
+
+def _honest_load(port: int, stop: threading.Event, tls: bool, sessions: int = 4) -> tuple[list[float], int]:
+    """Honest clients (from 127.0.0.1) sending small mails back to back; (latencies, 4xx/5xx or errors)."""
+    latencies: list[float] = []
+    failures = [0]
+    lock = threading.Lock()
+
+    def run(n: int) -> None:
+        seq = 0
+        while not stop.is_set():
+            try:
+                with smtplib.SMTP("127.0.0.1", port, timeout=30, source_address=("127.0.0.1", 0)) as client:
+                    client.ehlo("honest.example.com")
+                    if tls:
+                        client.starttls(context=_insecure_tls())
+                        client.ehlo("honest.example.com")
+                        client.login("fax", "s3cret")
+                    while not stop.is_set():
+                        seq += 1
+                        started = time.monotonic()
+                        client.sendmail("load@example.com", ["fax-results@faxbounce.test"],
+                                        message(f"honest{n}", seq))
+                        with lock:
+                            latencies.append(time.monotonic() - started)
+                        time.sleep(0.02)
+            except (smtplib.SMTPException, OSError):
+                with lock:
+                    failures[0] += 1
+                time.sleep(0.1)
+
+    threads = [threading.Thread(target=run, args=(n,), daemon=True) for n in range(sessions)]
+    for thread in threads:
+        thread.start()
+    stop.wait()
+    for thread in threads:
+        thread.join(30)
+    return latencies, failures[0]
+
+
+def _insecure_tls() -> ssl.SSLContext:
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    return context
+
+
+def _measure(port: int, seconds: float, tls: bool, attack: Callable[[threading.Event], list[str]] | None,
+             name: str, usual: float) -> AbuseRow:
+    stop = threading.Event()
+    box: dict[str, object] = {}
+    honest = threading.Thread(target=lambda: box.update(result=_honest_load(port, stop, tls)))
+    honest.start()
+    notes: list[str] = []
+    if attack is not None:
+        attacker = threading.Thread(target=lambda: notes.extend(attack(stop)), daemon=True)
+        attacker.start()
+    time.sleep(seconds)
+    stop.set()
+    honest.join(60)
+    if attack is not None:
+        attacker.join(60)
+    latencies, failures = box["result"]  # type: ignore[misc]
+    row = AbuseRow(name, len(latencies), failures, notes=notes)
+    if latencies:
+        ordered = sorted(latencies)
+        row.p50 = statistics.median(ordered)
+        row.p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+    row.usual_p99 = usual or row.p99
+    return row
+
+
+def _session(port: int, source: str) -> tuple[socket.socket, object]:
+    sock = socket.create_connection(("127.0.0.1", port), timeout=30, source_address=(source, 0))
+    reader = sock.makefile("rb")
+    reader.readline()
+    return sock, reader
+
+
+def _reply(reader: object) -> bytes:
+    line = reader.readline()  # type: ignore[attr-defined]
+    while line[3:4] == b"-":
+        line = reader.readline()  # type: ignore[attr-defined]
+    return line
+
+
+def attack_idle_data(port: int) -> Callable[[threading.Event], list[str]]:
+    def attack(stop: threading.Event) -> list[str]:
+        replies = []
+        sessions = []
+        for _ in range(16):
+            with suppress(OSError):
+                sock, reader = _session(port, "127.0.0.2")
+                for command in (b"EHLO idle\r\n", b"MAIL FROM:<idle@example.net> SIZE=16777216\r\n",
+                                b"RCPT TO:<fax-results@faxbounce.test>\r\n", b"DATA\r\n"):
+                    sock.sendall(command)
+                    reply = _reply(reader)
+                replies.append(reply[:3].decode())
+                sessions.append(sock)
+        stop.wait()
+        for sock in sessions:
+            sock.close()
+        return [f"16 silent DATA sessions from one address: {replies.count('354')} x 354, "
+                f"{replies.count('452')} x 452 (a client books at most half the budget)"]
+    return attack
+
+
+def attack_hog(port: int) -> Callable[[threading.Event], list[str]]:
+    def attack(stop: threading.Event) -> list[str]:
+        greetings = []
+        sessions = []
+        for _ in range(100):
+            with suppress(OSError):
+                sock = socket.create_connection(("127.0.0.1", port), timeout=30, source_address=("127.0.0.3", 0))
+                greetings.append(sock.recv(200)[:3].decode())
+                sessions.append(sock)
+        stop.wait()
+        for sock in sessions:
+            sock.close()
+        return [f"one address opened 100 sessions: {greetings.count('220')} greeted, "
+                f"{greetings.count('421')} x 421 (smtp.max_sessions_per_client)"]
+    return attack
+
+
+def attack_auth(port: int) -> Callable[[threading.Event], list[str]]:
+    def attack(stop: threading.Event) -> list[str]:
+        codes: dict[str, int] = {}
+        started = time.monotonic()
+        with suppress(OSError):
+            sock, reader = _session(port, "127.0.0.4")
+            sock.sendall(b"EHLO flood\r\n")
+            _reply(reader)
+            sock.sendall(b"STARTTLS\r\n")
+            _reply(reader)
+            tls = _insecure_tls().wrap_socket(sock)
+            reader = tls.makefile("rb")
+            tls.sendall(b"EHLO flood\r\n")
+            _reply(reader)
+            line = b"AUTH PLAIN " + base64.b64encode(b"\0fax\0wrong") + b"\r\n"
+            tls.sendall(line * 300)
+            for _ in range(300):
+                code = _reply(reader)[:3].decode()
+                codes[code] = codes.get(code, 0) + 1
+            tls.close()
+        return [f"300 pipelined wrong AUTH PLAIN in {time.monotonic() - started:.2f}s: "
+                + ", ".join(f"{n} x {c}" for c, n in sorted(codes.items()))]
+    return attack
+
+
+def attack_empty_lines(port: int) -> Callable[[threading.Event], list[str]]:
+    def attack(stop: threading.Event) -> list[str]:
+        replies = []
+        body = b"\r\n" * 13_000_000
+        while not stop.is_set() and len(replies) < 3:
+            with suppress(OSError):
+                sock, reader = _session(port, "127.0.0.5")
+                for command in (b"EHLO big\r\n", b"MAIL FROM:<big@example.net> SIZE=26100000\r\n",
+                                b"RCPT TO:<fax-results@faxbounce.test>\r\n", b"DATA\r\n"):
+                    sock.sendall(command)
+                    _reply(reader)
+                sock.sendall(f"Subject: empty {len(replies)}\r\n".encode() + body + b".\r\n")
+                replies.append(_reply(reader)[:3].decode())
+                sock.close()
+        return [f"{len(replies)} mails of 13 million empty lines (26 MB): {', '.join(replies)}"]
+    return attack
+
+
+def _rss_note(daemon: Daemon) -> str:
+    assert daemon.process is not None
+    status = Path(f"/proc/{daemon.process.pid}/status").read_text()
+    peak = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:"))
+    return f"daemon peak RSS {peak / 1024:.0f} MiB"
+
+
+def scenario_abuse(workdir: Path, seconds: float) -> list[AbuseRow]:
+    rows: list[AbuseRow] = []
+    daemon = Daemon(_sqlite(workdir), free_port(), workdir)
+    daemon.start(FAXBOUNCE_PROCESSING_WORKERS="1")
+    try:
+        usual = _measure(daemon.port, seconds, False, None, "none (usual)", 0.0)
+        rows.append(usual)
+        for name, attack in (("16 sessions silent in DATA", attack_idle_data),
+                             ("one client holding 100 sessions", attack_hog),
+                             ("26 MB mails of empty lines", attack_empty_lines)):
+            rows.append(_measure(daemon.port, seconds, False, attack(daemon.port), name, usual.p99))
+        rows[-1].notes.append(_rss_note(daemon))
+    finally:
+        daemon.stop()
+    cert, key = workdir / "cert.pem", workdir / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
+                    "/CN=localhost", "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    from processor.receive.auth import hash_password
+
+    tls_workdir = workdir / "tls"
+    tls_workdir.mkdir()
+    daemon = Daemon(_sqlite(tls_workdir), free_port(), tls_workdir)
+    daemon.start(FAXBOUNCE_PROCESSING_WORKERS="1", FAXBOUNCE_SMTP_TLS_CERT=str(cert), FAXBOUNCE_SMTP_TLS_KEY=str(key),
+                 FAXBOUNCE_SMTP_AUTH_USERS=f"fax:{hash_password('s3cret')}")
+    try:
+        usual = _measure(daemon.port, seconds, True, None, "none (usual, STARTTLS + AUTH)", 0.0)
+        rows.append(usual)
+        rows.append(_measure(daemon.port, seconds, True, attack_auth(daemon.port), "AUTH flood", usual.p99))
+    finally:
+        daemon.stop()
+    return rows
+
+
+def print_abuse_table(rows: list[AbuseRow]) -> None:
+    print("| attack | honest mails | honest refused | p50 ms | p99 ms | usual p99 ms | within | notes |")
+    print("|---|---:|---:|---:|---:|---:|---|---|")
+    for r in rows:
+        print(f"| {r.attack} | {r.mails} | {r.refused} | {r.p50 * 1000:.1f} | {r.p99 * 1000:.1f} | "
+              f"{r.usual_p99 * 1000:.1f} | {'yes' if r.ok else 'NO'} | {'; '.join(r.notes)} |")
 
 
 SCENARIOS: dict[str, Callable[..., Report]] = {
-    "nodes": scenario_nodes,
     "kill9": scenario_kill9,
     "pgdown": scenario_pgdown,
     "locked": scenario_locked,
     "diskfull": scenario_diskfull,
     "dupes": scenario_dupes,
     "sigterm": scenario_sigterm,
+    "nodes": scenario_nodes,
 }
 
 
@@ -614,13 +848,20 @@ def print_table(reports: list[Report]) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("scenarios", nargs="*", choices=[*SCENARIOS, []], default=[], metavar="SCENARIO")
+    parser.add_argument("scenarios", nargs="*", choices=[*SCENARIOS, "abuse", []], default=[], metavar="SCENARIO")
     parser.add_argument("--quick", action="store_true", help="small sizes (a minute in all)")
     args = parser.parse_args()
-    names = args.scenarios or list(SCENARIOS)
+    names = args.scenarios or [*SCENARIOS, "abuse"]
     sizes = QUICK if args.quick else SIZES
     reports = []
+    abuse: list[AbuseRow] = []
     for name in names:
+        if name == "abuse":
+            seconds = 3.0 if args.quick else 8.0
+            print(f"running abuse ({seconds:.0f} s per attack)…", file=sys.stderr, flush=True)
+            with tempfile.TemporaryDirectory(prefix="faxbounce-abuse-") as tmp:
+                abuse = scenario_abuse(Path(tmp), seconds)
+            continue
         if name == "diskfull" and os.geteuid() != 0:
             print(f"skipping {name}: mounting a tmpfs needs root", file=sys.stderr)
             continue
@@ -628,8 +869,12 @@ def main() -> int:
         print(f"running {name} ({sizes[name]} messages)…", file=sys.stderr, flush=True)
         reports.append(run(name, sizes[name]))
         print(f"  {time.monotonic() - started:.1f}s", file=sys.stderr, flush=True)
-    print_table(reports)
-    return 0 if all(r.ok for r in reports) else 1
+    if reports:
+        print_table(reports)
+    if abuse:
+        print()
+        print_abuse_table(abuse)
+    return 0 if all(r.ok for r in reports) and all(r.ok for r in abuse) else 1
 
 
 if __name__ == "__main__":

@@ -53,11 +53,16 @@ class SmtpSettings:
     max_line_length: int = 64 * 1024
     max_recipients: int = 1000
     timeout: int = 300
-    """Seconds a client may stay silent before the session is closed."""
+    """Seconds a client may stay silent (no command; in DATA, no byte) before it gets `421` and is closed."""
     max_sessions: int = 100
     """Concurrent sessions; one more is answered `421` and closed."""
+    max_sessions_per_client: int = 20
+    """Concurrent sessions from one client address (a share of max_sessions); one more is answered `421`."""
+    max_commands: int = 1000
+    """Times one session may send any one command (RSET, NOOP, MAIL, …; RCPT: this or max_recipients,
+    whichever is more); one more is answered `421` and the session closed (the client reconnects)."""
     max_bytes_in_flight: int = 256 * 1024 * 1024
-    """Memory for mails being received at once (each DATA books its SIZE, else 1 MiB); over it: 452."""
+    """Memory for mails being received at once (each DATA books its SIZE, else max_message_size); over it: 452."""
     allowed_clients: tuple[str, ...] = ()
     """Client networks (CIDR) that may connect; empty = loopback only. Others get `554` at connect."""
     allowed_senders: tuple[str, ...] = ()
@@ -69,6 +74,10 @@ class SmtpSettings:
     """Refuse mail (530) until the client has said STARTTLS."""
     auth_users: tuple[str, ...] = ()
     """`user:hash` entries made by `faxbounce hash-password`; non-empty = AUTH PLAIN/LOGIN is required, after TLS."""
+    auth_max_failures: int = 5
+    """Failed AUTH attempts in a row from one client address before it is paused (454 without a check)."""
+    auth_failure_pause: int = 300
+    """Seconds a paused client address waits (from its last failure) before AUTH is checked again."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,7 +294,8 @@ def _validate(section: str, settings: Any) -> None:
         if not 0 <= settings.port <= 65535:
             raise ConfigError("smtp.port", f"must be from 0 to 65535, got {settings.port}")
         for name in ("max_message_size", "max_line_length", "max_recipients", "timeout", "max_sessions",
-                     "max_bytes_in_flight"):
+                     "max_sessions_per_client", "max_commands", "max_bytes_in_flight", "auth_max_failures",
+                     "auth_failure_pause"):
             if getattr(settings, name) <= 0:
                 raise ConfigError(f"smtp.{name}", "must be greater than 0")
         if settings.max_line_length < 1000:

@@ -65,6 +65,14 @@ class SmtpMetrics:
         self.commit_seconds = Histogram("faxbounce_commit_seconds",
                                         "Time from the end of DATA to the committed raw mail", buckets=COMMIT_BUCKETS,
                                         registry=registry)
+        self.limits = Counter("faxbounce_smtp_limits", "Clients stopped by a limit (idle, bytes_in_flight, size, "
+                              "temp_space, auth_failures): the client keeps its mail and retries", ["limit"],
+                              registry=registry)
+        self.tls_failures = Counter("faxbounce_tls_handshake_failures",
+                                    "STARTTLS handshakes that failed on the client's side (no mail involved)",
+                                    registry=registry)
+        for limit in ("idle", "bytes_in_flight", "size", "temp_space", "auth_failures"):
+            self.limits.labels(limit)
         for reason in ("store_failed", "storage_full", "error"):
             self.tempfailed_total.labels(reason)
         for stage in ("connection", "sender", "recipient"):
@@ -90,6 +98,12 @@ class SmtpMetrics:
         self.tempfailed_total.labels(reason).inc()
         if reason in ("store_failed", "storage_full"):
             self.database_errors.labels("smtp").inc()
+
+    def limited(self, limit: str) -> None:
+        self.limits.labels(limit).inc()
+
+    def tls_failed(self) -> None:
+        self.tls_failures.inc()
 
     def watch_daemon(self, registry: CollectorRegistry, worker_alive: Callable[[], bool],
                      active_sessions: Callable[[], int]) -> None:
@@ -247,7 +261,15 @@ def health_document(checks: list[Check]) -> dict[str, Any]:
 
 
 class MetricsServer:
-    """`/metrics` and `/healthz` on a ThreadingHTTPServer in a daemon thread of the SMTP process."""
+    """`/metrics` and `/healthz` on a ThreadingHTTPServer in a daemon thread of the SMTP process.
+
+    It shares the process (and its file descriptors) with the SMTP listener, so it is bounded: at most
+    `max_connections` connections at once (more are closed at accept), each closed after `read_timeout`
+    seconds without a complete request, and `/healthz` answers from a result at most `health_cache_seconds`
+    old (`metrics.cache_seconds`), so a flood of health checks costs the database one check per period."""
+
+    max_connections = 32
+    read_timeout = 5.0
 
     def __init__(self, settings: MetricsSettings, engine: Engine, registry: CollectorRegistry,
                  worker_alive: Callable[[], bool] | None = None) -> None:
@@ -256,8 +278,13 @@ class MetricsServer:
         self.registry = registry
         self.worker_alive = worker_alive
         self.health_errors: Callable[[], None] | None = None
+        self.health_cache_seconds = settings.cache_seconds
+        self.refused_connections = 0
+        """Connections closed at accept because `max_connections` were open."""
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self._health_lock = threading.Lock()
+        self._health: tuple[float, int, dict[str, Any]] | None = None
 
     @property
     def port(self) -> int:
@@ -265,12 +292,33 @@ class MetricsServer:
 
     def start(self) -> None:
         owner = self
+        slots = threading.BoundedSemaphore(self.max_connections)
 
         class Handler(_Handler):
             server_owner = owner
+            timeout = owner.read_timeout  # StreamRequestHandler sets it on the socket: idle clients go
 
-        httpd = ThreadingHTTPServer((self.settings.host, self.settings.port), Handler)
-        httpd.daemon_threads = True
+        class Server(ThreadingHTTPServer):
+            daemon_threads = True
+
+            def process_request(self, request: Any, client_address: Any) -> None:
+                if not slots.acquire(blocking=False):
+                    owner.refused_connections += 1
+                    self.shutdown_request(request)
+                    return
+                try:
+                    super().process_request(request, client_address)
+                except BaseException:
+                    slots.release()
+                    raise
+
+            def process_request_thread(self, request: Any, client_address: Any) -> None:
+                try:
+                    super().process_request_thread(request, client_address)
+                finally:
+                    slots.release()
+
+        httpd = Server((self.settings.host, self.settings.port), Handler)
         self._httpd = httpd
         self._thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.2},
                                         name="metrics-http", daemon=True)
@@ -286,11 +334,18 @@ class MetricsServer:
             self._thread = None
 
     def health(self) -> tuple[int, dict[str, Any]]:
-        checks = run_checks(self.engine, self.settings, self.worker_alive)
-        if any("error" in c.data for c in checks) and self.health_errors is not None:
-            self.health_errors()
-        document = health_document(checks)
-        return (200 if document["status"] == "ok" else 503), document
+        """The health checks' answer, reused for `health_cache_seconds`; one check at a time."""
+        with self._health_lock:
+            cached = self._health
+            if cached is not None and time.monotonic() - cached[0] < self.health_cache_seconds:
+                return cached[1], cached[2]
+            checks = run_checks(self.engine, self.settings, self.worker_alive)
+            if any("error" in c.data for c in checks) and self.health_errors is not None:
+                self.health_errors()
+            document = health_document(checks)
+            status = 200 if document["status"] == "ok" else 503
+            self._health = (time.monotonic(), status, document)
+            return status, document
 
 
 class _Handler(BaseHTTPRequestHandler):

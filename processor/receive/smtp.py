@@ -19,15 +19,19 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from typing import Any, Protocol
 
-from aiosmtpd.smtp import SMTP, Session
+from aiosmtpd.smtp import MISSING, SMTP, AuthResult, LoginPassword, Session, TLSSetupException, syntax
 from aiosmtpd.smtp import Envelope as SmtpEnvelope
 
 from processor.errors import RawStoreError
+from processor.receive.auth import CredentialAuthenticator
+from processor.receive.data import DataReader, DataRefusal, SpooledContent
 from processor.store.inbound import Envelope, RawStore, StoredMail
 
 __all__ = [
     "S250_OK",
+    "S421_IDLE",
     "S421_SHUTTING_DOWN",
+    "S421_TOO_MANY_FROM_CLIENT",
     "S421_TOO_MANY_SESSIONS",
     "S451_STORE_FAILED",
     "S451_TEMPORARY",
@@ -47,6 +51,8 @@ log = logging.getLogger(__name__)
 S250_OK = "250 OK"
 S421_SHUTTING_DOWN = "421 4.3.2 Service shutting down, try again later"
 S421_TOO_MANY_SESSIONS = "421 4.7.0 Too many connections, try again later"
+S421_TOO_MANY_FROM_CLIENT = "421 4.7.0 Too many connections from your address, try again later"
+S421_IDLE = "421 4.4.2 Idle too long, closing connection"
 S451_STORE_FAILED = "451 4.3.0 Mail not stored, try again later"
 S451_TEMPORARY = "451 4.3.0 Temporary server error, try again later"
 S452_TOO_MANY_RECIPIENTS = "452 4.5.3 Too many recipients"
@@ -55,7 +61,8 @@ S452_BUSY = "452 4.3.1 Too much mail in flight, try again later"
 S554_ACCESS_DENIED = "554 5.7.1 Access denied"
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-_DEFAULT_BOOKING = 1024 * 1024  # a client that declares no SIZE is booked for 1 MiB
+_GROWTH = 1024 * 1024
+"""A transfer that outgrows its booking asks the budget for at least this much more at a time."""
 LOOPBACK: tuple[Network, ...] = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
 
 
@@ -76,8 +83,12 @@ class SessionGate:
     """Who may open a session, and how many at once (aiosmtpd itself has no limit)."""
 
     def __init__(self, max_sessions: int = 100, allowed_clients: Sequence[Network] = (),
-                 max_bytes_in_flight: int = 256 * 1024 * 1024) -> None:
+                 max_bytes_in_flight: int = 256 * 1024 * 1024, max_sessions_per_client: int | None = None) -> None:
         self.max_sessions = max_sessions
+        self.max_sessions_per_client = max_sessions_per_client or max_sessions
+        """One client address's share of `max_sessions`, so that it cannot lock the others out."""
+        self.per_client: dict[str | None, int] = {}
+        self.bytes_per_client: dict[str | None, int] = {}
         self.max_bytes_in_flight = max_bytes_in_flight
         self.bytes_in_flight = 0
         self.reserve_wait = 5.0
@@ -91,9 +102,25 @@ class SessionGate:
     def active(self) -> int:
         return len(self.sessions)
 
+    def opened(self, session: FaxbounceSMTP, peer: Any) -> None:
+        if session not in self.sessions:  # the STARTTLS re-entry does not count twice
+            self.sessions.add(session)
+            host = _host(peer)
+            self.per_client[host] = self.per_client.get(host, 0) + 1
+
+    def closed(self, session: FaxbounceSMTP, peer: Any) -> None:
+        if session in self.sessions:
+            self.sessions.discard(session)
+            host = _host(peer)
+            left = self.per_client.get(host, 1) - 1
+            if left > 0:
+                self.per_client[host] = left
+            else:
+                self.per_client.pop(host, None)
+
     def refusal(self, peer: Any) -> str | None:
-        """The reply that refuses this new session, or None to greet it."""
-        host = peer[0] if isinstance(peer, tuple) and peer else None
+        """The reply that refuses this new session (already counted as open), or None to greet it."""
+        host = _host(peer)
         if not self._allowed(host):
             log.warning("connection refused: client %s is not in smtp.allowed_clients", host)
             return S554_ACCESS_DENIED
@@ -102,17 +129,33 @@ class SessionGate:
         if self.active > self.max_sessions:
             log.warning("connection refused: %d sessions open (smtp.max_sessions)", self.active - 1)
             return S421_TOO_MANY_SESSIONS
+        if self.per_client.get(host, 0) > self.max_sessions_per_client:
+            log.warning("connection refused: client %s has %d sessions open (smtp.max_sessions_per_client)",
+                        host, self.per_client[host] - 1)
+            return S421_TOO_MANY_FROM_CLIENT
         return None
 
-    def reserve(self, size: int) -> bool:
-        """Book memory for one DATA transfer; False when the budget would be exceeded."""
+    def reserve(self, size: int, client: str | None = None) -> bool:
+        """Book room for one DATA transfer (or more of it); False when the budget would be exceeded, or
+        when `client` would hold more than half of it (so that one client's stalled transfers cannot lock
+        the others out). A first booking is granted whatever its size, so a mail as large as the budget
+        still gets through when nothing else is in flight."""
+        held = self.bytes_per_client.get(client, 0)
         if self.bytes_in_flight and self.bytes_in_flight + size > self.max_bytes_in_flight:
             return False
+        if held and held + size > self.max_bytes_in_flight // 2:
+            return False
         self.bytes_in_flight += size
+        self.bytes_per_client[client] = held + size
         return True
 
-    def release(self, size: int) -> None:
+    def release(self, size: int, client: str | None = None) -> None:
         self.bytes_in_flight -= size
+        left = self.bytes_per_client.get(client, 0) - size
+        if left > 0:
+            self.bytes_per_client[client] = left
+        else:
+            self.bytes_per_client.pop(client, None)
 
     def _allowed(self, host: str | None) -> bool:
         if host is None:  # a Unix socket or a test transport: local by definition
@@ -129,17 +172,22 @@ class SessionGate:
 class GroupCommitter:
     """Commits the mails of concurrent sessions together, one transaction at a time, in arrival order."""
 
-    def __init__(self, store: RawStore, executor: Executor, max_batch: int = 200, waiting: Any = None) -> None:
+    def __init__(self, store: RawStore, executor: Executor, max_batch: int = 200, waiting: Any = None,
+                 max_batch_bytes: int = 8 * 1024 * 1024) -> None:
         self.store = store
         self.executor = executor
         self.max_batch = max_batch
+        self.max_batch_bytes = max_batch_bytes
+        """A batch stops growing at this many bytes (it always takes one mail): the database driver holds
+        copies of every mail of the statement it runs, so large mails are committed one at a time."""
         self.waiting = waiting
         """Optional shared counter (`.value`) of mails waiting for their commit: the workers read it to let
         the SMTP side have SQLite's one write lock first."""
-        self._pending: list[tuple[bytes, Envelope, asyncio.Future[StoredMail]]] = []
+        self._pending: list[tuple[bytes | SpooledContent, Envelope, asyncio.Future[StoredMail]]] = []
         self._task: asyncio.Task[None] | None = None
 
-    async def put(self, raw: bytes, envelope: Envelope) -> StoredMail:
+    async def put(self, raw: bytes | SpooledContent, envelope: Envelope) -> StoredMail:
+        """Commit one mail (its bytes, or its content spooled to disk, read just before its transaction)."""
         future: asyncio.Future[StoredMail] = asyncio.get_running_loop().create_future()
         self._pending.append((raw, envelope, future))
         if self.waiting is not None:
@@ -153,9 +201,15 @@ class GroupCommitter:
         loop = asyncio.get_running_loop()
         await asyncio.sleep(0)  # let sessions whose DATA ended in the same loop turn join this batch
         while self._pending:
-            batch, self._pending = self._pending[: self.max_batch], self._pending[self.max_batch :]
+            size, count = 0, 0
+            for raw, _envelope, _future in self._pending[: self.max_batch]:
+                size += len(raw)
+                if count and size > self.max_batch_bytes:
+                    break
+                count += 1
+            batch, self._pending = self._pending[:count], self._pending[count:]
             try:
-                stored = await loop.run_in_executor(self.executor, self.store.put_many, [(r, e) for r, e, _ in batch])
+                stored = await loop.run_in_executor(self.executor, self._put_many, [(r, e) for r, e, _ in batch])
             except Exception as exc:  # noqa: BLE001 - every waiting session must get an answer
                 error = exc if isinstance(exc, RawStoreError) else RawStoreError(f"{type(exc).__name__}: {exc}")
                 for _raw, _envelope, future in batch:
@@ -170,6 +224,10 @@ class GroupCommitter:
                     future.set_result(result)
 
 
+    def _put_many(self, batch: list[tuple[bytes | SpooledContent, Envelope]]) -> list[StoredMail]:
+        return self.store.put_many([(raw if isinstance(raw, bytes) else raw.read(), e) for raw, e in batch])
+
+
 class SmtpObserver(Protocol):
     """What the SMTP side reports for metrics (processor/ops/metrics.py implements it); every hook is cheap."""
 
@@ -177,6 +235,8 @@ class SmtpObserver(Protocol):
     def rejected(self, stage: str) -> None: ...
     def accepted(self, size: int, commit_seconds: float, duplicate: bool) -> None: ...
     def tempfailed(self, reason: str) -> None: ...
+    def limited(self, limit: str) -> None: ...
+    def tls_failed(self) -> None: ...
 
 
 class NoObserver:
@@ -192,6 +252,12 @@ class NoObserver:
         pass
 
     def tempfailed(self, reason: str) -> None:
+        pass
+
+    def limited(self, limit: str) -> None:
+        pass
+
+    def tls_failed(self) -> None:
         pass
 
 
@@ -241,7 +307,8 @@ class SinkHandler:
         return S250_OK
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: SmtpEnvelope) -> str:
-        raw = envelope.original_content or b""
+        raw = envelope.original_content or b""  # bytes, or a large mail's SpooledContent
+        size = len(raw)
         meta = Envelope(
             mail_from="" if envelope.mail_from in (None, "<>") else envelope.mail_from,  # null sender
             rcpt_tos=tuple(envelope.rcpt_tos),
@@ -258,28 +325,37 @@ class SinkHandler:
             full = _is_full(exc)
             self.observer.tempfailed("storage_full" if full else "store_failed")
             return S452_STORAGE_FULL if full else S451_STORE_FAILED
-        self.observer.accepted(len(raw), time.perf_counter() - started, stored.duplicate)
+        self.observer.accepted(size, time.perf_counter() - started, stored.duplicate)
         if self._store_failing:
             log.warning("store available again, accepting mail")
             self._store_failing = False
         if stored.duplicate:
-            log.info("message %s delivered again (%d bytes from %s): kept once", stored.id, len(raw), meta.peer,
+            log.info("message %s delivered again (%d bytes from %s): kept once", stored.id, size, meta.peer,
                      extra={"mail_id": stored.id})
         else:
-            log.debug("message %s stored: %d bytes from %s", stored.id, len(raw), meta.peer,
+            log.debug("message %s stored: %d bytes from %s", stored.id, size, meta.peer,
                       extra={"mail_id": stored.id})
             if self.on_stored is not None:
                 self.on_stored(stored.id)
         return f"250 2.0.0 OK stored as {stored.id}"
 
     async def handle_exception(self, error: Exception) -> str:
+        if isinstance(error, TLSSetupException):
+            # A client that cannot (or will not) finish the handshake: its problem, not lost mail. aiosmtpd
+            # closes the connection without a reply.
+            cause = error.__cause__ or error
+            log.info("STARTTLS handshake failed: %s: %s", type(cause).__name__, cause)
+            self.observer.tls_failed()
+            return S451_TEMPORARY
         log.error("SMTP session error: %s: %s", type(error).__name__, error)
         self.observer.tempfailed("error")
         return S451_TEMPORARY
 
 
 class FaxbounceSMTP(SMTP):
-    """aiosmtpd's SMTP with a configurable line length (fax gateways send long HTML lines) and a gate."""
+    """aiosmtpd's SMTP with a configurable line length (fax gateways send long HTML lines), a gate that
+    counts sessions and memory, a block-wise DATA reader, an idle timer that answers 421, and AUTH checks
+    that leave the event loop."""
 
     def __init__(
         self, handler: Any, *, line_length_limit: int = 64 * 1024, gate: SessionGate | None = None, **kwargs: Any
@@ -288,30 +364,81 @@ class FaxbounceSMTP(SMTP):
         self.line_length_limit = line_length_limit
         self.gate = gate or SessionGate()
         super().__init__(handler, **kwargs)
+        self.observer: SmtpObserver = getattr(handler, "observer", None) or NoObserver()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.gate.sessions.add(self)  # a set: the STARTTLS re-entry does not count twice
+        self.gate.opened(self, transport.get_extra_info("peername"))
         super().connection_made(transport)
 
     def connection_lost(self, error: Exception | None) -> None:
-        self.gate.sessions.discard(self)
+        self.gate.closed(self, self.session.peer if self.session else None)
         super().connection_lost(error)
 
+    def _timeout_cb(self) -> None:
+        """`timeout` seconds without a command, or without a byte during DATA: say so, then close (which
+        cancels a DATA in progress and releases its booking)."""
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(S421_IDLE.encode() + b"\r\n")
+        self.observer.limited("idle")
+        super()._timeout_cb()
+
+    @syntax("DATA")
     async def smtp_DATA(self, arg: str) -> None:
-        """aiosmtpd holds each mail in memory until its final dot; many slow senders of large mails could
-        exhaust it. Each DATA books the size the client declared (SIZE=), else a default, against
-        `smtp.max_bytes_in_flight`, and waits for room a few seconds before answering 452."""
-        size = min(self._declared_size() or _DEFAULT_BOOKING, self.data_size_limit or _DEFAULT_BOOKING)
+        """aiosmtpd's DATA, read by `DataReader` instead of line by line, with memory booked.
+
+        Each DATA books the size the client declared (SIZE=), else `data_size_limit`, against
+        `smtp.max_bytes_in_flight` before its 354, and waits for room a few seconds before answering 452.
+        The bytes actually held are counted as they arrive: a transfer that outgrows its booking gets more
+        only if the budget has it, else its bytes are dropped and it is answered 452 after the final dot."""
+        if await self.check_helo_needed() or await self.check_auth_needed("DATA"):
+            return
+        assert self.envelope is not None
+        if not self.envelope.rcpt_tos:
+            await self.push("503 Error: need RCPT command")
+            return
+        if arg:
+            await self.push("501 Syntax: DATA")
+            return
+        limit = self.data_size_limit
+        client = _host(self.session.peer if self.session else None)
+        booked = min(self._declared_size() or limit or _GROWTH, limit or self.gate.max_bytes_in_flight)
         deadline = asyncio.get_running_loop().time() + self.gate.reserve_wait
-        while not self.gate.reserve(size):
+        while not self.gate.reserve(booked, client):
             if asyncio.get_running_loop().time() >= deadline:
+                self.observer.limited("bytes_in_flight")
                 await self.push(S452_BUSY)
                 return
             await asyncio.sleep(0.05)
+
+        def cover(size: int) -> bool:
+            nonlocal booked
+            if size <= booked:
+                return True
+            more = max(size - booked, _GROWTH)
+            if not self.gate.reserve(more, client):
+                return False
+            booked += more
+            return True
+
         try:
-            await super().smtp_DATA(arg)
+            await self.push("354 End data with <CR><LF>.<CR><LF>")
+            reader = DataReader(self._reader, line_limit=self.line_length_limit, size_limit=limit, cover=cover,
+                                on_block=self._reset_timeout)
+            await reader.read()
+            if reader.refusal is not None:
+                self.observer.limited(_REFUSAL_LIMITS[reader.refusal])
+                self._set_post_data_state()
+                await self.push(reader.refusal.value)
+                return
+            # A large mail stays in its temporary file until the committer reads it for its own transaction.
+            content = reader.content
+            raw = content if content.spooled else content.read()
+            self.envelope.content = self.envelope.original_content = raw  # type: ignore[assignment]
+            status = await self._call_handler_hook("DATA")
+            self._set_post_data_state()
+            await self.push(S250_OK if status is MISSING else status)
         finally:
-            self.gate.release(size)
+            self.gate.release(booked, client)
 
     def _declared_size(self) -> int | None:
         options = self.envelope.mail_options if self.envelope is not None else []
@@ -321,18 +448,57 @@ class FaxbounceSMTP(SMTP):
                 return int(value)
         return None
 
+    # AUTH: aiosmtpd calls the authenticator synchronously, on the event loop. A CredentialAuthenticator is
+    # asked here instead, through its coroutine (scrypt in its own threads, failure limit per client).
+    def _authenticate(self, mechanism: str, auth_data: Any) -> AuthResult:
+        if isinstance(self._authenticator, CredentialAuthenticator) and isinstance(auth_data, LoginPassword):
+            return AuthResult(success=False, handled=False, auth_data=_PendingCheck(mechanism, auth_data))
+        return super()._authenticate(mechanism, auth_data)
+
+    async def auth_PLAIN(self, _: Any, args: list[str]) -> AuthResult:
+        return await self._checked(await super().auth_PLAIN(_, args))
+
+    async def auth_LOGIN(self, _: Any, args: list[str]) -> AuthResult:
+        return await self._checked(await super().auth_LOGIN(_, args))
+
+    async def _checked(self, result: AuthResult) -> AuthResult:
+        pending = result.auth_data
+        if not isinstance(pending, _PendingCheck):
+            return result
+        assert isinstance(self._authenticator, CredentialAuthenticator)
+        result = await self._authenticator.check(_host(self.session.peer if self.session else None),
+                                                 pending.mechanism, pending.credentials)
+        if result.message and result.message.startswith("454"):
+            self.observer.limited("auth_failures")
+        return result
+
     async def _handle_client(self) -> None:
         # Refuse before the greeting: the one place aiosmtpd lets us answer a connection with 421/554.
         refusal = self.gate.refusal(self.session.peer if self.session else None)
-        observer = getattr(self.event_handler, "observer", None) or NoObserver()
         if refusal is not None:
-            observer.rejected("connection")
+            self.observer.rejected("connection")
             await self.push(refusal)
             if self.transport is not None:
                 self.transport.close()
             return
-        observer.session_opened()
+        self.observer.session_opened()
         await super()._handle_client()
+
+
+_REFUSAL_LIMITS = {DataRefusal.LINE_TOO_LONG: "size", DataRefusal.TOO_MUCH_DATA: "size",
+                   DataRefusal.NO_MEMORY: "bytes_in_flight", DataRefusal.NO_SPACE: "temp_space"}
+
+
+class _PendingCheck:
+    """Credentials parsed by aiosmtpd's AUTH PLAIN/LOGIN, to be checked off the event loop."""
+
+    def __init__(self, mechanism: str, credentials: LoginPassword) -> None:
+        self.mechanism = mechanism
+        self.credentials = credentials
+
+
+def _host(peer: Any) -> str | None:
+    return peer[0] if isinstance(peer, tuple) and peer else None
 
 
 def _is_full(error: Exception) -> bool:

@@ -102,8 +102,11 @@ def build(settings: Settings, loop: asyncio.AbstractEventLoop) -> Daemon:
         on_stored=lambda _message_id: workers.wake(),
         observer=metrics,
     )
-    gate = SessionGate(smtp.max_sessions, client_networks(smtp), smtp.max_bytes_in_flight)
-    authenticator = CredentialAuthenticator(smtp.auth_users) if smtp.auth_users else None
+    gate = SessionGate(smtp.max_sessions, client_networks(smtp), smtp.max_bytes_in_flight,
+                       smtp.max_sessions_per_client)
+    authenticator = (CredentialAuthenticator(smtp.auth_users, max_failures=smtp.auth_max_failures,
+                                             pause=smtp.auth_failure_pause) if smtp.auth_users else None)
+    command_limits = {"*": smtp.max_commands, "RCPT": max(smtp.max_commands, smtp.max_recipients)}
     hostname = smtp.hostname or socket.getfqdn()
 
     def factory() -> FaxbounceSMTP:
@@ -115,6 +118,7 @@ def build(settings: Settings, loop: asyncio.AbstractEventLoop) -> Daemon:
             hostname=hostname,
             ident="faxbounce",
             timeout=smtp.timeout,
+            command_call_limit=command_limits,
             tls_context=context,
             require_starttls=smtp.require_tls,
             auth_required=authenticator is not None,

@@ -110,7 +110,8 @@ def server(engine: Engine) -> MetricsServer:
     SmtpMetrics(registry)
     registry.register(DatabaseCollector(engine, cache_seconds=0))
     alive = {"worker": True}
-    srv = MetricsServer(MetricsSettings(port=0, max_backlog=2), engine, registry, lambda: alive["worker"])
+    srv = MetricsServer(MetricsSettings(port=0, max_backlog=2, cache_seconds=0), engine, registry,
+                        lambda: alive["worker"])
     srv.alive = alive  # type: ignore[attr-defined]
     srv.start()
     yield srv
