@@ -27,6 +27,7 @@ from processor.reasons import Kind
 from processor.records import Classification
 from processor.store.db import session_scope
 from processor.store.models import InboundMessage, MessageStatus
+from processor.store.notify import enqueue_events
 from processor.store.results import claim_attempts, record_classification, record_failure
 from processor.store.tracking import submissions_decided_by, track_classification
 
@@ -179,6 +180,8 @@ def _record(session: Session, verdict: _Verdict, full_settings: Settings) -> Non
     )
     # Submissions and their correlation with results, in the same transaction (issue #5).
     track_classification(session, message, classification, full_settings.tracking, affected, first_time=first_time)
+    # The stop list and the outbox's events, in the same transaction again: never lost, never invented (#13).
+    enqueue_events(session, message, full_settings)
 
 
 def _logged(verdict: _Verdict) -> ProcessOutcome:

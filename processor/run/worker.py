@@ -20,10 +20,12 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from processor.config import Settings
+from processor.notify.dispatch import Dispatcher
 from processor.ops.retention import RetentionRunner
 from processor.run.pipeline import process_messages
 from processor.store.db import create_db_engine, read_only, session_scope
 from processor.store.models import InboundMessage, MessageStatus
+from processor.store.notify import enqueue_no_result
 from processor.store.tracking import sweep
 
 __all__ = ["Sweeper", "drain", "run_worker"]
@@ -99,6 +101,27 @@ def _after_new_mail(smtp_waiting: Any) -> Callable[[], None] | None:
     return wait
 
 
+class Every:
+    """Runs `job.run_once(engine)` at most every `interval` seconds (webhook dispatch, the daily digest); a
+    failing job is logged and tried again next time, and never takes mail processing down with it."""
+
+    def __init__(self, name: str, job: Any, interval: float) -> None:
+        self.name, self.job, self.interval = name, job, interval
+        self.next_at = 0.0
+
+    def maybe_run(self, engine: Engine) -> int:
+        if time.monotonic() < self.next_at:
+            return 0
+        self.next_at = time.monotonic() + self.interval
+        try:
+            return int(self.job.run_once(engine))
+        except SQLAlchemyError:
+            raise  # the loop's database-outage handling
+        except Exception:
+            log.exception("%s failed", self.name)
+            return 0
+
+
 class Sweeper:
     """Runs the tracking sweep (overdue results become `no_result`) at most every `tracking.sweep_interval`
     seconds, after the queue is drained so results already stored count first. Its state is all in the
@@ -114,7 +137,8 @@ class Sweeper:
         self.next_at = time.monotonic() + self.settings.tracking.sweep_interval
         try:
             with session_scope(engine) as session:
-                return sweep(session, self.settings.tracking)
+                return sweep(session, self.settings.tracking,
+                             on_swept=lambda s, ids: enqueue_no_result(s, ids, self.settings))
         except SQLAlchemyError:
             self.next_at = 0.0
             raise  # the loop's database-outage handling
@@ -146,6 +170,7 @@ def run_worker(settings: Settings, wake: Event, stop: Event, log_level: str = "I
 
     sweeper = Sweeper(settings)
     retention = RetentionRunner(settings)
+    notify = [Every("webhook and mail dispatch", Dispatcher(settings), settings.delivery.interval)]
     parent = os.getppid()
     log.info("worker %d of %d started", shard[0] + 1, shard[1])
 
@@ -160,6 +185,8 @@ def run_worker(settings: Settings, wake: Event, stop: Event, log_level: str = "I
             if housekeeping:
                 sweeper.maybe_run(engine)
                 retention.maybe_run(engine)
+                for job in notify:
+                    job.maybe_run(engine)
         except SQLAlchemyError as exc:
             if not failing:
                 log.error("worker: database unavailable, retrying: %s", str(exc).splitlines()[0][:200])
