@@ -110,6 +110,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--since", default="24h", metavar="WHEN", help="period (24h, 7d, 2026-11-01; default 24h)")
     p.add_argument("--format", choices=("table", "json", "csv"), default="table")
     p.add_argument("--lang", choices=("ja", "en"), default="ja")
+    p.add_argument("--exit-status", action="store_true",
+                   help="exit 3 when something needs action, 0 when nothing does (for cron and monitoring)")
     p.set_defaults(func=_cmd_report)
 
     _notify_parsers(sub)
@@ -361,13 +363,15 @@ def _cmd_grant_readonly(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_report(args: argparse.Namespace, settings: Settings) -> int:
-    from processor.ops.report import collect, render
+    from processor.ops.report import EXIT_ACTION_NEEDED, collect, render
     from processor.store.db import create_db_engine
 
     since = _parse_since(args.since)
     engine = create_db_engine(settings.database.url)
-    sys.stdout.write(render(collect(engine, since), args.format, args.lang, since))
-    return 0
+    items = collect(engine, since)
+    sys.stdout.write(render(items, args.format, args.lang, since, settings.display.timezone,
+                            settings.processing.default_country))
+    return EXIT_ACTION_NEEDED if args.exit_status and items else 0
 
 
 def _cmd_explain(args: argparse.Namespace, settings: Settings) -> int:

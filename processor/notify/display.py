@@ -25,6 +25,8 @@ CSV_BOM = "\ufeff"
 """Excel on Japanese Windows reads a CSV as Shift_JIS unless it starts with a UTF-8 byte order mark."""
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 """OWASP's list: a cell starting with one of these is taken as a formula by spreadsheet programs."""
+_PLAIN_NUMBER = re.compile(r"[+-]?[0-9]+(\.[0-9]+)?")
+"""A signed number alone (`+81355550101`, `-3`) is a value, not a formula: it is left as it is."""
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
 
@@ -38,11 +40,12 @@ def printable(text: object, *, keep_newlines: bool = True) -> str:
 
 def csv_cell(value: object) -> str:
     """One CSV cell: None as empty, control characters replaced, and a leading `= + - @ TAB CR` made inert
-    with a `'` in front (OWASP's rule), so no spreadsheet runs it as a formula."""
+    with a `'` in front (OWASP's rule), so no spreadsheet runs it as a formula. A signed number alone is
+    left as it is (an E.164 number is no formula, and a quote would spoil every one of them)."""
     if value is None:
         return ""
     text = value if isinstance(value, str) else str(value)
-    if text.startswith(_FORMULA_START):
+    if text.startswith(_FORMULA_START) and not _PLAIN_NUMBER.fullmatch(text):
         text = "'" + text
     return printable(text)
 
