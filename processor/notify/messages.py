@@ -86,5 +86,5 @@ def build_mail(sender: str, to: Sequence[str], subject: str, body: str, now: dat
     message["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2] or None)
     message["Auto-Submitted"] = "auto-generated"
     message["X-Auto-Response-Suppress"] = "All"
-    message.set_content(body, charset="utf-8")
+    message.set_content(body, charset="utf-8", cte="base64")  # 7-bit safe: any relay takes it
     return message

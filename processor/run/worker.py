@@ -20,6 +20,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from processor.config import Settings
+from processor.notify.ageing import VerdictAgeing
+from processor.notify.digest import DigestScheduler
 from processor.notify.dispatch import Dispatcher
 from processor.ops.retention import RetentionRunner
 from processor.run.pipeline import process_messages
@@ -170,7 +172,9 @@ def run_worker(settings: Settings, wake: Event, stop: Event, log_level: str = "I
 
     sweeper = Sweeper(settings)
     retention = RetentionRunner(settings)
-    notify = [Every("webhook and mail dispatch", Dispatcher(settings), settings.delivery.interval)]
+    notify = [Every("webhook and mail dispatch", Dispatcher(settings), settings.delivery.interval),
+              Every("daily digest", DigestScheduler(settings), 60.0),
+              Every("stop list ageing", VerdictAgeing(settings), 3600.0)]
     parent = os.getppid()
     log.info("worker %d of %d started", shard[0] + 1, shard[1])
 

@@ -60,6 +60,7 @@ __all__ = [
     "enqueue_no_result",
     "enqueue_number_changes",
     "finish_attempt",
+    "has_event",
     "list_deliveries",
     "retry_deliveries",
 ]
@@ -211,6 +212,11 @@ def enqueue_mail(session: Session, key: str, to: Sequence[str], event_type: str,
                               "event_type": event_type, "body": mail_text} for address in to], now)
 
 
+def has_event(session: Session, event_id: str) -> bool:
+    return session.scalar(sa.select(sa.func.count()).select_from(NotifyOutboxRow)
+                          .where(NotifyOutboxRow.event_id == event_id)) > 0
+
+
 def _insert(session: Session, rows: list[dict[str, Any]], now: datetime) -> int:
     if not rows:
         return 0
@@ -218,8 +224,9 @@ def _insert(session: Session, rows: list[dict[str, Any]], now: datetime) -> int:
     for row in rows:
         statement = dialect_insert(session, NotifyOutboxRow.__table__).values(
             **row, created_at=now, state=DeliveryState.PENDING, attempts=0, next_attempt_at=now)
-        result = session.execute(statement.on_conflict_do_nothing(index_elements=["event_id", "channel", "target"]))
-        written += max(result.rowcount, 0)
+        inserted = session.execute(statement.on_conflict_do_nothing(index_elements=["event_id", "channel", "target"])
+                                   .returning(NotifyOutboxRow.id)).first()
+        written += inserted is not None  # rowcount is -1 on psycopg for INSERT … ON CONFLICT
     return written
 
 

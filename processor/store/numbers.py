@@ -44,6 +44,7 @@ STOPLIST_COLUMNS = ("fax_number", "national", "verdict", "reason", "failures", "
                     "last_delivered_at", "blocked", "note")
 """The columns of the view `number_stoplist` and the keys of `faxbounce numbers list --json`."""
 _BATCH = 500
+_COMPARED = ("national", "verdict", "reason", "failures", "last_failure_at", "last_delivered_at")
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,20 +79,30 @@ def refresh_numbers(session: Session, numbers: Iterable[str | None], rules: Numb
         events = _events(session, chunk)
         blocked = set(session.scalars(sa.select(NumberBlockRow.fax_number)
                                       .where(NumberBlockRow.fax_number.in_(chunk))))
-        before = {number: verdict for number, verdict in session.execute(
-            sa.select(NumberVerdictRow.fax_number, NumberVerdictRow.verdict)
-            .where(NumberVerdictRow.fax_number.in_(chunk)))}
+        before = {row.fax_number: row for row in session.execute(
+            sa.select(*(table.c[name] for name in ("fax_number", *_COMPARED)))
+            .where(table.c.fax_number.in_(chunk)))}
         for number in chunk:
             verdict = decide_number(events.get(number, ()), now, rules, blocked=number in blocked)
             values = {"national": national(number, country), "verdict": str(verdict.verdict),
                       "reason": verdict.reason, "failures": verdict.failures,
-                      "last_failure_at": verdict.last_failure_at, "last_delivered_at": verdict.last_delivered_at,
-                      "updated_at": now}
+                      "last_failure_at": verdict.last_failure_at, "last_delivered_at": verdict.last_delivered_at}
+            old = before.get(number)
+            if old is not None and all(_same(getattr(old, name), values[name]) for name in _COMPARED):
+                continue  # unchanged: no write (the periodic look at open verdicts stays cheap)
+            values["updated_at"] = now
             statement = dialect_insert(session, table).values(fax_number=number, **values)
             session.execute(statement.on_conflict_do_update(index_elements=["fax_number"], set_=values))
-            if before.get(number) != verdict.verdict:
-                changes.append(VerdictChange(number, before.get(number), verdict))
+            if old is None or old.verdict != verdict.verdict:
+                changes.append(VerdictChange(number, old.verdict if old is not None else None, verdict))
     return changes
+
+
+def _same(stored: Any, value: Any) -> bool:
+    if isinstance(stored, datetime) and isinstance(value, datetime):
+        stored = stored.replace(tzinfo=UTC) if stored.tzinfo is None else stored
+        return stored == value
+    return bool(stored == value)
 
 
 def refresh_open_verdicts(session: Session, rules: NumberSettings, country: str = "JP",
