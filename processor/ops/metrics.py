@@ -34,7 +34,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from processor.config import MetricsSettings
 from processor.store.db import current_revision, head_revision
-from processor.store.models import FaxResultRow, InboundMessage, MessageStatus
+from processor.store.models import DeliveryState, FaxResultRow, InboundMessage, MessageStatus, NotifyOutboxRow
 
 __all__ = ["Check", "DatabaseCollector", "MetricsServer", "SmtpMetrics", "health_document", "run_checks"]
 
@@ -113,6 +113,8 @@ class Snapshot:
     statuses: dict[str, int] = field(default_factory=dict)
     results: list[tuple[str, str, str, int]] = field(default_factory=list)
     """(kind, outcome, reason, count)"""
+    deliveries: dict[tuple[str, str], int] = field(default_factory=dict)
+    """(channel, state) → outbox rows (issue #13)."""
 
 
 def read_snapshot(engine: Engine) -> Snapshot:
@@ -127,10 +129,13 @@ def read_snapshot(engine: Engine) -> Snapshot:
         rows = [(str(k), str(o), str(r), int(n)) for k, o, r, n in connection.execute(
             sa.select(results.c.kind, results.c.outcome, results.c.reason, sa.func.count())
             .group_by(results.c.kind, results.c.outcome, results.c.reason))]
+        outbox = NotifyOutboxRow.__table__
+        deliveries = {(str(c), str(s)): int(n) for c, s, n in connection.execute(
+            sa.select(outbox.c.channel, outbox.c.state, sa.func.count()).group_by(outbox.c.channel, outbox.c.state))}
     age = 0.0
     if isinstance(oldest, datetime):  # min() keeps the column's type: an aware UTC datetime
         age = max(0.0, (datetime.now(UTC) - oldest).total_seconds())
-    return Snapshot(time.monotonic(), True, statuses.get(MessageStatus.RECEIVED, 0), age, statuses, rows)
+    return Snapshot(time.monotonic(), True, statuses.get(MessageStatus.RECEIVED, 0), age, statuses, rows, deliveries)
 
 
 class DatabaseCollector(Collector):
@@ -185,6 +190,13 @@ class DatabaseCollector(Collector):
         for kind, outcome, reason, count in snap.results:
             results.add_metric([kind, outcome, reason], count)
         yield results
+        deliveries = GaugeMetricFamily(
+            "faxbounce_notify_deliveries", "Outbox rows (webhook and mail deliveries) by channel and state; "
+            "failed ones gave up after delivery.give_up_after: alert on them", labels=["channel", "state"])
+        for channel in ("webhook", "mail"):
+            for state in DeliveryState.ALL:
+                deliveries.add_metric([channel, state], snap.deliveries.get((channel, state), 0))
+        yield deliveries
 
 
 # --- health ---------------------------------------------------------------------------------------------------
