@@ -219,3 +219,19 @@ def test_unreachable_endpoint_does_not_block_another(engine: Engine, event: str)
         assert Dispatcher(settings).run_once(engine) == 3
     assert len(good.requests) == 3
     assert all(json.loads(r.body)["type"] == event for r in good.requests)
+
+
+def test_the_readme_receiver_snippet_verifies_a_real_delivery(engine: Engine) -> None:
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("### Webhooks"):readme.index("### Mail to people")]
+    snippet = next(block for block in section.split("```python\n")[1:] if "compare_digest" in block).split("```")[0]
+    with webhook_receiver() as receiver:
+        settings = settings_for(receiver.url)
+        store(engine, result("045-555-0303", "6017", "話中"), settings)
+        assert Dispatcher(settings).run_once(engine) == 1
+    request = receiver.requests[0]
+    exec(snippet, {"secret": SECRET, "headers": request.headers, "body": request.body})  # passes: no exception
+    with pytest.raises(AssertionError):
+        exec(snippet, {"secret": SECRET, "headers": request.headers, "body": request.body + b" "})
