@@ -55,7 +55,7 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from processor.store.db import create_db_engine, migrate  # noqa: E402
+from processor.store.db import create_db_engine, migrate, read_only  # noqa: E402
 
 SEQ_RE = re.compile(rb"X-Fault-Seq: (\d+)")
 SIZES = {"kill9": 20_000, "pgdown": 6_000, "locked": 2_000, "diskfull": 3_000, "dupes": 1_000,
@@ -546,7 +546,7 @@ def scenario_webhooks(workdir: Path, count: int) -> Report:
                       "[delivery]\ninterval = 0.2\nfirst_retry = 0.5\nmax_retry_interval = 2.0\n", encoding="utf-8")
     daemon = Daemon(_sqlite(workdir), free_port(), workdir, config=config)
     daemon.start()
-    engine = create_db_engine(daemon.url)
+    engine = read_only(create_db_engine(daemon.url))  # readers never take SQLite's write lock
 
     def outbox(state: str | None = None) -> int:
         with engine.connect() as connection:
