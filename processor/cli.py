@@ -471,9 +471,13 @@ def _cmd_webhooks_retry(args: argparse.Namespace, settings: Settings) -> int:
 
     with session_scope(create_db_engine(settings.database.url)) as session:
         count = retry_deliveries(session, datetime.now(UTC), ids=args.ids, failed=args.failed)
+    if not count and args.ids:
+        print(f"faxbounce: webhooks retry: no undelivered delivery with id {', '.join(map(str, args.ids))} "
+              "(see faxbounce webhooks list)", file=sys.stderr)
+        return 1
     print(f"{count} deliver{'y' if count == 1 else 'ies'} due again now; the daemon sends them within "
           f"delivery.interval ({settings.delivery.interval:g}s)")
-    return 0 if count or args.failed else 1
+    return 0
 
 
 def _cmd_webhooks_test(args: argparse.Namespace, settings: Settings) -> int:

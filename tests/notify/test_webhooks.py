@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -15,10 +16,11 @@ from standardwebhooks import Webhook
 from submissionfactory import result, submission
 from webhookreceiver import Received, webhook_receiver
 
-from processor.config import DeliverySettings, Settings, TrackingSettings, WebhookSettings
+from processor.cli import main
+from processor.config import DeliverySettings, Settings, TrackingSettings, WebhookSettings, load_settings
 from processor.notify.dispatch import Dispatcher, retry_delay
 from processor.run.pipeline import classify_bytes, process_message
-from processor.store.db import session_scope
+from processor.store.db import create_db_engine, session_scope
 from processor.store.inbound import Envelope, RawStore
 from processor.store.notify import enqueue_no_result, list_deliveries, retry_deliveries
 from processor.store.tracking import sweep
@@ -222,8 +224,6 @@ def test_unreachable_endpoint_does_not_block_another(engine: Engine, event: str)
 
 
 def test_the_readme_receiver_snippet_verifies_a_real_delivery(engine: Engine) -> None:
-    from pathlib import Path
-
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
     section = readme[readme.index("### Webhooks"):readme.index("### Mail to people")]
     snippet = next(block for block in section.split("```python\n")[1:] if "compare_digest" in block).split("```")[0]
@@ -235,3 +235,44 @@ def test_the_readme_receiver_snippet_verifies_a_real_delivery(engine: Engine) ->
     exec(snippet, {"secret": SECRET, "headers": request.headers, "body": request.body})  # passes: no exception
     with pytest.raises(AssertionError):
         exec(snippet, {"secret": SECRET, "headers": request.headers, "body": request.body + b" "})
+
+
+def test_webhooks_commands(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                           capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("FAXBOUNCE_DATABASE_URL", db_url)
+    monkeypatch.delenv("FAXBOUNCE_CONFIG", raising=False)
+    assert main(["migrate"]) == 0
+    assert main(["webhooks", "test"]) == 2
+    assert "no [[webhooks]] endpoint is configured" in capsys.readouterr().err
+    with webhook_receiver(default=500) as receiver:
+        config = tmp_path / "f.toml"
+        config.write_text(f'[[webhooks]]\nurl = "{receiver.url}"\nsecret = "{SECRET}"\n[delivery]\ngive_up_after = 1\n')
+        assert main(["--config", str(config), "webhooks", "test"]) == 1
+        assert "FAIL" in capsys.readouterr().out
+        receiver.default = 204
+        assert main(["--config", str(config), "webhooks", "test"]) == 0
+        assert f"ok    {receiver.url}  HTTP 204" in capsys.readouterr().out
+        test_event = receiver.requests[-1]
+        verify_by_hand(test_event)
+        assert json.loads(test_event.body)["type"] == "faxbounce.test"
+        settings = load_settings(config, environ={"FAXBOUNCE_DATABASE_URL": db_url})
+        engine = create_db_engine(db_url)
+        store(engine, result("045-555-0303", "6017", "話中\x1b[31m"), settings)
+        with session_scope(engine) as session:
+            session.execute(sa.text("UPDATE notify_outbox SET created_at = :t"),
+                            {"t": (datetime.now(UTC) - timedelta(seconds=5)).replace(tzinfo=None)})
+        receiver.default = 500
+        assert Dispatcher(settings).run_once(engine) == 0
+        capsys.readouterr()
+        assert main(["--config", str(config), "webhooks", "list", "--state", "failed"]) == 0
+        listed = capsys.readouterr().out
+        assert "failed" in listed and "fax.failed" in listed and "HTTP 500" in listed and "\x1b" not in listed
+        assert main(["--config", str(config), "webhooks", "retry", "999"]) == 1
+        assert main(["--config", str(config), "webhooks", "retry", "--failed"]) == 0
+        receiver.default = 204
+        assert Dispatcher(settings).run_once(engine) == 1
+        capsys.readouterr()
+        assert main(["--config", str(config), "webhooks", "list", "--json"]) == 0
+        (document,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+        assert (document["state"], document["type"], document["attempts"]) == ("delivered", "fax.failed", 2)
+        engine.dispose()
