@@ -1,19 +1,22 @@
-"""The stop list's verdicts change with time alone (failures older than `numbers.decay_days` or outside the
-transient window stop counting): the daemon looks at every open verdict again once an hour, and gives a row to
-numbers whose results were stored before the stop list existed."""
+"""Hourly housekeeping of the notifications: the stop list's verdicts change with time alone (failures older
+than `numbers.decay_days` or outside the transient window stop counting), so every open verdict is looked at
+again; numbers whose results were stored before the stop list existed get a row; and delivered outbox rows
+older than `KEEP_DELIVERED` are dropped, so the outbox does not grow for years."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.engine import Engine
 
 from processor.config import Settings
 from processor.store.db import session_scope
-from processor.store.notify import enqueue_number_changes
+from processor.store.notify import enqueue_number_changes, prune_delivered
 from processor.store.numbers import backfill_numbers, refresh_open_verdicts
 
-__all__ = ["VerdictAgeing"]
+__all__ = ["KEEP_DELIVERED", "VerdictAgeing"]
+
+KEEP_DELIVERED = timedelta(days=30)
 
 
 class VerdictAgeing:
@@ -28,4 +31,5 @@ class VerdictAgeing:
             changes = backfill_numbers(session, rules, country, now)
             changes += refresh_open_verdicts(session, rules, country, now)
             enqueue_number_changes(session, changes, self.settings, now)
+            prune_delivered(session, now - KEEP_DELIVERED)
         return len(changes)

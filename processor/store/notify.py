@@ -62,6 +62,7 @@ __all__ = [
     "finish_attempt",
     "has_event",
     "list_deliveries",
+    "prune_delivered",
     "retry_deliveries",
 ]
 
@@ -272,6 +273,13 @@ def retry_deliveries(session: Session, now: datetime, ids: Sequence[int] = (), f
     else:
         query = query.where(NotifyOutboxRow.id.in_(list(ids)), NotifyOutboxRow.state != DeliveryState.DELIVERED)
     return int(session.execute(query).rowcount or 0)
+
+
+def prune_delivered(session: Session, before: datetime) -> int:
+    """Drop delivered rows older than `before` (failed ones stay until retried or looked at). Safe for the
+    deduplication: an event older than `delivery.give_up_after` is never enqueued again anyway."""
+    return int(session.execute(sa.delete(NotifyOutboxRow).where(NotifyOutboxRow.state == DeliveryState.DELIVERED,
+                                                                NotifyOutboxRow.delivered_at < before)).rowcount or 0)
 
 
 def delivery_counts(session: Session) -> dict[tuple[str, str], int]:

@@ -141,3 +141,23 @@ def test_cli_block_list_export_unblock(db_url: str, monkeypatch: pytest.MonkeyPa
     capsys.readouterr()
     assert main(["numbers", "list", "--json", "--verdict", "stop"]) == 0
     assert capsys.readouterr().out == ""
+
+
+def test_ageing_turns_old_verdicts_ok_and_prunes_old_deliveries(engine: Engine) -> None:
+    from processor.notify.ageing import VerdictAgeing
+    from processor.store.db import session_scope
+
+    _process(engine, result("06-5555-0202", "3912", "FAX番号が使用不可です"))
+    with session_scope(engine) as session:  # a verdict from before the stop list existed: no row yet
+        session.execute(sa.text("DELETE FROM number_verdicts"))
+        session.execute(sa.text(
+            "INSERT INTO notify_outbox (event_id, channel, target, event_type, body, created_at, state, attempts, "
+            "next_attempt_at, delivered_at) VALUES ('msg_old', 'webhook', 'http://x', 'fax.failed', '{}', "
+            ":t, 'delivered', 1, :t, :t)"), {"t": datetime(2026, 1, 1, 0, 0)})
+    ageing = VerdictAgeing(Settings())
+    assert ageing.run_once(engine) == 1  # backfilled: check
+    assert _stoplist(engine)["+81655550202"].verdict == "check"
+    assert ageing.run_once(engine, datetime.now(UTC) + timedelta(days=91)) == 1  # aged out
+    assert _stoplist(engine)["+81655550202"].verdict == "ok"
+    with engine.connect() as connection:
+        assert connection.scalar(sa.text("SELECT count(*) FROM notify_outbox")) == 0

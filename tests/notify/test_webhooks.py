@@ -276,3 +276,21 @@ def test_webhooks_commands(db_url: str, tmp_path: Path, monkeypatch: pytest.Monk
         (document,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
         assert (document["state"], document["type"], document["attempts"]) == ("delivered", "fax.failed", 2)
         engine.dispose()
+
+
+def test_a_mail_of_kind_unrecognized_makes_one_event(engine: Engine) -> None:
+    """The kind comes from the accuracy work (a notification no detector read); the event is keyed on the mail."""
+    from processor.store.models import InboundMessage
+    from processor.store.notify import enqueue_events
+
+    settings = settings_for("http://127.0.0.1:9/unused")
+    mail_id = store(engine, b"From: InterFAX <support@interfax.co.jp>\r\nSubject: FAX\r\n\r\n?\r\n", settings)
+    for _ in range(2):  # the second time finds the event already written
+        with session_scope(engine) as session:
+            message = session.get_one(InboundMessage, mail_id)
+            message.kind = "unrecognized"
+            enqueue_events(session, message, settings)
+    (row,) = outbox(engine)
+    document = json.loads(row.body)
+    assert (document["type"], document["data"]["mail_id"], document["data"]["subject"]) == (
+        "fax.unrecognized", mail_id, "FAX")
