@@ -277,6 +277,10 @@ def load_settings(path: str | os.PathLike[str] | None = None, environ: dict[str,
     sections: dict[str, Any] = {name: _build(name, cls, values[name]) for name, cls in _SECTIONS.items()}
     for name, cls in _LIST_SECTIONS.items():
         sections[name] = tuple(_build(f"{name}[{index}]", cls, table) for index, table in enumerate(lists[name]))
+    urls = [w.url for w in sections["webhooks"]]
+    for index, url in enumerate(urls):
+        if url in urls[:index]:
+            raise ConfigError(f"webhooks[{index}].url", f"{url} is configured twice: one [[webhooks]] table per URL")
     alerts, outbound = sections["alerts"], sections["outbound"]
     if (alerts.digest_to or alerts.notify_sender) and not outbound.relay:
         key = "alerts.digest_to" if alerts.digest_to else "alerts.notify_sender"

@@ -61,6 +61,8 @@ BAD = [
     (f'[[webhooks]]\nurl = "https://a.example/h"\nsecret = "{SECRET}"\nevents = ["fax.faild"]\n',
      "did you mean 'fax.failed'"),
     ('[webhooks]\nurl = "x"\n', "must be written as [[webhooks]] tables"),
+    (f'[[webhooks]]\nurl = "https://a.example/h"\nsecret = "{SECRET}"\n' * 2, "webhooks[1].url: https://a.example/h is "
+     "configured twice"),
     ('[outbound]\nrelay = "mail.example.com"\nfrom = "f@example.com"\n', "outbound.relay: must be host:port"),
     ('[outbound]\nrelay = "mail.example.com:25"\n', "outbound.from"),
     ('[outbound]\nrelay = "mail.example.com:25"\nfrom = "f@example.com"\nusername = "u"\n', "outbound.username"),
