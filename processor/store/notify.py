@@ -106,6 +106,8 @@ def enqueue_events(session: Session, message: InboundMessage, settings: Settings
                                    .order_by(FaxResultRow.id)))
     numbers = {r.fax_number for r in results if r.fax_number and r.kind != "dsn"}
     changes = refresh_numbers(session, numbers, settings.numbers, settings.processing.default_country, now)
+    if not settings.webhooks and not (settings.alerts.notify_sender and settings.outbound.relay):
+        return 0  # nobody to tell: the stop list is all there is to keep (the common, cheap case)
     events: list[Event] = []
     received = _aware(message.received_at)
     if message.kind == UNRECOGNIZED_KIND:
