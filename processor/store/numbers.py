@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -76,7 +76,7 @@ def refresh_numbers(session: Session, numbers: Iterable[str | None], rules: Numb
     table = NumberVerdictRow.__table__
     for start in range(0, len(wanted), _BATCH):
         chunk = wanted[start:start + _BATCH]
-        events = _events(session, chunk)
+        events = _events(session, chunk, now, rules)
         blocked = set(session.scalars(sa.select(NumberBlockRow.fax_number)
                                       .where(NumberBlockRow.fax_number.in_(chunk))))
         before = {row.fax_number: row for row in session.execute(
@@ -155,30 +155,56 @@ def list_numbers(session: Session, verdict: str | None = None) -> list[dict[str,
     return [{**row._asdict(), "blocked": bool(row.blocked)} for row in rows]
 
 
-def _events(session: Session, numbers: Sequence[str]) -> dict[str, list[NumberEvent]]:
-    """Every delivered or failed fax result about these numbers (mail-level reports excepted)."""
+def _events(session: Session, numbers: Sequence[str], now: datetime,
+            rules: NumberSettings) -> dict[str, list[NumberEvent]]:
+    """What the rules need about these numbers, read without walking their whole history: the latest delivery
+    and the latest failure (one aggregate), and the failures that can still count (after the latest delivery,
+    younger than decay_days) in full."""
+    at = sa.func.coalesce(FaxResultRow.occurred_at, InboundMessage.received_at)
+    about = (FaxResultRow.fax_number.in_(list(numbers)), FaxResultRow.kind != "dsn")
+    latest = session.execute(
+        sa.select(FaxResultRow.fax_number,
+                  sa.type_coerce(sa.func.max(sa.case((FaxResultRow.outcome == "delivered", at))),
+                                 UTCDateTime()).label("delivered"),
+                  sa.type_coerce(sa.func.max(sa.case((FaxResultRow.outcome == "failed", at))),
+                                 UTCDateTime()).label("failed"))
+        .join(InboundMessage, InboundMessage.id == FaxResultRow.inbound_message_id)
+        .where(*about).group_by(FaxResultRow.fax_number)).all()
+    decay_cut = now - timedelta(days=rules.decay_days)
+    events: dict[str, list[NumberEvent]] = {}
+    bounds = []
+    for row in latest:
+        delivered, failed = _utc(row.delivered), _utc(row.failed)
+        found = events.setdefault(row.fax_number, [])
+        if delivered is not None:
+            found.append(NumberEvent("delivery", delivered, "delivered", "delivered", None))
+        bound = max(decay_cut, delivered or decay_cut)
+        if failed is not None and failed > bound:
+            bounds.append(sa.and_(FaxResultRow.fax_number == row.fax_number, at > bound))
+        elif failed is not None:  # the latest failure, which counts no more: for last_failure_at only
+            found.append(NumberEvent("latest", failed, "failed", "", None))
+    if not bounds:
+        return events
     rows = session.execute(
-        sa.select(FaxResultRow.id, FaxResultRow.fax_number, FaxResultRow.outcome, FaxResultRow.reason,
-                  FaxResultRow.retryable, FaxResultRow.vendor, FaxResultRow.transaction_id,
-                  FaxResultRow.original_message_id,
-                  sa.func.coalesce(FaxResultRow.occurred_at, InboundMessage.received_at).label("at"),
+        sa.select(FaxResultRow.id, FaxResultRow.fax_number, FaxResultRow.reason, FaxResultRow.retryable,
+                  FaxResultRow.vendor, FaxResultRow.transaction_id, FaxResultRow.original_message_id,
+                  sa.type_coerce(at, UTCDateTime()).label("at"),
                   sa.select(sa.func.min(FaxMatchRow.submission_id)).where(FaxMatchRow.result_id == FaxResultRow.id)
                   .scalar_subquery().label("submission_id"))
         .join(InboundMessage, InboundMessage.id == FaxResultRow.inbound_message_id)
-        .where(FaxResultRow.fax_number.in_(list(numbers)), FaxResultRow.kind != "dsn",
-               FaxResultRow.outcome.in_(("failed", "delivered")))).all()
-    events: dict[str, list[NumberEvent]] = {}
-    at_type = UTCDateTime()
+        .where(*about, FaxResultRow.outcome == "failed", sa.or_(*bounds))).all()
     for row in rows:
-        at = row.at if isinstance(row.at, datetime) else at_type.process_result_value(
-            datetime.fromisoformat(str(row.at)), None)
-        if at.tzinfo is None:
-            at = at.replace(tzinfo=UTC)
-        events.setdefault(row.fax_number, []).append(NumberEvent(
+        events[row.fax_number].append(NumberEvent(
             event=fax_event_key(row.id, row.fax_number, row.submission_id, row.vendor, row.transaction_id,
                                 row.original_message_id),
-            at=at.astimezone(UTC), outcome=row.outcome, reason=row.reason, retryable=row.retryable))
+            at=_utc(row.at), outcome="failed", reason=row.reason, retryable=row.retryable))
     return events
+
+
+def _utc(value: datetime | None) -> Any:
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def fax_event_key(result_id: int, fax_number: str | None, submission_id: int | None, vendor: str | None,
