@@ -28,6 +28,11 @@ Scenarios:
 - abuse:    honest clients send small mails while, in turn, 16 sessions sit silent in DATA (SIZE=16 MiB),
             one client holds 100 sessions, 300 pipelined wrong AUTH lines arrive, and 26 MB mails of empty
             lines are sent; its own table compares the honest clients' latency with their usual p99.
+- webhooks: failed-fax notifications make webhook events; the receiver answers 500 for a while, then refuses
+            connections, then is slow (past the endpoint's timeout), and the daemon is killed with kill -9
+            while a delivery is in flight, then restarted: every event is delivered at least once, always
+            under one webhook-id, with a valid signature (sent = mails, stored = events delivered, lost =
+            events never delivered, duplicates = events seen under two ids, unprocessed = still pending).
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from __future__ import annotations
 import argparse
 import base64
 import contextlib
+import json
 import multiprocessing
 import os
 import re
@@ -52,6 +58,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -59,13 +66,13 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from processor.store.db import create_db_engine, migrate  # noqa: E402
+from processor.store.db import create_db_engine, migrate, read_only  # noqa: E402
 
 SEQ_RE = re.compile(rb"X-Fault-Seq: (\d+)")
 SIZES = {"kill9": 20_000, "pgdown": 6_000, "locked": 2_000, "diskfull": 3_000, "dupes": 1_000,
-         "sigterm": 6_000, "nodes": 20_000}
+         "sigterm": 6_000, "nodes": 20_000, "webhooks": 300}
 QUICK = {"kill9": 600, "pgdown": 400, "locked": 300, "diskfull": 1_500, "dupes": 200,
-         "sigterm": 600, "nodes": 1_200}
+         "sigterm": 600, "nodes": 1_200, "webhooks": 60}
 
 
 @dataclass
@@ -99,6 +106,7 @@ class Daemon:
     starts: int = 0
     env: dict[str, str] = field(default_factory=dict)
     name: str = "daemon"
+    config: Path | None = None
 
     def start(self, timeout: float = 30, **settings: str) -> None:
         self.starts += 1
@@ -108,6 +116,8 @@ class Daemon:
                    FAXBOUNCE_METRICS_PORT="0", FAXBOUNCE_SMTP_MAX_SESSIONS="200", PYTHONPATH=str(ROOT),
                    **self.env, **settings)
         env.pop("FAXBOUNCE_CONFIG", None)
+        if self.config is not None:
+            env["FAXBOUNCE_CONFIG"] = str(self.config)
         with self.log.open("wb") as out:
             self.process = subprocess.Popen([sys.executable, "-m", "processor", "serve"], cwd=self.workdir,
                                             env=env, stdout=out, stderr=subprocess.STDOUT)
@@ -819,6 +829,139 @@ def print_abuse_table(rows: list[AbuseRow]) -> None:
               f"{r.usual_p99 * 1000:.1f} | {'yes' if r.ok else 'NO'} | {'; '.join(r.notes)} |")
 
 
+WEBHOOK_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+
+class PhasedReceiver:
+    """A webhook receiver on a fixed port whose behaviour changes: `mode` is `fail` (500), `slow` (answers
+    after `delay` seconds) or `ok`; `refuse()` closes the listening socket, `listen()` opens it again."""
+
+    def __init__(self, port: int, delay: float = 3.0) -> None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.port, self.delay, self.mode = port, delay, "fail"
+        self.requests: list[tuple[dict[str, str], bytes]] = []
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length") or 0))
+                mode = owner.mode
+                if mode == "slow":
+                    time.sleep(owner.delay)
+                status = 500 if mode == "fail" else 204
+                if status == 204 and mode == "ok":  # only an answered 2xx counts as received
+                    owner.requests.append(({k.lower(): v for k, v in self.headers.items()}, body))
+                with suppress(OSError):
+                    self.send_response(status)
+                    self.send_header("content-length", "0")
+                    self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self._server_class, self._handler = ThreadingHTTPServer, Handler
+        self._server: ThreadingHTTPServer | None = None
+        self.listen()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/faxbounce"
+
+    def listen(self) -> None:
+        self._server = self._server_class(("127.0.0.1", self.port), self._handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+
+    def refuse(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+
+def failed_fax_mail(seq: int) -> bytes:
+    """An InterFAX Text-Japanese failure notification for fax number 03-5555-NNNN."""
+    from email.mime.text import MIMEText
+    from email.utils import format_datetime, make_msgid
+
+    now = time.strftime("%Y/%m/%d %H:%M:%S")
+    number = f"03-5{seq // 10000 % 10}{seq // 1000 % 10}{seq // 100 % 10}-{seq % 10000:04d}"
+    lines = ["FAX送信が失敗しました。", "", f"送信先FAX番号: {number}", "送信結果: 3912-FAX番号が使用不可です",
+             f"トランザクションID: {880000000 + seq}", f"受付日時: {now}", f"完了日時: {now}", f"件名: bench {seq}"]
+    message = MIMEText("\n".join(lines) + "\n", "plain", "utf-8")
+    message["From"] = "InterFAX <support@interfax.co.jp>"
+    message["To"] = "taro@example.co.jp"
+    message["Subject"] = f"FAX送信が失敗しました -> {number}"
+    message["Date"] = format_datetime(datetime.now(UTC))
+    message["Message-ID"] = make_msgid(domain="fax.tc")
+    message["X-Fault-Seq"] = str(seq)
+    return message.as_bytes()
+
+
+def scenario_webhooks(workdir: Path, count: int) -> Report:
+    from standardwebhooks import Webhook, WebhookVerificationError
+
+    report = Report("webhooks: 500, refused, slow, kill -9", sent=count)
+    receiver = PhasedReceiver(free_port())
+    config = workdir / "faxbounce.toml"
+    config.write_text(f'[[webhooks]]\nurl = "{receiver.url}"\nsecret = "{WEBHOOK_SECRET}"\ntimeout = 1.0\n\n'
+                      "[delivery]\ninterval = 0.2\nfirst_retry = 0.5\nmax_retry_interval = 2.0\n", encoding="utf-8")
+    daemon = Daemon(_sqlite(workdir), free_port(), workdir, config=config)
+    daemon.start()
+    engine = read_only(create_db_engine(daemon.url))  # readers never take SQLite's write lock
+
+    def outbox(state: str | None = None) -> int:
+        with engine.connect() as connection:
+            return int(connection.scalar(sa.text("SELECT count(*) FROM notify_outbox" + (
+                " WHERE state = :s" if state else "")), {"s": state}) or 0)
+
+    with smtplib.SMTP("127.0.0.1", daemon.port, timeout=30) as client:
+        for seq in range(count):
+            client.sendmail("", ["fax-results@faxbounce.test"], failed_fax_mail(seq))
+            report.acked += 1
+    wait_until(lambda: outbox() >= count, 120, step=0.2)
+    time.sleep(3)  # receiver answers 500
+    receiver.refuse()
+    time.sleep(3)  # connections refused
+    receiver.mode = "slow"
+    receiver.listen()
+    time.sleep(1.5)  # a POST is waiting for its answer now: kill the daemon mid-dispatch
+    daemon.kill9()
+    report.notes.append("killed -9 while the receiver was slow")
+    daemon.start()
+    time.sleep(3)
+    receiver.mode = "ok"
+    wait_until(lambda: outbox("delivered") >= outbox() > 0, 300, step=0.5)
+    with engine.connect() as connection:
+        events = {row.event_id: json.loads(row.body)["data"]["mail_id"] for row in connection.execute(
+            sa.text("SELECT event_id, body FROM notify_outbox WHERE event_type = 'fax.failed'"))}
+        report.unprocessed = int(connection.scalar(sa.text(
+            "SELECT count(*) FROM notify_outbox WHERE state <> 'delivered'")) or 0)
+    engine.dispose()
+    daemon.stop()
+    receiver.refuse()
+    received: dict[int, set[str]] = {}
+    bad = 0
+    verifier = Webhook(WEBHOOK_SECRET)
+    for headers, body in receiver.requests:
+        try:
+            data = verifier.verify(body, headers)
+        except WebhookVerificationError:
+            bad += 1
+            continue
+        received.setdefault(data["data"]["mail_id"], set()).add(headers["webhook-id"])
+    delivered_ids = {i for ids in received.values() for i in ids}
+    report.stored = len(delivered_ids & set(events))
+    report.lost = len(set(events) - delivered_ids) + max(0, count - len(events))
+    report.duplicates = sum(1 for ids in received.values() if len(ids) > 1)
+    report.permanent = bad
+    repeats = len(receiver.requests) - len(delivered_ids)
+    report.notes.append(f"{len(events)} events, {len(receiver.requests)} deliveries answered 2xx "
+                        f"({repeats} repeats under the same id), {bad} bad signatures")
+    return report
+
+
 SCENARIOS: dict[str, Callable[..., Report]] = {
     "kill9": scenario_kill9,
     "pgdown": scenario_pgdown,
@@ -827,6 +970,7 @@ SCENARIOS: dict[str, Callable[..., Report]] = {
     "dupes": scenario_dupes,
     "sigterm": scenario_sigterm,
     "nodes": scenario_nodes,
+    "webhooks": scenario_webhooks,
 }
 
 

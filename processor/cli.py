@@ -1,5 +1,5 @@
 """The `faxbounce` command: serve, migrate, check, ingest, classify, reprocess, report, explain, purge,
-hash-password, sql-grant-readonly.
+hash-password, sql-grant-readonly, webhooks, numbers, digest.
 
 Every error a user meets is one line on stderr naming the problem and the fix; the traceback is only printed
 with `--log-level debug`. Exit codes: 0 done; 1 a check failed or a resource is unavailable now (database not
@@ -28,6 +28,7 @@ from processor.logsetup import configure_logging
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
+    from sqlalchemy.orm import Session
 
     from processor.ops.metrics import Check
 
@@ -193,7 +194,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--since", default="24h", metavar="WHEN", help="period (24h, 7d, 2026-11-01; default 24h)")
     p.add_argument("--format", choices=("table", "json", "csv"), default="table")
     p.add_argument("--lang", choices=("ja", "en"), default="ja")
+    p.add_argument("--exit-status", action="store_true",
+                   help="exit 3 when something needs action, 0 when nothing does (for cron and monitoring)")
     p.set_defaults(func=_cmd_report)
+
+    _notify_parsers(sub)
 
     p = sub.add_parser("explain", help="show the catalogue entry for a code or bounce message")
     p.add_argument("key", metavar="CODE_OR_TEXT")
@@ -448,13 +453,15 @@ def _cmd_grant_readonly(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_report(args: argparse.Namespace, settings: Settings) -> int:
-    from processor.ops.report import collect, render
+    from processor.ops.report import EXIT_ACTION_NEEDED, collect, render
     from processor.store.db import create_db_engine
 
     since = _parse_since(args.since)
     engine = create_db_engine(settings.database.url)
-    sys.stdout.write(render(collect(engine, since), args.format, args.lang, since))
-    return 0
+    items = collect(engine, since)
+    sys.stdout.write(render(items, args.format, args.lang, since, settings.display.timezone,
+                            settings.processing.default_country))
+    return EXIT_ACTION_NEEDED if args.exit_status and items else 0
 
 
 def _cmd_explain(args: argparse.Namespace, settings: Settings) -> int:
@@ -473,6 +480,220 @@ def _cmd_explain(args: argparse.Namespace, settings: Settings) -> int:
                              ("action_en", entry.action_en)):
             if value:
                 print(f"  {label:10s} {value}")
+    return 0
+
+
+def _notify_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`webhooks`, `numbers` and `digest` (issue #13)."""
+    p = sub.add_parser("webhooks", help="webhook deliveries: list, retry, send a test event")
+    webhooks = p.add_subparsers(dest="webhooks_command", metavar="ACTION", required=True)
+    q = webhooks.add_parser("list", help="deliveries, newest first (failed ones need a look)")
+    q.add_argument("--state", choices=("pending", "delivered", "failed"))
+    q.add_argument("--limit", type=int, default=50)
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(func=_cmd_webhooks_list)
+    q = webhooks.add_parser("retry", help="send deliveries again now (same webhook-id)")
+    target = q.add_mutually_exclusive_group(required=True)
+    target.add_argument("ids", nargs="*", type=int, default=[], metavar="ID")
+    target.add_argument("--failed", action="store_true", help="every failed delivery")
+    q.set_defaults(func=_cmd_webhooks_retry)
+    q = webhooks.add_parser("test", help="send a signed test event to every endpoint (or --url)")
+    q.add_argument("--url", help="only the [[webhooks]] endpoint with this url")
+    q.set_defaults(func=_cmd_webhooks_test)
+
+    p = sub.add_parser("numbers", help="the number stop list: ok, check, stop")
+    numbers = p.add_subparsers(dest="numbers_command", metavar="ACTION", required=True)
+    q = numbers.add_parser("list", help="numbers and their verdicts (stop first)")
+    q.add_argument("--verdict", choices=("ok", "check", "stop"))
+    q.add_argument("--json", action="store_true", help="one JSON object per number, one per line")
+    q.set_defaults(func=_cmd_numbers_list)
+    q = numbers.add_parser("block", help="stop sending to NUMBER, whatever the results say")
+    q.add_argument("number")
+    q.add_argument("--note", help="why (shown in the list)")
+    q.set_defaults(func=_cmd_numbers_block)
+    q = numbers.add_parser("unblock", help="let the results decide NUMBER's verdict again")
+    q.add_argument("number")
+    q.set_defaults(func=_cmd_numbers_unblock)
+    q = numbers.add_parser("export", help="the stop list for a spreadsheet or an address book")
+    q.add_argument("--format", choices=("csv",), default="csv")
+    q.add_argument("--verdict", choices=("ok", "check", "stop"))
+    q.set_defaults(func=_cmd_numbers_export)
+
+    p = sub.add_parser("digest", help="the daily digest: print it, or --send it through outbound.relay")
+    p.add_argument("--since", default="24h", metavar="WHEN", help="period (24h, 7d, 2026-11-01; default 24h)")
+    p.add_argument("--to", action="append", metavar="ADDR", help="recipient (default alerts.digest_to)")
+    p.add_argument("--lang", choices=("ja", "en"), help="default alerts.lang")
+    p.add_argument("--send", action="store_true", help="send it (else print the mail it would send)")
+    p.set_defaults(func=_cmd_digest)
+
+
+def _cmd_webhooks_list(args: argparse.Namespace, settings: Settings) -> int:
+    from processor.notify.display import local_time, printable
+    from processor.store.db import create_db_engine, session_scope
+    from processor.store.notify import list_deliveries
+
+    with session_scope(create_db_engine(settings.database.url)) as session:
+        deliveries = list_deliveries(session, args.state, args.limit)
+    if args.json:
+        for d in deliveries:
+            print(json.dumps({"id": d.id, "event_id": d.event_id, "channel": d.channel, "target": d.target,
+                              "type": d.event_type, "state": d.state, "attempts": d.attempts,
+                              "created_at": d.created_at.isoformat(), "next_attempt_at": d.next_attempt_at.isoformat(),
+                              "last_error": d.last_error,
+                              "delivered_at": d.delivered_at.isoformat() if d.delivered_at else None},
+                             ensure_ascii=False))
+        return 0
+    if not deliveries:
+        print("no deliveries" + (f" in state {args.state}" if args.state else ""))
+        return 0
+    zone = settings.display.timezone
+    for d in deliveries:
+        when = local_time(d.delivered_at if d.state == "delivered" else d.next_attempt_at, zone)
+        print(printable(f"{d.id:6d}  {d.state:9s}  {d.attempts:3d}x  {when}  {d.event_type:16s}  {d.event_id}  "
+                        f"{d.target}" + (f"  ({d.last_error})" if d.last_error and d.state != "delivered" else ""),
+                        keep_newlines=False))
+    return 0
+
+
+def _cmd_webhooks_retry(args: argparse.Namespace, settings: Settings) -> int:
+    from processor.store.db import create_db_engine, session_scope
+    from processor.store.notify import retry_deliveries
+
+    with session_scope(create_db_engine(settings.database.url)) as session:
+        count = retry_deliveries(session, datetime.now(UTC), ids=args.ids, failed=args.failed)
+    if not count and args.ids:
+        print(f"faxbounce: webhooks retry: no undelivered delivery with id {', '.join(map(str, args.ids))} "
+              "(see faxbounce webhooks list)", file=sys.stderr)
+        return 1
+    print(f"{count} deliver{'y' if count == 1 else 'ies'} due again now; the daemon sends them within "
+          f"delivery.interval ({settings.delivery.interval:g}s)")
+    return 0
+
+
+def _cmd_webhooks_test(args: argparse.Namespace, settings: Settings) -> int:
+    import uuid
+
+    from processor.notify.events import TEST, webhook_body
+    from processor.notify.webhooks import post
+
+    endpoints = [w for w in settings.webhooks if args.url in (None, w.url)]
+    if not endpoints:
+        raise FaxbounceError("webhooks test: no [[webhooks]] endpoint is configured" +
+                             (f" with url {args.url}" if args.url else "") + " (see config/faxbounce.toml)")
+    now = datetime.now(UTC)
+    failed = 0
+    for endpoint in endpoints:
+        message_id = f"msg_test_{uuid.uuid4().hex[:20]}"
+        body = webhook_body(TEST, now, {"message": "faxbounce webhook test", "sent_at": now.isoformat()})
+        outcome = post(endpoint, message_id, body, now)
+        print(f"{'ok  ' if outcome.ok else 'FAIL'}  {endpoint.url}  {outcome.detail}  (webhook-id {message_id})")
+        failed += not outcome.ok
+    return 1 if failed else 0
+
+
+def _number_arg(text: str, settings: Settings) -> str:
+    from processor.parse.faxnumber import normalize_fax_number
+
+    number = normalize_fax_number(text, settings.processing.default_country)
+    if number is None:
+        raise FaxbounceError(f"numbers: {text!r} is not a fax number (write it as 03-5555-0101 or +81355550101)")
+    return number
+
+
+def _cmd_numbers_list(args: argparse.Namespace, settings: Settings) -> int:
+    from processor.notify.display import local_time, pad, printable
+    from processor.store.db import create_db_engine, session_scope
+    from processor.store.numbers import list_numbers
+
+    with session_scope(create_db_engine(settings.database.url)) as session:
+        _refresh_numbers(session, settings)
+        rows = list_numbers(session, args.verdict)
+    if args.json:
+        for row in rows:
+            print(json.dumps({k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in row.items()},
+                             ensure_ascii=False))
+        return 0
+    if not rows:
+        print("no numbers" + (f" with verdict {args.verdict}" if args.verdict else ""))
+        return 0
+    zone = settings.display.timezone
+    for row in rows:
+        line = (f"{row['verdict']:5s}  {pad(row['national'] or row['fax_number'], 16)}  {row['reason'] or '-':20s}  "
+                f"{row['failures']:3d}  {local_time(row['last_failure_at'], zone)}"
+                + (f"  {row['note']}" if row["note"] else ""))
+        print(printable(line, keep_newlines=False))
+    return 0
+
+
+def _refresh_numbers(session: Session, settings: Settings) -> None:
+    """Verdicts that time alone changes, and numbers from before the stop list existed."""
+    from processor.store.numbers import backfill_numbers, refresh_open_verdicts
+
+    country = settings.processing.default_country
+    backfill_numbers(session, settings.numbers, country)
+    refresh_open_verdicts(session, settings.numbers, country)
+
+
+def _cmd_numbers_block(args: argparse.Namespace, settings: Settings) -> int:
+    from processor.store.db import create_db_engine, session_scope
+    from processor.store.notify import enqueue_number_changes
+    from processor.store.numbers import block_number
+
+    number = _number_arg(args.number, settings)
+    with session_scope(create_db_engine(settings.database.url)) as session:
+        changes = block_number(session, number, args.note, settings.numbers, settings.processing.default_country)
+        enqueue_number_changes(session, changes, settings)
+    print(f"{number}: blocked (verdict stop)")
+    return 0
+
+
+def _cmd_numbers_unblock(args: argparse.Namespace, settings: Settings) -> int:
+    from processor.store.db import create_db_engine, session_scope
+    from processor.store.numbers import unblock_number
+
+    number = _number_arg(args.number, settings)
+    with session_scope(create_db_engine(settings.database.url)) as session:
+        removed = unblock_number(session, number, settings.numbers, settings.processing.default_country)
+    if not removed:
+        print(f"faxbounce: numbers unblock: {number} was not blocked (see faxbounce numbers list --verdict stop)",
+              file=sys.stderr)
+        return 1
+    print(f"{number}: unblocked; its results decide its verdict again")
+    return 0
+
+
+def _cmd_numbers_export(args: argparse.Namespace, settings: Settings) -> int:
+    from processor.notify.display import csv_text
+    from processor.store.db import create_db_engine, session_scope
+    from processor.store.numbers import STOPLIST_COLUMNS, list_numbers
+
+    with session_scope(create_db_engine(settings.database.url)) as session:
+        _refresh_numbers(session, settings)
+        rows = list_numbers(session, args.verdict)
+    sys.stdout.write(csv_text(STOPLIST_COLUMNS, ([r[c].isoformat() if isinstance(r[c], datetime) else r[c]
+                                                  for c in STOPLIST_COLUMNS] for r in rows)))
+    return 0
+
+
+def _cmd_digest(args: argparse.Namespace, settings: Settings) -> int:
+    from processor.notify.digest import compose_digest
+    from processor.notify.mailer import send_mail
+    from processor.store.db import create_db_engine
+
+    since = _parse_since(args.since)
+    to = tuple(args.to or settings.alerts.digest_to)
+    lang = args.lang or settings.alerts.lang
+    if args.send and not to:
+        raise FaxbounceError("digest --send: no recipient: give --to ADDR or set alerts.digest_to")
+    if args.send and not settings.outbound.relay:
+        raise FaxbounceError("digest --send: set outbound.relay (host:port) and outbound.from to send mail")
+    engine = create_db_engine(settings.database.url)
+    digest = compose_digest(engine, settings, since, to or ("(alerts.digest_to)",), lang)
+    if not args.send:
+        sys.stdout.write(digest.preview())
+        return 0
+    send_mail(settings.outbound, to, digest.message_bytes())
+    print(f"digest sent to {', '.join(to)} through {settings.outbound.relay}: {digest.summary}")
     return 0
 
 

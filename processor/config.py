@@ -21,7 +21,8 @@ from typing import Any
 from processor.catalogues import vendor_hosts
 from processor.errors import ConfigError
 
-__all__ = ["DEFAULT_DATABASE_URL", "Settings", "client_networks", "load_settings"]
+__all__ = ["DEFAULT_DATABASE_URL", "WEBHOOK_EVENTS", "AlertSettings", "DeliverySettings", "DisplaySettings",
+           "NumberSettings", "OutboundSettings", "Settings", "WebhookSettings", "client_networks", "load_settings"]
 
 DEFAULT_DATABASE_URL = "sqlite:///var/faxbounce.sqlite3"
 ENV_PREFIX = "FAXBOUNCE_"
@@ -160,6 +161,85 @@ class LoggingSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class WebhookSettings:
+    """One `[[webhooks]]` table: an endpoint that receives signed events (Standard Webhooks)."""
+
+    url: str = ""
+    """Where events are POSTed (http:// or https://)."""
+    secret: str = ""
+    """`whsec_` + base64 of the signing key, as the Standard Webhooks spec defines (never logged)."""
+    events: tuple[str, ...] = ()
+    """Event types sent to this endpoint; empty = all (`fax.failed`, `fax.delivered`, `fax.no_result`,
+    `fax.unrecognized`, `number.stopped`)."""
+    timeout: float = 10.0
+    """Seconds a delivery may take; longer counts as a failure and is retried."""
+
+
+@dataclass(frozen=True, slots=True)
+class DeliverySettings:
+    """How the outbox (webhooks and mail to people) is delivered and retried."""
+
+    interval: float = 5.0
+    """Seconds between the dispatcher's looks for due deliveries."""
+    first_retry: float = 15.0
+    """Seconds before the first retry of a failed delivery; each later one waits twice as long."""
+    max_retry_interval: float = 3600.0
+    """Longest wait between two attempts."""
+    give_up_after: float = 259200.0
+    """Seconds after the event after which a delivery that never succeeded is marked failed (3 days)."""
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundSettings:
+    """The mail relay faxbounce sends its own mail through (digest, sender alerts); never received mail."""
+
+    relay: str = ""
+    """`host:port` of your MTA; empty = faxbounce sends no mail (also FAXBOUNCE_OUTBOUND_RELAY)."""
+    sender: str = field(default="", metadata={"key": "from"})
+    """From address of the mails faxbounce sends (TOML key `from`)."""
+    starttls: bool = False
+    """Say STARTTLS before anything else (and refuse to go on without it)."""
+    username: str = ""
+    """AUTH user; empty = no AUTH. AUTH is only used after STARTTLS."""
+    password: str = ""
+    """AUTH password (better: FAXBOUNCE_OUTBOUND_PASSWORD)."""
+    timeout: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class AlertSettings:
+    digest_to: tuple[str, ...] = ()
+    """Addresses of the daily digest; empty = no digest (also FAXBOUNCE_ALERTS_DIGEST_TO, comma-separated)."""
+    digest_at: str = "08:30"
+    """Local time (display.timezone) at which the daemon sends the digest, HH:MM."""
+    notify_sender: bool = False
+    """Mail the mailbox that sent a fax at once when it fails (when faxbounce saw the submission)."""
+    lang: str = "ja"
+    """Language of the mails: `ja` or `en`."""
+
+
+@dataclass(frozen=True, slots=True)
+class NumberSettings:
+    """The number stop list: how failures turn into a verdict (ok, check, stop) per fax number."""
+
+    decay_days: int = 90
+    """Failures older than this stop counting."""
+    check_after: int = 1
+    """Non-retryable number failures (not a fax, unusable number, …) that give `check`."""
+    stop_after: int = 2
+    """Non-retryable number failures that give `stop`."""
+    transient_check_after: int = 3
+    """Transient failures (busy, no answer, …) within `transient_window_days` that give `check`."""
+    transient_window_days: int = 7
+
+
+@dataclass(frozen=True, slots=True)
+class DisplaySettings:
+    timezone: str = "Asia/Tokyo"
+    """IANA time zone of every time shown to people (report, digest, numbers list); SQL and JSON stay UTC."""
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
@@ -169,6 +249,12 @@ class Settings:
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
     retention: RetentionSettings = field(default_factory=RetentionSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
+    webhooks: tuple[WebhookSettings, ...] = ()
+    delivery: DeliverySettings = field(default_factory=DeliverySettings)
+    outbound: OutboundSettings = field(default_factory=OutboundSettings)
+    alerts: AlertSettings = field(default_factory=AlertSettings)
+    numbers: NumberSettings = field(default_factory=NumberSettings)
+    display: DisplaySettings = field(default_factory=DisplaySettings)
     source: str = "defaults"
     """Where the settings came from, for log lines and `check` (names only, never values or secrets):
     `defaults + /etc/faxbounce.toml + environment: FAXBOUNCE_DATABASE_URL, FAXBOUNCE_SMTP_PORT`."""
@@ -183,7 +269,16 @@ _SECTIONS: dict[str, type] = {
     "metrics": MetricsSettings,
     "retention": RetentionSettings,
     "logging": LoggingSettings,
+    "delivery": DeliverySettings,
+    "outbound": OutboundSettings,
+    "alerts": AlertSettings,
+    "numbers": NumberSettings,
+    "display": DisplaySettings,
 }
+#: Sections written as arrays of tables (`[[webhooks]]`); not settable from the environment.
+_LIST_SECTIONS: dict[str, type] = {"webhooks": WebhookSettings}
+WEBHOOK_EVENTS = ("fax.failed", "fax.delivered", "fax.no_result", "fax.unrecognized", "number.stopped")
+"""Every event type a webhook can receive (the order of the README)."""
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _LOG_FORMATS = ("text", "json")
 
@@ -195,16 +290,20 @@ def load_settings(path: str | os.PathLike[str] | None = None, environ: dict[str,
     _refuse_unknown_env(env, env_names)
     file_path = path or env.get(ENV_PREFIX + "CONFIG") or None
     values: dict[str, dict[str, Any]] = {name: {} for name in _SECTIONS}
+    lists: dict[str, list[dict[str, Any]]] = {name: [] for name in _LIST_SECTIONS}
     sources = ["defaults"]
     if file_path:
         values_from_file = _read_file(Path(file_path))
         for section, table in values_from_file.items():
-            values[section].update(table)
+            if section in _LIST_SECTIONS:
+                lists[section] = table
+            else:
+                values[section].update(table)
         sources.append(str(file_path))
     used: list[str] = []
     for env_name, (section, fld) in env_names.items():
         if env_name in env:
-            values[section][fld.name] = _from_env(env[env_name], fld.type)
+            values[section][_key(fld)] = _from_env(env[env_name], fld.type)
             used.append(env_name)
     # The name issue #5 promised operators; FAXBOUNCE_TRACKING_RESULT_TIMEOUT wins when both are set.
     if ENV_PREFIX + "RESULT_TIMEOUT" in env and ENV_PREFIX + "TRACKING_RESULT_TIMEOUT" not in env:
@@ -212,13 +311,23 @@ def load_settings(path: str | os.PathLike[str] | None = None, environ: dict[str,
         used.append(ENV_PREFIX + "RESULT_TIMEOUT")
     if used:
         sources.append("environment: " + ", ".join(sorted(used)))
-    sections = {name: _build(name, cls, values[name]) for name, cls in _SECTIONS.items()}
+    sections: dict[str, Any] = {name: _build(name, cls, values[name]) for name, cls in _SECTIONS.items()}
+    for name, cls in _LIST_SECTIONS.items():
+        sections[name] = tuple(_build(f"{name}[{index}]", cls, table) for index, table in enumerate(lists[name]))
+    urls = [w.url for w in sections["webhooks"]]
+    for index, url in enumerate(urls):
+        if url in urls[:index]:
+            raise ConfigError(f"webhooks[{index}].url", f"{url} is configured twice: one [[webhooks]] table per URL")
+    alerts, outbound = sections["alerts"], sections["outbound"]
+    if (alerts.digest_to or alerts.notify_sender) and not outbound.relay:
+        key = "alerts.digest_to" if alerts.digest_to else "alerts.notify_sender"
+        raise ConfigError(key, "faxbounce needs a relay to send mail: set outbound.relay (host:port) and outbound.from")
     return Settings(**sections, source=" + ".join(sources))
 
 
 def _env_setting_names() -> dict[str, tuple[str, dataclasses.Field[Any]]]:
-    """`FAXBOUNCE_SMTP_PORT` → ("smtp", the field), for every key of every section."""
-    return {f"{ENV_PREFIX}{section}_{fld.name}".upper(): (section, fld)
+    """`FAXBOUNCE_SMTP_PORT` → ("smtp", the field), for every key of every section (not `[[webhooks]]`)."""
+    return {f"{ENV_PREFIX}{section}_{_key(fld)}".upper(): (section, fld)
             for section, cls in _SECTIONS.items() for fld in dataclasses.fields(cls)}
 
 
@@ -229,6 +338,11 @@ def _refuse_unknown_env(env: dict[str, str], setting_names: dict[str, Any]) -> N
         if (name.startswith(ENV_PREFIX) and name not in known
                 and not name.startswith(ENV_NOT_SETTINGS_PREFIXES)):
             raise ConfigError(name, "unknown environment variable" + _suggest(name, known))
+
+
+def _key(fld: dataclasses.Field[Any]) -> str:
+    """A key's name in the file: the field's, unless the field says otherwise (`from` is a Python keyword)."""
+    return str(fld.metadata.get("key", fld.name))
 
 
 def _read_file(path: Path) -> dict[str, dict[str, Any]]:
@@ -242,23 +356,31 @@ def _read_file(path: Path) -> dict[str, dict[str, Any]]:
         raise ConfigError(str(path), f"not UTF-8 text (byte {exc.start}): is this the TOML settings file?") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(str(path), f"not valid TOML: {exc}") from exc
+    known = {**_SECTIONS, **_LIST_SECTIONS}
     for section, table in data.items():
-        if section not in _SECTIONS:
-            raise ConfigError(section, "unknown section" + _suggest(section, _SECTIONS))
-        if not isinstance(table, dict):
+        if section not in known:
+            raise ConfigError(section, "unknown section" + _suggest(section, known))
+        if section in _LIST_SECTIONS:
+            if not isinstance(table, list) or not all(isinstance(t, dict) for t in table):
+                raise ConfigError(section, f"must be written as [[{section}]] tables")
+            tables = [(f"{section}[{index}]", t) for index, t in enumerate(table)]
+        elif not isinstance(table, dict):
             raise ConfigError(section, "must be a table ([section])")
-        names = {f.name for f in dataclasses.fields(_SECTIONS[section])}
-        for key in table:
-            if key not in names:
-                raise ConfigError(f"{section}.{key}", "unknown key" + _suggest(key, names))
+        else:
+            tables = [(section, table)]
+        names = {_key(f) for f in dataclasses.fields(known[section])}
+        for prefix, entries in tables:
+            for key in entries:
+                if key not in names:
+                    raise ConfigError(f"{prefix}.{key}", "unknown key" + _suggest(key, names))
     return data
 
 
 def _build(section: str, cls: type, values: dict[str, Any]) -> Any:
     kwargs: dict[str, Any] = {}
     for fld in dataclasses.fields(cls):
-        if fld.name in values:
-            kwargs[fld.name] = _check(f"{section}.{fld.name}", values[fld.name], fld.type)
+        if _key(fld) in values:
+            kwargs[fld.name] = _check(f"{section}.{_key(fld)}", values[_key(fld)], fld.type)
     settings = cls(**kwargs)
     _validate(section, settings)
     return settings
@@ -343,11 +465,76 @@ def _validate(section: str, settings: Any) -> None:
     elif section == "retention" and settings.unrelated_raw_days < 0:
         raise ConfigError("retention.unrelated_raw_days",
                           f"must be 0 (follow raw_days) or a number of days, got {settings.unrelated_raw_days}")
+    elif section.startswith("webhooks["):
+        _validate_webhook(section, settings)
+    elif section in ("delivery", "outbound", "alerts", "numbers", "display"):
+        _validate_notify(section, settings)
     elif section == "logging":
         if settings.level.upper() not in _LOG_LEVELS:
             raise ConfigError("logging.level", f"must be one of {', '.join(_LOG_LEVELS)}")
         if settings.format not in _LOG_FORMATS:
             raise ConfigError("logging.format", f"must be one of {', '.join(_LOG_FORMATS)}, got {settings.format!r}")
+
+
+def _validate_webhook(section: str, settings: WebhookSettings) -> None:
+    import base64
+    import binascii
+
+    if not re.match(r"^https?://[^/\s]+", settings.url):
+        raise ConfigError(f"{section}.url", f"must be an http:// or https:// URL, got {settings.url!r}")
+    if not settings.secret.startswith("whsec_"):
+        raise ConfigError(f"{section}.secret", "must be 'whsec_' followed by base64 (Standard Webhooks), "
+                                              "e.g. from: python3 -c \"import base64,os; "
+                                              "print('whsec_'+base64.b64encode(os.urandom(32)).decode())\"")
+    try:
+        key = base64.b64decode(settings.secret[6:] + "==", validate=False)
+    except (binascii.Error, ValueError):
+        key = b""
+    if len(key) < 24:
+        raise ConfigError(f"{section}.secret", "the base64 after 'whsec_' must hold at least 24 bytes (use 32)")
+    for event in settings.events:
+        if event not in WEBHOOK_EVENTS:
+            raise ConfigError(f"{section}.events", f"unknown event {event!r}" + _suggest(event, WEBHOOK_EVENTS))
+    if settings.timeout <= 0:
+        raise ConfigError(f"{section}.timeout", "must be a number of seconds greater than 0")
+
+
+def _validate_notify(section: str, settings: Any) -> None:
+    if section == "delivery":
+        for name in ("interval", "first_retry", "max_retry_interval", "give_up_after"):
+            if getattr(settings, name) <= 0:
+                raise ConfigError(f"delivery.{name}", "must be a number of seconds greater than 0")
+    elif section == "outbound":
+        if settings.relay and not re.fullmatch(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):[0-9]{1,5}", settings.relay):
+            raise ConfigError("outbound.relay",
+                              f"must be host:port such as mail.example.com:25, got {settings.relay!r}")
+        if settings.relay and "@" not in settings.sender:
+            raise ConfigError("outbound.from", "set the From address of faxbounce's mails (outbound.from)")
+        if settings.username and not settings.starttls:
+            raise ConfigError("outbound.username", "AUTH is only used after STARTTLS: set outbound.starttls = true")
+    elif section == "alerts":
+        if not re.fullmatch(r"([01][0-9]|2[0-3]):[0-5][0-9]", settings.digest_at):
+            raise ConfigError("alerts.digest_at",
+                              f"must be a local time HH:MM such as 08:30, got {settings.digest_at!r}")
+        if settings.lang not in ("ja", "en"):
+            raise ConfigError("alerts.lang", f"must be 'ja' or 'en', got {settings.lang!r}")
+        for index, address in enumerate(settings.digest_to):
+            if "@" not in address:
+                raise ConfigError(f"alerts.digest_to[{index}]", f"{address!r} is not a mail address")
+    elif section == "numbers":
+        for name in ("decay_days", "check_after", "stop_after", "transient_check_after", "transient_window_days"):
+            if getattr(settings, name) <= 0:
+                raise ConfigError(f"numbers.{name}", "must be greater than 0")
+        if settings.stop_after < settings.check_after:
+            raise ConfigError("numbers.stop_after", "must be at least numbers.check_after")
+    elif section == "display":
+        import zoneinfo
+
+        try:
+            zoneinfo.ZoneInfo(settings.timezone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ConfigError("display.timezone",
+                              f"{settings.timezone!r} is not an IANA time zone such as Asia/Tokyo") from None
 
 
 def _validate_metrics(settings: MetricsSettings) -> None:

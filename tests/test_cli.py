@@ -245,6 +245,6 @@ def test_help_lists_every_command() -> None:
 
     parser = _parser()
     commands = set(next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices)
-    assert len(commands) == 11
+    assert {"serve", "classify", "report", "webhooks", "numbers", "digest"} <= commands
     description = " ".join((parser.description or "").split())
     assert {c for c in commands if c not in description} == set()

@@ -33,8 +33,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from processor.config import MetricsSettings
 from processor.store.db import current_revision, head_revision
-from processor.store.models import MessageStatus
-from processor.store.stats import backlog, database_identity, processing_counts
+from processor.store.models import DeliveryState, MessageStatus
+from processor.store.stats import backlog, database_identity, delivery_counts, processing_counts
 
 __all__ = ["Check", "DatabaseCollector", "MetricsServer", "SmtpMetrics", "health_document", "run_checks"]
 
@@ -127,6 +127,8 @@ class Snapshot:
     statuses: dict[str, int] = field(default_factory=dict)
     results: tuple[tuple[str, str, str, int], ...] = ()
     """(kind, outcome, reason, count)"""
+    deliveries: dict[tuple[str, str], int] = field(default_factory=dict)
+    """(channel, state) → outbox rows (issue #13)."""
 
 
 def read_snapshot(engine: Engine) -> Snapshot:
@@ -135,7 +137,8 @@ def read_snapshot(engine: Engine) -> Snapshot:
     age = 0.0
     if counts.oldest_waiting is not None:
         age = max(0.0, (datetime.now(UTC) - counts.oldest_waiting).total_seconds())
-    return Snapshot(time.monotonic(), True, counts.backlog, age, counts.statuses, counts.results)
+    return Snapshot(time.monotonic(), True, counts.backlog, age, counts.statuses, counts.results,
+                    delivery_counts(engine))
 
 
 class DatabaseCollector(Collector):
@@ -190,6 +193,13 @@ class DatabaseCollector(Collector):
         for kind, outcome, reason, count in snap.results:
             results.add_metric([kind, outcome, reason], count)
         yield results
+        deliveries = GaugeMetricFamily(
+            "faxbounce_notify_deliveries", "Outbox rows (webhook and mail deliveries) by channel and state; "
+            "failed ones gave up after delivery.give_up_after: alert on them", labels=["channel", "state"])
+        for channel in ("webhook", "mail"):
+            for state in DeliveryState.ALL:
+                deliveries.add_metric([channel, state], snap.deliveries.get((channel, state), 0))
+        yield deliveries
 
 
 # --- health ---------------------------------------------------------------------------------------------------

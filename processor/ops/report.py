@@ -1,38 +1,48 @@
 """`faxbounce report`: what needs action now, grouped by action, in Japanese or English.
 
-Read from the public views only (`fax_status`, `failures`, `number_health`), so the report says nothing
-that a plain SQL query could not. Three piles, in this order:
+Read from the public views only (queries in `processor/store/reports.py`). Three piles, in this order:
 
 - `verify_number`: numbers that failed for a reason a resend will not fix (one line per number);
 - `resend`: faxes that failed for a passing reason or because of the document, not delivered since;
 - `account`: faxes held or never answered (credit, sender registration, notification settings).
+
+For people (table, CSV): times in `display.timezone`, numbers as they write them (`03-5555-0101`), each
+piece of advice once per group, results from an untrusted path marked, every text made safe for a terminal
+or a spreadsheet (`processor.notify.display`). For programs (JSON): UTC and E.164, as in SQL.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from processor.store.models import UTCDateTime
+from processor.notify.display import csv_text, local_time, national, pad, printable
+from processor.store.reports import action_rows, deliveries_by_number, untracked_failures
 from processor.tracking.rules import action_group
 
-__all__ = ["ACTIONS", "ReportItem", "collect", "render"]
+__all__ = ["ACTIONS", "EXIT_ACTION_NEEDED", "ReportItem", "collect", "render"]
 
 ACTIONS = ("verify_number", "resend", "account")
+EXIT_ACTION_NEEDED = 3
+"""`faxbounce report --exit-status` exits with this when something needs action (0 when nothing does)."""
 TITLES = {
     "ja": {"verify_number": "番号の確認が必要", "resend": "再送が必要なFAX", "account": "アカウントの問題"},
     "en": {"verify_number": "Numbers to verify", "resend": "Faxes to resend", "account": "Account problems"},
 }
 NOTHING = {"ja": "対応が必要なものはありません。", "en": "Nothing needs action."}
-FIELDS = ("action", "state", "reason", "code", "fax_number", "subject", "sender", "at", "count", "tracked",
-          "submission_id", "result_id", "advice_ja", "advice_en")
+WORDS = {
+    "ja": {"subject": "件名", "sender": "送信者", "untracked": "(送信記録なし)", "untrusted": "[要注意: 正規の経路外]",
+           "times": "件", "zone": "時刻"},
+    "en": {"subject": "subject", "sender": "from", "untracked": "(no submission seen)",
+           "untrusted": "[CAUTION: not via the vendor]", "times": "x", "zone": "times in"},
+}
+FIELDS = ("action", "state", "reason", "code", "fax_number", "national", "subject", "sender", "at", "count",
+          "tracked", "trusted", "submission_id", "result_id", "advice_ja", "advice_en")
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +54,7 @@ class ReportItem:
     fax_number: str | None
     subject: str | None
     sender: str | None
+    """The mailbox the fax was sent from (known when faxbounce saw the submission)."""
     at: datetime
     advice_ja: str | None
     advice_en: str | None
@@ -53,45 +64,27 @@ class ReportItem:
     """False for a failure whose submission faxbounce never saw (no BCC copy)."""
     submission_id: int | None = None
     result_id: int | None = None
-
-
-_STATUS = sa.text(
-    "SELECT submission_id, result_id, state, state_at, reason, code, fax_number, subject_base AS subject, sender, "
-    "action, action_ja, action_en FROM fax_status "
-    "WHERE state IN ('failed', 'no_result', 'pending') AND state_at >= :since"
-).bindparams(sa.bindparam("since", type_=UTCDateTime())).columns(state_at=UTCDateTime())
-_UNTRACKED = sa.text(
-    "SELECT f.result_id, f.reason, f.code, f.fax_number, f.original_subject AS subject, f.mail_from_address, "
-    "f.failed_at, f.action_ja, f.action_en FROM failures f "
-    "WHERE f.kind <> 'dsn' AND f.received_at >= :since "
-    "AND NOT EXISTS (SELECT 1 FROM fax_matches x WHERE x.result_id = f.result_id)"
-).bindparams(sa.bindparam("since", type_=UTCDateTime())).columns(failed_at=UTCDateTime())
-_DELIVERIES = sa.text(
-    "SELECT fax_number, max(at) AS at FROM ("
-    " SELECT s.fax_number, s.state_at AS at FROM fax_submissions s WHERE s.state = 'delivered'"
-    " UNION ALL"
-    " SELECT r.fax_number, COALESCE(r.occurred_at, m.received_at) AS at FROM fax_results r"
-    " JOIN inbound_messages m ON m.id = r.inbound_message_id WHERE r.outcome = 'delivered'"
-    ") d WHERE fax_number IS NOT NULL GROUP BY fax_number"
-).columns(at=UTCDateTime())
+    trusted: bool | None = None
+    """False: the result mail did not come through the vendor's servers (possible phishing): check it."""
 
 
 def collect(engine: Engine, since: datetime) -> list[ReportItem]:
-    """Everything that needs action among faxes that changed state (or failed) since `since`."""
+    """Everything that needs action among faxes that failed (or changed state) since `since`."""
     items: list[ReportItem] = []
     with engine.connect() as connection:
-        for row in connection.execute(_STATUS, {"since": since}):
+        for row in action_rows(connection, since):
             items.append(ReportItem(
                 action=row.action or action_group(row.state, row.reason) or "resend", state=row.state,
                 reason=row.reason, code=row.code, fax_number=row.fax_number, subject=row.subject,
                 sender=row.sender, at=row.state_at, advice_ja=row.action_ja, advice_en=row.action_en,
-                submission_id=row.submission_id, result_id=row.result_id))
-        for row in connection.execute(_UNTRACKED, {"since": since}):
+                submission_id=row.submission_id, result_id=row.result_id, trusted=row.trusted))
+        for row in untracked_failures(connection, since):
             items.append(ReportItem(
                 action=action_group("failed", row.reason) or "resend", state="failed", reason=row.reason,
                 code=row.code, fax_number=row.fax_number, subject=row.subject, sender=None, at=row.failed_at,
-                advice_ja=row.action_ja, advice_en=row.action_en, tracked=False, result_id=row.result_id))
-        delivered = {row.fax_number: row.at for row in connection.execute(_DELIVERIES)}
+                advice_ja=row.action_ja, advice_en=row.action_en, tracked=False, result_id=row.result_id,
+                trusted=row.trusted))
+        delivered = deliveries_by_number(connection)
     return _condense(items, delivered)
 
 
@@ -108,53 +101,74 @@ def _condense(items: Iterable[ReportItem], delivered: dict[str, datetime]) -> li
         kept.append(item)
     for group in per_number.values():
         latest = group[-1]
-        kept.append(ReportItem(**{**asdict(latest), "count": len(group)}))
+        # One untrusted mail among them is enough to say "look before you act".
+        trusted = False if any(i.trusted is False for i in group) else latest.trusted
+        kept.append(ReportItem(**{**asdict(latest), "count": len(group), "trusted": trusted}))
     order = {action: index for index, action in enumerate(ACTIONS)}
     return sorted(kept, key=lambda i: (order.get(i.action, len(order)), -i.at.timestamp(), i.fax_number or ""))
 
 
-def render(items: Sequence[ReportItem], fmt: str = "table", lang: str = "ja", since: datetime | None = None) -> str:
+def render(items: Sequence[ReportItem], fmt: str = "table", lang: str = "ja", since: datetime | None = None,
+           timezone: str = "Asia/Tokyo", country: str = "JP") -> str:
     if fmt == "json":
-        groups = {action: [_json(i) for i in items if i.action == action] for action in ACTIONS}
+        groups = {action: [_json(i, country) for i in items if i.action == action] for action in ACTIONS}
         document = {"since": since.isoformat() if since else None, "generated_at": datetime.now(UTC).isoformat(),
                     "lang": lang, "titles": TITLES[lang], "groups": groups}
         return json.dumps(document, ensure_ascii=False, indent=1) + "\n"
     if fmt == "csv":
-        out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(FIELDS)
+        rows = []
         for item in items:
-            values = _json(item)
-            writer.writerow(["" if values[f] is None else values[f] for f in FIELDS])
-        return out.getvalue()
-    return _table(items, lang)
+            values = _json(item, country)
+            values["at"] = item.at.astimezone(ZoneInfo(timezone)).isoformat(timespec="seconds")
+            rows.append([values[f] for f in FIELDS])
+        return csv_text(FIELDS, rows)
+    return _table(items, lang, timezone, country)
 
 
-def _table(items: Sequence[ReportItem], lang: str) -> str:
+def _table(items: Sequence[ReportItem], lang: str, timezone: str, country: str) -> str:
     if not items:
         return NOTHING[lang] + "\n"
-    lines: list[str] = []
+    words = WORDS[lang]
+    lines = [f"{words['zone']} {timezone}", ""]
     for action in ACTIONS:
         group = [i for i in items if i.action == action]
         if not group:
             continue
         lines.append(f"{TITLES[lang][action]} ({len(group)})")
+        by_advice: dict[str, list[ReportItem]] = {}
         for item in group:
-            count = (f"  {item.count}件" if lang == "ja" else f"  {item.count}x") if item.count > 1 else ""
-            untracked = ("  (送信記録なし)" if lang == "ja" else "  (no submission seen)") if not item.tracked else ""
-            lines.append(f"  {item.at.astimezone(UTC):%Y-%m-%d %H:%M}Z  {item.fax_number or '-':14s}  {item.state:9s}  "
-                         f"{item.reason or '-'}{f' ({item.code})' if item.code else ''}{count}{untracked}")
-            if item.subject:
-                lines.append(f"      {'件名' if lang == 'ja' else 'subject'}: {item.subject}"
-                             + (f"  ({item.sender})" if item.sender else ""))
-            advice = item.advice_ja if lang == "ja" else item.advice_en
+            by_advice.setdefault((item.advice_ja if lang == "ja" else item.advice_en) or "", []).append(item)
+        for advice, same in by_advice.items():
             if advice:
-                lines.append(f"      → {advice}")
+                lines.append(f"  → {printable(advice, keep_newlines=False)}")
+            for item in same:
+                lines.extend(_item_lines(item, lang, timezone, country))
         lines.append("")
     return "\n".join(lines)
 
 
-def _json(item: ReportItem) -> dict[str, object]:
+def _item_lines(item: ReportItem, lang: str, timezone: str, country: str) -> list[str]:
+    words = WORDS[lang]
+    number = national(item.fax_number, country) or "-"
+    count = f"  {item.count}{words['times']}" if item.count > 1 else ""
+    marks = ("  " + words["untracked"] if not item.tracked else "") + (
+        "  " + words["untrusted"] if item.trusted is False else "")
+    code = f" ({item.code})" if item.code else ""
+    head = (f"    {local_time(item.at, timezone)}  {pad(number, 14)}  {item.state:9s}  {item.reason or '-'}{code}"
+            f"{count}{marks}")
+    lines = [printable(head, keep_newlines=False)]
+    details = []
+    if item.subject:
+        details.append(f"{words['subject']}: {item.subject}")
+    if item.sender:
+        details.append(f"{words['sender']}: {item.sender}")
+    if details:
+        lines.append(printable("        " + "  ".join(details), keep_newlines=False))
+    return lines
+
+
+def _json(item: ReportItem, country: str) -> dict[str, object]:
     values = asdict(item)
     values["at"] = item.at.isoformat()
+    values["national"] = national(item.fax_number, country)
     return values

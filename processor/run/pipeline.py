@@ -83,7 +83,7 @@ class Pipeline:
     def _record(self, recordings: Sequence[Recording]) -> set[int]:
         with session_scope(self.engine) as session:
             lock_keys(session, (key for recording in recordings for key in _tracking_keys(recording)))
-            return record_outcomes(session, recordings, self.queue.worker, self.node, self.settings.tracking)
+            return record_outcomes(session, recordings, self.queue.worker, self.node, self.settings)
 
     def _judge(self, mail: QueuedMail) -> Recording:
         settings = self.settings.processing

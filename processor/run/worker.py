@@ -22,6 +22,9 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from processor.config import Settings
+from processor.notify.ageing import VerdictAgeing
+from processor.notify.digest import DigestScheduler
+from processor.notify.dispatch import Dispatcher
 from processor.ops.retention import PURGE_INTERVAL, purge_due
 from processor.run.giveway import GiveWay
 from processor.run.jobs import Job, JobRunner
@@ -29,6 +32,7 @@ from processor.run.pipeline import Pipeline
 from processor.store.db import create_db_engine, session_scope
 from processor.store.inbound import WorkQueue
 from processor.store.locks import JobLeases
+from processor.store.notify import enqueue_no_result
 from processor.store.tracking import sweep
 
 __all__ = ["WorkerPool", "drain", "node_name", "run_worker"]
@@ -63,14 +67,19 @@ def drain(engine: Engine, settings: Settings, stopping: Callable[[], bool] = lam
 
 
 def housekeeping_jobs(settings: Settings) -> list[Job]:
-    """The singleton jobs every worker offers to run: the tracking sweep and the daily retention purge."""
+    """The singleton jobs every worker offers to run: the tracking sweep, the daily retention purge, and the
+    notifications (webhook and mail dispatch, the daily digest, the stop list's ageing)."""
+    dispatcher, digest, ageing = Dispatcher(settings), DigestScheduler(settings), VerdictAgeing(settings)
 
     def sweep_overdue(engine: Engine) -> int:
         with session_scope(engine) as session:
-            return sweep(session, settings.tracking)
+            return sweep(session, settings.tracking, on_swept=lambda s, ids: enqueue_no_result(s, ids, settings))
 
     return [Job("tracking_sweep", settings.tracking.sweep_interval, sweep_overdue, when_idle=True),
-            Job("retention", PURGE_INTERVAL, lambda engine: purge_due(engine, settings))]
+            Job("retention", PURGE_INTERVAL, lambda engine: purge_due(engine, settings)),
+            Job("notify_dispatch", settings.delivery.interval, dispatcher.run_once),
+            Job("daily_digest", 60.0, digest.run_once),
+            Job("stop_list_ageing", 3600.0, ageing.run_once)]
 
 
 def run_worker(settings: Settings, wake: Event, stop: Event, log_level: str = "INFO", index: int = 0,

@@ -21,8 +21,8 @@ from sqlalchemy.types import TypeDecorator
 
 from processor.reasons import SubmissionState
 
-__all__ = ["Base", "FaxMatchRow", "FaxResultRow", "FaxSubmissionRow", "InboundMessage", "JobLease", "MessageStatus",
-           "SubmissionState", "UTCDateTime"]
+__all__ = ["Base", "DeliveryState", "FaxMatchRow", "FaxResultRow", "FaxSubmissionRow", "InboundMessage", "JobLease",
+           "MessageStatus", "NotifyOutboxRow", "NumberBlockRow", "NumberVerdictRow", "SubmissionState", "UTCDateTime"]
 
 # BIGINT on PostgreSQL, INTEGER (the rowid alias) on SQLite.
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
@@ -256,3 +256,81 @@ class FaxMatchRow(Base):
     matched_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
 
     __table_args__ = (sa.Index(None, "submission_id"),)
+
+
+class DeliveryState:
+    """Values of `notify_outbox.state`."""
+
+    PENDING = "pending"
+    """Not yet delivered; the dispatcher tries it at `next_attempt_at`."""
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    """Never delivered within `delivery.give_up_after`; `faxbounce webhooks retry` puts it back."""
+
+    ALL = (PENDING, DELIVERED, FAILED)
+
+
+class NotifyOutboxRow(Base):
+    """One delivery of one event to one webhook endpoint or one mail address (the transactional outbox).
+
+    Written in the transaction that stores the result it tells of, so an event is never lost or invented;
+    `event_id` is derived from the event itself, so a reprocessed mail enqueues nothing twice."""
+
+    __tablename__ = "notify_outbox"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(sa.String(64), nullable=False)
+    """The `webhook-id` header: the same for every attempt and every endpoint of one event."""
+    channel: Mapped[str] = mapped_column(sa.String(16), nullable=False)
+    """`webhook` or `mail`."""
+    target: Mapped[str] = mapped_column(sa.Text, nullable=False)
+    """The endpoint URL or the mail address."""
+    event_type: Mapped[str] = mapped_column(sa.String(32), nullable=False)
+    body: Mapped[str] = mapped_column(sa.Text, nullable=False)
+    """The JSON body of a webhook, or the whole mail (RFC 5322 text)."""
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    state: Mapped[str] = mapped_column(sa.String(16), nullable=False, default=DeliveryState.PENDING)
+    attempts: Mapped[int] = mapped_column(sa.Integer, nullable=False, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    last_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_error: Mapped[str | None] = mapped_column(sa.Text)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    __table_args__ = (
+        sa.CheckConstraint(f"state IN {DeliveryState.ALL!r}", name="state"),
+        sa.Index(None, "event_id", "channel", "target", unique=True),
+        sa.Index(None, "state", "next_attempt_at"),
+        sa.Index(None, "created_at"),
+    )
+
+
+class NumberBlockRow(Base):
+    """A fax number an operator blocked by hand (`faxbounce numbers block`): its verdict is `stop`, always."""
+
+    __tablename__ = "number_blocks"
+
+    fax_number: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    note: Mapped[str | None] = mapped_column(sa.Text)
+    blocked_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+
+
+class NumberVerdictRow(Base):
+    """The stop list's verdict per fax number, recomputed from the results whenever one arrives (and
+    when failures age out), by the rules in `[numbers]`; read it through the view `number_stoplist`."""
+
+    __tablename__ = "number_verdicts"
+
+    fax_number: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    national: Mapped[str | None] = mapped_column(sa.Text)
+    """The number as people write it (`03-5555-0101`)."""
+    verdict: Mapped[str] = mapped_column(sa.String(8), nullable=False)
+    reason: Mapped[str | None] = mapped_column(sa.String(32))
+    failures: Mapped[int] = mapped_column(sa.Integer, nullable=False, default=0)
+    last_failure_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+
+    __table_args__ = (
+        sa.CheckConstraint("verdict IN ('ok', 'check', 'stop')", name="verdict"),
+        sa.Index(None, "verdict", "last_failure_at"),
+    )

@@ -10,11 +10,12 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from processor.config import TrackingSettings
+from processor.config import Settings
 from processor.records import Classification, FaxResult
 from processor.store.columns import fit
 from processor.store.inbound import QueuedMail
 from processor.store.models import FaxResultRow, InboundMessage, MessageStatus
+from processor.store.notify import enqueue_events
 from processor.store.tracking import submissions_decided_by, track_classification
 
 __all__ = [
@@ -42,7 +43,7 @@ class Recording:
 
 
 def record_outcomes(session: Session, recordings: Sequence[Recording], worker: str, node: str,
-                    tracking: TrackingSettings) -> set[int]:
+                    settings: Settings) -> set[int]:
     """Write each mail's outcome (results, status, tracking) if `worker` still holds its lease for this very
     attempt; a mail whose lease ran out and was taken over by another worker is left to that worker.
     Releases the leases. Returns the ids recorded."""
@@ -55,7 +56,7 @@ def record_outcomes(session: Session, recordings: Sequence[Recording], worker: s
         recording = wanted[message.id]
         if message.attempts != recording.mail.attempt:
             continue
-        _record_one(session, message, recording, tracking)
+        _record_one(session, message, recording, settings)
         message.lease_until = None
         message.processed_by = node[:128]
         recorded.add(message.id)
@@ -65,7 +66,7 @@ def record_outcomes(session: Session, recordings: Sequence[Recording], worker: s
     return recorded
 
 
-def _record_one(session: Session, message: InboundMessage, recording: Recording, tracking: TrackingSettings) -> None:
+def _record_one(session: Session, message: InboundMessage, recording: Recording, settings: Settings) -> None:
     classification = recording.classification
     if classification is None:
         record_failure(session, message, recording.status, recording.error or "")
@@ -76,7 +77,9 @@ def _record_one(session: Session, message: InboundMessage, recording: Recording,
                           subject=recording.subject, from_address=recording.from_address,
                           classification=classification, trusted=recording.trust)
     # Submissions and their correlation with results, in the same transaction.
-    track_classification(session, message, classification, tracking, affected, first_time=first_time)
+    track_classification(session, message, classification, settings.tracking, affected, first_time=first_time)
+    # The stop list and the outbox's events, in the same transaction again: never lost, never invented.
+    enqueue_events(session, message, settings)
 
 
 def record_classification(

@@ -13,10 +13,10 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from processor.store.models import FaxResultRow, InboundMessage, MessageStatus
+from processor.store.models import FaxResultRow, InboundMessage, MessageStatus, NotifyOutboxRow
 
-__all__ = ["IngestSummary", "ProcessingCounts", "SummaryRow", "backlog", "database_identity", "ingest_summary",
-           "processing_counts"]
+__all__ = ["IngestSummary", "ProcessingCounts", "SummaryRow", "backlog", "database_identity", "delivery_counts",
+           "ingest_summary", "processing_counts"]
 
 _MESSAGES = InboundMessage.__table__
 _RESULTS = FaxResultRow.__table__
@@ -51,6 +51,14 @@ def processing_counts(engine: Engine) -> ProcessingCounts:
             .group_by(_RESULTS.c.kind, _RESULTS.c.outcome, _RESULTS.c.reason)))
     # min() keeps the column's type: an aware UTC datetime, or None on an empty backlog
     return ProcessingCounts(statuses, oldest if isinstance(oldest, datetime) else None, results)
+
+
+def delivery_counts(engine: Engine) -> dict[tuple[str, str], int]:
+    """Notification outbox rows by (channel, state), for the metrics (raises SQLAlchemyError)."""
+    outbox = NotifyOutboxRow.__table__
+    with engine.connect() as connection:
+        return {(str(channel), str(state)): int(count) for channel, state, count in connection.execute(
+            sa.select(outbox.c.channel, outbox.c.state, sa.func.count()).group_by(outbox.c.channel, outbox.c.state))}
 
 
 def backlog(engine: Engine) -> int:

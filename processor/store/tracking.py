@@ -8,7 +8,7 @@ nothing more.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
@@ -176,9 +176,11 @@ def correlate_results(session: Session, result_ids: Iterable[int], settings: Tra
     return made
 
 
-def sweep(session: Session, settings: TrackingSettings, now: datetime | None = None) -> int:
+def sweep(session: Session, settings: TrackingSettings, now: datetime | None = None,
+          on_swept: Callable[[Session, list[int]], object] | None = None) -> int:
     """Give overdue faxes their state (`no_result`, or `delivered` under `failure_only`); returns how many
-    rows changed. Only open rows past a deadline are read, in batches."""
+    rows changed. Only open rows past a deadline are read, in batches. `on_swept(session, ids)` sees each
+    batch after its recompute, in the same transaction (the outbox writes `fax.no_result` there)."""
     now = now or datetime.now(UTC)
     rules = rules_from(settings)
     shortest = min(rules.result_timeout, rules.credit_hold_timeout)
@@ -196,6 +198,8 @@ def sweep(session: Session, settings: TrackingSettings, now: datetime | None = N
         if not ids:
             break
         changed += _recompute(session, ids, settings, now)
+        if on_swept is not None:
+            on_swept(session, ids)
         after = ids[-1]
     if changed:
         log.info("tracking sweep: %d fax(es) changed state", changed)

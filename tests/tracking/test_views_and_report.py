@@ -114,13 +114,19 @@ def test_report_groups_by_action(engine: Engine) -> None:
     for title in ("番号の確認が必要 (2)", "再送が必要なFAX (1)", "アカウントの問題 (1)"):
         assert title in table_ja
     assert "送信許可" in table_ja and "(送信記録なし)" in table_ja
+    assert "06-5555-0202" in table_ja and "+81655550202" not in table_ja  # numbers as people write them
+    assert "taro@example.co.jp" in table_ja  # the mailbox the fax was sent from
     table_en = render(items, "table", "en")
     assert "Numbers to verify (2)" in table_en and "authorised sender" in table_en
     document = json.loads(render(items, "json", "en"))
     assert [i["fax_number"] for i in document["groups"]["verify_number"]] == ["+81925550505", "+81655550202"]
     assert document["groups"]["account"][0]["state"] == "no_result"
-    rows = list(csv.DictReader(io.StringIO(render(items, "csv", "ja"))))
+    text = render(items, "csv", "ja")
+    assert text.startswith("\ufeff")  # UTF-8 with BOM: Excel on Japanese Windows reads it as UTF-8
+    rows = list(csv.DictReader(io.StringIO(text.removeprefix("\ufeff"))))
     assert [r["action"] for r in rows] == ["verify_number", "verify_number", "resend", "account"]
+    assert rows[1]["national"] == "06-5555-0202" and rows[1]["fax_number"] == "+81655550202"
+    assert rows[0]["at"].endswith("+09:00")
     assert render([], "table", "en") == "Nothing needs action.\n"
 
 
@@ -144,7 +150,9 @@ def test_report_command(db_url: str, monkeypatch: pytest.MonkeyPatch, capsys: py
     assert main(["report", "--lang", "ja"]) == 0
     assert "番号の確認が必要 (1)" in capsys.readouterr().out
     assert main(["report", "--format", "csv", "--since", "2000-01-01"]) == 0
-    assert capsys.readouterr().out.startswith("action,state,reason")
+    assert capsys.readouterr().out.startswith("\ufeffaction,state,reason")
+    assert main(["report", "--exit-status"]) == 3
+    assert main(["report", "--exit-status", "--since", "2099-01-01"]) == 0
 
 
 def test_tracking_settings_env_and_validation(tmp_path: Path) -> None:

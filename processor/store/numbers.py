@@ -1,0 +1,220 @@
+"""The number stop list, the SQL part: verdict rows kept up to date, manual blocks, and the list.
+
+`number_verdicts` is derived data: `refresh_numbers` recomputes a number's row from every result stored about
+it (`processor.notify.stoplist.decide_number`) in the caller's transaction, so the pipeline keeps it current
+with each result and running it again changes nothing. `number_blocks` holds the operators' blocks, which no
+reprocessing touches. People and programs read the view `number_stoplist`, which joins the two.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from processor.config import NumberSettings
+from processor.notify.display import national
+from processor.notify.stoplist import NumberEvent, NumberVerdict, Verdict, decide_number
+from processor.store.models import (
+    FaxMatchRow,
+    FaxResultRow,
+    InboundMessage,
+    NumberBlockRow,
+    NumberVerdictRow,
+    UTCDateTime,
+)
+
+__all__ = [
+    "STOPLIST_COLUMNS",
+    "VerdictChange",
+    "backfill_numbers",
+    "block_number",
+    "dialect_insert",
+    "list_numbers",
+    "refresh_numbers",
+    "refresh_open_verdicts",
+    "unblock_number",
+]
+
+STOPLIST_COLUMNS = ("fax_number", "national", "verdict", "reason", "failures", "last_failure_at",
+                    "last_delivered_at", "blocked", "note")
+"""The columns of the view `number_stoplist` and the keys of `faxbounce numbers list --json`."""
+_BATCH = 500
+_COMPARED = ("national", "verdict", "reason", "failures", "last_failure_at", "last_delivered_at")
+
+
+@dataclass(frozen=True, slots=True)
+class VerdictChange:
+    fax_number: str
+    before: str | None
+    """The verdict before (None: the number had no row)."""
+    after: NumberVerdict
+
+
+def dialect_insert(session: Session, table: sa.Table) -> Any:
+    """INSERT with ON CONFLICT support on both backends."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(table)
+
+
+def refresh_numbers(session: Session, numbers: Iterable[str | None], rules: NumberSettings, country: str = "JP",
+                    now: datetime | None = None) -> list[VerdictChange]:
+    """Recompute the verdict rows of these numbers; returns every row whose verdict changed."""
+    wanted = sorted({n for n in numbers if n})
+    if not wanted:
+        return []
+    now = now or datetime.now(UTC)
+    session.flush()
+    changes: list[VerdictChange] = []
+    table = NumberVerdictRow.__table__
+    for start in range(0, len(wanted), _BATCH):
+        chunk = wanted[start:start + _BATCH]
+        events = _events(session, chunk, now, rules)
+        blocked = set(session.scalars(sa.select(NumberBlockRow.fax_number)
+                                      .where(NumberBlockRow.fax_number.in_(chunk))))
+        before = {row.fax_number: row for row in session.execute(
+            sa.select(*(table.c[name] for name in ("fax_number", *_COMPARED)))
+            .where(table.c.fax_number.in_(chunk)))}
+        for number in chunk:
+            verdict = decide_number(events.get(number, ()), now, rules, blocked=number in blocked)
+            values = {"national": national(number, country), "verdict": str(verdict.verdict),
+                      "reason": verdict.reason, "failures": verdict.failures,
+                      "last_failure_at": verdict.last_failure_at, "last_delivered_at": verdict.last_delivered_at}
+            old = before.get(number)
+            if old is not None and all(_same(getattr(old, name), values[name]) for name in _COMPARED):
+                continue  # unchanged: no write (the periodic look at open verdicts stays cheap)
+            values["updated_at"] = now
+            statement = dialect_insert(session, table).values(fax_number=number, **values)
+            session.execute(statement.on_conflict_do_update(index_elements=["fax_number"], set_=values))
+            if old is None or old.verdict != verdict.verdict:
+                changes.append(VerdictChange(number, old.verdict if old is not None else None, verdict))
+    return changes
+
+
+def _same(stored: Any, value: Any) -> bool:
+    if isinstance(stored, datetime) and isinstance(value, datetime):
+        stored = stored.replace(tzinfo=UTC) if stored.tzinfo is None else stored
+        return stored == value
+    return bool(stored == value)
+
+
+def refresh_open_verdicts(session: Session, rules: NumberSettings, country: str = "JP",
+                          now: datetime | None = None) -> list[VerdictChange]:
+    """Numbers whose verdict is not `ok` may turn `ok` with time alone (failures age out): look again."""
+    numbers = list(session.scalars(sa.select(NumberVerdictRow.fax_number)
+                                   .where(NumberVerdictRow.verdict != str(Verdict.OK))))
+    return refresh_numbers(session, numbers, rules, country, now)
+
+
+def backfill_numbers(session: Session, rules: NumberSettings, country: str = "JP", now: datetime | None = None,
+                     limit: int = 5000) -> list[VerdictChange]:
+    """Give a row to numbers that have results but none yet (results stored before revision 0006)."""
+    missing = list(session.scalars(
+        sa.select(FaxResultRow.fax_number).distinct()
+        .where(FaxResultRow.fax_number.is_not(None), FaxResultRow.kind != "dsn",
+               ~sa.exists().where(NumberVerdictRow.fax_number == FaxResultRow.fax_number))
+        .limit(limit)))
+    return refresh_numbers(session, missing, rules, country, now)
+
+
+def block_number(session: Session, fax_number: str, note: str | None, rules: NumberSettings, country: str = "JP",
+                 now: datetime | None = None) -> list[VerdictChange]:
+    """Block a number by hand (its verdict is `stop` from now on); blocking again replaces the note."""
+    now = now or datetime.now(UTC)
+    values = {"note": note, "blocked_at": now}
+    statement = dialect_insert(session, NumberBlockRow.__table__).values(fax_number=fax_number, **values)
+    session.execute(statement.on_conflict_do_update(index_elements=["fax_number"], set_=values))
+    return refresh_numbers(session, [fax_number], rules, country, now)
+
+
+def unblock_number(session: Session, fax_number: str, rules: NumberSettings, country: str = "JP",
+                   now: datetime | None = None) -> bool:
+    """Remove a manual block; the results decide the verdict again. False when the number was not blocked."""
+    removed = session.execute(sa.delete(NumberBlockRow).where(NumberBlockRow.fax_number == fax_number)).rowcount
+    refresh_numbers(session, [fax_number], rules, country, now)
+    return bool(removed)
+
+
+_STOPLIST = sa.text(
+    "SELECT fax_number, national, verdict, reason, failures, last_failure_at, last_delivered_at, blocked, note "
+    "FROM number_stoplist WHERE (:verdict IS NULL OR verdict = :verdict) "
+    "ORDER BY CASE verdict WHEN 'stop' THEN 0 WHEN 'check' THEN 1 ELSE 2 END, last_failure_at DESC, fax_number"
+).columns(last_failure_at=UTCDateTime(), last_delivered_at=UTCDateTime(), blocked=sa.Boolean())
+
+
+def list_numbers(session: Session, verdict: str | None = None) -> list[dict[str, Any]]:
+    """The stop list as the view has it (stop first, then check, then ok), optionally one verdict only."""
+    rows = session.execute(_STOPLIST.bindparams(sa.bindparam("verdict", type_=sa.String())), {"verdict": verdict})
+    return [{**row._asdict(), "blocked": bool(row.blocked)} for row in rows]
+
+
+def _events(session: Session, numbers: Sequence[str], now: datetime,
+            rules: NumberSettings) -> dict[str, list[NumberEvent]]:
+    """What the rules need about these numbers, read without walking their whole history: the latest delivery
+    and the latest failure (one aggregate), and the failures that can still count (after the latest delivery,
+    younger than decay_days) in full."""
+    at = sa.func.coalesce(FaxResultRow.occurred_at, InboundMessage.received_at)
+    about = (FaxResultRow.fax_number.in_(list(numbers)), FaxResultRow.kind != "dsn")
+    latest = session.execute(
+        sa.select(FaxResultRow.fax_number,
+                  sa.type_coerce(sa.func.max(sa.case((FaxResultRow.outcome == "delivered", at))),
+                                 UTCDateTime()).label("delivered"),
+                  sa.type_coerce(sa.func.max(sa.case((FaxResultRow.outcome == "failed", at))),
+                                 UTCDateTime()).label("failed"))
+        .join(InboundMessage, InboundMessage.id == FaxResultRow.inbound_message_id)
+        .where(*about).group_by(FaxResultRow.fax_number)).all()
+    decay_cut = now - timedelta(days=rules.decay_days)
+    events: dict[str, list[NumberEvent]] = {}
+    bounds = []
+    for row in latest:
+        delivered, failed = _utc(row.delivered), _utc(row.failed)
+        found = events.setdefault(row.fax_number, [])
+        if delivered is not None:
+            found.append(NumberEvent("delivery", delivered, "delivered", "delivered", None))
+        bound = max(decay_cut, delivered or decay_cut)
+        if failed is not None and failed > bound:
+            bounds.append(sa.and_(FaxResultRow.fax_number == row.fax_number, at > bound))
+        elif failed is not None:  # the latest failure, which counts no more: for last_failure_at only
+            found.append(NumberEvent("latest", failed, "failed", "", None))
+    if not bounds:
+        return events
+    rows = session.execute(
+        sa.select(FaxResultRow.id, FaxResultRow.fax_number, FaxResultRow.reason, FaxResultRow.retryable,
+                  FaxResultRow.vendor, FaxResultRow.transaction_id, FaxResultRow.original_message_id,
+                  sa.type_coerce(at, UTCDateTime()).label("at"),
+                  sa.select(sa.func.min(FaxMatchRow.submission_id)).where(FaxMatchRow.result_id == FaxResultRow.id)
+                  .scalar_subquery().label("submission_id"))
+        .join(InboundMessage, InboundMessage.id == FaxResultRow.inbound_message_id)
+        .where(*about, FaxResultRow.outcome == "failed", sa.or_(*bounds))).all()
+    for row in rows:
+        events[row.fax_number].append(NumberEvent(
+            event=fax_event_key(row.id, row.fax_number, row.submission_id, row.vendor, row.transaction_id,
+                                row.original_message_id),
+            at=_utc(row.at), outcome="failed", reason=row.reason, retryable=row.retryable))
+    return events
+
+
+def _utc(value: datetime | None) -> Any:
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def fax_event_key(result_id: int, fax_number: str | None, submission_id: int | None, vendor: str | None,
+                  transaction_id: str | None, original_message_id: str | None) -> str:
+    """What one fax event is, whichever mail told of it: the submission it belongs to, else the service's
+    transaction id, else the original mail's Message-ID and the number, else the result itself."""
+    if submission_id is not None:
+        return f"submission:{submission_id}"
+    if transaction_id:
+        return f"transaction:{vendor}:{transaction_id}"
+    if original_message_id:
+        return f"original:{original_message_id.strip('<>')}:{fax_number}"
+    return f"result:{result_id}"
