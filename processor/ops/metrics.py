@@ -113,6 +113,8 @@ class Snapshot:
     statuses: dict[str, int] = field(default_factory=dict)
     results: list[tuple[str, str, str, int]] = field(default_factory=list)
     """(kind, outcome, reason, count)"""
+    unrecognized: int = 0
+    """Mails of kind `unrecognized`: a fax service's marks, no result read."""
 
 
 def read_snapshot(engine: Engine) -> Snapshot:
@@ -124,13 +126,15 @@ def read_snapshot(engine: Engine) -> Snapshot:
             sa.select(table.c.status, sa.func.count()).group_by(table.c.status))}
         oldest = connection.scalar(sa.select(sa.func.min(table.c.received_at))
                                    .where(table.c.status == MessageStatus.RECEIVED))
+        unrecognized = connection.scalar(sa.select(sa.func.count()).where(table.c.kind == "unrecognized")) or 0
         rows = [(str(k), str(o), str(r), int(n)) for k, o, r, n in connection.execute(
             sa.select(results.c.kind, results.c.outcome, results.c.reason, sa.func.count())
             .group_by(results.c.kind, results.c.outcome, results.c.reason))]
     age = 0.0
     if isinstance(oldest, datetime):  # min() keeps the column's type: an aware UTC datetime
         age = max(0.0, (datetime.now(UTC) - oldest).total_seconds())
-    return Snapshot(time.monotonic(), True, statuses.get(MessageStatus.RECEIVED, 0), age, statuses, rows)
+    return Snapshot(time.monotonic(), True, statuses.get(MessageStatus.RECEIVED, 0), age, statuses, rows,
+                    int(unrecognized))
 
 
 class DatabaseCollector(Collector):
@@ -176,6 +180,9 @@ class DatabaseCollector(Collector):
                                 value=snap.oldest_backlog_age)
         yield GaugeMetricFamily("faxbounce_unparseable_messages", "Stored mails that could not be parsed at all",
                                 value=snap.statuses.get(MessageStatus.UNPARSEABLE, 0))
+        yield GaugeMetricFamily("faxbounce_unrecognized_messages",
+                                "Stored mails that bear a fax service's marks but gave no result (kind unrecognized): "
+                                "look at them", value=snap.unrecognized)
         statuses = GaugeMetricFamily("faxbounce_messages", "Stored mails by processing status", labels=["status"])
         for status in MessageStatus.ALL:
             statuses.add_metric([status], snap.statuses.get(status, 0))

@@ -67,8 +67,11 @@ def classify_bytes(raw: bytes, settings: ProcessingSettings | None = None, track
 
 def trusted(mail: ParsedMail, classification: Classification, settings: Settings,
             peer: str | None = None) -> bool | None:
-    """For vendor notifications: did the mail pass through the vendor's servers? None for other kinds."""
+    """For vendor notifications: did the mail pass through the vendor's servers? None for other kinds, and for
+    notices a person forwarded (the forward came through the forwarder's servers, the vendor's cannot be seen)."""
     if classification.kind not in VENDOR_KINDS:
+        return None
+    if classification.results and all(result.forwarded for result in classification.results):
         return None
     peer_ip = peer.rsplit(":", 1)[0].strip("[]") if peer and not peer.startswith("ingest:") else None
     return received_through_vendor(mail.metadata.received, settings.trust.vendor_hosts, settings.trust.relays,
@@ -181,6 +184,10 @@ def _logged(recording: Recording) -> ProcessOutcome:
     if unknown:  # one line per mail, however many of its results carry codes nobody knows
         log.warning("message %s: %s result(s) with unknown code(s) %s", message_id, classification.kind,
                     ", ".join(repr(code) for code in dict.fromkeys(unknown)), extra=extra)
+    if classification.kind == Kind.UNRECOGNIZED:
+        log.warning("message %s bears a fax service's marks (%s) but no result could be read from it: kept as "
+                    "unrecognized; look at it (view mail_to_look_at, faxbounce report)", message_id,
+                    ", ".join(classification.marks), extra=extra)
     if recording.trust is False:
         log.warning("message %s claims to be %s but came through no trusted relay or vendor host",
                     message_id, classification.kind, extra=extra)
