@@ -107,16 +107,21 @@ def collect(engine: Engine, since: datetime) -> list[ReportItem]:
                 action=row.action or action_group(row.state, row.reason) or "resend", state=row.state,
                 reason=row.reason, code=row.code, fax_number=row.fax_number, subject=row.subject,
                 sender=row.sender, at=row.state_at, advice_ja=row.action_ja, advice_en=row.action_en,
-                submission_id=row.submission_id, result_id=row.result_id, trusted=row.trusted))
+                submission_id=row.submission_id, result_id=row.result_id, trusted=_flag(row.trusted)))
         for row in connection.execute(_UNTRACKED, {"since": since}):
             items.append(ReportItem(
                 action=action_group("failed", row.reason) or "resend", state="failed", reason=row.reason,
                 code=row.code, fax_number=row.fax_number, subject=row.subject, sender=None, at=row.failed_at,
                 advice_ja=row.action_ja, advice_en=row.action_en, tracked=False, result_id=row.result_id,
-                trusted=row.trusted))
+                trusted=_flag(row.trusted)))
         delivered = {row.fax_number: row.at for row in connection.execute(_DELIVERIES)}
         items.extend(_look_at(mail) for mail in mail_to_look_at(connection, since))
     return _condense(items, delivered)
+
+
+def _flag(value: object) -> bool | None:
+    """A boolean read by plain SQL (SQLite gives 0/1)."""
+    return None if value is None else bool(value)
 
 
 def _look_at(mail: MailToLookAt) -> ReportItem:
