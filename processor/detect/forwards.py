@@ -6,9 +6,9 @@ Two shapes:
   refused original the same way, and that is no forward);
 - inline: the forwarder's mailer quoted the notice's header block and body in its text, after a separator line
   (Outlook `-----Original Message-----` / `-----元のメッセージ-----`, Gmail `---------- Forwarded message
-  ---------`, Thunderbird `-------- 転送メッセージ --------`, Apple Mail `Begin forwarded message:`, a rule of
-  underscores), or, under a forward subject (`Fwd:`, `転送:`), straight after the forwarder's note; with or
-  without `> ` quoting.
+  ---------`, Thunderbird `-------- 転送メッセージ --------`, Apple Mail `Begin forwarded message:`, mutt
+  `----- Forwarded message from … -----`, a rule of underscores followed by a header block), or, under a
+  forward subject (`Fwd:`, `転送:`), straight after the forwarder's note; with or without `> ` quoting.
 
 The quoted header block (`差出人:`, `送信日時:`, `宛先:`, `件名:` and their English names) becomes the inner mail's
 headers, so its `宛先: yamada@…` or `送信日時:` is never read as a field of the notice; the body after it is the
@@ -20,23 +20,29 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import islice
 
+from processor.catalogues import vendor_hosts
 from processor.detect.replies import has_forward_prefix, is_delivery_report, strip_subject_prefixes
+from processor.domains import is_domain_or_subdomain
 from processor.parse import ParsedMail, embedded_mail, text_mail
 
 __all__ = ["HEADER_NAMES", "Forward", "forwarded_mails"]
 
-#: Separator lines that forwarding mailers write before the quoted notice.
+#: Separator lines that forwarding mailers write before the quoted notice (one pass, no nested repetition: linear
+#: on hostile lines).
 SEPARATOR_RE = re.compile(
-    r"^[ \t>]*(?:-{2,}|_{2,}|={2,})?[ \t]*(?:"
+    r"^[ \t>]*(?:[-_=]{2,}[ \t]*)?(?:"
     r"original message|forwarded message|forwarded e-?mail|元のメッセージ|転送メッセージ|転送されたメッセージ"
     r"|転送済みメッセージ|オリジナルメッセージ|ursprüngliche nachricht|weitergeleitete nachricht|message d'origine"
     r"|message transféré|mensaje original|mensaje reenviado|messaggio originale|messaggio inoltrato"
-    r")[ \t]*(?:-{2,}|_{2,}|={2,})?[ \t]*$"
-    r"|^[ \t>]*(?:begin forwarded message|転送されたメッセージ|転送メッセージ)[ \t]*[:：][ \t]*$"
-    r"|^[ \t>]*_{10,}[ \t]*$",
+    r"|forwarded message from [^\n]{0,200}?"
+    r")(?:[ \t]*[-_=]{2,})?[ \t]*$"
+    r"|^[ \t>]*(?:begin forwarded message|転送されたメッセージ|転送メッセージ)[ \t]*[:：][ \t]*$",
     re.IGNORECASE | re.MULTILINE,
 )
+#: A rule of underscores (Outlook's HTML forwards): a separator only when a quoted header block follows it.
+RULE_RE = re.compile(r"^[ \t>]*_{10,}[ \t]*$", re.MULTILINE)
 #: Names in a quoted header block, by the header they stand for (Outlook ja/en, Gmail, Thunderbird, Apple Mail,
 #: Outlook de/fr/es/it).
 HEADER_NAMES: dict[str, str] = {
@@ -47,6 +53,8 @@ HEADER_NAMES: dict[str, str] = {
     "cc": "cc", "subject": "subject", "件名": "subject", "betreff": "subject", "objet": "subject",
     "asunto": "subject", "oggetto": "subject", "reply-to": "reply-to", "message-id": "message-id",
 }
+_INTERFAX = vendor_hosts("interfax")
+VENDOR_DOMAINS = tuple(dict.fromkeys(_INTERFAX.sender_domains + _INTERFAX.submission_domains))
 _HEADER_LINE_RE = re.compile(r"^[ \t]*\*?([^\s:：*]{1,12})\*?[ \t]*[:：][ \t\u3000]*(.*)$")
 _QUOTE_RE = re.compile(r"^[ \t]*>[ \t]?", re.MULTILINE)
 _MAILTO_RE = re.compile(r"\[mailto:([^\]\s]+)\]", re.IGNORECASE)
@@ -66,12 +74,14 @@ class Forward:
 
 
 def forwarded_mails(mail: ParsedMail) -> Forward:
-    """The notices `mail` forwards (none for delivery reports, which carry the refused original instead)."""
-    if is_delivery_report(mail):
+    """The notices `mail` forwards (none for delivery reports, which carry the refused original instead, nor for
+    the vendors' own mail, whose templates may draw rules but forward nothing)."""
+    if is_delivery_report(mail) or is_domain_or_subdomain(mail.from_address.rpartition("@")[2], VENDOR_DOMAINS):
         return Forward((), False)
     attached = tuple(m for e in mail.embedded if (m := embedded_mail(e)) is not None)
     text = mail.text
-    starts = [m.end() for m in SEPARATOR_RE.finditer(text)][:MAX_INLINE]
+    rules = (m.end() for m in islice(RULE_RE.finditer(text), MAX_INLINE) if _header_follows(text, m.end()))
+    starts = sorted([m.end() for m in islice(SEPARATOR_RE.finditer(text), MAX_INLINE)] + list(rules))[:MAX_INLINE]
     prefix = has_forward_prefix(mail)
     inline: list[ParsedMail] = []
     for index, start in enumerate(starts):
@@ -81,6 +91,12 @@ def forwarded_mails(mail: ParsedMail) -> Forward:
         # `Fwd:` with no separator: the header block (if any) follows the forwarder's note, else the whole text.
         inline.append(_inline(text, search=True, subject=strip_subject_prefixes(mail.subject)))
     return Forward(attached + tuple(inline), explicit=bool(starts) or prefix)
+
+
+def _header_follows(text: str, pos: int) -> bool:
+    lines = _unquote(text[pos:pos + 2000]).split("\n")
+    first = next((i for i, line in enumerate(lines) if line.strip()), len(lines))
+    return bool(_header_block(lines, first)[0])
 
 
 def _line_start(text: str, pos: int) -> int:

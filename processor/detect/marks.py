@@ -15,35 +15,38 @@ import re
 
 from processor.catalogues import vendor_hosts
 from processor.detect.faxtc_bounce import CAUSE_RE
+from processor.detect.forwards import VENDOR_DOMAINS
 from processor.detect.interfax_result import CODE_JA, SUBJECT_RE
 from processor.detect.labels import field_values
 from processor.detect.replies import DAEMON_LOCALPARTS
 from processor.domains import is_domain_or_subdomain
 from processor.parse import ParsedMail
 
-__all__ = ["PLAIN_OTHER_SUBJECT_RE", "vendor_marks"]
+__all__ = ["PLAIN_OTHER_SUBJECT_RE", "VENDOR_DOMAINS", "vendor_marks"]
 
 _INTERFAX = vendor_hosts("interfax")
-VENDOR_DOMAINS = tuple(dict.fromkeys(_INTERFAX.sender_domains + _INTERFAX.submission_domains))
 #: Subjects of vendor mail that is no fax result: received faxes, invoices and statements, newsletters.
 PLAIN_OTHER_SUBJECT_RE = re.compile(
     r"FAX\s*を?\s*受信|受信\s*FAX|新着\s*FAX|received\s+(?:a\s+)?(?:new\s+)?fax|new\s+fax|incoming\s+fax|fax\s+received"
     r"|請求|ご利用明細|利用料金|領収|invoice|billing|メールマガジン",
     re.IGNORECASE,
 )
+SUBJECT_SCAN = 500
+"""Characters of the subject looked at (a hostile 64 KiB subject must not cost more than a real one)."""
 
 
 def vendor_marks(mail: ParsedMail) -> tuple[str, ...]:
     """The vendor marks `mail` bears, in words for the log (`sender domain fax.tc`, `送信結果 label`); empty
     for mail that bears none or is plainly something else."""
-    if mail.header("list-unsubscribe") or mail.header("list-id") or PLAIN_OTHER_SUBJECT_RE.search(mail.subject):
+    subject = mail.subject[:SUBJECT_SCAN]
+    if mail.header("list-unsubscribe") or mail.header("list-id") or PLAIN_OTHER_SUBJECT_RE.search(subject):
         return ()
     marks: list[str] = []
     local, _, domain = mail.from_address.partition("@")
     if is_domain_or_subdomain(domain, VENDOR_DOMAINS):
         fax_daemon = local in DAEMON_LOCALPARTS and is_domain_or_subdomain(domain, _INTERFAX.submission_domains)
         marks.append(f"{'MAILER-DAEMON of' if fax_daemon else 'sender domain'} {domain}")
-    if SUBJECT_RE.search(mail.subject):
+    if SUBJECT_RE.search(subject):
         marks.append("result subject")
     text = mail.all_text
     if field_values(text, CODE_JA):

@@ -12,6 +12,7 @@ A delivery report is never a reply or an auto-reply here: Postfix and others mar
 
 from __future__ import annotations
 
+import email.utils
 import re
 
 from processor.parse import ParsedMail
@@ -48,12 +49,16 @@ AUTO_REPLY_PREFIXES: frozenset[str] = frozenset({
 })
 #: RFC 3834 headers and their common non-standard relatives that mark an automatic answer to a person's mail.
 AUTO_REPLY_HEADERS = ("x-autoreply", "x-autorespond", "x-autoresponder", "x-vacation", "x-mail-autoreply")
-DAEMON_LOCALPARTS = frozenset({"mailer-daemon", "postmaster", "mail-daemon", "mailerdaemon"})
+DAEMON_LOCALPARTS = frozenset({"mailer-daemon", "postmaster", "post_master", "mail-daemon", "mailerdaemon"})
+#: From headers of mail systems rather than people (their bounces may be titled `Re:` or marked `auto-replied`).
+MAIL_SYSTEM_SENDER_RE = re.compile(r"mailer-daemon|post_?master|mail delivery (?:subsystem|system)|"
+                                   r"mail administrator|mdaemon", re.IGNORECASE)
 _STATUS_TYPES = frozenset({"message/delivery-status", "message/global-delivery-status"})
 
-_PREFIX_RE = re.compile(r"^[ \t\u3000]*[\[【(]?[ \t]*([^\s:：\[\]【】()]{1,12}(?:[ \t][^\s:：\[\]【】()]{1,10}){0,3})"
-                        r"[ \t]*(?:\[\d{1,3}\]|\(\d{1,3}\))?[ \t]*[:：][ \t\u3000]*")
-_BRACKET_RE = re.compile(r"^[ \t\u3000]*[\[【]([^\]】]{1,12})[\]】][ \t\u3000]*")
+_PREFIX_RE = re.compile(r"[\[【(]?([^\s:：\[\]【】()]{1,12}(?:[ \t][^\s:：\[\]【】()]{1,10}){0,3})"
+                        r"(?:[ \t]*(?:\[\d{1,3}\]|\(\d{1,3}\)))?[ \t]*[:：]")
+_BRACKET_RE = re.compile(r"[\[【]([^\]】]{1,12})[\]】]")
+SUBJECT_SCAN = 500
 _MAX_PREFIXES = 10
 
 
@@ -71,26 +76,42 @@ def strip_subject_prefixes(subject: str) -> str:
 def _split_prefixes(subject: str) -> tuple[list[str], str]:
     known = REPLY_PREFIXES | FORWARD_PREFIXES | AUTO_REPLY_PREFIXES
     found: list[str] = []
-    rest = subject
+    head = subject[:SUBJECT_SCAN]  # prefixes stand at the start: a hostile 64 KiB subject costs no more
+    position = 0
     while len(found) < _MAX_PREFIXES:
-        match = _PREFIX_RE.match(rest) or _BRACKET_RE.match(rest)
+        position += len(head) - len(head.lstrip())
+        head = head.lstrip()
+        match = _PREFIX_RE.match(head) or _BRACKET_RE.match(head)
         if match is None:
             break
         word = match.group(1).strip().casefold()
         if word not in known:
             break
         found.append(word)
-        rest = rest[match.end():]
-    return found, rest
+        position += match.end()
+        head = head[match.end():]
+    return found, subject[position:]
 
 
 def is_delivery_report(mail: ParsedMail) -> bool:
-    """A bounce or delivery report: multipart/report, a delivery-status part, or a mailer daemon's mail."""
-    if mail.message.get_content_type() == "multipart/report":
+    """A bounce or delivery report: multipart/report, a delivery-status part, `X-Failed-Recipients`, or mail from a
+    mail system (`MAILER-DAEMON`, `postmaster`, `Mail Delivery Subsystem` …), also one that titles its bounce
+    `Re: …` or marks it `auto-replied`."""
+    if mail.message.get_content_type() == "multipart/report" or mail.header("x-failed-recipients"):
         return True
     if any(part.content_type in _STATUS_TYPES for part in mail.parts):
         return True
-    return mail.from_address.partition("@")[0] in DAEMON_LOCALPARTS
+    if _sender_local_part(mail) in DAEMON_LOCALPARTS:
+        return True
+    return bool(MAIL_SYSTEM_SENDER_RE.search(mail.header("from") or ""))
+
+
+def _sender_local_part(mail: ParsedMail) -> str:
+    """The From address's local part, also for a bare `MAILER-DAEMON` with no domain (some MTAs write that)."""
+    if mail.from_address:
+        return mail.from_address.partition("@")[0]
+    _name, address = email.utils.parseaddr(mail.header("from") or "")
+    return address.strip().lower().partition("@")[0]
 
 
 def is_reply(mail: ParsedMail) -> bool:
