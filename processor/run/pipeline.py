@@ -20,7 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from processor.config import ProcessingSettings, Settings, TrackingSettings
 from processor.detect import classify, detectors_for
 from processor.detect.subjects import normalize_message_id
-from processor.detect.trust import received_through_vendor
+from processor.detect.trust import claims_vendor, received_through_vendor
 from processor.errors import ParseError
 from processor.parse import ParsedMail, parse_mail
 from processor.reasons import Kind
@@ -33,9 +33,6 @@ from processor.store.models import MessageStatus
 from processor.store.results import Recording, record_outcomes
 
 __all__ = ["Pipeline", "ProcessOutcome", "ProcessingTimeout", "classify_bytes", "process_message", "trusted"]
-
-#: Kinds that claim to come from a vendor, so whose Received chain is checked (phishing look-alikes exist).
-VENDOR_KINDS = frozenset({Kind.INTERFAX_RESULT, Kind.INTERFAX_BOUNCE})
 
 log = logging.getLogger(__name__)
 
@@ -67,11 +64,9 @@ def classify_bytes(raw: bytes, settings: ProcessingSettings | None = None, track
 
 def trusted(mail: ParsedMail, classification: Classification, settings: Settings,
             peer: str | None = None) -> bool | None:
-    """For vendor notifications: did the mail pass through the vendor's servers? None for other kinds, and for
-    notices a person forwarded (the forward came through the forwarder's servers, the vendor's cannot be seen)."""
-    if classification.kind not in VENDOR_KINDS:
-        return None
-    if classification.results and all(result.forwarded for result in classification.results):
+    """For vendor notifications: did the mail pass through the vendor's servers? None for mail that does not
+    present itself as the vendor's (`claims_vendor`: other kinds, forwards, other MTAs' reports)."""
+    if not claims_vendor(mail, classification):
         return None
     peer_ip = peer.rsplit(":", 1)[0].strip("[]") if peer and not peer.startswith("ingest:") else None
     return received_through_vendor(mail.metadata.received, settings.trust.vendor_hosts, settings.trust.relays,

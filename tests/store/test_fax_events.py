@@ -182,3 +182,19 @@ def test_the_revision_gives_stored_rows_the_keys_the_code_gives(db_url: str) -> 
     assert stored == [r.event_key for r in results]
     assert stored[3] is None and stored[1] == "interfax|n|+81355550102|No recipients found|2026-11-20T01:15:07Z"
     engine.dispose()
+
+
+def test_a_report_about_a_fax_address_reaches_number_health_and_numbers_to_verify(
+        engine: Engine, caplog: pytest.LogCaptureFixture) -> None:
+    # Issue #10, theme 7: the sender's own Postfix reported that fax.tc refused 03-5555-0601@fax.tc (5.1.1).
+    with caplog.at_level(logging.WARNING):
+        mail_id = _process(engine, (DATA / "dsn-faxtc" / "postfix-remote-01.eml").read_bytes())
+    row = _rows(engine, "SELECT kind, fax_number, reason, retryable, trusted FROM fax_results")[0]
+    assert (row.kind, row.fax_number, row.reason, bool(row.retryable)) == ("interfax_bounce", "+81355550601",
+                                                                           "no_recipients", False)
+    assert row.trusted is None  # written by the sender's MTA, not presented as the vendor's: nothing to distrust
+    assert not [r for r in caplog.records if getattr(r, "mail_id", None) == mail_id and "trusted" in r.getMessage()]
+    health = _rows(engine, "SELECT number_failures FROM number_health WHERE fax_number = '+81355550601'")
+    assert [h.number_failures for h in health] == [1]
+    items = collect(engine, datetime.now(UTC) - timedelta(days=3650))
+    assert [(i.action, i.fax_number) for i in items] == [("verify_number", "+81355550601")]
