@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from processor.cli import main
 from processor.detect import classify
 from processor.parse import parse_mail
 
@@ -58,3 +59,13 @@ def test_unrecognized_mail_says_which_marks_it_bears() -> None:
     assert found.marks == ("sender domain fax.tc",)
     found = classify(parse_mail((DATA / "unrecognized" / "star-line-05.eml").read_bytes()))
     assert found.marks == ("*** … *** last line",)
+
+
+def test_classify_json_says_forwarded_and_unrecognized(capsys: pytest.CaptureFixture[str]) -> None:
+    forward, unknown = DATA / "forwards" / "outlook-en-01.eml", DATA / "unrecognized" / "faxtc-layout-01.eml"
+    assert main(["classify", "--json", str(forward), str(unknown)]) == 0
+    first, second = (json.loads(line) for line in capsys.readouterr().out.splitlines())
+    assert first["kind"] == "interfax_result" and first["trusted"] is None
+    assert [(r["forwarded"], r["event_key"]) for r in first["results"]] == [
+        (True, "interfax|t|700000401|3912|+81355550401")]
+    assert (second["kind"], second["results"], second["trusted"]) == ("unrecognized", [], None)
