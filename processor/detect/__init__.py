@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
 
 from processor.detect.base import Detection, Detector, DetectorSettings, ResultListDetector
@@ -71,8 +71,22 @@ def classify(mail: ParsedMail, default_country: str = DEFAULT_COUNTRY,
     vendor's marks and `unrelated` otherwise, never dropped."""
     found = _classify(mail, detectors, depth=0)
     return dataclasses.replace(
-        found, results=tuple(_finish(r, default_country) for r in found.results),
+        found, results=_one_per_event(_finish(r, default_country) for r in found.results),
         submission=_destinations_e164(found.submission, default_country) if found.submission is not None else None)
+
+
+def _one_per_event(results: Iterable[FaxResult]) -> tuple[FaxResult, ...]:
+    """A forward that carries one notice twice (inline and attached, or quoted twice) reports it once."""
+    seen: set[str] = set()
+    kept: list[FaxResult] = []
+    for result in results:
+        key = result.event_key
+        if result.forwarded and key is not None and key in seen:
+            continue
+        if key is not None:
+            seen.add(key)
+        kept.append(result)
+    return tuple(kept)
 
 
 def _classify(mail: ParsedMail, detectors: Sequence[Detector], depth: int) -> Classification:

@@ -111,3 +111,18 @@ def test_hostile_forward_text_is_read_in_linear_time() -> None:
     started = time.monotonic()
     classify(mail)
     assert time.monotonic() - started < 5.0
+
+
+def test_a_notice_forwarded_inline_and_attached_at_once_is_one_result() -> None:
+    notice = interfax_failure(number="03-5555-0114", transaction_id="700000114")
+    inner = parse_mail(notice)
+    body = (f"-----Original Message-----\nFrom: InterFAX <noreply@interfax.jp>\nSubject: {inner.subject}\n\n"
+            f"{inner.plain_text}")
+    boundary = "b-114"
+    raw = (f"From: taro@example.co.jp\nTo: it@example.co.jp\nSubject: FW: x\nMIME-Version: 1.0\n"
+           f'Content-Type: multipart/mixed; boundary="{boundary}"\n\n--{boundary}\n'
+           f"Content-Type: text/plain; charset=UTF-8\nContent-Transfer-Encoding: base64\n\n"
+           f"{base64.encodebytes(body.encode()).decode()}\n--{boundary}\nContent-Type: message/rfc822\n\n").encode()
+    found = classify(parse_mail(raw + notice + f"\n--{boundary}--\n".encode()))
+    assert [(r.transaction_id, r.fax_number, r.forwarded) for r in found.results] == [
+        ("700000114", "+81355550114", True)]
