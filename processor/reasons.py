@@ -33,6 +33,9 @@ class Kind(StrEnum):
     DSN = "dsn"
     FAX_SUBMISSION = "fax_submission"
     """A mail sent to the fax service (`<number>@fax.tc`): tracked in `fax_submissions`, no result."""
+    UNRECOGNIZED = "unrecognized"
+    """Bears a vendor's marks (sending domain, result subject, `送信結果` label, `*** … ***` line) but no result
+    could be read from it: stored with no result, warned about and listed as mail to look at, never dropped."""
     UNRELATED = "unrelated"
 
 

@@ -5,13 +5,14 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from processor.reasons import Kind, Outcome
 
-__all__ = ["Classification", "FaxDestination", "FaxResult", "FaxSubmission"]
+__all__ = ["EVENT_KEY_LENGTH", "Classification", "FaxDestination", "FaxResult", "FaxSubmission"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +45,28 @@ class FaxResult:
     """SMTP reply code (`550`) for mail-level results."""
     action_ja: str | None = None
     action_en: str | None = None
+    forwarded: bool = False
+    """Read from a notice that a person forwarded (inline or attached), not from the vendor's own mail."""
+
+    @property
+    def event_key(self) -> str | None:
+        """The fax event this result reports, the same in every copy of the notice (a forward and the original,
+        one notice delivered to two mailboxes), so that the event counts once.
+
+        Vendor + transaction id + code (+ number); without a transaction id, number + code + submission time
+        (or the original's Message-ID). None when the result names neither: it is then an event of its own.
+        """
+        code = (self.code or "")[:_KEY_PART]
+        if self.transaction_id:
+            return _key(self.vendor, "t", self.transaction_id, code, self.fax_number or "")
+        if not self.fax_number:
+            return None
+        if self.submitted_at is not None:
+            when = self.submitted_at.astimezone(UTC) if self.submitted_at.tzinfo else self.submitted_at
+            return _key(self.vendor, "n", self.fax_number, code, when.strftime("%Y-%m-%dT%H:%M:%SZ"))
+        if self.original_message_id:
+            return _key(self.vendor, "n", self.fax_number, code, self.original_message_id.strip().strip("<>"))
+        return None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -67,7 +90,22 @@ class FaxResult:
             "action_ja": self.action_ja,
             "action_en": self.action_en,
             "detected_by": self.detected_by,
+            "forwarded": self.forwarded,
+            "event_key": self.event_key,
         }
+
+
+_KEY_PART = 100
+"""Longest piece of a key taken from the mail (codes of bounces are whole lines)."""
+EVENT_KEY_LENGTH = 255
+"""`fax_results.event_key` is varchar(255); a longer key is replaced by its digest."""
+
+
+def _key(*parts: str) -> str:
+    key = "|".join(part.replace("|", "/")[:_KEY_PART] for part in parts)
+    if len(key) <= EVENT_KEY_LENGTH:
+        return key
+    return "sha256:" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +158,8 @@ class Classification:
     results: tuple[FaxResult, ...] = field(default_factory=tuple)
     submission: FaxSubmission | None = None
     """For `fax_submission` mails: the destinations and the headers that tie results to them."""
+    marks: tuple[str, ...] = ()
+    """For `unrecognized` mails: the vendor marks it bears (why it was not filed `unrelated`)."""
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
 
 from processor.detect.base import Detection, Detector, DetectorSettings
-from processor.detect.faxtc_bounce import FaxtcBounceDetector
+from processor.detect.faxtc_bounce import FaxtcBounceDetector, bounces_from_report
+from processor.detect.forwards import Forward, forwarded_mails
 from processor.detect.interfax_csv import InterfaxCsvDetector
 from processor.detect.interfax_result import InterfaxResultDetector
 from processor.detect.interfax_xml import InterfaxXmlDetector
 from processor.detect.mailbounce import DeliveryReportDetector
+from processor.detect.marks import vendor_marks
+from processor.detect.replies import conversation
 from processor.detect.satisfaxtion import SatisfaxtionDetector
 from processor.detect.submission import SubmissionDetector
 from processor.parse import ParsedMail
@@ -46,6 +49,9 @@ DETECTORS: tuple[Detector, ...] = (
 )
 #: The settings DETECTORS are built for (the documented config defaults).
 DEFAULT_SETTINGS = DetectorSettings()
+#: A forward of a forward of a forward is read; deeper nesting is no notice a person forwarded.
+MAX_FORWARD_DEPTH = 3
+UNRELATED = Classification(kind=Kind.UNRELATED)
 
 
 @lru_cache(maxsize=8)
@@ -63,22 +69,72 @@ def detectors_for(fax_domains: tuple[str, ...] = DEFAULT_SETTINGS.fax_domains,
 
 def classify(mail: ParsedMail, default_country: str = DEFAULT_COUNTRY,
              detectors: Sequence[Detector] = DETECTORS) -> Classification:
-    """Run the detectors in order; a mail nobody claims is `unrelated`, never dropped."""
-    for detector in detectors:
-        try:
-            detection = detector.detect(mail)
-        except Exception:
-            log.exception("detector %s failed", detector.name)
-            raise
-        if detection is None:
+    """What `mail` is and the results it reports; a mail nobody claims is `unrecognized` when it bears a
+    vendor's marks and `unrelated` otherwise, never dropped."""
+    found = _classify(mail, detectors, depth=0)
+    return dataclasses.replace(
+        found, results=_one_per_event(_finish(r, default_country) for r in found.results),
+        submission=_destinations_e164(found.submission, default_country) if found.submission is not None else None)
+
+
+def _one_per_event(results: Iterable[FaxResult]) -> tuple[FaxResult, ...]:
+    """A forward that carries one notice twice (inline and attached, or quoted twice) reports it once."""
+    seen: set[str] = set()
+    kept: list[FaxResult] = []
+    for result in results:
+        key = result.event_key
+        if result.forwarded and key is not None and key in seen:
             continue
-        submission = detection.submission
-        return Classification(
-            kind=detector.kind, detected_by=detector.name,
-            results=tuple(_finish(r, default_country) for r in detection.results),
-            submission=_destinations_e164(submission, default_country) if submission is not None else None,
-        )
-    return Classification(kind=Kind.UNRELATED)
+        if key is not None:
+            seen.add(key)
+        kept.append(result)
+    return tuple(kept)
+
+
+def _classify(mail: ParsedMail, detectors: Sequence[Detector], depth: int) -> Classification:
+    """Who may make a result, in this order:
+
+    1. the mail's own recipients make it a fax submission (never for a forwarded mail);
+    2. replies and auto-replies make none (people write them; the notice they answer was read already);
+    3. a forward makes the results of the notices inside it, marked `forwarded`; the forwarder's own text
+       (its quoted header block, its note) is never read as a notice;
+    4. the vendor notices and delivery reports themselves, each detector in turn.
+    """
+    readers = [d for d in detectors if d.kind is not Kind.FAX_SUBMISSION]
+    if depth == 0:
+        for detector in detectors:
+            if detector.kind is Kind.FAX_SUBMISSION and (found := _run(detector, mail)) is not None:
+                return found
+    if conversation(mail) is not None:
+        return UNRELATED
+    forward = forwarded_mails(mail) if depth < MAX_FORWARD_DEPTH else Forward((), False)
+    inner = [_classify(m, readers, depth + 1) for m in forward.mails]
+    if reported := [c for c in inner if c.results]:
+        return Classification(kind=reported[0].kind, detected_by=reported[0].detected_by,
+                              results=tuple(dataclasses.replace(r, forwarded=True) for c in reported
+                                            for r in c.results))
+    if forward.explicit:
+        marks = tuple(mark for c in inner for mark in c.marks)
+        return Classification(kind=Kind.UNRECOGNIZED, marks=marks) if marks else UNRELATED
+    for detector in readers:
+        if (found := _run(detector, mail)) is not None:
+            return found
+    marks = vendor_marks(mail)
+    return Classification(kind=Kind.UNRECOGNIZED, marks=marks) if marks else UNRELATED
+
+
+def _run(detector: Detector, mail: ParsedMail) -> Classification | None:
+    try:
+        detection = detector.detect(mail)
+    except Exception:
+        log.exception("detector %s failed", detector.name)
+        raise
+    if detection is None:
+        return None
+    if detector.kind is Kind.DSN and (bounces := bounces_from_report(mail, detection.results)) is not None:
+        return Classification(kind=Kind.INTERFAX_BOUNCE, detected_by=FaxtcBounceDetector.name, results=bounces)
+    return Classification(kind=detector.kind, detected_by=detector.name, results=detection.results,
+                          submission=detection.submission)
 
 
 def _finish(result: FaxResult, default_country: str) -> FaxResult:

@@ -3,32 +3,39 @@
 Recognised by the sender MAILER-DAEMON@fax.tc (the subject depends on the customer's mail server and is
 not used), or by a delivery report about a …@fax.tc recipient that carries a `*** … ***` line. The cause
 is the last `*** … ***` line of the readable text, else of the delivery-status part (Diagnostic-Code).
+A delivery report about `<number>@fax.tc` without such a line, from any MTA, is read by the generic report
+reader and turned into InterFAX bounces here (`bounces_from_report`): number from the local part, reason from
+the status.
 There is no transaction id: the original's Message-ID, subject and fax recipients (…@fax.tc in To/Cc) are
 recovered from the returned message (message/rfc822 or text/rfc822-headers) or from quoted header lines.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import email.utils
 import logging
 import re
+from collections.abc import Sequence
+from datetime import datetime
 from typing import ClassVar
 
-from processor.catalogues import vendor_hosts
+from processor.catalogues import lookup, vendor_hosts
 from processor.detect.base import Detection, NeedsNoSettings
 from processor.detect.codes import catalogue_entry
 from processor.detect.dates import parse_datetime
+from processor.detect.replies import DAEMON_LOCALPARTS, is_delivery_report
 from processor.domains import is_domain_or_subdomain
 from processor.parse import ParsedMail
 from processor.reasons import Kind
 from processor.records import FaxResult
 
-__all__ = ["FaxtcBounceDetector"]
+__all__ = ["CAUSE_RE", "FaxtcBounceDetector", "bounces_from_report"]
 
 log = logging.getLogger(__name__)
 
-DAEMON_LOCALPARTS = ("mailer-daemon", "postmaster")
 FAXTC_DOMAINS = vendor_hosts("interfax").submission_domains
+NUMBER_RE = re.compile(vendor_hosts("interfax").number_pattern)
 """The service refuses a submission from its MAILER-DAEMON at the domain the submission went to."""
 CAUSE_RE = re.compile(r"\*{3}([^*\n]+)\*{3}")  # one plain run: linear on hostile long lines
 FAXTC_ADDRESS_RE = re.compile(r"(?<![\w.+\-=^])[\w.+\-=^]+@(?:[\w-]+\.)*(?:"
@@ -48,6 +55,8 @@ class FaxtcBounceDetector(NeedsNoSettings):
         cause = _last_cause(mail.text) or _last_cause(mail.all_text) or _last_cause(status_text)
         if not from_faxtc and (cause is None or not _is_report(mail)):
             return None
+        if cause is None and REPORT_RECIPIENT_RE.search(status_text):
+            return None  # no `***` line: the delivery report's status says why (`bounces_from_report`)
         headers = _original_headers(mail)
         recipients = _fax_recipients(mail, headers, status_text)
         if not from_faxtc and not recipients:
@@ -70,11 +79,41 @@ class FaxtcBounceDetector(NeedsNoSettings):
         )
 
 
+def bounces_from_report(mail: ParsedMail, results: Sequence[FaxResult]) -> tuple[FaxResult, ...] | None:
+    """A delivery report's results (any MTA's: fax.tc's, a relay's, the sender's own Postfix), as InterFAX bounces
+    when one is about a `<number>@fax.tc` recipient; None when none is. The fax number is the recipient's local
+    part; the reason is the catalogue's for the status (an address status: `no_recipients`), else the report's."""
+    if not any(_fax_number_of(r.recipient) for r in results):
+        return None
+    headers = _original_headers(mail)
+    submitted = parse_datetime(_first(headers, "date"))
+    return tuple(_as_bounce(result, number, submitted) if (number := _fax_number_of(result.recipient)) else result
+                 for result in results)
+
+
+def _as_bounce(result: FaxResult, number: str, submitted: datetime | None) -> FaxResult:
+    entry = lookup("faxtc", result.smtp_status or result.code or "")
+    changes: dict[str, object] = {"vendor": "interfax", "detected_by": FaxtcBounceDetector.name,
+                                  "fax_number_raw": number, "fax_number": None,
+                                  "submitted_at": result.submitted_at or submitted}
+    if entry is not None:
+        changes.update(outcome=entry.outcome, reason=entry.reason, retryable=entry.retryable,
+                       action_ja=entry.action_ja, action_en=entry.action_en)
+    return dataclasses.replace(result, **changes)  # type: ignore[arg-type]
+
+
+def _fax_number_of(address: str | None) -> str | None:
+    """The number of a `<number>@fax.tc` address (`tracking.number_pattern`'s default form), else None."""
+    local, at, domain = (address or "").strip().strip("<>").rpartition("@")
+    if not at or not is_domain_or_subdomain(domain, FAXTC_DOMAINS):
+        return None
+    match = NUMBER_RE.fullmatch(local)
+    return match.group("number") if match else None
+
+
 def _is_report(mail: ParsedMail) -> bool:
-    """A delivery report: multipart/report, a daemon sender, or a returned original."""
-    local = mail.from_address.partition("@")[0]
-    return (mail.message.get_content_type() == "multipart/report" or local in DAEMON_LOCALPARTS
-            or bool(mail.embedded))
+    """A delivery report, or a mail returning an original."""
+    return is_delivery_report(mail) or bool(mail.embedded)
 
 
 def _last_cause(text: str) -> tuple[str, str] | None:
@@ -108,7 +147,7 @@ def _fax_recipients(mail: ParsedMail, headers: dict[str, list[str]], status_text
     )
     for candidates in sources:
         found = [a.strip().strip("<>") for a in candidates if FAXTC_ADDRESS_RE.fullmatch(a.strip().strip("<>"))]
-        found = [a for a in found if not a.lower().startswith(DAEMON_LOCALPARTS)]
+        found = [a for a in found if a.lower().partition("@")[0] not in DAEMON_LOCALPARTS]
         if found:
             return list(dict.fromkeys(found))
     return []

@@ -2,9 +2,11 @@
 
 Recognised by the subject `FAX送信が成功しました -> NUMBER` / `FAX送信が失敗しました -> NUMBER`, or by a
 `送信結果` field holding a number, or by an English `Status` field holding a number together with InterFAX
-evidence (a From domain of InterFAX, or both a Transaction ID and a Destination Fax field). A mail that merely
-names InterFAX is not claimed. Every field is read by label (see `labels`), in the plain part first and
-the HTML part second. A list send repeats the per-fax fields; the n-th value of each is paired.
+evidence (a From domain of InterFAX, or both a Transaction ID and a Destination Fax field). Only a vendor notice
+makes a result: mail from InterFAX's sending domains (`vendors.toml`), or mail carrying its full labelled layout
+(`LAYOUT`). A mail that merely names InterFAX, quotes a result subject or discusses a code is not claimed.
+Every field is read by label (see `labels`), in the plain part first and the HTML part second. A list send
+repeats the per-fax fields; the n-th value of each is paired.
 """
 
 from __future__ import annotations
@@ -40,6 +42,10 @@ TRANSACTION = ("トランザクションID", "送信ID", "Transaction ID")
 SUBJECT = ("件名", "Subject")
 EVIDENCE = (TRANSACTION, ("Destination Fax", "Fax Number"))
 """Without an InterFAX From domain, an English `Status` counts only beside both a transaction id and a fax number."""
+LAYOUT = (NUMBER, TRANSACTION, PAGES, SUBMITTED + COMPLETED)
+LAYOUT_FIELDS = 2
+"""Mail from outside InterFAX's sending domains makes a result only with InterFAX's full labelled layout: the
+result code and at least two more of its field groups (number, transaction id, pages, times)."""
 
 
 class InterfaxResultDetector(NeedsNoSettings):
@@ -55,6 +61,8 @@ class InterfaxResultDetector(NeedsNoSettings):
         codes = [(code, label) for code, label in codes if code is not None]
         if not codes and subject is None:
             return None
+        if not _from_interfax(mail) and not _full_layout(text, codes, subject is not None):
+            return None  # a person's mail that names a result (discussion, a phishing look-alike): no record
         if not codes:  # success subject alone means delivered; failure alone is a failure of unknown reason
             codes = [("0", None) if subject and subject.group(1) == "成功" else (None, None)]
         subject_number = (subject.group(2).strip() or None) if subject else None
@@ -87,10 +95,23 @@ def _best_text(mail: ParsedMail) -> str:
     return mail.text
 
 
+def _from_interfax(mail: ParsedMail) -> bool:
+    return is_domain_or_subdomain(mail.from_address.rpartition("@")[2], INTERFAX_DOMAINS)
+
+
 def _english_evidence(mail: ParsedMail, text: str) -> bool:
-    if is_domain_or_subdomain(mail.from_address.rpartition("@")[2], INTERFAX_DOMAINS):
+    if _from_interfax(mail):
         return True
     return all(any(field_values(text, labels)) for labels in EVIDENCE)
+
+
+def _full_layout(text: str, codes: list[tuple[str | None, str | None]], result_subject: bool) -> bool:
+    """InterFAX's labelled layout, whoever sent it: a result code and at least `LAYOUT_FIELDS` more of its
+    fields (the result subject counts as one)."""
+    if not codes:
+        return False
+    present = sum(1 for labels in LAYOUT if any(field_values(text, labels))) + result_subject
+    return present >= LAYOUT_FIELDS
 
 
 def _values(text: str, labels: tuple[str, ...]) -> list[str]:

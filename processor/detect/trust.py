@@ -1,5 +1,8 @@
 """Whether a vendor notification really came through the vendor's mail servers.
 
+Only mail that presents itself as the vendor's is checked (`claims_vendor`): results and bounces, not notices a
+person forwarded, nor delivery reports that another MTA wrote about a fax address.
+
 Phishing mails that imitate InterFAX exist, and From proves nothing. A Received line proves something
 only if a server we trust wrote it, so: a notification is trusted when some hop records a client in one
 of the vendor's domains (`trust.vendor_hosts`) and, if `trust.relays` is set, that hop was written by one
@@ -12,10 +15,33 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Sequence
 
+from processor.catalogues import vendor_hosts
 from processor.domains import is_domain_or_subdomain
+from processor.parse import ParsedMail
 from processor.parse.metadata import ReceivedHop
+from processor.reasons import Kind
+from processor.records import Classification
 
-__all__ = ["received_through_vendor"]
+__all__ = ["VENDOR_KINDS", "claims_vendor", "received_through_vendor"]
+
+#: Kinds that claim to come from a vendor, so whose Received chain is checked (phishing look-alikes exist).
+VENDOR_KINDS = frozenset({Kind.INTERFAX_RESULT, Kind.INTERFAX_BOUNCE})
+_FAX_DOMAINS = vendor_hosts("interfax").submission_domains
+
+
+def claims_vendor(mail: ParsedMail, classification: Classification) -> bool:
+    """Whether `mail` presents itself as the vendor's own, so that its Received chain must show the vendor.
+
+    Not for notices a person forwarded (the forwarder's servers carried them: the vendor's cannot be seen), nor
+    for a delivery report about `<number>@fax.tc` written by another MTA (the sender's own Postfix, a relay,
+    Gmail): only a bounce from the fax domain itself claims to be the vendor's."""
+    if classification.kind not in VENDOR_KINDS:
+        return False
+    if classification.results and all(result.forwarded for result in classification.results):
+        return False
+    if classification.kind is Kind.INTERFAX_BOUNCE:
+        return is_domain_or_subdomain(mail.from_address.rpartition("@")[2], _FAX_DOMAINS)
+    return True
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import re
 from datetime import datetime
 from typing import Any
 
@@ -29,7 +28,6 @@ __all__ = [
     "NUMBER_STOPPED",
     "TEST",
     "event_id",
-    "is_forwarded",
     "wants",
     "webhook_body",
 ]
@@ -39,7 +37,6 @@ TEST = "faxbounce.test"
 """The type of `faxbounce webhooks test`'s event (sent at once, never stored)."""
 UNRECOGNIZED_KIND = "unrecognized"
 """The mail kind (issue: accuracy) of a mail that looks like a fax notification but that no detector read."""
-_FORWARDED = re.compile(r"^\s*(fwd?|fw|転送|tr)\s*[:：]", re.IGNORECASE)
 
 
 def event_id(key: str) -> str:
@@ -56,11 +53,6 @@ def webhook_body(event_type: str, timestamp: datetime, data: dict[str, Any]) -> 
 
 def wants(endpoint: WebhookSettings, event_type: str) -> bool:
     return not endpoint.events or event_type in endpoint.events
-
-
-def is_forwarded(subject: str | None) -> bool:
-    """Whether a person forwarded the notification (`Fwd:`, `FW:`, `転送:`) rather than the service sending it."""
-    return bool(subject and _FORWARDED.match(subject))
 
 
 def _iso(value: Any) -> str:

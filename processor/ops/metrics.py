@@ -129,6 +129,8 @@ class Snapshot:
     """(kind, outcome, reason, count)"""
     deliveries: dict[tuple[str, str], int] = field(default_factory=dict)
     """(channel, state) → outbox rows (issue #13)."""
+    unrecognized: int = 0
+    """Mails of kind `unrecognized`: a fax service's marks, no result read."""
 
 
 def read_snapshot(engine: Engine) -> Snapshot:
@@ -138,7 +140,7 @@ def read_snapshot(engine: Engine) -> Snapshot:
     if counts.oldest_waiting is not None:
         age = max(0.0, (datetime.now(UTC) - counts.oldest_waiting).total_seconds())
     return Snapshot(time.monotonic(), True, counts.backlog, age, counts.statuses, counts.results,
-                    delivery_counts(engine))
+                    delivery_counts(engine), counts.unrecognized)
 
 
 class DatabaseCollector(Collector):
@@ -184,6 +186,9 @@ class DatabaseCollector(Collector):
                                 value=snap.oldest_backlog_age)
         yield GaugeMetricFamily("faxbounce_unparseable_messages", "Stored mails that could not be parsed at all",
                                 value=snap.statuses.get(MessageStatus.UNPARSEABLE, 0))
+        yield GaugeMetricFamily("faxbounce_unrecognized_messages",
+                                "Stored mails that bear a fax service's marks but gave no result (kind unrecognized): "
+                                "look at them", value=snap.unrecognized)
         statuses = GaugeMetricFamily("faxbounce_messages", "Stored mails by processing status", labels=["status"])
         for status in MessageStatus.ALL:
             statuses.add_metric([status], snap.statuses.get(status, 0))

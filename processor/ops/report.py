@@ -4,7 +4,9 @@ Read from the public views only (queries in `processor/store/reports.py`). Three
 
 - `verify_number`: numbers that failed for a reason a resend will not fix (one line per number);
 - `resend`: faxes that failed for a passing reason or because of the document, not delivered since;
-- `account`: faxes held or never answered (credit, sender registration, notification settings).
+- `account`: faxes held or never answered (credit, sender registration, notification settings);
+- `look_at`: mail a person should read (`mail_to_look_at`: unrecognized vendor mail, mail that could not be
+  processed).
 
 For people (table, CSV): times in `display.timezone`, numbers as they write them (`03-5555-0101`), each
 piece of advice once per group, results from an untrusted path marked, every text made safe for a terminal
@@ -22,17 +24,29 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.engine import Engine
 
 from processor.notify.display import csv_text, local_time, national, pad, printable
+from processor.store.lookat import MailToLookAt, mail_to_look_at
 from processor.store.reports import action_rows, deliveries_by_number, untracked_failures
 from processor.tracking.rules import action_group
 
 __all__ = ["ACTIONS", "EXIT_ACTION_NEEDED", "ReportItem", "collect", "render"]
 
-ACTIONS = ("verify_number", "resend", "account")
+ACTIONS = ("verify_number", "resend", "account", "look_at")
 EXIT_ACTION_NEEDED = 3
 """`faxbounce report --exit-status` exits with this when something needs action (0 when nothing does)."""
 TITLES = {
-    "ja": {"verify_number": "番号の確認が必要", "resend": "再送が必要なFAX", "account": "アカウントの問題"},
-    "en": {"verify_number": "Numbers to verify", "resend": "Faxes to resend", "account": "Account problems"},
+    "ja": {"verify_number": "番号の確認が必要", "resend": "再送が必要なFAX", "account": "アカウントの問題",
+           "look_at": "確認が必要なメール"},
+    "en": {"verify_number": "Numbers to verify", "resend": "Faxes to resend", "account": "Account problems",
+           "look_at": "Mail to look at"},
+}
+LOOK_AT_ADVICE = {
+    "unrecognized": ("FAXサービスからのメールと思われますが、結果を読み取れませんでした。"
+                     "内容を確認してください(メールID {id})。",
+                     "Looks like fax service mail, but no result could be read from it: read it (mail id {id})."),
+    "unparseable": ("メールとして解析できませんでした。原文は保存されています(メールID {id})。",
+                    "Could not be parsed as a mail; the raw bytes are kept (mail id {id})."),
+    "error": ("処理に失敗しました。原因を直して faxbounce reprocess を実行してください(メールID {id})。",
+              "Processing failed: fix the cause and run faxbounce reprocess (mail id {id})."),
 }
 NOTHING = {"ja": "対応が必要なものはありません。", "en": "Nothing needs action."}
 WORDS = {
@@ -42,7 +56,7 @@ WORDS = {
            "untrusted": "[CAUTION: not via the vendor]", "times": "x", "zone": "times in"},
 }
 FIELDS = ("action", "state", "reason", "code", "fax_number", "national", "subject", "sender", "at", "count",
-          "tracked", "trusted", "submission_id", "result_id", "advice_ja", "advice_en")
+          "tracked", "trusted", "submission_id", "result_id", "advice_ja", "advice_en", "mail_id")
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +80,8 @@ class ReportItem:
     result_id: int | None = None
     trusted: bool | None = None
     """False: the result mail did not come through the vendor's servers (possible phishing): check it."""
+    mail_id: int | None = None
+    """For `look_at`: the mail (`inbound_messages.id`)."""
 
 
 def collect(engine: Engine, since: datetime) -> list[ReportItem]:
@@ -77,15 +93,29 @@ def collect(engine: Engine, since: datetime) -> list[ReportItem]:
                 action=row.action or action_group(row.state, row.reason) or "resend", state=row.state,
                 reason=row.reason, code=row.code, fax_number=row.fax_number, subject=row.subject,
                 sender=row.sender, at=row.state_at, advice_ja=row.action_ja, advice_en=row.action_en,
-                submission_id=row.submission_id, result_id=row.result_id, trusted=row.trusted))
+                submission_id=row.submission_id, result_id=row.result_id, trusted=_flag(row.trusted)))
         for row in untracked_failures(connection, since):
             items.append(ReportItem(
                 action=action_group("failed", row.reason) or "resend", state="failed", reason=row.reason,
                 code=row.code, fax_number=row.fax_number, subject=row.subject, sender=None, at=row.failed_at,
                 advice_ja=row.action_ja, advice_en=row.action_en, tracked=False, result_id=row.result_id,
-                trusted=row.trusted))
+                trusted=_flag(row.trusted)))
         delivered = deliveries_by_number(connection)
+        items.extend(_look_at(mail) for mail in mail_to_look_at(connection, since))
     return _condense(items, delivered)
+
+
+def _flag(value: object) -> bool | None:
+    """A boolean read by plain SQL (SQLite gives 0/1)."""
+    return None if value is None else bool(value)
+
+
+def _look_at(mail: MailToLookAt) -> ReportItem:
+    advice_ja, advice_en = LOOK_AT_ADVICE.get(mail.problem, LOOK_AT_ADVICE["error"])
+    return ReportItem(action="look_at", state=mail.problem, reason=None, code=None, fax_number=None,
+                      subject=mail.subject, sender=mail.from_address, at=mail.received_at,
+                      advice_ja=advice_ja.format(id=mail.inbound_message_id),
+                      advice_en=advice_en.format(id=mail.inbound_message_id), mail_id=mail.inbound_message_id)
 
 
 def _condense(items: Iterable[ReportItem], delivered: dict[str, datetime]) -> list[ReportItem]:

@@ -42,7 +42,9 @@ __all__ = [
     "EmbeddedMessage",
     "MailPart",
     "ParsedMail",
+    "embedded_mail",
     "parse_mail",
+    "text_mail",
 ]
 
 MAX_PARTS = 500
@@ -85,6 +87,8 @@ class EmbeddedMessage:
     """Decoded header values by lower-case name."""
     text: str
     """Decoded body text of the embedded message (empty for headers-only parts)."""
+    message: Message | None = field(default=None, repr=False, compare=False)
+    """The whole embedded message (message/rfc822 only), for reading it as a mail of its own (`embedded_mail`)."""
 
     def header(self, name: str) -> str | None:
         values = self.headers.get(name.lower())
@@ -200,6 +204,11 @@ def parse_mail(raw: bytes, envelope_recipients: tuple[str, ...] = ()) -> ParsedM
             raise ParseError(f"MIME parse failed: {type(exc).__name__}: {exc}") from exc
     except Exception as exc:  # compat32 is meant never to raise: if it does, nothing can be made of the bytes
         raise ParseError(f"MIME parse failed: {type(exc).__name__}: {exc}") from exc
+    return _from_message(message, raw, source, defects, envelope_recipients)
+
+
+def _from_message(message: Message, raw: bytes, source: bytes, defects: list[str],
+                  envelope_recipients: tuple[str, ...] = ()) -> ParsedMail:
     try:
         parts: list[MailPart] = []
         embedded: list[EmbeddedMessage] = []
@@ -222,6 +231,25 @@ def parse_mail(raw: bytes, envelope_recipients: tuple[str, ...] = ()) -> ParsedM
         source=source,
         envelope_recipients=tuple(str(r) for r in envelope_recipients),
     )
+
+
+def embedded_mail(embedded: EmbeddedMessage) -> ParsedMail | None:
+    """An attached message/rfc822 (a notice a person forwarded as an attachment) read as a mail of its own;
+    None for headers-only parts or when nothing can be made of it. Its bytes are not kept (`raw` is empty)."""
+    if embedded.message is None:
+        return None
+    try:
+        return _from_message(embedded.message, b"", b"", [])
+    except ParseError:
+        return None
+
+
+def text_mail(headers: Mapping[str, str | None], text: str) -> ParsedMail:
+    """A mail made of header values and plain text: a notice forwarded inline, whose header block was quoted in
+    the forwarder's text (`差出人:`, `件名:` …) and whose body follows it. Values are decoded text already."""
+    values = {name.lower(): (value.strip(),) for name, value in headers.items() if value and value.strip()}
+    part = MailPart("text/plain", None, False, len(text), 0, "utf-8", normalize_text(text))
+    return ParsedMail(raw=b"", message=Message(), headers=values, parts=(part,), embedded=(), defects=())
 
 
 _BROKEN_FOLD_RE = re.compile(
@@ -461,7 +489,7 @@ def _embedded_from_message(inner: Message, budget: list[int]) -> EmbeddedMessage
         if sub_type in ("text/plain", "text/html") and not sub.is_multipart():
             decoded = decode_bytes(_payload_bytes(sub)[:MAX_TEXT_BYTES], _charset(sub))
             texts.append(normalize_text(html_to_text(decoded) if sub_type == "text/html" else decoded))
-    return EmbeddedMessage(decode_headers(inner.raw_items()), "\n".join(texts))
+    return EmbeddedMessage(decode_headers(inner.raw_items()), "\n".join(texts), inner)
 
 
 def _block_text(block: Message) -> str:

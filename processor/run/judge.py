@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from processor.config import ProcessingSettings, Settings, TrackingSettings
 from processor.detect import classify, detectors_for
-from processor.detect.trust import received_through_vendor
+from processor.detect.trust import claims_vendor, received_through_vendor
 from processor.parse import ParsedMail, parse_mail
 from processor.reasons import Kind
 from processor.records import Classification
@@ -33,8 +33,9 @@ def classify_bytes(raw: bytes, settings: ProcessingSettings | None = None, track
 
 def trusted(mail: ParsedMail, classification: Classification, settings: Settings,
             peer: str | None = None) -> bool | None:
-    """For vendor notifications: did the mail pass through the vendor's servers? None for other kinds."""
-    if classification.kind not in VENDOR_KINDS:
+    """For vendor notifications: did the mail pass through the vendor's servers? None for mail that does not
+    present itself as the vendor's (`claims_vendor`: other kinds, forwards, other MTAs' reports)."""
+    if not claims_vendor(mail, classification):
         return None
     peer_ip = peer.rsplit(":", 1)[0].strip("[]") if peer and not peer.startswith("ingest:") else None
     return received_through_vendor(mail.received, settings.trust.vendor_hosts, settings.trust.relays,

@@ -20,6 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from processor.config import Settings
 from processor.detect.subjects import normalize_message_id
 from processor.errors import ParseError
+from processor.reasons import Kind
 from processor.run.giveway import GiveWay
 from processor.run.judge import classify_bytes, trusted
 from processor.store.db import session_scope
@@ -151,6 +152,10 @@ def _logged(recording: Recording) -> ProcessOutcome:
     if unknown:  # one line per mail, however many of its results carry codes nobody knows
         log.warning("message %s: %s result(s) with unknown code(s) %s", message_id, classification.kind,
                     ", ".join(repr(code) for code in dict.fromkeys(unknown)), extra=extra)
+    if classification.kind == Kind.UNRECOGNIZED:
+        log.warning("message %s bears a fax service's marks (%s) but no result could be read from it: kept as "
+                    "unrecognized; look at it (view mail_to_look_at, faxbounce report)", message_id,
+                    ", ".join(classification.marks), extra=extra)
     if recording.trust is False:
         log.warning("message %s claims to be %s but came through no trusted relay or vendor host",
                     message_id, classification.kind, extra=extra)

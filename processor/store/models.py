@@ -1,6 +1,7 @@
 """SQLAlchemy models: the public SQL interface (tables `inbound_messages`, `fax_results`).
 
-Views (`failures`) are created by the Alembic revisions, which are their only definition.
+Views (`failures`, `fax_status`, `number_health`, `daily_summary`, `mail_to_look_at`) are created by the Alembic
+revisions, which are their only definition.
 
 These models and the Alembic revisions are kept identical by a test (autogenerate must find nothing).
 Times are stored in UTC: `timestamp with time zone` on PostgreSQL, ISO text on SQLite.
@@ -124,6 +125,7 @@ class InboundMessage(Base):
         sa.Index(None, "status", "id"),
         sa.Index(None, "sha256", unique=True),
         sa.Index(None, "message_id"),
+        sa.Index(None, "kind"),
     )
 
 
@@ -172,8 +174,14 @@ class FaxResultRow(Base):
     action_en: Mapped[str | None] = mapped_column(sa.Text)
     trusted: Mapped[bool | None] = mapped_column(sa.Boolean)
     """False when a vendor notification did not pass through a trusted relay or the vendor's hosts
-    (possible phishing); None for kinds where no vendor is claimed (generic delivery reports)."""
+    (possible phishing); None for kinds where no vendor is claimed (generic delivery reports) and for
+    forwarded notices (a person's mail: the vendor's servers cannot be checked)."""
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    forwarded: Mapped[bool] = mapped_column(sa.Boolean, nullable=False, default=False, server_default=sa.false())
+    """Read from a notice a person forwarded (inline or attached), not from the vendor's own mail (revision 0004)."""
+    event_key: Mapped[str | None] = mapped_column(sa.String(255))
+    """The fax event the row reports (`FaxResult.event_key`): rows with the same key are copies of one event
+    (a forward and the original, one notice in two mailboxes), counted once by the views (revision 0004)."""
 
     message: Mapped[InboundMessage] = relationship(back_populates="results")
 
@@ -187,6 +195,7 @@ class FaxResultRow(Base):
         sa.Index(None, "outcome", "created_at"),
         sa.Index(None, "transaction_id"),
         sa.Index(None, "original_message_id"),
+        sa.Index(None, "event_key"),
     )
 
 

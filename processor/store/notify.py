@@ -28,7 +28,6 @@ from processor.notify.events import (
     NUMBER_STOPPED,
     UNRECOGNIZED_KIND,
     event_id,
-    is_forwarded,
     wants,
     webhook_body,
 )
@@ -117,7 +116,6 @@ def enqueue_events(session: Session, message: InboundMessage, settings: Settings
     submissions = _submissions_of(session, [r.id for r in results])
     verdicts = _verdicts(session, numbers)
     alerts: list[tuple[str, str, SenderAlert]] = []
-    forwarded = is_forwarded(message.subject)
     for index, row in enumerate(results):
         if row.outcome not in (Outcome.FAILED, Outcome.DELIVERED):
             continue
@@ -128,9 +126,11 @@ def enqueue_events(session: Session, message: InboundMessage, settings: Settings
         at = _aware(row.occurred_at) or received
         fax_key = fax_event_key(row.id, row.fax_number, submission.id if submission else None, row.vendor,
                                 row.transaction_id, row.original_message_id)
-        if fax_key.startswith("result:"):  # result ids change when a mail is processed again; its place does not
+        if row.event_key:  # the fax event, the same in every copy of the notice (a forward, a second mailbox)
+            fax_key = f"event:{row.event_key}"
+        elif fax_key.startswith("result:"):  # result ids change when a mail is processed again; its place does not
             fax_key = f"mail:{message.sha256}:{index}"
-        data = {**_result_json(row), "mail_id": message.id, "trusted": row.trusted, "forwarded": forwarded,
+        data = {**_result_json(row), "mail_id": message.id, "trusted": row.trusted, "forwarded": bool(row.forwarded),
                 "state": submission.state if submission else None,
                 "submission": _submission_json(submission), "number": verdicts.get(row.fax_number or "")}
         events.append(Event(event_type, f"{event_type}:{fax_key}", at, data))
@@ -330,7 +330,8 @@ def _result_json(row: FaxResultRow) -> dict[str, Any]:
         fax_number_raw=row.fax_number_raw, recipient=row.recipient, transaction_id=row.transaction_id,
         original_message_id=row.original_message_id, original_subject=row.original_subject, pages=row.pages,
         submitted_at=_aware(row.submitted_at), occurred_at=_aware(row.occurred_at), smtp_status=row.smtp_status,
-        smtp_reply=row.smtp_reply, action_ja=row.action_ja, action_en=row.action_en).to_json()
+        smtp_reply=row.smtp_reply, action_ja=row.action_ja, action_en=row.action_en,
+        forwarded=bool(row.forwarded)).to_json()
 
 
 def _submission_json(row: FaxSubmissionRow | None) -> dict[str, Any] | None:

@@ -139,5 +139,7 @@ def _result_row(
         action_en=r.action_en,
         trusted=trusted,
         created_at=now,
+        forwarded=r.forwarded,
+        event_key=r.event_key,
     )
 

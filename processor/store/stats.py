@@ -33,6 +33,8 @@ class ProcessingCounts:
     """`received_at` of the oldest mail not processed yet (aware UTC), None when none waits."""
     results: tuple[tuple[str, str, str, int], ...]
     """(kind, outcome, reason, count)"""
+    unrecognized: int = 0
+    """Mails of kind `unrecognized`: a fax service's marks, no result read."""
 
     @property
     def backlog(self) -> int:
@@ -49,8 +51,10 @@ def processing_counts(engine: Engine) -> ProcessingCounts:
         results = tuple((str(k), str(o), str(r), int(n)) for k, o, r, n in connection.execute(
             sa.select(_RESULTS.c.kind, _RESULTS.c.outcome, _RESULTS.c.reason, sa.func.count())
             .group_by(_RESULTS.c.kind, _RESULTS.c.outcome, _RESULTS.c.reason)))
+        unrecognized = connection.scalar(sa.select(sa.func.count()).select_from(_MESSAGES)
+                                         .where(_MESSAGES.c.kind == "unrecognized")) or 0
     # min() keeps the column's type: an aware UTC datetime, or None on an empty backlog
-    return ProcessingCounts(statuses, oldest if isinstance(oldest, datetime) else None, results)
+    return ProcessingCounts(statuses, oldest if isinstance(oldest, datetime) else None, results, int(unrecognized))
 
 
 def delivery_counts(engine: Engine) -> dict[tuple[str, str], int]:

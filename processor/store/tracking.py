@@ -166,7 +166,9 @@ def correlate_results(session: Session, result_ids: Iterable[int], settings: Tra
         if not fresh and session.scalar(sa.select(sa.func.count()).select_from(FaxMatchRow)
                                         .where(FaxMatchRow.result_id == facts.id)):
             continue
-        matches = choose(facts, _candidates(session, facts, window), window)
+        matches = _twin_matches(session, facts.id)
+        if matches is None:
+            matches = choose(facts, _candidates(session, facts, window), window)
         for match in matches:
             session.add(FaxMatchRow(result_id=facts.id, submission_id=match.submission_id, method=str(match.method),
                                     confidence=str(match.confidence), matched_at=now))
@@ -267,6 +269,23 @@ def _result_facts(session: Session, result_ids: list[int]) -> list[tuple[ResultF
                 original_message_id=row.original_message_id, original_subject=row.original_subject,
                 submitted_at=_aware(row.submitted_at)), row.kind))
     return facts
+
+
+def _twin_matches(session: Session, result_id: int) -> list[Match] | None:
+    """The matches of another copy of the same fax event (same `event_key`: a forward and the original, one
+    notice in two mailboxes), which this copy shares; None when no other copy is matched. Without this, a second
+    copy would pass over the submission the first one decided and take the next open one to the same number."""
+    key = session.scalar(sa.select(FaxResultRow.event_key).where(FaxResultRow.id == result_id))
+    if key is None:
+        return None
+    rows = session.execute(
+        sa.select(FaxMatchRow.submission_id, FaxMatchRow.method, FaxMatchRow.confidence)
+        .join(FaxResultRow, FaxResultRow.id == FaxMatchRow.result_id)
+        .where(FaxResultRow.event_key == key, FaxResultRow.id != result_id)
+        .order_by(FaxMatchRow.submission_id)).all()
+    matches = {row.submission_id: Match(row.submission_id, Method(row.method), Confidence(row.confidence))
+               for row in rows}
+    return list(matches.values()) or None
 
 
 def _candidates(session: Session, result: ResultFacts, window: timedelta) -> list[SubmissionFacts]:

@@ -97,7 +97,8 @@ def test_interfax_guide_labels_and_per_code_actions() -> None:
 def test_every_seed_bounce_line_is_in_the_faxtc_catalogue(shared_dir: Path) -> None:
     lines = re.findall(r"\*\*\* (.+?) \*\*\*", seed_text(shared_dir, "MAILER-DAEMON@fax.tc"))
     assert set(lines) == set(FAXTC_REASONS)
-    assert len(entries("faxtc")) == len(FAXTC_REASONS)
+    # Besides the `***` lines, the catalogue keys RFC 3463 address statuses (delivery reports without such a line).
+    assert len([e for e in entries("faxtc") if not re.fullmatch(r"\d\.\d{1,3}\.\d{1,3}", e.key)]) == len(FAXTC_REASONS)
     for line in lines:
         entry = lookup("faxtc", f"*** {line} ***")
         assert entry is not None, line

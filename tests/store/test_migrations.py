@@ -14,7 +14,7 @@ FAILURES_COLUMNS = [
     "result_id", "inbound_message_id", "received_at", "failed_at", "kind", "vendor", "code", "vendor_message",
     "reason", "retryable", "fax_number", "fax_number_raw", "recipient", "transaction_id", "original_message_id",
     "original_subject", "pages", "action_ja", "action_en", "mail_subject", "mail_from_address", "mail_message_id",
-    "trusted",
+    "trusted", "forwarded", "event_key", "copies",
 ]
 
 

@@ -1,0 +1,156 @@
+"""Notices a person forwarded: found inside the forward and read as mails of their own.
+
+Two shapes:
+
+- attached: the notice is a `message/rfc822` part of a mail that is no delivery report (a bounce carries the
+  refused original the same way, and that is no forward);
+- inline: the forwarder's mailer quoted the notice's header block and body in its text, after a separator line
+  (Outlook `-----Original Message-----` / `-----元のメッセージ-----`, Gmail `---------- Forwarded message
+  ---------`, Thunderbird `-------- 転送メッセージ --------`, Apple Mail `Begin forwarded message:`, mutt
+  `----- Forwarded message from … -----`, a rule of underscores followed by a header block), or, under a
+  forward subject (`Fwd:`, `転送:`), straight after the forwarder's note; with or without `> ` quoting.
+
+The quoted header block (`差出人:`, `送信日時:`, `宛先:`, `件名:` and their English names) becomes the inner mail's
+headers, so its `宛先: yamada@…` or `送信日時:` is never read as a field of the notice; the body after it is the
+inner mail's text.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from itertools import islice
+
+from processor.catalogues import vendor_hosts
+from processor.detect.replies import has_forward_prefix, is_delivery_report, strip_subject_prefixes
+from processor.domains import is_domain_or_subdomain
+from processor.parse import ParsedMail, embedded_mail, text_mail
+
+__all__ = ["HEADER_NAMES", "Forward", "forwarded_mails"]
+
+#: Separator lines that forwarding mailers write before the quoted notice (one pass, no nested repetition: linear
+#: on hostile lines).
+SEPARATOR_RE = re.compile(
+    r"^[ \t>]*(?:[-_=]{2,}[ \t]*)?(?:"
+    r"original message|forwarded message|forwarded e-?mail|元のメッセージ|転送メッセージ|転送されたメッセージ"
+    r"|転送済みメッセージ|オリジナルメッセージ|ursprüngliche nachricht|weitergeleitete nachricht|message d'origine"
+    r"|message transféré|mensaje original|mensaje reenviado|messaggio originale|messaggio inoltrato"
+    r"|forwarded message from [^\n]{0,200}?"
+    r")(?:[ \t]*[-_=]{2,})?[ \t]*$"
+    r"|^[ \t>]*(?:begin forwarded message|転送されたメッセージ|転送メッセージ)[ \t]*[:：][ \t]*$",
+    re.IGNORECASE | re.MULTILINE,
+)
+#: A rule of underscores (Outlook's HTML forwards): a separator only when a quoted header block follows it.
+RULE_RE = re.compile(r"^[ \t>]*_{10,}[ \t]*$", re.MULTILINE)
+#: Names in a quoted header block, by the header they stand for (Outlook ja/en, Gmail, Thunderbird, Apple Mail,
+#: Outlook de/fr/es/it).
+HEADER_NAMES: dict[str, str] = {
+    "from": "from", "差出人": "from", "送信者": "from", "von": "from", "de": "from", "da": "from",
+    "sent": "date", "date": "date", "送信日時": "date", "日付": "date", "日時": "date", "gesendet": "date",
+    "datum": "date", "envoyé": "date", "enviado": "date", "inviato": "date",
+    "to": "to", "宛先": "to", "an": "to", "à": "to", "para": "to", "a": "to",
+    "cc": "cc", "subject": "subject", "件名": "subject", "betreff": "subject", "objet": "subject",
+    "asunto": "subject", "oggetto": "subject", "reply-to": "reply-to", "message-id": "message-id",
+}
+_INTERFAX = vendor_hosts("interfax")
+VENDOR_DOMAINS = tuple(dict.fromkeys(_INTERFAX.sender_domains + _INTERFAX.submission_domains))
+_HEADER_LINE_RE = re.compile(r"^[ \t]*\*?([^\s:：*]{1,12})\*?[ \t]*[:：][ \t\u3000]*(.*)$")
+_QUOTE_RE = re.compile(r"^[ \t]*>[ \t]?", re.MULTILINE)
+_MAILTO_RE = re.compile(r"\[mailto:([^\]\s]+)\]", re.IGNORECASE)
+MAX_INLINE = 10
+"""Separators read per mail; more is no forward a person made."""
+
+
+@dataclass(frozen=True, slots=True)
+class Forward:
+    """What a mail forwards: the notices inside it, and whether it says it is a forward at all."""
+
+    mails: tuple[ParsedMail, ...]
+    """The forwarded mails, attached ones first, then inline ones in text order."""
+    explicit: bool
+    """The mail says it is a forward (a forward subject or a separator line): its own text is the forwarder's
+    and is not read as a notice even when nothing inside could be read."""
+
+
+def forwarded_mails(mail: ParsedMail) -> Forward:
+    """The notices `mail` forwards (none for delivery reports, which carry the refused original instead, nor for
+    the vendors' own mail, whose templates may draw rules but forward nothing)."""
+    if is_delivery_report(mail) or is_domain_or_subdomain(mail.from_address.rpartition("@")[2], VENDOR_DOMAINS):
+        return Forward((), False)
+    attached = tuple(m for e in mail.embedded if (m := embedded_mail(e)) is not None)
+    text = mail.text
+    rules = (m.end() for m in islice(RULE_RE.finditer(text), MAX_INLINE) if _header_follows(text, m.end()))
+    starts = sorted([m.end() for m in islice(SEPARATOR_RE.finditer(text), MAX_INLINE)] + list(rules))[:MAX_INLINE]
+    prefix = has_forward_prefix(mail)
+    inline: list[ParsedMail] = []
+    for index, start in enumerate(starts):
+        end = _line_start(text, starts[index + 1]) if index + 1 < len(starts) else len(text)
+        inline.append(_inline(text[start:end]))
+    if not starts and prefix and not attached:
+        # `Fwd:` with no separator: the header block (if any) follows the forwarder's note, else the whole text.
+        inline.append(_inline(text, search=True, subject=strip_subject_prefixes(mail.subject)))
+    return Forward(attached + tuple(inline), explicit=bool(starts) or prefix)
+
+
+def _header_follows(text: str, pos: int) -> bool:
+    lines = _unquote(text[pos:pos + 2000]).split("\n")
+    first = next((i for i, line in enumerate(lines) if line.strip()), len(lines))
+    return bool(_header_block(lines, first)[0])
+
+
+def _line_start(text: str, pos: int) -> int:
+    return text.rfind("\n", 0, pos) + 1
+
+
+def _inline(block: str, search: bool = False, subject: str | None = None) -> ParsedMail:
+    """The quoted header block and body after a separator as a mail; with `search`, the header block may start
+    further down (after the forwarder's note)."""
+    block = _unquote(block)
+    lines = block.split("\n")
+    for start in _block_starts(lines, search):
+        headers, body_at = _header_block(lines, start)
+        if headers:
+            return text_mail(headers, "\n".join(lines[body_at:]))
+    return text_mail({"subject": subject}, block)
+
+
+def _block_starts(lines: list[str], search: bool) -> Iterator[int]:
+    first = next((i for i, line in enumerate(lines) if line.strip()), len(lines))
+    yield first
+    if search:
+        yield from (i for i in range(first + 1, len(lines)) if _header_name(lines[i]) == "from")
+
+
+def _header_block(lines: list[str], start: int) -> tuple[dict[str, str], int]:
+    """({name: value}, index of the first body line) of a header block at `start`; empty when there is none.
+    A block needs a From or Subject and one more name; it ends at a blank line, a line that is no header, or a
+    name seen before (a body field such as `送信日時:` right after the block)."""
+    headers: dict[str, str] = {}
+    index = start
+    while index < len(lines):
+        line = lines[index]
+        name = _header_name(line)
+        if name is None or name in headers:
+            break
+        match = _HEADER_LINE_RE.match(line)
+        assert match is not None
+        headers[name] = _MAILTO_RE.sub(r"<\1>", match.group(2).strip())
+        index += 1
+    if len(headers) < 2 or not ({"from", "subject"} & headers.keys()):
+        return {}, start
+    return headers, index
+
+
+def _header_name(line: str) -> str | None:
+    match = _HEADER_LINE_RE.match(line)
+    return HEADER_NAMES.get(match.group(1).casefold()) if match else None
+
+
+def _unquote(block: str) -> str:
+    """One level of `> ` quoting removed when most of the block's lines carry it."""
+    lines = [line for line in block.split("\n") if line.strip()]
+    quoted = sum(1 for line in lines if line.lstrip().startswith(">"))
+    if lines and quoted * 2 >= len(lines):
+        return _QUOTE_RE.sub("", block)
+    return block

@@ -1,0 +1,61 @@
+"""Vendor marks: why a mail that no detector could read is `unrecognized` rather than `unrelated`.
+
+A mail bears a vendor's marks when it comes from a vendor's sending or fax domain (its MAILER-DAEMON
+included), or carries a result subject (`FAX送信が失敗しました`), a `送信結果` label or ends in a `*** … ***` line
+(fax.tc's bounces end so; a `*** Spring sale ***` heading is no mark).
+If no result could be read from such a mail, a person should look at it: it is stored with no result, warned
+about once and listed as mail to look at. Vendor mail that is plainly something else stays `unrelated`:
+newsletters (`List-Unsubscribe`, `List-Id`), notices of faxes *received*, and billing statements
+(`PLAIN_OTHER_SUBJECT_RE`).
+"""
+
+from __future__ import annotations
+
+import re
+
+from processor.catalogues import vendor_hosts
+from processor.detect.faxtc_bounce import CAUSE_RE
+from processor.detect.forwards import VENDOR_DOMAINS
+from processor.detect.interfax_result import CODE_JA, SUBJECT_RE
+from processor.detect.labels import field_values
+from processor.detect.replies import DAEMON_LOCALPARTS
+from processor.domains import is_domain_or_subdomain
+from processor.parse import ParsedMail
+
+__all__ = ["PLAIN_OTHER_SUBJECT_RE", "VENDOR_DOMAINS", "vendor_marks"]
+
+_INTERFAX = vendor_hosts("interfax")
+#: Subjects of vendor mail that is no fax result: received faxes, invoices and statements, newsletters.
+PLAIN_OTHER_SUBJECT_RE = re.compile(
+    r"FAX\s*を?\s*受信|受信\s*FAX|新着\s*FAX|received\s+(?:a\s+)?(?:new\s+)?fax|new\s+fax|incoming\s+fax|fax\s+received"
+    r"|請求|ご利用明細|利用料金|領収|invoice|billing|メールマガジン",
+    re.IGNORECASE,
+)
+SUBJECT_SCAN = 500
+"""Characters of the subject looked at (a hostile 64 KiB subject must not cost more than a real one)."""
+
+
+def vendor_marks(mail: ParsedMail) -> tuple[str, ...]:
+    """The vendor marks `mail` bears, in words for the log (`sender domain fax.tc`, `送信結果 label`); empty
+    for mail that bears none or is plainly something else."""
+    subject = mail.subject[:SUBJECT_SCAN]
+    if mail.header("list-unsubscribe") or mail.header("list-id") or PLAIN_OTHER_SUBJECT_RE.search(subject):
+        return ()
+    marks: list[str] = []
+    local, _, domain = mail.from_address.partition("@")
+    if is_domain_or_subdomain(domain, VENDOR_DOMAINS):
+        fax_daemon = local in DAEMON_LOCALPARTS and is_domain_or_subdomain(domain, _INTERFAX.submission_domains)
+        marks.append(f"{'MAILER-DAEMON of' if fax_daemon else 'sender domain'} {domain}")
+    if SUBJECT_RE.search(subject):
+        marks.append("result subject")
+    text = mail.all_text
+    if field_values(text, CODE_JA):
+        marks.append("送信結果 label")
+    if _last_line_cause(mail.text) or _last_line_cause(text):
+        marks.append("*** … *** last line")
+    return tuple(marks)
+
+
+def _last_line_cause(text: str) -> bool:
+    lines = [line for line in text.split("\n") if line.strip()]
+    return bool(lines) and CAUSE_RE.fullmatch(lines[-1].strip()) is not None
