@@ -25,8 +25,11 @@ from processor.detect.mailbounce.reason_match import (
     includes,
     pseudo_status,
 )
+from processor.detect.mailbounce.rhost import PROVIDER_HOSTS, PROVIDER_RULES
 from processor.detect.mailbounce.tables import (
     load_phrases,
+    load_provider_hosts,
+    load_provider_rules,
     load_pseudo_statuses,
     load_status_reasons,
     package_table,
@@ -64,6 +67,19 @@ BAD_TABLES: list[tuple[str, Loader, str, str]] = [
     ("pseudo: unknown reason", load_pseudo_statuses, "userunknown\t911\nuserunknwon\t912\n",
      r"^bad\.tsv:2: 'userunknwon' is not a reason word"),
     ("pseudo: not 9xx", load_pseudo_statuses, "userunknown\t511\n", r"^bad\.tsv:1: '511' is not a three-digit"),
+    ("hosts: upper case", load_provider_hosts, "Cox\tcox.net\nTencent\t.QQ.com\n",
+     r"^bad\.tsv:2: '\.QQ\.com' is not a lower-case host name"),
+    ("rules: unknown provider", lambda t, f: load_provider_rules(t, f, {"Cox": ()}),
+     "Cox\tblocked\t*\taup#cxbl\nCocks\tblocked\t*\taup#cdrbl\n",
+     r"^bad\.tsv:2: provider 'Cocks' has no hosts in the provider host table$"),
+    ("rules: bad regex", lambda t, f: load_provider_rules(t, f, {"Cox": ()}), "Cox\tblocked\t*\taup#(cxbl\n",
+     r"^bad\.tsv:1: pattern 'aup#\(cxbl' is not a regular expression"),
+    ("rules: bad when", lambda t, f: load_provider_rules(t, f, {"Cox": ()}), "Cox\tblocked\t5.0\tx\n",
+     r"^bad\.tsv:1: '5\.0' is not an RFC 3463 status"),
+    ("rules: bad command", lambda t, f: load_provider_rules(t, f, {"Cox": ()}), "Cox\tblocked\t5.0.0 rcpt\tx\n",
+     r"^bad\.tsv:1: 'rcpt' is not an SMTP command word"),
+    ("rules: unknown reason", lambda t, f: load_provider_rules(t, f, {"Cox": ()}), "Cox\tblokced\t*\tx\n",
+     r"^bad\.tsv:1: 'blokced' is not a reason word"),
 ]
 
 
@@ -87,6 +103,11 @@ def test_a_bad_shipped_table_fails_the_import(tmp_path: Path) -> None:
     assert done.returncode != 0
     assert f"phrases.tsv:{first + 1}: 'mailbox_full' is not a reason word" in done.stderr
     assert "CatalogueError" in done.stderr and str(copy) in done.stderr  # the copy, not the installed package
+
+
+def test_every_provider_has_hosts_and_rules() -> None:
+    """A provider with hosts but no rules (or the reverse) is a table out of step with itself."""
+    assert set(PROVIDER_HOSTS) == set(PROVIDER_RULES)
 
 
 def test_quoted_parts_keep_their_spaces() -> None:

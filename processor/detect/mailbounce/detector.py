@@ -18,7 +18,7 @@ from typing import ClassVar
 
 from processor.catalogues import reason_action
 from processor.detect.base import Detection, NeedsNoSettings
-from processor.detect.mailbounce import bounce_text, ses
+from processor.detect.mailbounce import bounce_text, rhost, ses
 from processor.detect.mailbounce.codes import find_command, find_reply, find_status, prefer_status
 from processor.detect.mailbounce.delivery import Delivery
 from processor.detect.mailbounce.reason_match import decide_reason, pseudo_status
@@ -61,6 +61,9 @@ class DeliveryReportDetector(NeedsNoSettings):
         if not deliveries:
             return None
         message_id, subject = _original(mail)
+        received = rhost.received_host(mail.header_all("received"))
+        for d in deliveries:
+            d.local_host = d.local_host or received
         return Detection.of(_result(d, message_id, subject) for d in deliveries)
 
 
@@ -109,7 +112,7 @@ def read_delivery_status(mail: ParsedMail) -> list[Delivery]:
 def _read_fields(text: str) -> list[Delivery]:
     """The per-recipient groups of one delivery-status text (fields may be folded, groups may run together)."""
     deliveries: list[Delivery] = []
-    arrival = ""
+    arrival = reporting = ""
     for block in _BLANK_RE.split(text):
         group: dict[str, str] = {}
         groups = [group]
@@ -129,13 +132,14 @@ def _read_fields(text: str) -> list[Delivery]:
             group.setdefault(last, match.group(2).strip())
         for fields in groups:
             arrival = fields.get("arrival-date", arrival)
+            reporting = fields.get("reporting-mta", reporting)
             recipient = next((a for a in (_address(fields.get(k, "")) for k in _RECIPIENT_FIELDS) if a), "")
             if recipient:
-                deliveries.append(_delivery(recipient, fields, arrival))
+                deliveries.append(_delivery(recipient, fields, arrival, reporting))
     return deliveries
 
 
-def _delivery(recipient: str, fields: dict[str, str], arrival: str) -> Delivery:
+def _delivery(recipient: str, fields: dict[str, str], arrival: str, reporting: str) -> Delivery:
     kind, _, rest = fields.get("diagnostic-code", "").partition(";")
     diagnostic_type, diagnosis = (kind.strip().upper(), rest.strip()) if rest else ("", kind.strip())
     action = fields.get("action", "").split()
@@ -146,7 +150,19 @@ def _delivery(recipient: str, fields: dict[str, str], arrival: str) -> Delivery:
         diagnosis=diagnosis,
         diagnostic_type=diagnostic_type,
         date=fields.get("last-attempt-date") or arrival,
+        remote_host=_mta_name(fields.get("remote-mta", "")),
+        local_host=_mta_name(reporting),
     )
+
+
+def _mta_name(value: str) -> str:
+    """`dns; mx.example.jp` -> `mx.example.jp` (an MTA-name field names a host when its type is DNS)."""
+    kind, _, name = value.partition(";")
+    if not name:
+        name = kind
+    elif kind.strip().lower() != "dns":
+        return ""
+    return name.strip().strip("<>[]").rstrip(".").lower()
 
 
 def _address(value: str) -> str:
@@ -184,6 +200,7 @@ def _finish(d: Delivery) -> tuple[str, str, str]:
         d.diagnosis = _SPACE_RE.sub(" ", diagnosis)
     if not d.reason:
         d.reason = bounce_text.vendor_reason(d.diagnosis)
+    d.remote_host = d.remote_host or rhost.host_named_in(d.diagnosis)
     status = prefer_status(d.status, in_text, reply)
     d.status = status
     if not d.reply:

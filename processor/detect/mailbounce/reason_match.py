@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
 
 from processor.detect.mailbounce.delivery import Delivery
+from processor.detect.mailbounce.rhost import provider_reason
 from processor.detect.mailbounce.tables import (
     MAIL_REASON_WORDS,
     Phrase,
@@ -216,11 +217,16 @@ def _fallback(d: Delivery, diag: str) -> str:
 
 
 def decide_reason(d: Delivery) -> str:
-    """The Sisimai reason word for one recipient: a reader's own verdict first, then status and phrases."""
-    if d.reason and d.reason != "expired":  # a vendor's own words, except its generic "giving up"
+    """The Sisimai reason word for one recipient: a reader's own verdict first, then the provider's own
+    codes and wordings (`rhost`), then status and phrases."""
+    if d.reason and d.reason not in _WEAK:
         return d.reason
     if d.status.startswith("2.") or d.action == "delivered":
         return "delivered"
+    if provided := provider_reason(d):
+        return provided
+    if d.reason and d.reason != "expired":  # a vendor's own words, except its generic "giving up"
+        return d.reason
     diag = d.diagnosis.lower()
     reason = ""
     if not d.diagnostic_type.upper().startswith("X-UNIX"):

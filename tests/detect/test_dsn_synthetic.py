@@ -1,0 +1,44 @@
+"""Synthetic delivery reports, one per MTA layout, provider code or wording the detector learned to read.
+
+Each mail in tests/data/dsn/ is written from the MTA's documented or well-known format (not copied from the
+shared corpus), so that a rule that only fits the corpus shows up here. Expected values come from the
+format's documentation: the provider's published meaning of its code, RFC 3463 for statuses, and Sisimai's
+reason words for the meaning.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from processor.detect.mailbounce import DeliveryReportDetector
+from processor.parse import parse_mail
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "dsn"
+
+# (file, recipient, status, reason): one row per recipient, in the mail's order
+CASES: list[tuple[str, list[tuple[str, str, str]]]] = [
+    # provider codes and wordings (rhost_hosts.tsv, rhost_reasons.tsv)
+    ("rhost-orange-102", [("someone@orange.fr", "5.0.0", "blocked")]),
+    ("rhost-laposte-630", [("someone@laposte.net", "5.7.1", "policyviolation")]),
+    ("rhost-not-laposte-code", [("someone@example.com", "5.7.1", "securityerror")]),  # not La Poste's host
+    ("rhost-tencent-frequency", [("someone@qq.com", "5.0.0", "toomanyconn")]),
+    ("rhost-godaddy-ib212", [("someone@example.net", "5.7.1", "spamdetected")]),  # by Remote-MTA
+    ("rhost-facebook-pol-p5", [("someone@facebook.com", "5.7.1", "virusdetected")]),
+    ("rhost-spectrum-aup", [("someone@charter.net", "5.1.0", "speeding")]),
+    ("rhost-microsoft-5110", [("someone@contoso.example", "5.1.10", "userunknown")]),
+    ("rhost-messagelabs-auth", [("someone@example.com", "5.0.0", "securityerror")]),  # by Reporting-MTA
+]
+
+
+@pytest.mark.parametrize(("name", "expected"), CASES, ids=[c[0] for c in CASES])
+def test_synthetic_report(name: str, expected: list[tuple[str, str, str]]) -> None:
+    detection = DeliveryReportDetector().detect(parse_mail((DATA / f"{name}.eml").read_bytes()))
+    assert detection is not None, f"{name}: not recognised as a delivery report"
+    assert [(r.recipient, r.smtp_status, r.reason) for r in detection.results] == expected
+
+
+def test_every_sample_has_a_case() -> None:
+    """A mail added to tests/data/dsn/ without a row here would test nothing."""
+    assert sorted(p.stem for p in DATA.glob("*.eml")) == sorted(name for name, _ in CASES)
