@@ -28,6 +28,8 @@ CASES: list[tuple[str, list[tuple[str, str, str]]]] = [
     ("rhost-facebook-pol-p5", [("someone@facebook.com", "5.7.1", "virusdetected")]),
     ("rhost-spectrum-aup", [("someone@charter.net", "5.1.0", "speeding")]),
     ("rhost-microsoft-5110", [("someone@contoso.example", "5.1.10", "userunknown")]),
+    ("rhost-kddi-unknown-after-data", [("no-such-user@ezweb.ne.jp", "5.0.0", "userunknown")]),
+    ("rhost-google-unsolicited", [("someone@google.com", "5.7.1", "spamdetected")]),  # status class-free rule
     ("rhost-messagelabs-auth", [("someone@example.com", "5.0.0", "securityerror")]),  # by Reporting-MTA
 ]
 

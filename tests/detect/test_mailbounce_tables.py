@@ -78,6 +78,8 @@ BAD_TABLES: list[tuple[str, Loader, str, str]] = [
      r"^bad\.tsv:1: '5\.0' is not an RFC 3463 status"),
     ("rules: bad command", lambda t, f: load_provider_rules(t, f, {"Cox": ()}), "Cox\tblocked\t5.0.0 rcpt\tx\n",
      r"^bad\.tsv:1: 'rcpt' is not an SMTP command word"),
+    ("rules: twice", lambda t, f: load_provider_rules(t, f, {"Cox": ()}), "Cox\tblocked\t*\tx\nCox\tblocked\t*\tx\n",
+     r"^bad\.tsv:2: this rule of Cox is listed twice$"),
     ("rules: unknown reason", lambda t, f: load_provider_rules(t, f, {"Cox": ()}), "Cox\tblokced\t*\tx\n",
      r"^bad\.tsv:1: 'blokced' is not a reason word"),
 ]

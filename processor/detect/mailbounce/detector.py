@@ -162,7 +162,8 @@ def _mta_name(value: str) -> str:
         name = kind
     elif kind.strip().lower() != "dns":
         return ""
-    return name.strip().strip("<>[]").rstrip(".").lower()
+    words = name.split()  # `dns;mx.example.jp (TCP|192.0.2.1|25) (au mail)`: the host is the first word
+    return words[0].strip("<>[]").rstrip(".").lower() if words else ""
 
 
 def _address(value: str) -> str:

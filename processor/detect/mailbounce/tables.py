@@ -130,7 +130,8 @@ class ProviderRule:
     pattern: re.Pattern[str]
 
     def applies(self, status: str, command: str, diagnosis: str) -> bool:
-        if self.status and status != self.status:
+        if self.status and status != self.status and not (
+                self.status.startswith("x.") and status[1:] == self.status[1:] and status[:1] in "45"):
             return False
         if self.command and command != self.command:
             return False
@@ -162,15 +163,18 @@ def load_provider_rules(
         if provider not in providers:
             raise row.error(f"provider {provider!r} has no hosts in the provider host table")
         status, _, command = ("", "", "") if when == "*" else when.partition(" ")
-        if status and not _STATUS_RE.fullmatch(status):
-            raise row.error(f"{status!r} is not an RFC 3463 status (class.subject.detail) or `*`")
+        if status and not _STATUS_RE.fullmatch(status.replace("x.", "4.", 1)):
+            raise row.error(f"{status!r} is not an RFC 3463 status (class.subject.detail, class x: 4 or 5) or `*`")
         if command and not _COMMAND_WORD_RE.fullmatch(command):
             raise row.error(f"{command!r} is not an SMTP command word such as RCPT or DATA")
         try:
             compiled = re.compile(pattern, re.IGNORECASE)
         except re.error as exc:
             raise row.error(f"pattern {pattern!r} is not a regular expression ({exc})") from exc
-        table.setdefault(provider, []).append(ProviderRule(reason_word(row, 1), status, command, compiled))
+        rule = ProviderRule(reason_word(row, 1), status, command, compiled)
+        if rule in table.setdefault(provider, []):
+            raise row.error(f"this rule of {provider} is listed twice")
+        table[provider].append(rule)
     return MappingProxyType({provider: tuple(rules) for provider, rules in table.items()})
 
 
