@@ -31,6 +31,11 @@ CASES: list[tuple[str, list[tuple[str, str, str]]]] = [
     ("rhost-kddi-unknown-after-data", [("no-such-user@ezweb.ne.jp", "5.0.0", "userunknown")]),
     ("rhost-google-unsolicited", [("someone@google.com", "5.7.1", "spamdetected")]),  # status class-free rule
     ("rhost-messagelabs-auth", [("someone@example.com", "5.0.0", "securityerror")]),  # by Reporting-MTA
+    # Gmail's "** Address not found **" heading covers any 5.1.x answer: the remote server's status decides
+    ("gmail-address-not-found-sender-rejected", [("someone@example.net", "5.1.8", "rejected")]),
+    # Google Groups refuses in the reader's language and without a code; a remote 5.1.1 is read as usual
+    ("googlegroups-refused", [("private-group@googlegroups.com", "5.0.918", "rejected")]),
+    ("gmail-googlegroups-no-such-user", [("no-such-group@googlegroups.com", "5.1.1", "userunknown")]),
 ]
 
 

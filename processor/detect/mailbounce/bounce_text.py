@@ -106,7 +106,7 @@ VENDOR_REASONS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
          r"an mx or srv record indicated no smtp service|doesn't receive email according to the administrator|"
          r"does not accept mail \(nullmx\)", "notaccept"),  # qmail, OpenSMTPD, Exim, Google
         (r"dns type 'mx' lookup of .* (?:responded with code nxdomain|had no relevant answers)", "networkerror"),
-        (r"\baddress not found\b|the address couldn't be found", "userunknown"),  # Gmail, after its DNS errors
+        (r"the address couldn.t be found\. check for typos", "userunknown"),  # Gmail, when it finds no such user
         (r"unauthenticated email from .* is not accepted due to domain's dmarc policy|"
          r"does not have authentication information or fails to pass authentication", "authfailure"),  # Gmail
         (r"all relevant mx records point to non-existent hosts|unrouteable address|"
@@ -116,7 +116,8 @@ VENDOR_REASONS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
          r"could not deliver for the last \d+ seconds|host not reachable", "expired"),  # Gmail, OpenSMTPD, Exim, qmail
     )
 )
-#: Recipients whose every bounce has one reason (a group that refuses the post, ...).
+#: Recipients whose service refuses in its own words, in any language and without an SMTP code: when the
+#: diagnostic carries no code, the service itself refused (a remote server's `550 5.1.1` is read as usual).
 RECIPIENT_REASONS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"@googlegroups\.com$"), "rejected"),  # Google Groups: no such group or no permission to post
 )
@@ -174,7 +175,8 @@ def read_bounce_text(mail: ParsedMail) -> list[Delivery]:
     if not deliveries:
         deliveries = _from_headers(mail, report, excluded)
     for d in deliveries:
-        d.reason = d.reason or next((r for p, r in RECIPIENT_REASONS if p.search(d.recipient)), "")
+        if not d.reason and not _CODE_RE.search(d.diagnosis):
+            d.reason = next((r for p, r in RECIPIENT_REASONS if p.search(d.recipient)), "")
     return deliveries
 
 
