@@ -36,6 +36,10 @@ CASES: list[tuple[str, list[tuple[str, str, str]]]] = [
     # Google Groups refuses in the reader's language and without a code; a remote 5.1.1 is read as usual
     ("googlegroups-refused", [("private-group@googlegroups.com", "5.0.918", "rejected")]),
     ("gmail-googlegroups-no-such-user", [("no-such-group@googlegroups.com", "5.1.1", "userunknown")]),
+    # MTA wordings (vendor_reasons.tsv) and the pseudo status they imply when the report has no status
+    ("exim-mail-from-refused", [("someone@example.net", "5.0.901", "rejected")]),  # the stage, not the cause
+    ("exim-retry-timeout", [("someone@example.com", "4.0.947", "expired")]),  # Exim keeps it a delay
+    ("ezweb-not-delivered-within", [("someone@ezweb.ne.jp", "5.0.947", "expired")]),
 ]
 
 

@@ -32,6 +32,7 @@ from processor.detect.mailbounce.tables import (
     load_provider_rules,
     load_pseudo_statuses,
     load_status_reasons,
+    load_vendor_reasons,
     package_table,
 )
 from processor.errors import CatalogueError
@@ -80,6 +81,11 @@ BAD_TABLES: list[tuple[str, Loader, str, str]] = [
      r"^bad\.tsv:1: 'rcpt' is not an SMTP command word"),
     ("rules: twice", lambda t, f: load_provider_rules(t, f, {"Cox": ()}), "Cox\tblocked\t*\tx\nCox\tblocked\t*\tx\n",
      r"^bad\.tsv:2: this rule of Cox is listed twice$"),
+    ("vendor: bad pseudo", load_vendor_reasons, "expired\t-\tenvelope expired\nexpired\tlater\tx\n",
+     r"^bad\.tsv:2: pseudo 'later' is not one of -, onhold, temporary$"),
+    ("vendor: bad regex", load_vendor_reasons, "expired\t-\tenvelope (expired\n",
+     r"^bad\.tsv:1: pattern 'envelope \(expired' is not a regular expression"),
+    ("vendor: unknown reason", load_vendor_reasons, "expird\t-\tenvelope expired\n", r"^bad\.tsv:1: 'expird' is not"),
     ("rules: unknown reason", lambda t, f: load_provider_rules(t, f, {"Cox": ()}), "Cox\tblokced\t*\tx\n",
      r"^bad\.tsv:1: 'blokced' is not a reason word"),
 ]

@@ -16,16 +16,17 @@ import re
 from processor.detect.mailbounce.codes import ADDRESS_PATTERN
 from processor.detect.mailbounce.delivery import Delivery
 from processor.detect.mailbounce.reason_match import check_reason_words
+from processor.detect.mailbounce.tables import VendorReason, load_vendor_reasons, package_table
 from processor.parse import ParsedMail
 from processor.parse.mail import parse_header_block
 
 __all__ = [
+    "apply_vendor_reason",
     "body_text",
     "is_bounce_sender",
     "looks_like_bounce",
     "quoted_original",
     "read_bounce_text",
-    "vendor_reason",
 ]
 
 _ADDR = ADDRESS_PATTERN
@@ -87,42 +88,16 @@ _SKIP_RE = re.compile(
     r"---+\s*$|=+\s*$|_+\s*$)",
     re.IGNORECASE,
 )
-#: Reasons some vendors state only in their own words, which the generic phrase tables would miss or
-#: misread (after the `$messagesof` tables of Sisimai's Lhost modules). First match wins.
-VENDOR_REASONS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
-    (re.compile(p, re.IGNORECASE), reason)
-    for p, reason in (
-        (r"as their mailbox is full|mailbox is full", "mailboxfull"),  # KDDI, au
-        (r"rejected by the domain filter|was rejected by a remote mail server", "filtered"),  # EZweb
-        (r"account is disabled", "suspend"),  # EZweb
-        (r"please check if address is correct|the recipient name is not recognized|"
-         r"^unknown user:|invalid final delivery userid|requested action not taken: mailbox unavailable",
-         "userunknown"),  # InterScan, Exchange, IMail, Outlook
-        (r"not listed in (?:public name & address book|domino directory)", "userunknown"),  # Lotus Notes, Domino
-        (r"my name was rejected", "blocked"),  # qmail: the HELO name was refused
-        (r"unable to contact ldap server", "systemerror"),  # qmail-ldap
-        (r"wasn't able to establish an smtp connection|network error on destination mxs", "networkerror"),
-        (r"couldn't find a mail exchanger or ip address|no mx found for domain|"
-         r"an mx or srv record indicated no smtp service|doesn't receive email according to the administrator|"
-         r"does not accept mail \(nullmx\)", "notaccept"),  # qmail, OpenSMTPD, Exim, Google
-        (r"dns type 'mx' lookup of .* (?:responded with code nxdomain|had no relevant answers)", "networkerror"),
-        (r"the address couldn.t be found\. check for typos", "userunknown"),  # Gmail, when it finds no such user
-        (r"unauthenticated email from .* is not accepted due to domain's dmarc policy|"
-         r"does not have authentication information or fails to pass authentication", "authfailure"),  # Gmail
-        (r"all relevant mx records point to non-existent hosts|unrouteable address|"
-         r"dns lookup failure: host .* not found|domain does not exist", "hostunknown"),  # Exim, DragonFly, OpenSMTPD
-        (r"did not accept our requests to connect|message will be retried for|envelope expired|"
-         r"retry timeout exceeded|has been in the queue too long|giving up on|delivery failed \d+ attempts|"
-         r"could not deliver for the last \d+ seconds|host not reachable", "expired"),  # Gmail, OpenSMTPD, Exim, qmail
-    )
-)
+#: Reasons MTAs state in their own words, which the generic phrase tables would miss or misread, and how to
+#: make a status for them when the report has none (`vendor_reasons.tsv`). First match wins.
+VENDOR_REASONS: tuple[VendorReason, ...] = load_vendor_reasons(*package_table("vendor_reasons.tsv"))
 #: Recipients whose service refuses in its own words, in any language and without an SMTP code: when the
 #: diagnostic carries no code, the service itself refused (a remote server's `550 5.1.1` is read as usual).
 RECIPIENT_REASONS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"@googlegroups\.com$"), "rejected"),  # Google Groups: no such group or no permission to post
 )
 
-check_reason_words(f"{__name__}.VENDOR_REASONS", [r for _p, r in (*VENDOR_REASONS, *RECIPIENT_REASONS)])
+check_reason_words(f"{__name__}.RECIPIENT_REASONS", [r for _p, r in RECIPIENT_REASONS])
 
 
 def is_bounce_sender(mail: ParsedMail) -> bool:
@@ -263,12 +238,17 @@ def _close(delivery: Delivery, lines: list[str], before: list[str] | None = None
         delivery.diagnosis = text
     elif text:
         delivery.diagnosis += " " + text
-    delivery.reason = delivery.reason or vendor_reason(delivery.diagnosis)
+    if not delivery.reason:
+        apply_vendor_reason(delivery)
 
 
-def vendor_reason(diagnosis: str) -> str:
-    """The reason a vendor's own wording states (`VENDOR_REASONS`), or ''."""
-    return next((reason for pattern, reason in VENDOR_REASONS if pattern.search(diagnosis)), "")
+def apply_vendor_reason(delivery: Delivery) -> None:
+    """Take the reason (and the way to make a status) that an MTA's own wording states (`VENDOR_REASONS`)."""
+    rule = next((r for r in VENDOR_REASONS if r.pattern.search(delivery.diagnosis)), None)
+    if rule is not None:
+        delivery.pseudo = delivery.pseudo or rule.pseudo
+        if rule.reason != "onhold":
+            delivery.reason = rule.reason
 
 
 def _from_headers(mail: ParsedMail, report: str, excluded: frozenset[str]) -> list[Delivery]:

@@ -24,4 +24,6 @@ class Delivery:
     local_host: str = ""
     """The MTA that wrote the report (Reporting-MTA, else the bounce's Received: hops)."""
     reason: str = ""
+    pseudo: str = ""
+    """How to make a status when the report has none: '' or `-` (from the reason), `temporary`, `onhold`."""
     """Set by a reader that knows better than the phrase tables (e.g. a vendor's own wording)."""

@@ -186,6 +186,8 @@ def _fill_from_text(deliveries: list[Delivery], from_text: list[Delivery]) -> No
             d.command = other.command or find_command(other.diagnosis)
         if not d.reason:
             d.reason = other.reason
+        if not d.pseudo:
+            d.pseudo = other.pseudo
 
 
 def _finish(d: Delivery) -> tuple[str, str, str]:
@@ -200,7 +202,7 @@ def _finish(d: Delivery) -> tuple[str, str, str]:
         diagnosis = f"{reply} {in_text} {diagnosis}".strip()
         d.diagnosis = _SPACE_RE.sub(" ", diagnosis)
     if not d.reason:
-        d.reason = bounce_text.vendor_reason(d.diagnosis)
+        bounce_text.apply_vendor_reason(d)
     d.remote_host = d.remote_host or rhost.host_named_in(d.diagnosis)
     status = prefer_status(d.status, in_text, reply)
     d.status = status
@@ -210,7 +212,12 @@ def _finish(d: Delivery) -> tuple[str, str, str]:
         d.command = find_command(diagnosis)
     reason = decide_reason(d)
     if not status:
-        status = pseudo_status(reason, _is_temporary(reply, diagnosis))
+        # Sisimai's order: the MTA's own wording may fix the pseudo status before the reason is final
+        temporary = _is_temporary(reply, diagnosis)
+        if d.pseudo == "onhold":
+            status = pseudo_status("onhold", temporary)
+        else:
+            status = pseudo_status(reason, temporary or d.pseudo == "temporary")
     if reply and status and reply[0] != status[0]:
         reply = find_reply(diagnosis, status[0])
     return status, reply, reason

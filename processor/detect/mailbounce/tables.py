@@ -21,11 +21,13 @@ __all__ = [
     "Phrase",
     "ProviderRule",
     "TableRow",
+    "VendorReason",
     "load_phrases",
     "load_provider_hosts",
     "load_provider_rules",
     "load_pseudo_statuses",
     "load_status_reasons",
+    "load_vendor_reasons",
     "package_table",
     "read_rows",
     "reason_word",
@@ -167,15 +169,41 @@ def load_provider_rules(
             raise row.error(f"{status!r} is not an RFC 3463 status (class.subject.detail, class x: 4 or 5) or `*`")
         if command and not _COMMAND_WORD_RE.fullmatch(command):
             raise row.error(f"{command!r} is not an SMTP command word such as RCPT or DATA")
-        try:
-            compiled = re.compile(pattern, re.IGNORECASE)
-        except re.error as exc:
-            raise row.error(f"pattern {pattern!r} is not a regular expression ({exc})") from exc
-        rule = ProviderRule(reason_word(row, 1), status, command, compiled)
+        rule = ProviderRule(reason_word(row, 1), status, command, _compiled(row, pattern))
         if rule in table.setdefault(provider, []):
             raise row.error(f"this rule of {provider} is listed twice")
         table[provider].append(rule)
     return MappingProxyType({provider: tuple(rules) for provider, rules in table.items()})
+
+
+@dataclass(frozen=True, slots=True)
+class VendorReason:
+    """An MTA's own wording: the reason it states, how to make a status without one, its pattern."""
+
+    reason: str
+    pseudo: str
+    pattern: re.Pattern[str]
+
+
+_PSEUDO_KINDS = frozenset({"-", "temporary", "onhold"})
+
+
+def load_vendor_reasons(text: str, filename: str) -> tuple[VendorReason, ...]:
+    """MTA wordings in file order; columns: reason, pseudo (`-`, `temporary`, `onhold`), regex."""
+    rules: list[VendorReason] = []
+    for row in read_rows(text, filename, 3, 3):
+        _reason, pseudo, pattern = row.fields
+        if pseudo not in _PSEUDO_KINDS:
+            raise row.error(f"pseudo {pseudo!r} is not one of {', '.join(sorted(_PSEUDO_KINDS))}")
+        rules.append(VendorReason(reason_word(row), pseudo, _compiled(row, pattern)))
+    return tuple(rules)
+
+
+def _compiled(row: TableRow, pattern: str) -> re.Pattern[str]:
+    try:
+        return re.compile(pattern, re.IGNORECASE)
+    except re.error as exc:
+        raise row.error(f"pattern {pattern!r} is not a regular expression ({exc})") from exc
 
 
 def _unquote(field: str) -> str:
