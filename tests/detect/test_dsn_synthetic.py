@@ -40,6 +40,8 @@ CASES: list[tuple[str, list[tuple[str, str, str]]]] = [
     ("exim-mail-from-refused", [("someone@example.net", "5.0.901", "rejected")]),  # the stage, not the cause
     ("exim-retry-timeout", [("someone@example.com", "4.0.947", "expired")]),  # Exim keeps it a delay
     ("ezweb-not-delivered-within", [("someone@ezweb.ne.jp", "5.0.947", "expired")]),
+    # boilerplate is not a diagnostic: Postfix's bounce(5) template around "Delivery report unavailable"
+    ("postfix-report-unavailable", [("someone@example.fr", "5.0.900", "undefined")]),
 ]
 
 

@@ -85,6 +85,11 @@ _BOUNCE_SUBJECT_RE = re.compile(
 _SKIP_RE = re.compile(
     r"^\s*(?:$|this is the|this message was created|i'm sorry|i'm afraid|sorry, we were unable|"
     r"a message that you sent|for further assistance|if you do so|the mail system|hi\.|"
+    r"be delivered to one or more recipients\. it's attached below|"  # Postfix bounce(5) template, 2nd line
+    r"delete your own text from the attached returned message|"  # Postfix bounce(5) template, 6th line
+    r"-+ ?delivery report unavailable ?-+|"  # Postfix, when it has no per-recipient report to show
+    r"this is an automatically generated delivery status notification|"  # Gmail, Exchange, X3
+    r"delivery to the following recipients? failed permanently|"  # Gmail (before 2011), X3
     r"---+\s*$|=+\s*$|_+\s*$)",
     re.IGNORECASE,
 )
