@@ -42,6 +42,12 @@ CASES: list[tuple[str, list[tuple[str, str, str]]]] = [
     ("ezweb-not-delivered-within", [("someone@ezweb.ne.jp", "5.0.947", "expired")]),
     # boilerplate is not a diagnostic: Postfix's bounce(5) template around "Delivery report unavailable"
     ("postfix-report-unavailable", [("someone@example.fr", "5.0.900", "undefined")]),
+    # Gmail's "(state N)": the stage of its SMTP client names the reason unless a specific status does
+    ("gmail-state-6-no-tls", [("someone@example.net", "5.0.976", "failedstarttls")]),
+    ("gmail-state-18-header-error", [("someone@example.org", "5.7.0", "filtered")]),
+    ("gmail-state-13-with-status", [("someone@example.com", "5.7.1", "securityerror")]),
+    # Zoho writes the reply code as `ERROR_CODE :421`: a 4xx reply makes the pseudo status temporary
+    ("zoho-error-code-421", [("someone@example.jp", "4.0.947", "expired")]),
 ]
 
 

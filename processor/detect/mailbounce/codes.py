@@ -39,7 +39,8 @@ def find_command(text: str) -> str:
 # --- finding codes inside free text -----------------------------------------------------------------------
 _STATUS_RE = re.compile(r"(?<![\d.vV])([245])\.([0-7])\.(\d{1,3})(?!\d)")
 _IPV4_RE = re.compile(r"\b\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\b")
-_REPLY_RE = re.compile(r"(?<![\d.\-:/])([245][0-5][0-9])(?=[ \-,]|$|\])", re.MULTILINE)
+#: A reply code stands alone (not in a time, an address or a path); Zoho writes it as `ERROR_CODE :421,`.
+_REPLY_RE = re.compile(r"(?:(?<=ERROR_CODE :)|(?<![\d.\-:/]))([245][0-5][0-9])(?=[ \-,]|$|\])", re.MULTILINE)
 
 
 def find_status(text: str, klass: str = "") -> str:
