@@ -48,6 +48,9 @@ CASES: list[tuple[str, list[tuple[str, str, str]]]] = [
     ("gmail-state-13-with-status", [("someone@example.com", "5.7.1", "securityerror")]),
     # Zoho writes the reply code as `ERROR_CODE :421`: a 4xx reply makes the pseudo status temporary
     ("zoho-error-code-421", [("someone@example.jp", "4.0.947", "expired")]),
+    # sendmail transcript: `550 <a>... User unknown` ends a recipient; the next session leads up to the next one
+    ("sendmail-transcript-two-sessions", [("first@example.net", "5.1.1", "userunknown"),
+                                          ("second@example.com", "5.2.2", "mailboxfull")]),
 ]
 
 

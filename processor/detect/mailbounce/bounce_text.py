@@ -38,7 +38,7 @@ _SENDER_INTRO_RE = re.compile(r"(?:sent by|message from|original sender)\s*:?\s*
 END_MARKERS: tuple[re.Pattern[str], ...] = tuple(
     re.compile(p, re.IGNORECASE)
     for p in (
-        r"^-+ ?(?:this is a copy of|below this line is a copy|original message|the original message|"
+        r"^\s*-+ ?(?:this is a copy of|below this line is a copy|original message|the original message|"
         r"returned message|unsent message|message text follows|original mail|headers? of the original)",  # qmail,
         # Exim, Gmail, sendmail
         r"^\s*-+\s*(?:original message|message header|returned mail|undelivered message)",  # Yahoo, mail.ru
@@ -68,6 +68,9 @@ RECIPIENT_PATTERNS: tuple[re.Pattern[str], ...] = tuple(
     )
 )
 _WEAK_FROM = 5
+#: The sendmail transcript line `550 <addr>... User unknown` is one recipient's whole report: the session
+#: lines after it (`While talking to ...`, `>>> RCPT To:`, `<<< 550 ...`) lead up to the next recipient.
+_WHOLE_LINE = 2
 #: The sender of a bounce, by local part or display name.
 _BOUNCE_SENDER_RE = re.compile(
     r"mailer-daemon|postmaster|mail[ ._-]?delivery|mail ?administrator|mdaemon|mailer|"
@@ -129,7 +132,7 @@ def read_bounce_text(mail: ParsedMail) -> list[Delivery]:
     before: list[str] = []
     previous = ""
     for line in report.split("\n"):
-        address = _recipient_on(line, excluded)
+        address, whole_line = _recipient_on(line, excluded)
         if address and (address == sender or _SENDER_INTRO_RE.search(previous)):
             address = ""  # `A message sent by <sender>`: the original's author, not a recipient
         if line.strip():
@@ -137,7 +140,9 @@ def read_bounce_text(mail: ParsedMail) -> list[Delivery]:
         if address:
             if current is not None:
                 _close(current, lines, before)
-            before = preamble if current is None else []
+            before = preamble if current is None or preamble is not lines else []
+            if whole_line:
+                preamble = []  # what follows a one-line report belongs to the next recipient (sendmail)
             current = next((d for d in deliveries if d.recipient == address), None)
             if current is None:
                 current = Delivery(recipient=address)
@@ -146,12 +151,14 @@ def read_bounce_text(mail: ParsedMail) -> list[Delivery]:
             rest = line[len(head) + len(address):].lstrip(">:.\" \t")
             head = line[:len(head)].strip(" \t<\"*-")
             lines = [x for x in (head if head.endswith(":") else "", rest) if x]
+            if not whole_line:
+                preamble = lines
             continue
         if _SKIP_RE.match(line):
             continue
-        (lines if current is not None else preamble).append(line.strip())
+        preamble.append(line.strip())
     if current is not None:
-        _close(current, lines, before)
+        _close(current, lines if preamble is lines else lines + preamble, before)
     if not deliveries:
         deliveries = _from_headers(mail, report, excluded)
     for d in deliveries:
@@ -202,16 +209,17 @@ def _report_text(mail: ParsedMail) -> str:
     return "\n".join(kept)
 
 
-def _recipient_on(line: str, excluded: frozenset[str]) -> str:
+def _recipient_on(line: str, excluded: frozenset[str]) -> tuple[str, bool]:
+    """The failed address a line introduces ('' if none), and whether the line is that recipient's whole report."""
     if "@" not in line or len(line) > 400:
-        return ""
+        return "", False
     for number, pattern in enumerate(RECIPIENT_PATTERNS):
         match = pattern.search(line)
         if match:
             address = match.group(1).strip(".").lower()
             if number < _WEAK_FROM or address not in excluded:
-                return address
-    return ""
+                return address, number == _WHOLE_LINE
+    return "", False
 
 
 def _excluded_addresses(mail: ParsedMail) -> frozenset[str]:
