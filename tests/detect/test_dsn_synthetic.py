@@ -51,6 +51,8 @@ CASES: list[tuple[str, list[tuple[str, str, str]]]] = [
     # sendmail transcript: `550 <a>... User unknown` ends a recipient; the next session leads up to the next one
     ("sendmail-transcript-two-sessions", [("first@example.net", "5.1.1", "userunknown"),
                                           ("second@example.com", "5.2.2", "mailboxfull")]),
+    # Postfix smtpd's session transcript: the accepted steps (`250 2.1.5 Ok`) are not the failure (`452 4.3.1`)
+    ("postfix-smtpd-transcript", [("someone@example.org", "4.3.1", "systemfull")]),
 ]
 
 
