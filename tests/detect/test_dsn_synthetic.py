@@ -53,6 +53,10 @@ CASES: list[tuple[str, list[tuple[str, str, str]]]] = [
                                           ("second@example.com", "5.2.2", "mailboxfull")]),
     # Postfix smtpd's session transcript: the accepted steps (`250 2.1.5 Ok`) are not the failure (`452 4.3.1`)
     ("postfix-smtpd-transcript", [("someone@example.org", "4.3.1", "systemfull")]),
+    # sendmail's intro "The original message was received at ..." starts the report, it does not end it
+    ("zoho-delay-warning", [("someone@example.jp", "4.0.947", "expired")]),
+    # a quoted bounce's own `Message-Id: <...>` line names no recipient
+    ("sendmail-forwarded-bounce", [("someone@example.com", "5.1.1", "userunknown")]),
 ]
 
 

@@ -42,7 +42,7 @@ END_MARKERS: tuple[re.Pattern[str], ...] = tuple(
         r"returned message|unsent message|message text follows|original mail|headers? of the original)",  # qmail,
         # Exim, Gmail, sendmail
         r"^\s*-+\s*(?:original message|message header|returned mail|undelivered message)",  # Yahoo, mail.ru
-        r"^(?:message headers follow|original message headers?|the original message was|"
+        r"^(?:message headers follow|original message headers?|the original message was(?! received at)|"
         r"original message follows|--- original message)",  # DragonFly, Domino, X-series
         r"^\s*-+ ?The header of the original message is following",  # Biglobe
         r"^content-type: (?:message/rfc822|text/rfc822-headers)",  # MIME left in the text
@@ -59,7 +59,8 @@ RECIPIENT_PATTERNS: tuple[re.Pattern[str], ...] = tuple(
         rf"^\s*<?({_ADDR})>?\s*(?:\(expanded from [^)]*\))?\s*:\s+\S",  # Postfix text: `<addr>: host ... said`
         rf"^\s*\d{{3}}[ -]<({_ADDR})>\.\.\.\s",  # sendmail transcript: `550 <addr>... User unknown`
         rf"^\s*<?({_ADDR})>?\s+on\s+\S",  # Exchange 2003: `user@example.jp on Thu, 29 Apr ...`
-        rf"^\s*(?!(?:original )?(?:from|sender|reply-to|return-path)\s*:)[A-Za-z][\w .'-]{{2,40}}:\s*<?({_ADDR})>?\s*$",
+        rf"^\s*(?!(?:original )?(?:from|sender|reply-to|return-path|message-id|in-reply-to|references)\s*:)"
+        rf"[A-Za-z][\w .'-]{{2,40}}:\s*<?({_ADDR})>?\s*$",
         # `Unknown user: a@b`, `Recipient address: a@b` (never `From: a@b`)
         rf"^\s*<?({_ADDR})>?[,:]?\s+\S",  # Exim variants, Notes, Zoho: `a@b Invalid Address, ...`
         rf"(?:delivering your mail to|delivered to|deliver to|could not be delivered to|recipients?|addresse?s?|"
