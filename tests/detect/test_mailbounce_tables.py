@@ -27,6 +27,7 @@ from processor.detect.mailbounce.reason_match import (
 )
 from processor.detect.mailbounce.rhost import PROVIDER_HOSTS, PROVIDER_RULES
 from processor.detect.mailbounce.tables import (
+    load_end_markers,
     load_phrases,
     load_provider_hosts,
     load_provider_rules,
@@ -86,6 +87,8 @@ BAD_TABLES: list[tuple[str, Loader, str, str]] = [
     ("vendor: bad regex", load_vendor_reasons, "expired\t-\tenvelope (expired\n",
      r"^bad\.tsv:1: pattern 'envelope \(expired' is not a regular expression"),
     ("vendor: unknown reason", load_vendor_reasons, "expird\t-\tenvelope expired\n", r"^bad\.tsv:1: 'expird' is not"),
+    ("markers: bad kind", load_end_markers, "announce\t^-+ original message\nstart\t^received:\n",
+     r"^bad\.tsv:2: kind 'start' is not `announce` or `original`$"),
     ("rules: unknown reason", lambda t, f: load_provider_rules(t, f, {"Cox": ()}), "Cox\tblokced\t*\tx\n",
      r"^bad\.tsv:1: 'blokced' is not a reason word"),
 ]

@@ -3,9 +3,11 @@
 Most MTAs write the same three things in their own words: who failed (`<user@example.jp>:`,
 `  user@example.jp`, `Could not be delivered to: <...>`), why (the remote server's reply), and where the
 returned original starts (`--- Below this line is a copy of the message.`). So instead of one module per
-MTA (Sisimai's Lhost), one line loop reads every text with two tables kept as data: `END_MARKERS` (where
-the report ends and the original begins) and `RECIPIENT_PATTERNS` (how a failed address is introduced).
-Reasons a vendor states in its own words, which the phrase tables would miss, are in `VENDOR_REASONS`.
+MTA (Sisimai's Lhost), one line loop reads every text with two tables: `END_MARKERS` (where the report
+ends and the original begins, data in `end_markers.tsv`) and `RECIPIENT_PATTERNS` (how a failed address is
+introduced; a line shape may also say that it is the recipient's whole report, as sendmail's `550 <a>...`).
+Reasons an MTA states in its own words, which the phrase tables would miss, and the status they imply when
+the report has none, are data too (`vendor_reasons.tsv`, read into `VENDOR_REASONS`).
 Amazon SES's JSON notifications are not texts and have their own reader, `ses`.
 """
 
@@ -16,7 +18,12 @@ import re
 from processor.detect.mailbounce.codes import ADDRESS_PATTERN
 from processor.detect.mailbounce.delivery import Delivery
 from processor.detect.mailbounce.reason_match import check_reason_words
-from processor.detect.mailbounce.tables import VendorReason, load_vendor_reasons, package_table
+from processor.detect.mailbounce.tables import (
+    VendorReason,
+    load_end_markers,
+    load_vendor_reasons,
+    package_table,
+)
 from processor.parse import ParsedMail
 from processor.parse.mail import parse_header_block
 
@@ -34,21 +41,11 @@ _ADDRESS_RE = re.compile(_ADDR)
 _QUOTE_RE = re.compile(r"^> ?", re.MULTILINE)
 _CODE_RE = re.compile(r"(?<![\d.])(?:[245]\d\d|[245]\.\d{1,3}\.\d{1,3})(?![\d.])")
 _SENDER_INTRO_RE = re.compile(r"(?:sent by|message from|original sender)\s*:?\s*$", re.IGNORECASE)
-#: Where the report stops and the returned original (or its headers) begins, one pattern per line family.
-END_MARKERS: tuple[re.Pattern[str], ...] = tuple(
-    re.compile(p, re.IGNORECASE)
-    for p in (
-        r"^\s*-+ ?(?:this is a copy of|below this line is a copy|original message|the original message|"
-        r"returned message|unsent message|message text follows|original mail|headers? of the original)",  # qmail,
-        # Exim, Gmail, sendmail
-        r"^\s*-+\s*(?:original message|message header|returned mail|undelivered message)",  # Yahoo, mail.ru
-        r"^(?:message headers follow|original message headers?|the original message was(?! received at)|"
-        r"original message follows|--- original message)",  # DragonFly, Domino, X-series
-        r"^\s*-+ ?The header of the original message is following",  # Biglobe
-        r"^content-type: (?:message/rfc822|text/rfc822-headers)",  # MIME left in the text
-        r"^(?:received|return-path|x-original-to|delivered-to):\s*\S",  # headers quoted without a marker
-    )
-)
+#: Where the report stops and the returned original (or its headers) begins (`end_markers.tsv`), and the
+#: markers among them that only announce the original.
+_MARKERS = load_end_markers(*package_table("end_markers.tsv"))
+END_MARKERS: tuple[re.Pattern[str], ...] = tuple(pattern for pattern, _announces in _MARKERS)
+ANNOUNCE_MARKERS: tuple[re.Pattern[str], ...] = tuple(pattern for pattern, announces in _MARKERS if announces)
 #: How a failed recipient is introduced; group 1 is the address (first match on a line wins). The first
 #: patterns are line shapes that only a report uses; from `_WEAK_FROM` on, an address equal to the bounce's
 #: own From/To (the original sender) is not taken.
@@ -174,7 +171,7 @@ def quoted_original(mail: ParsedMail) -> tuple[str | None, str | None]:
     lines = text.split("\n")
     for index, line in enumerate(lines):
         if any(m.match(line) for m in END_MARKERS):
-            block = "\n".join(x for x in lines[index + 1 :] if not any(m.match(x) for m in END_MARKERS[:4]))
+            block = "\n".join(x for x in lines[index + 1 :] if not any(m.match(x) for m in ANNOUNCE_MARKERS))
             headers = parse_header_block(block.lstrip("\n"))
             message_id = (headers.get("message-id") or (None,))[0]
             subject = (headers.get("subject") or (None,))[0]

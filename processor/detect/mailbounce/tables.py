@@ -22,6 +22,7 @@ __all__ = [
     "ProviderRule",
     "TableRow",
     "VendorReason",
+    "load_end_markers",
     "load_phrases",
     "load_provider_hosts",
     "load_provider_rules",
@@ -197,6 +198,17 @@ def load_vendor_reasons(text: str, filename: str) -> tuple[VendorReason, ...]:
             raise row.error(f"pseudo {pseudo!r} is not one of {', '.join(sorted(_PSEUDO_KINDS))}")
         rules.append(VendorReason(reason_word(row), pseudo, _compiled(row, pattern)))
     return tuple(rules)
+
+
+def load_end_markers(text: str, filename: str) -> tuple[tuple[re.Pattern[str], bool], ...]:
+    """(pattern, announces the original) in file order; columns: kind (`announce`, `original`), regex."""
+    markers: list[tuple[re.Pattern[str], bool]] = []
+    for row in read_rows(text, filename, 2, 2):
+        kind, pattern = row.fields
+        if kind not in ("announce", "original"):
+            raise row.error(f"kind {kind!r} is not `announce` or `original`")
+        markers.append((_compiled(row, pattern), kind == "announce"))
+    return tuple(markers)
 
 
 def _compiled(row: TableRow, pattern: str) -> re.Pattern[str]:
