@@ -57,6 +57,8 @@ CASES: list[tuple[str, list[tuple[str, str, str]]]] = [
     ("zoho-delay-warning", [("someone@example.jp", "4.0.947", "expired")]),
     # a quoted bounce's own `Message-Id: <...>` line names no recipient
     ("sendmail-forwarded-bounce", [("someone@example.com", "5.1.1", "userunknown")]),
+    # sendmail's Diagnostic-Code keeps the first line of a multi-line reply; the transcript has the rest
+    ("sendmail-multiline-reply", [("someone@gmail.example.com", "5.7.1", "authfailure")]),
 ]
 
 

@@ -40,6 +40,7 @@ _RECIPIENT_FIELDS = ("final-recipient", "x-actual-recipient", "original-recipien
 _ADDRESS_RE = re.compile(r"[^\s<>\"'(),;:\[\]]+@[A-Za-z0-9][A-Za-z0-9.\-]*[A-Za-z0-9]")
 _AUTO_REPLY_HEADERS = ("x-autoreply", "x-autorespond", "x-autoresponder", "x-vacation", "x-mail-autoreply")
 _SPACE_RE = re.compile(r"\s+")
+_CONTINUED_RE = re.compile(r"^([245]\d\d)-")
 _MAX_MESSAGE = 1000
 
 
@@ -182,12 +183,27 @@ def _fill_from_text(deliveries: list[Delivery], from_text: list[Delivery]) -> No
             continue
         if not d.diagnosis:
             d.diagnosis = other.diagnosis
+        else:
+            d.diagnosis = _whole_reply(d.diagnosis, other.diagnosis)
         if not d.command:
             d.command = other.command or find_command(other.diagnosis)
         if not d.reason:
             d.reason = other.reason
         if not d.pseudo:
             d.pseudo = other.pseudo
+
+
+def _whole_reply(first: str, text: str) -> str:
+    """sendmail keeps only the first line of a multi-line reply in Diagnostic-Code (`550-5.7.1 ...`, the `-`
+    says more lines follow, RFC 5321 4.2.1); its transcript has them all, up to `<<< 550 5.7.1 ...`."""
+    continued = _CONTINUED_RE.match(first)
+    quoted = text.find(f"<<< {first}")  # the transcript's copy, not the `(reason: 550-...)` summary line
+    start = quoted + 4 if quoted >= 0 else text.find(first)
+    if continued is None or start < 0:
+        return first
+    last = re.compile(rf"(?:<<< )?{continued.group(1)} \S.*?(?= (?:<<< |>>> )?\d{{3}}[ -]|$)").search(
+        text, start + len(first))
+    return text[start:last.end()].replace("<<< ", "") if last else first
 
 
 def _finish(d: Delivery) -> tuple[str, str, str]:
