@@ -59,6 +59,8 @@ CASES: list[tuple[str, list[tuple[str, str, str]]]] = [
     ("sendmail-forwarded-bounce", [("someone@example.com", "5.1.1", "userunknown")]),
     # sendmail's Diagnostic-Code keeps the first line of a multi-line reply; the transcript has the rest
     ("sendmail-multiline-reply", [("someone@gmail.example.com", "5.7.1", "authfailure")]),
+    # phrases.tsv: Exchange's RESOLVER.RST.NotAuthorized (a restricted recipient refuses this sender)
+    ("exchange-rst-notauthorized", [("all-staff@example.com", "5.7.1", "filtered")]),
 ]
 
 
