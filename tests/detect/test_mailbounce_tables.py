@@ -25,7 +25,7 @@ from processor.detect.mailbounce.reason_match import (
     includes,
     pseudo_status,
 )
-from processor.detect.mailbounce.rhost import PROVIDER_HOSTS, PROVIDER_RULES
+from processor.detect.mailbounce.rhost import PROVIDER_HOSTS, PROVIDER_RULES, host_named_in, provider_of
 from processor.detect.mailbounce.tables import (
     load_end_markers,
     load_phrases,
@@ -119,6 +119,34 @@ def test_a_bad_shipped_table_fails_the_import(tmp_path: Path) -> None:
 def test_every_provider_has_hosts_and_rules() -> None:
     """A provider with hosts but no rules (or the reverse) is a table out of step with itself."""
     assert set(PROVIDER_HOSTS) == set(PROVIDER_RULES)
+
+
+# (recipient, remote host, local host, provider): rhost_hosts.tsv read as Sisimai's RhostClass
+PROVIDERS = [
+    ("a@laposte.net", "", "", "FrancePTT"),  # the recipient's domain is one of the provider's
+    ("a@secureserver.net", "", "", "GoDaddy"),  # ... or a domain its hosts lie under
+    ("a@example.com", "mx1.qq.com", "", "Tencent"),  # the remote MTA lies under a suffix
+    ("a@example.com", "", "server-7.bemta-12.messagelabs.com", "MessageLabs"),  # the reporting MTA
+    ("a@example.com", "smtp.secureserver.net", "", "GoDaddy"),  # a host named without a leading dot
+    ("a@example.com", "mx.notcox.net", "", ""),  # not under cox.net, only ending like it
+    ("a@net", "", "", ""),  # a top-level domain is nobody's
+    ("a@example.com", "mx.example.com", "mail.example.org", ""),
+]
+
+
+@pytest.mark.parametrize(("recipient", "remote", "local", "provider"), PROVIDERS)
+def test_provider_of(recipient: str, remote: str, local: str, provider: str) -> None:
+    assert provider_of(recipient, remote, local) == provider
+
+
+@pytest.mark.parametrize(("diagnosis", "host"), [
+    ("host mx.example.jp[192.0.2.1] said: 550 5.1.1 unknown", "mx.example.jp"),  # Postfix
+    ("host mx.example.jp [192.0.2.1]: SMTP error from remote mail server after RCPT TO", "mx.example.jp"),  # Exim
+    ("... while talking to mx.example.jp.: >>> DATA", "mx.example.jp"),  # sendmail
+    ("550 5.1.1 User unknown", ""),
+])
+def test_host_named_in(diagnosis: str, host: str) -> None:
+    assert host_named_in(diagnosis) == host
 
 
 def test_quoted_parts_keep_their_spaces() -> None:

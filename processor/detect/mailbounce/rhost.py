@@ -63,23 +63,33 @@ def received_host(received: Iterable[str]) -> str:
     return ""
 
 
-def _under(host: str, suffix: str) -> bool:
-    bare = suffix.lstrip(".")
-    return host == bare or host.endswith("." + bare)
+def _by_suffix(hosts: Mapping[str, tuple[str, ...]]) -> tuple[dict[str, str], dict[str, str]]:
+    """(host suffix -> provider, domain that some suffix lies under -> provider), first provider wins."""
+    suffixes: dict[str, str] = {}
+    parents: dict[str, str] = {}
+    for provider, names in hosts.items():
+        for name in names:
+            bare = name.lstrip(".")
+            suffixes.setdefault(bare, provider)
+            labels = bare.split(".")
+            for start in range(len(labels) - 1):  # `mx.aol.com` lies under `mx.aol.com` and `aol.com`
+                parents.setdefault(".".join(labels[start:]), provider)
+    return suffixes, parents
+
+
+_SUFFIXES, _PARENTS = _by_suffix(PROVIDER_HOSTS)
 
 
 def provider_of(recipient: str, remote_host: str = "", local_host: str = "") -> str:
     """The provider whose hosts serve the recipient's domain, or answered (remote), or wrote the bounce (local)."""
     domain = recipient.rpartition("@")[2].lower()
-    if "." in domain:
-        for provider, suffixes in PROVIDER_HOSTS.items():
-            if any(_under(s.lstrip("."), domain) for s in suffixes):
-                return provider
+    if "." in domain and domain in _PARENTS:
+        return _PARENTS[domain]
     for host in (remote_host, local_host):
-        if host:
-            for provider, suffixes in PROVIDER_HOSTS.items():
-                if any(_under(host, s) for s in suffixes):
-                    return provider
+        labels = host.split(".")
+        for start in range(len(labels)):  # the host itself, then each domain it lies under
+            if (provider := _SUFFIXES.get(".".join(labels[start:]))) is not None:
+                return provider
     return ""
 
 
