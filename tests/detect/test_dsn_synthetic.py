@@ -61,6 +61,8 @@ CASES: list[tuple[str, list[tuple[str, str, str]]]] = [
     ("sendmail-multiline-reply", [("someone@gmail.example.com", "5.7.1", "authfailure")]),
     # phrases.tsv: Exchange's RESOLVER.RST.NotAuthorized (a restricted recipient refuses this sender)
     ("exchange-rst-notauthorized", [("all-staff@example.com", "5.7.1", "filtered")]),
+    # phrases are matched word by word: a reply padded with doubled spaces still names its reason
+    ("rfc3464-doubled-spaces", [("someone@example.net", "5.7.1", "rejected")]),
 ]
 
 

@@ -227,7 +227,7 @@ def decide_reason(d: Delivery) -> str:
         return provided
     if d.reason and d.reason != "expired":  # a vendor's own words, except its generic "giving up"
         return d.reason
-    diag = d.diagnosis.lower()
+    diag = " ".join(d.diagnosis.lower().split())  # `Purported  Responsible`: phrases have single spaces
     reason = ""
     if not d.diagnostic_type.upper().startswith("X-UNIX"):
         reason = next((r for r, check in FIRST_PASS if check(d, diag)), "")
