@@ -63,6 +63,8 @@ CASES: list[tuple[str, list[tuple[str, str, str]]]] = [
     ("exchange-rst-notauthorized", [("all-staff@example.com", "5.7.1", "filtered")]),
     # phrases are matched word by word: a reply padded with doubled spaces still names its reason
     ("rfc3464-doubled-spaces", [("someone@example.net", "5.7.1", "rejected")]),
+    # Postfix's text adds `(in reply to MAIL FROM command)`, which Sisimai's phrases include
+    ("postfix-access-denied-at-mail-from", [("someone@example.net", "5.7.1", "rejected")]),
 ]
 
 

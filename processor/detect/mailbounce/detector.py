@@ -41,6 +41,7 @@ _ADDRESS_RE = re.compile(r"[^\s<>\"'(),;:\[\]]+@[A-Za-z0-9][A-Za-z0-9.\-]*[A-Za-
 _AUTO_REPLY_HEADERS = ("x-autoreply", "x-autorespond", "x-autoresponder", "x-vacation", "x-mail-autoreply")
 _SPACE_RE = re.compile(r"\s+")
 _CONTINUED_RE = re.compile(r"^([245]\d\d)-")
+_IN_REPLY_RE = re.compile(r"\(in reply to [^()]{1,40} command\)\s*$", re.IGNORECASE)
 _MAX_MESSAGE = 1000
 
 
@@ -185,6 +186,10 @@ def _fill_from_text(deliveries: list[Delivery], from_text: list[Delivery]) -> No
             d.diagnosis = other.diagnosis
         else:
             d.diagnosis = _whole_reply(d.diagnosis, other.diagnosis)
+            stage = _IN_REPLY_RE.search(other.diagnosis)
+            if stage and d.diagnosis in other.diagnosis and stage.group(0) not in d.diagnosis:
+                # Postfix's text adds `(in reply to MAIL FROM command)` to the reply its Diagnostic-Code quotes
+                d.diagnosis = f"{d.diagnosis} {stage.group(0)}"
         if not d.command:
             d.command = other.command or find_command(other.diagnosis)
         if not d.reason:
