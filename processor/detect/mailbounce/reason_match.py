@@ -3,7 +3,8 @@
 Why tables and not a model: the words must agree with Sisimai's, so the same evidence is read the same way.
 The status table (`status_reasons.tsv`) follows Sisimai's `smtp/status`, the phrase table (`phrases.tsv`)
 its `reason/why-*` lists, and `decide_reason` its trial order (`reason/find.go`: probe the status and the
-diagnostic per reason in a fixed order, then fall back to weaker evidence). The first pass is one table,
+diagnostic per reason in a fixed order, then fall back to weaker evidence). Before it, as in Sisimai, a
+provider's own codes and wordings are read (`rhost`, Sisimai's Rhost). The first pass is one table,
 `FIRST_PASS`, of (reason, check) in trial order: a reason's guards live in its own small check, and a new
 reason is one row. Source: sisimai/go-sisimai (BSD 2-Clause License) at commit 02714b7.
 """
