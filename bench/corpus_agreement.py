@@ -30,10 +30,12 @@ from processor.parse import ParsedMail, parse_mail  # noqa: E402
 from processor.reasons import Kind  # noqa: E402
 from processor.records import Classification  # noqa: E402
 
-__all__ = ["Agreement", "Row", "classify_corpus", "classify_dsn_only", "compare", "read_expected"]
+__all__ = ["Agreement", "Row", "classify_corpus", "classify_dsn_only", "compare", "fax_claims", "read_expected"]
 
 DEFAULT_CORPUS = ROOT.parent / "shared" / "corpus" / "set-of-emails"
 NOT_BOUNCES = frozenset({"feedback", "vacation"})
+#: What classify() may call a corpus mail: every one is a mail bounce, a non-bounce or unrelated, never a fax.
+NOT_FAX = frozenset({Kind.DSN, Kind.UNRELATED})
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +134,11 @@ def compare(rows: list[Row], results: dict[str, Classification]) -> Agreement:
     return agreement
 
 
+def fax_claims(results: dict[str, Classification]) -> list[str]:
+    """Corpus mails that a fax detector claimed (`file: kind by detector`): the corpus holds no fax mail."""
+    return [f"{name}: {c.kind} by {c.detected_by}" for name, c in sorted(results.items()) if c.kind not in NOT_FAX]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
@@ -163,6 +170,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"reason agreement:    {agreement.percent(agreement.reason):.1f}% ({agreement.reason}/{n})")
     print(f"not-bounce rows with no result: {agreement.not_bounce_ok}/{agreement.not_bounce_rows}")
     print(f"mails with more results than Sisimai rows: {extra}")
+    if not args.dsn_only:
+        claims = fax_claims(results)
+        print(f"fax detectors claiming any of the corpus bounces: {len(claims) or 'none'}"
+              + (f", e.g. {'; '.join(claims[:3])}" if claims else ""))
     print(f"speed: {len(results)} mails in {seconds:.2f} s = {len(results) / seconds:.0f} mails/s (parse+classify)")
     return 0
 

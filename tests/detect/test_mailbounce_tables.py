@@ -25,10 +25,15 @@ from processor.detect.mailbounce.reason_match import (
     includes,
     pseudo_status,
 )
+from processor.detect.mailbounce.rhost import PROVIDER_HOSTS, PROVIDER_RULES, host_named_in, provider_of
 from processor.detect.mailbounce.tables import (
+    load_end_markers,
     load_phrases,
+    load_provider_hosts,
+    load_provider_rules,
     load_pseudo_statuses,
     load_status_reasons,
+    load_vendor_reasons,
     package_table,
 )
 from processor.errors import CatalogueError
@@ -64,6 +69,28 @@ BAD_TABLES: list[tuple[str, Loader, str, str]] = [
     ("pseudo: unknown reason", load_pseudo_statuses, "userunknown\t911\nuserunknwon\t912\n",
      r"^bad\.tsv:2: 'userunknwon' is not a reason word"),
     ("pseudo: not 9xx", load_pseudo_statuses, "userunknown\t511\n", r"^bad\.tsv:1: '511' is not a three-digit"),
+    ("hosts: upper case", load_provider_hosts, "Cox\tcox.net\nTencent\t.QQ.com\n",
+     r"^bad\.tsv:2: '\.QQ\.com' is not a lower-case host name"),
+    ("rules: unknown provider", lambda t, f: load_provider_rules(t, f, {"Cox": ()}),
+     "Cox\tblocked\t*\taup#cxbl\nCocks\tblocked\t*\taup#cdrbl\n",
+     r"^bad\.tsv:2: provider 'Cocks' has no hosts in the provider host table$"),
+    ("rules: bad regex", lambda t, f: load_provider_rules(t, f, {"Cox": ()}), "Cox\tblocked\t*\taup#(cxbl\n",
+     r"^bad\.tsv:1: pattern 'aup#\(cxbl' is not a regular expression"),
+    ("rules: bad when", lambda t, f: load_provider_rules(t, f, {"Cox": ()}), "Cox\tblocked\t5.0\tx\n",
+     r"^bad\.tsv:1: '5\.0' is not an RFC 3463 status"),
+    ("rules: bad command", lambda t, f: load_provider_rules(t, f, {"Cox": ()}), "Cox\tblocked\t5.0.0 rcpt\tx\n",
+     r"^bad\.tsv:1: 'rcpt' is not an SMTP command word"),
+    ("rules: twice", lambda t, f: load_provider_rules(t, f, {"Cox": ()}), "Cox\tblocked\t*\tx\nCox\tblocked\t*\tx\n",
+     r"^bad\.tsv:2: this rule of Cox is listed twice$"),
+    ("vendor: bad pseudo", load_vendor_reasons, "expired\t-\tenvelope expired\nexpired\tlater\tx\n",
+     r"^bad\.tsv:2: pseudo 'later' is not one of -, onhold, temporary$"),
+    ("vendor: bad regex", load_vendor_reasons, "expired\t-\tenvelope (expired\n",
+     r"^bad\.tsv:1: pattern 'envelope \(expired' is not a regular expression"),
+    ("vendor: unknown reason", load_vendor_reasons, "expird\t-\tenvelope expired\n", r"^bad\.tsv:1: 'expird' is not"),
+    ("markers: bad kind", load_end_markers, "announce\t^-+ original message\nstart\t^received:\n",
+     r"^bad\.tsv:2: kind 'start' is not `announce` or `original`$"),
+    ("rules: unknown reason", lambda t, f: load_provider_rules(t, f, {"Cox": ()}), "Cox\tblokced\t*\tx\n",
+     r"^bad\.tsv:1: 'blokced' is not a reason word"),
 ]
 
 
@@ -87,6 +114,39 @@ def test_a_bad_shipped_table_fails_the_import(tmp_path: Path) -> None:
     assert done.returncode != 0
     assert f"phrases.tsv:{first + 1}: 'mailbox_full' is not a reason word" in done.stderr
     assert "CatalogueError" in done.stderr and str(copy) in done.stderr  # the copy, not the installed package
+
+
+def test_every_provider_has_hosts_and_rules() -> None:
+    """A provider with hosts but no rules (or the reverse) is a table out of step with itself."""
+    assert set(PROVIDER_HOSTS) == set(PROVIDER_RULES)
+
+
+# (recipient, remote host, local host, provider): rhost_hosts.tsv read as Sisimai's RhostClass
+PROVIDERS = [
+    ("a@laposte.net", "", "", "FrancePTT"),  # the recipient's domain is one of the provider's
+    ("a@secureserver.net", "", "", "GoDaddy"),  # ... or a domain its hosts lie under
+    ("a@example.com", "mx1.qq.com", "", "Tencent"),  # the remote MTA lies under a suffix
+    ("a@example.com", "", "server-7.bemta-12.messagelabs.com", "MessageLabs"),  # the reporting MTA
+    ("a@example.com", "smtp.secureserver.net", "", "GoDaddy"),  # a host named without a leading dot
+    ("a@example.com", "mx.notcox.net", "", ""),  # not under cox.net, only ending like it
+    ("a@net", "", "", ""),  # a top-level domain is nobody's
+    ("a@example.com", "mx.example.com", "mail.example.org", ""),
+]
+
+
+@pytest.mark.parametrize(("recipient", "remote", "local", "provider"), PROVIDERS)
+def test_provider_of(recipient: str, remote: str, local: str, provider: str) -> None:
+    assert provider_of(recipient, remote, local) == provider
+
+
+@pytest.mark.parametrize(("diagnosis", "host"), [
+    ("host mx.example.jp[192.0.2.1] said: 550 5.1.1 unknown", "mx.example.jp"),  # Postfix
+    ("host mx.example.jp [192.0.2.1]: SMTP error from remote mail server after RCPT TO", "mx.example.jp"),  # Exim
+    ("... while talking to mx.example.jp.: >>> DATA", "mx.example.jp"),  # sendmail
+    ("550 5.1.1 User unknown", ""),
+])
+def test_host_named_in(diagnosis: str, host: str) -> None:
+    assert host_named_in(diagnosis) == host
 
 
 def test_quoted_parts_keep_their_spaces() -> None:

@@ -3,9 +3,11 @@
 Most MTAs write the same three things in their own words: who failed (`<user@example.jp>:`,
 `  user@example.jp`, `Could not be delivered to: <...>`), why (the remote server's reply), and where the
 returned original starts (`--- Below this line is a copy of the message.`). So instead of one module per
-MTA (Sisimai's Lhost), one line loop reads every text with two tables kept as data: `END_MARKERS` (where
-the report ends and the original begins) and `RECIPIENT_PATTERNS` (how a failed address is introduced).
-Reasons a vendor states in its own words, which the phrase tables would miss, are in `VENDOR_REASONS`.
+MTA (Sisimai's Lhost), one line loop reads every text with two tables: `END_MARKERS` (where the report
+ends and the original begins, data in `end_markers.tsv`) and `RECIPIENT_PATTERNS` (how a failed address is
+introduced; a line shape may also say that it is the recipient's whole report, as sendmail's `550 <a>...`).
+Reasons an MTA states in its own words, which the phrase tables would miss, and the status they imply when
+the report has none, are data too (`vendor_reasons.tsv`, read into `VENDOR_REASONS`).
 Amazon SES's JSON notifications are not texts and have their own reader, `ses`.
 """
 
@@ -16,16 +18,22 @@ import re
 from processor.detect.mailbounce.codes import ADDRESS_PATTERN
 from processor.detect.mailbounce.delivery import Delivery
 from processor.detect.mailbounce.reason_match import check_reason_words
+from processor.detect.mailbounce.tables import (
+    VendorReason,
+    load_end_markers,
+    load_vendor_reasons,
+    package_table,
+)
 from processor.parse import ParsedMail
 from processor.parse.mail import parse_header_block
 
 __all__ = [
+    "apply_vendor_reason",
     "body_text",
     "is_bounce_sender",
     "looks_like_bounce",
     "quoted_original",
     "read_bounce_text",
-    "vendor_reason",
 ]
 
 _ADDR = ADDRESS_PATTERN
@@ -33,21 +41,11 @@ _ADDRESS_RE = re.compile(_ADDR)
 _QUOTE_RE = re.compile(r"^> ?", re.MULTILINE)
 _CODE_RE = re.compile(r"(?<![\d.])(?:[245]\d\d|[245]\.\d{1,3}\.\d{1,3})(?![\d.])")
 _SENDER_INTRO_RE = re.compile(r"(?:sent by|message from|original sender)\s*:?\s*$", re.IGNORECASE)
-#: Where the report stops and the returned original (or its headers) begins, one pattern per line family.
-END_MARKERS: tuple[re.Pattern[str], ...] = tuple(
-    re.compile(p, re.IGNORECASE)
-    for p in (
-        r"^-+ ?(?:this is a copy of|below this line is a copy|original message|the original message|"
-        r"returned message|unsent message|message text follows|original mail|headers? of the original)",  # qmail,
-        # Exim, Gmail, sendmail
-        r"^\s*-+\s*(?:original message|message header|returned mail|undelivered message)",  # Yahoo, mail.ru
-        r"^(?:message headers follow|original message headers?|the original message was|"
-        r"original message follows|--- original message)",  # DragonFly, Domino, X-series
-        r"^\s*-+ ?The header of the original message is following",  # Biglobe
-        r"^content-type: (?:message/rfc822|text/rfc822-headers)",  # MIME left in the text
-        r"^(?:received|return-path|x-original-to|delivered-to):\s*\S",  # headers quoted without a marker
-    )
-)
+#: Where the report stops and the returned original (or its headers) begins (`end_markers.tsv`), and the
+#: markers among them that only announce the original.
+_MARKERS = load_end_markers(*package_table("end_markers.tsv"))
+END_MARKERS: tuple[re.Pattern[str], ...] = tuple(pattern for pattern, _announces in _MARKERS)
+ANNOUNCE_MARKERS: tuple[re.Pattern[str], ...] = tuple(pattern for pattern, announces in _MARKERS if announces)
 #: How a failed recipient is introduced; group 1 is the address (first match on a line wins). The first
 #: patterns are line shapes that only a report uses; from `_WEAK_FROM` on, an address equal to the bounce's
 #: own From/To (the original sender) is not taken.
@@ -58,7 +56,8 @@ RECIPIENT_PATTERNS: tuple[re.Pattern[str], ...] = tuple(
         rf"^\s*<?({_ADDR})>?\s*(?:\(expanded from [^)]*\))?\s*:\s+\S",  # Postfix text: `<addr>: host ... said`
         rf"^\s*\d{{3}}[ -]<({_ADDR})>\.\.\.\s",  # sendmail transcript: `550 <addr>... User unknown`
         rf"^\s*<?({_ADDR})>?\s+on\s+\S",  # Exchange 2003: `user@example.jp on Thu, 29 Apr ...`
-        rf"^\s*(?!(?:original )?(?:from|sender|reply-to|return-path)\s*:)[A-Za-z][\w .'-]{{2,40}}:\s*<?({_ADDR})>?\s*$",
+        rf"^\s*(?!(?:original )?(?:from|sender|reply-to|return-path|message-id|in-reply-to|references)\s*:)"
+        rf"[A-Za-z][\w .'-]{{2,40}}:\s*<?({_ADDR})>?\s*$",
         # `Unknown user: a@b`, `Recipient address: a@b` (never `From: a@b`)
         rf"^\s*<?({_ADDR})>?[,:]?\s+\S",  # Exim variants, Notes, Zoho: `a@b Invalid Address, ...`
         rf"(?:delivering your mail to|delivered to|deliver to|could not be delivered to|recipients?|addresse?s?|"
@@ -67,6 +66,9 @@ RECIPIENT_PATTERNS: tuple[re.Pattern[str], ...] = tuple(
     )
 )
 _WEAK_FROM = 5
+#: The sendmail transcript line `550 <addr>... User unknown` is one recipient's whole report: the session
+#: lines after it (`While talking to ...`, `>>> RCPT To:`, `<<< 550 ...`) lead up to the next recipient.
+_WHOLE_LINE = 2
 #: The sender of a bounce, by local part or display name.
 _BOUNCE_SENDER_RE = re.compile(
     r"mailer-daemon|postmaster|mail[ ._-]?delivery|mail ?administrator|mdaemon|mailer|"
@@ -84,44 +86,24 @@ _BOUNCE_SUBJECT_RE = re.compile(
 _SKIP_RE = re.compile(
     r"^\s*(?:$|this is the|this message was created|i'm sorry|i'm afraid|sorry, we were unable|"
     r"a message that you sent|for further assistance|if you do so|the mail system|hi\.|"
+    r"be delivered to one or more recipients\. it's attached below|"  # Postfix bounce(5) template, 2nd line
+    r"delete your own text from the attached returned message|"  # Postfix bounce(5) template, 6th line
+    r"-+ ?delivery report unavailable ?-+|"  # Postfix, when it has no per-recipient report to show
+    r"this is an automatically generated delivery status notification|"  # Gmail, Exchange, X3
+    r"delivery to the following recipients? failed permanently|"  # Gmail (before 2011), X3
     r"---+\s*$|=+\s*$|_+\s*$)",
     re.IGNORECASE,
 )
-#: Reasons some vendors state only in their own words, which the generic phrase tables would miss or
-#: misread (after the `$messagesof` tables of Sisimai's Lhost modules). First match wins.
-VENDOR_REASONS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
-    (re.compile(p, re.IGNORECASE), reason)
-    for p, reason in (
-        (r"as their mailbox is full|mailbox is full", "mailboxfull"),  # KDDI, au
-        (r"rejected by the domain filter|was rejected by a remote mail server", "filtered"),  # EZweb
-        (r"account is disabled", "suspend"),  # EZweb
-        (r"please check if address is correct|the recipient name is not recognized|"
-         r"^unknown user:|invalid final delivery userid|requested action not taken: mailbox unavailable",
-         "userunknown"),  # InterScan, Exchange, IMail, Outlook
-        (r"not listed in (?:public name & address book|domino directory)", "userunknown"),  # Lotus Notes, Domino
-        (r"my name was rejected", "blocked"),  # qmail: the HELO name was refused
-        (r"unable to contact ldap server", "systemerror"),  # qmail-ldap
-        (r"wasn't able to establish an smtp connection|network error on destination mxs", "networkerror"),
-        (r"couldn't find a mail exchanger or ip address|no mx found for domain|"
-         r"an mx or srv record indicated no smtp service|doesn't receive email according to the administrator|"
-         r"does not accept mail \(nullmx\)", "notaccept"),  # qmail, OpenSMTPD, Exim, Google
-        (r"dns type 'mx' lookup of .* (?:responded with code nxdomain|had no relevant answers)", "networkerror"),
-        (r"\baddress not found\b|the address couldn't be found", "userunknown"),  # Gmail, after its DNS errors
-        (r"unauthenticated email from .* is not accepted due to domain's dmarc policy|"
-         r"does not have authentication information or fails to pass authentication", "authfailure"),  # Gmail
-        (r"all relevant mx records point to non-existent hosts|unrouteable address|"
-         r"dns lookup failure: host .* not found|domain does not exist", "hostunknown"),  # Exim, DragonFly, OpenSMTPD
-        (r"did not accept our requests to connect|message will be retried for|envelope expired|"
-         r"retry timeout exceeded|has been in the queue too long|giving up on|delivery failed \d+ attempts|"
-         r"could not deliver for the last \d+ seconds|host not reachable", "expired"),  # Gmail, OpenSMTPD, Exim, qmail
-    )
-)
-#: Recipients whose every bounce has one reason (a group that refuses the post, ...).
+#: Reasons MTAs state in their own words, which the generic phrase tables would miss or misread, and how to
+#: make a status for them when the report has none (`vendor_reasons.tsv`). First match wins.
+VENDOR_REASONS: tuple[VendorReason, ...] = load_vendor_reasons(*package_table("vendor_reasons.tsv"))
+#: Recipients whose service refuses in its own words, in any language and without an SMTP code: when the
+#: diagnostic carries no code, the service itself refused (a remote server's `550 5.1.1` is read as usual).
 RECIPIENT_REASONS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"@googlegroups\.com$"), "rejected"),  # Google Groups: no such group or no permission to post
 )
 
-check_reason_words(f"{__name__}.VENDOR_REASONS", [r for _p, r in (*VENDOR_REASONS, *RECIPIENT_REASONS)])
+check_reason_words(f"{__name__}.RECIPIENT_REASONS", [r for _p, r in RECIPIENT_REASONS])
 
 
 def is_bounce_sender(mail: ParsedMail) -> bool:
@@ -148,7 +130,7 @@ def read_bounce_text(mail: ParsedMail) -> list[Delivery]:
     before: list[str] = []
     previous = ""
     for line in report.split("\n"):
-        address = _recipient_on(line, excluded)
+        address, whole_line = _recipient_on(line, excluded)
         if address and (address == sender or _SENDER_INTRO_RE.search(previous)):
             address = ""  # `A message sent by <sender>`: the original's author, not a recipient
         if line.strip():
@@ -156,7 +138,9 @@ def read_bounce_text(mail: ParsedMail) -> list[Delivery]:
         if address:
             if current is not None:
                 _close(current, lines, before)
-            before = preamble if current is None else []
+            before = preamble if current is None or preamble is not lines else []
+            if whole_line:
+                preamble = []  # what follows a one-line report belongs to the next recipient (sendmail)
             current = next((d for d in deliveries if d.recipient == address), None)
             if current is None:
                 current = Delivery(recipient=address)
@@ -165,16 +149,19 @@ def read_bounce_text(mail: ParsedMail) -> list[Delivery]:
             rest = line[len(head) + len(address):].lstrip(">:.\" \t")
             head = line[:len(head)].strip(" \t<\"*-")
             lines = [x for x in (head if head.endswith(":") else "", rest) if x]
+            if not whole_line:
+                preamble = lines
             continue
         if _SKIP_RE.match(line):
             continue
-        (lines if current is not None else preamble).append(line.strip())
+        preamble.append(line.strip())
     if current is not None:
-        _close(current, lines, before)
+        _close(current, lines if preamble is lines else lines + preamble, before)
     if not deliveries:
         deliveries = _from_headers(mail, report, excluded)
     for d in deliveries:
-        d.reason = d.reason or next((r for p, r in RECIPIENT_REASONS if p.search(d.recipient)), "")
+        if not d.reason and not _CODE_RE.search(d.diagnosis):
+            d.reason = next((r for p, r in RECIPIENT_REASONS if p.search(d.recipient)), "")
     return deliveries
 
 
@@ -184,7 +171,7 @@ def quoted_original(mail: ParsedMail) -> tuple[str | None, str | None]:
     lines = text.split("\n")
     for index, line in enumerate(lines):
         if any(m.match(line) for m in END_MARKERS):
-            block = "\n".join(x for x in lines[index + 1 :] if not any(m.match(x) for m in END_MARKERS[:4]))
+            block = "\n".join(x for x in lines[index + 1 :] if not any(m.match(x) for m in ANNOUNCE_MARKERS))
             headers = parse_header_block(block.lstrip("\n"))
             message_id = (headers.get("message-id") or (None,))[0]
             subject = (headers.get("subject") or (None,))[0]
@@ -220,16 +207,17 @@ def _report_text(mail: ParsedMail) -> str:
     return "\n".join(kept)
 
 
-def _recipient_on(line: str, excluded: frozenset[str]) -> str:
+def _recipient_on(line: str, excluded: frozenset[str]) -> tuple[str, bool]:
+    """The failed address a line introduces ('' if none), and whether the line is that recipient's whole report."""
     if "@" not in line or len(line) > 400:
-        return ""
+        return "", False
     for number, pattern in enumerate(RECIPIENT_PATTERNS):
         match = pattern.search(line)
         if match:
             address = match.group(1).strip(".").lower()
             if number < _WEAK_FROM or address not in excluded:
-                return address
-    return ""
+                return address, number == _WHOLE_LINE
+    return "", False
 
 
 def _excluded_addresses(mail: ParsedMail) -> frozenset[str]:
@@ -261,12 +249,17 @@ def _close(delivery: Delivery, lines: list[str], before: list[str] | None = None
         delivery.diagnosis = text
     elif text:
         delivery.diagnosis += " " + text
-    delivery.reason = delivery.reason or vendor_reason(delivery.diagnosis)
+    if not delivery.reason:
+        apply_vendor_reason(delivery)
 
 
-def vendor_reason(diagnosis: str) -> str:
-    """The reason a vendor's own wording states (`VENDOR_REASONS`), or ''."""
-    return next((reason for pattern, reason in VENDOR_REASONS if pattern.search(diagnosis)), "")
+def apply_vendor_reason(delivery: Delivery) -> None:
+    """Take the reason (and the way to make a status) that an MTA's own wording states (`VENDOR_REASONS`)."""
+    rule = next((r for r in VENDOR_REASONS if r.pattern.search(delivery.diagnosis)), None)
+    if rule is not None:
+        delivery.pseudo = delivery.pseudo or rule.pseudo
+        if rule.reason != "onhold":
+            delivery.reason = rule.reason
 
 
 def _from_headers(mail: ParsedMail, report: str, excluded: frozenset[str]) -> list[Delivery]:

@@ -39,11 +39,13 @@ def find_command(text: str) -> str:
 # --- finding codes inside free text -----------------------------------------------------------------------
 _STATUS_RE = re.compile(r"(?<![\d.vV])([245])\.([0-7])\.(\d{1,3})(?!\d)")
 _IPV4_RE = re.compile(r"\b\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\b")
-_REPLY_RE = re.compile(r"(?<![\d.\-:/])([245][0-5][0-9])(?=[ \-,]|$|\])", re.MULTILINE)
+#: A reply code stands alone (not in a time, an address or a path); Zoho writes it as `ERROR_CODE :421,`.
+_REPLY_RE = re.compile(r"(?:(?<=ERROR_CODE :)|(?<![\d.\-:/]))([245][0-5][0-9])(?=[ \-,]|$|\])", re.MULTILINE)
 
 
 def find_status(text: str, klass: str = "") -> str:
-    """The RFC 3463 status named in free text, preferring a specific one over `X.0.0` and `4.4.7`."""
+    """The RFC 3463 status named in free text, preferring a failure to a success (class 2) and a specific
+    status to `X.0.0` and `4.4.7`."""
     if len(text) < 5:
         return ""
     text = _IPV4_RE.sub(" ", text)
@@ -59,6 +61,9 @@ def find_status(text: str, klass: str = "") -> str:
         found.append(code)
     if weak:
         found.append(weak)
+    if not klass and any(code[0] != "2" for code in found):
+        # a session transcript (`250 2.1.5 Ok` ... `451 4.3.0 Error`): the accepted steps are not the failure
+        found = [code for code in found if code[0] != "2"]
     if not found:
         return ""
     chosen = found[0]

@@ -18,7 +18,7 @@ from typing import ClassVar
 
 from processor.catalogues import reason_action
 from processor.detect.base import Detection, NeedsNoSettings
-from processor.detect.mailbounce import bounce_text, ses
+from processor.detect.mailbounce import bounce_text, rhost, ses
 from processor.detect.mailbounce.codes import find_command, find_reply, find_status, prefer_status
 from processor.detect.mailbounce.delivery import Delivery
 from processor.detect.mailbounce.reason_match import decide_reason, pseudo_status
@@ -40,6 +40,8 @@ _RECIPIENT_FIELDS = ("final-recipient", "x-actual-recipient", "original-recipien
 _ADDRESS_RE = re.compile(r"[^\s<>\"'(),;:\[\]]+@[A-Za-z0-9][A-Za-z0-9.\-]*[A-Za-z0-9]")
 _AUTO_REPLY_HEADERS = ("x-autoreply", "x-autorespond", "x-autoresponder", "x-vacation", "x-mail-autoreply")
 _SPACE_RE = re.compile(r"\s+")
+_CONTINUED_RE = re.compile(r"^([245]\d\d)-")
+_IN_REPLY_RE = re.compile(r"\(in reply to [^()]{1,40} command\)\s*$", re.IGNORECASE)
 _MAX_MESSAGE = 1000
 
 
@@ -61,6 +63,9 @@ class DeliveryReportDetector(NeedsNoSettings):
         if not deliveries:
             return None
         message_id, subject = _original(mail)
+        received = rhost.received_host(mail.header_all("received"))
+        for d in deliveries:
+            d.local_host = d.local_host or received
         return Detection.of(_result(d, message_id, subject) for d in deliveries)
 
 
@@ -109,7 +114,7 @@ def read_delivery_status(mail: ParsedMail) -> list[Delivery]:
 def _read_fields(text: str) -> list[Delivery]:
     """The per-recipient groups of one delivery-status text (fields may be folded, groups may run together)."""
     deliveries: list[Delivery] = []
-    arrival = ""
+    arrival = reporting = ""
     for block in _BLANK_RE.split(text):
         group: dict[str, str] = {}
         groups = [group]
@@ -129,13 +134,14 @@ def _read_fields(text: str) -> list[Delivery]:
             group.setdefault(last, match.group(2).strip())
         for fields in groups:
             arrival = fields.get("arrival-date", arrival)
+            reporting = fields.get("reporting-mta", reporting)
             recipient = next((a for a in (_address(fields.get(k, "")) for k in _RECIPIENT_FIELDS) if a), "")
             if recipient:
-                deliveries.append(_delivery(recipient, fields, arrival))
+                deliveries.append(_delivery(recipient, fields, arrival, reporting))
     return deliveries
 
 
-def _delivery(recipient: str, fields: dict[str, str], arrival: str) -> Delivery:
+def _delivery(recipient: str, fields: dict[str, str], arrival: str, reporting: str) -> Delivery:
     kind, _, rest = fields.get("diagnostic-code", "").partition(";")
     diagnostic_type, diagnosis = (kind.strip().upper(), rest.strip()) if rest else ("", kind.strip())
     action = fields.get("action", "").split()
@@ -146,7 +152,20 @@ def _delivery(recipient: str, fields: dict[str, str], arrival: str) -> Delivery:
         diagnosis=diagnosis,
         diagnostic_type=diagnostic_type,
         date=fields.get("last-attempt-date") or arrival,
+        remote_host=_mta_name(fields.get("remote-mta", "")),
+        local_host=_mta_name(reporting),
     )
+
+
+def _mta_name(value: str) -> str:
+    """`dns; mx.example.jp` -> `mx.example.jp` (an MTA-name field names a host when its type is DNS)."""
+    kind, _, name = value.partition(";")
+    if not name:
+        name = kind
+    elif kind.strip().lower() != "dns":
+        return ""
+    words = name.split()  # `dns;mx.example.jp (TCP|192.0.2.1|25) (au mail)`: the host is the first word
+    return words[0].strip("<>[]").rstrip(".").lower() if words else ""
 
 
 def _address(value: str) -> str:
@@ -165,10 +184,31 @@ def _fill_from_text(deliveries: list[Delivery], from_text: list[Delivery]) -> No
             continue
         if not d.diagnosis:
             d.diagnosis = other.diagnosis
+        else:
+            d.diagnosis = _whole_reply(d.diagnosis, other.diagnosis)
+            stage = _IN_REPLY_RE.search(other.diagnosis)
+            if stage and d.diagnosis in other.diagnosis and stage.group(0) not in d.diagnosis:
+                # Postfix's text adds `(in reply to MAIL FROM command)` to the reply its Diagnostic-Code quotes
+                d.diagnosis = f"{d.diagnosis} {stage.group(0)}"
         if not d.command:
             d.command = other.command or find_command(other.diagnosis)
         if not d.reason:
             d.reason = other.reason
+        if not d.pseudo:
+            d.pseudo = other.pseudo
+
+
+def _whole_reply(first: str, text: str) -> str:
+    """sendmail keeps only the first line of a multi-line reply in Diagnostic-Code (`550-5.7.1 ...`, the `-`
+    says more lines follow, RFC 5321 4.2.1); its transcript has them all, up to `<<< 550 5.7.1 ...`."""
+    continued = _CONTINUED_RE.match(first)
+    quoted = text.find(f"<<< {first}")  # the transcript's copy, not the `(reason: 550-...)` summary line
+    start = quoted + 4 if quoted >= 0 else text.find(first)
+    if continued is None or start < 0:
+        return first
+    last = re.compile(rf"(?:<<< )?{continued.group(1)} \S.*?(?= (?:<<< |>>> )?\d{{3}}[ -]|$)").search(
+        text, start + len(first))
+    return text[start:last.end()].replace("<<< ", "") if last else first
 
 
 def _finish(d: Delivery) -> tuple[str, str, str]:
@@ -183,7 +223,8 @@ def _finish(d: Delivery) -> tuple[str, str, str]:
         diagnosis = f"{reply} {in_text} {diagnosis}".strip()
         d.diagnosis = _SPACE_RE.sub(" ", diagnosis)
     if not d.reason:
-        d.reason = bounce_text.vendor_reason(d.diagnosis)
+        bounce_text.apply_vendor_reason(d)
+    d.remote_host = d.remote_host or rhost.host_named_in(d.diagnosis)
     status = prefer_status(d.status, in_text, reply)
     d.status = status
     if not d.reply:
@@ -192,7 +233,12 @@ def _finish(d: Delivery) -> tuple[str, str, str]:
         d.command = find_command(diagnosis)
     reason = decide_reason(d)
     if not status:
-        status = pseudo_status(reason, _is_temporary(reply, diagnosis))
+        # Sisimai's order: the MTA's own wording may fix the pseudo status before the reason is final
+        temporary = _is_temporary(reply, diagnosis)
+        if d.pseudo == "onhold":
+            status = pseudo_status("onhold", temporary)
+        else:
+            status = pseudo_status(reason, temporary or d.pseudo == "temporary")
     if reply and status and reply[0] != status[0]:
         reply = find_reply(diagnosis, status[0])
     return status, reply, reason

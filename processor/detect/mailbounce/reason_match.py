@@ -3,7 +3,8 @@
 Why tables and not a model: the words must agree with Sisimai's, so the same evidence is read the same way.
 The status table (`status_reasons.tsv`) follows Sisimai's `smtp/status`, the phrase table (`phrases.tsv`)
 its `reason/why-*` lists, and `decide_reason` its trial order (`reason/find.go`: probe the status and the
-diagnostic per reason in a fixed order, then fall back to weaker evidence). The first pass is one table,
+diagnostic per reason in a fixed order, then fall back to weaker evidence). Before it, as in Sisimai, a
+provider's own codes and wordings are read (`rhost`, Sisimai's Rhost). The first pass is one table,
 `FIRST_PASS`, of (reason, check) in trial order: a reason's guards live in its own small check, and a new
 reason is one row. Source: sisimai/go-sisimai (BSD 2-Clause License) at commit 02714b7.
 """
@@ -14,6 +15,7 @@ from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
 
 from processor.detect.mailbounce.delivery import Delivery
+from processor.detect.mailbounce.rhost import provider_reason
 from processor.detect.mailbounce.tables import (
     MAIL_REASON_WORDS,
     Phrase,
@@ -216,12 +218,17 @@ def _fallback(d: Delivery, diag: str) -> str:
 
 
 def decide_reason(d: Delivery) -> str:
-    """The Sisimai reason word for one recipient: a reader's own verdict first, then status and phrases."""
-    if d.reason and d.reason != "expired":  # a vendor's own words, except its generic "giving up"
+    """The Sisimai reason word for one recipient: a reader's own verdict first, then the provider's own
+    codes and wordings (`rhost`), then status and phrases."""
+    if d.reason and d.reason not in _WEAK:
         return d.reason
     if d.status.startswith("2.") or d.action == "delivered":
         return "delivered"
-    diag = d.diagnosis.lower()
+    if provided := provider_reason(d):
+        return provided
+    if d.reason and d.reason != "expired":  # a vendor's own words, except its generic "giving up"
+        return d.reason
+    diag = " ".join(d.diagnosis.lower().split())  # `Purported  Responsible`: phrases have single spaces
     reason = ""
     if not d.diagnostic_type.upper().startswith("X-UNIX"):
         reason = next((r for r, check in FIRST_PASS if check(d, diag)), "")

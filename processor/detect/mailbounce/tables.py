@@ -19,10 +19,16 @@ from processor.reasons import MailReason
 __all__ = [
     "MAIL_REASON_WORDS",
     "Phrase",
+    "ProviderRule",
     "TableRow",
+    "VendorReason",
+    "load_end_markers",
     "load_phrases",
+    "load_provider_hosts",
+    "load_provider_rules",
     "load_pseudo_statuses",
     "load_status_reasons",
+    "load_vendor_reasons",
     "package_table",
     "read_rows",
     "reason_word",
@@ -115,6 +121,101 @@ def load_pseudo_statuses(text: str, filename: str) -> Mapping[str, str]:
             raise row.error(f"reason {reason} is listed twice")
         table[reason] = detail
     return MappingProxyType(table)
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderRule:
+    """One provider wording: the reason it names, the status (and command) it is limited to, its pattern."""
+
+    reason: str
+    status: str
+    command: str
+    pattern: re.Pattern[str]
+
+    def applies(self, status: str, command: str, diagnosis: str) -> bool:
+        if self.status and status != self.status and not (
+                self.status.startswith("x.") and status[1:] == self.status[1:] and status[:1] in "45"):
+            return False
+        if self.command and command != self.command:
+            return False
+        return bool(self.pattern.search(diagnosis))
+
+
+_HOST_SUFFIX_RE = re.compile(r"\.?[a-z0-9](?:[a-z0-9.\-]*[a-z0-9])?")
+_COMMAND_WORD_RE = re.compile(r"[A-Z]{4,8}")
+
+
+def load_provider_hosts(text: str, filename: str) -> Mapping[str, tuple[str, ...]]:
+    """Provider -> its host suffixes; columns: provider, suffix (lower case, `.` first for "under")."""
+    table: dict[str, list[str]] = {}
+    for row in read_rows(text, filename, 2, 2):
+        provider, suffix = row.fields
+        if not _HOST_SUFFIX_RE.fullmatch(suffix):
+            raise row.error(f"{suffix!r} is not a lower-case host name or `.domain` suffix")
+        table.setdefault(provider, []).append(suffix)
+    return MappingProxyType({provider: tuple(suffixes) for provider, suffixes in table.items()})
+
+
+def load_provider_rules(
+    text: str, filename: str, providers: Mapping[str, object]
+) -> Mapping[str, tuple[ProviderRule, ...]]:
+    """Provider -> its wordings in file order; columns: provider, reason, when (`*`, `status`, `status CMD`), regex."""
+    table: dict[str, list[ProviderRule]] = {}
+    for row in read_rows(text, filename, 4, 4):
+        provider, _reason, when, pattern = row.fields
+        if provider not in providers:
+            raise row.error(f"provider {provider!r} has no hosts in the provider host table")
+        status, _, command = ("", "", "") if when == "*" else when.partition(" ")
+        if status and not _STATUS_RE.fullmatch(status.replace("x.", "4.", 1)):
+            raise row.error(f"{status!r} is not an RFC 3463 status (class.subject.detail, class x: 4 or 5) or `*`")
+        if command and not _COMMAND_WORD_RE.fullmatch(command):
+            raise row.error(f"{command!r} is not an SMTP command word such as RCPT or DATA")
+        rule = ProviderRule(reason_word(row, 1), status, command, _compiled(row, pattern))
+        if rule in table.setdefault(provider, []):
+            raise row.error(f"this rule of {provider} is listed twice")
+        table[provider].append(rule)
+    return MappingProxyType({provider: tuple(rules) for provider, rules in table.items()})
+
+
+@dataclass(frozen=True, slots=True)
+class VendorReason:
+    """An MTA's own wording: the reason it states, how to make a status without one, its pattern."""
+
+    reason: str
+    pseudo: str
+    pattern: re.Pattern[str]
+
+
+_PSEUDO_KINDS = frozenset({"-", "temporary", "onhold"})
+
+
+def load_vendor_reasons(text: str, filename: str) -> tuple[VendorReason, ...]:
+    """MTA wordings in file order; columns: reason, pseudo (`-`, `temporary`, `onhold`), regex."""
+    rules: list[VendorReason] = []
+    for row in read_rows(text, filename, 3, 3):
+        _reason, pseudo, pattern = row.fields
+        if pseudo not in _PSEUDO_KINDS:
+            raise row.error(f"pseudo {pseudo!r} is not one of {', '.join(sorted(_PSEUDO_KINDS))}")
+        rules.append(VendorReason(reason_word(row), pseudo, _compiled(row, pattern)))
+    return tuple(rules)
+
+
+def load_end_markers(text: str, filename: str) -> tuple[tuple[re.Pattern[str], bool], ...]:
+    """(pattern, announces the original) in file order; columns: kind (`announce`, `original`), regex."""
+    markers: list[tuple[re.Pattern[str], bool]] = []
+    for row in read_rows(text, filename, 2, 2):
+        kind, pattern = row.fields
+        if kind not in ("announce", "original"):
+            raise row.error(f"kind {kind!r} is not `announce` or `original`")
+        markers.append((_compiled(row, pattern), kind == "announce"))
+    return tuple(markers)
+
+
+def _compiled(row: TableRow, pattern: str) -> re.Pattern[str]:
+    try:
+        return re.compile(pattern, re.IGNORECASE)
+    except re.error as exc:
+        raise row.error(f"pattern {pattern!r} is not a regular expression ({exc})") from exc
 
 
 def _unquote(field: str) -> str:

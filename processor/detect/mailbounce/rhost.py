@@ -1,0 +1,104 @@
+"""Mail providers known by host name, and the reasons their own codes and wordings state (Sisimai's Rhost).
+
+A big provider often answers with its own code (Cox `AUP#CXBL`, GoDaddy `IB607`, Facebook `RCP-P2`, La Poste
+`LPN007_416`) or a wording that means something else elsewhere ("sender rejected" at Spectrum is a rate
+limit). Such knowledge is data: `rhost_hosts.tsv` says which hosts are whose, `rhost_reasons.tsv` what each
+provider's codes and wordings mean. A provider is found, as Sisimai does it, by the recipient's domain, then
+by the remote MTA (the Remote-MTA field, or the host a diagnostic names), then by the reporting MTA (the
+Reporting-MTA field, else the bounce's own Received: hops). Its rules are read before the generic phrases.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+
+from processor.detect.mailbounce.delivery import Delivery
+from processor.detect.mailbounce.tables import (
+    ProviderRule,
+    load_provider_hosts,
+    load_provider_rules,
+    package_table,
+)
+
+__all__ = ["PROVIDER_HOSTS", "PROVIDER_RULES", "host_named_in", "provider_of", "provider_reason", "received_host"]
+
+#: Provider -> its host suffixes (`.laposte.net`: any host under laposte.net).
+PROVIDER_HOSTS: Mapping[str, tuple[str, ...]] = load_provider_hosts(*package_table("rhost_hosts.tsv"))
+#: Provider -> its codes and wordings, in the order they are tried.
+PROVIDER_RULES: Mapping[str, tuple[ProviderRule, ...]] = load_provider_rules(
+    *package_table("rhost_reasons.tsv"), PROVIDER_HOSTS
+)
+
+_HOST = r"([A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?)*\.[A-Za-z]{2,63})"
+#: Where the MTAs name the remote host in a diagnostic (after Sisimai's rfc1123 `Sandwiched`/`StartAfter`).
+_NAMED_HOST_RES: tuple[re.Pattern[str], ...] = tuple(
+    re.compile(p, re.IGNORECASE)
+    for p in (
+        rf"\bhost {_HOST}\.?\s*\[[^\]]*\]",  # Postfix `host mx.example.jp[192.0.2.1] said:`, Exim `host x [ip]:`
+        rf"\bhost {_HOST}\.? said:",  # Postfix without an address
+        rf"\bwhile talking to {_HOST}\.?:",  # sendmail
+        rf"\bby {_HOST}\. \[",  # Gmail `... for the recipient domain example.jp by mx.example.jp. [192.0.2.1].`
+        rf"\bremote system: dns;\s*{_HOST}",  # Oracle Messaging Server
+        rf"\bgenerating server: {_HOST}",  # Exchange 2007 and later
+    )
+)
+_RECEIVED_FROM_RE = re.compile(rf"^\s*from\s+{_HOST}\b", re.IGNORECASE)
+
+
+def host_named_in(diagnosis: str) -> str:
+    """The remote host a diagnostic names (`host mx.example.jp[192.0.2.1] said:`), lower case, or ''."""
+    for pattern in _NAMED_HOST_RES:
+        if found := pattern.search(diagnosis):
+            return found.group(1).lower()
+    return ""
+
+
+def received_host(received: Iterable[str]) -> str:
+    """The first host name in a `from` clause of the bounce's Received: headers (top down), or ''."""
+    for value in received:
+        found = _RECEIVED_FROM_RE.match(value)
+        if found and found.group(1).lower() not in ("localhost", "localhost.localdomain"):
+            return found.group(1).lower()
+    return ""
+
+
+def _by_suffix(hosts: Mapping[str, tuple[str, ...]]) -> tuple[dict[str, str], dict[str, str]]:
+    """(host suffix -> provider, domain that some suffix lies under -> provider), first provider wins."""
+    suffixes: dict[str, str] = {}
+    parents: dict[str, str] = {}
+    for provider, names in hosts.items():
+        for name in names:
+            bare = name.lstrip(".")
+            suffixes.setdefault(bare, provider)
+            labels = bare.split(".")
+            for start in range(len(labels) - 1):  # `mx.aol.com` lies under `mx.aol.com` and `aol.com`
+                parents.setdefault(".".join(labels[start:]), provider)
+    return suffixes, parents
+
+
+_SUFFIXES, _PARENTS = _by_suffix(PROVIDER_HOSTS)
+
+
+def provider_of(recipient: str, remote_host: str = "", local_host: str = "") -> str:
+    """The provider whose hosts serve the recipient's domain, or answered (remote), or wrote the bounce (local)."""
+    domain = recipient.rpartition("@")[2].lower()
+    if "." in domain and domain in _PARENTS:
+        return _PARENTS[domain]
+    for host in (remote_host, local_host):
+        labels = host.split(".")
+        for start in range(len(labels)):  # the host itself, then each domain it lies under
+            if (provider := _SUFFIXES.get(".".join(labels[start:]))) is not None:
+                return provider
+    return ""
+
+
+def provider_reason(d: Delivery) -> str:
+    """The reason the provider's own code or wording states for this recipient, or ''."""
+    provider = provider_of(d.recipient, d.remote_host, d.local_host)
+    if not provider or not d.diagnosis:
+        return ""
+    return next(
+        (rule.reason for rule in PROVIDER_RULES.get(provider, ()) if rule.applies(d.status, d.command, d.diagnosis)),
+        "",
+    )
