@@ -20,8 +20,11 @@ import unicodedata
 from email.header import Header
 
 __all__ = [
+    "clean_text",
     "decode_bytes",
     "decode_header_value",
+    "fold_text",
+    "fold_with_offsets",
     "normalize_text",
 ]
 
@@ -77,7 +80,12 @@ _JAPANESE_RE = re.compile("[\u3000-\u30ff\u3190-\u33ff\u4e00-\u9fff\uf900-\ufaff
 
 
 def normalize_text(text: str) -> str:
-    """NFKC, ASCII hyphens for the dash look-alikes, no NUL bytes or lone surrogates, LF line ends.
+    """`clean_text`, then `fold_text`: the form every pattern matches against."""
+    return fold_text(clean_text(text))
+
+
+def clean_text(text: str) -> str:
+    """No NUL bytes or lone surrogates, LF line ends: text as the mail says it, in a form both databases store.
 
     Surrogates become U+FFFD because PostgreSQL (UTF-8) rejects them and NUL, and detectors must never see
     a string that cannot be stored.
@@ -86,10 +94,41 @@ def normalize_text(text: str) -> str:
         text = text.replace("\x00", "")
     if _SURROGATE_RE.search(text):
         text = _SURROGATE_RE.sub("\ufffd", text)
-    text = unicodedata.normalize("NFKC", text).translate(_FOLD)
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
     return text
+
+
+def fold_text(text: str) -> str:
+    """NFKC and ASCII hyphens for the dash look-alikes: full-width colons, digits and letters compare equal to
+    their ASCII forms. For matching only: a stored value keeps what the mail says (`①見積書`, not `1見積書`)."""
+    return unicodedata.normalize("NFKC", text).translate(_FOLD)
+
+
+def fold_with_offsets(text: str) -> tuple[str, tuple[int, ...]]:
+    """`fold_text(text)` and, for each of its characters and one past the end, the index in `text` of the
+    character it came from: a match found in the folded text is cut from the original by
+    `text[offsets[start]:offsets[end]]`. Folding goes one base character (with its combining marks, such as
+    the half-width voiced mark in `ｶﾞ`) at a time, so each maps to a whole run of the original."""
+    if text.isascii():
+        return text, tuple(range(len(text) + 1))
+    folded: list[str] = []
+    offsets: list[int] = []
+    start = 0
+    for end in range(1, len(text) + 1):
+        if end < len(text) and _is_mark(text[end]):
+            continue
+        piece = fold_text(text[start:end])
+        folded.append(piece)
+        offsets.extend([start] * len(piece))
+        start = end
+    offsets.append(len(text))
+    return "".join(folded), tuple(offsets)
+
+
+def _is_mark(char: str) -> bool:
+    """A character NFKC joins to the one before it (combining marks; the half-width sound marks ﾞ ﾟ)."""
+    return unicodedata.combining(char) != 0 or char in "\uff9e\uff9f"
 
 
 def decode_bytes(data: bytes, label: str | None = None) -> str:
