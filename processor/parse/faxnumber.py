@@ -95,6 +95,13 @@ def _unwrap(text: str, start: int, end: int) -> tuple[int, int]:
     return start, end
 
 
+def _is_valid(digits: str) -> bool:
+    try:
+        return phonenumbers.is_valid_number(phonenumbers.parse(digits, None))
+    except phonenumbers.NumberParseException:
+        return False
+
+
 def _is_fax_number(token: str, country: str, trunk_optional: bool) -> bool:
     if _DATE_RE.fullmatch(token):
         return False
@@ -109,7 +116,8 @@ def _is_fax_number(token: str, country: str, trunk_optional: bool) -> bool:
     except phonenumbers.NumberParseException:
         return False
     if not phonenumbers.is_valid_number(number):
-        return False
+        # A template of a foreign product may write its country code without `+` (`19005550100`).
+        return trunk_optional and not international and _is_valid("+" + digits)
     if international or number.country_code != phonenumbers.country_code_for_region(country):
         return True  # `+1…`, `00…`, or the region's own international prefix (`010` in Japan)
     metadata = phonenumbers.PhoneMetadata.metadata_for_region(country)

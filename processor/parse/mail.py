@@ -29,7 +29,7 @@ from email.policy import compat32
 from functools import cached_property
 
 from processor.errors import ParseError
-from processor.parse.charset import decode_bytes, decode_header_value, normalize_text
+from processor.parse.charset import clean_text, decode_bytes, decode_header_value, fold_text, normalize_text
 from processor.parse.html import html_to_text
 from processor.parse.metadata import MailMetadata, read_metadata
 
@@ -74,6 +74,9 @@ class MailPart:
     charset: str | None
     text: str | None
     """Decoded, normalized text for text/* and message/*-status parts; HTML already turned into text."""
+    source_text: str | None = None
+    """`text` before folding (`clean_text` only): what the mail says, for values that are stored (`①見積書`).
+    Set for inline text bodies; None where only `text` exists."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +152,18 @@ class ParsedMail:
         """All inline text/html parts as text, joined."""
         return "\n".join(p.text for p in self.parts if p.content_type == "text/html" and p.text and
                          not p.is_attachment)
+
+    @cached_property
+    def plain_source(self) -> str:
+        """`plain_text` unfolded: search it with `processor.detect.labels`, which folds for matching only."""
+        return "\n".join(p.source_text or p.text or "" for p in self.parts if p.content_type == "text/plain"
+                         and p.text and not p.is_attachment)
+
+    @cached_property
+    def html_source(self) -> str:
+        """`html_text` unfolded."""
+        return "\n".join(p.source_text or p.text or "" for p in self.parts if p.content_type == "text/html"
+                         and p.text and not p.is_attachment)
 
     @cached_property
     def text(self) -> str:
@@ -386,6 +401,7 @@ def _read_part(
     is_attachment = disposition == "attachment" or (filename is not None and not ctype.startswith("text/"))
     charset = _charset(part)
     text: str | None = None
+    source: str | None = None
     size = 0
 
     if ctype in _RFC822_TYPES:
@@ -420,12 +436,15 @@ def _read_part(
         # No boundary was found (or the header naming it was broken): the body is still readable text.
         defects.append("MultipartWithoutParts")
         ctype = "text/plain"
-        text = normalize_text(decode_bytes(data[:MAX_TEXT_BYTES], charset))
+        source = clean_text(decode_bytes(data[:MAX_TEXT_BYTES], charset))
+        text = fold_text(source)
     elif ctype.startswith("text/") and not (is_attachment and ctype not in ("text/plain", "text/html", "text/csv",
                                                                              "text/xml")):
         decoded = decode_bytes(data[:MAX_TEXT_BYTES], charset or _html_meta_charset(ctype, data))
-        text = normalize_text(html_to_text(decoded) if ctype == "text/html" else decoded)
-    parts.append(MailPart(ctype, filename, is_attachment, size, depth, charset, text))
+        source = clean_text(html_to_text(decoded) if ctype == "text/html" else decoded)
+        text = fold_text(source)
+    parts.append(MailPart(ctype, filename, is_attachment, size, depth, charset, text,
+                          source if source != text else None))
 
 
 def _undo_transfer_encoding(part: Message, inner: Message, defects: list[str]) -> Message:
