@@ -315,6 +315,14 @@ def _decode_iso2022jp(data: bytes) -> str:
             flush()
             mode, i = "ascii", i + 1
             continue
+        if byte >= 0x80 and mode != "kana":
+            # 8-bit bytes in a 7-bit code: a Shift_JIS or UTF-8 body with a stray escape run, or a mailer that
+            # pasted 8-bit text between escapes. Read the run up to the next escape as such, not byte by byte.
+            flush()
+            end = _next_shift(data, i)
+            out.append(_decode_8bit_run(data[i:end]))
+            mode, i = "ascii", end
+            continue
         if mode == "jis":
             if byte in (0x0A, 0x0D):  # a line end inside a JIS run: the mailer forgot to switch back
                 flush()
@@ -342,6 +350,20 @@ def _decode_iso2022jp(data: bytes) -> str:
         i += 1
     flush()
     return "".join(out)
+
+
+def _next_shift(data: bytes, start: int) -> int:
+    """Index of the next ESC, SO or SI at or after `start` (the end of `data` when there is none)."""
+    positions = [p for p in (data.find(b"\x1b", start), data.find(b"\x0e", start), data.find(b"\x0f", start)) if p >= 0]
+    return min(positions, default=len(data))
+
+
+def _decode_8bit_run(run: bytes) -> str:
+    """8-bit text found inside ISO-2022-JP: UTF-8 when it is valid UTF-8, else the better Japanese reading."""
+    if (as_utf8 := _strict(run, "utf-8")) is not None:
+        return as_utf8
+    readings = [r for r in (_strict(run, "cp932"), _strict(run, "euc_jp")) if r is not None]
+    return max(readings, key=_japanese_score) if readings else _decode_cp932(run)
 
 
 def _jis_to_sjis(j1: int, j2: int) -> bytes:

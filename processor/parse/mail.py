@@ -26,7 +26,7 @@ from datetime import datetime
 from email.message import Message
 from email.parser import BytesHeaderParser, HeaderParser
 from email.policy import compat32
-from functools import cached_property
+from functools import cache, cached_property
 
 from processor.errors import ParseError
 from processor.parse.charset import clean_text, decode_bytes, decode_header_value, fold_text, normalize_text
@@ -197,7 +197,10 @@ def parse_mail(raw: bytes, envelope_recipients: tuple[str, ...] = ()) -> ParsedM
     if not isinstance(raw, bytes | bytearray | memoryview):
         raise ParseError(f"expected bytes, got {type(raw).__name__}")
     raw = bytes(raw)
-    source, defects = bound_input(_repair_folds(raw))
+    repaired, folds = _repair_folds(raw)
+    source, defects = bound_input(repaired)
+    if folds:
+        defects.append(f"RelayFoldsJoined({folds})")
     try:
         message = email.message_from_bytes(source, policy=compat32)
     except RecursionError:
@@ -236,12 +239,37 @@ def parse_mail(raw: bytes, envelope_recipients: tuple[str, ...] = ()) -> ParsedM
 _BROKEN_FOLD_RE = re.compile(
     rb";[ \t]*(\r\n|\r|\n)(?=(?:boundary|charset|name|filename|format|report-type|type|delsp)[ \t]*=)", re.IGNORECASE
 )
+RELAY_LINE_LIMIT = 998
+"""RFC 5321's longest line. Postfix (`smtp_line_length_limit`) breaks a longer line by inserting CRLF + SPACE
+after this many bytes, anywhere: inside a word, inside a multi-byte character."""
+_HEADER_END_RE = re.compile(rb"\r?\n\r?\n")
 
 
-def _repair_folds(raw: bytes) -> bytes:
-    """`Content-Type: multipart/alternative;` then `boundary=…` at the start of the next line (no fold
-    white space) is seen from some mailers; without repair the boundary is lost and the body with it."""
-    return _BROKEN_FOLD_RE.sub(rb";\1 ", raw) if b";" in raw else raw
+@cache
+def _relay_fold_re(limit: int) -> re.Pattern[bytes]:
+    # The line end + SPACE after a line of exactly `limit` bytes; a lookbehind, so that a continuation that
+    # is itself `limit` bytes long (SPACE included) and folded again is joined too.
+    return re.compile(rb"(?<=^[^\r\n]{%d})\r?\n " % limit, re.MULTILINE)
+
+
+def _repair_folds(raw: bytes, limit: int = RELAY_LINE_LIMIT) -> tuple[bytes, int]:
+    """`raw` with two kinds of damage done in transit undone, and how many relay folds were joined.
+
+    - A body line of exactly `limit` bytes followed by a line that starts with a space is a relay's fold
+      (Postfix's CRLF + SPACE): the two are joined back before anything is decoded, so that a UTF-8 or
+      Shift_JIS character cut in two, or a label such as `送信結果`, is whole again. Headers are left alone
+      (there CRLF + SPACE is ordinary folding).
+    - `Content-Type: multipart/alternative;` then `boundary=…` at the start of the next line (no fold white
+      space), as some mailers write it: without repair the boundary is lost and the body with it.
+    """
+    folds = 0
+    header_end = _HEADER_END_RE.search(raw)
+    if header_end is not None and len(raw) - header_end.end() > limit:
+        body = raw[header_end.end() :]
+        body, folds = _relay_fold_re(limit).subn(b"", body)
+        if folds:
+            raw = raw[: header_end.end()] + body
+    return (_BROKEN_FOLD_RE.sub(rb";\1 ", raw) if b";" in raw else raw), folds
 
 
 def bound_input(raw: bytes) -> tuple[bytes, list[str]]:
