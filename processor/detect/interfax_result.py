@@ -17,7 +17,7 @@ from processor.catalogues import labels, vendor_hosts
 from processor.detect.base import Detection, NeedsNoSettings
 from processor.detect.codes import catalogue_entry
 from processor.detect.dates import JST, parse_datetime
-from processor.detect.labels import field_values, parse_int, pick, split_code, table_rows
+from processor.detect.labels import field_values, identifier, parse_int, pick, split_code, table_rows
 from processor.domains import is_domain_or_subdomain
 from processor.parse import ParsedMail
 from processor.parse.faxnumber import find_fax_number
@@ -35,7 +35,8 @@ LABELS = labels("interfax")
 CODE_JA, CODE_EN = LABELS["code"], LABELS["code_en"]
 NUMBER, PAGES, SUBMITTED = LABELS["fax_number"], LABELS["pages"], LABELS["submitted"]
 COMPLETED, TRANSACTION, SUBJECT = LABELS["completed"], LABELS["transaction"], LABELS["subject"]
-EVIDENCE = tuple(tuple(label for label in LABELS[name] if label.isascii()) for name in ("transaction", "fax_number"))
+EVIDENCE = tuple(tuple(label for label in LABELS[name] if label.isascii()) for name in ("transaction",
+                                                                                         "fax_number"))
 """Without an InterFAX From domain, an English `Status` counts only beside both a transaction id and a fax number."""
 TABLE_FIELDS = {name: LABELS[name] for name in ("fax_number", "pages", "submitted", "completed", "transaction",
                                                 "subject")}
@@ -80,7 +81,7 @@ class InterfaxResultDetector(NeedsNoSettings):
                 vendor="interfax", outcome=entry.outcome, reason=entry.reason, retryable=entry.retryable,
                 detected_by=self.name, code=code, vendor_message=label,
                 fax_number_raw=pick(numbers, index, len(codes)) or (subject_number if len(codes) == 1 else None),
-                transaction_id=pick(transactions, index, len(codes)) or None,
+                transaction_id=identifier(pick(transactions, index, len(codes))),
                 original_subject=original_subject or None,
                 pages=parse_int(pick(pages, index, len(codes))),
                 submitted_at=parse_datetime(pick(submitted, index, len(codes)), JST),

@@ -18,7 +18,7 @@ from functools import cache, lru_cache
 
 from processor.parse.charset import fold_text, fold_with_offsets
 
-__all__ = ["field_values", "parse_int", "pick", "split_code", "table_rows"]
+__all__ = ["field_values", "identifier", "parse_int", "pick", "split_code", "table_rows"]
 
 _DECORATION = r"[ \u3000・■□◆◇●○▼▽★☆*#>\-\[【「(<]*"
 _CLOSERS = r"[\]】」)>]?"
@@ -168,6 +168,13 @@ def split_code(value: str | None) -> tuple[str | None, str | None]:
         if match.group(group):
             return match.group(1), _cut(value, offsets, *match.span(group)) or None
     return match.group(1), None
+
+
+def identifier(value: str | None) -> str | None:
+    """An id (transaction id, message handle) folded to ASCII: it is a key that other mails must match, not
+    text a person reads (`６１２３４５６７８` is `612345678`)."""
+    text = fold_text(value or "").strip()
+    return text or None
 
 
 def parse_int(value: str | None) -> int | None:

@@ -13,7 +13,7 @@ from processor.detect.attachments import machine_texts
 from processor.detect.base import Detection
 from processor.detect.codes import catalogue_entry
 from processor.detect.dates import JST, parse_datetime
-from processor.detect.labels import parse_int, split_code
+from processor.detect.labels import identifier, parse_int, split_code
 from processor.parse import ParsedMail
 from processor.parse.charset import fold_text
 from processor.parse.faxnumber import find_fax_number
@@ -63,7 +63,7 @@ def row_result(row: Row, detected_by: str, log: logging.Logger) -> FaxResult:
     return FaxResult(
         vendor="interfax", outcome=entry.outcome, reason=entry.reason, retryable=entry.retryable,
         detected_by=detected_by, code=code, vendor_message=label,
-        fax_number_raw=find_fax_number(value("destinationfax")), transaction_id=value("transactionid"),
+        fax_number_raw=find_fax_number(value("destinationfax")), transaction_id=identifier(value("transactionid")),
         original_subject=value("originalsubject"), pages=parse_int(value("pagessent")),
         submitted_at=parse_datetime(value("submittime"), JST), occurred_at=parse_datetime(value("completiontime"), JST),
         action_ja=entry.action_ja, action_en=entry.action_en,

@@ -18,7 +18,7 @@ from processor.catalogues import CatalogueEntry, entries, labels, lookup
 from processor.detect.base import Detection, DetectorSettings
 from processor.detect.codes import catalogue_entry
 from processor.detect.dates import parse_datetime
-from processor.detect.labels import field_values, parse_int, pick, split_code
+from processor.detect.labels import field_values, identifier, parse_int, pick, split_code
 from processor.parse import ParsedMail
 from processor.parse.faxnumber import find_fax_number
 from processor.reasons import Kind
@@ -69,7 +69,7 @@ class SatisfaxtionDetector:
                 vendor="satisfaxtion", outcome=entry.outcome, reason=entry.reason, retryable=entry.retryable,
                 detected_by=self.name, code=code, vendor_message=message,
                 fax_number_raw=_number(receiver), recipient=receiver if receiver and "@" in receiver else None,
-                transaction_id=pick(handles, index, count) or None, original_subject=subject,
+                transaction_id=identifier(pick(handles, index, count)), original_subject=subject,
                 pages=parse_int(pick(pages, index, count)),
                 submitted_at=parse_datetime(pick(submitted, index, count)),
                 occurred_at=parse_datetime(pick(completed, index, count)),

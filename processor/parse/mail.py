@@ -242,14 +242,15 @@ _BROKEN_FOLD_RE = re.compile(
 RELAY_LINE_LIMIT = 998
 """RFC 5321's longest line. Postfix (`smtp_line_length_limit`) breaks a longer line by inserting CRLF + SPACE
 after this many bytes, anywhere: inside a word, inside a multi-byte character."""
-_HEADER_END_RE = re.compile(rb"\r?\n\r?\n")
+_HEADER_END_RE = re.compile(rb"\r\n\r\n|\n\n|\r\r")
 
 
 @cache
 def _relay_fold_re(limit: int) -> re.Pattern[bytes]:
     # The line end + SPACE after a line of exactly `limit` bytes; a lookbehind, so that a continuation that
     # is itself `limit` bytes long (SPACE included) and folded again is joined too.
-    return re.compile(rb"(?<=^[^\r\n]{%d})\r?\n " % limit, re.MULTILINE)
+    # Any line end (CRLF, LF, CR-only copies) counts, as it does for the parser.
+    return re.compile(rb"(?:(?<=\A[^\r\n]{%d})|(?<=[\r\n][^\r\n]{%d}))(?:\r\n|\r|\n) " % (limit, limit))
 
 
 def _repair_folds(raw: bytes, limit: int = RELAY_LINE_LIMIT) -> tuple[bytes, int]:
