@@ -62,11 +62,20 @@ def field_values(text: str, labels: Sequence[str]) -> list[str]:
     for match in _label_re(tuple(labels)).finditer(folded):
         start, end = match.span(1)
         value = _cut(text, offsets, start, end)
-        if not folded[start:end].strip():
+        if not folded[start:end].strip() and _stands_alone(folded, match.start(), end):
             start, end = _next_line_value(folded, end)
             value = _cut(text, offsets, start, end)
         values.append(value)
     return values
+
+
+def _stands_alone(folded: str, start: int, end: int) -> bool:
+    """The label is its line's only cell: under a table's header row the next line is a row (its first cell a
+    counter such as `No.` 1), not the label's value."""
+    line_start = folded.rfind("\n", 0, start) + 1
+    line_end = folded.find("\n", end)
+    line = folded[line_start : len(folded) if line_end < 0 else line_end]
+    return "\t" not in line.strip("\t ")
 
 
 def _next_line_value(folded: str, position: int) -> tuple[int, int]:
@@ -92,10 +101,11 @@ def _next_line_value(folded: str, position: int) -> tuple[int, int]:
 
 
 def table_rows(text: str, fields: Mapping[str, Sequence[str]], key_field: str) -> list[dict[str, str]]:
-    """Rows of every table whose header row names `key_field` and at least one other field, one dict per row
-    (field → cell as `text` writes it): a list send's one row per destination. Cells are TAB-separated (HTML
-    tables come out so); a header is recognised by its next row holding a code under `key_field`, so a
-    label/value layout (`送信結果<TAB>3912<TAB>ページ数<TAB>2`) is not taken for one."""
+    """Rows of every table whose header row names `key_field` among its cells, one dict per row (field → cell
+    as `text` writes it; columns it does not know, such as a `No.` counter, are left out): a list send's one
+    row per destination. Cells are TAB-separated (HTML tables come out so); a header is recognised by its next
+    row holding a code under `key_field`, so a label/value layout (`送信結果<TAB>3912<TAB>ページ数<TAB>2`) is
+    not taken for one."""
     folded, offsets = _folded(text)
     by_label = {_cell_key(label): name for name, group in fields.items() for label in group}
     lines = _line_spans(folded)
@@ -105,7 +115,7 @@ def table_rows(text: str, fields: Mapping[str, Sequence[str]], key_field: str) -
         columns = _header(folded, lines[index], by_label)
         key_column = next((c for c, name in columns.items() if name == key_field), None)
         index += 1
-        if key_column is None or len(set(columns.values())) < 2:
+        if key_column is None:
             continue
         while index < len(lines):
             cells = _cells(folded, lines[index])
