@@ -16,7 +16,7 @@ import re
 from collections.abc import Mapping, Sequence
 from functools import cache, lru_cache
 
-from processor.parse.charset import fold_text, fold_with_offsets
+from processor.parse.charset import FoldMap, fold_text, fold_with_offsets
 
 __all__ = ["field_values", "identifier", "parse_int", "pick", "split_code", "table_rows"]
 
@@ -46,12 +46,13 @@ def _label_pattern(label: str) -> str:
 
 
 @lru_cache(maxsize=16)
-def _folded(text: str) -> tuple[str, tuple[int, ...]]:
+def _folded(text: str) -> tuple[str, FoldMap]:
     return fold_with_offsets(text)
 
 
-def _cut(text: str, offsets: tuple[int, ...], start: int, end: int) -> str:
-    return text[offsets[start] : offsets[end]].strip()
+def _cut(text: str, fold_map: FoldMap, start: int, end: int) -> str:
+    """The original of folded `start:end`, stripped."""
+    return text[fold_map.start(start) : fold_map.end(end)].strip()
 
 
 def field_values(text: str, labels: Sequence[str]) -> list[str]:

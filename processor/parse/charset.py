@@ -13,13 +13,16 @@ Why not the stdlib codecs alone:
 from __future__ import annotations
 
 import binascii
+import bisect
 import codecs
 import functools
 import re
 import unicodedata
+from dataclasses import dataclass
 from email.header import Header
 
 __all__ = [
+    "FoldMap",
     "clean_text",
     "decode_bytes",
     "decode_header_value",
@@ -105,30 +108,100 @@ def fold_text(text: str) -> str:
     return unicodedata.normalize("NFKC", text).translate(_FOLD)
 
 
-def fold_with_offsets(text: str) -> tuple[str, tuple[int, ...]]:
-    """`fold_text(text)` and, for each of its characters and one past the end, the index in `text` of the
-    character it came from: a match found in the folded text is cut from the original by
-    `text[offsets[start]:offsets[end]]`. Folding goes one base character (with its combining marks, such as
-    the half-width voiced mark in `ｶﾞ`) at a time, so each maps to a whole run of the original."""
-    if text.isascii():
-        return text, tuple(range(len(text) + 1))
+@dataclass(frozen=True, slots=True)
+class FoldMap:
+    """Where each character of a folded text came from in the original: a match found in the folded text is
+    cut from the original by `text[fold_map.start(a):fold_map.end(b)]`. Only the runs that folding changed
+    are recorded (most of a mail is left as it is), so the map stays small for a large body."""
+
+    folded_starts: tuple[int, ...]
+    """Folded index where each changed run begins, ascending."""
+    folded_ends: tuple[int, ...]
+    source_starts: tuple[int, ...]
+    source_ends: tuple[int, ...]
+
+    def start(self, index: int) -> int:
+        """Index in the original of the character that folded character `index` came from."""
+        run = self._run(index)
+        if run is None:
+            return index
+        if index < self.folded_ends[run]:
+            return self.source_starts[run]
+        return self.source_ends[run] + index - self.folded_ends[run]
+
+    def end(self, index: int) -> int:
+        """The exclusive end in the original for an exclusive end `index` in the folded text."""
+        if index <= 0:
+            return 0
+        run = self._run(index - 1)
+        if run is not None and index - 1 < self.folded_ends[run]:
+            return self.source_ends[run]
+        return self.start(index - 1) + 1
+
+    def _run(self, index: int) -> int | None:
+        """The last changed run that begins at or before folded `index`."""
+        run = bisect.bisect_right(self.folded_starts, index) - 1
+        return run if run >= 0 else None
+
+
+def fold_with_offsets(text: str) -> tuple[str, FoldMap]:
+    """`fold_text(text)` and the map back to `text`. Folding goes one run at a time: a character folding
+    changes, or a base character with the combining marks that follow it (such as the half-width voiced mark
+    in `ｶﾞ`); everything between runs is copied as it is."""
     folded: list[str] = []
-    offsets: list[int] = []
-    start = 0
-    for end in range(1, len(text) + 1):
-        if end < len(text) and _is_mark(text[end]):
+    folded_starts: list[int] = []
+    folded_ends: list[int] = []
+    source_starts: list[int] = []
+    source_ends: list[int] = []
+    position = 0  # in the folded text
+    copied = 0  # in `text`: how far has been copied
+    for match in _changing_re().finditer(text):
+        start, end = match.span()
+        piece = fold_text(match.group())
+        if piece == match.group():
             continue
-        piece = fold_text(text[start:end])
+        folded.append(text[copied:start])
+        position += start - copied
+        folded_starts.append(position)
+        source_starts.append(start)
         folded.append(piece)
-        offsets.extend([start] * len(piece))
-        start = end
-    offsets.append(len(text))
-    return "".join(folded), tuple(offsets)
+        position += len(piece)
+        folded_ends.append(position)
+        source_ends.append(end)
+        copied = end
+    folded.append(text[copied:])
+    fold_map = FoldMap(tuple(folded_starts), tuple(folded_ends), tuple(source_starts), tuple(source_ends))
+    return "".join(folded), fold_map
 
 
-def _is_mark(char: str) -> bool:
-    """A character NFKC joins to the one before it (combining marks; the half-width sound marks ﾞ ﾟ)."""
-    return unicodedata.combining(char) != 0 or char in "\uff9e\uff9f"
+@functools.cache
+def _changing_re() -> re.Pattern[str]:
+    """A run folding may change: a base character followed by combining marks, or one character NFKC or the
+    dash fold changes (any non-BMP character is taken as one, to be checked), with the marks after it."""
+    changing: list[str] = []
+    marks: list[str] = []
+    for code in range(0x80, 0x10000):
+        if 0xD800 <= code <= 0xDFFF:
+            continue
+        char = chr(code)
+        if unicodedata.combining(char) or char in "\uff9e\uff9f":
+            marks.append(char)
+        elif unicodedata.normalize("NFKC", char) != char or char.translate(_FOLD) != char:
+            changing.append(char)
+    mark_class = "[" + _char_class(marks) + "]"
+    return re.compile(rf"(?:[{_char_class(changing)}\U00010000-\U0010ffff]|.(?={mark_class})){mark_class}*",
+                      re.DOTALL)
+
+
+def _char_class(chars: list[str]) -> str:
+    """A regular expression class body for `chars`, as ranges."""
+    ranges: list[tuple[int, int]] = []
+    for code in sorted(ord(c) for c in chars):
+        if ranges and code == ranges[-1][1] + 1:
+            ranges[-1] = (ranges[-1][0], code)
+        else:
+            ranges.append((code, code))
+    return "".join(re.escape(chr(a)) if a == b else f"{re.escape(chr(a))}-{re.escape(chr(b))}" for a, b in ranges)
 
 
 def decode_bytes(data: bytes, label: str | None = None) -> str:
