@@ -103,7 +103,8 @@ def _next_line_value(folded: str, position: int) -> tuple[int, int]:
 
 def table_rows(text: str, fields: Mapping[str, Sequence[str]], key_field: str) -> list[dict[str, str]]:
     """Rows of every table whose header row names `key_field` among its cells, one dict per row (field → cell
-    as `text` writes it; columns it does not know, such as a `No.` counter, are left out): a list send's one
+    as `text` writes it, TAB-joined when two columns name one field; columns it does not know, such as a
+    `No.` counter, are left out): a list send's one
     row per destination. Cells are TAB-separated (HTML tables come out so); a header is recognised by its next
     row holding a code under `key_field`, so a label/value layout (`送信結果<TAB>3912<TAB>ページ数<TAB>2`) is
     not taken for one."""
@@ -122,8 +123,11 @@ def table_rows(text: str, fields: Mapping[str, Sequence[str]], key_field: str) -
             cells = _cells(folded, lines[index])
             if len(cells) <= key_column or split_code(folded[slice(*cells[key_column])])[0] is None:
                 break
-            rows.append({name: _cut(text, offsets, *cells[column]) for column, name in columns.items()
-                         if column < len(cells)})
+            row: dict[str, str] = {}
+            for column, name in columns.items():  # a field named by two columns (送信先, FAX番号): both cells
+                if column < len(cells) and (cell := _cut(text, offsets, *cells[column])):
+                    row[name] = f"{row[name]}\t{cell}" if row.get(name) else cell
+            rows.append(row)
             index += 1
     return rows
 
@@ -148,7 +152,7 @@ def _header(text: str, line: tuple[int, int], by_label: Mapping[str, str]) -> di
     columns: dict[int, str] = {}
     for column, span in enumerate(_cells(text, line)):
         name = by_label.get(_cell_key(text[slice(*span)]))
-        if name is not None and name not in columns.values():
+        if name is not None:
             columns[column] = name
     return columns
 

@@ -29,8 +29,9 @@ _NUMBER_FOLD = str.maketrans(
      **dict.fromkeys("\uff0d\u2212\u2010\u2011\u2012\u2013\u2014\u2015\u2043\u30fc\uff70\u301c", "-")}
 )
 # A run that may be a phone number: an optional `+`, digits, and the separators people put between them;
-# not inside a word, a mail address's domain or a longer code (`ABC-0355550101`, `no.0355`).
-_TOKEN_RE = re.compile(r"(?<![A-Za-z0-9_+@.\-])\+?\(?\d[\d\-() ]*\d\)?(?![A-Za-z0-9_]|\.\w|-\d)")
+# not inside a word, a mail address's domain or a longer code (`ABC-0355550101`, `no.0355`); `FAX03-…` is one.
+_TOKEN_RE = re.compile(r"(?:(?<=FAX)|(?<=Fax)|(?<=fax)|(?<![A-Za-z0-9_+@.\-]))\+?\(?\d[\d\-() ]*\d\)?"
+                       r"(?![A-Za-z0-9_]|\.\w|-\d)")
 # What is never a fax number even when phonenumbers would read one: dates and times.
 _DATE_RE = re.compile(r"\d{4}-\d{1,2}-\d{1,2}\b.*|\d{1,2}-\d{1,2}-\d{4}|.*\d:\d{2}.*")
 _TRUNK_ZERO_RE = re.compile(r"^(\+\d{1,3})\s*\(0\)")

@@ -197,6 +197,15 @@ def numbers() -> None:
            "results": [failed("3938", "invalid_number", "+81355550310", fax_number_raw="03-5555-0310")]})
 
 
+def more_numbers() -> None:
+    """Theme 3, continued: a prefix glued to the number, Japanese area-code parentheses."""
+    body = ja_text([GREETING, "送信結果: 6017-話中", "送信先: 株式会社サンプル FAX03(5555)0311", "送信ID: 612340311"])
+    write("numbers", "fax-prefix-area-parentheses",
+          mail("FAX送信が失敗しました -> 0355550311", body.encode(), cte="base64"),
+          {"kind": R, "note": "`FAX03(5555)0311`: the prefix is no part of the number, 03(5555) is Japanese style",
+           "results": [failed("6017", "busy", "+81355550311", fax_number_raw="03(5555)0311")]})
+
+
 def tables() -> None:
     """Theme 4: list tables read by their header row, one result per row; エラーコード/結果コード labels."""
     html = ("<html><body><p>" + GREETING + "</p><p>リスト送信の結果は以下の通りです。</p><table border=1>"
@@ -261,6 +270,14 @@ def tables() -> None:
           mail("FAX送信が失敗しました -> 0355550411", html.encode(), ctype="text/html"),
           {"kind": R, "note": "結果コード in a label/value table (not a list table)",
            "results": [failed("6017", "busy", "+81355550411")]})
+
+    html = ("<html><body><table><thead><tr><th>No.</th><th>送信先</th><th>FAX番号</th><th>送信結果</th></tr></thead>"
+            "<tbody><tr><td>1</td><td>株式会社エー</td><td>03-5555-0414</td><td>0</td></tr>"
+            "<tr><td>2</td><td>株式会社ビー</td><td>06-5555-0415</td><td>3936</td></tr></tbody></table></body></html>")
+    write("tables", "name-and-number-columns",
+          mail("FAX送信結果のお知らせ", html.encode(), ctype="text/html"),
+          {"kind": R, "note": "送信先 holds the name, FAX番号 the number: both name the destination",
+           "results": [delivered("+81355550414"), failed("3936", "voice_answer", "+81655550415")]})
 
     body = ja_text([GREETING, "", "送信先\t送信結果\tページ数\t送信ID", "03-5555-0412\t0\t1\t612340412",
                     "03-5555-0413\t3935\t0\t612340413"])
@@ -412,6 +429,7 @@ def _iso2022jp_ms(text: str) -> bytes:
 
 if __name__ == "__main__":
     numbers()
+    more_numbers()
     tables()
     folds()
     stored()
