@@ -252,8 +252,9 @@ def decode_bytes(data: bytes, label: str | None = None) -> str:
     return decoded if decoded is not None else _sniff(data)
 
 
-def decode_header_value(value: object) -> str:
-    """Decode one header value: RFC 2047 words in any charset, raw 8-bit bytes, folding. Normalized.
+def decode_header_value(value: object, fold: bool = True) -> str:
+    """Decode one header value: RFC 2047 words in any charset, raw 8-bit bytes, folding. Normalized for
+    matching; `fold=False` gives the value as the mail writes it (`①見積書`), for a copy that is stored.
 
     Accepts what compat32 hands out: str with surrogate escapes for raw 8-bit bytes, or `email.header.Header`
     (which `Message.get` returns for such values and whose `str()` would turn the bytes into U+FFFD).
@@ -272,7 +273,7 @@ def decode_header_value(value: object) -> str:
     text = _FOLD_RE.sub(" ", text).replace("\r", "").replace("\n", "")
     if "=?" in text:
         text = _decode_encoded_words(text)
-    return normalize_text(text).strip()
+    return (normalize_text(text) if fold else clean_text(text)).strip()
 
 
 def _clean_label(label: str | None) -> str:
