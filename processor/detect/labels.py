@@ -108,8 +108,10 @@ def table_rows(text: str, fields: Mapping[str, Sequence[str]], key_field: str) -
     row per destination. Cells are TAB-separated (HTML tables come out so); a header is recognised by its next
     row holding a code under `key_field`, so a label/value layout (`送信結果<TAB>3912<TAB>ページ数<TAB>2`) is
     not taken for one."""
+    if "\t" not in text:
+        return []
     folded, offsets = _folded(text)
-    by_label = {_cell_key(label): name for name, group in fields.items() for label in group}
+    by_label = _by_label(tuple((name, tuple(group)) for name, group in fields.items()))
     lines = _line_spans(folded)
     rows: list[dict[str, str]] = []
     index = 0
@@ -130,6 +132,12 @@ def table_rows(text: str, fields: Mapping[str, Sequence[str]], key_field: str) -
             rows.append(row)
             index += 1
     return rows
+
+
+@cache
+def _by_label(fields: tuple[tuple[str, tuple[str, ...]], ...]) -> Mapping[str, str]:
+    """Header cell key → field name."""
+    return {_cell_key(label): name for name, group in fields for label in group}
 
 
 def _line_spans(text: str) -> list[tuple[int, int]]:
