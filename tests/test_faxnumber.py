@@ -53,6 +53,8 @@ def test_normalize(raw: str | None, country: str, expected: str | None) -> None:
         ("2026/11/20 10:15", None),
         ("2026-11-20 10:15:00", None),
         ("612345678", None),  # a transaction id: a Japanese number starts with its trunk 0
+        ("12139999999", "12139999999"),  # a country code written without `+`
+        ("2026112010", None),  # ten digits that no numbering plan accepts with a `+` either
         ("ABC-0355550101", None),
         ("", None),
         (None, None),

@@ -53,6 +53,8 @@ def normalize_fax_number(raw: str | None, default_country: str = DEFAULT_COUNTRY
         number = phonenumbers.parse(digits, None if digits.startswith("+") else default_country)
     except phonenumbers.NumberParseException:
         return None
+    if not phonenumbers.is_valid_number(number) and _is_country_code_without_plus(digits):
+        return "+" + digits
     # IS_POSSIBLE_LOCAL_ONLY (a number without its area code, as "5550000" in the US) is not a fax destination.
     if phonenumbers.is_possible_number_with_reason(number) != phonenumbers.ValidationResult.IS_POSSIBLE:
         return None
@@ -96,9 +98,14 @@ def _unwrap(text: str, start: int, end: int) -> tuple[int, int]:
     return start, end
 
 
-def _is_valid(digits: str) -> bool:
+def _is_country_code_without_plus(digits: str) -> bool:
+    """`12139999999`, `81355550101`: an international number whose `+` was left out (English templates, foreign
+    products). Only for ten digits or more that do not start with a trunk or international `0`, and only when
+    the country's numbering plan accepts the rest, so ids (`612345678`) and dates stay out."""
+    if digits.startswith(("+", "0")) or len(digits) < 10:
+        return False
     try:
-        return phonenumbers.is_valid_number(phonenumbers.parse(digits, None))
+        return phonenumbers.is_valid_number(phonenumbers.parse("+" + digits, None))
     except phonenumbers.NumberParseException:
         return False
 
@@ -117,10 +124,9 @@ def _is_fax_number(token: str, country: str, trunk_optional: bool) -> bool:
     except phonenumbers.NumberParseException:
         return False
     if not phonenumbers.is_valid_number(number):
-        # A template of a foreign product may write its country code without `+` (`19005550100`).
-        return trunk_optional and not international and _is_valid("+" + digits)
+        return _is_country_code_without_plus(digits)
     if international or number.country_code != phonenumbers.country_code_for_region(country):
         return True  # `+1…`, `00…`, or the region's own international prefix (`010` in Japan)
     metadata = phonenumbers.PhoneMetadata.metadata_for_region(country)
     trunk = metadata.national_prefix if metadata is not None else None
-    return trunk_optional or not trunk or digits.startswith(trunk)
+    return trunk_optional or not trunk or digits.startswith(trunk) or _is_country_code_without_plus(digits)

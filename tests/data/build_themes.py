@@ -205,6 +205,13 @@ def more_numbers() -> None:
           {"kind": R, "note": "`FAX03(5555)0311`: the prefix is no part of the number, 03(5555) is Japanese style",
            "results": [failed("6017", "busy", "+81355550311", fax_number_raw="03(5555)0311")]})
 
+    body = "\n".join(["Dear customer,", "", "Transaction ID: 612340316", "Destination Fax: 12135550316",
+                      "Status: 6018 - No answer", "Pages Sent: 0", ""])
+    write("numbers", "en-country-code-without-plus",
+          mail("Fax failed", body.encode("ascii"), sender="InterFAX <noreply@interfax.net>", charset="us-ascii"),
+          {"kind": R, "note": "an English template writes the US number with its country code but no `+`",
+           "results": [failed("6018", "no_answer", "+12135550316", transaction_id="612340316")]})
+
 
 def tables() -> None:
     """Theme 4: list tables read by their header row, one result per row; エラーコード/結果コード labels."""
