@@ -71,6 +71,8 @@ class InterfaxResultDetector(NeedsNoSettings):
         numbers = [find_fax_number(v) or "" for v in column("fax_number", NUMBER)]
         if not rows:
             numbers = [n for n in numbers if n]  # headings, counters and addresses under a number label
+        if not any(numbers) and subject_number and len(codes) == 1:
+            numbers = [subject_number]  # no number in the body: the subject's `-> NUMBER`
         pages, submitted = column("pages", PAGES), column("submitted", SUBMITTED)
         completed, transactions = column("completed", COMPLETED), column("transaction", TRANSACTION)
         original_subject = pick(column("subject", SUBJECT), 0, len(codes))
@@ -80,8 +82,8 @@ class InterfaxResultDetector(NeedsNoSettings):
             results.append(FaxResult(
                 vendor="interfax", outcome=entry.outcome, reason=entry.reason, retryable=entry.retryable,
                 detected_by=self.name, code=code, vendor_message=label,
-                fax_number_raw=pick(numbers, index, len(codes)) or (subject_number if len(codes) == 1 else None),
-                transaction_id=identifier(pick(transactions, index, len(codes))),
+                fax_number_raw=pick(numbers, index, len(codes), own=True) or None,
+                transaction_id=identifier(pick(transactions, index, len(codes), own=True)),
                 original_subject=original_subject or None,
                 pages=parse_int(pick(pages, index, len(codes))),
                 submitted_at=parse_datetime(pick(submitted, index, len(codes)), JST),

@@ -171,11 +171,15 @@ def _cell_key(cell: str) -> str:
     return re.sub(r"[\s_]", "", folded.strip(_CELL_DECORATION)).casefold()
 
 
-def pick(values: Sequence[str], index: int, count: int) -> str | None:
-    """The n-th value when each of `count` results has its own (a list send), else the shared first one."""
+def pick(values: Sequence[str], index: int, count: int, own: bool = False) -> str | None:
+    """The n-th value when each of `count` results has its own (a list send), else the shared first one.
+    `own`: a value no two faxes share (fax number, transaction id): when the counts differ in a list, which
+    value belongs to which fax is unknown, and a wrong number is worse than none."""
     if not values:
         return None
-    return values[index] if len(values) == count else values[0]
+    if len(values) == count:
+        return values[index]
+    return None if own and count > 1 else values[0]
 
 
 def split_code(value: str | None) -> tuple[str | None, str | None]:

@@ -64,12 +64,12 @@ class SatisfaxtionDetector:
         results: list[FaxResult] = []
         for index in range(count):
             code, message, entry = _entry(pick(codes, index, count), pick(strings, index, count))
-            receiver = pick(receivers, index, count)
+            receiver = pick(receivers, index, count, own=True)
             results.append(FaxResult(
                 vendor="satisfaxtion", outcome=entry.outcome, reason=entry.reason, retryable=entry.retryable,
                 detected_by=self.name, code=code, vendor_message=message,
                 fax_number_raw=_number(receiver), recipient=receiver if receiver and "@" in receiver else None,
-                transaction_id=identifier(pick(handles, index, count)), original_subject=subject,
+                transaction_id=identifier(pick(handles, index, count, own=True)), original_subject=subject,
                 pages=parse_int(pick(pages, index, count)),
                 submitted_at=parse_datetime(pick(submitted, index, count)),
                 occurred_at=parse_datetime(pick(completed, index, count)),
