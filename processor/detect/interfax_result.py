@@ -1,8 +1,10 @@
 """InterFAX result notifications (送信結果通知メール) in the text and HTML formats, Japanese and English.
 
 Recognised by the subject `FAX送信が成功しました -> NUMBER` / `FAX送信が失敗しました -> NUMBER`, or by a
-`送信結果` field holding a number, or by an English `Status` field holding a number together with InterFAX
-evidence (a From domain of InterFAX, or both a Transaction ID and a Destination Fax field). A mail that merely
+`送信結果` field holding a number, or by a generic code label (`エラーコード`, `結果コード`, `ステータス`, English
+`Status`) holding a number together with InterFAX evidence (its result subject, a From domain of InterFAX, or
+both a transaction id and a fax number field). Labels are catalogue data (`interfax.toml` `[labels]`); a list
+table is read by its header row, one result per row. A mail that merely
 names InterFAX is not claimed. Every field is read by label (see `labels`), in the plain part first and
 the HTML part second. A list send repeats the per-fax fields; the n-th value of each is paired.
 """
@@ -32,12 +34,12 @@ SUBJECT_RE = re.compile(r"FAX\s*送信が\s*(成功|失敗)\s*しました\s*(?:
 INTERFAX_DOMAINS = vendor_hosts("interfax").sender_domains
 
 LABELS = labels("interfax")
-CODE_JA, CODE_EN = LABELS["code"], LABELS["code_en"]
+CODE_JA, CODE_SYNONYMS, CODE_EN = LABELS["code"], LABELS["code_synonyms"], LABELS["code_en"]
 NUMBER, PAGES, SUBMITTED = LABELS["fax_number"], LABELS["pages"], LABELS["submitted"]
 COMPLETED, TRANSACTION, SUBJECT = LABELS["completed"], LABELS["transaction"], LABELS["subject"]
-EVIDENCE = tuple(tuple(label for label in LABELS[name] if label.isascii()) for name in ("transaction",
-                                                                                         "fax_number"))
-"""Without an InterFAX From domain, an English `Status` counts only beside both a transaction id and a fax number."""
+EVIDENCE = (LABELS["transaction"], LABELS["fax_number"])
+"""Without an InterFAX From domain or result subject, an English `Status` or a generic code label (`エラーコード`)
+counts only beside both a transaction id and a fax number."""
 TABLE_FIELDS = {name: LABELS[name] for name in ("fax_number", "pages", "submitted", "completed", "transaction",
                                                 "subject")}
 
@@ -49,14 +51,14 @@ class InterfaxResultDetector(NeedsNoSettings):
     def detect(self, mail: ParsedMail) -> Detection | None:
         subject = SUBJECT_RE.search(mail.subject)
         text = _best_text(mail)
-        english = _english_evidence(mail, text)
-        code_labels = CODE_JA + CODE_EN if english else CODE_JA
-        rows = table_rows(text, {**TABLE_FIELDS, "code": code_labels}, "code")
+        evidence = subject is not None or _vendor_evidence(mail, text)
+        code_ja = CODE_JA + CODE_SYNONYMS if evidence else CODE_JA
+        rows = table_rows(text, {**TABLE_FIELDS, "code": code_ja + CODE_EN if evidence else code_ja}, "code")
         if rows:  # a list table: one result per destination row
             codes = [split_code(row.get("code")) for row in rows]
         else:
-            codes = [split_code(v) for v in field_values(text, CODE_JA)]
-            if not any(code for code, _ in codes) and english:
+            codes = [split_code(v) for v in field_values(text, code_ja)]
+            if not any(code for code, _ in codes) and evidence:
                 codes = [split_code(v) for v in field_values(text, CODE_EN)]
             codes = [(code, label) for code, label in codes if code is not None]
         if not codes and subject is None:
@@ -96,14 +98,16 @@ class InterfaxResultDetector(NeedsNoSettings):
 def _best_text(mail: ParsedMail) -> str:
     """The plain part when it carries a result field, else the HTML part (HTML-only and HTML-richer mails);
     unfolded, so that stored values keep what the mail says."""
+    every_code = CODE_JA + CODE_SYNONYMS + CODE_EN
     for text in (mail.plain_source, mail.html_source):
-        if any(split_code(v)[0] for v in field_values(text, CODE_JA + CODE_EN)) or table_rows(
-                text, {"code": CODE_JA + CODE_EN, "fax_number": NUMBER}, "code"):
+        if any(split_code(v)[0] for v in field_values(text, every_code)) or table_rows(
+                text, {"code": every_code, "fax_number": NUMBER}, "code"):
             return text
     return mail.plain_source if mail.plain_text.strip() else mail.html_source
 
 
-def _english_evidence(mail: ParsedMail, text: str) -> bool:
+def _vendor_evidence(mail: ParsedMail, text: str) -> bool:
+    """InterFAX's sender domain, or both a transaction id and a fax number field."""
     if is_domain_or_subdomain(mail.from_address.rpartition("@")[2], INTERFAX_DOMAINS):
         return True
     return all(any(field_values(text, labels)) for labels in EVIDENCE)

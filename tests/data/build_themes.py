@@ -286,6 +286,13 @@ def tables() -> None:
           {"kind": R, "note": "送信先 holds the name, FAX番号 the number: both name the destination",
            "results": [delivered("+81355550414"), failed("3936", "voice_answer", "+81655550415")]})
 
+    body = ja_text(["システム監視からのお知らせです。", "", "ステータス: 500", "エラーコード: 1024-接続できません",
+                    "宛先: ops@example.co.jp"])
+    write("tables", "generic-error-code-not-interfax",
+          mail("【監視】バッチ処理エラー", body.encode(), sender="monitor@example.co.jp"),
+          {"kind": "unrelated", "results": [],
+           "note": "エラーコード, ステータス are generic: no InterFAX domain, subject or fields, no result"})
+
     body = ja_text([GREETING, "", "送信先\t送信結果\tページ数\t送信ID", "03-5555-0412\t0\t1\t612340412",
                     "03-5555-0413\t3935\t0\t612340413"])
     write("tables", "tab-table-text",

@@ -34,7 +34,8 @@ def test_split_code(value: str, code: str | None, label: str | None) -> None:
 
 def test_table_rows_by_header_row() -> None:
     text = "No.\t送信先\tエラーコード\t送信ID\n1\t①本社 03-5555-0101\t0\t612\n2\t\t6017-話中\t\n"
-    fields = {"fax_number": INTERFAX["fax_number"], "transaction": INTERFAX["transaction"], "code": INTERFAX["code"]}
+    fields = {"fax_number": INTERFAX["fax_number"], "transaction": INTERFAX["transaction"],
+              "code": INTERFAX["code"] + INTERFAX["code_synonyms"]}
     assert table_rows(text, fields, "code") == [
         {"fax_number": "①本社 03-5555-0101", "code": "0", "transaction": "612"},
         {"code": "6017-話中"},
