@@ -164,7 +164,7 @@ def labels(catalogue: str) -> Mapping[str, tuple[str, ...]]:
     return _load(catalogue).labels
 
 
-_CODE_LINE_RE = re.compile(r"^\s*(-?\d{1,9})\s*(?:[-:/]\s*(.*?))?\s*$")
+_CODE_LINE_RE = re.compile(r"^\s*(-?\d{1,9})(?:\s*[-:/(]\s*|\s+)?(.*?)\)?\s*$")
 
 
 def search(query: str) -> tuple[CatalogueEntry, ...]:
@@ -180,9 +180,23 @@ def search(query: str) -> tuple[CatalogueEntry, ...]:
     labelled = (entry for entry in entries() if text in _label_keys(entry))
     by_reason = (entry for entry in entries() if normalize_key(entry.reason) == text)
     found: dict[tuple[str, str], CatalogueEntry] = {}
-    for entry in (*keyed, *labelled, *by_reason):
+    for entry in (*keyed, *labelled, *by_reason, *_reason_defaults(text)):
         found.setdefault((entry.catalogue, entry.key), entry)
     return tuple(found.values())
+
+
+def _reason_defaults(reason: str) -> tuple[CatalogueEntry, ...]:
+    """A reason word's default action where a catalogue has it but no entry of it (`mail`: Sisimai's words).
+    Whether resending helps is left open (None): for a delivery report it depends on the report's status."""
+    found = []
+    for name in CATALOGUES:
+        catalogue = _load(name)
+        if reason in catalogue.actions and not any(e.reason == reason for e in catalogue.by_key.values()):
+            outcome = Outcome.DELIVERED if reason == "delivered" else Outcome.FAILED
+            action_ja, action_en = catalogue.actions[reason]
+            found.append(CatalogueEntry(name, catalogue.vendor, reason, "", "", outcome, reason, None,
+                                        action_ja, action_en))
+    return tuple(found)
 
 
 def _without_field_label(text: str) -> str:
