@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from processor import __version__
-from processor.catalogues import CATALOGUES, CatalogueEntry, lookup
+from processor.catalogues import CATALOGUES, CatalogueEntry, search
 from processor.config import Settings, load_settings
 from processor.errors import FaxbounceError, ParseError
 from processor.logsetup import configure_logging
@@ -200,7 +200,7 @@ def _parser() -> argparse.ArgumentParser:
 
     _notify_parsers(sub)
 
-    p = sub.add_parser("explain", help="show the catalogue entry for a code or bounce message")
+    p = sub.add_parser("explain", help="show the catalogue entries for a code, result line, label, message or reason")
     p.add_argument("key", metavar="CODE_OR_TEXT")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_explain)
@@ -465,9 +465,11 @@ def _cmd_report(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_explain(args: argparse.Namespace, settings: Settings) -> int:
-    found: list[CatalogueEntry] = [e for name in CATALOGUES if (e := lookup(name, args.key)) is not None]
+    """Every catalogue entry the text names: as copied from a mail (`送信結果：３９１２－…`), a label or a reason."""
+    found: tuple[CatalogueEntry, ...] = search(args.key)
     if not found:
-        print(f"faxbounce: {args.key!r} is in no catalogue ({', '.join(CATALOGUES)})", file=sys.stderr)
+        print(f"faxbounce: {args.key!r} is in no catalogue ({', '.join(CATALOGUES)}); give a code (3912), "
+              "a result line, a label (話中, Busy), a bounce message or a reason word", file=sys.stderr)
         return 1
     for entry in found:
         if args.json:

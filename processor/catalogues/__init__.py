@@ -30,12 +30,16 @@ File shape (every key is checked at load time; a bad file raises CatalogueError 
     retryable = true                 # optional: else the reason's row of retry.tsv (reasons.retryable_for)
     action_ja = "…"                  # optional: overrides the reason's default
     action_en = "…"
+
+A vendor's result formats name their fields by labels; every synonym is data too, in the catalogue's
+`[labels]` table: one list per field (`code = ["送信結果", "エラーコード", …]`), read by `labels(catalogue)`.
 """
 
 from __future__ import annotations
 
 import re
 import tomllib
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -50,9 +54,11 @@ __all__ = [
     "CatalogueEntry",
     "VendorHosts",
     "entries",
+    "labels",
     "lookup",
     "normalize_key",
     "reason_action",
+    "search",
     "unknown_entry",
     "vendor_hosts",
 ]
@@ -93,6 +99,7 @@ class _Catalogue:
     vendor: str
     by_key: Mapping[str, CatalogueEntry]
     actions: Mapping[str, tuple[str, str]]
+    labels: Mapping[str, tuple[str, ...]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,8 +147,9 @@ def _domains(table: Mapping[str, object], key: str, where: str) -> tuple[str, ..
 
 
 def normalize_key(key: str) -> str:
-    """Codes and messages compare case-, space- and asterisk-insensitively: `*** No  Recipients found ***`."""
-    text = key.strip().strip("*").strip()
+    """Codes and messages compare width-, case-, space- and asterisk-insensitively: `*** No  Recipients found ***`,
+    `３９１２`."""
+    text = unicodedata.normalize("NFKC", key).strip().strip("*").strip()
     return re.sub(r"\s+", " ", text).casefold()
 
 
@@ -152,6 +160,66 @@ def lookup(catalogue: str, key: str) -> CatalogueEntry | None:
 def entries(catalogue: str | None = None) -> tuple[CatalogueEntry, ...]:
     names = CATALOGUES if catalogue is None else (catalogue,)
     return tuple(entry for name in names for entry in _load(name).by_key.values())
+
+
+def labels(catalogue: str) -> Mapping[str, tuple[str, ...]]:
+    """Field name → every label the vendor's formats write for it (the catalogue's `[labels]` table)."""
+    return _load(catalogue).labels
+
+
+_CODE_LINE_RE = re.compile(r"^\s*(-?\d{1,9})(?:\s*[-:/(]\s*|\s+)?(.*?)\)?\s*$")
+
+
+def search(query: str) -> tuple[CatalogueEntry, ...]:
+    """Every entry a person may mean by `query`, as a Japanese or English user copies it: a code (also full
+    width), a whole result line (`送信結果：３９１２－FAX番号が使用不可です`), a code's Japanese or English
+    label, a bounce message, or a reason word. Keys first, then labels, then reasons; each entry once."""
+    text = _without_field_label(normalize_key(query))
+    if not text:
+        return ()
+    code = _CODE_LINE_RE.match(text)  # `3912-FAX番号が使用不可です`: the code decides, the label is its echo
+    key = code.group(1) if code else text
+    keyed = (entry for name in CATALOGUES if (entry := lookup(name, key)) is not None)
+    labelled = (entry for entry in entries() if text in _label_keys(entry))
+    by_reason = (entry for entry in entries() if normalize_key(entry.reason) == text)
+    found: dict[tuple[str, str], CatalogueEntry] = {}
+    for entry in (*keyed, *labelled, *by_reason, *_reason_defaults(text)):
+        found.setdefault((entry.catalogue, entry.key), entry)
+    return tuple(found.values())
+
+
+def _reason_defaults(reason: str) -> tuple[CatalogueEntry, ...]:
+    """A reason word's default action where a catalogue has it but no entry of it (`mail`: Sisimai's words).
+    Whether resending helps is left open (None): for a delivery report it depends on the report's status."""
+    found = []
+    for name in CATALOGUES:
+        catalogue = _load(name)
+        if reason in catalogue.actions and not any(e.reason == reason for e in catalogue.by_key.values()):
+            outcome = Outcome.DELIVERED if reason == "delivered" else Outcome.FAILED
+            action_ja, action_en = catalogue.actions[reason]
+            found.append(CatalogueEntry(name, catalogue.vendor, reason, "", "", outcome, reason, None,
+                                        action_ja, action_en))
+    return tuple(found)
+
+
+def _without_field_label(text: str) -> str:
+    """`送信結果: 6017-話中` → `6017-話中`: a field label of any catalogue before `:`, `=` or a space is dropped."""
+    field_labels = {normalize_key(label) for name in CATALOGUES for group in _load(name).labels.values()
+                    for label in group}
+    for label in sorted(field_labels, key=len, reverse=True):
+        if text.startswith(label) and text[len(label) : len(label) + 1] in (":", "=", " ", "\t"):
+            return text[len(label) + 1 :].strip()
+    return text
+
+
+def _label_keys(entry: CatalogueEntry) -> frozenset[str]:
+    """An entry's labels as a query may give them: whole, or without a parenthesised note
+    (`Phone number not operational (no fax answer; …)`)."""
+    keys = set()
+    for label in (entry.label_ja, entry.label_en):
+        if label:
+            keys.update((normalize_key(label), normalize_key(re.sub(r"\s*\([^)]*\)\s*$", "", label))))
+    return frozenset(keys - {""})
 
 
 def reason_action(catalogue: str, reason: str) -> tuple[str, str]:
@@ -220,7 +288,21 @@ def _load(catalogue: str) -> _Catalogue:
         if normalized in by_key:
             raise CatalogueError(f"{where}: duplicate key {key!r}")
         by_key[normalized] = entry
-    return _Catalogue(vendor, MappingProxyType(by_key), MappingProxyType(actions))
+    return _Catalogue(vendor, MappingProxyType(by_key), MappingProxyType(actions),
+                      MappingProxyType(_labels(data.get("labels"), filename)))
+
+
+def _labels(table: object, filename: str) -> dict[str, tuple[str, ...]]:
+    if table is None:
+        return {}
+    if not isinstance(table, dict):
+        raise CatalogueError(f"{filename}: labels must be a table of lists of labels")
+    result: dict[str, tuple[str, ...]] = {}
+    for name, values in table.items():
+        if not isinstance(values, list) or not values or not all(isinstance(v, str) and v.strip() for v in values):
+            raise CatalogueError(f"{filename}: labels.{name} must be a non-empty list of non-empty strings")
+        result[name] = tuple(v.strip() for v in values)
+    return result
 
 
 def _string(table: Mapping[str, object], key: str, where: str) -> str:

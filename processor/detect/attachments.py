@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from processor.parse import ParsedMail
-from processor.parse.charset import decode_bytes, normalize_text
+from processor.parse.charset import clean_text, decode_bytes
 
 __all__ = ["MAX_MACHINE_BYTES", "machine_texts"]
 
@@ -15,13 +15,15 @@ MAX_MACHINE_BYTES = 4 * 1024 * 1024
 
 def machine_texts(mail: ParsedMail, suffix: str, types: frozenset[str]) -> Iterator[str]:
     """Texts that may hold CSV or XML: inline bodies, decoded text attachments, and `application/*` parts
-    of the wanted type or file suffix, which the parse layer leaves undecoded."""
+    of the wanted type or file suffix, which the parse layer leaves undecoded. Unfolded (values are stored
+    as written); readers fold names for matching."""
     seen: set[str] = set()
     for part in mail.parts:
         named = (part.filename or "").lower().endswith(suffix)
-        if part.text and part.text not in seen and (part.content_type in types or named or not part.is_attachment):
-            seen.add(part.text)
-            yield part.text
+        text = part.source_text or part.text
+        if text and text not in seen and (part.content_type in types or named or not part.is_attachment):
+            seen.add(text)
+            yield text
     for part in mail.message.walk():
         if part.is_multipart() or part.get_content_maintype() == "text":
             continue
@@ -33,4 +35,4 @@ def machine_texts(mail: ParsedMail, suffix: str, types: frozenset[str]) -> Itera
         except Exception:  # noqa: BLE001 - broken transfer encoding: nothing to read
             continue
         if isinstance(data, bytes) and data:
-            yield normalize_text(decode_bytes(data[:MAX_MACHINE_BYTES], part.get_content_charset() or "utf-8"))
+            yield clean_text(decode_bytes(data[:MAX_MACHINE_BYTES], part.get_content_charset() or "utf-8"))

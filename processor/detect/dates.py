@@ -8,6 +8,8 @@ import re
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 
+from processor.parse.charset import fold_text
+
 __all__ = ["JST", "parse_datetime"]
 
 JST = timezone(timedelta(hours=9), "JST")
@@ -22,7 +24,7 @@ def parse_datetime(value: str | None, default_tz: tzinfo | None = None) -> datet
     """The instant a template wrote, `default_tz` when it names no zone; None when it is no date."""
     if not value:
         return None
-    text = value.strip()
+    text = fold_text(value).strip()  # `２０２４年５月１日` as written by a full-width template
     try:
         parsed = email.utils.parsedate_to_datetime(text)
     except (TypeError, ValueError, IndexError):

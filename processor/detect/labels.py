@@ -2,21 +2,28 @@
 
 No vendor publishes verbatim samples and templates differ per site, so a field is found by its label
 wherever it stands: at the start of a text line, after a TAB (HTML table cells are joined by TAB on one
-line), inside 【】 brackets, with `:`/`=` or only spacing before the value. Text is NFKC-normalized by the
-parse layer, so full-width colons and digits are already ASCII here.
+line), inside 【】 brackets, with `:`/`=` or only spacing before the value; or as a column of a table whose
+header row names the fields (one row per destination). The labels themselves are catalogue data
+(`processor.catalogues.labels`).
+
+Matching folds the text (NFKC: full-width colons, digits and letters are ASCII), but a value is cut from
+the text as given: pass the unfolded `ParsedMail.plain_source` / `html_source` and `①見積書` stays `①見積書`.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from functools import cache
+from collections.abc import Mapping, Sequence
+from functools import cache, lru_cache
 
-__all__ = ["field_values", "parse_int", "pick", "split_code"]
+from processor.parse.charset import FoldMap, fold_text, fold_with_offsets
+
+__all__ = ["field_values", "identifier", "parse_int", "pick", "split_code", "table_rows"]
 
 _DECORATION = r"[ \u3000・■□◆◇●○▼▽★☆*#>\-\[【「(<]*"
 _CLOSERS = r"[\]】」)>]?"
 _CODE_RE = re.compile(r"^\s*(-?\d{1,9})(?=$|[\s\-:(])\s*(?:\((.*)\)|[-:]?\s*(.*?))\s*$")
+_CELL_DECORATION = "\u3000 ・■□◆◇●○▼▽★☆*#>-[]【】「」()<>:="
 
 
 @cache
@@ -38,38 +45,165 @@ def _label_pattern(label: str) -> str:
     return r"[ _]?".join(re.escape(word) for word in label.split())
 
 
+@lru_cache(maxsize=16)
+def _folded(text: str) -> tuple[str, FoldMap]:
+    return fold_with_offsets(text)
+
+
+def _cut(text: str, fold_map: FoldMap, start: int, end: int) -> str:
+    """The original of folded `start:end`, stripped."""
+    return text[fold_map.start(start) : fold_map.end(end)].strip()
+
+
 def field_values(text: str, labels: Sequence[str]) -> list[str]:
-    """Every value written after one of `labels`, in order; a value on the next line when the label stands alone."""
+    """Every value written after one of `labels`, in order, as `text` writes it; a value on the next line
+    when the label stands alone."""
+    folded, offsets = _folded(text)
     values: list[str] = []
-    lines = text.split("\n")
-    pattern = _label_re(tuple(labels))
-    for match in pattern.finditer(text):
-        value = match.group(1).strip()
-        if not value:
-            line_no = text.count("\n", 0, match.start(1))
-            following = next((line.strip() for line in lines[line_no + 1 : line_no + 3] if line.strip()), "")
-            value = following.split("\t", 1)[0].strip() if following and ":" not in following[:12] else ""
+    for match in _label_re(tuple(labels)).finditer(folded):
+        start, end = match.span(1)
+        value = _cut(text, offsets, start, end)
+        if not folded[start:end].strip() and _stands_alone(folded, match.start(), end):
+            start, end = _next_line_value(folded, end)
+            value = _cut(text, offsets, start, end)
         values.append(value)
     return values
 
 
-def pick(values: Sequence[str], index: int, count: int) -> str | None:
-    """The n-th value when each of `count` results has its own (a list send), else the shared first one."""
+def _stands_alone(folded: str, start: int, end: int) -> bool:
+    """The label is its line's only cell: under a table's header row the next line is a row (its first cell a
+    counter such as `No.` 1), not the label's value."""
+    line_start = folded.rfind("\n", 0, start) + 1
+    line_end = folded.find("\n", end)
+    line = folded[line_start : len(folded) if line_end < 0 else line_end]
+    return "\t" not in line.strip("\t ")
+
+
+def _next_line_value(folded: str, position: int) -> tuple[int, int]:
+    """Span of the first cell of the next non-blank line (within two lines), unless it is itself `label: …`."""
+    for _ in range(2):
+        line_start = folded.find("\n", position)
+        if line_start < 0:
+            break
+        line_start += 1
+        line_end = folded.find("\n", line_start)
+        line_end = len(folded) if line_end < 0 else line_end
+        line = folded[line_start:line_end]
+        position = line_end
+        if not line.strip():
+            continue
+        if ":" in line.strip()[:12]:
+            break
+        while folded[line_start] == "\t":  # the value cell of a label cell that stood in its own block
+            line_start += 1
+        cell_end = folded.find("\t", line_start, line_end)
+        return line_start, line_end if cell_end < 0 else cell_end
+    return position, position
+
+
+def table_rows(text: str, fields: Mapping[str, Sequence[str]], key_field: str) -> list[dict[str, str]]:
+    """Rows of every table whose header row names `key_field` among its cells, one dict per row (field → cell
+    as `text` writes it, TAB-joined when two columns name one field; columns it does not know, such as a
+    `No.` counter, are left out): a list send's one
+    row per destination. Cells are TAB-separated (HTML tables come out so); a header is recognised by its next
+    row holding a code under `key_field`, so a label/value layout (`送信結果<TAB>3912<TAB>ページ数<TAB>2`) is
+    not taken for one."""
+    if "\t" not in text:
+        return []
+    folded, offsets = _folded(text)
+    by_label = _by_label(tuple((name, tuple(group)) for name, group in fields.items()))
+    lines = _line_spans(folded)
+    rows: list[dict[str, str]] = []
+    index = 0
+    while index < len(lines):
+        columns = _header(folded, lines[index], by_label)
+        key_column = next((c for c, name in columns.items() if name == key_field), None)
+        index += 1
+        if key_column is None:
+            continue
+        while index < len(lines):
+            cells = _cells(folded, lines[index])
+            if len(cells) <= key_column or split_code(folded[slice(*cells[key_column])])[0] is None:
+                break
+            row: dict[str, str] = {}
+            for column, name in columns.items():  # a field named by two columns (送信先, FAX番号): both cells
+                if column < len(cells) and (cell := _cut(text, offsets, *cells[column])):
+                    row[name] = f"{row[name]}\t{cell}" if row.get(name) else cell
+            rows.append(row)
+            index += 1
+    return rows
+
+
+@cache
+def _by_label(fields: tuple[tuple[str, tuple[str, ...]], ...]) -> Mapping[str, str]:
+    """Header cell key → field name."""
+    return {_cell_key(label): name for name, group in fields for label in group}
+
+
+def _line_spans(text: str) -> list[tuple[int, int]]:
+    return [(m.start(), m.end()) for m in re.finditer(r"[^\n]+", text)]
+
+
+def _cells(text: str, line: tuple[int, int]) -> list[tuple[int, int]]:
+    spans = []
+    position = line[0]
+    for cell in text[line[0] : line[1]].split("\t"):
+        spans.append((position, position + len(cell)))
+        position += len(cell) + 1
+    return spans
+
+
+def _header(text: str, line: tuple[int, int], by_label: Mapping[str, str]) -> dict[int, str]:
+    """Column → field for a line whose cells name fields (only lines with at least two cells)."""
+    if "\t" not in text[line[0] : line[1]]:
+        return {}
+    columns: dict[int, str] = {}
+    for column, span in enumerate(_cells(text, line)):
+        name = by_label.get(_cell_key(text[slice(*span)]))
+        if name is not None:
+            columns[column] = name
+    return columns
+
+
+def _cell_key(cell: str) -> str:
+    """A header cell or label without decoration, spacing, `_` or case: `【送信先 FAX番号】` = `送信先FAX番号`."""
+    folded = fold_text(cell)
+    return re.sub(r"[\s_]", "", folded.strip(_CELL_DECORATION)).casefold()
+
+
+def pick(values: Sequence[str], index: int, count: int, own: bool = False) -> str | None:
+    """The n-th value when each of `count` results has its own (a list send), else the shared first one.
+    `own`: a value no two faxes share (fax number, transaction id): when the counts differ in a list, which
+    value belongs to which fax is unknown, and a wrong number is worse than none."""
     if not values:
         return None
-    return values[index] if len(values) == count else values[0]
+    if len(values) == count:
+        return values[index]
+    return None if own and count > 1 else values[0]
 
 
 def split_code(value: str | None) -> tuple[str | None, str | None]:
-    """`3912-FAX番号が使用不可です` → ("3912", "FAX番号が使用不可です"); no leading number → (None, None)."""
+    """`3912-FAX番号が使用不可です` → ("3912", "FAX番号が使用不可です"); `３９１２－…` gives the same code (ASCII)
+    and its label as written; no leading number → (None, None)."""
     if not value:
         return None, None
-    match = _CODE_RE.match(value)
+    folded, offsets = _folded(value)
+    match = _CODE_RE.match(folded)
     if not match:
         return None, None
-    return match.group(1), ((match.group(2) or match.group(3) or "").strip() or None)
+    for group in (2, 3):
+        if match.group(group):
+            return match.group(1), _cut(value, offsets, *match.span(group)) or None
+    return match.group(1), None
+
+
+def identifier(value: str | None) -> str | None:
+    """An id (transaction id, message handle) folded to ASCII: it is a key that other mails must match, not
+    text a person reads (`６１２３４５６７８` is `612345678`)."""
+    text = fold_text(value or "").strip()
+    return text or None
 
 
 def parse_int(value: str | None) -> int | None:
-    match = re.search(r"\d{1,6}", value or "")
+    match = re.search(r"\d{1,6}", fold_text(value or ""))
     return int(match.group(0)) if match else None

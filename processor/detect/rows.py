@@ -8,12 +8,15 @@ import logging
 import re
 from collections.abc import Callable, Mapping, Sequence
 
+from processor.catalogues import labels
 from processor.detect.attachments import machine_texts
 from processor.detect.base import Detection
 from processor.detect.codes import catalogue_entry
 from processor.detect.dates import JST, parse_datetime
-from processor.detect.labels import parse_int, split_code
+from processor.detect.labels import identifier, parse_int, split_code
 from processor.parse import ParsedMail
+from processor.parse.charset import fold_text
+from processor.parse.faxnumber import find_fax_number
 from processor.records import FaxResult
 
 __all__ = ["INTERFAX_FIELDS", "Row", "field_name", "interfax_rows_detection", "row_result"]
@@ -21,16 +24,13 @@ __all__ = ["INTERFAX_FIELDS", "Row", "field_name", "interfax_rows_detection", "r
 Row = Mapping[str, str]
 """One CSV line or XML transaction element, keyed by `field_name`."""
 
-#: The ten fields of InterFAX's CSV and XML result formats, by casefolded name.
-INTERFAX_FIELDS: tuple[str, ...] = (
-    "transactionid", "csid", "pagessent", "status", "originalsubject", "destinationfax", "duration", "submittime",
-    "completiontime", "contact",
-)
-
-
 def field_name(name: str) -> str:
-    """`"\ufeffTransaction ID "` → `transactionid`: columns and elements compare loosely."""
-    return re.sub(r"[\s_\"'\ufeff-]", "", name).casefold()
+    """`"\ufeffTransaction ID "` → `transactionid`: columns and elements compare loosely (also in full width)."""
+    return re.sub(r"[\s_\"'\ufeff-]", "", fold_text(name)).casefold()
+
+
+#: The ten fields of InterFAX's CSV and XML result formats (catalogue data), by `field_name`.
+INTERFAX_FIELDS: tuple[str, ...] = tuple(field_name(name) for name in labels("interfax")["machine_fields"])
 
 
 def interfax_rows_detection(mail: ParsedMail, suffix: str, types: frozenset[str],
@@ -63,7 +63,7 @@ def row_result(row: Row, detected_by: str, log: logging.Logger) -> FaxResult:
     return FaxResult(
         vendor="interfax", outcome=entry.outcome, reason=entry.reason, retryable=entry.retryable,
         detected_by=detected_by, code=code, vendor_message=label,
-        fax_number_raw=value("destinationfax"), transaction_id=value("transactionid"),
+        fax_number_raw=find_fax_number(value("destinationfax")), transaction_id=identifier(value("transactionid")),
         original_subject=value("originalsubject"), pages=parse_int(value("pagessent")),
         submitted_at=parse_datetime(value("submittime"), JST), occurred_at=parse_datetime(value("completiontime"), JST),
         action_ja=entry.action_ja, action_en=entry.action_en,

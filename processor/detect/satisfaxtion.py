@@ -14,12 +14,13 @@ import re
 from functools import cache
 from typing import ClassVar
 
-from processor.catalogues import CatalogueEntry, entries, lookup
+from processor.catalogues import CatalogueEntry, entries, labels, lookup
 from processor.detect.base import Detection, DetectorSettings
 from processor.detect.codes import catalogue_entry
 from processor.detect.dates import parse_datetime
-from processor.detect.labels import field_values, parse_int, pick, split_code
+from processor.detect.labels import field_values, identifier, parse_int, pick, split_code
 from processor.parse import ParsedMail
+from processor.parse.faxnumber import find_fax_number
 from processor.reasons import Kind
 from processor.records import FaxResult
 
@@ -27,15 +28,11 @@ __all__ = ["SatisfaxtionDetector"]
 
 log = logging.getLogger(__name__)
 
-COMPLETION_CODE = ("Message Completion Code", "Completion Code")
-STATUS_NUM = ("Status Num",)
-COMPLETION_STRING = ("Message Completion String", "Completion String", "Completion Status", "Status", "Result")
-RECEIVER = ("Receiver Address", "Fax Address", "Fax Number", "Receiver", "Recipient")
-PAGES = ("Pages Sent", "Total Pages", "Page Count", "Pages")
-HANDLE = ("Message Handle", "Handle")
-SUBMITTED = ("Submit Time", "Submitted", "Date Submitted")
-COMPLETED = ("Completion Time", "Completed", "Date Sent", "Time Sent")
-SUBJECT = ("Message Subject", "Subject")
+LABELS = labels("satisfaxtion")
+COMPLETION_CODE, STATUS_NUM, COMPLETION_STRING = (LABELS["completion_code"], LABELS["status_num"],
+                                                  LABELS["completion_string"])
+RECEIVER, PAGES, HANDLE = LABELS["receiver"], LABELS["pages"], LABELS["handle"]
+SUBMITTED, COMPLETED, SUBJECT = LABELS["submitted"], LABELS["completed"], LABELS["subject"]
 ADDRESS_RE = re.compile(r"(?<![\w^])\+?\d[\d\-().]*\^[^@\n\t<>\"]*@[\w.-]*\w")
 
 
@@ -50,7 +47,7 @@ class SatisfaxtionDetector:
         return SatisfaxtionDetector(senders=settings.satisfaxtion_senders)
 
     def detect(self, mail: ParsedMail) -> Detection | None:
-        text = mail.text
+        text = mail.plain_source if mail.plain_text.strip() else mail.html_source  # unfolded: values as written
         codes = _values(text, COMPLETION_CODE) or _values(text, STATUS_NUM)
         strings = [v for v in field_values(text, COMPLETION_STRING) if lookup("satisfaxtion", v)]
         addresses = [m.group(0) for m in ADDRESS_RE.finditer(text)]
@@ -58,7 +55,8 @@ class SatisfaxtionDetector:
             strings = [m.group(0) for m in _strings_re().finditer(text)]
         if mail.from_address not in self.senders and not codes and not (addresses and strings):
             return None
-        receivers = addresses or [v for v in field_values(text, RECEIVER) if v]
+        # `Receiver: Acme Corp` beside `Fax number: 503-555-0123`: only values that hold a number or an address
+        receivers = addresses or [v for v in field_values(text, RECEIVER) if "@" in v or _number(v)]
         count = len(codes) or len(strings)
         pages, handles = field_values(text, PAGES), field_values(text, HANDLE)
         submitted, completed = field_values(text, SUBMITTED), field_values(text, COMPLETED)
@@ -66,12 +64,12 @@ class SatisfaxtionDetector:
         results: list[FaxResult] = []
         for index in range(count):
             code, message, entry = _entry(pick(codes, index, count), pick(strings, index, count))
-            receiver = pick(receivers, index, count)
+            receiver = pick(receivers, index, count, own=True)
             results.append(FaxResult(
                 vendor="satisfaxtion", outcome=entry.outcome, reason=entry.reason, retryable=entry.retryable,
                 detected_by=self.name, code=code, vendor_message=message,
                 fax_number_raw=_number(receiver), recipient=receiver if receiver and "@" in receiver else None,
-                transaction_id=pick(handles, index, count) or None, original_subject=subject,
+                transaction_id=identifier(pick(handles, index, count, own=True)), original_subject=subject,
                 pages=parse_int(pick(pages, index, count)),
                 submitted_at=parse_datetime(pick(submitted, index, count)),
                 occurred_at=parse_datetime(pick(completed, index, count)),
@@ -97,10 +95,13 @@ def _entry(code_value: str | None, string: str | None) -> tuple[str | None, str 
 
 
 def _number(receiver: str | None) -> str | None:
-    """The destination as written: the part before the first `^` of the address form."""
+    """The destination as written: the number before the first `^` of the address form, or in a
+    `Fax number:` value (US templates write national numbers without a trunk prefix)."""
     if not receiver:
         return None
-    return receiver.split("^", 1)[0].strip() or None
+    if "^" in receiver:  # the address form is itself the evidence: its dial string as written
+        return receiver.split("^", 1)[0].strip() or None
+    return find_fax_number(receiver, trunk_optional=True)
 
 
 @cache

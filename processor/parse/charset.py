@@ -13,15 +13,21 @@ Why not the stdlib codecs alone:
 from __future__ import annotations
 
 import binascii
+import bisect
 import codecs
 import functools
 import re
 import unicodedata
+from dataclasses import dataclass
 from email.header import Header
 
 __all__ = [
+    "FoldMap",
+    "clean_text",
     "decode_bytes",
     "decode_header_value",
+    "fold_text",
+    "fold_with_offsets",
     "normalize_text",
 ]
 
@@ -77,7 +83,12 @@ _JAPANESE_RE = re.compile("[\u3000-\u30ff\u3190-\u33ff\u4e00-\u9fff\uf900-\ufaff
 
 
 def normalize_text(text: str) -> str:
-    """NFKC, ASCII hyphens for the dash look-alikes, no NUL bytes or lone surrogates, LF line ends.
+    """`clean_text`, then `fold_text`: the form every pattern matches against."""
+    return fold_text(clean_text(text))
+
+
+def clean_text(text: str) -> str:
+    """No NUL bytes or lone surrogates, LF line ends: text as the mail says it, in a form both databases store.
 
     Surrogates become U+FFFD because PostgreSQL (UTF-8) rejects them and NUL, and detectors must never see
     a string that cannot be stored.
@@ -86,10 +97,111 @@ def normalize_text(text: str) -> str:
         text = text.replace("\x00", "")
     if _SURROGATE_RE.search(text):
         text = _SURROGATE_RE.sub("\ufffd", text)
-    text = unicodedata.normalize("NFKC", text).translate(_FOLD)
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
     return text
+
+
+def fold_text(text: str) -> str:
+    """NFKC and ASCII hyphens for the dash look-alikes: full-width colons, digits and letters compare equal to
+    their ASCII forms. For matching only: a stored value keeps what the mail says (`①見積書`, not `1見積書`)."""
+    return unicodedata.normalize("NFKC", text).translate(_FOLD)
+
+
+@dataclass(frozen=True, slots=True)
+class FoldMap:
+    """Where each character of a folded text came from in the original: a match found in the folded text is
+    cut from the original by `text[fold_map.start(a):fold_map.end(b)]`. Only the runs that folding changed
+    are recorded (most of a mail is left as it is), so the map stays small for a large body."""
+
+    folded_starts: tuple[int, ...]
+    """Folded index where each changed run begins, ascending."""
+    folded_ends: tuple[int, ...]
+    source_starts: tuple[int, ...]
+    source_ends: tuple[int, ...]
+
+    def start(self, index: int) -> int:
+        """Index in the original of the character that folded character `index` came from."""
+        run = self._run(index)
+        if run is None:
+            return index
+        if index < self.folded_ends[run]:
+            return self.source_starts[run]
+        return self.source_ends[run] + index - self.folded_ends[run]
+
+    def end(self, index: int) -> int:
+        """The exclusive end in the original for an exclusive end `index` in the folded text."""
+        if index <= 0:
+            return 0
+        run = self._run(index - 1)
+        if run is not None and index - 1 < self.folded_ends[run]:
+            return self.source_ends[run]
+        return self.start(index - 1) + 1
+
+    def _run(self, index: int) -> int | None:
+        """The last changed run that begins at or before folded `index`."""
+        run = bisect.bisect_right(self.folded_starts, index) - 1
+        return run if run >= 0 else None
+
+
+def fold_with_offsets(text: str) -> tuple[str, FoldMap]:
+    """`fold_text(text)` and the map back to `text`. Folding goes one run at a time: a character folding
+    changes, or a base character with the combining marks that follow it (such as the half-width voiced mark
+    in `ｶﾞ`); everything between runs is copied as it is."""
+    folded: list[str] = []
+    folded_starts: list[int] = []
+    folded_ends: list[int] = []
+    source_starts: list[int] = []
+    source_ends: list[int] = []
+    position = 0  # in the folded text
+    copied = 0  # in `text`: how far has been copied
+    for match in _changing_re().finditer(text):
+        start, end = match.span()
+        piece = fold_text(match.group())
+        if piece == match.group():
+            continue
+        folded.append(text[copied:start])
+        position += start - copied
+        folded_starts.append(position)
+        source_starts.append(start)
+        folded.append(piece)
+        position += len(piece)
+        folded_ends.append(position)
+        source_ends.append(end)
+        copied = end
+    folded.append(text[copied:])
+    fold_map = FoldMap(tuple(folded_starts), tuple(folded_ends), tuple(source_starts), tuple(source_ends))
+    return "".join(folded), fold_map
+
+
+@functools.cache
+def _changing_re() -> re.Pattern[str]:
+    """A run folding may change: a base character followed by combining marks, or one character NFKC or the
+    dash fold changes (any non-BMP character is taken as one, to be checked), with the marks after it."""
+    changing: list[str] = []
+    marks: list[str] = []
+    for code in range(0x80, 0x10000):
+        if 0xD800 <= code <= 0xDFFF:
+            continue
+        char = chr(code)
+        if unicodedata.combining(char) or char in "\uff9e\uff9f":
+            marks.append(char)
+        elif unicodedata.normalize("NFKC", char) != char or char.translate(_FOLD) != char:
+            changing.append(char)
+    mark_class = "[" + _char_class(marks) + "]"
+    return re.compile(rf"(?:[{_char_class(changing)}\U00010000-\U0010ffff]|.(?={mark_class})){mark_class}*",
+                      re.DOTALL)
+
+
+def _char_class(chars: list[str]) -> str:
+    """A regular expression class body for `chars`, as ranges."""
+    ranges: list[tuple[int, int]] = []
+    for code in sorted(ord(c) for c in chars):
+        if ranges and code == ranges[-1][1] + 1:
+            ranges[-1] = (ranges[-1][0], code)
+        else:
+            ranges.append((code, code))
+    return "".join(re.escape(chr(a)) if a == b else f"{re.escape(chr(a))}-{re.escape(chr(b))}" for a, b in ranges)
 
 
 def decode_bytes(data: bytes, label: str | None = None) -> str:
@@ -140,8 +252,9 @@ def decode_bytes(data: bytes, label: str | None = None) -> str:
     return decoded if decoded is not None else _sniff(data)
 
 
-def decode_header_value(value: object) -> str:
-    """Decode one header value: RFC 2047 words in any charset, raw 8-bit bytes, folding. Normalized.
+def decode_header_value(value: object, fold: bool = True) -> str:
+    """Decode one header value: RFC 2047 words in any charset, raw 8-bit bytes, folding. Normalized for
+    matching; `fold=False` gives the value as the mail writes it (`①見積書`), for a copy that is stored.
 
     Accepts what compat32 hands out: str with surrogate escapes for raw 8-bit bytes, or `email.header.Header`
     (which `Message.get` returns for such values and whose `str()` would turn the bytes into U+FFFD).
@@ -160,7 +273,7 @@ def decode_header_value(value: object) -> str:
     text = _FOLD_RE.sub(" ", text).replace("\r", "").replace("\n", "")
     if "=?" in text:
         text = _decode_encoded_words(text)
-    return normalize_text(text).strip()
+    return (normalize_text(text) if fold else clean_text(text)).strip()
 
 
 def _clean_label(label: str | None) -> str:
@@ -276,6 +389,14 @@ def _decode_iso2022jp(data: bytes) -> str:
             flush()
             mode, i = "ascii", i + 1
             continue
+        if byte >= 0x80 and mode != "kana":
+            # 8-bit bytes in a 7-bit code: a Shift_JIS or UTF-8 body with a stray escape run, or a mailer that
+            # pasted 8-bit text between escapes. Read the run up to the next escape as such, not byte by byte.
+            flush()
+            end = _next_shift(data, i)
+            out.append(_decode_8bit_run(data[i:end]))
+            mode, i = "ascii", end
+            continue
         if mode == "jis":
             if byte in (0x0A, 0x0D):  # a line end inside a JIS run: the mailer forgot to switch back
                 flush()
@@ -303,6 +424,20 @@ def _decode_iso2022jp(data: bytes) -> str:
         i += 1
     flush()
     return "".join(out)
+
+
+def _next_shift(data: bytes, start: int) -> int:
+    """Index of the next ESC, SO or SI at or after `start` (the end of `data` when there is none)."""
+    positions = [p for p in (data.find(b"\x1b", start), data.find(b"\x0e", start), data.find(b"\x0f", start)) if p >= 0]
+    return min(positions, default=len(data))
+
+
+def _decode_8bit_run(run: bytes) -> str:
+    """8-bit text found inside ISO-2022-JP: UTF-8 when it is valid UTF-8, else the better Japanese reading."""
+    if (as_utf8 := _strict(run, "utf-8")) is not None:
+        return as_utf8
+    readings = [r for r in (_strict(run, "cp932"), _strict(run, "euc_jp")) if r is not None]
+    return max(readings, key=_japanese_score) if readings else _decode_cp932(run)
 
 
 def _jis_to_sjis(j1: int, j2: int) -> bytes:

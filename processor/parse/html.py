@@ -1,7 +1,9 @@
 """HTML to text that keeps a table's shape: cells apart on one line, rows on their own lines.
 
 Notification templates put a label in one cell and its value in the next (`<td>送信結果</td><td>3912</td>`);
-joining cells with a tab keeps them on one line, so the same label patterns read text and HTML mails.
+joining cells with a tab keeps them on one line, so the same label patterns read text and HTML mails. Exactly
+one tab stands between two cells of a row, also around an empty cell, so a list table's columns stay aligned
+under its header row.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ class _TextExtractor(HTMLParser):
         self.chunks: list[str] = []
         self._skip_depth = 0
         self._pre_tags: list[str] = []  # open elements that keep source line ends (<pre>, white-space: pre*)
+        self._cells = 0  # cells begun in the current row
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag == "pre" or any(k == "style" and v and _PRE_STYLE.search(v) for k, v in attrs):
@@ -36,9 +39,12 @@ class _TextExtractor(HTMLParser):
         if tag in _SKIP:
             self._skip_depth += 1
         elif tag in _CELL:
-            self.chunks.append("\t")
+            self.chunks.append("\t" if self._cells else "\n")
+            self._cells += 1
         elif tag in _BLOCK:
             self.chunks.append("\n")
+            if tag in ("tr", "table"):
+                self._cells = 0
 
     def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag in _BLOCK:
@@ -49,10 +55,10 @@ class _TextExtractor(HTMLParser):
             self._pre_tags.pop()
         if tag in _SKIP:
             self._skip_depth = max(0, self._skip_depth - 1)
-        elif tag in _CELL:
-            self.chunks.append("\t")
         elif tag in _BLOCK:
             self.chunks.append("\n")
+            if tag in ("tr", "table"):
+                self._cells = 0
 
     def handle_data(self, data: str) -> None:
         if self._skip_depth:
@@ -75,7 +81,7 @@ def html_to_text(html: str) -> str:
     text = "".join(parser.chunks).replace("\xa0", " ")
     lines = []
     for line in text.split("\n"):
-        line = re.sub(r"[ \t]*\t[ \t]*", "\t", re.sub(r"[ \r\f\v]+", " ", line)).strip(" \t")
-        if line:
+        line = re.sub(r" *\t *", "\t", re.sub(r"[ \r\f\v]+", " ", line)).strip(" ").rstrip("\t")
+        if line.strip():
             lines.append(line)
     return "\n".join(lines)

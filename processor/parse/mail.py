@@ -26,10 +26,10 @@ from datetime import datetime
 from email.message import Message
 from email.parser import BytesHeaderParser, HeaderParser
 from email.policy import compat32
-from functools import cached_property
+from functools import cache, cached_property
 
 from processor.errors import ParseError
-from processor.parse.charset import decode_bytes, decode_header_value, normalize_text
+from processor.parse.charset import clean_text, decode_bytes, decode_header_value, fold_text, normalize_text
 from processor.parse.html import html_to_text
 from processor.parse.metadata import MailMetadata, ReceivedHop, read_metadata
 from processor.parse.received import received_hops
@@ -77,6 +77,9 @@ class MailPart:
     charset: str | None
     text: str | None
     """Decoded, normalized text for text/* and message/*-status parts; HTML already turned into text."""
+    source_text: str | None = None
+    """`text` before folding (`clean_text` only): what the mail says, for values that are stored (`①見積書`).
+    Set for inline text bodies; None where only `text` exists."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +159,18 @@ class ParsedMail:
                          not p.is_attachment)
 
     @cached_property
+    def plain_source(self) -> str:
+        """`plain_text` unfolded: search it with `processor.detect.labels`, which folds for matching only."""
+        return "\n".join(p.source_text or p.text or "" for p in self.parts if p.content_type == "text/plain"
+                         and p.text and not p.is_attachment)
+
+    @cached_property
+    def html_source(self) -> str:
+        """`html_text` unfolded."""
+        return "\n".join(p.source_text or p.text or "" for p in self.parts if p.content_type == "text/html"
+                         and p.text and not p.is_attachment)
+
+    @cached_property
     def text(self) -> str:
         """The body a person reads: the plain parts, or the HTML parts as text when there is no plain text."""
         return self.plain_text if self.plain_text.strip() else self.html_text
@@ -192,7 +207,10 @@ def parse_mail(raw: bytes, envelope_recipients: tuple[str, ...] = ()) -> ParsedM
     if not isinstance(raw, bytes | bytearray | memoryview):
         raise ParseError(f"expected bytes, got {type(raw).__name__}")
     raw = bytes(raw)
-    source, defects = bound_input(_repair_folds(raw))
+    repaired, folds = _repair_folds(raw)
+    source, defects = bound_input(repaired)
+    if folds:
+        defects.append(f"RelayFoldsJoined({folds})")
     try:
         message = email.message_from_bytes(source, policy=compat32)
     except RecursionError:
@@ -255,12 +273,38 @@ def text_mail(headers: Mapping[str, str | None], text: str) -> ParsedMail:
 _BROKEN_FOLD_RE = re.compile(
     rb";[ \t]*(\r\n|\r|\n)(?=(?:boundary|charset|name|filename|format|report-type|type|delsp)[ \t]*=)", re.IGNORECASE
 )
+RELAY_LINE_LIMIT = 998
+"""RFC 5321's longest line. Postfix (`smtp_line_length_limit`) breaks a longer line by inserting CRLF + SPACE
+after this many bytes, anywhere: inside a word, inside a multi-byte character."""
+_HEADER_END_RE = re.compile(rb"\r\n\r\n|\n\n|\r\r")
 
 
-def _repair_folds(raw: bytes) -> bytes:
-    """`Content-Type: multipart/alternative;` then `boundary=…` at the start of the next line (no fold
-    white space) is seen from some mailers; without repair the boundary is lost and the body with it."""
-    return _BROKEN_FOLD_RE.sub(rb";\1 ", raw) if b";" in raw else raw
+@cache
+def _relay_fold_re(limit: int) -> re.Pattern[bytes]:
+    # The line end + SPACE after a line of exactly `limit` bytes; a lookbehind, so that a continuation that
+    # is itself `limit` bytes long (SPACE included) and folded again is joined too.
+    # Any line end (CRLF, LF, CR-only copies) counts, as it does for the parser.
+    return re.compile(rb"(?:(?<=\A[^\r\n]{%d})|(?<=[\r\n][^\r\n]{%d}))(?:\r\n|\r|\n) " % (limit, limit))
+
+
+def _repair_folds(raw: bytes, limit: int = RELAY_LINE_LIMIT) -> tuple[bytes, int]:
+    """`raw` with two kinds of damage done in transit undone, and how many relay folds were joined.
+
+    - A body line of exactly `limit` bytes followed by a line that starts with a space is a relay's fold
+      (Postfix's CRLF + SPACE): the two are joined back before anything is decoded, so that a UTF-8 or
+      Shift_JIS character cut in two, or a label such as `送信結果`, is whole again. Headers are left alone
+      (there CRLF + SPACE is ordinary folding).
+    - `Content-Type: multipart/alternative;` then `boundary=…` at the start of the next line (no fold white
+      space), as some mailers write it: without repair the boundary is lost and the body with it.
+    """
+    folds = 0
+    header_end = _HEADER_END_RE.search(raw)
+    if header_end is not None and len(raw) - header_end.end() > limit:
+        body = raw[header_end.end() :]
+        body, folds = _relay_fold_re(limit).subn(b"", body)
+        if folds:
+            raw = raw[: header_end.end()] + body
+    return (_BROKEN_FOLD_RE.sub(rb";\1 ", raw) if b";" in raw else raw), folds
 
 
 def bound_input(raw: bytes) -> tuple[bytes, list[str]]:
@@ -420,6 +464,7 @@ def _read_part(
     is_attachment = disposition == "attachment" or (filename is not None and not ctype.startswith("text/"))
     charset = _charset(part)
     text: str | None = None
+    source: str | None = None
     size = 0
 
     if ctype in _RFC822_TYPES:
@@ -454,12 +499,15 @@ def _read_part(
         # No boundary was found (or the header naming it was broken): the body is still readable text.
         defects.append("MultipartWithoutParts")
         ctype = "text/plain"
-        text = normalize_text(decode_bytes(data[:MAX_TEXT_BYTES], charset))
+        source = clean_text(decode_bytes(data[:MAX_TEXT_BYTES], charset))
+        text = fold_text(source)
     elif ctype.startswith("text/") and not (is_attachment and ctype not in ("text/plain", "text/html", "text/csv",
                                                                              "text/xml")):
         decoded = decode_bytes(data[:MAX_TEXT_BYTES], charset or _html_meta_charset(ctype, data))
-        text = normalize_text(html_to_text(decoded) if ctype == "text/html" else decoded)
-    parts.append(MailPart(ctype, filename, is_attachment, size, depth, charset, text))
+        source = clean_text(html_to_text(decoded) if ctype == "text/html" else decoded)
+        text = fold_text(source)
+    parts.append(MailPart(ctype, filename, is_attachment, size, depth, charset, text,
+                          source if source != text else None))
 
 
 def _undo_transfer_encoding(part: Message, inner: Message, defects: list[str]) -> Message:

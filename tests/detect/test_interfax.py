@@ -90,7 +90,7 @@ def test_japanese_text_fields(data_dir: Path) -> None:
     assert result.pages == 2
     assert result.submitted_at == datetime(2024, 5, 1, 10, 20, 11, tzinfo=JST)
     assert result.occurred_at == datetime(2024, 5, 1, 10, 35, 40, tzinfo=JST)
-    assert result.original_subject == "1見積書送付の件 (株)サンプル商事"  # ① ㈱ survive ISO-2022-JP, NFKC-folded
+    assert result.original_subject == "①見積書送付の件 ㈱サンプル商事"  # ① ㈱ survive ISO-2022-JP, stored unfolded
     assert "電話" in (result.action_ja or "")
 
 
@@ -156,7 +156,7 @@ def test_list_sends_give_several_results(data_dir: Path) -> None:
     assert [(r.code, r.reason) for r in rows] == [
         ("0", "delivered"), ("3912", "invalid_number"), ("-22", "credit_hold"),
     ]
-    assert rows[0].original_subject == "見積書, 第2版 1"  # comma inside a quoted CSV field
+    assert rows[0].original_subject == "見積書, 第2版 ①"  # comma inside a quoted CSV field; ① stored as written
     assert rows[0].occurred_at == datetime(2024, 5, 4, 9, 1, 10, tzinfo=JST)
     assert rows[0].detected_by == "interfax_csv"
     xml = classify_file(data_dir, "interfax/xml-01.eml").results

@@ -1,0 +1,449 @@
+"""Builds the fixtures of issue #10, themes 3, 4, 5 and 10: `numbers/`, `tables/`, `folds/`, `stored/`.
+
+Run it from the repository root (`.venv/bin/python tests/data/build_themes.py`) after changing a fixture here;
+the `.eml` files and their `.expected.json` sidecars are committed, so the tests never depend on this script.
+
+Every mail follows a published format (shared/reference/formats.md: subjects, the `送信結果:` field with a
+code and its label, the label synonyms, list sends, the CSV/XML fields, NET SatisFAXtion's completion codes) and
+the byte-level facts of transport (Postfix's `smtp_line_length_limit` of 998 breaks a longer line with CRLF +
+SPACE). Every expectation is written by hand from those facts: a code's reason and outcome from
+shared/reference/interfax-status-codes.tsv (the test checks each against it), a number's E.164 form from the
+number as written. None is taken from what faxbounce prints.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import quopri
+from email.header import Header
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+CRLF = b"\r\n"
+LIMIT = 998  # Postfix smtp_line_length_limit
+
+
+def encoded_subject(text: str, charset: str = "utf-8") -> str:
+    return Header(text, charset).encode(maxlinelen=76)
+
+
+def mail(subject: str, body: bytes, *, sender: str = "InterFAX <support@interfax.co.jp>",
+         ctype: str = "text/plain", charset: str | None = "utf-8", cte: str = "8bit",
+         subject_charset: str = "utf-8", extra: str = "", message_id: str = "") -> bytes:
+    """A notification as the vendor sends it: CRLF line ends, RFC 2047 subject, one body part."""
+    content_type = f"{ctype}; charset={charset}" if charset else ctype
+    headers = [
+        "Return-Path: <>",
+        f"From: {sender}",
+        "To: taro@example.co.jp",
+        f"Subject: {encoded_subject(subject, subject_charset)}",
+        "Date: Fri, 20 Nov 2026 10:20:00 +0900",
+        f"Message-ID: <{message_id or 'n'}@interfax.co.jp>",
+        "MIME-Version: 1.0",
+        f"Content-Type: {content_type}",
+        f"Content-Transfer-Encoding: {cte}",
+    ]
+    if extra:
+        headers.extend(extra.split("\n"))
+    if cte == "base64":
+        body = base64.encodebytes(body)
+    elif cte == "quoted-printable":
+        body = quopri.encodestring(body)
+    return CRLF.join(h.encode("ascii") for h in headers) + CRLF + CRLF + body.replace(b"\r\n", b"\n").replace(
+        b"\n", CRLF)
+
+
+def multipart(subject: str, parts: list[tuple[str, bytes, dict[str, str]]], *,
+              sender: str = "InterFAX <support@interfax.co.jp>") -> bytes:
+    boundary = "==faxbounce-theme=="
+    lines = [
+        "Return-Path: <>", f"From: {sender}", "To: taro@example.co.jp",
+        f"Subject: {encoded_subject(subject)}", "Date: Fri, 20 Nov 2026 10:20:00 +0900",
+        "Message-ID: <m@interfax.co.jp>", "MIME-Version: 1.0",
+        f'Content-Type: multipart/mixed; boundary="{boundary}"', "",
+    ]
+    out = CRLF.join(line.encode() for line in lines) + CRLF
+    for ctype, data, headers in parts:
+        out += f"--{boundary}".encode() + CRLF + f"Content-Type: {ctype}".encode() + CRLF
+        for name, value in headers.items():
+            out += f"{name}: {value}".encode() + CRLF
+        out += b"Content-Transfer-Encoding: base64" + CRLF + CRLF + base64.encodebytes(data).replace(b"\n", CRLF)
+    return out + f"--{boundary}--".encode() + CRLF
+
+
+def relay_fold(line: bytes, limit: int = LIMIT) -> bytes:
+    """What Postfix sends for a body line over `limit` bytes: the first `limit` bytes, then CRLF + SPACE and
+    the rest, broken again whenever a continuation (its SPACE included) reaches `limit`."""
+    out = [line[:limit]]
+    rest = line[limit:]
+    while rest:
+        out.append(b" " + rest[: limit - 1])
+        rest = rest[limit - 1 :]
+    return CRLF.join(out)
+
+
+def pad_to_split(prefix: bytes, target: bytes, into: int, limit: int = LIMIT) -> bytes:
+    """`prefix` plus filler so that byte `limit` of the line falls `into` bytes into `target`."""
+    filler = limit - len(prefix) - into
+    assert filler > 0, "prefix too long"
+    return prefix + b"<!--" + b"x" * (filler - 7) + b"-->" + target
+
+
+def ja_text(lines: list[str]) -> str:
+    return "\n".join(lines) + "\n"
+
+
+def write(folder: str, name: str, raw: bytes, expected: dict[str, object]) -> None:
+    directory = HERE / folder
+    directory.mkdir(exist_ok=True)
+    (directory / f"{name}.eml").write_bytes(raw)
+    (directory / f"{name}.expected.json").write_text(
+        json.dumps(expected, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+
+
+def failed(code: str, reason: str, number: str | None, **more: object) -> dict[str, object]:
+    return {"vendor": "interfax", "code": code, "outcome": "failed", "reason": reason, "fax_number": number,
+            **more}
+
+
+def delivered(number: str | None, **more: object) -> dict[str, object]:
+    return {"vendor": "interfax", "code": "0", "outcome": "delivered", "reason": "delivered", "fax_number": number,
+            **more}
+
+
+GREETING = "InterFAXをご利用いただき、ありがとうございます。"
+R = "interfax_result"
+
+
+def numbers() -> None:
+    """Theme 3: the value under a number label is not always a number."""
+    body = ja_text([GREETING, "FAX送信が失敗しました。", "", "■送信先 1", "FAX番号: 03-5555-0301",
+                    "送信結果: 3912-FAX番号が使用不可です", "ページ数: 0", "送信ID: 612340301", "件名: 見積書送付の件"])
+    write("numbers", "heading-iso2022jp",
+          mail("FAX送信が失敗しました -> 0355550301", _iso2022jp_ms(body), charset="iso-2022-jp",
+               cte="7bit", subject_charset="iso-2022-jp"),
+          {"kind": R, "note": "`■送信先 1` is a block heading, not the number",
+           "results": [failed("3912", "invalid_number", "+81355550301", transaction_id="612340301",
+                              fax_number_raw="03-5555-0301", retryable=False)]})
+
+    body = ja_text([GREETING, "宛先: yamada@example.co.jp 様", "送信結果: 6017-話中", "送信先FAX番号: 06-5555-0302",
+                    "送信ID: 612340302"])
+    write("numbers", "address-first-qp",
+          mail("FAX送信が失敗しました -> 0655550302", body.encode(), cte="quoted-printable"),
+          {"kind": R, "note": "a mail address under 宛先 is no fax number",
+           "results": [failed("6017", "busy", "+81655550302", retryable=True, fax_number_raw="06-5555-0302")]})
+
+    body = ja_text([GREETING, "送信結果: 0", "送信先: ①本社 03-5555-0303", "ページ数: 2", "送信ID: 612340303"])
+    write("numbers", "branch-in-cell-sjis",
+          mail("FAX送信が成功しました -> 0355550303", body.encode("cp932"), charset="shift_jis"),
+          {"kind": R, "note": "a circled digit and a branch name before the number in one value",
+           "results": [delivered("+81355550303", fax_number_raw="03-5555-0303", pages=2)]})
+
+    body = ja_text([GREETING, "送信結果：０", "送信先：０３－５５５５－０３０４",
+                    "送信日時：２０２６年１１月２０日 １０：１５", "送信ID：６１２３４０３０４"])
+    write("numbers", "full-width-iso2022jp",
+          mail("FAX送信が成功しました -> 0355550304", _iso2022jp_ms(body), charset="iso-2022-jp",
+               cte="7bit", subject_charset="iso-2022-jp"),
+          {"kind": R, "note": "full-width digits and dashes; the date is no number; the id is compared in ASCII",
+           "results": [delivered("+81355550304", fax_number_raw="０３－５５５５－０３０４", transaction_id="612340304",
+                                 submitted_at="2026-11-20T10:15:00+09:00")]})
+
+    body = ja_text([GREETING, "送信結果: 8021-無応答", "送信先: 本社 営業部", "送信ID: 612340305"])
+    write("numbers", "subject-fallback-b64",
+          mail("FAX送信が失敗しました -> 0355550305", body.encode(), cte="base64"),
+          {"kind": R, "note": "no number in the body: the subject's `-> NUMBER`",
+           "results": [failed("8021", "no_answer", "+81355550305", retryable=True)]})
+
+    html = ("<html><body><p>" + GREETING + "</p><table>"
+            "<tr><td>送信結果:</td><td>0</td></tr><tr><td>送信先</td><td>0081-3-5555-0306</td></tr>"
+            "<tr><td>送信ID</td><td>612340306</td></tr></table></body></html>")
+    write("numbers", "zero-zero-81-html",
+          mail("FAX送信が成功しました -> 0081355550306", html.encode(), ctype="text/html"),
+          {"kind": R, "note": "00 + 81, InterFAX's international form",
+           "results": [delivered("+81355550306", fax_number_raw="0081-3-5555-0306")]})
+
+    body = "\n".join(["Dear customer,", "", "Transaction ID: 612340307", "Destination Fax: +81 (0)3-5555-0307",
+                      "Status: 3224 - The remote fax machine failed to respond", "Pages Sent: 0",
+                      "Submit Time: 2026-11-20 01:00:00 UTC", ""])
+    write("numbers", "trunk-zero-in-parentheses-en",
+          mail("Fax failed: +81 (0)3-5555-0307", body.encode("ascii"), sender="InterFAX <noreply@interfax.net>",
+               charset="us-ascii"),
+          {"kind": R, "note": "+81 (0)3: the trunk zero written for domestic callers",
+           "results": [failed("3224", "communication_error", "+81355550307", transaction_id="612340307")]})
+
+    body = ja_text([GREETING, "送信結果: 6017-話中", "送信先: 010-1-213-555-0108", "送信ID: 612340308"])
+    write("numbers", "japan-international-prefix",
+          mail("FAX送信が失敗しました -> 01012135550108", body.encode(), cte="base64"),
+          {"kind": R, "note": "010 is Japan's international prefix",
+           "results": [failed("6017", "busy", "+12135550108")]})
+
+    body = "\n".join(["Your fax message could not be delivered.", "", "Subject: Quarterly report",
+                      "Receiver: Acme Corp", "Fax number: 503-555-0109", "MESSAGE_COMPLETION_CODE: 28026",
+                      "Completion String: No Answer", "Pages: 3", "Message Handle: 0001A2C9", ""])
+    write("numbers", "satisfaxtion-fax-number-line",
+          mail("Fax to Acme Corp failed", body.encode("ascii"), sender="NET SatisFAXtion <faxserver@company.com>",
+               charset="us-ascii"),
+          {"kind": "satisfaxtion_result", "default_country": "US",
+           "note": "the receiver's name first, the number on the `Fax number:` line (formats.md §4: 28026 no answer)",
+           "results": [{"vendor": "satisfaxtion", "code": "28026", "outcome": "failed", "reason": "no_answer",
+                        "fax_number": "+15035550109", "fax_number_raw": "503-555-0109"}]})
+
+    body = ja_text([GREETING, "送信結果: 3938-FAX番号が使用不可です", "宛先: 株式会社サンプル 御中（03-5555-0310）",
+                    "送信日時: 2026/11/20 10:15", "送信ID: 612340310"])
+    write("numbers", "name-and-parentheses",
+          mail("FAX送信が失敗しました -> 0355550310", body.encode("cp932"), charset="shift_jis"),
+          {"kind": R, "note": "the number inside parentheses after the recipient's name",
+           "results": [failed("3938", "invalid_number", "+81355550310", fax_number_raw="03-5555-0310")]})
+
+
+def more_numbers() -> None:
+    """Theme 3, continued: a prefix glued to the number, Japanese area-code parentheses."""
+    body = ja_text([GREETING, "送信結果: 6017-話中", "送信先: 株式会社サンプル FAX03(5555)0311", "送信ID: 612340311"])
+    write("numbers", "fax-prefix-area-parentheses",
+          mail("FAX送信が失敗しました -> 0355550311", body.encode(), cte="base64"),
+          {"kind": R, "note": "`FAX03(5555)0311`: the prefix is no part of the number, 03(5555) is Japanese style",
+           "results": [failed("6017", "busy", "+81355550311", fax_number_raw="03(5555)0311")]})
+
+    body = "\n".join(["Dear customer,", "", "Transaction ID: 612340316", "Destination Fax: 12135550316",
+                      "Status: 6018 - No answer", "Pages Sent: 0", ""])
+    write("numbers", "en-country-code-without-plus",
+          mail("Fax failed", body.encode("ascii"), sender="InterFAX <noreply@interfax.net>", charset="us-ascii"),
+          {"kind": R, "note": "an English template writes the US number with its country code but no `+`",
+           "results": [failed("6018", "no_answer", "+12135550316", transaction_id="612340316")]})
+
+
+def tables() -> None:
+    """Theme 4: list tables read by their header row, one result per row; エラーコード/結果コード labels."""
+    html = ("<html><body><p>" + GREETING + "</p><p>リスト送信の結果は以下の通りです。</p><table border=1>"
+            "<tr><td>No.</td><td>送信先</td><td>送信結果</td><td>ページ数</td><td>送信ID</td></tr>"
+            "<tr><td>1</td><td>03-5555-0401</td><td>0</td><td>2</td><td>612340401</td></tr>"
+            "<tr><td>2</td><td>06-5555-0402</td><td>6017-話中</td><td>0</td><td>612340402</td></tr>"
+            "<tr><td>3</td><td>045-555-0403</td><td>3912-FAX番号が使用不可です</td><td>0</td><td>612340403</td></tr>"
+            "</table></body></html>")
+    write("tables", "list-html-utf8", mail("FAX送信結果のお知らせ", html.encode(), ctype="text/html", cte="base64"),
+          {"kind": R, "note": "header row with a row counter; one result per destination row",
+           "results": [delivered("+81355550401", transaction_id="612340401", pages=2),
+                       failed("6017", "busy", "+81655550402", transaction_id="612340402", vendor_message="話中"),
+                       failed("3912", "invalid_number", "+81455550403", transaction_id="612340403",
+                              vendor_message="FAX番号が使用不可です")]})
+
+    html = ("<html><head><meta charset=\"Shift_JIS\"></head><body><table>"
+            "<tr><th>送信先FAX番号</th><th>エラーコード</th><th>送信日時</th></tr>"
+            "<tr><td>03-5555-0404</td><td>3224-通信エラー</td><td>2026/11/20 10:00</td></tr>"
+            "<tr><td>03-5555-0405</td><td>6031-その他のエラー</td><td>2026/11/20 10:01</td></tr>"
+            "</table></body></html>")
+    write("tables", "error-code-header-sjis",
+          mail("FAX送信が失敗しました", html.encode("cp932"), ctype="text/html", charset="shift_jis"),
+          {"kind": R, "note": "エラーコード as the code column (the guide calls the 送信結果 value so)",
+           "results": [failed("3224", "communication_error", "+81355550404",
+                              submitted_at="2026-11-20T10:00:00+09:00"),
+                       failed("6031", "communication_error", "+81355550405",
+                              submitted_at="2026-11-20T10:01:00+09:00")]})
+
+    body = ja_text([GREETING, "エラーコード: 3912-FAX番号が使用不可です", "送信先: 03-5555-0406", "送信ID: 612340406"])
+    write("tables", "error-code-label-iso2022jp",
+          mail("FAX送信が失敗しました -> 0355550406", _iso2022jp_ms(body), charset="iso-2022-jp", cte="7bit",
+               subject_charset="iso-2022-jp"),
+          {"kind": R, "note": "`エラーコード:` read as the code label",
+           "results": [failed("3912", "invalid_number", "+81355550406", transaction_id="612340406")]})
+
+    html = ("<html><body><p>Thank you for using InterFAX.</p><table>"
+            "<tr><th>Destination Fax</th><th>Status</th><th>Pages Sent</th><th>Transaction ID</th></tr>"
+            "<tr><td>+1 213 555 0407</td><td>0</td><td>1</td><td>612340407</td></tr>"
+            "<tr><td>+1 213 555 0408</td><td>263</td><td>0</td><td>612340408</td></tr>"
+            "</table></body></html>")
+    write("tables", "list-html-en",
+          mail("Fax results", html.encode("ascii"), ctype="text/html", charset="us-ascii",
+               sender="InterFAX <noreply@interfax.net>"),
+          {"kind": R, "note": "English list table from an InterFAX domain",
+           "results": [delivered("+12135550407", transaction_id="612340407"),
+                       failed("263", "busy", "+12135550408", transaction_id="612340408")]})
+
+    html = ("<html><body><table>"
+            "<tr><th>送信先</th><th>送信結果</th><th>送信ID</th><th>備考</th></tr>"
+            "<tr><td>①本社 03-5555-0409</td><td>0</td><td>612340409</td><td></td></tr>"
+            "<tr><td>②大阪支店 06-5555-0410</td><td>8021-無応答</td><td></td><td>再送信してください</td></tr>"
+            "</table></body></html>")
+    write("tables", "empty-cells-circled",
+          mail("FAX送信結果のお知らせ", html.encode(), ctype="text/html", cte="quoted-printable"),
+          {"kind": R, "note": "an empty cell keeps the columns aligned; names and circled digits in number cells",
+           "results": [delivered("+81355550409", transaction_id="612340409"),
+                       failed("8021", "no_answer", "+81655550410", transaction_id=None)]})
+
+    html = ("<html><body><table><tr><td>結果コード</td><td>6017-話中</td></tr>"
+            "<tr><td>送信先</td><td>03-5555-0411</td></tr><tr><td>ページ数</td><td>0</td></tr></table></body></html>")
+    write("tables", "result-code-label-value",
+          mail("FAX送信が失敗しました -> 0355550411", html.encode(), ctype="text/html"),
+          {"kind": R, "note": "結果コード in a label/value table (not a list table)",
+           "results": [failed("6017", "busy", "+81355550411")]})
+
+    html = ("<html><body><table><thead><tr><th>No.</th><th>送信先</th><th>FAX番号</th><th>送信結果</th></tr></thead>"
+            "<tbody><tr><td>1</td><td>株式会社エー</td><td>03-5555-0414</td><td>0</td></tr>"
+            "<tr><td>2</td><td>株式会社ビー</td><td>06-5555-0415</td><td>3936</td></tr></tbody></table></body></html>")
+    write("tables", "name-and-number-columns",
+          mail("FAX送信結果のお知らせ", html.encode(), ctype="text/html"),
+          {"kind": R, "note": "送信先 holds the name, FAX番号 the number: both name the destination",
+           "results": [delivered("+81355550414"), failed("3936", "voice_answer", "+81655550415")]})
+
+    body = ja_text(["システム監視からのお知らせです。", "", "ステータス: 500", "エラーコード: 1024-接続できません",
+                    "宛先: ops@example.co.jp"])
+    write("tables", "generic-error-code-not-interfax",
+          mail("【監視】バッチ処理エラー", body.encode(), sender="monitor@example.co.jp"),
+          {"kind": "unrelated", "results": [],
+           "note": "エラーコード, ステータス are generic: no InterFAX domain, subject or fields, no result"})
+
+    body = ja_text([GREETING, "", "送信先\t送信結果\tページ数\t送信ID", "03-5555-0412\t0\t1\t612340412",
+                    "03-5555-0413\t3935\t0\t612340413"])
+    write("tables", "tab-table-text",
+          mail("FAX送信結果のお知らせ", body.encode(), cte="base64"),
+          {"kind": R, "note": "a TAB-separated list in a text part",
+           "results": [delivered("+81355550412", transaction_id="612340412"),
+                       failed("3935", "no_answer", "+81355550413", transaction_id="612340413")]})
+
+
+def folds() -> None:
+    """Theme 5: lines folded by a relay (CRLF + SPACE after 998 bytes), stray escapes in Shift_JIS."""
+    head = "<html><body><p>" + GREETING + "</p>"
+    result = "<table><tr><td>送信結果:</td><td>3912-FAX番号が使用不可です</td></tr>"
+    rest = ("<tr><td>送信先</td><td>03-5555-0501</td></tr><tr><td>送信ID</td><td>612340501</td></tr>"
+            "</table></body></html>")
+    line = pad_to_split(head.encode(), (result + rest).encode(), len("<table><tr><td>送".encode()) + 1)
+    write("folds", "utf8-html-fold-in-label",
+          mail("FAX送信が失敗しました -> 0355550501", relay_fold(line), ctype="text/html"),
+          {"kind": R, "note": "the fold falls inside 信 of 送信結果 (UTF-8, 8bit)",
+           "results": [failed("3912", "invalid_number", "+81355550501", transaction_id="612340501")]})
+
+    tail = ("<table><tr><td>送信結果:</td><td>6017-話中</td></tr><tr><td>送信先</td><td>03-5555-0502</td></tr>"
+            "<tr><td>送信ID</td><td>612340502</td></tr></table></body></html>")
+    target = tail.encode()
+    line = pad_to_split(head.encode(), target, target.index(b"03-55") + 4)
+    write("folds", "utf8-html-fold-in-number",
+          mail("FAX送信結果のお知らせ", relay_fold(line), ctype="text/html"),
+          {"kind": R, "note": "the fold falls inside the fax number and the subject has none",
+           "results": [failed("6017", "busy", "+81355550502", fax_number_raw="03-5555-0502",
+                              transaction_id="612340502")]})
+
+    tail = ("<table><tr><td>送信結果：</td><td>６０１７－話中</td></tr><tr><td>送信先</td><td>06-5555-0503</td></tr>"
+            "</table></body></html>")
+    target = tail.encode("cp932")
+    line = pad_to_split(("<html><body><p>" + GREETING + "</p>").encode("cp932"), target,
+                        len("<table><tr><td>送信".encode("cp932")) + 1)
+    write("folds", "sjis-html-fold-in-label",
+          mail("FAX送信が失敗しました -> 0655550503", relay_fold(line), ctype="text/html", charset="shift_jis"),
+          {"kind": R, "note": "Shift_JIS: the fold splits the two bytes of 結",
+           "results": [failed("6017", "busy", "+81655550503")]})
+
+    before = ja_text([GREETING, "送信結果: 8021-無応答", "送信先: 03-5555-0504"]).encode("cp932")
+    stray = "件名: ".encode("cp932") + "見積書".encode("iso2022_jp") + b"\n"
+    after = ja_text(["送信ID: 612340504"]).encode("cp932")
+    write("folds", "sjis-with-stray-escape",
+          mail("FAX送信が失敗しました -> 0355550504", before + stray + after, charset="shift_jis"),
+          {"kind": R, "note": "a Shift_JIS body with one ISO-2022-JP escape run",
+           "results": [failed("8021", "no_answer", "+81355550504", original_subject="見積書",
+                              transaction_id="612340504")]})
+
+    rows = "".join(f"<tr><td>{n}</td><td>03-5555-05{n:02d}</td><td>{code}</td><td>6123405{n:02d}</td></tr>"
+                   for n, code in ((5, "0"), (6, "6017-話中"), (7, "3912-FAX番号が使用不可です")))
+    line = ("<html><body><p>" + GREETING + "。" * 300 + "</p><table><tr><td>No.</td><td>送信先</td><td>送信結果</td>"
+            "<td>送信ID</td></tr>" + rows + "</table><p>" + "ご利用ありがとうございました。" * 40
+            + "</p></body></html>").encode()
+    assert len(line) > 2 * LIMIT
+    write("folds", "utf8-list-folded-twice",
+          mail("FAX送信結果のお知らせ", relay_fold(line), ctype="text/html"),
+          {"kind": R, "note": "a line over 2000 bytes folded twice; the list still gives three results",
+           "results": [delivered("+81355550505", transaction_id="612340505"),
+                       failed("6017", "busy", "+81355550506", transaction_id="612340506"),
+                       failed("3912", "invalid_number", "+81355550507", transaction_id="612340507")]})
+
+    body = (ja_text([GREETING]).encode("iso2022_jp") + "送信結果: 3224-通信エラー\n".encode("cp932")
+            + ja_text(["送信先: 03-5555-0508", "送信ID: 612340508"]).encode("iso2022_jp"))
+    write("folds", "iso2022jp-with-8bit-run",
+          mail("FAX送信が失敗しました -> 0355550508", body, charset="iso-2022-jp", subject_charset="iso-2022-jp"),
+          {"kind": R, "note": "ISO-2022-JP with one Shift_JIS line pasted in as 8-bit bytes",
+           "results": [failed("3224", "communication_error", "+81355550508", transaction_id="612340508")]})
+
+    # A gateway's text rendering of the HTML table: one line, cells joined by TAB (formats.md: a field is found
+    # by its label wherever it stands). A long note cell pushes 送信結果 to the fold.
+    cells = "送信結果\t0\t送信先\t03-5555-0509\t送信ID\t612340509".encode()
+    note = "備考\t".encode()
+    line = note + "ご".encode() * ((LIMIT - len(note) - 20) // 3) + b"\t"
+    line += b"-" * (LIMIT - len(line) - 4) + cells  # the fold splits 結's three bytes
+    write("folds", "utf8-text-fold",
+          mail("FAX送信が成功しました -> 0355550509", ja_text([GREETING]).encode() + relay_fold(line) + b"\n"),
+          {"kind": R, "note": "a text/plain line of TAB-joined cells folded inside a character of 送信結果",
+           "results": [delivered("+81355550509", transaction_id="612340509")]})
+
+
+def stored() -> None:
+    """Theme 10: values are stored as the mail writes them; only matching folds them."""
+    body = ja_text([GREETING, "送信結果: 3912-FAX番号が使用不可です", "送信先: 03-5555-0511",
+                    "件名: ①見積書 ㈱サンプル商事 御中"])
+    write("stored", "circled-iso2022jp",
+          mail("FAX送信が失敗しました -> 0355550511", _iso2022jp_ms(body), charset="iso-2022-jp", cte="7bit",
+               subject_charset="iso-2022-jp"),
+          {"kind": R, "results": [failed("3912", "invalid_number", "+81355550511",
+                                         original_subject="①見積書 ㈱サンプル商事 御中",
+                                         vendor_message="FAX番号が使用不可です")]})
+
+    html = ("<html><body><table><tr><td>送信結果</td><td>6017-話中</td></tr><tr><td>宛先</td><td>06-5555-0512</td></tr>"
+            "<tr><td>件名</td><td>Ⅲ期 ご請求書（№１２）</td></tr></table></body></html>")
+    write("stored", "roman-numeral-html",
+          mail("FAX送信が失敗しました -> 0655550512", html.encode(), ctype="text/html", cte="base64"),
+          {"kind": R, "results": [failed("6017", "busy", "+81655550512", original_subject="Ⅲ期 ご請求書（№１２）",
+                                         vendor_message="話中")]})
+
+    csv_text = ("TransactionID,CSID,PagesSent,Status,OriginalSubject,DestinationFax,Duration,SubmitTime,"
+                "CompletionTime,Contact\r\n"
+                '612340513,,2,0,"①見積書, 第２版",0355550513,45,2026-11-20 10:00:00,2026-11-20 10:01:00,\r\n')
+    write("stored", "csv-circled",
+          multipart("FAX送信結果", [("text/plain; charset=utf-8", "結果を添付します。\n".encode(), {}),
+                                    ("text/csv; charset=utf-8", csv_text.encode(),
+                                     {"Content-Disposition": 'attachment; filename="result.csv"'})]),
+          {"kind": R, "results": [delivered("+81355550513", original_subject="①見積書, 第２版",
+                                            transaction_id="612340513", pages=2)]})
+
+    xml = ("<?xml version=\"1.0\" encoding=\"utf-8\"?><FaxResults><Transaction>"
+           "<TransactionID>612340514</TransactionID><CSID></CSID><PagesSent>0</PagesSent><Status>6017</Status>"
+           "<OriginalSubject>ＡＢＣ商事 見積書</OriginalSubject><DestinationFax>0355550514</DestinationFax>"
+           "<Duration>0</Duration><SubmitTime>2026-11-20 10:00:00</SubmitTime>"
+           "<CompletionTime>2026-11-20 10:12:00</CompletionTime><Contact></Contact></Transaction></FaxResults>")
+    write("stored", "xml-full-width",
+          mail("FAX送信結果", xml.encode(), ctype="text/xml"),
+          {"kind": R, "results": [failed("6017", "busy", "+81355550514", original_subject="ＡＢＣ商事 見積書",
+                                         transaction_id="612340514")]})
+
+    body = ja_text([GREETING, "送信結果：８０２１－無応答", "送信先：０３－５５５５－０５１５", "件名：ｶﾞｲﾄﾞ送付の件"])
+    write("stored", "half-width-kana-sjis",
+          mail("FAX送信が失敗しました -> 0355550515", body.encode("cp932"), charset="shift_jis"),
+          {"kind": R, "results": [failed("8021", "no_answer", "+81355550515", original_subject="ｶﾞｲﾄﾞ送付の件",
+                                         fax_number_raw="０３－５５５５－０５１５", vendor_message="無応答")]})
+
+
+def _iso2022jp_ms(text: str) -> bytes:
+    """ISO-2022-JP as Japanese Windows mailers write it (CP50221): NEC row 13 (①, ㈱) as JIS X 0208 codes."""
+    out = bytearray()
+    in_jis = False
+    for char in text:
+        if char.isascii():
+            if in_jis:
+                out += b"\x1b(B"
+                in_jis = False
+            out += char.encode("ascii")
+            continue
+        s1, s2 = char.encode("cp932")
+        j1 = ((s1 - (0x70 if s1 < 0xA0 else 0xB0)) << 1) - (1 if s2 < 0x9F else 0)
+        j2 = s2 - (0x1F if s2 < 0x7F else 0x20 if s2 < 0x9F else 0x7E)
+        if not in_jis:
+            out += b"\x1b$B"
+            in_jis = True
+        out += bytes((j1, j2))
+    return bytes(out + (b"\x1b(B" if in_jis else b""))
+
+
+if __name__ == "__main__":
+    numbers()
+    more_numbers()
+    tables()
+    folds()
+    stored()
