@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from processor.catalogues import vendor_hosts
 from processor.domains import is_domain_or_subdomain
 from processor.parse import ParsedMail
-from processor.parse.metadata import ReceivedHop
+from processor.parse.received import ReceivedHop
 from processor.reasons import Kind
 from processor.records import Classification
 

@@ -31,8 +31,8 @@ from functools import cache, cached_property
 from processor.errors import ParseError
 from processor.parse.charset import clean_text, decode_bytes, decode_header_value, fold_text, normalize_text
 from processor.parse.html import html_to_text
-from processor.parse.metadata import MailMetadata, ReceivedHop, read_metadata
-from processor.parse.received import received_hops
+from processor.parse.metadata import MailMetadata, read_metadata
+from processor.parse.received import ReceivedHop, received_hops
 
 __all__ = [
     "MAX_DELIMITERS",

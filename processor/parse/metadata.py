@@ -6,30 +6,17 @@ It is not used for body text. Any failure inside it becomes a defect string, nev
 
 from __future__ import annotations
 
-import ipaddress
 import logging
-import re
 from dataclasses import dataclass, field
 from typing import Any
+
+from processor.parse.received import ReceivedHop, hop_from_clauses
 
 __all__ = ["Attachment", "MailMetadata", "ReceivedHop", "read_metadata"]
 
 log = logging.getLogger(__name__)
 # mail-parser logs a warning for every content type it does not render; that is not our concern.
 logging.getLogger("mailparser").setLevel(logging.ERROR)
-_IP_RE = re.compile(r"\[(?:IPv6:)?([0-9A-Fa-f:.]+)\]|\(([0-9]{1,3}(?:\.[0-9]{1,3}){3})\)")
-
-
-@dataclass(frozen=True, slots=True)
-class ReceivedHop:
-    """One Received header, newest first as in the mail."""
-
-    from_host: str | None
-    """The name the client gave (HELO), which the client chooses."""
-    from_ip: str | None
-    by_host: str | None
-    from_rdns: str | None = None
-    """The reverse-DNS name the receiving server looked up (`unknown` when there was none): believable."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,35 +85,8 @@ def _hops(received: object) -> tuple[ReceivedHop, ...]:
 
 
 def _hop(received: dict[str, object]) -> ReceivedHop:
-    from_clause = str(received.get("from") or "").strip() or None
-    by_clause = str(received.get("by") or "").strip() or None
-    from_host = from_clause.split()[0].lower() if from_clause else None
-    if from_host and from_host.startswith("["):  # an address literal is an IP, not a host name
-        from_host = None
-    rdns = _RDNS_RE.search(from_clause) if from_clause else None
-    return ReceivedHop(
-        from_host=from_host,
-        from_ip=_ip_in(from_clause),
-        by_host=by_clause.split()[0].lower() if by_clause else None,
-        from_rdns=rdns.group(1).lower().rstrip(".") if rdns else None,
-    )
-
-
-# "(mail1.fax.tc [203.0.113.25])" or "(unknown [198.51.100.9])": Postfix, Exim and sendmail write the
-# looked-up name before the bracketed address.
-_RDNS_RE = re.compile(r"\(\s*([A-Za-z0-9][A-Za-z0-9.-]*)\s+\[")
-
-
-def _ip_in(clause: str | None) -> str | None:
-    if not clause:
-        return None
-    for match in _IP_RE.finditer(clause):
-        candidate = match.group(1) or match.group(2)
-        try:
-            return str(ipaddress.ip_address(candidate))
-        except ValueError:
-            continue
-    return None
+    return hop_from_clauses(str(received.get("from") or "").strip() or None,
+                            str(received.get("by") or "").strip() or None)
 
 
 def _safe(getter, default):  # type: ignore[no-untyped-def]

@@ -11,10 +11,9 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 
-from processor.parse.metadata import ReceivedHop
-
-__all__ = ["received_hops"]
+__all__ = ["ReceivedHop", "hop_from_clauses", "received_hops"]
 
 _KEYWORDS = ("from", "by", "via", "with", "id", "for")
 _WORD = re.compile(r"[A-Za-z]+")
@@ -23,9 +22,26 @@ _IP = re.compile(r"\[(?:IPv6:)?([0-9A-Fa-f:.]+)\]|\(([0-9]{1,3}(?:\.[0-9]{1,3}){
 _RDNS = re.compile(r"\(\s*([A-Za-z0-9][A-Za-z0-9.-]*)\s+\[")
 
 
+@dataclass(frozen=True, slots=True)
+class ReceivedHop:
+    """One Received header, newest first as in the mail."""
+
+    from_host: str | None
+    """The name the client gave (HELO), which the client chooses."""
+    from_ip: str | None
+    by_host: str | None
+    from_rdns: str | None = None
+    """The reverse-DNS name the receiving server looked up (`unknown` when there was none): believable."""
+
+
+
 def received_hops(values: Iterable[str]) -> tuple[ReceivedHop, ...]:
     """One hop per Received value, in the order given (newest first, as they stand in the mail)."""
-    return tuple(_hop(_clauses(value)) for value in values)
+    hops = []
+    for value in values:
+        clauses = _clauses(value)
+        hops.append(hop_from_clauses(clauses.get("from") or None, clauses.get("by") or None))
+    return tuple(hops)
 
 
 def _clauses(value: str) -> dict[str, str]:
@@ -55,9 +71,8 @@ def _clauses(value: str) -> dict[str, str]:
     return clauses
 
 
-def _hop(clauses: dict[str, str]) -> ReceivedHop:
-    from_clause = clauses.get("from") or None
-    by_clause = clauses.get("by") or None
+def hop_from_clauses(from_clause: str | None, by_clause: str | None) -> ReceivedHop:
+    """A hop from its `from` and `by` clauses (as we split them, or as mail-parser did)."""
     from_host = from_clause.split()[0].lower() if from_clause else None
     if from_host and (from_host.startswith("[") or from_host.startswith("(")):
         from_host = None  # an address literal (or only a comment) is no host name

@@ -7,8 +7,7 @@ from pathlib import Path
 import pytest
 
 from processor.parse import parse_mail
-from processor.parse.metadata import ReceivedHop
-from processor.parse.received import received_hops
+from processor.parse.received import ReceivedHop, received_hops
 
 CASES = [
     # Postfix: looked-up name and address in the comment

@@ -9,7 +9,7 @@ from sqlalchemy.engine import Engine
 
 from processor.config import Settings, TrustSettings
 from processor.detect.trust import received_through_vendor
-from processor.parse.metadata import ReceivedHop
+from processor.parse.received import ReceivedHop
 from processor.run.pipeline import process_message
 from processor.store.inbound import Envelope, RawStore
 
