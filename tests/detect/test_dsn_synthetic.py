@@ -20,17 +20,17 @@ DATA = Path(__file__).resolve().parents[1] / "data" / "dsn"
 # (file, recipient, status, reason): one row per recipient, in the mail's order
 CASES: list[tuple[str, list[tuple[str, str, str]]]] = [
     # provider codes and wordings (rhost_hosts.tsv, rhost_reasons.tsv)
-    ("rhost-orange-102", [("someone@orange.fr", "5.0.0", "blocked")]),
-    ("rhost-laposte-630", [("someone@laposte.net", "5.7.1", "policyviolation")]),
-    ("rhost-not-laposte-code", [("someone@example.com", "5.7.1", "securityerror")]),  # not La Poste's host
-    ("rhost-tencent-frequency", [("someone@qq.com", "5.0.0", "toomanyconn")]),
-    ("rhost-godaddy-ib212", [("someone@example.net", "5.7.1", "spamdetected")]),  # by Remote-MTA
-    ("rhost-facebook-pol-p5", [("someone@facebook.com", "5.7.1", "virusdetected")]),
-    ("rhost-spectrum-aup", [("someone@charter.net", "5.1.0", "speeding")]),
-    ("rhost-microsoft-5110", [("someone@contoso.example", "5.1.10", "userunknown")]),
-    ("rhost-kddi-unknown-after-data", [("no-such-user@ezweb.ne.jp", "5.0.0", "userunknown")]),
-    ("rhost-google-unsolicited", [("someone@google.com", "5.7.1", "spamdetected")]),  # status class-free rule
-    ("rhost-messagelabs-auth", [("someone@example.com", "5.0.0", "securityerror")]),  # by Reporting-MTA
+    ("provider-orange-102", [("someone@orange.fr", "5.0.0", "blocked")]),
+    ("provider-laposte-630", [("someone@laposte.net", "5.7.1", "policyviolation")]),
+    ("provider-not-laposte-code", [("someone@example.com", "5.7.1", "securityerror")]),  # not La Poste's host
+    ("provider-tencent-frequency", [("someone@qq.com", "5.0.0", "toomanyconn")]),
+    ("provider-godaddy-ib212", [("someone@example.net", "5.7.1", "spamdetected")]),  # by Remote-MTA
+    ("provider-facebook-pol-p5", [("someone@facebook.com", "5.7.1", "virusdetected")]),
+    ("provider-spectrum-aup", [("someone@charter.net", "5.1.0", "speeding")]),
+    ("provider-microsoft-5110", [("someone@contoso.example", "5.1.10", "userunknown")]),
+    ("provider-kddi-unknown-after-data", [("no-such-user@ezweb.ne.jp", "5.0.0", "userunknown")]),
+    ("provider-google-unsolicited", [("someone@google.com", "5.7.1", "spamdetected")]),  # status class-free rule
+    ("provider-messagelabs-auth", [("someone@example.com", "5.0.0", "securityerror")]),  # by Reporting-MTA
     # Gmail's "** Address not found **" heading covers any 5.1.x answer: the remote server's status decides
     ("gmail-address-not-found-sender-rejected", [("someone@example.net", "5.1.8", "rejected")]),
     # Google Groups refuses in the reader's language and without a code; a remote 5.1.1 is read as usual
