@@ -8,6 +8,7 @@ worker until the lease runs out, for another attempt.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import time
 from collections.abc import Iterator, Sequence
@@ -132,9 +133,11 @@ def _tracking_keys(recording: Recording) -> Iterator[str]:
 
 
 def process_message(engine: Engine, message_id: int, settings: Settings,
-                    worker: str = "cli") -> ProcessOutcome | None:
+                    worker: str | None = None) -> ProcessOutcome | None:
     """Classify one stored mail now, whatever its status, and replace its results (`faxbounce reprocess`,
-    tests). None if the id does not exist or another worker holds it."""
+    tests). None if the id does not exist or another worker holds it. The default holder, `cli/<pid>`, keeps
+    two reprocess runs from recording each other's mails."""
+    worker = worker or f"cli/{os.getpid()}"
     queue = WorkQueue(engine, worker, lease_seconds=max(60.0, settings.processing.max_seconds_per_message * 2))
     claimed = queue.claim_ids([message_id])
     if not claimed:
