@@ -13,17 +13,16 @@ import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from processor.errors import FaxbounceError
+
+if TYPE_CHECKING:  # Alembic (with Mako and Pygments, ~11 MB) is imported only where a migration needs it
+    from alembic.config import Config
 
 __all__ = [
     "alembic_config",
@@ -140,6 +139,8 @@ def migrations_dir() -> Path:
 
 
 def alembic_config(url: str) -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(migrations_dir()))
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
@@ -148,6 +149,8 @@ def alembic_config(url: str) -> Config:
 
 def migrate(engine: Engine, revision: str = "head") -> None:
     """Bring the schema to `revision` on this engine's database (creates the SQLite file)."""
+    from alembic import command
+
     config = alembic_config(engine.url.render_as_string(hide_password=False))
     with engine.begin() as connection:
         config.attributes["connection"] = connection
@@ -179,10 +182,14 @@ def readonly_grants(engine: Engine, role: str) -> list[str]:
 
 
 def head_revision() -> str | None:
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
 
 
 def current_revision(engine: Engine) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
     with engine.connect() as connection:
         return MigrationContext.configure(connection).get_current_revision()
 
