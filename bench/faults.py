@@ -546,15 +546,22 @@ def scenario_nodes(workdir: Path, count: int, nodes: int = 3, sessions: int = 8,
             time.sleep(2)
             daemons[0].start()
             wait_until(lambda: acked() >= count * 0.6, 600)
-            holder = _sweep_holder(cluster.url)
-            victim = next((d for d in daemons if d.name == holder), None)
+            # The node whose running worker holds the sweep (not a worker of node-1's first life, whose lease
+            # may not have run out yet).
+            wait_until(lambda: _sweep_daemon(cluster.url, daemons) is not None, 120, step=0.5)
+            victim = _sweep_daemon(cluster.url, daemons)
             if victim is not None:
                 victim.kill9()
                 killed_at = time.monotonic()
-                moved = wait_until(lambda: _sweep_holder(cluster.url) not in (None, holder), 120, step=0.5)
-                report.notes.append(f"sweep on {holder} killed: moved to {_sweep_holder(cluster.url)} in "
+                moved = wait_until(lambda: _sweep_holder(cluster.url) not in (None, victim.name), 120, step=0.5)
+                report.notes.append(f"sweep on {victim.name} killed: moved to {_sweep_holder(cluster.url)} in "
                                     f"{time.monotonic() - killed_at:.0f}s" if moved else "sweep did not move")
+                if not moved:
+                    report.permanent += 1_000_000  # make the row fail loudly
                 victim.start()
+            else:
+                report.notes.append("no live node held the sweep")
+                report.permanent += 1_000_000
         totals = [c.totals for c in counters]  # type: ignore[attr-defined]
         load.last = {key: sum(t.get(key, 0) for t in totals) for key in ("acked", "temporary", "permanent")}  # type: ignore[attr-defined]
         count_store(cluster.url, report, drain_seconds=300)
@@ -565,6 +572,27 @@ def scenario_nodes(workdir: Path, count: int, nodes: int = 3, sessions: int = 8,
         with suppress(Exception):
             cluster.stop()
     return report
+
+
+def _sweep_daemon(url: str, daemons: list[Daemon]) -> Daemon | None:
+    """The daemon one of whose worker processes holds the tracking sweep's lease."""
+    engine = create_db_engine(url)
+    try:
+        with engine.connect() as connection:
+            holder = connection.scalar(sa.text("SELECT holder FROM job_leases WHERE name = 'tracking_sweep' "
+                                               "AND lease_until > now()"))
+    finally:
+        engine.dispose()
+    if not holder or "/" not in holder:
+        return None
+    pid = holder.rsplit("/", 1)[1]
+    for daemon in daemons:
+        if daemon.process is None or daemon.process.poll() is not None:
+            continue
+        for task in Path(f"/proc/{daemon.process.pid}/task").glob("*/children"):
+            if pid in task.read_text().split():
+                return daemon
+    return None
 
 
 def _sweep_holder(url: str) -> str | None:

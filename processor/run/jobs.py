@@ -23,8 +23,8 @@ __all__ = ["Job", "JobRunner"]
 log = logging.getLogger(__name__)
 
 #: How often a worker renews the leases it holds and looks for jobs whose holder has gone (a third of the
-#: lease, so a live holder never loses its lease between two renewals).
-RENEW_SECONDS = 15.0
+#: lease, so a live holder never loses its lease between two renewals; a job moves within lease + this).
+RENEW_SECONDS = 10.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,9 @@ import contextlib
 import logging
 import multiprocessing
 import os
+import signal
 import socket
+import sys
 import time
 from collections.abc import Callable
 from multiprocessing.process import BaseProcess
@@ -82,10 +84,30 @@ def housekeeping_jobs(settings: Settings) -> list[Job]:
             Job("stop_list_ageing", 3600.0, ageing.run_once)]
 
 
+def die_with_parent(parent: int) -> None:
+    """Have the kernel end this worker when the daemon that spawned it dies (Linux `PR_SET_PDEATHSIG`).
+
+    A node killed with `kill -9` must behave as a node that crashed: workers left behind would go on renewing
+    their leases, so the node's singleton jobs and claimed mail would stay held by a node that is gone. The
+    daemon spawns its workers from its main thread, whose end is the process's end. Elsewhere the worker
+    notices the daemon's end between batches (`os.getppid()`)."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # the daemon died before the request took effect
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
 def run_worker(settings: Settings, wake: Event, stop: Event, log_level: str = "INFO", index: int = 0,
-               give_way: GiveWay | None = None, count: int = 1) -> None:
+               give_way: GiveWay | None = None, count: int = 1, parent: int | None = None) -> None:
     """Entry point of a worker process: loop until `stop` is set or the daemon is gone."""
     from processor.logsetup import configure_logging
+
+    if parent is not None:
+        die_with_parent(parent)
 
     configure_logging(log_level, settings.logging.format)
     # Accepting mail comes first: on a busy machine the scheduler gives the SMTP process the CPU and the
@@ -97,7 +119,7 @@ def run_worker(settings: Settings, wake: Event, stop: Event, log_level: str = "I
     if engine.dialect.name != "sqlite":
         give_way = None  # PostgreSQL locks rows: nothing to give way on
     jobs = JobRunner(engine, JobLeases(engine, worker), housekeeping_jobs(settings))
-    parent = os.getppid()
+    parent = parent or os.getppid()
     failing = False
     log.info("worker %d of %d started as %s", index + 1, count, worker)
 
@@ -108,7 +130,8 @@ def run_worker(settings: Settings, wake: Event, stop: Event, log_level: str = "I
     while not stopping():
         wake.clear()
         try:
-            drain(engine, settings, stopping, worker, give_way, between_batches=lambda: jobs.run_due(idle=False))
+            drain(engine, settings, stopping, worker, give_way,
+                  between_batches=lambda: stopping() or jobs.run_due(idle=False))
             jobs.run_due()
         except SQLAlchemyError as exc:
             if not failing:
@@ -120,9 +143,8 @@ def run_worker(settings: Settings, wake: Event, stop: Event, log_level: str = "I
             log.warning("worker: database available again")
             failing = False
         wake.wait(jobs.wait_hint(settings.processing.poll_interval))
-    if stop.is_set():
-        with contextlib.suppress(SQLAlchemyError):
-            jobs.leases.release_all()  # a clean stop hands the singleton jobs over at once
+    with contextlib.suppress(SQLAlchemyError):
+        jobs.leases.release_all()  # a worker that ends hands its singleton jobs over at once
     engine.dispose()
     log.info("worker stopped" if stop.is_set() else "worker stopped: the daemon process is gone")
 
@@ -149,7 +171,7 @@ class WorkerPool:
         wake, stop = self.ctx.Event(), self.ctx.Event()
         process = self.ctx.Process(target=run_worker, name=f"worker-{index + 1}",
                                    args=(self.settings, wake, stop, self.log_level, index, self.give_way,
-                                         self.count))
+                                         self.count, os.getpid()))
         process.start()
         return process, wake, stop
 

@@ -46,7 +46,7 @@ class JobLeases:
     """Who runs each singleton job. `hold(name)` is True while this worker holds (or has just taken) the
     job's lease; call it before each run: it renews the lease."""
 
-    def __init__(self, engine: Engine, holder: str, lease_seconds: float = 45.0) -> None:
+    def __init__(self, engine: Engine, holder: str, lease_seconds: float = 30.0) -> None:
         self.engine = engine
         self.holder = holder[:128]
         self.lease = timedelta(seconds=lease_seconds)

@@ -100,3 +100,48 @@ def _count(engine: sa.Engine, sql: str) -> int:
 def _rows(engine: sa.Engine, sql: str) -> list[tuple[object, ...]]:
     with engine.connect() as connection:
         return [tuple(row) for row in connection.execute(sa.text(sql))]
+
+
+def _children(pid: int) -> set[int]:
+    found: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found |= {int(child) for child in (task / "children").read_text().split()}
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)  # a lock that blocks the workers indefinitely
+def test_a_node_killed_with_kill_9_takes_its_busy_workers_with_it(db_url: str, tmp_path: Path) -> None:
+    """Workers left behind by a killed daemon, busy in a batch or blocked in the database, would keep the
+    node's claims and singleton jobs held by a node that is gone (the jobs would not move to a live node)."""
+    engine = create_db_engine(db_url)
+    migrate(engine)
+    node = start_daemon(db_url, tmp_path, metrics=False, FAXBOUNCE_PROCESSING_NODE_NAME="node-k",
+                        FAXBOUNCE_PROCESSING_WORKERS="2")
+    try:
+        assert wait_until(lambda: _count(engine, "SELECT count(*) FROM job_leases WHERE holder LIKE 'node-k/%'") > 0,
+                          30), "the node never took a singleton job"
+        workers = _children(node.process.pid) & {
+            int(row[0].split("/")[1]) for row in _rows(engine, "SELECT holder FROM job_leases")}
+        assert workers, "no lease holder among the daemon's children"
+        with engine.connect() as locker:
+            locker.execute(sa.text("LOCK TABLE job_leases IN ACCESS EXCLUSIVE MODE"))
+            # Within one renewal period every worker is stuck behind the lock, as a busy worker would be.
+            blocked = ("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                       "AND query LIKE '%job_leases%'")
+            assert wait_until(lambda: _count(engine, blocked) >= 2, 30), "the workers never reached the lock"
+            node.process.send_signal(signal.SIGKILL)
+            node.process.wait()
+            gone = wait_until(lambda: not any(_alive(pid) for pid in workers), 10)
+            locker.rollback()
+        assert gone, "workers outlived their daemon"
+    finally:
+        node.stop()
+        engine.dispose()
