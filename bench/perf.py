@@ -54,6 +54,10 @@ FIXTURES = ROOT / "tests" / "data"
 PG_SERVER = os.environ.get("FAXBOUNCE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
+#: Figures the sections measured, for the closing table of issue #12's targets (`targets_table`).
+FIGURES: dict[str, float] = {}
+
+
 # ---------------------------------------------------------------- mails
 
 
@@ -246,6 +250,7 @@ def acceptance(workdir: Path, counts: dict[int, int]) -> list[str]:
                         left = backlog(target.url)
                         drained = drain(target.url)
                         e2e = result.acked / ((result.finished - result.started) + drained)
+                FIGURES[f"acceptance {name} {sessions} {size}"] = result.rate
                 rows.append(f"| {name} | {sessions} | {size // 1024} KB | {result.rate:,.0f} | "
                             f"{result.percentile(50) * 1000:.1f} | {result.percentile(99) * 1000:.1f} | {rss:.0f} | "
                             f"{_opt(e2e, '{:,.0f}')} | {_opt(left, '{:,}')} | {_opt(drained, '{:.1f}')} |")
@@ -259,6 +264,7 @@ def latency_at_rate(workdir: Path, count: int, rate: float = 500) -> list[str]:
     for name in (*FAXBOUNCE, "null aiosmtpd"):
         with start(name, workdir) as target:
             result = load(target.port, mails, 20, rate=rate)
+        FIGURES[f"p99 at {rate:.0f} {name}"] = result.percentile(99) * 1000
         rows.append(f"| {name} | {rate:.0f} | {result.percentile(50) * 1000:.1f} | "
                     f"{result.percentile(99) * 1000:.1f} |")
         print(rows[-1], file=sys.stderr, flush=True)
@@ -283,6 +289,7 @@ def big_mail(workdir: Path, count: int) -> list[str]:
             sender.start()
             small = load(target.port, mails, 20, rate=200)
             sender.join()
+        FIGURES[f"big mail p99 {name}"] = small.percentile(99) * 1000
         rows.append(f"| {name} | {small.percentile(50) * 1000:.1f} | {small.percentile(99) * 1000:.1f} | "
                     f"{box['big'].acked}/3 |")
         print(rows[-1], file=sys.stderr, flush=True)
@@ -308,6 +315,7 @@ def steady_rss(workdir: Path, count: int) -> list[str]:
             load(target.port, mails, 50)
             stop.set()
             sampler.join()
+            FIGURES[f"rss {name}"] = target.rss_mb()
             rows.append(f"| {name} | 50 | {max(samples):.0f} | {target.rss_mb(children=False):.0f} | "
                         f"{target.rss_mb():.0f} |")
         print(rows[-1], file=sys.stderr, flush=True)
@@ -358,12 +366,14 @@ def workers_end_to_end(workdir: Path, count: int) -> list[str]:
     mails = interfax_bodies(count)
     with start("null aiosmtpd", workdir) as target:
         ceiling = load(target.port, mails, 20).rate
+    FIGURES["workers ceiling"] = ceiling
     for name in FAXBOUNCE:
         for workers in (1, 2):
             with start(name, workdir, FAXBOUNCE_PROCESSING_WORKERS=str(workers)) as target:
                 result = load(target.port, mails, 20)
                 drained = drain(target.url)
                 e2e = result.acked / ((result.finished - result.started) + drained)
+            FIGURES[f"e2e {name} {workers}"] = e2e
             rows.append(f"| {name} | {workers} | {result.rate:,.0f} | {e2e:,.0f} | {e2e / ceiling:.2f}× "
                         f"(of {ceiling:,.0f}) | {drained:.1f} |")
             print(rows[-1], file=sys.stderr, flush=True)
@@ -392,8 +402,54 @@ def cli_times(repeat: int = 5) -> list[str]:
             started = time.perf_counter()
             subprocess.run(command, capture_output=True, env=env, check=False)
             best = min(best, time.perf_counter() - started)
+        FIGURES[f"command {label.split(' (')[0]}"] = best
         rows.append(f"| {label} | {best:.2f} |")
         print(rows[-1], file=sys.stderr, flush=True)
+    return rows
+
+
+def targets_table() -> list[str]:
+    """Issue #12's table: each figure beside its reference, measured in this run, and its target."""
+    rows = ["| measurement | faxbounce | reference (same run) | ratio | target | met |",
+            "|---|---:|---:|---:|---:|:---:|"]
+    figure = FIGURES.get
+
+    def add(label: str, ours: str, reference: str, ratio: str, target: str, met: bool) -> None:
+        rows.append(f"| {label} | {ours} | {reference} | {ratio} | {target} | {'yes' if met else 'no'} |")
+
+    for name in FAXBOUNCE:
+        ceiling = figure("workers ceiling")
+        runs = {w: figure(f"e2e {name} {w}") for w in (1, 2) if figure(f"e2e {name} {w}")}
+        if ceiling and runs:
+            workers, e2e = max(runs.items(), key=lambda item: item[1])
+            add(f"end to end, 20 sessions, 2 KB InterFAX results, {name.split()[1]} ({workers} worker"
+                f"{'s' if workers > 1 else ''})", f"{e2e:,.0f} msg/s", f"{ceiling:,.0f} msg/s (null aiosmtpd)",
+                f"{e2e / ceiling:.2f}×", "≥ 0.25×", e2e / ceiling >= 0.25)
+    ours, sisimai = figure("command faxbounce classify --json"), figure("command Sisimai->make")
+    if ours and sisimai:
+        add("`classify --json` over the 629 corpus mails, one process", f"{ours:.2f} s", f"{sisimai:.2f} s (Sisimai)",
+            f"{sisimai / ours:.2f}× Sisimai's speed", "≥ 1.5×", sisimai / ours >= 1.5)
+    for command in ("faxbounce explain 3912", "faxbounce classify one.eml"):
+        if (took := figure(f"command {command}")) is not None:
+            add(f"start-up: `{command}`", f"{took:.2f} s", "–", "–", "≤ 0.15 s", took <= 0.15)
+    null = figure("acceptance null aiosmtpd 20 2048")
+    for name in FAXBOUNCE:
+        if null and (rate := figure(f"acceptance {name} 20 2048")):
+            add(f"durable acceptance, 20 sessions, 2 KB, {name.split()[1]}", f"{rate:,.0f} msg/s",
+                f"{null:,.0f} msg/s (null aiosmtpd)", f"{rate / null:.2f}×", "≥ 0.6×", rate / null >= 0.6)
+    for name in FAXBOUNCE:
+        if (p99 := figure(f"p99 at 500 {name}")) is not None:
+            reference = figure("p99 at 500 null aiosmtpd")
+            add(f"p99 of the 250 at 500 msg/s offered, {name.split()[1]}", f"{p99:.1f} ms",
+                _opt(reference, "{:.1f} ms (null aiosmtpd)"), "–", "≤ 20 ms", p99 <= 20)
+    for name in FAXBOUNCE:
+        if (p99 := figure(f"big mail p99 {name}")) is not None:
+            add(f"small-mail p99 while 24 MiB mails arrive, {name.split()[1]}", f"{p99:.1f} ms", "–", "–",
+                "≤ 100 ms", p99 <= 100)
+    for name in FAXBOUNCE:
+        if (rss := figure(f"rss {name}")) is not None:
+            add(f"RSS of the daemon with its workers, 50 sessions, {name.split()[1]}", f"{rss:.0f} MB", "–", "–",
+                "≤ 150 MB", rss <= 150)
     return rows
 
 
@@ -468,6 +524,7 @@ def main() -> int:
                 sections.append((title, measure()))
         if args.full:
             sections.append(("Sustained end to end", sustained(workdir, 100_000)))
+        sections.append(("Issue #12's targets, from the figures above", targets_table()))
     for title, rows in sections:
         print(f"\n#### {title}\n")
         print("\n".join(rows))
