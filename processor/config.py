@@ -92,7 +92,7 @@ class ProcessingSettings:
     max_attempts: int = 3
     """A mail that crashed the worker this many times is marked `error` and skipped."""
     workers: int = 0
-    """Worker processes that classify stored mail; 0 = one per CPU core."""
+    """Worker processes that classify stored mail; 0 = one on SQLite, else one per CPU core but one."""
     satisfaxtion_senders: tuple[str, ...] = ()
     """Sender addresses of your NET SatisFAXtion server's notification mails."""
     node_name: str = ""
@@ -445,7 +445,7 @@ def _validate(section: str, settings: Any) -> None:
         if not re.fullmatch(r"[A-Z]{2}", settings.default_country):
             raise ConfigError("processing.default_country", "must be a two-letter ISO 3166 code such as JP")
         if settings.workers < 0:
-            raise ConfigError("processing.workers", "must be 0 (one per CPU core) or more")
+            raise ConfigError("processing.workers", "must be 0 (chosen by database and cores) or more")
         if settings.poll_interval <= 0 or settings.max_seconds_per_message <= 0 or settings.max_attempts <= 0:
             raise ConfigError("processing", "poll_interval, max_seconds_per_message and max_attempts must be > 0")
         if settings.lease_seconds < 2 * settings.max_seconds_per_message:

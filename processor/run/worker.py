@@ -37,7 +37,7 @@ from processor.store.locks import JobLeases
 from processor.store.notify import enqueue_no_result
 from processor.store.tracking import sweep
 
-__all__ = ["WorkerPool", "drain", "node_name", "run_worker"]
+__all__ = ["WorkerPool", "default_workers", "drain", "node_name", "run_worker"]
 
 log = logging.getLogger(__name__)
 _NICENESS = 10
@@ -149,6 +149,15 @@ def run_worker(settings: Settings, wake: Event, stop: Event, log_level: str = "I
     log.info("worker stopped" if stop.is_set() else "worker stopped: the daemon process is gone")
 
 
+def default_workers(database_url: str) -> int:
+    """`processing.workers = 0`: one worker on SQLite, whose single write lock a second worker only waits for;
+    on PostgreSQL one per CPU core but one, which the SMTP process keeps for accepting mail (at least one).
+    Measured by `bench/perf.py --only workers`; each worker also costs ~55 MB."""
+    if database_url.startswith("sqlite"):
+        return 1
+    return max(1, (os.cpu_count() or 1) - 1)
+
+
 class WorkerPool:
     """The worker processes of one node. They share the queue by leases, so any number can run; a dead
     one is restarted (what it held is leased to a dead process until its lease runs out or the node restarts)."""
@@ -156,7 +165,7 @@ class WorkerPool:
     def __init__(self, settings: Settings, log_level: str, give_way_on_sqlite: bool = True) -> None:
         self.settings = settings
         self.log_level = log_level
-        self.count = settings.processing.workers or os.cpu_count() or 1
+        self.count = settings.processing.workers or default_workers(settings.database.url)
         self.ctx = multiprocessing.get_context("spawn")
         self.slots: list[tuple[BaseProcess, Event, Event]] = []
         self.give_way = GiveWay(self.ctx) if give_way_on_sqlite else None

@@ -201,3 +201,15 @@ def test_lease_must_outlast_the_slowest_mail() -> None:
         load_settings(environ={"FAXBOUNCE_PROCESSING_LEASE_SECONDS": "10"})
     assert worker_module.BATCH > 1
     assert datetime.now(UTC) - timedelta(seconds=1) < datetime.now(UTC)
+
+
+@pytest.mark.parametrize(("url", "cores", "expected"), [
+    ("sqlite:///var/faxbounce.sqlite3", 8, 1),  # one write lock: a second worker would only wait
+    ("postgresql+psycopg://db.example/faxbounce", 1, 1),
+    ("postgresql+psycopg://db.example/faxbounce", 2, 1),  # the SMTP process keeps a core
+    ("postgresql+psycopg://db.example/faxbounce", 8, 7),
+])
+def test_the_default_worker_count_depends_on_the_database_and_the_cores(
+        url: str, cores: int, expected: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(worker_module.os, "cpu_count", lambda: cores)
+    assert worker_module.default_workers(url) == expected
