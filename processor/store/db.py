@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # Alembic (with Mako and Pygments, ~11 MB) is imported only w
     from alembic.config import Config
 
 __all__ = [
+    "SCHEMA_HEAD",
     "alembic_config",
     "create_db_engine",
     "current_revision",
@@ -181,17 +182,21 @@ def readonly_grants(engine: Engine, role: str) -> list[str]:
     ]
 
 
-def head_revision() -> str | None:
-    from alembic.script import ScriptDirectory
+#: The schema revision this code expects: the newest file under migrations/versions/. Written here so that the
+#: daemon and `check` need not load Alembic (~11 MB); tests/store/test_migrations.py holds it to Alembic's head.
+SCHEMA_HEAD = "0006"
 
-    return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+
+def head_revision() -> str:
+    return SCHEMA_HEAD
 
 
 def current_revision(engine: Engine) -> str | None:
-    from alembic.runtime.migration import MigrationContext
-
+    """The revision the database is at (Alembic's `alembic_version`), or None before the first migration."""
     with engine.connect() as connection:
-        return MigrationContext.configure(connection).get_current_revision()
+        if not sa.inspect(connection).has_table("alembic_version"):
+            return None
+        return connection.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
 
 
 def run_statements(engine: Engine, statements: Sequence[str]) -> None:

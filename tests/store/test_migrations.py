@@ -5,9 +5,10 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Engine
 
-from processor.store.db import create_db_engine, current_revision, head_revision, migrate
+from processor.store.db import alembic_config, create_db_engine, current_revision, head_revision, migrate
 from processor.store.models import Base
 
 FAILURES_COLUMNS = [
@@ -26,8 +27,18 @@ def test_migrations_match_models(engine: Engine) -> None:
 
 
 def test_schema_is_at_head(engine: Engine) -> None:
-    assert head_revision() is not None
     assert current_revision(engine) == head_revision()
+    with engine.connect() as connection:
+        assert current_revision(engine) == MigrationContext.configure(connection).get_current_revision()
+
+
+def test_the_expected_head_is_the_newest_migration() -> None:
+    """The daemon compares the database with `SCHEMA_HEAD` without loading Alembic: a new revision must move it."""
+    assert head_revision() == ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+
+
+def test_a_database_never_migrated_has_no_revision(tmp_path) -> None:
+    assert current_revision(create_db_engine(f"sqlite:///{tmp_path / 'empty.sqlite3'}")) is None
 
 
 def test_failures_view_columns(engine: Engine) -> None:
