@@ -27,7 +27,7 @@ from processor.errors import FaxbounceError
 from processor.ops.metrics import DatabaseCollector, MetricsServer, SmtpMetrics
 from processor.receive.auth import CredentialAuthenticator
 from processor.receive.smtp import AddressPolicy, FaxbounceSMTP, GroupCommitter, SessionGate, SinkHandler
-from processor.run.worker import WorkerPool, node_name
+from processor.run.pool import WorkerPool, node_name
 from processor.store.db import create_db_engine, current_revision, head_revision
 from processor.store.inbound import RawStore, WorkQueue
 

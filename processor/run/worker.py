@@ -10,14 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import multiprocessing
 import os
 import signal
-import socket
 import sys
 import time
 from collections.abc import Callable
-from multiprocessing.process import BaseProcess
 from multiprocessing.synchronize import Event
 
 from sqlalchemy.engine import Engine
@@ -31,23 +28,19 @@ from processor.ops.retention import PURGE_INTERVAL, purge_due
 from processor.run.giveway import GiveWay
 from processor.run.jobs import Job, JobRunner
 from processor.run.pipeline import Pipeline
+from processor.run.pool import node_name
 from processor.store.db import create_db_engine, session_scope
 from processor.store.inbound import WorkQueue
 from processor.store.locks import JobLeases
 from processor.store.notify import enqueue_no_result
 from processor.store.tracking import sweep
 
-__all__ = ["WorkerPool", "default_workers", "drain", "node_name", "run_worker"]
+__all__ = ["drain", "housekeeping_jobs", "run_worker"]
 
 log = logging.getLogger(__name__)
 _NICENESS = 10
 #: Mails claimed and recorded per transaction (one per transaction while the SQLite give-way says so).
 BATCH = 20
-
-
-def node_name(settings: Settings) -> str:
-    """This node's name: `processing.node_name`, else the host name. Unique among nodes sharing a database."""
-    return settings.processing.node_name or socket.gethostname()
 
 
 def drain(engine: Engine, settings: Settings, stopping: Callable[[], bool] = lambda: False,
@@ -147,68 +140,3 @@ def run_worker(settings: Settings, wake: Event, stop: Event, log_level: str = "I
         jobs.leases.release_all()  # a worker that ends hands its singleton jobs over at once
     engine.dispose()
     log.info("worker stopped" if stop.is_set() else "worker stopped: the daemon process is gone")
-
-
-def default_workers(database_url: str) -> int:
-    """`processing.workers = 0`: one worker on SQLite, whose single write lock a second worker only waits for;
-    on PostgreSQL one per CPU core but one, which the SMTP process keeps for accepting mail (at least one).
-    Measured by `bench/perf.py --only workers`; each worker also costs ~55 MB."""
-    if database_url.startswith("sqlite"):
-        return 1
-    return max(1, (os.cpu_count() or 1) - 1)
-
-
-class WorkerPool:
-    """The worker processes of one node. They share the queue by leases, so any number can run; a dead
-    one is restarted (what it held is leased to a dead process until its lease runs out or the node restarts)."""
-
-    def __init__(self, settings: Settings, log_level: str, give_way_on_sqlite: bool = True) -> None:
-        self.settings = settings
-        self.log_level = log_level
-        self.count = settings.processing.workers or default_workers(settings.database.url)
-        self.ctx = multiprocessing.get_context("spawn")
-        self.slots: list[tuple[BaseProcess, Event, Event]] = []
-        self.give_way = GiveWay(self.ctx) if give_way_on_sqlite else None
-
-    def start(self) -> None:
-        self.slots = [self._spawn(index) for index in range(self.count)]
-
-    def _spawn(self, index: int) -> tuple[BaseProcess, Event, Event]:
-        # Fresh Events for each worker: one killed while waiting on `wake` (kill -9, the OOM killer) leaves the
-        # Event's condition expecting a wake-up acknowledgement that never comes, and the next set() would block
-        # the event loop for ever.
-        wake, stop = self.ctx.Event(), self.ctx.Event()
-        process = self.ctx.Process(target=run_worker, name=f"worker-{index + 1}",
-                                   args=(self.settings, wake, stop, self.log_level, index, self.give_way,
-                                         self.count, os.getpid()))
-        process.start()
-        return process, wake, stop
-
-    def wake(self) -> None:
-        for _process, wake, _stop in self.slots:
-            wake.set()
-
-    def alive(self) -> bool:
-        return bool(self.slots) and all(process.is_alive() for process, _wake, _stop in self.slots)
-
-    def restart_dead(self) -> int:
-        restarted = 0
-        for index, (process, _wake, _stop) in enumerate(self.slots):
-            if not process.is_alive():
-                log.error("%s exited with code %s; restarting it", process.name, process.exitcode)
-                self.slots[index] = self._spawn(index)
-                restarted += 1
-        return restarted
-
-    def stop(self, seconds: float) -> None:
-        """Ask every worker to finish the mail in hand; terminate those still busy after `seconds`."""
-        for _process, wake, stop in self.slots:
-            stop.set()
-            wake.set()
-        deadline = time.monotonic() + seconds
-        for process, _wake, _stop in self.slots:
-            process.join(max(0.0, deadline - time.monotonic()))
-            if process.is_alive():
-                log.warning("%s still busy after %ss; terminating it (its mail stays queued)", process.name, seconds)
-                process.terminate()
-                process.join(1.0)

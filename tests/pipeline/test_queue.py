@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from mailfactory import interfax_failure, plain
 from sqlalchemy.engine import Engine
 
+import processor.run.pool as pool_module
 import processor.run.worker as worker_module
 from processor.config import ProcessingSettings, Settings
 from processor.run.giveway import YIELD_SECONDS, GiveWay
@@ -211,5 +212,5 @@ def test_lease_must_outlast_the_slowest_mail() -> None:
 ])
 def test_the_default_worker_count_depends_on_the_database_and_the_cores(
         url: str, cores: int, expected: int, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(worker_module.os, "cpu_count", lambda: cores)
-    assert worker_module.default_workers(url) == expected
+    monkeypatch.setattr(pool_module.os, "cpu_count", lambda: cores)
+    assert pool_module.default_workers(url) == expected
