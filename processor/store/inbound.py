@@ -124,8 +124,8 @@ def _short(exc: SQLAlchemyError) -> str:
 class QueuedMail:
     """One stored mail taken for one processing attempt: everything the pipeline needs, read in the claim.
 
-    The raw bytes are read separately (`WorkQueue.raw`), one mail at a time, so a batch of large mails never
-    sits in memory at once."""
+    The raw bytes are read separately (`WorkQueue.raw`), a few small mails per query at most, so a batch of
+    large mails never sits in memory at once."""
 
     id: int
     attempt: int
@@ -146,10 +146,17 @@ class WorkQueue:
     is still the claimer's, so a mail is recorded by one attempt only.
     """
 
+    #: Raw bytes are read ahead for the claimed mails that follow, up to this many bytes in one query: one
+    #: round trip per batch of small mails, never a batch of large ones in memory at once.
+    READ_AHEAD_BYTES = 2 * 1024 * 1024
+
     def __init__(self, engine: Engine, worker: str, lease_seconds: float = 120.0) -> None:
         self.engine = engine
         self.worker = worker[:128]
         self.lease = timedelta(seconds=lease_seconds)
+        self._claimed: list[tuple[int, int]] = []
+        """(id, size) of the last claim's mails, in order, for reading ahead."""
+        self._read: dict[int, bytes | None] = {}
 
     def claim(self, limit: int) -> list[QueuedMail]:
         """Lease up to `limit` waiting mails, oldest first. A mail whose earlier attempt did not finish is
@@ -172,9 +179,23 @@ class WorkQueue:
         return self._claim(now, sa.select(_TABLE.c.id).where(_TABLE.c.id.in_(list(ids)), free))
 
     def raw(self, mail: QueuedMail) -> bytes | None:
-        """The stored bytes of a claimed mail; None when retention has purged them."""
+        """The stored bytes of a claimed mail; None when retention has purged them. Asked in claim order, it
+        reads the bytes of the next claimed mails in the same query while they fit `READ_AHEAD_BYTES`."""
+        if mail.id in self._read:
+            return self._read.pop(mail.id)
+        ids = [mail.id]
+        position = next((i for i, (claimed, _size) in enumerate(self._claimed) if claimed == mail.id), None)
+        if position is not None:
+            total = self._claimed[position][1]
+            for claimed, size in self._claimed[position + 1:]:
+                total += size
+                if total > self.READ_AHEAD_BYTES:
+                    break
+                ids.append(claimed)
         with self.engine.connect() as connection:
-            return connection.scalar(sa.select(_TABLE.c.raw).where(_TABLE.c.id == mail.id))
+            rows = dict(connection.execute(sa.select(_TABLE.c.id, _TABLE.c.raw).where(_TABLE.c.id.in_(ids))).all())
+        self._read = {claimed: rows.get(claimed) for claimed in ids[1:]}
+        return rows.get(mail.id)
 
     def extend(self, mails: Sequence[QueuedMail]) -> None:
         """Renew the lease of mails still in hand (a batch that takes long)."""
@@ -201,10 +222,12 @@ class WorkQueue:
             sa.update(_TABLE).where(_TABLE.c.id.in_(candidates.scalar_subquery()))
             .values(attempts=_TABLE.c.attempts + 1, claimed_by=self.worker, lease_until=now + self.lease)
             .returning(_TABLE.c.id, _TABLE.c.attempts, _TABLE.c.mail_from, _TABLE.c.rcpt_tos, _TABLE.c.peer,
-                       _TABLE.c.helo, _TABLE.c.received_at, _TABLE.c.processed_at)
+                       _TABLE.c.helo, _TABLE.c.received_at, _TABLE.c.processed_at, _TABLE.c.size)
         )
         with self.engine.begin() as connection:
             rows = connection.execute(statement).all()
+        self._claimed = sorted((row.id, row.size or 0) for row in rows)
+        self._read = {}
         return sorted((QueuedMail(
             id=row.id, attempt=row.attempts, processed_before=row.processed_at is not None,
             envelope=Envelope(mail_from=row.mail_from, rcpt_tos=tuple(row.rcpt_tos or ()), peer=row.peer,

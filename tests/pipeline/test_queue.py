@@ -214,3 +214,44 @@ def test_the_default_worker_count_depends_on_the_database_and_the_cores(
         url: str, cores: int, expected: int, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(pool_module.os, "cpu_count", lambda: cores)
     assert pool_module.default_workers(url) == expected
+
+
+def _selects_of_raw(engine: Engine) -> tuple[list[str], object]:
+    seen: list[str] = []
+
+    def count(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if statement.lstrip().upper().startswith("SELECT") and "raw" in statement:
+            seen.append(statement)
+
+    sa.event.listen(engine, "before_cursor_execute", count)
+    return seen, count
+
+
+@pytest.mark.parametrize(("read_ahead", "queries"), [(2 * 1024 * 1024, 1), (1, 5)])
+def test_raw_bytes_are_read_ahead_within_a_bound(engine: Engine, read_ahead: int, queries: int) -> None:
+    """One round trip for a batch of small mails; a batch of large ones is read one mail at a time."""
+    raws = [plain(f"mail {k}") for k in range(5)]
+    stored = {_store(engine, raw): raw for raw in raws}
+    queue = WorkQueue(engine, "node/1")
+    queue.READ_AHEAD_BYTES = read_ahead
+    mails = queue.claim(10)
+    seen, listener = _selects_of_raw(engine)
+    try:
+        assert [queue.raw(mail) for mail in mails] == [stored[mail.id] for mail in mails]
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", listener)
+    assert len(seen) == queries
+
+
+def test_a_mail_asked_out_of_order_or_purged_is_still_read_right(engine: Engine) -> None:
+    raws = [plain(f"mail {k}") for k in range(4)]
+    ids = [_store(engine, raw) for raw in raws]
+    with engine.begin() as connection:
+        connection.execute(sa.update(InboundMessage.__table__).where(InboundMessage.id == ids[2]).values(raw=None))
+    queue = WorkQueue(engine, "node/1")
+    mails = {mail.id: mail for mail in queue.claim(10)}
+    assert queue.raw(mails[ids[1]]) == raws[1]
+    assert queue.raw(mails[ids[0]]) == raws[0]
+    assert queue.raw(mails[ids[2]]) is None
+    assert queue.raw(mails[ids[3]]) == raws[3]
+    assert queue.raw(mails[ids[3]]) == raws[3]  # asked again: read again
