@@ -11,6 +11,7 @@ again gets a 250 for the copy already stored (`StoredMail.duplicate`), and a re-
 from __future__ import annotations
 
 import hashlib
+import logging
 import struct
 import threading
 from collections.abc import Iterator, Sequence
@@ -32,6 +33,7 @@ __all__ = ["Envelope", "QueuedMail", "RawFile", "RawStore", "ReprocessBatch", "S
            "reprocess_candidates"]
 
 _TABLE = InboundMessage.__table__
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +100,9 @@ class RawStore:
         digests = [row["sha256"] for row in rows]
         files = {index: raw for index, (raw, _envelope) in enumerate(mails) if not _in_memory(raw)}
         try:
-            with self._turn(urgent), self.engine.begin() as connection:
+            # Exits in order: commit, the turn handed on, then (SQLite, large mails) the checkpoint.
+            with (self.engine.connect() as connection, self._checkpoint_after(connection, bool(files)),
+                  self._turn(urgent), connection.begin()):
                 # One cached statement, executed for many rows (SQLAlchemy batches them into few round trips).
                 ids = dict(connection.execute(self._statement, rows).all())
                 filled: set[str] = set()
@@ -142,6 +146,27 @@ class RawStore:
             return
         with self._turns.turn(urgent):
             yield
+
+    @contextmanager
+    def _checkpoint_after(self, connection: sa.Connection, large: bool) -> Iterator[None]:
+        """SQLite: a large mail's commit leaves a WAL of its size, which the committing connection copies
+        into the database (autocheckpoint) before its commit returns, and so before the next writer's turn.
+        Here that copy waits until the turn is over: checkpoints never hold up writers in WAL mode."""
+        if self._turns is None or not large:
+            yield
+            return
+        driver = connection.connection.driver_connection
+        saved = int(driver.execute("PRAGMA wal_autocheckpoint").fetchone()[0])  # type: ignore[union-attr]
+        driver.execute("PRAGMA wal_autocheckpoint=0")  # type: ignore[union-attr]
+        try:
+            yield
+        finally:
+            try:
+                driver.execute("PRAGMA wal_checkpoint(PASSIVE)")  # type: ignore[union-attr]
+            except Exception:  # a checkpoint left undone is done by a later commit
+                log.debug("checkpoint after a large mail failed", exc_info=True)
+            finally:
+                driver.execute(f"PRAGMA wal_autocheckpoint={saved}")  # type: ignore[union-attr]
 
     def _fill(self, connection: sa.Connection, message_id: int, source: RawFile) -> None:
         """Write a file's bytes into the row just inserted (with raw NULL), chunk by chunk."""

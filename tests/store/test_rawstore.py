@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from processor.errors import RawStoreError
-from processor.store.db import create_db_engine, session_scope
+from processor.store.db import create_db_engine, migrate, session_scope
 from processor.store.inbound import Envelope, RawStore
 from processor.store.models import InboundMessage, MessageStatus
 
@@ -136,3 +136,16 @@ def test_a_file_that_does_not_match_its_size_stores_nothing(engine: Engine) -> N
                                    (_File(b"x" * 3000, claimed_size=4000), Envelope(None, ()))])
     with engine.connect() as connection:
         assert connection.scalar(sa.select(sa.func.count()).select_from(InboundMessage)) == 0
+
+
+def test_sqlite_checkpoints_a_large_mail_after_its_turn(tmp_path) -> None:
+    """The WAL a large mail leaves is copied into the database before put returns, but outside the writers'
+    turn; the connection's autocheckpoint is what it was."""
+    engine = create_db_engine(f"sqlite:///{tmp_path / 'wal.sqlite3'}", pool_size=1)
+    migrate(engine)
+    RawStore(engine).put(_File(b"Subject: big\r\n\r\n" + b"y" * 2_000_000, chunk=65536), Envelope(None, ()))
+    with engine.connect() as connection:
+        driver = connection.connection.driver_connection
+        assert driver.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 1000
+        busy, frames, copied = driver.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        assert busy == 0 and frames >= 480 and copied == frames
