@@ -20,10 +20,10 @@ from __future__ import annotations
 import asyncio
 import enum
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import IO
 
-__all__ = ["BLOCK", "SPOOL_AFTER", "DataReader", "DataRefusal", "SpooledContent"]
+__all__ = ["BLOCK", "CHUNK", "SPOOL_AFTER", "DataReader", "DataRefusal", "SpooledContent"]
 
 BLOCK = 64 * 1024
 """Most bytes taken from the stream per await."""
@@ -31,14 +31,17 @@ _END = b"\r\n.\r\n"
 _HOLD = len(_END) - 1
 """Bytes kept back at the end of each block: they may be the start of the end-of-data sequence."""
 SPOOL_AFTER = 1024 * 1024
-"""Content past this size goes to a temporary file until it is committed (one mail in memory at a time)."""
+"""Content past this size goes to a temporary file until it is committed, and is stored from it in chunks."""
+CHUNK = 256 * 1024
+"""Bytes read from the temporary file at a time when the mail is hashed and stored."""
 
 
 class SpooledContent:
     """A mail's content: in memory while small, else in an unlinked temporary file until `read()`.
 
-    Many large uploads at once then cost disk, not memory: the committer reads each one just before its
-    own transaction (`read()` hands the bytes over once and closes the file)."""
+    Many large uploads at once then cost disk, not memory, and so does storing one: the raw store reads a
+    spooled mail through `chunks()` (a `processor.store.inbound.RawFile`), and its owner calls `discard()`
+    once it is committed. `read()` hands the whole content over once instead."""
 
     def __init__(self, spool_after: int = SPOOL_AFTER) -> None:
         self.spool_after = spool_after
@@ -77,6 +80,16 @@ class SpooledContent:
             return self._file.read()
         finally:
             self.discard()
+
+    def chunks(self, size: int = CHUNK) -> Iterator[bytes]:
+        """The content from its first byte, `size` bytes at a time (as often as asked, until `discard`)."""
+        if self._file is None:
+            if self._memory:
+                yield bytes(self._memory)
+            return
+        self._file.seek(0)
+        while chunk := self._file.read(size):
+            yield chunk
 
     def discard(self) -> None:
         self.size = 0

@@ -5,7 +5,9 @@ sent or relayed anywhere: faxbounce is a sink. A store failure answers `451 4.3.
 the mail and retries; so does any unexpected exception (`handle_exception`), never aiosmtpd's 500.
 
 Mails that finish DATA at about the same time share one commit (`GroupCommitter`): each session gets its
-250 when the transaction holding its mail has committed, and the database sees one fsync per batch.
+250 when the transaction holding its mail has committed, and the database sees one fsync per batch. Mails
+large enough to be spooled to disk are committed in a lane of their own, from their files in chunks, so
+that they cost neither their size in memory again nor the small mails' wait.
 """
 
 from __future__ import annotations
@@ -170,46 +172,56 @@ class SessionGate:
 
 
 class GroupCommitter:
-    """Commits the mails of concurrent sessions together, one transaction at a time, in arrival order."""
+    """Commits the mails of concurrent sessions together, one transaction at a time per lane, in arrival order.
+
+    Two lanes: small mails (held in memory) share commits in one, and mails spooled to disk (over
+    `SPOOL_AFTER`) are committed in the other, from their files, so that a large mail's transaction never
+    holds up the commit that small mails wait for. On SQLite, which has one writer, the two lanes take
+    turns and a small mails' commit goes first when both wait (`RawStore`'s `urgent`)."""
 
     def __init__(self, store: RawStore, executor: Executor, max_batch: int = 200, waiting: Any = None,
                  max_batch_bytes: int = 8 * 1024 * 1024) -> None:
         self.store = store
         self.executor = executor
+        """Runs the transactions: give it a thread for each lane (two)."""
         self.max_batch = max_batch
         self.max_batch_bytes = max_batch_bytes
         """A batch stops growing at this many bytes (it always takes one mail): the database driver holds
-        copies of every mail of the statement it runs, so large mails are committed one at a time."""
+        copies of every small mail of the statement it runs, and a large mail's transaction holds SQLite's
+        write lock for as long as its bytes take to write."""
         self.waiting = waiting
         """Optional shared counter (`.value`) of mails waiting for their commit: the workers read it to let
         the SMTP side have SQLite's one write lock first."""
-        self._pending: list[tuple[bytes | SpooledContent, Envelope, asyncio.Future[StoredMail]]] = []
-        self._task: asyncio.Task[None] | None = None
+        self._small = _Lane(urgent=True)
+        self._large = _Lane(urgent=False)
 
     async def put(self, raw: bytes | SpooledContent, envelope: Envelope) -> StoredMail:
-        """Commit one mail (its bytes, or its content spooled to disk, read just before its transaction)."""
+        """Commit one mail: its bytes, or its content spooled to disk, which is read in chunks by its
+        transaction and discarded once committed (or failed)."""
+        lane = self._small if isinstance(raw, bytes) else self._large
         future: asyncio.Future[StoredMail] = asyncio.get_running_loop().create_future()
-        self._pending.append((raw, envelope, future))
+        lane.pending.append((raw, envelope, future))
         if self.waiting is not None:
             self.waiting.value += 1
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._run())
+        if lane.task is None or lane.task.done():
+            lane.task = asyncio.create_task(self._run(lane))
         # shield: a client that hangs up must not cancel the commit other sessions are waiting for.
         return await asyncio.shield(future)
 
-    async def _run(self) -> None:
+    async def _run(self, lane: _Lane) -> None:
         loop = asyncio.get_running_loop()
         await asyncio.sleep(0)  # let sessions whose DATA ended in the same loop turn join this batch
-        while self._pending:
+        while lane.pending:
             size, count = 0, 0
-            for raw, _envelope, _future in self._pending[: self.max_batch]:
+            for raw, _envelope, _future in lane.pending[: self.max_batch]:
                 size += len(raw)
                 if count and size > self.max_batch_bytes:
                     break
                 count += 1
-            batch, self._pending = self._pending[:count], self._pending[count:]
+            batch, lane.pending = lane.pending[:count], lane.pending[count:]
             try:
-                stored = await loop.run_in_executor(self.executor, self._put_many, [(r, e) for r, e, _ in batch])
+                stored = await loop.run_in_executor(self.executor, self._put_many,
+                                                    [(r, e) for r, e, _ in batch], lane.urgent)
             except Exception as exc:  # noqa: BLE001 - every waiting session must get an answer
                 error = exc if isinstance(exc, RawStoreError) else RawStoreError(f"{type(exc).__name__}: {exc}")
                 for _raw, _envelope, future in batch:
@@ -223,9 +235,22 @@ class GroupCommitter:
                 if not future.done():
                     future.set_result(result)
 
+    def _put_many(self, batch: list[tuple[bytes | SpooledContent, Envelope]], urgent: bool) -> list[StoredMail]:
+        try:
+            return self.store.put_many(batch, urgent=urgent)
+        finally:
+            for raw, _envelope in batch:
+                if isinstance(raw, SpooledContent):
+                    raw.discard()
 
-    def _put_many(self, batch: list[tuple[bytes | SpooledContent, Envelope]]) -> list[StoredMail]:
-        return self.store.put_many([(raw if isinstance(raw, bytes) else raw.read(), e) for raw, e in batch])
+
+class _Lane:
+    """One lane of the committer: mails waiting for their transaction, and the task that commits them."""
+
+    def __init__(self, urgent: bool) -> None:
+        self.urgent = urgent
+        self.pending: list[tuple[bytes | SpooledContent, Envelope, asyncio.Future[StoredMail]]] = []
+        self.task: asyncio.Task[None] | None = None
 
 
 class SmtpObserver(Protocol):

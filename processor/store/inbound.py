@@ -11,10 +11,14 @@ again gets a 250 for the copy already stored (`StoredMail.duplicate`), and a re-
 from __future__ import annotations
 
 import hashlib
+import logging
+import struct
+import threading
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -25,9 +29,11 @@ from processor.errors import RawStoreError
 from processor.store.columns import fit
 from processor.store.models import InboundMessage, MessageStatus
 
-__all__ = ["Envelope", "QueuedMail", "RawStore", "ReprocessBatch", "StoredMail", "WorkQueue", "reprocess_candidates"]
+__all__ = ["Envelope", "QueuedMail", "RawFile", "RawStore", "ReprocessBatch", "StoredMail", "WorkQueue",
+           "reprocess_candidates"]
 
 _TABLE = InboundMessage.__table__
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,8 +54,26 @@ class StoredMail:
     """True when these exact bytes were already stored (nothing new was written)."""
 
 
+class RawFile(Protocol):
+    """A mail too large to hold in memory at once (a DATA spooled to disk): its size, and its bytes in
+    chunks, from the first byte each time `chunks()` is called."""
+
+    def __len__(self) -> int: ...
+
+    def chunks(self) -> Iterator[bytes]: ...
+
+
 class RawStore:
-    """Writes inbound mail: one transaction, and so one fsync, per call, however many mails it holds."""
+    """Writes inbound mail: one transaction, and so one fsync, per call, however many mails it holds.
+
+    A `RawFile` is written from its chunks, never whole in memory: its SHA-256 is computed before the
+    transaction, and inside it the row is inserted without its bytes, which are then written in place
+    (SQLite: `zeroblob(n)` filled through `blobopen`; PostgreSQL: a binary COPY into a temporary table,
+    then one UPDATE). Nobody sees the row before the commit, so it is never seen without its bytes.
+
+    On SQLite, which has one writer, calls from several threads take turns here rather than in SQLite's busy
+    handler (which sleeps up to 100 ms between tries), and a call marked `urgent` (small mails that
+    sessions wait for) goes before the others that wait."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -61,19 +85,32 @@ class RawStore:
             self._insert(_TABLE).on_conflict_do_nothing(index_elements=["sha256"])
             .returning(_TABLE.c.sha256, _TABLE.c.id, sort_by_parameter_order=True)
         )
+        self._turns = _Turns() if dialect == "sqlite" else None
 
-    def put(self, raw: bytes, envelope: Envelope) -> StoredMail:
+    def put(self, raw: bytes | RawFile, envelope: Envelope) -> StoredMail:
         """Store one mail durably."""
         return self.put_many([(raw, envelope)])[0]
 
-    def put_many(self, mails: Sequence[tuple[bytes, Envelope]]) -> list[StoredMail]:
+    def put_many(self, mails: Sequence[tuple[bytes | RawFile, Envelope]], *, urgent: bool = True) -> list[StoredMail]:
         """Store several mails in one transaction: all are durable when this returns, or it raises."""
-        rows = [_row(raw, envelope) for raw, envelope in mails]
-        digests = [row["sha256"] for row in rows]
         try:
-            with self.engine.begin() as connection:
+            rows = [_row(raw, envelope) for raw, envelope in mails]
+        except OSError as exc:  # a spooled mail's temporary file could not be read
+            raise RawStoreError(f"{type(exc).__name__}: {exc}") from exc
+        digests = [row["sha256"] for row in rows]
+        files = {index: raw for index, (raw, _envelope) in enumerate(mails) if not _in_memory(raw)}
+        try:
+            # Exits in order: commit, the turn handed on, then (SQLite, large mails) the checkpoint.
+            with (self.engine.connect() as connection, self._checkpoint_after(connection, bool(files)),
+                  self._turn(urgent), connection.begin()):
                 # One cached statement, executed for many rows (SQLAlchemy batches them into few round trips).
                 ids = dict(connection.execute(self._statement, rows).all())
+                filled: set[str] = set()
+                for index, source in files.items():
+                    digest = digests[index]
+                    if digest in ids and digest not in filled:  # new: write its bytes into the row
+                        filled.add(digest)
+                        self._fill(connection, ids[digest], source)
                 missing = set(digests) - ids.keys()
                 if missing:  # already stored: a repeated delivery, or the same bytes twice in this batch
                     found = connection.execute(
@@ -83,6 +120,11 @@ class RawStore:
                     duplicates = {}
         except SQLAlchemyError as exc:
             raise RawStoreError(_short(exc)) from exc
+        except RawStoreError:
+            raise
+        except Exception as exc:  # the driver's own errors from a file's chunked write
+            text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            raise RawStoreError(f"{type(exc).__name__}: {text}"[:200]) from exc
         stored: list[StoredMail] = []
         first_seen: set[str] = set()
         for digest in digests:
@@ -97,17 +139,119 @@ class RawStore:
         with self.engine.connect() as connection:
             return connection.scalar(sa.select(_TABLE.c.id).where(_TABLE.c.sha256 == digest))
 
+    @contextmanager
+    def _turn(self, urgent: bool) -> Iterator[None]:
+        if self._turns is None:
+            yield
+            return
+        with self._turns.turn(urgent):
+            yield
 
-def _row(raw: bytes, envelope: Envelope) -> dict[str, Any]:
+    @contextmanager
+    def _checkpoint_after(self, connection: sa.Connection, large: bool) -> Iterator[None]:
+        """SQLite: a large mail's commit leaves a WAL of its size, which the committing connection copies
+        into the database (autocheckpoint) before its commit returns, and so before the next writer's turn.
+        Here that copy waits until the turn is over: checkpoints never hold up writers in WAL mode."""
+        if self._turns is None or not large:
+            yield
+            return
+        driver = connection.connection.driver_connection
+        saved = int(driver.execute("PRAGMA wal_autocheckpoint").fetchone()[0])  # type: ignore[union-attr]
+        driver.execute("PRAGMA wal_autocheckpoint=0")  # type: ignore[union-attr]
+        try:
+            yield
+        finally:
+            try:
+                driver.execute("PRAGMA wal_checkpoint(PASSIVE)")  # type: ignore[union-attr]
+            except Exception:  # a checkpoint left undone is done by a later commit
+                log.debug("checkpoint after a large mail failed", exc_info=True)
+            finally:
+                driver.execute(f"PRAGMA wal_autocheckpoint={saved}")  # type: ignore[union-attr]
+
+    def _fill(self, connection: sa.Connection, message_id: int, source: RawFile) -> None:
+        """Write a file's bytes into the row just inserted (with raw NULL), chunk by chunk."""
+        size = len(source)
+        driver = connection.connection.driver_connection
+        if self.engine.dialect.name == "sqlite":
+            connection.execute(sa.update(_TABLE).where(_TABLE.c.id == message_id).values(raw=sa.func.zeroblob(size)))
+            with driver.blobopen(_TABLE.name, _TABLE.c.raw.name, message_id) as blob:  # type: ignore[union-attr]
+                for chunk in _exactly(source, size):
+                    blob.write(chunk)
+            return
+        with driver.cursor() as cursor:  # type: ignore[union-attr]
+            cursor.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {_UPLOAD} (raw bytea) ON COMMIT DELETE ROWS")
+            with cursor.copy(f"COPY {_UPLOAD} (raw) FROM STDIN (FORMAT BINARY)") as copy:
+                # PostgreSQL's binary COPY: signature, flags, header extension; one tuple of one field.
+                copy.write(b"PGCOPY\n\xff\r\n\x00" + struct.pack("!iihi", 0, 0, 1, size))
+                for chunk in _exactly(source, size):
+                    copy.write(chunk)
+                copy.write(struct.pack("!h", -1))
+            cursor.execute(f"UPDATE {_TABLE.name} SET raw = (SELECT raw FROM {_UPLOAD}) WHERE id = %s", (message_id,))
+            cursor.execute(f"DELETE FROM {_UPLOAD}")
+
+
+def _exactly(source: RawFile, size: int) -> Iterator[bytes]:
+    """The file's chunks, checked to add up to the size it said (which the row was made for)."""
+    written = 0
+    for chunk in source.chunks():
+        written += len(chunk)
+        if written > size:
+            break
+        yield chunk
+    if written != size:
+        raise RawStoreError(f"spooled mail changed size while stored: it was {size} bytes")
+
+
+_UPLOAD = "faxbounce_raw_upload"
+"""PostgreSQL: a connection's temporary table that one large mail's bytes pass through (emptied at commit)."""
+
+
+class _Turns:
+    """One writer at a time among this process's threads; urgent ones first."""
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition()
+        self._busy = False
+        self._urgent = 0
+
+    @contextmanager
+    def turn(self, urgent: bool) -> Iterator[None]:
+        with self._condition:
+            self._urgent += urgent
+            try:
+                self._condition.wait_for(lambda: not self._busy and (urgent or not self._urgent))
+            finally:
+                self._urgent -= urgent
+            self._busy = True
+        try:
+            yield
+        finally:
+            with self._condition:
+                self._busy = False
+                self._condition.notify_all()
+
+
+def _in_memory(raw: object) -> bool:
+    return isinstance(raw, bytes | bytearray | memoryview)
+
+
+def _row(raw: bytes | RawFile, envelope: Envelope) -> dict[str, Any]:
+    if _in_memory(raw):
+        data: bytes | None = bytes(raw)  # type: ignore[arg-type]
+        digest = hashlib.sha256(data)
+    else:  # written in place once the row exists (RawStore._fill)
+        data, digest = None, hashlib.sha256()
+        for chunk in raw.chunks():
+            digest.update(chunk)
     return {
         "received_at": envelope.received_at,
         "mail_from": fit(_TABLE.c.mail_from, envelope.mail_from),
         "rcpt_tos": [fit(_TABLE.c.rcpt_tos, r) or "" for r in envelope.rcpt_tos],
         "peer": fit(_TABLE.c.peer, envelope.peer),
         "helo": fit(_TABLE.c.helo, envelope.helo),
-        "raw": bytes(raw),
+        "raw": data,
         "size": len(raw),
-        "sha256": hashlib.sha256(raw).hexdigest(),
+        "sha256": digest.hexdigest(),
         "status": MessageStatus.RECEIVED,
         "attempts": 0,
     }

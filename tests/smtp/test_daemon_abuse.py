@@ -62,10 +62,12 @@ def _send(port: int, body_chunks: Iterator[bytes], size: int | None, replies: li
 
 
 def test_a_mail_of_empty_lines_costs_about_its_size(daemon: Daemon) -> None:
-    """26 MB of empty lines (13 million of them) grew the daemon by 2.1 GB when each line was an object.
+    """26 MB of empty lines (13 million of them) grew the daemon by 2.1 GB when each line was an object, and
+    by 80 MB when the whole mail was read into one `bytes` for its commit (issue #15 allows 80 MB).
 
-    The floor is the commit: RawStore.put of a 26.1 MB mail peaks at 80 MB in a bare process (the bytes,
-    plus SQLite's bound copy and its record), so the limit is 80 MiB; the SMTP side adds about 1 MB."""
+    The mail now goes from its temporary file to its row in chunks. What is left is SQLite's: a blob that is
+    not the row's last column is built in memory twice (the zeroblob, then the record), 52 MB for this mail,
+    whatever the driver does; the SMTP side adds about 2 MB. Measured: +54 MB."""
     before = _status(daemon.process.pid)["VmRSS"]
     lines = 13_000_000
     chunks = (b"Subject: empty\r\n\r\n" if i == 0 else b"\r\n" * 500_000 for i in range(lines // 500_000 + 1))
@@ -74,7 +76,7 @@ def test_a_mail_of_empty_lines_costs_about_its_size(daemon: Daemon) -> None:
     assert replies[0].startswith(b"250"), replies
     grew = _status(daemon.process.pid)["VmHWM"] - before
     print(f"one 26 MB mail of empty lines: peak RSS +{grew / MB:.1f} MB")
-    assert grew <= 80 * MiB, f"peak RSS grew by {grew / MB:.0f} MB"
+    assert grew <= 60 * MB, f"peak RSS grew by {grew / MB:.0f} MB"
 
 
 def test_sixteen_uploads_without_size_stay_within_the_budget(daemon: Daemon) -> None:

@@ -8,7 +8,7 @@ import itertools
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from processor.receive.data import DataReader, DataRefusal
+from processor.receive.data import DataReader, DataRefusal, SpooledContent
 
 
 def by_the_rules(stream: bytes, line_limit: int, size_limit: int | None) -> tuple[bytes | str, bytes]:
@@ -83,3 +83,15 @@ def test_what_the_budget_refuses_is_dropped_at_once() -> None:
     reader, _ = asyncio.run(_read([b"x" * 500 + b"\r\n", b"y" * 600 + b"\r\n", b".\r\n"], 1000, None, room=800))
     assert reader.refusal is DataRefusal.NO_MEMORY
     assert len(reader.content) == 0
+
+
+def test_spooled_content_is_read_in_chunks_as_often_as_asked() -> None:
+    content = SpooledContent(spool_after=10)
+    content.write(b"0123456789")
+    assert not content.spooled and list(content.chunks(4)) == [b"0123456789"]
+    content.write(b"abcdefghij")
+    assert content.spooled and len(content) == 20
+    assert list(content.chunks(8)) == [b"01234567", b"89abcdef", b"ghij"]
+    assert b"".join(content.chunks()) == b"0123456789abcdefghij"  # again, from the first byte
+    content.discard()
+    assert not content.spooled and len(content) == 0 and list(content.chunks()) == []

@@ -54,7 +54,7 @@ class FailingStore(RawStore):
     def __init__(self) -> None:
         pass
 
-    def put_many(self, mails: object) -> list[StoredMail]:
+    def put_many(self, mails: object, **options: object) -> list[StoredMail]:
         raise RawStoreError("OperationalError: database is locked")
 
 
@@ -68,9 +68,9 @@ class CountingStore(RawStore):
 
     calls = 0
 
-    def put_many(self, mails):  # type: ignore[no-untyped-def]
+    def put_many(self, mails, **options):  # type: ignore[no-untyped-def]
         type(self).calls += 1
-        return super().put_many(mails)
+        return super().put_many(mails, **options)
 
 
 @pytest.fixture
