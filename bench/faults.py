@@ -530,6 +530,7 @@ def scenario_nodes(workdir: Path, count: int, nodes: int = 3, sessions: int = 8,
         migrate(create_db_engine(cluster.url))
         daemons = [Daemon(cluster.url, free_port(), workdir, name=f"node-{i + 1}",
                           env={"FAXBOUNCE_PROCESSING_NODE_NAME": f"node-{i + 1}",
+                               "FAXBOUNCE_PROCESSING_WORKERS": "2",  # two workers per node: six claimers in all
                                "FAXBOUNCE_PROCESSING_LEASE_SECONDS": str(lease),
                                "FAXBOUNCE_PROCESSING_MAX_SECONDS_PER_MESSAGE": str(int(lease / 2))})
                    for i in range(nodes)]
@@ -564,7 +565,7 @@ def scenario_nodes(workdir: Path, count: int, nodes: int = 3, sessions: int = 8,
                 report.permanent += 1_000_000
         totals = [c.totals for c in counters]  # type: ignore[attr-defined]
         load.last = {key: sum(t.get(key, 0) for t in totals) for key in ("acked", "temporary", "permanent")}  # type: ignore[attr-defined]
-        count_store(cluster.url, report, drain_seconds=300)
+        count_store(cluster.url, report, drain_seconds=600)
         _count_processing(cluster.url, report)
         for daemon in daemons:
             daemon.stop()
