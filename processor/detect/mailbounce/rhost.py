@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from functools import cache
 
 from processor.detect.mailbounce.delivery import Delivery
 from processor.detect.mailbounce.tables import (
@@ -21,14 +22,26 @@ from processor.detect.mailbounce.tables import (
     package_table,
 )
 
-__all__ = ["PROVIDER_HOSTS", "PROVIDER_RULES", "host_named_in", "provider_of", "provider_reason", "received_host"]
+__all__ = ["PROVIDER_HOSTS", "host_named_in", "provider_of", "provider_reason", "provider_rules", "received_host"]
 
 #: Provider -> its host suffixes (`.laposte.net`: any host under laposte.net).
 PROVIDER_HOSTS: Mapping[str, tuple[str, ...]] = load_provider_hosts(*package_table("rhost_hosts.tsv"))
-#: Provider -> its codes and wordings, in the order they are tried.
-PROVIDER_RULES: Mapping[str, tuple[ProviderRule, ...]] = load_provider_rules(
-    *package_table("rhost_reasons.tsv"), PROVIDER_HOSTS
-)
+
+
+@cache
+def provider_rules() -> Mapping[str, tuple[ProviderRule, ...]]:
+    """Provider -> its codes and wordings, in the order they are tried (`PROVIDER_RULES`).
+
+    Read and compiled on first use, not at import: its 390 patterns are most of the start-up time of a
+    `faxbounce classify` that meets no delivery report."""
+    return load_provider_rules(*package_table("rhost_reasons.tsv"), PROVIDER_HOSTS)
+
+
+def __getattr__(name: str) -> object:
+    if name == "PROVIDER_RULES":  # the table by its documented name, loaded when first asked for
+        return provider_rules()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 _HOST = r"([A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?)*\.[A-Za-z]{2,63})"
 #: Where the MTAs name the remote host in a diagnostic (after Sisimai's rfc1123 `Sandwiched`/`StartAfter`).
@@ -99,6 +112,6 @@ def provider_reason(d: Delivery) -> str:
     if not provider or not d.diagnosis:
         return ""
     return next(
-        (rule.reason for rule in PROVIDER_RULES.get(provider, ()) if rule.applies(d.status, d.command, d.diagnosis)),
+        (rule.reason for rule in provider_rules().get(provider, ()) if rule.applies(d.status, d.command, d.diagnosis)),
         "",
     )

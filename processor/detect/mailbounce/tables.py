@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from importlib.resources import files
+from pathlib import Path
 from types import MappingProxyType
 
 from processor.errors import CatalogueError
@@ -57,7 +57,7 @@ class TableRow:
 def package_table(name: str) -> tuple[str, str]:
     """(text, file name) of a table shipped inside this package."""
     try:
-        return files(__package__).joinpath(name).read_text(encoding="utf-8"), name
+        return Path(__file__).with_name(name).read_text(encoding="utf-8"), name
     except OSError as exc:
         raise CatalogueError(f"{name}: cannot read the table ({exc}); reinstall faxbounce") from exc
 
