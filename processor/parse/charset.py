@@ -316,6 +316,9 @@ def decode_header_value(value: object, fold: bool = True) -> str:
     else:
         text = str(value)
     text = text[:_MAX_HEADER_CHARS]
+    if text.isascii() and "\n" not in text and "\r" not in text and "=?" not in text and "\x1b" not in text:
+        # the common value: nothing to decode or unfold, and NFKC and the dash fold leave ASCII as it is
+        return text.replace("\x00", "").strip() if "\x00" in text else text.strip()
     if _SURROGATE_RE.search(text) or "\x1b" in text:  # raw 8-bit bytes, or raw ISO-2022-JP (old mailers)
         text = _decode_raw_header(text)
     text = _FOLD_RE.sub(" ", text).replace("\r", "").replace("\n", "")

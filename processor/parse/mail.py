@@ -20,7 +20,7 @@ import email
 import email.utils
 import quopri
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.message import Message
@@ -301,7 +301,9 @@ def _repair_folds(raw: bytes, limit: int = RELAY_LINE_LIMIT) -> tuple[bytes, int
     header_end = _HEADER_END_RE.search(raw)
     if header_end is not None and len(raw) - header_end.end() > limit:
         body = raw[header_end.end() :]
-        body, folds = _relay_fold_re(limit).subn(b"", body)
+        # only a line of `limit` bytes can be folded: look for one before the (slow) lookbehind search
+        if max(map(len, body.splitlines()), default=0) >= limit:
+            body, folds = _relay_fold_re(limit).subn(b"", body)
         if folds:
             raw = raw[: header_end.end()] + body
     return (_BROKEN_FOLD_RE.sub(rb";\1 ", raw) if b";" in raw else raw), folds
@@ -417,12 +419,41 @@ def _block_type(block: list[bytes]) -> tuple[bytes, bytes | None]:
     return ctype, boundary.rstrip() if boundary else None
 
 
-def decode_headers(items: list[tuple[str, object]]) -> dict[str, tuple[str, ...]]:
+def decode_headers(items: Iterable[tuple[str, object]]) -> Mapping[str, tuple[str, ...]]:
     """Decoded values by lower-case name; takes `Message.raw_items()` (surrogate escapes) or `items()`."""
-    headers: dict[str, list[str]] = {}
-    for name, value in items:
-        headers.setdefault(str(name).strip().lower(), []).append(decode_header_value(value))
-    return {name: tuple(values) for name, values in headers.items()}
+    return DecodedHeaders(items)
+
+
+class DecodedHeaders(Mapping[str, tuple[str, ...]]):
+    """Header values by lower-case name, decoded (`decode_header_value`) when a name is first read: detectors
+    read a handful of a mail's headers, and decoding the rest (Received, DKIM, ...) was a tenth of parsing."""
+
+    __slots__ = ("_decoded", "_raw")
+
+    def __init__(self, items: Iterable[tuple[str, object]]) -> None:
+        raw: dict[str, list[object]] = {}
+        for name, value in items:
+            raw.setdefault(str(name).strip().lower(), []).append(value)
+        self._raw = raw
+        self._decoded: dict[str, tuple[str, ...]] = {}
+
+    def __getitem__(self, name: str) -> tuple[str, ...]:
+        decoded = self._decoded.get(name)
+        if decoded is None:
+            decoded = self._decoded[name] = tuple(decode_header_value(value) for value in self._raw[name])
+        return decoded
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._raw
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._raw)
+
+    def __len__(self) -> int:
+        return len(self._raw)
+
+    def __repr__(self) -> str:
+        return f"DecodedHeaders({dict(self)!r})"
 
 
 def _walk(message: Message, defects: list[str], budget: list[int]) -> Iterator[tuple[Message, int]]:
@@ -628,6 +659,6 @@ def _first_address(value: str | None) -> str:
     return ""
 
 
-def parse_header_block(text: str) -> dict[str, tuple[str, ...]]:
+def parse_header_block(text: str) -> Mapping[str, tuple[str, ...]]:
     """Headers quoted as plain text inside a bounce body, read as a header block."""
     return decode_headers(HeaderParser(policy=compat32).parsestr(text, headersonly=True).raw_items())

@@ -130,12 +130,6 @@ def _vendor_reasons() -> tuple[VendorReason, ...]:
     return load_vendor_reasons(*package_table("vendor_reasons.tsv"))
 
 
-@cache
-def _any_vendor_reason() -> re.Pattern[str]:
-    """Found in a diagnostic exactly when one of `VENDOR_REASONS` is: most diagnostics name none."""
-    return _either(rule.pattern for rule in _vendor_reasons())
-
-
 #: Recipients whose service refuses in its own words, in any language and without an SMTP code: when the
 #: diagnostic carries no code, the service itself refused (a remote server's `550 5.1.1` is read as usual).
 RECIPIENT_REASONS: tuple[tuple[re.Pattern[str], str], ...] = (
@@ -311,8 +305,6 @@ def _close(delivery: Delivery, lines: list[str], before: list[str] | None = None
 
 def apply_vendor_reason(delivery: Delivery) -> None:
     """Take the reason (and the way to make a status) that an MTA's own wording states (`VENDOR_REASONS`)."""
-    if not _any_vendor_reason().search(delivery.diagnosis):
-        return
     rule = next((r for r in _vendor_reasons() if r.pattern.search(delivery.diagnosis)), None)
     if rule is not None:
         delivery.pseudo = delivery.pseudo or rule.pseudo
