@@ -15,13 +15,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from functools import cache
+from functools import cache, lru_cache
 
 from processor.detect.mailbounce.codes import ADDRESS_PATTERN
 from processor.detect.mailbounce.delivery import Delivery
 from processor.detect.mailbounce.reason_match import check_reason_words
 from processor.detect.mailbounce.tables import (
     VendorReason,
+    ascii_lowered,
+    found_in,
     load_end_markers,
     load_vendor_reasons,
     package_table,
@@ -305,11 +307,19 @@ def _close(delivery: Delivery, lines: list[str], before: list[str] | None = None
 
 def apply_vendor_reason(delivery: Delivery) -> None:
     """Take the reason (and the way to make a status) that an MTA's own wording states (`VENDOR_REASONS`)."""
-    rule = next((r for r in _vendor_reasons() if r.pattern.search(delivery.diagnosis)), None)
+    rule = _vendor_reason(delivery.diagnosis)
     if rule is not None:
         delivery.pseudo = delivery.pseudo or rule.pseudo
         if rule.reason != "onhold":
             delivery.reason = rule.reason
+
+
+@lru_cache(maxsize=256)
+def _vendor_reason(diagnosis: str) -> VendorReason | None:
+    """The first of `VENDOR_REASONS` the diagnostic names; a recipient's diagnostic is asked about twice (when
+    its text is read and when its reason is decided), and the patterns are most of that time."""
+    lowered = ascii_lowered(diagnosis)
+    return next((r for r in _vendor_reasons() if found_in(r.pattern, diagnosis, lowered)), None)
 
 
 def _from_headers(mail: ParsedMail, report: str, excluded: frozenset[str]) -> list[Delivery]:

@@ -17,6 +17,7 @@ from functools import cache
 from processor.detect.mailbounce.delivery import Delivery
 from processor.detect.mailbounce.tables import (
     ProviderRule,
+    ascii_lowered,
     load_provider_hosts,
     load_provider_rules,
     package_table,
@@ -111,7 +112,6 @@ def provider_reason(d: Delivery) -> str:
     provider = provider_of(d.recipient, d.remote_host, d.local_host)
     if not provider or not d.diagnosis:
         return ""
-    return next(
-        (rule.reason for rule in provider_rules().get(provider, ()) if rule.applies(d.status, d.command, d.diagnosis)),
-        "",
-    )
+    lowered = ascii_lowered(d.diagnosis)
+    return next((rule.reason for rule in provider_rules().get(provider, ())
+                 if rule.applies(d.status, d.command, d.diagnosis, lowered)), "")

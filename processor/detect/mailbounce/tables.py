@@ -22,6 +22,9 @@ __all__ = [
     "ProviderRule",
     "TableRow",
     "VendorReason",
+    "ascii_lowered",
+    "case_sensitive_twin",
+    "found_in",
     "load_end_markers",
     "load_phrases",
     "load_provider_hosts",
@@ -132,13 +135,14 @@ class ProviderRule:
     command: str
     pattern: re.Pattern[str]
 
-    def applies(self, status: str, command: str, diagnosis: str) -> bool:
+    def applies(self, status: str, command: str, diagnosis: str, lowered: str | None = None) -> bool:
+        """`lowered`: `ascii_lowered(diagnosis)`, when the caller tries many rules on one diagnostic."""
         if self.status and status != self.status and not (
                 self.status.startswith("x.") and status[1:] == self.status[1:] and status[:1] in "45"):
             return False
         if self.command and command != self.command:
             return False
-        return bool(self.pattern.search(diagnosis))
+        return found_in(self.pattern, diagnosis, lowered)
 
 
 _HOST_SUFFIX_RE = re.compile(r"\.?[a-z0-9](?:[a-z0-9.\-]*[a-z0-9])?")
@@ -209,6 +213,65 @@ def load_end_markers(text: str, filename: str) -> tuple[tuple[re.Pattern[str], b
             raise row.error(f"kind {kind!r} is not `announce` or `original`")
         markers.append((_compiled(row, pattern), kind == "announce"))
     return tuple(markers)
+
+
+def ascii_lowered(text: str) -> str | None:
+    """`text` in lower case when it is ASCII (most diagnostics are), for `found_in`; else None."""
+    return text.lower() if text.isascii() else None
+
+
+def found_in(pattern: re.Pattern[str], text: str, lowered: str | None) -> bool:
+    """`pattern.search(text)`, through the pattern's case-sensitive twin over `lowered` (`ascii_lowered(text)`)
+    when it has one. Python's `re` scans case-insensitive alternatives of words one position at a time, while a
+    case-sensitive pattern skips ahead to where a word can start: the tables' patterns run 2-3 times faster."""
+    if lowered is not None and (twin := _twin(pattern)) is not None:
+        return twin.search(lowered) is not None
+    return pattern.search(text) is not None
+
+
+_TWINS: dict[re.Pattern[str], re.Pattern[str] | None] = {}
+_UNSAFE_ESCAPES = frozenset("xuUN0123456789\\")
+
+
+def _twin(pattern: re.Pattern[str]) -> re.Pattern[str] | None:
+    try:
+        return _TWINS[pattern]
+    except KeyError:
+        twin = _TWINS[pattern] = case_sensitive_twin(pattern)
+        return twin
+
+
+def case_sensitive_twin(pattern: re.Pattern[str]) -> re.Pattern[str] | None:
+    """The pattern without IGNORECASE, which finds in an ASCII text's lower case exactly what the pattern finds in
+    the text; None when that cannot be sure from its source. Sure means: ASCII source, no upper-case letter (but
+    `A-Za-z` in a class and the escapes `\\S \\W \\D \\B \\A \\Z`, which lower-casing the text leaves true),
+    no escape that names a character by number (`\\x41`), no back-reference, no inline flag. Then every letter the
+    pattern names is lower case, and in ASCII text IGNORECASE means no more than "the same in lower case"."""
+    source = pattern.pattern
+    if not pattern.flags & re.IGNORECASE or not source.isascii() or re.search(r"\(\?(?:[aiLmsux-]|P=)", source):
+        return None
+    index = 0
+    in_class = False
+    while index < len(source):
+        char = source[index]
+        if char == "\\":
+            escaped = source[index + 1 : index + 2]
+            if not escaped or escaped in _UNSAFE_ESCAPES or (escaped.isupper() and escaped not in "SWDBAZ"):
+                return None
+            index += 2
+        elif in_class and source.startswith("A-Za-z", index):
+            index += 6
+        elif "A" <= char <= "Z":
+            return None
+        elif char == "[" and not in_class:
+            in_class = True
+            index += 1
+            index += source.startswith("^", index)
+            index += source.startswith("]", index)  # a `]` first in a class is one of its characters
+        else:
+            in_class = in_class and char != "]"
+            index += 1
+    return re.compile(source, pattern.flags & ~re.IGNORECASE)
 
 
 def _compiled(row: TableRow, pattern: str) -> re.Pattern[str]:
