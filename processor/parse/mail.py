@@ -82,20 +82,46 @@ class MailPart:
     Set for inline text bodies; None where only `text` exists."""
 
 
-@dataclass(frozen=True, slots=True)
 class EmbeddedMessage:
-    """The returned original inside a bounce: a message/rfc822 or text/rfc822-headers part."""
+    """The returned original inside a bounce: a message/rfc822 or text/rfc822-headers part.
+
+    Its body text is decoded when first read (`text`): detectors read the original's headers, not its body."""
+
+    __slots__ = ("_text", "_text_parts", "headers", "message")
 
     headers: Mapping[str, tuple[str, ...]]
     """Decoded header values by lower-case name."""
-    text: str
-    """Decoded body text of the embedded message (empty for headers-only parts)."""
-    message: Message | None = field(default=None, repr=False, compare=False)
+    message: Message | None
     """The whole embedded message (message/rfc822 only), for reading it as a mail of its own (`embedded_mail`)."""
+
+    def __init__(self, headers: Mapping[str, tuple[str, ...]], text: str = "", message: Message | None = None,
+                 text_parts: tuple[tuple[Message, str], ...] = ()) -> None:
+        self.headers = headers
+        self.message = message
+        self._text: str | None = None if text_parts else text
+        self._text_parts = text_parts  # (part, content type) of its text/plain and text/html leaves
+
+    @property
+    def text(self) -> str:
+        """Decoded body text of the embedded message (empty for headers-only parts)."""
+        if self._text is None:
+            self._text = "\n".join(_leaf_text(sub, sub_type) for sub, sub_type in self._text_parts)
+            self._text_parts = ()
+        return self._text
 
     def header(self, name: str) -> str | None:
         values = self.headers.get(name.lower())
         return values[0] if values else None
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, EmbeddedMessage):
+            return NotImplemented
+        return (self.headers, self.text) == (other.headers, other.text)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable-looking: as the frozen dataclass with a dict field
+
+    def __repr__(self) -> str:
+        return f"EmbeddedMessage(headers={self.headers!r}, text={self.text!r})"
 
 
 @dataclass(frozen=True)
@@ -231,9 +257,9 @@ def _from_message(message: Message, raw: bytes, source: bytes, defects: list[str
         parts: list[MailPart] = []
         embedded: list[EmbeddedMessage] = []
         budget = [MAX_PARTS]
-        for part, depth in _walk(message, defects, budget):
+        for part, depth, ctype in _walk(message, defects, budget):
             try:
-                _read_part(part, depth, parts, embedded, defects, budget)
+                _read_part(part, depth, ctype, parts, embedded, defects, budget)
             except Exception as exc:  # noqa: BLE001 - one unreadable part must not lose the others
                 defects.append(f"UnreadablePart:{type(exc).__name__}")
         headers = decode_headers(message.raw_items())
@@ -456,7 +482,7 @@ class DecodedHeaders(Mapping[str, tuple[str, ...]]):
         return f"DecodedHeaders({dict(self)!r})"
 
 
-def _walk(message: Message, defects: list[str], budget: list[int]) -> Iterator[tuple[Message, int]]:
+def _walk(message: Message, defects: list[str], budget: list[int]) -> Iterator[tuple[Message, int, str]]:
     """Depth-first leaves and embedded messages, without recursion and within the shared part budget.
 
     Also collects each part's compat32 defects, which the feedparser leaves on the part it found them in.
@@ -478,18 +504,19 @@ def _walk(message: Message, defects: list[str], budget: list[int]) -> Iterator[t
             if isinstance(payload, list):
                 stack.extend((child, depth + 1) for child in reversed(payload))
             continue
-        yield part, depth
+        yield part, depth, ctype
 
 
 def _read_part(
     part: Message,
     depth: int,
+    ctype: str,
     parts: list[MailPart],
     embedded: list[EmbeddedMessage],
     defects: list[str],
     budget: list[int],
 ) -> None:
-    ctype = _content_type(part)
+    """`ctype`: `_content_type(part)`, as `_walk` found it."""
     filename = _filename(part)
     disposition = _raw_header(part, "content-disposition").split(";", 1)[0].strip().lower()
     is_attachment = disposition == "attachment" or (filename is not None and not ctype.startswith("text/"))
@@ -562,13 +589,15 @@ def _undo_transfer_encoding(part: Message, inner: Message, defects: list[str]) -
 
 
 def _embedded_from_message(inner: Message, budget: list[int]) -> EmbeddedMessage:
-    texts: list[str] = []
-    for sub, _depth in _walk(inner, [], budget):
-        sub_type = _content_type(sub)
-        if sub_type in ("text/plain", "text/html") and not sub.is_multipart():
-            decoded = decode_bytes(_payload_bytes(sub)[:MAX_TEXT_BYTES], _charset(sub))
-            texts.append(normalize_text(html_to_text(decoded) if sub_type == "text/html" else decoded))
-    return EmbeddedMessage(decode_headers(inner.raw_items()), "\n".join(texts), inner)
+    # The walk happens now (its parts count against the mail's part budget); decoding waits for `text`.
+    leaves = tuple((sub, sub_type) for sub, _depth, sub_type in _walk(inner, [], budget)
+                   if sub_type in ("text/plain", "text/html") and not sub.is_multipart())
+    return EmbeddedMessage(decode_headers(inner.raw_items()), "", inner, leaves)
+
+
+def _leaf_text(sub: Message, sub_type: str) -> str:
+    decoded = decode_bytes(_payload_bytes(sub)[:MAX_TEXT_BYTES], _charset(sub))
+    return normalize_text(html_to_text(decoded) if sub_type == "text/html" else decoded)
 
 
 def _block_text(block: Message) -> str:
@@ -607,7 +636,8 @@ def _content_type(part: Message) -> str:
 
 def _charset(part: Message) -> str | None:
     try:
-        charset = part.get_param("charset")
+        # the stdlib compares parameter names by lower case: no `charset` there, no parameter to parse for
+        charset = part.get_param("charset") if "charset" in _raw_header(part, "content-type").lower() else None
     except Exception:  # noqa: BLE001
         charset = None
     if isinstance(charset, tuple):  # RFC 2231 form
@@ -623,6 +653,10 @@ def _charset(part: Message) -> str | None:
 
 
 def _filename(part: Message) -> str | None:
+    # `filename`, `filename*`, `name`: every parameter asked for below has `name` in its lower-cased name
+    if not any("name" in str(value).lower() for key, value in part.raw_items()
+               if key.lower() in ("content-type", "content-disposition")):
+        return None
     try:
         name = part.get_filename() or part.get_param("name")
     except Exception:  # noqa: BLE001
@@ -646,9 +680,19 @@ def _html_meta_charset(ctype: str, data: bytes) -> str | None:
     return value[:end].decode("ascii", "replace") or None
 
 
+#: `a@example.jp` or `Plain Name <a@example.jp>`: forms `getaddresses` reads as the address itself (a test checks
+#: it against the stdlib), so the common From is read without the stdlib's tokenizer.
+_BARE_ADDRESS_RE = re.compile(r"[A-Za-z0-9_%+\-]+(?:\.[A-Za-z0-9_%+\-]+)*@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*")
+_NAMED_ADDRESS_RE = re.compile(rf"[A-Za-z0-9_\-]+(?: [A-Za-z0-9_\-]+)* ?<({_BARE_ADDRESS_RE.pattern})>")
+
+
 def _first_address(value: str | None) -> str:
     if not value:
         return ""
+    if _BARE_ADDRESS_RE.fullmatch(value):
+        return value.lower()
+    if named := _NAMED_ADDRESS_RE.fullmatch(value):
+        return named.group(1).lower()
     try:
         pairs = email.utils.getaddresses([value])
     except Exception:  # noqa: BLE001 - stdlib address parsing has raised on hostile input before
