@@ -148,6 +148,8 @@ def fold_with_offsets(text: str) -> tuple[str, FoldMap]:
     """`fold_text(text)` and the map back to `text`. Folding goes one run at a time: a character folding
     changes, or a base character with the combining marks that follow it (such as the half-width voiced mark
     in `ｶﾞ`); everything between runs is copied as it is."""
+    if text.isascii():  # every character folding changes, and every combining mark, is beyond ASCII
+        return text, _NO_FOLDS
     folded: list[str] = []
     folded_starts: list[int] = []
     folded_ends: list[int] = []
@@ -172,6 +174,9 @@ def fold_with_offsets(text: str) -> tuple[str, FoldMap]:
     folded.append(text[copied:])
     fold_map = FoldMap(tuple(folded_starts), tuple(folded_ends), tuple(source_starts), tuple(source_ends))
     return "".join(folded), fold_map
+
+
+_NO_FOLDS = FoldMap((), (), (), ())
 
 
 @functools.cache
@@ -316,8 +321,10 @@ def decode_header_value(value: object, fold: bool = True) -> str:
     else:
         text = str(value)
     text = text[:_MAX_HEADER_CHARS]
-    if text.isascii() and "\n" not in text and "\r" not in text and "=?" not in text and "\x1b" not in text:
-        # the common value: nothing to decode or unfold, and NFKC and the dash fold leave ASCII as it is
+    if text.isascii() and "=?" not in text and "\x1b" not in text:
+        # the common value: nothing to decode, and NFKC and the dash fold leave ASCII as it is
+        if "\n" in text or "\r" in text:
+            text = _FOLD_RE.sub(" ", text).replace("\r", "").replace("\n", "")
         return text.replace("\x00", "").strip() if "\x00" in text else text.strip()
     if _SURROGATE_RE.search(text) or "\x1b" in text:  # raw 8-bit bytes, or raw ISO-2022-JP (old mailers)
         text = _decode_raw_header(text)

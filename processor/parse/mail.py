@@ -211,6 +211,15 @@ class ParsedMail:
         return (p for p in self.parts if p.content_type in wanted)
 
     @cached_property
+    def binary_leaves(self) -> tuple[tuple[Message, str, str], ...]:
+        """(part, content type, lower-case file name) of each leaf of the MIME tree that is not text, in the
+        order of `Message.walk` and as compat32 reads them (unbounded: the parse layer leaves these undecoded).
+        Read once for every detector that looks for attachments."""
+        return tuple((part, part.get_content_type(), (part.get_filename() or "").lower())
+                     for part in self.message.walk()
+                     if not part.is_multipart() and part.get_content_maintype() != "text")
+
+    @cached_property
     def received(self) -> tuple[ReceivedHop, ...]:
         """The Received hops, newest first, read from the parsed headers (no second parse of the mail)."""
         return received_hops(self.header_all("received"))
@@ -680,10 +689,14 @@ def _html_meta_charset(ctype: str, data: bytes) -> str | None:
     return value[:end].decode("ascii", "replace") or None
 
 
-#: `a@example.jp` or `Plain Name <a@example.jp>`: forms `getaddresses` reads as the address itself (a test checks
-#: it against the stdlib), so the common From is read without the stdlib's tokenizer.
+#: `a@example.jp`, `Plain Name <a@example.jp>`, `"Quoted Name" <a@example.jp>`, `a@example.jp (Comment)`: forms
+#: `getaddresses` reads as the address itself (a test checks it against the stdlib), so the common From is read
+#: without the stdlib's tokenizer.
 _BARE_ADDRESS_RE = re.compile(r"[A-Za-z0-9_%+\-]+(?:\.[A-Za-z0-9_%+\-]+)*@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*")
-_NAMED_ADDRESS_RE = re.compile(rf"[A-Za-z0-9_\-]+(?: [A-Za-z0-9_\-]+)* ?<({_BARE_ADDRESS_RE.pattern})>")
+_NAMED_ADDRESS_RE = re.compile(
+    rf"(?:(?:[A-Za-z0-9_\-]+(?: [A-Za-z0-9_\-]+)*|\"[A-Za-z0-9 _.\-]*\") ?)?<({_BARE_ADDRESS_RE.pattern})>"
+    rf"|({_BARE_ADDRESS_RE.pattern}) \([A-Za-z0-9 _.\-]*\)"
+)
 
 
 def _first_address(value: str | None) -> str:
@@ -692,7 +705,7 @@ def _first_address(value: str | None) -> str:
     if _BARE_ADDRESS_RE.fullmatch(value):
         return value.lower()
     if named := _NAMED_ADDRESS_RE.fullmatch(value):
-        return named.group(1).lower()
+        return (named.group(1) or named.group(2)).lower()
     try:
         pairs = email.utils.getaddresses([value])
     except Exception:  # noqa: BLE001 - stdlib address parsing has raised on hostile input before
@@ -705,4 +718,6 @@ def _first_address(value: str | None) -> str:
 
 def parse_header_block(text: str) -> Mapping[str, tuple[str, ...]]:
     """Headers quoted as plain text inside a bounce body, read as a header block."""
+    if (blank := text.find("\n\n")) > 0:
+        text = text[: blank + 1]  # what follows the first empty line is body, whatever it holds
     return decode_headers(HeaderParser(policy=compat32).parsestr(text, headersonly=True).raw_items())

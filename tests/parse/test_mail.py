@@ -341,7 +341,9 @@ def test_from_address_fast_path_reads_as_the_stdlib(value: str) -> None:
 
 @pytest.mark.parametrize("value", [
     "MAILER-DAEMON@example.jp", "Mail Delivery Subsystem <MAILER-DAEMON@mx.example.jp>", "postmaster@example.co.jp",
-    "Jane_Doe-2 <jane.doe+fax%1@sub.example.com>", "a.b@c", "x <a@b>", "x<a@b>",
+    "Jane_Doe-2 <jane.doe+fax%1@sub.example.com>", "a.b@c", "x <a@b>", "x<a@b>", "<MAILER-DAEMON@example.jp>",
+    '"Mail Delivery System" <mailer-daemon@kundenserver.de>', "MAILER-DAEMON@AOL.com (Mail Delivery System)",
+    '"Content-filter at example.com" <postmaster@example.com>',
 ])
 def test_from_address_fast_path_common_forms(value: str) -> None:
     from processor.parse.mail import _BARE_ADDRESS_RE, _NAMED_ADDRESS_RE, _first_address
