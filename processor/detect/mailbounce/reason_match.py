@@ -12,6 +12,7 @@ reason is one row. Source: sisimai/go-sisimai (BSD 2-Clause License) at commit 0
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from functools import lru_cache
 from types import MappingProxyType
 
 from processor.detect.mailbounce.delivery import Delivery
@@ -75,8 +76,12 @@ def _aligned(text: str, parts: tuple[str, ...]) -> bool:
     return True
 
 
+@lru_cache(maxsize=8192)
 def includes(reason: str, text: str) -> bool:
-    """Whether the lower-case diagnostic contains one of the reason's phrases (and none of its vetoes)."""
+    """Whether the lower-case diagnostic contains one of the reason's phrases (and none of its vetoes).
+
+    Cached: one decision asks about a diagnostic several times (a reason's check, another's veto, the fallback),
+    and the same diagnostics recur from mail to mail."""
     if not text:
         return False
     vetoes, plain, aligned = _PHRASE_SETS.get(reason, _NO_PHRASES)
