@@ -45,24 +45,33 @@ def __getattr__(name: str) -> object:
 
 
 _HOST = r"([A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?)*\.[A-Za-z]{2,63})"
-#: Where the MTAs name the remote host in a diagnostic (after Sisimai's rfc1123 `Sandwiched`/`StartAfter`).
-_NAMED_HOST_RES: tuple[re.Pattern[str], ...] = tuple(
-    re.compile(p, re.IGNORECASE)
-    for p in (
-        rf"\bhost {_HOST}\.?\s*\[[^\]]*\]",  # Postfix `host mx.example.jp[192.0.2.1] said:`, Exim `host x [ip]:`
-        rf"\bhost {_HOST}\.? said:",  # Postfix without an address
-        rf"\bwhile talking to {_HOST}\.?:",  # sendmail
-        rf"\bby {_HOST}\. \[",  # Gmail `... for the recipient domain example.jp by mx.example.jp. [192.0.2.1].`
-        rf"\bremote system: dns;\s*{_HOST}",  # Oracle Messaging Server
-        rf"\bgenerating server: {_HOST}",  # Exchange 2007 and later
+
+
+@cache
+def _named_host_res() -> tuple[re.Pattern[str], ...]:
+    """Where the MTAs name the remote host in a diagnostic (after Sisimai's rfc1123 `Sandwiched`/`StartAfter`);
+    compiled on first use, as are the tables (start-up time)."""
+    return tuple(
+        re.compile(p, re.IGNORECASE)
+        for p in (
+            rf"\bhost {_HOST}\.?\s*\[[^\]]*\]",  # Postfix `host mx.example.jp[192.0.2.1] said:`, Exim `host x [ip]:`
+            rf"\bhost {_HOST}\.? said:",  # Postfix without an address
+            rf"\bwhile talking to {_HOST}\.?:",  # sendmail
+            rf"\bby {_HOST}\. \[",  # Gmail `... for the recipient domain example.jp by mx.example.jp. [192.0.2.1].`
+            rf"\bremote system: dns;\s*{_HOST}",  # Oracle Messaging Server
+            rf"\bgenerating server: {_HOST}",  # Exchange 2007 and later
+        )
     )
-)
-_RECEIVED_FROM_RE = re.compile(rf"^\s*from\s+{_HOST}\b", re.IGNORECASE)
+
+
+@cache
+def _received_from_re() -> re.Pattern[str]:
+    return re.compile(rf"^\s*from\s+{_HOST}\b", re.IGNORECASE)
 
 
 def host_named_in(diagnosis: str) -> str:
     """The remote host a diagnostic names (`host mx.example.jp[192.0.2.1] said:`), lower case, or ''."""
-    for pattern in _NAMED_HOST_RES:
+    for pattern in _named_host_res():
         if found := pattern.search(diagnosis):
             return found.group(1).lower()
     return ""
@@ -71,7 +80,7 @@ def host_named_in(diagnosis: str) -> str:
 def received_host(received: Iterable[str]) -> str:
     """The first host name in a `from` clause of the bounce's Received: headers (top down), or ''."""
     for value in received:
-        found = _RECEIVED_FROM_RE.match(value)
+        found = _received_from_re().match(value)
         if found and found.group(1).lower() not in ("localhost", "localhost.localdomain"):
             return found.group(1).lower()
     return ""

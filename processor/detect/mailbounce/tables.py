@@ -101,15 +101,17 @@ def load_status_reasons(text: str, filename: str) -> Mapping[str, str]:
 def load_phrases(text: str, filename: str) -> Mapping[str, tuple[Phrase, ...]]:
     """Reason -> its phrases; columns: reason, then one phrase or its ordered parts."""
     table: dict[str, list[Phrase]] = {}
+    seen: set[tuple[str, Phrase]] = set()
     for row in read_rows(text, filename, 2, 8):
         reason = reason_word(row)
         parts = row.fields[1:]
         if any(p != p.lower() for p in parts):
             raise row.error("phrases are compared with the lower-cased diagnostic: write them in lower case")
         phrase: Phrase = parts[0] if len(parts) == 1 else parts
-        if phrase in table.setdefault(reason, []):
+        if (reason, phrase) in seen:
             raise row.error(f"phrase {phrase!r} is listed twice for {reason}")
-        table[reason].append(phrase)
+        seen.add((reason, phrase))
+        table.setdefault(reason, []).append(phrase)
     return MappingProxyType({reason: tuple(phrases) for reason, phrases in table.items()})
 
 
