@@ -222,13 +222,26 @@ def quoted_original(mail: ParsedMail) -> tuple[str | None, str | None]:
     end_marker, announce_marker = _any_end_marker(), _any_announce_marker()
     for index, line in enumerate(lines):
         if end_marker.match(line):
-            block = "\n".join(x for x in lines[index + 1 :] if not announce_marker.match(x))
-            headers = parse_header_block(block.lstrip("\n"))
+            headers = parse_header_block(_header_lines(lines, index + 1, announce_marker))
             message_id = (headers.get("message-id") or (None,))[0]
             subject = (headers.get("subject") or (None,))[0]
             if message_id or subject:
                 return (message_id.strip() if message_id else None), subject
     return None, None
+
+
+def _header_lines(lines: list[str], start: int, announce_marker: re.Pattern[str]) -> str:
+    """The lines from `start` on without announcing lines, leading empty lines dropped, up to and with the line
+    end of the last line before the first empty line: the header block, not the whole quoted original (the
+    same text `parse_header_block` reads of the whole)."""
+    kept: list[str] = []
+    for line in lines[start:]:
+        if announce_marker.match(line) or (not line and not kept):
+            continue
+        if not line:
+            return "\n".join(kept) + "\n"
+        kept.append(line)
+    return "\n".join(kept)
 
 
 def body_text(mail: ParsedMail) -> str:
