@@ -281,6 +281,7 @@ def test_twins_find_what_the_shipped_patterns_find() -> None:
 
     patterns = [r.pattern for r in bounce_text.VENDOR_REASONS]
     patterns += [r.pattern for rules in rhost.PROVIDER_RULES.values() for r in rules]
+    patterns += list(rhost._named_host_res())
     assert all(case_sensitive_twin(p) is not None for p in patterns)  # else the speed-up silently goes
     patterns += list(bounce_text.END_MARKERS)
     lines = {line.strip() for path in sorted((ROOT / "tests" / "data").rglob("*.eml"))
@@ -291,4 +292,7 @@ def test_twins_find_what_the_shipped_patterns_find() -> None:
     for pattern in patterns:
         for line in lines:
             assert found_in(pattern, line, ascii_lowered(line)) == bool(pattern.search(line)), (pattern, line)
+    for line in lines:  # the host named is the same, in lower case
+        found = next((m.group(1).lower() for p in rhost._named_host_res() if (m := p.search(line))), "")
+        assert rhost.host_named_in(line) == found, line
     assert found_in(re.compile("straße", re.IGNORECASE), "STRASSE", None) is False  # non-ASCII: the pattern

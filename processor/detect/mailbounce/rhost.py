@@ -18,6 +18,7 @@ from processor.detect.mailbounce.delivery import Delivery
 from processor.detect.mailbounce.tables import (
     ProviderRule,
     ascii_lowered,
+    case_sensitive_twin_of,
     load_provider_hosts,
     load_provider_rules,
     package_table,
@@ -71,9 +72,11 @@ def _received_from_re() -> re.Pattern[str]:
 
 def host_named_in(diagnosis: str) -> str:
     """The remote host a diagnostic names (`host mx.example.jp[192.0.2.1] said:`), lower case, or ''."""
+    lowered = ascii_lowered(diagnosis)
     for pattern in _named_host_res():
-        if found := pattern.search(diagnosis):
-            return found.group(1).lower()
+        twin = case_sensitive_twin_of(pattern) if lowered is not None else None
+        if found := (twin.search(lowered) if twin is not None and lowered is not None else pattern.search(diagnosis)):
+            return found.group(1).lower()  # the twin's match is the pattern's, in lower case (ASCII text)
     return ""
 
 

@@ -24,6 +24,7 @@ __all__ = [
     "VendorReason",
     "ascii_lowered",
     "case_sensitive_twin",
+    "case_sensitive_twin_of",
     "found_in",
     "load_end_markers",
     "load_phrases",
@@ -233,6 +234,11 @@ def found_in(pattern: re.Pattern[str], text: str, lowered: str | None) -> bool:
 
 _TWINS: dict[re.Pattern[str], re.Pattern[str] | None] = {}
 _UNSAFE_ESCAPES = frozenset("xuUN0123456789\\")
+
+
+def case_sensitive_twin_of(pattern: re.Pattern[str]) -> re.Pattern[str] | None:
+    """`case_sensitive_twin(pattern)`, made once per pattern."""
+    return _twin(pattern)
 
 
 def _twin(pattern: re.Pattern[str]) -> re.Pattern[str] | None:
