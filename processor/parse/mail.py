@@ -215,7 +215,7 @@ class ParsedMail:
         """(part, content type, lower-case file name) of each leaf of the MIME tree that is not text, in the
         order of `Message.walk` and as compat32 reads them (unbounded: the parse layer leaves these undecoded).
         Read once for every detector that looks for attachments."""
-        return tuple((part, part.get_content_type(), (part.get_filename() or "").lower())
+        return tuple((part, part.get_content_type(), ((part.get_filename() if _may_name(part) else None) or "").lower())
                      for part in self.message.walk()
                      if not part.is_multipart() and part.get_content_maintype() != "text")
 
@@ -661,10 +661,15 @@ def _charset(part: Message) -> str | None:
     return charset if _CHARSET_OK_RE.fullmatch(charset) else None
 
 
+def _may_name(part: Message) -> bool:
+    """Whether Content-Type or Content-Disposition could hold a file name: `filename`, `filename*` and `name`,
+    which the stdlib finds by their lower-cased names, all have `name` in them (no parameter parse without)."""
+    return any("name" in str(value).lower() for key, value in part.raw_items()
+               if key.lower() in ("content-type", "content-disposition"))
+
+
 def _filename(part: Message) -> str | None:
-    # `filename`, `filename*`, `name`: every parameter asked for below has `name` in its lower-cased name
-    if not any("name" in str(value).lower() for key, value in part.raw_items()
-               if key.lower() in ("content-type", "content-disposition")):
+    if not _may_name(part):
         return None
     try:
         name = part.get_filename() or part.get_param("name")
