@@ -43,7 +43,7 @@ import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
-from importlib.resources import files
+from pathlib import Path
 from types import MappingProxyType
 
 from processor.errors import CatalogueError
@@ -64,6 +64,8 @@ __all__ = [
 ]
 
 CATALOGUES: tuple[str, ...] = ("interfax", "faxtc", "satisfaxtion", "mail")
+#: The catalogue files, next to this module (importlib.resources would add to the start-up time).
+_HERE = Path(__file__).parent
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +125,7 @@ def vendor_hosts(vendor: str) -> VendorHosts:
     """The `[vendor]` table of vendors.toml; a missing or malformed key raises CatalogueError naming it."""
     filename = "vendors.toml"
     try:
-        data = tomllib.loads(files(__name__).joinpath(filename).read_text(encoding="utf-8"))
+        data = tomllib.loads(_HERE.joinpath(filename).read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise CatalogueError(f"{filename}: {exc}") from exc
     table = data.get(vendor)
@@ -243,7 +245,7 @@ def _load(catalogue: str) -> _Catalogue:
         raise CatalogueError(f"no catalogue named {catalogue!r}; known: {', '.join(CATALOGUES)}")
     filename = f"{catalogue}.toml"
     try:
-        data = tomllib.loads(files(__name__).joinpath(filename).read_text(encoding="utf-8"))
+        data = tomllib.loads(_HERE.joinpath(filename).read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise CatalogueError(f"{filename}: {exc}") from exc
     vendor = _string(data, "vendor", filename)

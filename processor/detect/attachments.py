@@ -24,11 +24,8 @@ def machine_texts(mail: ParsedMail, suffix: str, types: frozenset[str]) -> Itera
         if text and text not in seen and (part.content_type in types or named or not part.is_attachment):
             seen.add(text)
             yield text
-    for part in mail.message.walk():
-        if part.is_multipart() or part.get_content_maintype() == "text":
-            continue
-        filename = (part.get_filename() or "").lower()
-        if part.get_content_type() not in types and not filename.endswith(suffix):
+    for part, content_type, filename in mail.binary_leaves:
+        if content_type not in types and not filename.endswith(suffix):
             continue
         try:
             data = part.get_payload(decode=True)

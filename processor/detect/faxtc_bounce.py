@@ -118,6 +118,8 @@ def _is_report(mail: ParsedMail) -> bool:
 
 def _last_cause(text: str) -> tuple[str, str] | None:
     """(text inside the asterisks, the whole `*** … ***`) of the last such line."""
+    if "***" not in text:  # most texts: no pattern scan
+        return None
     matches = [m for m in CAUSE_RE.finditer(text) if m.group(1).strip()]
     if not matches:
         return None

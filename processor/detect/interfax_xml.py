@@ -8,7 +8,6 @@ declaration is refused, not parsed (billion laughs), and input over `MAX_XML_CHA
 from __future__ import annotations
 
 import logging
-import xml.etree.ElementTree as ET
 from typing import ClassVar
 
 from processor.detect.base import Detection, NeedsNoSettings
@@ -44,6 +43,8 @@ def _groups(text: str) -> list[Row] | None:
     if len(document) > MAX_XML_CHARS or "<!DOCTYPE" in upper or "<!ENTITY" in upper:
         log.warning("refusing XML with a DTD or entity declaration, or over %d characters", MAX_XML_CHARS)
         return None
+    import xml.etree.ElementTree as ET  # only for a text that names InterFAX's fields (start-up time)
+
     try:
         root = ET.fromstring(document)
     except ET.ParseError:

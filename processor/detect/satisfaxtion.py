@@ -50,7 +50,8 @@ class SatisfaxtionDetector:
         text = mail.plain_source if mail.plain_text.strip() else mail.html_source  # unfolded: values as written
         codes = _values(text, COMPLETION_CODE) or _values(text, STATUS_NUM)
         strings = [v for v in field_values(text, COMPLETION_STRING) if lookup("satisfaxtion", v)]
-        addresses = [m.group(0) for m in ADDRESS_RE.finditer(text)]
+        # `503-555-0123^Acme@fax`: no `^` and `@` in the text, no such address (most texts: no pattern scan)
+        addresses = [m.group(0) for m in ADDRESS_RE.finditer(text)] if "^" in text and "@" in text else []
         if not strings and (codes or addresses):  # free wording: `Your fax to … failed: Busy`
             strings = [m.group(0) for m in _strings_re().finditer(text)]
         if mail.from_address not in self.senders and not codes and not (addresses and strings):

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
-
-import phonenumbers
+from functools import cache, lru_cache
+from types import ModuleType
 
 __all__ = ["DEFAULT_COUNTRY", "find_fax_number", "normalize_fax_number"]
 
@@ -37,6 +37,16 @@ _DATE_RE = re.compile(r"\d{4}-\d{1,2}-\d{1,2}\b.*|\d{1,2}-\d{1,2}-\d{4}|.*\d:\d{
 _TRUNK_ZERO_RE = re.compile(r"^(\+\d{1,3})\s*\(0\)")
 
 
+@cache
+def _phonenumbers() -> ModuleType:
+    """phonenumbers, imported when a number is first checked: a mail without one (and `faxbounce explain`)
+    does not pay for loading its metadata."""
+    import phonenumbers
+
+    return phonenumbers
+
+
+@lru_cache(maxsize=4096)
 def normalize_fax_number(raw: str | None, default_country: str = DEFAULT_COUNTRY) -> str | None:
     """E.164 for a fax number as people write it, or None when it is not a plausible number."""
     if not raw:
@@ -49,6 +59,7 @@ def normalize_fax_number(raw: str | None, default_country: str = DEFAULT_COUNTRY
         digits = "+" + digits[2:]
     if not re.fullmatch(r"\+?\d{5,17}", digits):
         return None
+    phonenumbers = _phonenumbers()
     try:
         number = phonenumbers.parse(digits, None if digits.startswith("+") else default_country)
     except phonenumbers.NumberParseException:
@@ -104,12 +115,14 @@ def _is_country_code_without_plus(digits: str) -> bool:
     the country's numbering plan accepts the rest, so ids (`612345678`) and dates stay out."""
     if digits.startswith(("+", "0")) or len(digits) < 10:
         return False
+    phonenumbers = _phonenumbers()
     try:
         return phonenumbers.is_valid_number(phonenumbers.parse("+" + digits, None))
     except phonenumbers.NumberParseException:
         return False
 
 
+@lru_cache(maxsize=4096)
 def _is_fax_number(token: str, country: str, trunk_optional: bool) -> bool:
     if _DATE_RE.fullmatch(token):
         return False
@@ -119,6 +132,7 @@ def _is_fax_number(token: str, country: str, trunk_optional: bool) -> bool:
     international = digits.startswith(("+", "00"))
     if digits.startswith("00"):
         digits = "+" + digits[2:]
+    phonenumbers = _phonenumbers()
     try:
         number = phonenumbers.parse(digits, None if digits.startswith("+") else country)
     except phonenumbers.NumberParseException:

@@ -9,7 +9,7 @@ under its header row.
 from __future__ import annotations
 
 import re
-from html.parser import HTMLParser
+from functools import cache
 
 __all__ = ["html_to_text"]
 
@@ -25,54 +25,61 @@ _SOURCE_WS = re.compile(r"[\t\n\r\f]+")
 _PRE_STYLE = re.compile(r"white-space\s*:\s*pre", re.IGNORECASE)
 
 
-class _TextExtractor(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.chunks: list[str] = []
-        self._skip_depth = 0
-        self._pre_tags: list[str] = []  # open elements that keep source line ends (<pre>, white-space: pre*)
-        self._cells = 0  # cells begun in the current row
+@cache
+def _extractor_class() -> type:
+    """The HTMLParser subclass, made on first use: html.parser is imported only for mails with HTML."""
+    from html.parser import HTMLParser
 
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "pre" or any(k == "style" and v and _PRE_STYLE.search(v) for k, v in attrs):
-            self._pre_tags.append(tag)
-        if tag in _SKIP:
-            self._skip_depth += 1
-        elif tag in _CELL:
-            self.chunks.append("\t" if self._cells else "\n")
-            self._cells += 1
-        elif tag in _BLOCK:
-            self.chunks.append("\n")
-            if tag in ("tr", "table"):
-                self._cells = 0
+    class _TextExtractor(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__(convert_charrefs=True)
+            self.chunks: list[str] = []
+            self._skip_depth = 0
+            self._pre_tags: list[str] = []  # open elements that keep source line ends (<pre>, white-space: pre*)
+            self._cells = 0  # cells begun in the current row
 
-    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in _BLOCK:
-            self.chunks.append("\n")
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            if tag == "pre" or any(k == "style" and v and _PRE_STYLE.search(v) for k, v in attrs):
+                self._pre_tags.append(tag)
+            if tag in _SKIP:
+                self._skip_depth += 1
+            elif tag in _CELL:
+                self.chunks.append("\t" if self._cells else "\n")
+                self._cells += 1
+            elif tag in _BLOCK:
+                self.chunks.append("\n")
+                if tag in ("tr", "table"):
+                    self._cells = 0
 
-    def handle_endtag(self, tag: str) -> None:
-        if self._pre_tags and self._pre_tags[-1] == tag:
-            self._pre_tags.pop()
-        if tag in _SKIP:
-            self._skip_depth = max(0, self._skip_depth - 1)
-        elif tag in _BLOCK:
-            self.chunks.append("\n")
-            if tag in ("tr", "table"):
-                self._cells = 0
+        def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            if tag in _BLOCK:
+                self.chunks.append("\n")
 
-    def handle_data(self, data: str) -> None:
-        if self._skip_depth:
-            return
-        if not self._pre_tags:
-            # Line ends in HTML source are only whitespace (templates indent `<td>`s on their own lines);
-            # lines come from block tags. Tabs are ours: they separate cells.
-            data = _SOURCE_WS.sub(" ", data)
-        self.chunks.append(data)
+        def handle_endtag(self, tag: str) -> None:
+            if self._pre_tags and self._pre_tags[-1] == tag:
+                self._pre_tags.pop()
+            if tag in _SKIP:
+                self._skip_depth = max(0, self._skip_depth - 1)
+            elif tag in _BLOCK:
+                self.chunks.append("\n")
+                if tag in ("tr", "table"):
+                    self._cells = 0
+
+        def handle_data(self, data: str) -> None:
+            if self._skip_depth:
+                return
+            if not self._pre_tags:
+                # Line ends in HTML source are only whitespace (templates indent `<td>`s on their own lines);
+                # lines come from block tags. Tabs are ours: they separate cells.
+                data = _SOURCE_WS.sub(" ", data)
+            self.chunks.append(data)
+
+    return _TextExtractor
 
 
 def html_to_text(html: str) -> str:
     """Visible text of an HTML document; never raises on broken markup."""
-    parser = _TextExtractor()
+    parser = _extractor_class()()
     try:
         parser.feed(html[:_MAX_CHARS])
         parser.close()

@@ -20,7 +20,7 @@ import email
 import email.utils
 import quopri
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.message import Message
@@ -82,20 +82,46 @@ class MailPart:
     Set for inline text bodies; None where only `text` exists."""
 
 
-@dataclass(frozen=True, slots=True)
 class EmbeddedMessage:
-    """The returned original inside a bounce: a message/rfc822 or text/rfc822-headers part."""
+    """The returned original inside a bounce: a message/rfc822 or text/rfc822-headers part.
+
+    Its body text is decoded when first read (`text`): detectors read the original's headers, not its body."""
+
+    __slots__ = ("_text", "_text_parts", "headers", "message")
 
     headers: Mapping[str, tuple[str, ...]]
     """Decoded header values by lower-case name."""
-    text: str
-    """Decoded body text of the embedded message (empty for headers-only parts)."""
-    message: Message | None = field(default=None, repr=False, compare=False)
+    message: Message | None
     """The whole embedded message (message/rfc822 only), for reading it as a mail of its own (`embedded_mail`)."""
+
+    def __init__(self, headers: Mapping[str, tuple[str, ...]], text: str = "", message: Message | None = None,
+                 text_parts: tuple[tuple[Message, str], ...] = ()) -> None:
+        self.headers = headers
+        self.message = message
+        self._text: str | None = None if text_parts else text
+        self._text_parts = text_parts  # (part, content type) of its text/plain and text/html leaves
+
+    @property
+    def text(self) -> str:
+        """Decoded body text of the embedded message (empty for headers-only parts)."""
+        if self._text is None:
+            self._text = "\n".join(_leaf_text(sub, sub_type) for sub, sub_type in self._text_parts)
+            self._text_parts = ()
+        return self._text
 
     def header(self, name: str) -> str | None:
         values = self.headers.get(name.lower())
         return values[0] if values else None
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, EmbeddedMessage):
+            return NotImplemented
+        return (self.headers, self.text) == (other.headers, other.text)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable-looking: as the frozen dataclass with a dict field
+
+    def __repr__(self) -> str:
+        return f"EmbeddedMessage(headers={self.headers!r}, text={self.text!r})"
 
 
 @dataclass(frozen=True)
@@ -185,6 +211,15 @@ class ParsedMail:
         return (p for p in self.parts if p.content_type in wanted)
 
     @cached_property
+    def binary_leaves(self) -> tuple[tuple[Message, str, str], ...]:
+        """(part, content type, lower-case file name) of each leaf of the MIME tree that is not text, in the
+        order of `Message.walk` and as compat32 reads them (unbounded: the parse layer leaves these undecoded).
+        Read once for every detector that looks for attachments."""
+        return tuple((part, part.get_content_type(), ((part.get_filename() if _may_name(part) else None) or "").lower())
+                     for part in self.message.walk()
+                     if not part.is_multipart() and part.get_content_maintype() != "text")
+
+    @cached_property
     def received(self) -> tuple[ReceivedHop, ...]:
         """The Received hops, newest first, read from the parsed headers (no second parse of the mail)."""
         return received_hops(self.header_all("received"))
@@ -231,9 +266,9 @@ def _from_message(message: Message, raw: bytes, source: bytes, defects: list[str
         parts: list[MailPart] = []
         embedded: list[EmbeddedMessage] = []
         budget = [MAX_PARTS]
-        for part, depth in _walk(message, defects, budget):
+        for part, depth, ctype in _walk(message, defects, budget):
             try:
-                _read_part(part, depth, parts, embedded, defects, budget)
+                _read_part(part, depth, ctype, parts, embedded, defects, budget)
             except Exception as exc:  # noqa: BLE001 - one unreadable part must not lose the others
                 defects.append(f"UnreadablePart:{type(exc).__name__}")
         headers = decode_headers(message.raw_items())
@@ -301,7 +336,9 @@ def _repair_folds(raw: bytes, limit: int = RELAY_LINE_LIMIT) -> tuple[bytes, int
     header_end = _HEADER_END_RE.search(raw)
     if header_end is not None and len(raw) - header_end.end() > limit:
         body = raw[header_end.end() :]
-        body, folds = _relay_fold_re(limit).subn(b"", body)
+        # only a line of `limit` bytes can be folded: look for one before the (slow) lookbehind search
+        if max(map(len, body.splitlines()), default=0) >= limit:
+            body, folds = _relay_fold_re(limit).subn(b"", body)
         if folds:
             raw = raw[: header_end.end()] + body
     return (_BROKEN_FOLD_RE.sub(rb";\1 ", raw) if b";" in raw else raw), folds
@@ -417,15 +454,44 @@ def _block_type(block: list[bytes]) -> tuple[bytes, bytes | None]:
     return ctype, boundary.rstrip() if boundary else None
 
 
-def decode_headers(items: list[tuple[str, object]]) -> dict[str, tuple[str, ...]]:
+def decode_headers(items: Iterable[tuple[str, object]]) -> Mapping[str, tuple[str, ...]]:
     """Decoded values by lower-case name; takes `Message.raw_items()` (surrogate escapes) or `items()`."""
-    headers: dict[str, list[str]] = {}
-    for name, value in items:
-        headers.setdefault(str(name).strip().lower(), []).append(decode_header_value(value))
-    return {name: tuple(values) for name, values in headers.items()}
+    return DecodedHeaders(items)
 
 
-def _walk(message: Message, defects: list[str], budget: list[int]) -> Iterator[tuple[Message, int]]:
+class DecodedHeaders(Mapping[str, tuple[str, ...]]):
+    """Header values by lower-case name, decoded (`decode_header_value`) when a name is first read: detectors
+    read a handful of a mail's headers, and decoding the rest (Received, DKIM, ...) was a tenth of parsing."""
+
+    __slots__ = ("_decoded", "_raw")
+
+    def __init__(self, items: Iterable[tuple[str, object]]) -> None:
+        raw: dict[str, list[object]] = {}
+        for name, value in items:
+            raw.setdefault(str(name).strip().lower(), []).append(value)
+        self._raw = raw
+        self._decoded: dict[str, tuple[str, ...]] = {}
+
+    def __getitem__(self, name: str) -> tuple[str, ...]:
+        decoded = self._decoded.get(name)
+        if decoded is None:
+            decoded = self._decoded[name] = tuple(decode_header_value(value) for value in self._raw[name])
+        return decoded
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._raw
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._raw)
+
+    def __len__(self) -> int:
+        return len(self._raw)
+
+    def __repr__(self) -> str:
+        return f"DecodedHeaders({dict(self)!r})"
+
+
+def _walk(message: Message, defects: list[str], budget: list[int]) -> Iterator[tuple[Message, int, str]]:
     """Depth-first leaves and embedded messages, without recursion and within the shared part budget.
 
     Also collects each part's compat32 defects, which the feedparser leaves on the part it found them in.
@@ -447,18 +513,19 @@ def _walk(message: Message, defects: list[str], budget: list[int]) -> Iterator[t
             if isinstance(payload, list):
                 stack.extend((child, depth + 1) for child in reversed(payload))
             continue
-        yield part, depth
+        yield part, depth, ctype
 
 
 def _read_part(
     part: Message,
     depth: int,
+    ctype: str,
     parts: list[MailPart],
     embedded: list[EmbeddedMessage],
     defects: list[str],
     budget: list[int],
 ) -> None:
-    ctype = _content_type(part)
+    """`ctype`: `_content_type(part)`, as `_walk` found it."""
     filename = _filename(part)
     disposition = _raw_header(part, "content-disposition").split(";", 1)[0].strip().lower()
     is_attachment = disposition == "attachment" or (filename is not None and not ctype.startswith("text/"))
@@ -531,13 +598,15 @@ def _undo_transfer_encoding(part: Message, inner: Message, defects: list[str]) -
 
 
 def _embedded_from_message(inner: Message, budget: list[int]) -> EmbeddedMessage:
-    texts: list[str] = []
-    for sub, _depth in _walk(inner, [], budget):
-        sub_type = _content_type(sub)
-        if sub_type in ("text/plain", "text/html") and not sub.is_multipart():
-            decoded = decode_bytes(_payload_bytes(sub)[:MAX_TEXT_BYTES], _charset(sub))
-            texts.append(normalize_text(html_to_text(decoded) if sub_type == "text/html" else decoded))
-    return EmbeddedMessage(decode_headers(inner.raw_items()), "\n".join(texts), inner)
+    # The walk happens now (its parts count against the mail's part budget); decoding waits for `text`.
+    leaves = tuple((sub, sub_type) for sub, _depth, sub_type in _walk(inner, [], budget)
+                   if sub_type in ("text/plain", "text/html") and not sub.is_multipart())
+    return EmbeddedMessage(decode_headers(inner.raw_items()), "", inner, leaves)
+
+
+def _leaf_text(sub: Message, sub_type: str) -> str:
+    decoded = decode_bytes(_payload_bytes(sub)[:MAX_TEXT_BYTES], _charset(sub))
+    return normalize_text(html_to_text(decoded) if sub_type == "text/html" else decoded)
 
 
 def _block_text(block: Message) -> str:
@@ -576,7 +645,8 @@ def _content_type(part: Message) -> str:
 
 def _charset(part: Message) -> str | None:
     try:
-        charset = part.get_param("charset")
+        # the stdlib compares parameter names by lower case: no `charset` there, no parameter to parse for
+        charset = part.get_param("charset") if "charset" in _raw_header(part, "content-type").lower() else None
     except Exception:  # noqa: BLE001
         charset = None
     if isinstance(charset, tuple):  # RFC 2231 form
@@ -591,7 +661,16 @@ def _charset(part: Message) -> str | None:
     return charset if _CHARSET_OK_RE.fullmatch(charset) else None
 
 
+def _may_name(part: Message) -> bool:
+    """Whether Content-Type or Content-Disposition could hold a file name: `filename`, `filename*` and `name`,
+    which the stdlib finds by their lower-cased names, all have `name` in them (no parameter parse without)."""
+    return any("name" in str(value).lower() for key, value in part.raw_items()
+               if key.lower() in ("content-type", "content-disposition"))
+
+
 def _filename(part: Message) -> str | None:
+    if not _may_name(part):
+        return None
     try:
         name = part.get_filename() or part.get_param("name")
     except Exception:  # noqa: BLE001
@@ -615,9 +694,23 @@ def _html_meta_charset(ctype: str, data: bytes) -> str | None:
     return value[:end].decode("ascii", "replace") or None
 
 
+#: `a@example.jp`, `Plain Name <a@example.jp>`, `"Quoted Name" <a@example.jp>`, `a@example.jp (Comment)`: forms
+#: `getaddresses` reads as the address itself (a test checks it against the stdlib), so the common From is read
+#: without the stdlib's tokenizer.
+_BARE_ADDRESS_RE = re.compile(r"[A-Za-z0-9_%+\-]+(?:\.[A-Za-z0-9_%+\-]+)*@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*")
+_NAMED_ADDRESS_RE = re.compile(
+    rf"(?:(?:[A-Za-z0-9_\-]+(?: [A-Za-z0-9_\-]+)*|\"[A-Za-z0-9 _.\-]*\") ?)?<({_BARE_ADDRESS_RE.pattern})>"
+    rf"|({_BARE_ADDRESS_RE.pattern}) \([A-Za-z0-9 _.\-]*\)"
+)
+
+
 def _first_address(value: str | None) -> str:
     if not value:
         return ""
+    if _BARE_ADDRESS_RE.fullmatch(value):
+        return value.lower()
+    if named := _NAMED_ADDRESS_RE.fullmatch(value):
+        return (named.group(1) or named.group(2)).lower()
     try:
         pairs = email.utils.getaddresses([value])
     except Exception:  # noqa: BLE001 - stdlib address parsing has raised on hostile input before
@@ -628,6 +721,8 @@ def _first_address(value: str | None) -> str:
     return ""
 
 
-def parse_header_block(text: str) -> dict[str, tuple[str, ...]]:
+def parse_header_block(text: str) -> Mapping[str, tuple[str, ...]]:
     """Headers quoted as plain text inside a bounce body, read as a header block."""
+    if (blank := text.find("\n\n")) > 0:
+        text = text[: blank + 1]  # what follows the first empty line is body, whatever it holds
     return decode_headers(HeaderParser(policy=compat32).parsestr(text, headersonly=True).raw_items())

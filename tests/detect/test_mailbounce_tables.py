@@ -248,3 +248,51 @@ def test_the_package_data_goes_into_the_build(tmp_path: Path) -> None:
             if p.suffix in (".tsv", ".toml") and "__pycache__" not in p.parts}
     assert {d for d in data if not (build / d).is_file()} == set()
     assert {"processor/detect/mailbounce/phrases.tsv", "processor/catalogues/retry.tsv"} <= data
+
+
+@pytest.mark.parametrize(("source", "twin"), [
+    ("mailbox is full", True),
+    (r"[A-Za-z0-9]+@\S+ \D\b", True),  # A-Za-z in a class and upper-case escapes are safe
+    ("[^A-Za-z]|[]A-Za-z]", True),
+    ("A-Za-z", False),  # outside a class these are letters
+    ("Mailbox", False),
+    ("[A-F]", False),  # would miss `a`-`f` in the lower-cased text
+    (r"\x41", False),
+    (r"(a)\1", False),
+    ("(?-i:abc)", False),
+    (r"a\\S", False),
+    ("ménage", False),
+])
+def test_case_sensitive_twin_only_when_sure(source: str, twin: bool) -> None:
+    import re
+
+    from processor.detect.mailbounce.tables import case_sensitive_twin
+
+    assert (case_sensitive_twin(re.compile(source, re.IGNORECASE)) is not None) is twin
+
+
+def test_twins_find_what_the_shipped_patterns_find() -> None:
+    """`found_in` through the case-sensitive twin over `text.lower()` must agree with the pattern itself, for
+    every shipped pattern, on every diagnostic-like line of the sample mails, as written and in upper case."""
+    import re
+
+    from processor.detect.mailbounce import bounce_text, rhost
+    from processor.detect.mailbounce.tables import ascii_lowered, case_sensitive_twin, found_in
+
+    patterns = [r.pattern for r in bounce_text.VENDOR_REASONS]
+    patterns += [r.pattern for rules in rhost.PROVIDER_RULES.values() for r in rules]
+    patterns += list(rhost._named_host_res())
+    assert all(case_sensitive_twin(p) is not None for p in patterns)  # else the speed-up silently goes
+    patterns += list(bounce_text.END_MARKERS)
+    lines = {line.strip() for path in sorted((ROOT / "tests" / "data").rglob("*.eml"))
+             for line in path.read_text(encoding="ascii", errors="replace").splitlines() if line.isascii()}
+    lines |= {line.upper() for line in lines}
+    lines |= {"SMTP error from remote mail server after MAIL FROM:", "Mailbox is FULL", "retry timeout exceeded",
+              "AUP#CXBL", "host not reachable", "(state 13).", "550 5.1.1 (state 13)"}
+    for pattern in patterns:
+        for line in lines:
+            assert found_in(pattern, line, ascii_lowered(line)) == bool(pattern.search(line)), (pattern, line)
+    for line in lines:  # the host named is the same, in lower case
+        found = next((m.group(1).lower() for p in rhost._named_host_res() if (m := p.search(line))), "")
+        assert rhost.host_named_in(line) == found, line
+    assert found_in(re.compile("straße", re.IGNORECASE), "STRASSE", None) is False  # non-ASCII: the pattern

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import email
 from email.policy import compat32
+from pathlib import Path
 
 import pytest
 
@@ -171,3 +172,19 @@ NORMALIZE_CASES = [
 @pytest.mark.parametrize(("text", "expected"), _params(NORMALIZE_CASES))
 def test_normalize_text(text: str, expected: str) -> None:
     assert normalize_text(text) == expected
+
+
+def test_shipped_fold_table_is_what_this_python_computes() -> None:
+    """`_fold_table.py` spares start-up a walk over the BMP; it must say exactly what the walk says (regenerate
+    it with `python -m processor.parse.charset > processor/parse/_fold_table.py` when this fails)."""
+    import unicodedata
+
+    from processor.parse import _fold_table, charset
+
+    if unicodedata.unidata_version != _fold_table.UNIDATA_VERSION:
+        pytest.skip(f"table made for Unicode {_fold_table.UNIDATA_VERSION}, this Python has "
+                    f"{unicodedata.unidata_version}: the classes are computed at first use instead")
+    assert charset.compute_fold_classes() == (_fold_table.CHANGING, _fold_table.MARKS)
+    assert charset._fold_classes() == charset.compute_fold_classes()
+    assert charset.fold_table_source() == (Path(charset.__file__).with_name("_fold_table.py")
+                                           .read_text(encoding="utf-8"))

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import base64
+import email.utils
 import quopri
 
 import mailparser
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from processor.parse import ParsedMail, parse_mail
 
@@ -320,3 +323,30 @@ def test_eight_bit_bytes_under_an_iso2022jp_label(codec: str) -> None:
     body = "メールボックスが一杯です".encode(codec)
     raw = b"Subject: x\nContent-Type: text/plain; charset=iso-2022-jp\n\n" + body + b"\n"
     assert parse_mail(raw).text.strip() == "メールボックスが一杯です"
+
+
+def _from_by_stdlib(value: str) -> str:
+    """What `ParsedMail.from_address` was before its fast path: the first address `getaddresses` reads."""
+    return next((a.strip().lower() for _n, a in email.utils.getaddresses([value]) if "@" in a), "")
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.text(alphabet='aZ09._-%+@<> "(),;:[]\\\u00e9', max_size=40))
+def test_from_address_fast_path_reads_as_the_stdlib(value: str) -> None:
+    from processor.parse.mail import _BARE_ADDRESS_RE, _NAMED_ADDRESS_RE, _first_address
+
+    if _BARE_ADDRESS_RE.fullmatch(value) or _NAMED_ADDRESS_RE.fullmatch(value):
+        assert _first_address(value) == _from_by_stdlib(value)
+
+
+@pytest.mark.parametrize("value", [
+    "MAILER-DAEMON@example.jp", "Mail Delivery Subsystem <MAILER-DAEMON@mx.example.jp>", "postmaster@example.co.jp",
+    "Jane_Doe-2 <jane.doe+fax%1@sub.example.com>", "a.b@c", "x <a@b>", "x<a@b>", "<MAILER-DAEMON@example.jp>",
+    '"Mail Delivery System" <mailer-daemon@kundenserver.de>', "MAILER-DAEMON@AOL.com (Mail Delivery System)",
+    '"Content-filter at example.com" <postmaster@example.com>',
+])
+def test_from_address_fast_path_common_forms(value: str) -> None:
+    from processor.parse.mail import _BARE_ADDRESS_RE, _NAMED_ADDRESS_RE, _first_address
+
+    assert _BARE_ADDRESS_RE.fullmatch(value) or _NAMED_ADDRESS_RE.fullmatch(value)
+    assert _first_address(value) == _from_by_stdlib(value)

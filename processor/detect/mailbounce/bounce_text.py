@@ -14,12 +14,16 @@ Amazon SES's JSON notifications are not texts and have their own reader, `ses`.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
+from functools import cache, lru_cache
 
 from processor.detect.mailbounce.codes import ADDRESS_PATTERN
 from processor.detect.mailbounce.delivery import Delivery
 from processor.detect.mailbounce.reason_match import check_reason_words
 from processor.detect.mailbounce.tables import (
     VendorReason,
+    ascii_lowered,
+    found_in,
     load_end_markers,
     load_vendor_reasons,
     package_table,
@@ -41,17 +45,35 @@ _ADDRESS_RE = re.compile(_ADDR)
 _QUOTE_RE = re.compile(r"^> ?", re.MULTILINE)
 _CODE_RE = re.compile(r"(?<![\d.])(?:[245]\d\d|[245]\.\d{1,3}\.\d{1,3})(?![\d.])")
 _SENDER_INTRO_RE = re.compile(r"(?:sent by|message from|original sender)\s*:?\s*$", re.IGNORECASE)
-#: Where the report stops and the returned original (or its headers) begins (`end_markers.tsv`), and the
-#: markers among them that only announce the original.
-_MARKERS = load_end_markers(*package_table("end_markers.tsv"))
-END_MARKERS: tuple[re.Pattern[str], ...] = tuple(pattern for pattern, _announces in _MARKERS)
-ANNOUNCE_MARKERS: tuple[re.Pattern[str], ...] = tuple(pattern for pattern, announces in _MARKERS if announces)
+
+
+@cache
+def _end_markers() -> tuple[tuple[re.Pattern[str], bool], ...]:
+    """Where the report stops and the returned original (or its headers) begins (`end_markers.tsv`), and
+    whether the marker only announces the original (`END_MARKERS`, `ANNOUNCE_MARKERS`)."""
+    return load_end_markers(*package_table("end_markers.tsv"))
+
+
+@cache
+def _any_end_marker() -> re.Pattern[str]:
+    """One pattern that matches where any of `END_MARKERS` matches: a line is tried once, not once per marker."""
+    return _either(pattern for pattern, _announces in _end_markers())
+
+
+@cache
+def _any_announce_marker() -> re.Pattern[str]:
+    return _either(pattern for pattern, announces in _end_markers() if announces)
+
+
+def _either(patterns: Iterable[re.Pattern[str]]) -> re.Pattern[str]:
+    """The alternation of case-insensitive patterns: it matches (or is found) exactly where one of them is."""
+    return re.compile("|".join(f"(?:{p.pattern})" for p in patterns) or "(?!)", re.IGNORECASE)
+
+
 #: How a failed recipient is introduced; group 1 is the address (first match on a line wins). The first
 #: patterns are line shapes that only a report uses; from `_WEAK_FROM` on, an address equal to the bounce's
 #: own From/To (the original sender) is not taken.
-RECIPIENT_PATTERNS: tuple[re.Pattern[str], ...] = tuple(
-    re.compile(p, re.IGNORECASE)
-    for p in (
+_RECIPIENT_SOURCES: tuple[str, ...] = (
         rf"^\s*[*\-]?\s*[<\"]?({_ADDR})[>\"]?\s*:?\s*$",  # qmail, Yahoo `<a@b>:`, Exim `  a@b`, GMX `"a@b":`
         rf"^\s*<?({_ADDR})>?\s*(?:\(expanded from [^)]*\))?\s*:\s+\S",  # Postfix text: `<addr>: host ... said`
         rf"^\s*\d{{3}}[ -]<({_ADDR})>\.\.\.\s",  # sendmail transcript: `550 <addr>... User unknown`
@@ -63,8 +85,15 @@ RECIPIENT_PATTERNS: tuple[re.Pattern[str], ...] = tuple(
         rf"(?:delivering your mail to|delivered to|deliver to|could not be delivered to|recipients?|addresse?s?|"
         rf"rcpt to|failed recipient|original-recipient|to)\b[^:<@]{{0,60}}:?\s*<({_ADDR})>",  # DragonFly, KDDI
         rf"(?:recipients?|addresse?s?)\b[^:@]{{0,60}}:\s*<?({_ADDR})>?",  # `... returned permanent errors: a@b.`
-    )
 )
+
+
+@cache
+def _recipient_patterns() -> tuple[re.Pattern[str], ...]:
+    """`RECIPIENT_PATTERNS`, compiled on first use."""
+    return tuple(re.compile(p, re.IGNORECASE) for p in _RECIPIENT_SOURCES)
+
+
 _WEAK_FROM = 5
 #: The sendmail transcript line `550 <addr>... User unknown` is one recipient's whole report: the session
 #: lines after it (`While talking to ...`, `>>> RCPT To:`, `<<< 550 ...`) lead up to the next recipient.
@@ -94,9 +123,15 @@ _SKIP_RE = re.compile(
     r"---+\s*$|=+\s*$|_+\s*$)",
     re.IGNORECASE,
 )
-#: Reasons MTAs state in their own words, which the generic phrase tables would miss or misread, and how to
-#: make a status for them when the report has none (`vendor_reasons.tsv`). First match wins.
-VENDOR_REASONS: tuple[VendorReason, ...] = load_vendor_reasons(*package_table("vendor_reasons.tsv"))
+
+
+@cache
+def _vendor_reasons() -> tuple[VendorReason, ...]:
+    """Reasons MTAs state in their own words, which the generic phrase tables would miss or misread, and how to
+    make a status for them when the report has none (`vendor_reasons.tsv`, `VENDOR_REASONS`). First match wins."""
+    return load_vendor_reasons(*package_table("vendor_reasons.tsv"))
+
+
 #: Recipients whose service refuses in its own words, in any language and without an SMTP code: when the
 #: diagnostic carries no code, the service itself refused (a remote server's `550 5.1.1` is read as usual).
 RECIPIENT_REASONS: tuple[tuple[re.Pattern[str], str], ...] = (
@@ -104,6 +139,21 @@ RECIPIENT_REASONS: tuple[tuple[re.Pattern[str], str], ...] = (
 )
 
 check_reason_words(f"{__name__}.RECIPIENT_REASONS", [r for _p, r in RECIPIENT_REASONS])
+
+#: The tables above by their documented names, loaded on first use (`__getattr__`): their patterns are most
+#: of the start-up time of a `faxbounce classify` that meets no bounce.
+_LAZY_TABLES = {
+    "END_MARKERS": lambda: tuple(pattern for pattern, _announces in _end_markers()),
+    "ANNOUNCE_MARKERS": lambda: tuple(pattern for pattern, announces in _end_markers() if announces),
+    "RECIPIENT_PATTERNS": _recipient_patterns,
+    "VENDOR_REASONS": _vendor_reasons,
+}
+
+
+def __getattr__(name: str) -> object:
+    if (load := _LAZY_TABLES.get(name)) is not None:
+        return load()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def is_bounce_sender(mail: ParsedMail) -> bool:
@@ -169,15 +219,29 @@ def quoted_original(mail: ParsedMail) -> tuple[str | None, str | None]:
     """Message-ID and Subject of an original that the bounce quotes as text after its end marker."""
     text = mail.plain_text or mail.text
     lines = text.split("\n")
+    end_marker, announce_marker = _any_end_marker(), _any_announce_marker()
     for index, line in enumerate(lines):
-        if any(m.match(line) for m in END_MARKERS):
-            block = "\n".join(x for x in lines[index + 1 :] if not any(m.match(x) for m in ANNOUNCE_MARKERS))
-            headers = parse_header_block(block.lstrip("\n"))
+        if end_marker.match(line):
+            headers = parse_header_block(_header_lines(lines, index + 1, announce_marker))
             message_id = (headers.get("message-id") or (None,))[0]
             subject = (headers.get("subject") or (None,))[0]
             if message_id or subject:
                 return (message_id.strip() if message_id else None), subject
     return None, None
+
+
+def _header_lines(lines: list[str], start: int, announce_marker: re.Pattern[str]) -> str:
+    """The lines from `start` on without announcing lines, leading empty lines dropped, up to and with the line
+    end of the last line before the first empty line: the header block, not the whole quoted original (the
+    same text `parse_header_block` reads of the whole)."""
+    kept: list[str] = []
+    for line in lines[start:]:
+        if announce_marker.match(line) or (not line and not kept):
+            continue
+        if not line:
+            return "\n".join(kept) + "\n"
+        kept.append(line)
+    return "\n".join(kept)
 
 
 def body_text(mail: ParsedMail) -> str:
@@ -199,8 +263,9 @@ def _report_text(mail: ParsedMail) -> str:
         text = _QUOTE_RE.sub("", text)  # a forwarded bounce: read it without the quoting
     kept: list[str] = []
     seen_text = False
+    end_marker = _any_end_marker()
     for line in text.split("\n"):
-        if seen_text and any(m.match(line) for m in END_MARKERS):
+        if seen_text and end_marker.match(line):
             break
         seen_text = seen_text or bool(line.strip())
         kept.append(line)
@@ -211,7 +276,7 @@ def _recipient_on(line: str, excluded: frozenset[str]) -> tuple[str, bool]:
     """The failed address a line introduces ('' if none), and whether the line is that recipient's whole report."""
     if "@" not in line or len(line) > 400:
         return "", False
-    for number, pattern in enumerate(RECIPIENT_PATTERNS):
+    for number, pattern in enumerate(_recipient_patterns()):
         match = pattern.search(line)
         if match:
             address = match.group(1).strip(".").lower()
@@ -255,11 +320,19 @@ def _close(delivery: Delivery, lines: list[str], before: list[str] | None = None
 
 def apply_vendor_reason(delivery: Delivery) -> None:
     """Take the reason (and the way to make a status) that an MTA's own wording states (`VENDOR_REASONS`)."""
-    rule = next((r for r in VENDOR_REASONS if r.pattern.search(delivery.diagnosis)), None)
+    rule = _vendor_reason(delivery.diagnosis)
     if rule is not None:
         delivery.pseudo = delivery.pseudo or rule.pseudo
         if rule.reason != "onhold":
             delivery.reason = rule.reason
+
+
+@lru_cache(maxsize=256)
+def _vendor_reason(diagnosis: str) -> VendorReason | None:
+    """The first of `VENDOR_REASONS` the diagnostic names; a recipient's diagnostic is asked about twice (when
+    its text is read and when its reason is decided), and the patterns are most of that time."""
+    lowered = ascii_lowered(diagnosis)
+    return next((r for r in _vendor_reasons() if found_in(r.pattern, diagnosis, lowered)), None)
 
 
 def _from_headers(mail: ParsedMail, report: str, excluded: frozenset[str]) -> list[Delivery]:

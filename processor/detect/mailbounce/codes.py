@@ -21,8 +21,10 @@ _COMMANDS: tuple[tuple[str, str], ...] = (
     ("AUTH CRAM-", "AUTH"), ("AUTH DIGEST-", "AUTH"), ("MAIL F", "MAIL"), ("RCPT", "RCPT"), ("RCPT T", "RCPT"),
     ("DATA", "DATA"), ("QUIT", "QUIT"), ("XFORWARD", "XFORWARD"),
 )
-_COMMAND_RES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
-    (re.compile(rf"(?<![0-9A-Za-z@`]){re.escape(word)}" + ("" if " " in word else r"(?![0-9A-Za-z@`])")), name)
+#: (word, its pattern, command name): the word itself is looked for first, most texts name no command.
+_COMMAND_RES: tuple[tuple[str, re.Pattern[str], str], ...] = tuple(
+    (word, re.compile(rf"(?<![0-9A-Za-z@`]){re.escape(word)}" + ("" if " " in word else r"(?![0-9A-Za-z@`])")),
+     name)
     for word, name in _COMMANDS
 )
 
@@ -30,8 +32,8 @@ _COMMAND_RES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
 def find_command(text: str) -> str:
     """The SMTP command a diagnostic names (the last of HELO/EHLO/.../RCPT/DATA that occurs), or ''."""
     found: list[str] = []
-    for pattern, name in _COMMAND_RES:
-        if name not in found and pattern.search(text):
+    for word, pattern, name in _COMMAND_RES:
+        if name not in found and word in text and pattern.search(text):
             found.append(name)
     return found[-1] if found else ""
 

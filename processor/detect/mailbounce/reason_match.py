@@ -12,6 +12,7 @@ reason is one row. Source: sisimai/go-sisimai (BSD 2-Clause License) at commit 0
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from functools import lru_cache
 from types import MappingProxyType
 
 from processor.detect.mailbounce.delivery import Delivery
@@ -75,13 +76,29 @@ def _aligned(text: str, parts: tuple[str, ...]) -> bool:
     return True
 
 
+@lru_cache(maxsize=8192)
 def includes(reason: str, text: str) -> bool:
-    """Whether the lower-case diagnostic contains one of the reason's phrases (and none of its vetoes)."""
+    """Whether the lower-case diagnostic contains one of the reason's phrases (and none of its vetoes).
+
+    Cached: one decision asks about a diagnostic several times (a reason's check, another's veto, the fallback),
+    and the same diagnostics recur from mail to mail."""
     if not text:
         return False
-    if any(p in text for p in PHRASE_VETOES.get(reason, ())):
+    vetoes, plain, aligned = _PHRASE_SETS.get(reason, _NO_PHRASES)
+    if any(map(text.__contains__, vetoes)):  # map, not a generator: the loop stays in C (the hot path)
         return False
-    return any((p in text) if isinstance(p, str) else _aligned(text, p) for p in PHRASES.get(reason, ()))
+    return any(map(text.__contains__, plain)) or any(_aligned(text, p) for p in aligned)
+
+
+#: Reason -> (vetoes, plain phrases, phrases in parts): `includes` without a type test per phrase. Whether a
+#: reason has a phrase does not depend on the order its phrases are tried, so plain ones go first.
+_PHRASE_SETS: Mapping[str, tuple[tuple[str, ...], tuple[str, ...], tuple[tuple[str, ...], ...]]] = {
+    reason: (PHRASE_VETOES.get(reason, ()),
+             tuple(p for p in PHRASES.get(reason, ()) if isinstance(p, str)),
+             tuple(p for p in PHRASES.get(reason, ()) if not isinstance(p, str)))
+    for reason in {*PHRASES, *PHRASE_VETOES}
+}
+_NO_PHRASES: tuple[tuple[str, ...], tuple[str, ...], tuple[tuple[str, ...], ...]] = ((), (), ())
 
 
 # --- the first pass: one check per reason ------------------------------------------------------------------

@@ -12,52 +12,78 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from functools import cache
 
 from processor.detect.mailbounce.delivery import Delivery
 from processor.detect.mailbounce.tables import (
     ProviderRule,
+    ascii_lowered,
+    case_sensitive_twin_of,
     load_provider_hosts,
     load_provider_rules,
     package_table,
 )
 
-__all__ = ["PROVIDER_HOSTS", "PROVIDER_RULES", "host_named_in", "provider_of", "provider_reason", "received_host"]
+__all__ = ["PROVIDER_HOSTS", "host_named_in", "provider_of", "provider_reason", "provider_rules", "received_host"]
 
 #: Provider -> its host suffixes (`.laposte.net`: any host under laposte.net).
 PROVIDER_HOSTS: Mapping[str, tuple[str, ...]] = load_provider_hosts(*package_table("rhost_hosts.tsv"))
-#: Provider -> its codes and wordings, in the order they are tried.
-PROVIDER_RULES: Mapping[str, tuple[ProviderRule, ...]] = load_provider_rules(
-    *package_table("rhost_reasons.tsv"), PROVIDER_HOSTS
-)
+
+
+@cache
+def provider_rules() -> Mapping[str, tuple[ProviderRule, ...]]:
+    """Provider -> its codes and wordings, in the order they are tried (`PROVIDER_RULES`).
+
+    Read and compiled on first use, not at import: its 390 patterns are most of the start-up time of a
+    `faxbounce classify` that meets no delivery report."""
+    return load_provider_rules(*package_table("rhost_reasons.tsv"), PROVIDER_HOSTS)
+
+
+def __getattr__(name: str) -> object:
+    if name == "PROVIDER_RULES":  # the table by its documented name, loaded when first asked for
+        return provider_rules()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 _HOST = r"([A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?)*\.[A-Za-z]{2,63})"
-#: Where the MTAs name the remote host in a diagnostic (after Sisimai's rfc1123 `Sandwiched`/`StartAfter`).
-_NAMED_HOST_RES: tuple[re.Pattern[str], ...] = tuple(
-    re.compile(p, re.IGNORECASE)
-    for p in (
-        rf"\bhost {_HOST}\.?\s*\[[^\]]*\]",  # Postfix `host mx.example.jp[192.0.2.1] said:`, Exim `host x [ip]:`
-        rf"\bhost {_HOST}\.? said:",  # Postfix without an address
-        rf"\bwhile talking to {_HOST}\.?:",  # sendmail
-        rf"\bby {_HOST}\. \[",  # Gmail `... for the recipient domain example.jp by mx.example.jp. [192.0.2.1].`
-        rf"\bremote system: dns;\s*{_HOST}",  # Oracle Messaging Server
-        rf"\bgenerating server: {_HOST}",  # Exchange 2007 and later
+
+
+@cache
+def _named_host_res() -> tuple[re.Pattern[str], ...]:
+    """Where the MTAs name the remote host in a diagnostic (after Sisimai's rfc1123 `Sandwiched`/`StartAfter`);
+    compiled on first use, as are the tables (start-up time)."""
+    return tuple(
+        re.compile(p, re.IGNORECASE)
+        for p in (
+            rf"\bhost {_HOST}\.?\s*\[[^\]]*\]",  # Postfix `host mx.example.jp[192.0.2.1] said:`, Exim `host x [ip]:`
+            rf"\bhost {_HOST}\.? said:",  # Postfix without an address
+            rf"\bwhile talking to {_HOST}\.?:",  # sendmail
+            rf"\bby {_HOST}\. \[",  # Gmail `... for the recipient domain example.jp by mx.example.jp. [192.0.2.1].`
+            rf"\bremote system: dns;\s*{_HOST}",  # Oracle Messaging Server
+            rf"\bgenerating server: {_HOST}",  # Exchange 2007 and later
+        )
     )
-)
-_RECEIVED_FROM_RE = re.compile(rf"^\s*from\s+{_HOST}\b", re.IGNORECASE)
+
+
+@cache
+def _received_from_re() -> re.Pattern[str]:
+    return re.compile(rf"^\s*from\s+{_HOST}\b", re.IGNORECASE)
 
 
 def host_named_in(diagnosis: str) -> str:
     """The remote host a diagnostic names (`host mx.example.jp[192.0.2.1] said:`), lower case, or ''."""
-    for pattern in _NAMED_HOST_RES:
-        if found := pattern.search(diagnosis):
-            return found.group(1).lower()
+    lowered = ascii_lowered(diagnosis)
+    for pattern in _named_host_res():
+        twin = case_sensitive_twin_of(pattern) if lowered is not None else None
+        if found := (twin.search(lowered) if twin is not None and lowered is not None else pattern.search(diagnosis)):
+            return found.group(1).lower()  # the twin's match is the pattern's, in lower case (ASCII text)
     return ""
 
 
 def received_host(received: Iterable[str]) -> str:
     """The first host name in a `from` clause of the bounce's Received: headers (top down), or ''."""
     for value in received:
-        found = _RECEIVED_FROM_RE.match(value)
+        found = _received_from_re().match(value)
         if found and found.group(1).lower() not in ("localhost", "localhost.localdomain"):
             return found.group(1).lower()
     return ""
@@ -98,7 +124,6 @@ def provider_reason(d: Delivery) -> str:
     provider = provider_of(d.recipient, d.remote_host, d.local_host)
     if not provider or not d.diagnosis:
         return ""
-    return next(
-        (rule.reason for rule in PROVIDER_RULES.get(provider, ()) if rule.applies(d.status, d.command, d.diagnosis)),
-        "",
-    )
+    lowered = ascii_lowered(d.diagnosis)
+    return next((rule.reason for rule in provider_rules().get(provider, ())
+                 if rule.applies(d.status, d.command, d.diagnosis, lowered)), "")

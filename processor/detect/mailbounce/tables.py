@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from importlib.resources import files
+from pathlib import Path
 from types import MappingProxyType
 
 from processor.errors import CatalogueError
@@ -22,6 +22,10 @@ __all__ = [
     "ProviderRule",
     "TableRow",
     "VendorReason",
+    "ascii_lowered",
+    "case_sensitive_twin",
+    "case_sensitive_twin_of",
+    "found_in",
     "load_end_markers",
     "load_phrases",
     "load_provider_hosts",
@@ -57,7 +61,7 @@ class TableRow:
 def package_table(name: str) -> tuple[str, str]:
     """(text, file name) of a table shipped inside this package."""
     try:
-        return files(__package__).joinpath(name).read_text(encoding="utf-8"), name
+        return Path(__file__).with_name(name).read_text(encoding="utf-8"), name
     except OSError as exc:
         raise CatalogueError(f"{name}: cannot read the table ({exc}); reinstall faxbounce") from exc
 
@@ -98,15 +102,17 @@ def load_status_reasons(text: str, filename: str) -> Mapping[str, str]:
 def load_phrases(text: str, filename: str) -> Mapping[str, tuple[Phrase, ...]]:
     """Reason -> its phrases; columns: reason, then one phrase or its ordered parts."""
     table: dict[str, list[Phrase]] = {}
+    seen: set[tuple[str, Phrase]] = set()
     for row in read_rows(text, filename, 2, 8):
         reason = reason_word(row)
         parts = row.fields[1:]
         if any(p != p.lower() for p in parts):
             raise row.error("phrases are compared with the lower-cased diagnostic: write them in lower case")
         phrase: Phrase = parts[0] if len(parts) == 1 else parts
-        if phrase in table.setdefault(reason, []):
+        if (reason, phrase) in seen:
             raise row.error(f"phrase {phrase!r} is listed twice for {reason}")
-        table[reason].append(phrase)
+        seen.add((reason, phrase))
+        table.setdefault(reason, []).append(phrase)
     return MappingProxyType({reason: tuple(phrases) for reason, phrases in table.items()})
 
 
@@ -132,13 +138,14 @@ class ProviderRule:
     command: str
     pattern: re.Pattern[str]
 
-    def applies(self, status: str, command: str, diagnosis: str) -> bool:
+    def applies(self, status: str, command: str, diagnosis: str, lowered: str | None = None) -> bool:
+        """`lowered`: `ascii_lowered(diagnosis)`, when the caller tries many rules on one diagnostic."""
         if self.status and status != self.status and not (
                 self.status.startswith("x.") and status[1:] == self.status[1:] and status[:1] in "45"):
             return False
         if self.command and command != self.command:
             return False
-        return bool(self.pattern.search(diagnosis))
+        return found_in(self.pattern, diagnosis, lowered)
 
 
 _HOST_SUFFIX_RE = re.compile(r"\.?[a-z0-9](?:[a-z0-9.\-]*[a-z0-9])?")
@@ -209,6 +216,70 @@ def load_end_markers(text: str, filename: str) -> tuple[tuple[re.Pattern[str], b
             raise row.error(f"kind {kind!r} is not `announce` or `original`")
         markers.append((_compiled(row, pattern), kind == "announce"))
     return tuple(markers)
+
+
+def ascii_lowered(text: str) -> str | None:
+    """`text` in lower case when it is ASCII (most diagnostics are), for `found_in`; else None."""
+    return text.lower() if text.isascii() else None
+
+
+def found_in(pattern: re.Pattern[str], text: str, lowered: str | None) -> bool:
+    """`pattern.search(text)`, through the pattern's case-sensitive twin over `lowered` (`ascii_lowered(text)`)
+    when it has one. Python's `re` scans case-insensitive alternatives of words one position at a time, while a
+    case-sensitive pattern skips ahead to where a word can start: the tables' patterns run 2-3 times faster."""
+    if lowered is not None and (twin := _twin(pattern)) is not None:
+        return twin.search(lowered) is not None
+    return pattern.search(text) is not None
+
+
+_TWINS: dict[re.Pattern[str], re.Pattern[str] | None] = {}
+_UNSAFE_ESCAPES = frozenset("xuUN0123456789\\")
+
+
+def case_sensitive_twin_of(pattern: re.Pattern[str]) -> re.Pattern[str] | None:
+    """`case_sensitive_twin(pattern)`, made once per pattern."""
+    return _twin(pattern)
+
+
+def _twin(pattern: re.Pattern[str]) -> re.Pattern[str] | None:
+    try:
+        return _TWINS[pattern]
+    except KeyError:
+        twin = _TWINS[pattern] = case_sensitive_twin(pattern)
+        return twin
+
+
+def case_sensitive_twin(pattern: re.Pattern[str]) -> re.Pattern[str] | None:
+    """The pattern without IGNORECASE, which finds in an ASCII text's lower case exactly what the pattern finds in
+    the text; None when that cannot be sure from its source. Sure means: ASCII source, no upper-case letter (but
+    `A-Za-z` in a class and the escapes `\\S \\W \\D \\B \\A \\Z`, which lower-casing the text leaves true),
+    no escape that names a character by number (`\\x41`), no back-reference, no inline flag. Then every letter the
+    pattern names is lower case, and in ASCII text IGNORECASE means no more than "the same in lower case"."""
+    source = pattern.pattern
+    if not pattern.flags & re.IGNORECASE or not source.isascii() or re.search(r"\(\?(?:[aiLmsux-]|P=)", source):
+        return None
+    index = 0
+    in_class = False
+    while index < len(source):
+        char = source[index]
+        if char == "\\":
+            escaped = source[index + 1 : index + 2]
+            if not escaped or escaped in _UNSAFE_ESCAPES or (escaped.isupper() and escaped not in "SWDBAZ"):
+                return None
+            index += 2
+        elif in_class and source.startswith("A-Za-z", index):
+            index += 6
+        elif "A" <= char <= "Z":
+            return None
+        elif char == "[" and not in_class:
+            in_class = True
+            index += 1
+            index += source.startswith("^", index)
+            index += source.startswith("]", index)  # a `]` first in a class is one of its characters
+        else:
+            in_class = in_class and char != "]"
+            index += 1
+    return re.compile(source, pattern.flags & ~re.IGNORECASE)
 
 
 def _compiled(row: TableRow, pattern: str) -> re.Pattern[str]:
