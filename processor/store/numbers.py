@@ -65,23 +65,26 @@ def dialect_insert(session: Session, table: sa.Table) -> Any:
 
 
 def refresh_numbers(session: Session, numbers: Iterable[str | None], rules: NumberSettings, country: str = "JP",
-                    now: datetime | None = None) -> list[VerdictChange]:
-    """Recompute the verdict rows of these numbers; returns every row whose verdict changed."""
+                    now: datetime | None = None, flush: bool = True) -> list[VerdictChange]:
+    """Recompute the verdict rows of these numbers; returns every row whose verdict changed. `flush=False`:
+    the caller wrote its results with statements, so there is nothing to flush first."""
     wanted = sorted({n for n in numbers if n})
     if not wanted:
         return []
     now = now or datetime.now(UTC)
-    session.flush()
+    if flush:
+        session.flush()
     changes: list[VerdictChange] = []
     table = NumberVerdictRow.__table__
+    blocks = NumberBlockRow.__table__
     for start in range(0, len(wanted), _BATCH):
         chunk = wanted[start:start + _BATCH]
         events = _events(session, chunk, now, rules)
-        blocked = set(session.scalars(sa.select(NumberBlockRow.fax_number)
-                                      .where(NumberBlockRow.fax_number.in_(chunk))))
+        blocked = set(session.scalars(sa.select(blocks.c.fax_number).where(blocks.c.fax_number.in_(chunk))))
         before = {row.fax_number: row for row in session.execute(
             sa.select(*(table.c[name] for name in ("fax_number", *_COMPARED)))
             .where(table.c.fax_number.in_(chunk)))}
+        writes: list[dict[str, Any]] = []
         for number in chunk:
             verdict = decide_number(events.get(number, ()), now, rules, blocked=number in blocked)
             values = {"national": national(number, country), "verdict": str(verdict.verdict),
@@ -90,11 +93,14 @@ def refresh_numbers(session: Session, numbers: Iterable[str | None], rules: Numb
             old = before.get(number)
             if old is not None and all(_same(getattr(old, name), values[name]) for name in _COMPARED):
                 continue  # unchanged: no write (the periodic look at open verdicts stays cheap)
-            values["updated_at"] = now
-            statement = dialect_insert(session, table).values(fax_number=number, **values)
-            session.execute(statement.on_conflict_do_update(index_elements=["fax_number"], set_=values))
+            writes.append({"fax_number": number, **values, "updated_at": now})
             if old is None or old.verdict != verdict.verdict:
                 changes.append(VerdictChange(number, old.verdict if old is not None else None, verdict))
+        if writes:  # one statement for the chunk's changed rows
+            statement = dialect_insert(session, table)
+            session.execute(statement.on_conflict_do_update(
+                index_elements=["fax_number"],
+                set_={name: statement.excluded[name] for name in (*_COMPARED, "updated_at")}), writes)
     return changes
 
 

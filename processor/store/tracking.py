@@ -8,7 +8,8 @@ nothing more.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
@@ -39,6 +40,7 @@ from processor.tracking.rules import (
 )
 
 __all__ = [
+    "StoredResult",
     "correlate_results",
     "forget_submission",
     "record_submission",
@@ -51,6 +53,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 _BATCH = 500
+_MATCHES = FaxMatchRow.__table__
+_RESULTS = FaxResultRow.__table__
+_SUBMISSIONS = FaxSubmissionRow.__table__
 _RESOLVED = (SubmissionState.DELIVERED, SubmissionState.FAILED)
 
 
@@ -69,17 +74,32 @@ def submissions_decided_by(session: Session, message_id: int) -> list[int]:
         .where(FaxResultRow.inbound_message_id == message_id).distinct()))
 
 
+@dataclass(frozen=True, slots=True)
+class StoredResult:
+    """One result row just written, as correlation reads it: what the caller knows without reading it back."""
+
+    facts: ResultFacts
+    kind: str
+    event_key: str | None
+
+
 def track_classification(session: Session, message: InboundMessage, classification: Classification,
                          settings: TrackingSettings, affected: Sequence[int] = (),
-                         now: datetime | None = None, first_time: bool = False) -> None:
+                         now: datetime | None = None, first_time: bool = False,
+                         stored: Sequence[StoredResult] | None = None) -> None:
     """The pipeline's hook, in the transaction that stored the classification. `affected`: what
     `submissions_decided_by` said before the mail's old results were deleted. `first_time`: the mail was
-    never processed before, so it has no submission rows or matches to undo (the common case, and cheaper)."""
+    never processed before, so it has no submission rows or matches to undo (the common case, and cheaper).
+    `stored`: the mail's result rows as just written (in id order), so they need not be read back."""
     if classification.submission is not None:
         record_submission(session, message, classification.submission, settings, now)
     elif first_time:
         if _may_match(classification, settings):
-            track_results_of(session, message.id, settings, now, fresh=True)
+            if stored is None:
+                track_results_of(session, message.id, settings, now, fresh=True)
+            else:
+                _correlate(session, [(s.facts, s.kind) for s in stored], settings, now, fresh=True,
+                           event_keys={s.facts.id: s.event_key for s in stored})
     else:
         forget_submission(session, message.id, settings, now)
         track_results_of(session, message.id, settings, now)
@@ -156,25 +176,34 @@ def correlate_results(session: Session, result_ids: Iterable[int], settings: Tra
                       now: datetime | None = None, fresh: bool = False) -> int:
     """Tie each result to its submission destination(s); returns how many matches were made. `fresh`:
     the results were just inserted, so none can be matched already."""
+    return _correlate(session, _result_facts(session, list(result_ids)), settings, now, fresh=fresh)
+
+
+def _correlate(session: Session, results: Sequence[tuple[ResultFacts, str]], settings: TrackingSettings,
+               now: datetime | None = None, fresh: bool = False,
+               event_keys: Mapping[int, str | None] | None = None) -> int:
+    """`correlate_results` for results already read (ordered by their mail's arrival, then id); `event_keys`:
+    their `event_key`s, when known (else each is read)."""
     now = now or datetime.now(UTC)
     window = timedelta(seconds=settings.match_window)
     domains = tuple(d.lower() for d in settings.fax_domains)
     made = 0
-    for facts, kind in _result_facts(session, list(result_ids)):
+    for facts, kind in results:
         if kind == "dsn" and not _at_fax_domain(facts.recipient, domains):
             continue  # a mail-level report about an ordinary mailbox is not about a fax
-        if not fresh and session.scalar(sa.select(sa.func.count()).select_from(FaxMatchRow)
-                                        .where(FaxMatchRow.result_id == facts.id)):
+        if not fresh and session.scalar(sa.select(sa.func.count()).select_from(_MATCHES)
+                                        .where(_MATCHES.c.result_id == facts.id)):
             continue
-        matches = _twin_matches(session, facts.id)
+        key = event_keys[facts.id] if event_keys is not None else _event_key(session, facts.id)
+        matches = _twin_matches(session, facts.id, key)
         if matches is None:
             matches = choose(facts, _candidates(session, facts, window), window)
-        for match in matches:
-            session.add(FaxMatchRow(result_id=facts.id, submission_id=match.submission_id, method=str(match.method),
-                                    confidence=str(match.confidence), matched_at=now))
-            made += 1
-        session.flush()
-        _recompute(session, [m.submission_id for m in matches], settings, now)
+        if matches:
+            session.execute(sa.insert(_MATCHES), [
+                {"result_id": facts.id, "submission_id": match.submission_id, "method": str(match.method),
+                 "confidence": str(match.confidence), "matched_at": now} for match in matches])
+            made += len(matches)
+            _recompute(session, [m.submission_id for m in matches], settings, now)
     return made
 
 
@@ -271,18 +300,21 @@ def _result_facts(session: Session, result_ids: list[int]) -> list[tuple[ResultF
     return facts
 
 
-def _twin_matches(session: Session, result_id: int) -> list[Match] | None:
+def _event_key(session: Session, result_id: int) -> str | None:
+    return session.scalar(sa.select(_RESULTS.c.event_key).where(_RESULTS.c.id == result_id))
+
+
+def _twin_matches(session: Session, result_id: int, key: str | None) -> list[Match] | None:
     """The matches of another copy of the same fax event (same `event_key`: a forward and the original, one
     notice in two mailboxes), which this copy shares; None when no other copy is matched. Without this, a second
     copy would pass over the submission the first one decided and take the next open one to the same number."""
-    key = session.scalar(sa.select(FaxResultRow.event_key).where(FaxResultRow.id == result_id))
     if key is None:
         return None
     rows = session.execute(
-        sa.select(FaxMatchRow.submission_id, FaxMatchRow.method, FaxMatchRow.confidence)
-        .join(FaxResultRow, FaxResultRow.id == FaxMatchRow.result_id)
-        .where(FaxResultRow.event_key == key, FaxResultRow.id != result_id)
-        .order_by(FaxMatchRow.submission_id)).all()
+        sa.select(_MATCHES.c.submission_id, _MATCHES.c.method, _MATCHES.c.confidence)
+        .join(_RESULTS, _RESULTS.c.id == _MATCHES.c.result_id)
+        .where(_RESULTS.c.event_key == key, _RESULTS.c.id != result_id)
+        .order_by(_MATCHES.c.submission_id)).all()
     matches = {row.submission_id: Match(row.submission_id, Method(row.method), Confidence(row.confidence))
                for row in rows}
     return list(matches.values()) or None
@@ -293,27 +325,27 @@ def _candidates(session: Session, result: ResultFacts, window: timedelta) -> lis
     conditions = []
     message_id = normalize_message_id(result.original_message_id)
     if message_id:
-        conditions.append(FaxSubmissionRow.message_id == message_id)
+        conditions.append(_SUBMISSIONS.c.message_id == message_id)
     told: set[int] = set()
     if result.transaction_id:
         # Known only from results already tied to a submission (never from this result itself, so a
         # reprocessed result is matched by the same evidence as the first time).
         told = set(session.scalars(
-            sa.select(FaxMatchRow.submission_id).join(FaxResultRow, FaxResultRow.id == FaxMatchRow.result_id)
-            .where(FaxResultRow.transaction_id == result.transaction_id, FaxResultRow.id != result.id)))
+            sa.select(_MATCHES.c.submission_id).join(_RESULTS, _RESULTS.c.id == _MATCHES.c.result_id)
+            .where(_RESULTS.c.transaction_id == result.transaction_id, _RESULTS.c.id != result.id)))
         if told:
-            conditions.append(FaxSubmissionRow.id.in_(told))
+            conditions.append(_SUBMISSIONS.c.id.in_(told))
     if result.fax_number:
-        conditions.append(sa.and_(FaxSubmissionRow.fax_number == result.fax_number,
-                                  FaxSubmissionRow.submitted_at >= reference - window,
-                                  FaxSubmissionRow.submitted_at <= reference + CLOCK_SKEW))
+        conditions.append(sa.and_(_SUBMISSIONS.c.fax_number == result.fax_number,
+                                  _SUBMISSIONS.c.submitted_at >= reference - window,
+                                  _SUBMISSIONS.c.submitted_at <= reference + CLOCK_SKEW))
     if not conditions:
         return []
     rows = session.execute(
-        sa.select(FaxSubmissionRow.id, FaxSubmissionRow.submitted_at, FaxSubmissionRow.fax_number,
-                  FaxSubmissionRow.recipient, FaxSubmissionRow.message_id, FaxSubmissionRow.subject_base,
-                  FaxSubmissionRow.state, FaxSubmissionRow.result_id)
-        .where(sa.or_(*conditions)).order_by(FaxSubmissionRow.submitted_at, FaxSubmissionRow.id).limit(_BATCH)).all()
+        sa.select(_SUBMISSIONS.c.id, _SUBMISSIONS.c.submitted_at, _SUBMISSIONS.c.fax_number,
+                  _SUBMISSIONS.c.recipient, _SUBMISSIONS.c.message_id, _SUBMISSIONS.c.subject_base,
+                  _SUBMISSIONS.c.state, _SUBMISSIONS.c.result_id)
+        .where(sa.or_(*conditions)).order_by(_SUBMISSIONS.c.submitted_at, _SUBMISSIONS.c.id).limit(_BATCH)).all()
     return [SubmissionFacts(
         id=row.id, submitted_at=_aware(row.submitted_at), fax_number=row.fax_number, recipient=row.recipient,
         message_id=row.message_id, subject_base=row.subject_base,
