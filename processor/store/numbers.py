@@ -178,7 +178,7 @@ def _events(session: Session, numbers: Sequence[str], now: datetime,
         .where(*about).group_by(FaxResultRow.fax_number)).all()
     decay_cut = now - timedelta(days=rules.decay_days)
     events: dict[str, list[NumberEvent]] = {}
-    bounds = []
+    bounds: dict[str, datetime] = {}
     for row in latest:
         delivered, failed = _utc(row.delivered), _utc(row.failed)
         found = events.setdefault(row.fax_number, [])
@@ -186,11 +186,13 @@ def _events(session: Session, numbers: Sequence[str], now: datetime,
             found.append(NumberEvent("delivery", delivered, "delivered", "delivered", None))
         bound = max(decay_cut, delivered or decay_cut)
         if failed is not None and failed > bound:
-            bounds.append(sa.and_(FaxResultRow.fax_number == row.fax_number, at > bound))
+            bounds[row.fax_number] = bound
         elif failed is not None:  # the latest failure, which counts no more: for last_failure_at only
             found.append(NumberEvent("latest", failed, "failed", "", None))
     if not bounds:
         return events
+    # The failures after each number's own bound: one statement of one shape for any set of numbers (the
+    # earliest bound in SQL, each number's own below), not one condition per number.
     rows = session.execute(
         sa.select(FaxResultRow.id, FaxResultRow.fax_number, FaxResultRow.reason, FaxResultRow.retryable,
                   FaxResultRow.vendor, FaxResultRow.transaction_id, FaxResultRow.original_message_id,
@@ -198,8 +200,11 @@ def _events(session: Session, numbers: Sequence[str], now: datetime,
                   sa.select(sa.func.min(FaxMatchRow.submission_id)).where(FaxMatchRow.result_id == FaxResultRow.id)
                   .scalar_subquery().label("submission_id"))
         .join(InboundMessage, InboundMessage.id == FaxResultRow.inbound_message_id)
-        .where(*about, FaxResultRow.outcome == "failed", sa.or_(*bounds))).all()
+        .where(FaxResultRow.fax_number.in_(sorted(bounds)), FaxResultRow.kind != "dsn",
+               FaxResultRow.outcome == "failed", at > min(bounds.values()))).all()
     for row in rows:
+        if not _utc(row.at) > bounds[row.fax_number]:
+            continue
         events[row.fax_number].append(NumberEvent(
             event=fax_event_key(row.id, row.fax_number, row.submission_id, row.vendor, row.transaction_id,
                                 row.original_message_id),

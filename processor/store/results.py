@@ -30,6 +30,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 _RESULTS = FaxResultRow.__table__
+_INSERT_RESULTS = sa.insert(_RESULTS).returning(_RESULTS.c.id, sort_by_parameter_order=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,8 +150,7 @@ def _replace_results(session: Session, message: InboundMessage, recording: Recor
         return []
     rows = [_result_values(message.id, classification, result, now, recording.trust)
             for result in classification.results]
-    ids = session.execute(sa.insert(_RESULTS).returning(_RESULTS.c.id, sort_by_parameter_order=True),
-                          rows).scalars().all()
+    ids = session.execute(_INSERT_RESULTS, rows).scalars().all()
     received = _aware(message.received_at)
     return [StoredResult(ResultFacts(
         id=result_id, outcome=row["outcome"], reason=row["reason"], at=_aware(row["occurred_at"]) or received,

@@ -7,10 +7,12 @@ nothing more.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -25,6 +27,7 @@ from processor.store.models import (
     FaxSubmissionRow,
     InboundMessage,
     SubmissionState,
+    UTCDateTime,
 )
 from processor.tracking.rules import (
     CLOCK_SKEW,
@@ -56,6 +59,16 @@ _BATCH = 500
 _MATCHES = FaxMatchRow.__table__
 _RESULTS = FaxResultRow.__table__
 _SUBMISSIONS = FaxSubmissionRow.__table__
+# Statements run once per result, built once (building and hashing them cost more than running them).
+_EVENT_KEY = sa.select(_RESULTS.c.event_key).where(_RESULTS.c.id == sa.bindparam("result_id"))
+_TWINS = (sa.select(_MATCHES.c.submission_id, _MATCHES.c.method, _MATCHES.c.confidence)
+          .join(_RESULTS, _RESULTS.c.id == _MATCHES.c.result_id)
+          .where(_RESULTS.c.event_key == sa.bindparam("event_key"), _RESULTS.c.id != sa.bindparam("result_id"))
+          .order_by(_MATCHES.c.submission_id))
+_TOLD = (sa.select(_MATCHES.c.submission_id).join(_RESULTS, _RESULTS.c.id == _MATCHES.c.result_id)
+         .where(_RESULTS.c.transaction_id == sa.bindparam("transaction_id"),
+                _RESULTS.c.id != sa.bindparam("result_id")))
+_ADD_MATCHES = sa.insert(_MATCHES)
 _RESOLVED = (SubmissionState.DELIVERED, SubmissionState.FAILED)
 
 
@@ -199,7 +212,7 @@ def _correlate(session: Session, results: Sequence[tuple[ResultFacts, str]], set
         if matches is None:
             matches = choose(facts, _candidates(session, facts, window), window)
         if matches:
-            session.execute(sa.insert(_MATCHES), [
+            session.execute(_ADD_MATCHES, [
                 {"result_id": facts.id, "submission_id": match.submission_id, "method": str(match.method),
                  "confidence": str(match.confidence), "matched_at": now} for match in matches])
             made += len(matches)
@@ -301,7 +314,7 @@ def _result_facts(session: Session, result_ids: list[int]) -> list[tuple[ResultF
 
 
 def _event_key(session: Session, result_id: int) -> str | None:
-    return session.scalar(sa.select(_RESULTS.c.event_key).where(_RESULTS.c.id == result_id))
+    return session.scalar(_EVENT_KEY, {"result_id": result_id})
 
 
 def _twin_matches(session: Session, result_id: int, key: str | None) -> list[Match] | None:
@@ -310,11 +323,7 @@ def _twin_matches(session: Session, result_id: int, key: str | None) -> list[Mat
     copy would pass over the submission the first one decided and take the next open one to the same number."""
     if key is None:
         return None
-    rows = session.execute(
-        sa.select(_MATCHES.c.submission_id, _MATCHES.c.method, _MATCHES.c.confidence)
-        .join(_RESULTS, _RESULTS.c.id == _MATCHES.c.result_id)
-        .where(_RESULTS.c.event_key == key, _RESULTS.c.id != result_id)
-        .order_by(_MATCHES.c.submission_id)).all()
+    rows = session.execute(_TWINS, {"event_key": key, "result_id": result_id}).all()
     matches = {row.submission_id: Match(row.submission_id, Method(row.method), Confidence(row.confidence))
                for row in rows}
     return list(matches.values()) or None
@@ -322,35 +331,43 @@ def _twin_matches(session: Session, result_id: int, key: str | None) -> list[Mat
 
 def _candidates(session: Session, result: ResultFacts, window: timedelta) -> list[SubmissionFacts]:
     reference = result.reference_time
-    conditions = []
     message_id = normalize_message_id(result.original_message_id)
-    if message_id:
-        conditions.append(_SUBMISSIONS.c.message_id == message_id)
     told: set[int] = set()
     if result.transaction_id:
         # Known only from results already tied to a submission (never from this result itself, so a
         # reprocessed result is matched by the same evidence as the first time).
-        told = set(session.scalars(
-            sa.select(_MATCHES.c.submission_id).join(_RESULTS, _RESULTS.c.id == _MATCHES.c.result_id)
-            .where(_RESULTS.c.transaction_id == result.transaction_id, _RESULTS.c.id != result.id)))
-        if told:
-            conditions.append(_SUBMISSIONS.c.id.in_(told))
-    if result.fax_number:
-        conditions.append(sa.and_(_SUBMISSIONS.c.fax_number == result.fax_number,
-                                  _SUBMISSIONS.c.submitted_at >= reference - window,
-                                  _SUBMISSIONS.c.submitted_at <= reference + CLOCK_SKEW))
-    if not conditions:
+        told = set(session.scalars(_TOLD, {"transaction_id": result.transaction_id, "result_id": result.id}))
+    shape = (bool(message_id), bool(told), bool(result.fax_number))
+    if not any(shape):
         return []
-    rows = session.execute(
-        sa.select(_SUBMISSIONS.c.id, _SUBMISSIONS.c.submitted_at, _SUBMISSIONS.c.fax_number,
-                  _SUBMISSIONS.c.recipient, _SUBMISSIONS.c.message_id, _SUBMISSIONS.c.subject_base,
-                  _SUBMISSIONS.c.state, _SUBMISSIONS.c.result_id)
-        .where(sa.or_(*conditions)).order_by(_SUBMISSIONS.c.submitted_at, _SUBMISSIONS.c.id).limit(_BATCH)).all()
+    rows = session.execute(_candidates_query(shape), {
+        "message_id": message_id, "told": sorted(told), "fax_number": result.fax_number,
+        "since": reference - window, "until": reference + CLOCK_SKEW}).all()
     return [SubmissionFacts(
         id=row.id, submitted_at=_aware(row.submitted_at), fax_number=row.fax_number, recipient=row.recipient,
         message_id=row.message_id, subject_base=row.subject_base,
         transaction_id=result.transaction_id if row.id in told else None,
         resolved=row.state in _RESOLVED and row.result_id is not None) for row in rows]
+
+
+@functools.cache
+def _candidates_query(shape: tuple[bool, bool, bool]) -> sa.Select[Any]:
+    """The submissions a result may belong to: the same Message-ID, the submissions results with the same
+    transaction id are tied to, and the same number within the window (each when the result has it)."""
+    by_message_id, by_told, by_number = shape
+    conditions = []
+    if by_message_id:
+        conditions.append(_SUBMISSIONS.c.message_id == sa.bindparam("message_id"))
+    if by_told:
+        conditions.append(_SUBMISSIONS.c.id.in_(sa.bindparam("told", expanding=True)))
+    if by_number:
+        conditions.append(sa.and_(_SUBMISSIONS.c.fax_number == sa.bindparam("fax_number"),
+                                  _SUBMISSIONS.c.submitted_at >= sa.bindparam("since", type_=UTCDateTime()),
+                                  _SUBMISSIONS.c.submitted_at <= sa.bindparam("until", type_=UTCDateTime())))
+    return (sa.select(_SUBMISSIONS.c.id, _SUBMISSIONS.c.submitted_at, _SUBMISSIONS.c.fax_number,
+                      _SUBMISSIONS.c.recipient, _SUBMISSIONS.c.message_id, _SUBMISSIONS.c.subject_base,
+                      _SUBMISSIONS.c.state, _SUBMISSIONS.c.result_id)
+            .where(sa.or_(*conditions)).order_by(_SUBMISSIONS.c.submitted_at, _SUBMISSIONS.c.id).limit(_BATCH))
 
 
 def _unmatched_results(session: Session, *, message_id: str | None, numbers: Sequence[str], since: datetime,
