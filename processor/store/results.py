@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -18,7 +19,13 @@ from processor.store.inbound import QueuedMail
 from processor.store.models import FaxResultRow, InboundMessage, MessageStatus
 from processor.store.notify import enqueue_events, tells_anyone
 from processor.store.numbers import refresh_numbers
-from processor.store.tracking import StoredResult, submissions_decided_by, track_classification
+from processor.store.tracking import (
+    Lookahead,
+    StoredResult,
+    may_match,
+    submissions_decided_by,
+    track_classification,
+)
 from processor.tracking.rules import ResultFacts
 
 __all__ = [
@@ -30,6 +37,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 _RESULTS = FaxResultRow.__table__
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _INSERT_RESULTS = sa.insert(_RESULTS).returning(_RESULTS.c.id, sort_by_parameter_order=True)
 
 
@@ -64,17 +72,22 @@ def record_outcomes(session: Session, recordings: Sequence[Recording], worker: s
         .order_by(InboundMessage.id).with_for_update().execution_options(populate_existing=True)).all()
     recorded: set[int] = set()
     stoplist = _StopListRefresh(session, settings)
+    mine = [(message, wanted[message.id]) for message in held if message.attempts == wanted[message.id].mail.attempt]
+    lookahead: Lookahead | None = None
     # Every query below either reads what is already written (results, matches and submission rows are
     # written by statements, or flushed where an ORM row is made) or is about other tables than the mails':
     # the mails' own columns are written once, at the end, not before each query.
     with session.no_autoflush:
-        for message in held:
-            recording = wanted[message.id]
-            if message.attempts != recording.mail.attempt:
-                continue
+        for index, (message, recording) in enumerate(mine):
+            if not _plain(message, recording):
+                lookahead = None
+            elif lookahead is None:  # a run of result mails begins: what can its results find?
+                run = itertools.takewhile(lambda mr: _plain(*mr), mine[index:])
+                lookahead = Lookahead(session, [planned for m, r in run for planned in _planned(m, r, settings)],
+                                      settings.tracking)
             message.lease_until = None
             message.processed_by = node[:128]
-            _record_one(session, message, recording, settings, stoplist)
+            _record_one(session, message, recording, settings, stoplist, lookahead)
             recorded.add(message.id)
         stoplist.settle()
     for lost in wanted.keys() - recorded:
@@ -111,8 +124,25 @@ class _StopListRefresh:
             self.pending.clear()
 
 
+def _plain(message: InboundMessage, recording: Recording) -> bool:
+    """A mail never processed before whose classification is no submission: it adds results and their matches,
+    and nothing else (no submission rows, nothing deleted)."""
+    classification = recording.classification
+    return message.processed_at is None and classification is not None and classification.submission is None
+
+
+def _planned(message: InboundMessage, recording: Recording, settings: Settings) -> list[StoredResult]:
+    """The results a plain mail will store, before they have ids (for `Lookahead`)."""
+    classification = recording.classification
+    if classification is None or not may_match(classification, settings.tracking):
+        return []
+    rows = [_result_values(message.id, classification, result, _EPOCH, recording.trust)
+            for result in classification.results]
+    return _stored(message, [0] * len(rows), rows)
+
+
 def _record_one(session: Session, message: InboundMessage, recording: Recording, settings: Settings,
-                stoplist: _StopListRefresh) -> None:
+                stoplist: _StopListRefresh, lookahead: Lookahead | None = None) -> None:
     classification = recording.classification
     first_time = message.processed_at is None
     if not first_time or stoplist.tells or (classification is not None and classification.submission is not None):
@@ -124,7 +154,7 @@ def _record_one(session: Session, message: InboundMessage, recording: Recording,
     stored = _replace_results(session, message, recording, classification, first_time)
     # Submissions and their correlation with results, in the same transaction.
     track_classification(session, message, classification, settings.tracking, affected, first_time=first_time,
-                         stored=stored)
+                         stored=stored, lookahead=lookahead)
     # The stop list and the outbox's events, in the same transaction again: never lost, never invented.
     if stoplist.tells:
         enqueue_events(session, message, settings)
@@ -150,7 +180,10 @@ def _replace_results(session: Session, message: InboundMessage, recording: Recor
         return []
     rows = [_result_values(message.id, classification, result, now, recording.trust)
             for result in classification.results]
-    ids = session.execute(_INSERT_RESULTS, rows).scalars().all()
+    return _stored(message, session.execute(_INSERT_RESULTS, rows).scalars().all(), rows)
+
+
+def _stored(message: InboundMessage, ids: Sequence[int], rows: Sequence[dict[str, Any]]) -> list[StoredResult]:
     received = _aware(message.received_at)
     return [StoredResult(ResultFacts(
         id=result_id, outcome=row["outcome"], reason=row["reason"], at=_aware(row["occurred_at"]) or received,

@@ -39,6 +39,17 @@ def failed(number: str, minutes: int, code: str = "3912", label: str = "FAX番�
     return lambda: result(number, code, label, when=at(minutes))
 
 
+def in_two_mailboxes(number: str, minutes: int, transaction_id: str) -> list[Callable[[], bytes]]:
+    """One failure notice stored twice (two mailboxes): two mails, one fax event (`event_key`)."""
+    notice: list[bytes] = []
+
+    def original() -> bytes:
+        notice[:] = [result(number, "3912", "FAX番号が使用不可です", transaction_id=transaction_id, when=at(minutes))]
+        return notice[0]
+
+    return [original, lambda: b"Delivered-To: hanako@example.co.jp\r\n" + notice[0]]
+
+
 def delivered(number: str, minutes: int) -> Callable[[], bytes]:
     return lambda: result(number, "0", when=at(minutes))
 
@@ -57,6 +68,8 @@ SCENARIOS: list[tuple[str, list[Callable[[], bytes]], dict[str, tuple[str, int]]
      [failed(A, 3), submitted(A, 0), failed(A, 200)], {A_E164: ("stop", 2)}, 1),
     ("a submission, its failure and a second failure",
      [submitted(A, 0), failed(A, 3), failed(A, 240, "3936", "音声応答")], {A_E164: ("stop", 2)}, 1),
+    ("one failure told in two mailboxes, two faxes waiting",
+     [submitted(A, 0), submitted(A, 30), *in_two_mailboxes(A, 5, "900000101")], {A_E164: ("check", 1)}, 2),
 ]
 
 
