@@ -74,6 +74,7 @@ def record_outcomes(session: Session, recordings: Sequence[Recording], worker: s
     stoplist = _StopListRefresh(session, settings)
     mine = [(message, wanted[message.id]) for message in held if message.attempts == wanted[message.id].mail.attempt]
     lookahead: Lookahead | None = None
+    early: dict[int, list[StoredResult]] = {}
     # Every query below either reads what is already written (results, matches and submission rows are
     # written by statements, or flushed where an ORM row is made) or is about other tables than the mails':
     # the mails' own columns are written once, at the end, not before each query.
@@ -82,12 +83,16 @@ def record_outcomes(session: Session, recordings: Sequence[Recording], worker: s
             if not _plain(message, recording):
                 lookahead = None
             elif lookahead is None:  # a run of result mails begins: what can its results find?
-                run = itertools.takewhile(lambda mr: _plain(*mr), mine[index:])
-                lookahead = Lookahead(session, [planned for m, r in run for planned in _planned(m, r, settings)],
-                                      settings.tracking)
+                run = list(itertools.takewhile(lambda mr: _plain(*mr), mine[index:]))
+                if stoplist.tells:  # each mail's events see the stop list after that mail: one at a time
+                    planned = [p for m, r in run for p in _planned(m, r, settings)]
+                else:
+                    early = _insert_run(session, run)
+                    planned = [p for m, r in run if _may_match(r, settings) for p in early[m.id]]
+                lookahead = Lookahead(session, planned, settings.tracking)
             message.lease_until = None
             message.processed_by = node[:128]
-            _record_one(session, message, recording, settings, stoplist, lookahead)
+            _record_one(session, message, recording, settings, stoplist, lookahead, early.pop(message.id, None))
             recorded.add(message.id)
         stoplist.settle()
     for lost in wanted.keys() - recorded:
@@ -131,18 +136,44 @@ def _plain(message: InboundMessage, recording: Recording) -> bool:
     return message.processed_at is None and classification is not None and classification.submission is None
 
 
+def _may_match(recording: Recording, settings: Settings) -> bool:
+    return recording.classification is not None and may_match(recording.classification, settings.tracking)
+
+
 def _planned(message: InboundMessage, recording: Recording, settings: Settings) -> list[StoredResult]:
     """The results a plain mail will store, before they have ids (for `Lookahead`)."""
     classification = recording.classification
-    if classification is None or not may_match(classification, settings.tracking):
+    if classification is None or not _may_match(recording, settings):
         return []
     rows = [_result_values(message.id, classification, result, _EPOCH, recording.trust)
             for result in classification.results]
     return _stored(message, [0] * len(rows), rows)
 
 
+def _insert_run(session: Session, run: Sequence[tuple[InboundMessage, Recording]]) -> dict[int, list[StoredResult]]:
+    """The results of a run of plain mails, in one statement, in the order one mail after another gives them.
+
+    Written before the first of them is correlated: nothing correlation reads can tell them apart from
+    results not yet written (it reads submissions, and results only through their matches; these have none
+    yet). Only the stop list reads results as such, and it is refreshed after the run. Not when each mail's
+    events must see the stop list as that mail leaves it (`_StopListRefresh.tells`)."""
+    now = datetime.now(UTC)
+    rows = [[_result_values(message.id, recording.classification, result, now, recording.trust)
+             for result in recording.classification.results] if recording.classification is not None else []
+            for message, recording in run]
+    flat = [row for mail_rows in rows for row in mail_rows]
+    ids = list(session.execute(_INSERT_RESULTS, flat).scalars().all()) if flat else []
+    stored: dict[int, list[StoredResult]] = {}
+    for (message, _), mail_rows in zip(run, rows, strict=True):
+        stored[message.id] = _stored(message, ids[:len(mail_rows)], mail_rows)
+        del ids[:len(mail_rows)]
+    return stored
+
+
 def _record_one(session: Session, message: InboundMessage, recording: Recording, settings: Settings,
-                stoplist: _StopListRefresh, lookahead: Lookahead | None = None) -> None:
+                stoplist: _StopListRefresh, lookahead: Lookahead | None = None,
+                stored: list[StoredResult] | None = None) -> None:
+    """One mail's outcome; `stored`: its results, when they are written already (`_insert_run`)."""
     classification = recording.classification
     first_time = message.processed_at is None
     if not first_time or stoplist.tells or (classification is not None and classification.submission is not None):
@@ -151,7 +182,7 @@ def _record_one(session: Session, message: InboundMessage, recording: Recording,
         record_failure(session, message, recording.status, recording.error or "")
         return
     affected = [] if first_time else submissions_decided_by(session, message.id)
-    stored = _replace_results(session, message, recording, classification, first_time)
+    stored = _replace_results(session, message, recording, classification, first_time, stored)
     # Submissions and their correlation with results, in the same transaction.
     track_classification(session, message, classification, settings.tracking, affected, first_time=first_time,
                          stored=stored, lookahead=lookahead)
@@ -168,14 +199,17 @@ def number_of(stored: StoredResult) -> str | None:
 
 
 def _replace_results(session: Session, message: InboundMessage, recording: Recording,
-                     classification: Classification, first_time: bool) -> list[StoredResult]:
+                     classification: Classification, first_time: bool,
+                     stored: list[StoredResult] | None = None) -> list[StoredResult]:
     """`record_classification`, written as one INSERT of the mail's rows (a mail never processed has none to
-    delete); returns the rows as stored, for correlation."""
+    delete), unless `stored` says they are written; returns the rows as stored, for correlation."""
     now = datetime.now(UTC)
     if not first_time:
         session.execute(sa.delete(_RESULTS).where(_RESULTS.c.inbound_message_id == message.id))
     _mark_processed(message, recording.message_id_header, recording.subject, recording.from_address,
                     classification, now)
+    if stored is not None:
+        return stored
     if not classification.results:
         return []
     rows = [_result_values(message.id, classification, result, now, recording.trust)
