@@ -77,7 +77,7 @@ def record_outcomes(session: Session, recordings: Sequence[Recording], worker: s
     early: dict[int, list[StoredResult]] = {}
     # Every query below either reads what is already written (results, matches and submission rows are
     # written by statements, or flushed where an ORM row is made) or is about other tables than the mails':
-    # the mails' own columns are written once, at the end, not before each query.
+    # the mails' own columns wait for the next flush (at the latest the commit), not for each query.
     with session.no_autoflush:
         for index, (message, recording) in enumerate(mine):
             if not _plain(message, recording):
@@ -190,10 +190,10 @@ def _record_one(session: Session, message: InboundMessage, recording: Recording,
     if stoplist.tells:
         enqueue_events(session, message, settings)
     else:
-        stoplist.touch(number_of(s) for s in stored if number_of(s))
+        stoplist.touch(number for s in stored if (number := _number_of(s)))
 
 
-def number_of(stored: StoredResult) -> str | None:
+def _number_of(stored: StoredResult) -> str | None:
     """The number a stored result counts for in the stop list (generic delivery reports count for none)."""
     return stored.facts.fax_number if stored.kind != "dsn" else None
 

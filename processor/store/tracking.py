@@ -115,7 +115,7 @@ class Lookahead:
 
     Correlating one result reads up to three things: the matches of other copies of its event (`event_key`),
     the submissions that results with its transaction id are tied to, and the submissions it may belong to.
-    Most results have none of them. Before a run of result mails is recorded, three statements read which of
+    Most results have none of them. Before a run of result mails is recorded, four statements read which of
     the run's event keys and transaction ids have a matched result already, and the submissions the run's
     numbers and Message-IDs may find; a result that can find nothing then skips its look-ups, and every other
     one runs them as before, against what is stored at that moment. Only correlation changes what was read
