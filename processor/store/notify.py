@@ -63,6 +63,7 @@ __all__ = [
     "list_deliveries",
     "prune_delivered",
     "retry_deliveries",
+    "tells_anyone",
 ]
 
 WEBHOOK, MAIL = "webhook", "mail"
@@ -105,7 +106,7 @@ def enqueue_events(session: Session, message: InboundMessage, settings: Settings
                                    .order_by(FaxResultRow.id)))
     numbers = {r.fax_number for r in results if r.fax_number and r.kind != "dsn"}
     changes = refresh_numbers(session, numbers, settings.numbers, settings.processing.default_country, now)
-    if not settings.webhooks and not (settings.alerts.notify_sender and settings.outbound.relay):
+    if not tells_anyone(settings):
         return 0  # nobody to tell: the stop list is all there is to keep (the common, cheap case)
     events: list[Event] = []
     received = _aware(message.received_at)
@@ -147,6 +148,11 @@ def enqueue_events(session: Session, message: InboundMessage, settings: Settings
     if settings.alerts.notify_sender and settings.outbound.relay:
         written += _enqueue_alerts(session, alerts, settings, now)
     return written
+
+
+def tells_anyone(settings: Settings) -> bool:
+    """Whether recording a result may write events: webhooks, or sender alerts with a relay to send them."""
+    return bool(settings.webhooks) or bool(settings.alerts.notify_sender and settings.outbound.relay)
 
 
 def enqueue_no_result(session: Session, submission_ids: Sequence[int], settings: Settings,

@@ -65,23 +65,26 @@ def dialect_insert(session: Session, table: sa.Table) -> Any:
 
 
 def refresh_numbers(session: Session, numbers: Iterable[str | None], rules: NumberSettings, country: str = "JP",
-                    now: datetime | None = None) -> list[VerdictChange]:
-    """Recompute the verdict rows of these numbers; returns every row whose verdict changed."""
+                    now: datetime | None = None, flush: bool = True) -> list[VerdictChange]:
+    """Recompute the verdict rows of these numbers; returns every row whose verdict changed. `flush=False`:
+    the caller wrote its results with statements, so there is nothing to flush first."""
     wanted = sorted({n for n in numbers if n})
     if not wanted:
         return []
     now = now or datetime.now(UTC)
-    session.flush()
+    if flush:
+        session.flush()
     changes: list[VerdictChange] = []
     table = NumberVerdictRow.__table__
+    blocks = NumberBlockRow.__table__
     for start in range(0, len(wanted), _BATCH):
         chunk = wanted[start:start + _BATCH]
         events = _events(session, chunk, now, rules)
-        blocked = set(session.scalars(sa.select(NumberBlockRow.fax_number)
-                                      .where(NumberBlockRow.fax_number.in_(chunk))))
+        blocked = set(session.scalars(sa.select(blocks.c.fax_number).where(blocks.c.fax_number.in_(chunk))))
         before = {row.fax_number: row for row in session.execute(
             sa.select(*(table.c[name] for name in ("fax_number", *_COMPARED)))
             .where(table.c.fax_number.in_(chunk)))}
+        writes: list[dict[str, Any]] = []
         for number in chunk:
             verdict = decide_number(events.get(number, ()), now, rules, blocked=number in blocked)
             values = {"national": national(number, country), "verdict": str(verdict.verdict),
@@ -90,11 +93,14 @@ def refresh_numbers(session: Session, numbers: Iterable[str | None], rules: Numb
             old = before.get(number)
             if old is not None and all(_same(getattr(old, name), values[name]) for name in _COMPARED):
                 continue  # unchanged: no write (the periodic look at open verdicts stays cheap)
-            values["updated_at"] = now
-            statement = dialect_insert(session, table).values(fax_number=number, **values)
-            session.execute(statement.on_conflict_do_update(index_elements=["fax_number"], set_=values))
+            writes.append({"fax_number": number, **values, "updated_at": now})
             if old is None or old.verdict != verdict.verdict:
                 changes.append(VerdictChange(number, old.verdict if old is not None else None, verdict))
+        if writes:  # one statement for the chunk's changed rows
+            statement = dialect_insert(session, table)
+            session.execute(statement.on_conflict_do_update(
+                index_elements=["fax_number"],
+                set_={name: statement.excluded[name] for name in (*_COMPARED, "updated_at")}), writes)
     return changes
 
 
@@ -172,7 +178,7 @@ def _events(session: Session, numbers: Sequence[str], now: datetime,
         .where(*about).group_by(FaxResultRow.fax_number)).all()
     decay_cut = now - timedelta(days=rules.decay_days)
     events: dict[str, list[NumberEvent]] = {}
-    bounds = []
+    bounds: dict[str, datetime] = {}
     for row in latest:
         delivered, failed = _utc(row.delivered), _utc(row.failed)
         found = events.setdefault(row.fax_number, [])
@@ -180,11 +186,13 @@ def _events(session: Session, numbers: Sequence[str], now: datetime,
             found.append(NumberEvent("delivery", delivered, "delivered", "delivered", None))
         bound = max(decay_cut, delivered or decay_cut)
         if failed is not None and failed > bound:
-            bounds.append(sa.and_(FaxResultRow.fax_number == row.fax_number, at > bound))
+            bounds[row.fax_number] = bound
         elif failed is not None:  # the latest failure, which counts no more: for last_failure_at only
             found.append(NumberEvent("latest", failed, "failed", "", None))
     if not bounds:
         return events
+    # The failures after each number's own bound: one statement of one shape for any set of numbers (the
+    # earliest bound in SQL, each number's own below), not one condition per number.
     rows = session.execute(
         sa.select(FaxResultRow.id, FaxResultRow.fax_number, FaxResultRow.reason, FaxResultRow.retryable,
                   FaxResultRow.vendor, FaxResultRow.transaction_id, FaxResultRow.original_message_id,
@@ -192,8 +200,11 @@ def _events(session: Session, numbers: Sequence[str], now: datetime,
                   sa.select(sa.func.min(FaxMatchRow.submission_id)).where(FaxMatchRow.result_id == FaxResultRow.id)
                   .scalar_subquery().label("submission_id"))
         .join(InboundMessage, InboundMessage.id == FaxResultRow.inbound_message_id)
-        .where(*about, FaxResultRow.outcome == "failed", sa.or_(*bounds))).all()
+        .where(FaxResultRow.fax_number.in_(sorted(bounds)), FaxResultRow.kind != "dsn",
+               FaxResultRow.outcome == "failed", at > min(bounds.values()))).all()
     for row in rows:
+        if not _utc(row.at) > bounds[row.fax_number]:
+            continue
         events[row.fax_number].append(NumberEvent(
             event=fax_event_key(row.id, row.fax_number, row.submission_id, row.vendor, row.transaction_id,
                                 row.original_message_id),

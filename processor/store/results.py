@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -15,8 +17,16 @@ from processor.records import Classification, FaxResult
 from processor.store.columns import fit
 from processor.store.inbound import QueuedMail
 from processor.store.models import FaxResultRow, InboundMessage, MessageStatus
-from processor.store.notify import enqueue_events
-from processor.store.tracking import submissions_decided_by, track_classification
+from processor.store.notify import enqueue_events, tells_anyone
+from processor.store.numbers import refresh_numbers
+from processor.store.tracking import (
+    Lookahead,
+    StoredResult,
+    may_match,
+    submissions_decided_by,
+    track_classification,
+)
+from processor.tracking.rules import ResultFacts
 
 __all__ = [
     "Recording",
@@ -26,6 +36,9 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+_RESULTS = FaxResultRow.__table__
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_INSERT_RESULTS = sa.insert(_RESULTS).returning(_RESULTS.c.id, sort_by_parameter_order=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,40 +59,172 @@ def record_outcomes(session: Session, recordings: Sequence[Recording], worker: s
                     settings: Settings) -> set[int]:
     """Write each mail's outcome (results, status, tracking) if `worker` still holds its lease for this very
     attempt; a mail whose lease ran out and was taken over by another worker is left to that worker.
-    Releases the leases. Returns the ids recorded."""
+    Releases the leases. Returns the ids recorded.
+
+    The rows are the same as recording the mails one by one, in id order, each in its own call: what one mail
+    writes is visible to the next (a submission and its result in one batch find each other). Only the stop
+    list's refresh is shared when nobody is told of its changes (no webhooks, no sender alerts): its rows are
+    a function of the stored results, so refreshing a number once after the last mail that touched it gives
+    the rows one refresh per mail gives (see `_StopListRefresh`)."""
     wanted = {recording.mail.id: recording for recording in recordings}
     held = session.scalars(
         sa.select(InboundMessage).where(InboundMessage.id.in_(list(wanted)), InboundMessage.claimed_by == worker)
         .order_by(InboundMessage.id).with_for_update().execution_options(populate_existing=True)).all()
     recorded: set[int] = set()
-    for message in held:
-        recording = wanted[message.id]
-        if message.attempts != recording.mail.attempt:
-            continue
-        _record_one(session, message, recording, settings)
-        message.lease_until = None
-        message.processed_by = node[:128]
-        recorded.add(message.id)
+    stoplist = _StopListRefresh(session, settings)
+    mine = [(message, wanted[message.id]) for message in held if message.attempts == wanted[message.id].mail.attempt]
+    lookahead: Lookahead | None = None
+    early: dict[int, list[StoredResult]] = {}
+    # Every query below either reads what is already written (results, matches and submission rows are
+    # written by statements, or flushed where an ORM row is made) or is about other tables than the mails':
+    # the mails' own columns wait for the next flush (at the latest the commit), not for each query.
+    with session.no_autoflush:
+        for index, (message, recording) in enumerate(mine):
+            if not _plain(message, recording):
+                lookahead = None
+            elif lookahead is None:  # a run of result mails begins: what can its results find?
+                run = list(itertools.takewhile(lambda mr: _plain(*mr), mine[index:]))
+                if stoplist.tells:  # each mail's events see the stop list after that mail: one at a time
+                    planned = [p for m, r in run for p in _planned(m, r, settings)]
+                else:
+                    early = _insert_run(session, run)
+                    planned = [p for m, r in run if _may_match(r, settings) for p in early[m.id]]
+                lookahead = Lookahead(session, planned, settings.tracking)
+            message.lease_until = None
+            message.processed_by = node[:128]
+            _record_one(session, message, recording, settings, stoplist, lookahead, early.pop(message.id, None))
+            recorded.add(message.id)
+        stoplist.settle()
     for lost in wanted.keys() - recorded:
         log.warning("message %s: lease lost to another worker; its outcome is theirs to record", lost,
                     extra={"mail_id": lost})
     return recorded
 
 
-def _record_one(session: Session, message: InboundMessage, recording: Recording, settings: Settings) -> None:
+class _StopListRefresh:
+    """The numbers whose stop-list rows wait for their refresh, when no one is told of the changes.
+
+    A number's row is recomputed from its stored results and their matches (`refresh_numbers`). One mail after
+    another, it was recomputed after each mail with results about it; here, once, before anything that could
+    change what the last of those recomputes saw: a submission (it may tie earlier results to itself), a mail
+    processed again (its old results go), and the end of the batch. A first-time result mail in between
+    writes only its own results and their matches, which are about its own numbers: those wait too.
+    When webhooks or sender alerts are configured, each mail's events need the rows as they are after that
+    very mail, so every mail refreshes its own numbers at once (`enqueue_events`), as before."""
+
+    def __init__(self, session: Session, settings: Settings) -> None:
+        self.session = session
+        self.settings = settings
+        self.tells = tells_anyone(settings)
+        self.pending: set[str] = set()
+
+    def touch(self, numbers: Iterable[str]) -> None:
+        self.pending.update(numbers)
+
+    def settle(self) -> None:
+        if self.pending:
+            settings = self.settings
+            refresh_numbers(self.session, self.pending, settings.numbers, settings.processing.default_country,
+                            flush=False)
+            self.pending.clear()
+
+
+def _plain(message: InboundMessage, recording: Recording) -> bool:
+    """A mail never processed before whose classification is no submission: it adds results and their matches,
+    and nothing else (no submission rows, nothing deleted)."""
     classification = recording.classification
+    return message.processed_at is None and classification is not None and classification.submission is None
+
+
+def _may_match(recording: Recording, settings: Settings) -> bool:
+    return recording.classification is not None and may_match(recording.classification, settings.tracking)
+
+
+def _planned(message: InboundMessage, recording: Recording, settings: Settings) -> list[StoredResult]:
+    """The results a plain mail will store, before they have ids (for `Lookahead`)."""
+    classification = recording.classification
+    if classification is None or not _may_match(recording, settings):
+        return []
+    rows = [_result_values(message.id, classification, result, _EPOCH, recording.trust)
+            for result in classification.results]
+    return _stored(message, [0] * len(rows), rows)
+
+
+def _insert_run(session: Session, run: Sequence[tuple[InboundMessage, Recording]]) -> dict[int, list[StoredResult]]:
+    """The results of a run of plain mails, in one statement, in the order one mail after another gives them.
+
+    Written before the first of them is correlated: nothing correlation reads can tell them apart from
+    results not yet written (it reads submissions, and results only through their matches; these have none
+    yet). Only the stop list reads results as such, and it is refreshed after the run. Not when each mail's
+    events must see the stop list as that mail leaves it (`_StopListRefresh.tells`)."""
+    now = datetime.now(UTC)
+    rows = [[_result_values(message.id, recording.classification, result, now, recording.trust)
+             for result in recording.classification.results] if recording.classification is not None else []
+            for message, recording in run]
+    flat = [row for mail_rows in rows for row in mail_rows]
+    ids = list(session.execute(_INSERT_RESULTS, flat).scalars().all()) if flat else []
+    stored: dict[int, list[StoredResult]] = {}
+    for (message, _), mail_rows in zip(run, rows, strict=True):
+        stored[message.id] = _stored(message, ids[:len(mail_rows)], mail_rows)
+        del ids[:len(mail_rows)]
+    return stored
+
+
+def _record_one(session: Session, message: InboundMessage, recording: Recording, settings: Settings,
+                stoplist: _StopListRefresh, lookahead: Lookahead | None = None,
+                stored: list[StoredResult] | None = None) -> None:
+    """One mail's outcome; `stored`: its results, when they are written already (`_insert_run`)."""
+    classification = recording.classification
+    first_time = message.processed_at is None
+    if not first_time or stoplist.tells or (classification is not None and classification.submission is not None):
+        stoplist.settle()
     if classification is None:
         record_failure(session, message, recording.status, recording.error or "")
         return
-    first_time = message.processed_at is None
     affected = [] if first_time else submissions_decided_by(session, message.id)
-    record_classification(session, message, message_id_header=recording.message_id_header,
-                          subject=recording.subject, from_address=recording.from_address,
-                          classification=classification, trusted=recording.trust)
+    stored = _replace_results(session, message, recording, classification, first_time, stored)
     # Submissions and their correlation with results, in the same transaction.
-    track_classification(session, message, classification, settings.tracking, affected, first_time=first_time)
+    track_classification(session, message, classification, settings.tracking, affected, first_time=first_time,
+                         stored=stored, lookahead=lookahead)
     # The stop list and the outbox's events, in the same transaction again: never lost, never invented.
-    enqueue_events(session, message, settings)
+    if stoplist.tells:
+        enqueue_events(session, message, settings)
+    else:
+        stoplist.touch(number for s in stored if (number := _number_of(s)))
+
+
+def _number_of(stored: StoredResult) -> str | None:
+    """The number a stored result counts for in the stop list (generic delivery reports count for none)."""
+    return stored.facts.fax_number if stored.kind != "dsn" else None
+
+
+def _replace_results(session: Session, message: InboundMessage, recording: Recording,
+                     classification: Classification, first_time: bool,
+                     stored: list[StoredResult] | None = None) -> list[StoredResult]:
+    """`record_classification`, written as one INSERT of the mail's rows (a mail never processed has none to
+    delete), unless `stored` says they are written; returns the rows as stored, for correlation."""
+    now = datetime.now(UTC)
+    if not first_time:
+        session.execute(sa.delete(_RESULTS).where(_RESULTS.c.inbound_message_id == message.id))
+    _mark_processed(message, recording.message_id_header, recording.subject, recording.from_address,
+                    classification, now)
+    if stored is not None:
+        return stored
+    if not classification.results:
+        return []
+    rows = [_result_values(message.id, classification, result, now, recording.trust)
+            for result in classification.results]
+    return _stored(message, session.execute(_INSERT_RESULTS, rows).scalars().all(), rows)
+
+
+def _stored(message: InboundMessage, ids: Sequence[int], rows: Sequence[dict[str, Any]]) -> list[StoredResult]:
+    received = _aware(message.received_at)
+    return [StoredResult(ResultFacts(
+        id=result_id, outcome=row["outcome"], reason=row["reason"], at=_aware(row["occurred_at"]) or received,
+        fax_number=row["fax_number"], recipient=row["recipient"], transaction_id=row["transaction_id"],
+        original_message_id=row["original_message_id"], original_subject=row["original_subject"],
+        submitted_at=_aware(row["submitted_at"])), row["kind"], row["event_key"])
+        for result_id, row in zip(ids, rows, strict=True)]
 
 
 def record_classification(
@@ -89,6 +234,13 @@ def record_classification(
     """Replace the mail's results with these (idempotent: reprocessing gives the same rows)."""
     now = datetime.now(UTC)
     session.execute(sa.delete(FaxResultRow).where(FaxResultRow.inbound_message_id == message.id))
+    _mark_processed(message, message_id_header, subject, from_address, classification, now)
+    session.add_all(FaxResultRow(**_result_values(message.id, classification, result, now, trusted))
+                    for result in classification.results)
+
+
+def _mark_processed(message: InboundMessage, message_id_header: str | None, subject: str | None,
+                    from_address: str | None, classification: Classification, now: datetime) -> None:
     message.message_id = fit(InboundMessage.message_id, message_id_header)
     message.subject = fit(InboundMessage.subject, subject)
     message.from_address = fit(InboundMessage.from_address, from_address)
@@ -97,8 +249,6 @@ def record_classification(
     message.status = MessageStatus.PROCESSED
     message.error = None
     message.processed_at = now
-    session.add_all(_result_row(message.id, classification, result, now, trusted)
-                    for result in classification.results)
 
 
 def record_failure(session: Session, message: InboundMessage, status: str, error: str) -> None:
@@ -111,10 +261,10 @@ def record_failure(session: Session, message: InboundMessage, status: str, error
     message.processed_at = datetime.now(UTC)
 
 
-def _result_row(
+def _result_values(
     message_id: int, classification: Classification, r: FaxResult, now: datetime, trusted: bool | None
-) -> FaxResultRow:
-    return FaxResultRow(
+) -> dict[str, Any]:
+    return dict(
         inbound_message_id=message_id,
         kind=str(classification.kind),
         detected_by=r.detected_by,
@@ -143,3 +293,8 @@ def _result_row(
         event_key=r.event_key,
     )
 
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

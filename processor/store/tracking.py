@@ -7,9 +7,12 @@ nothing more.
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -24,6 +27,7 @@ from processor.store.models import (
     FaxSubmissionRow,
     InboundMessage,
     SubmissionState,
+    UTCDateTime,
 )
 from processor.tracking.rules import (
     CLOCK_SKEW,
@@ -39,8 +43,11 @@ from processor.tracking.rules import (
 )
 
 __all__ = [
+    "Lookahead",
+    "StoredResult",
     "correlate_results",
     "forget_submission",
+    "may_match",
     "record_submission",
     "rules_from",
     "submissions_decided_by",
@@ -51,6 +58,31 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 _BATCH = 500
+_MATCHES = FaxMatchRow.__table__
+_RESULTS = FaxResultRow.__table__
+_SUBMISSIONS = FaxSubmissionRow.__table__
+# Statements run once per result, built once (building and hashing them cost more than running them).
+_EVENT_KEY = sa.select(_RESULTS.c.event_key).where(_RESULTS.c.id == sa.bindparam("result_id"))
+_TWINS = (sa.select(_MATCHES.c.submission_id, _MATCHES.c.method, _MATCHES.c.confidence)
+          .join(_RESULTS, _RESULTS.c.id == _MATCHES.c.result_id)
+          .where(_RESULTS.c.event_key == sa.bindparam("event_key"), _RESULTS.c.id != sa.bindparam("result_id"))
+          .order_by(_MATCHES.c.submission_id))
+_TOLD = (sa.select(_MATCHES.c.submission_id).join(_RESULTS, _RESULTS.c.id == _MATCHES.c.result_id)
+         .where(_RESULTS.c.transaction_id == sa.bindparam("transaction_id"),
+                _RESULTS.c.id != sa.bindparam("result_id")))
+_ADD_MATCHES = sa.insert(_MATCHES)
+_MATCHED_KEYS = (sa.select(_RESULTS.c.event_key).distinct().join(_MATCHES, _MATCHES.c.result_id == _RESULTS.c.id)
+                 .where(_RESULTS.c.event_key.in_(sa.bindparam("keys", expanding=True))))
+_MATCHED_TRANSACTIONS = (sa.select(_RESULTS.c.transaction_id).distinct()
+                         .join(_MATCHES, _MATCHES.c.result_id == _RESULTS.c.id)
+                         .where(_RESULTS.c.transaction_id.in_(sa.bindparam("transactions", expanding=True))))
+_SUBMITTED_MESSAGE_IDS = (sa.select(_SUBMISSIONS.c.message_id).distinct()
+                          .where(_SUBMISSIONS.c.message_id.in_(sa.bindparam("message_ids", expanding=True))))
+_SUBMITTED_NUMBERS = (sa.select(_SUBMISSIONS.c.fax_number, _SUBMISSIONS.c.submitted_at)
+                      .where(_SUBMISSIONS.c.fax_number.in_(sa.bindparam("numbers", expanding=True)),
+                             _SUBMISSIONS.c.submitted_at >= sa.bindparam("low", type_=UTCDateTime()),
+                             _SUBMISSIONS.c.submitted_at <= sa.bindparam("high", type_=UTCDateTime()))
+                      .limit(sa.bindparam("limit")))
 _RESOLVED = (SubmissionState.DELIVERED, SubmissionState.FAILED)
 
 
@@ -69,17 +101,98 @@ def submissions_decided_by(session: Session, message_id: int) -> list[int]:
         .where(FaxResultRow.inbound_message_id == message_id).distinct()))
 
 
+@dataclass(frozen=True, slots=True)
+class StoredResult:
+    """One result row just written, as correlation reads it: what the caller knows without reading it back."""
+
+    facts: ResultFacts
+    kind: str
+    event_key: str | None
+
+
+class Lookahead:
+    """What a run of first-time result mails may correlate with, read once for the whole run (issue #12).
+
+    Correlating one result reads up to three things: the matches of other copies of its event (`event_key`),
+    the submissions that results with its transaction id are tied to, and the submissions it may belong to.
+    Most results have none of them. Before a run of result mails is recorded, four statements read which of
+    the run's event keys and transaction ids have a matched result already, and the submissions the run's
+    numbers and Message-IDs may find; a result that can find nothing then skips its look-ups, and every other
+    one runs them as before, against what is stored at that moment. Only correlation changes what was read
+    during such a run, and it tells the lookahead (`matched`); a submission mail, or a mail processed again,
+    ends the run (it may add or remove submissions and matches)."""
+
+    _LIMIT = 1000
+    _SLACK = timedelta(seconds=1)
+    """Times compared here are compared in SQL again; a margin makes sure no look-up is skipped wrongly."""
+
+    def __init__(self, session: Session, results: Sequence[StoredResult], settings: TrackingSettings) -> None:
+        window = timedelta(seconds=settings.match_window)
+        keys = sorted({r.event_key for r in results if r.event_key})
+        transactions = sorted({r.facts.transaction_id for r in results if r.facts.transaction_id})
+        message_ids = sorted({m for r in results if (m := normalize_message_id(r.facts.original_message_id))})
+        numbered = [r.facts for r in results if r.facts.fax_number]
+        self.event_keys: set[str] = set(session.scalars(_MATCHED_KEYS, {"keys": keys})) if keys else set()
+        self.transactions: set[str] = (set(session.scalars(_MATCHED_TRANSACTIONS, {"transactions": transactions}))
+                                       if transactions else set())
+        self.message_ids: set[str] = (set(session.scalars(_SUBMITTED_MESSAGE_IDS, {"message_ids": message_ids}))
+                                      if message_ids else set())
+        self.low = min((f.reference_time - window for f in numbered), default=None)
+        self.high = max((f.reference_time + CLOCK_SKEW for f in numbered), default=None)
+        self.submitted: dict[str, list[datetime]] | None = {}
+        if numbered:
+            rows = session.execute(_SUBMITTED_NUMBERS, {
+                "numbers": sorted({f.fax_number for f in numbered}), "low": self.low - self._SLACK,
+                "high": self.high + self._SLACK, "limit": self._LIMIT + 1}).all()
+            if len(rows) > self._LIMIT:
+                self.submitted = None  # too many to hold: every result looks its candidates up
+            else:
+                for row in rows:
+                    self.submitted.setdefault(row.fax_number, []).append(_aware(row.submitted_at))
+
+    def may_twin(self, key: str | None) -> bool:
+        return key is not None and key in self.event_keys
+
+    def may_be_told(self, transaction_id: str | None) -> bool:
+        return bool(transaction_id) and transaction_id in self.transactions
+
+    def may_have_candidates(self, result: ResultFacts, told: set[int], window: timedelta) -> bool:
+        if told or normalize_message_id(result.original_message_id) in self.message_ids:
+            return True
+        if not result.fax_number:
+            return False
+        since, until = result.reference_time - window, result.reference_time + CLOCK_SKEW
+        if self.submitted is None or self.low is None or self.high is None or since < self.low or until > self.high:
+            return True  # not read for this range: look
+        return any(since - self._SLACK <= at <= until + self._SLACK
+                   for at in self.submitted.get(result.fax_number, ()))
+
+    def matched(self, key: str | None, transaction_id: str | None) -> None:
+        """A result with this key and transaction id was just tied to a submission."""
+        if key:
+            self.event_keys.add(key)
+        if transaction_id:
+            self.transactions.add(transaction_id)
+
+
 def track_classification(session: Session, message: InboundMessage, classification: Classification,
                          settings: TrackingSettings, affected: Sequence[int] = (),
-                         now: datetime | None = None, first_time: bool = False) -> None:
+                         now: datetime | None = None, first_time: bool = False,
+                         stored: Sequence[StoredResult] | None = None, lookahead: Lookahead | None = None) -> None:
     """The pipeline's hook, in the transaction that stored the classification. `affected`: what
     `submissions_decided_by` said before the mail's old results were deleted. `first_time`: the mail was
-    never processed before, so it has no submission rows or matches to undo (the common case, and cheaper)."""
+    never processed before, so it has no submission rows or matches to undo (the common case, and cheaper).
+    `stored`: the mail's result rows as just written (in id order), so they need not be read back;
+    `lookahead`: what the run of result mails this one belongs to may correlate with (see `Lookahead`)."""
     if classification.submission is not None:
         record_submission(session, message, classification.submission, settings, now)
     elif first_time:
-        if _may_match(classification, settings):
-            track_results_of(session, message.id, settings, now, fresh=True)
+        if may_match(classification, settings):
+            if stored is None:
+                track_results_of(session, message.id, settings, now, fresh=True)
+            else:
+                _correlate(session, [(s.facts, s.kind) for s in stored], settings, now, fresh=True,
+                           event_keys={s.facts.id: s.event_key for s in stored}, lookahead=lookahead)
     else:
         forget_submission(session, message.id, settings, now)
         track_results_of(session, message.id, settings, now)
@@ -156,25 +269,36 @@ def correlate_results(session: Session, result_ids: Iterable[int], settings: Tra
                       now: datetime | None = None, fresh: bool = False) -> int:
     """Tie each result to its submission destination(s); returns how many matches were made. `fresh`:
     the results were just inserted, so none can be matched already."""
+    return _correlate(session, _result_facts(session, list(result_ids)), settings, now, fresh=fresh)
+
+
+def _correlate(session: Session, results: Sequence[tuple[ResultFacts, str]], settings: TrackingSettings,
+               now: datetime | None = None, fresh: bool = False,
+               event_keys: Mapping[int, str | None] | None = None, lookahead: Lookahead | None = None) -> int:
+    """`correlate_results` for results already read (ordered by their mail's arrival, then id); `event_keys`:
+    their `event_key`s, when known (else each is read); `lookahead`: which look-ups can find nothing."""
     now = now or datetime.now(UTC)
     window = timedelta(seconds=settings.match_window)
     domains = tuple(d.lower() for d in settings.fax_domains)
     made = 0
-    for facts, kind in _result_facts(session, list(result_ids)):
+    for facts, kind in results:
         if kind == "dsn" and not _at_fax_domain(facts.recipient, domains):
             continue  # a mail-level report about an ordinary mailbox is not about a fax
-        if not fresh and session.scalar(sa.select(sa.func.count()).select_from(FaxMatchRow)
-                                        .where(FaxMatchRow.result_id == facts.id)):
+        if not fresh and session.scalar(sa.select(sa.func.count()).select_from(_MATCHES)
+                                        .where(_MATCHES.c.result_id == facts.id)):
             continue
-        matches = _twin_matches(session, facts.id)
+        key = event_keys[facts.id] if event_keys is not None else _event_key(session, facts.id)
+        matches = _twin_matches(session, facts.id, key) if lookahead is None or lookahead.may_twin(key) else None
         if matches is None:
-            matches = choose(facts, _candidates(session, facts, window), window)
-        for match in matches:
-            session.add(FaxMatchRow(result_id=facts.id, submission_id=match.submission_id, method=str(match.method),
-                                    confidence=str(match.confidence), matched_at=now))
-            made += 1
-        session.flush()
-        _recompute(session, [m.submission_id for m in matches], settings, now)
+            matches = choose(facts, _candidates(session, facts, window, lookahead), window)
+        if matches:
+            session.execute(_ADD_MATCHES, [
+                {"result_id": facts.id, "submission_id": match.submission_id, "method": str(match.method),
+                 "confidence": str(match.confidence), "matched_at": now} for match in matches])
+            made += len(matches)
+            if lookahead is not None:
+                lookahead.matched(key, facts.transaction_id)
+            _recompute(session, [m.submission_id for m in matches], settings, now)
     return made
 
 
@@ -271,54 +395,62 @@ def _result_facts(session: Session, result_ids: list[int]) -> list[tuple[ResultF
     return facts
 
 
-def _twin_matches(session: Session, result_id: int) -> list[Match] | None:
+def _event_key(session: Session, result_id: int) -> str | None:
+    return session.scalar(_EVENT_KEY, {"result_id": result_id})
+
+
+def _twin_matches(session: Session, result_id: int, key: str | None) -> list[Match] | None:
     """The matches of another copy of the same fax event (same `event_key`: a forward and the original, one
     notice in two mailboxes), which this copy shares; None when no other copy is matched. Without this, a second
     copy would pass over the submission the first one decided and take the next open one to the same number."""
-    key = session.scalar(sa.select(FaxResultRow.event_key).where(FaxResultRow.id == result_id))
     if key is None:
         return None
-    rows = session.execute(
-        sa.select(FaxMatchRow.submission_id, FaxMatchRow.method, FaxMatchRow.confidence)
-        .join(FaxResultRow, FaxResultRow.id == FaxMatchRow.result_id)
-        .where(FaxResultRow.event_key == key, FaxResultRow.id != result_id)
-        .order_by(FaxMatchRow.submission_id)).all()
+    rows = session.execute(_TWINS, {"event_key": key, "result_id": result_id}).all()
     matches = {row.submission_id: Match(row.submission_id, Method(row.method), Confidence(row.confidence))
                for row in rows}
     return list(matches.values()) or None
 
 
-def _candidates(session: Session, result: ResultFacts, window: timedelta) -> list[SubmissionFacts]:
+def _candidates(session: Session, result: ResultFacts, window: timedelta,
+                lookahead: Lookahead | None = None) -> list[SubmissionFacts]:
     reference = result.reference_time
-    conditions = []
     message_id = normalize_message_id(result.original_message_id)
-    if message_id:
-        conditions.append(FaxSubmissionRow.message_id == message_id)
     told: set[int] = set()
-    if result.transaction_id:
+    if result.transaction_id and (lookahead is None or lookahead.may_be_told(result.transaction_id)):
         # Known only from results already tied to a submission (never from this result itself, so a
         # reprocessed result is matched by the same evidence as the first time).
-        told = set(session.scalars(
-            sa.select(FaxMatchRow.submission_id).join(FaxResultRow, FaxResultRow.id == FaxMatchRow.result_id)
-            .where(FaxResultRow.transaction_id == result.transaction_id, FaxResultRow.id != result.id)))
-        if told:
-            conditions.append(FaxSubmissionRow.id.in_(told))
-    if result.fax_number:
-        conditions.append(sa.and_(FaxSubmissionRow.fax_number == result.fax_number,
-                                  FaxSubmissionRow.submitted_at >= reference - window,
-                                  FaxSubmissionRow.submitted_at <= reference + CLOCK_SKEW))
-    if not conditions:
+        told = set(session.scalars(_TOLD, {"transaction_id": result.transaction_id, "result_id": result.id}))
+    shape = (bool(message_id), bool(told), bool(result.fax_number))
+    if not any(shape) or (lookahead is not None and not lookahead.may_have_candidates(result, told, window)):
         return []
-    rows = session.execute(
-        sa.select(FaxSubmissionRow.id, FaxSubmissionRow.submitted_at, FaxSubmissionRow.fax_number,
-                  FaxSubmissionRow.recipient, FaxSubmissionRow.message_id, FaxSubmissionRow.subject_base,
-                  FaxSubmissionRow.state, FaxSubmissionRow.result_id)
-        .where(sa.or_(*conditions)).order_by(FaxSubmissionRow.submitted_at, FaxSubmissionRow.id).limit(_BATCH)).all()
+    rows = session.execute(_candidates_query(shape), {
+        "message_id": message_id, "told": sorted(told), "fax_number": result.fax_number,
+        "since": reference - window, "until": reference + CLOCK_SKEW}).all()
     return [SubmissionFacts(
         id=row.id, submitted_at=_aware(row.submitted_at), fax_number=row.fax_number, recipient=row.recipient,
         message_id=row.message_id, subject_base=row.subject_base,
         transaction_id=result.transaction_id if row.id in told else None,
         resolved=row.state in _RESOLVED and row.result_id is not None) for row in rows]
+
+
+@functools.cache
+def _candidates_query(shape: tuple[bool, bool, bool]) -> sa.Select[Any]:
+    """The submissions a result may belong to: the same Message-ID, the submissions results with the same
+    transaction id are tied to, and the same number within the window (each when the result has it)."""
+    by_message_id, by_told, by_number = shape
+    conditions = []
+    if by_message_id:
+        conditions.append(_SUBMISSIONS.c.message_id == sa.bindparam("message_id"))
+    if by_told:
+        conditions.append(_SUBMISSIONS.c.id.in_(sa.bindparam("told", expanding=True)))
+    if by_number:
+        conditions.append(sa.and_(_SUBMISSIONS.c.fax_number == sa.bindparam("fax_number"),
+                                  _SUBMISSIONS.c.submitted_at >= sa.bindparam("since", type_=UTCDateTime()),
+                                  _SUBMISSIONS.c.submitted_at <= sa.bindparam("until", type_=UTCDateTime())))
+    return (sa.select(_SUBMISSIONS.c.id, _SUBMISSIONS.c.submitted_at, _SUBMISSIONS.c.fax_number,
+                      _SUBMISSIONS.c.recipient, _SUBMISSIONS.c.message_id, _SUBMISSIONS.c.subject_base,
+                      _SUBMISSIONS.c.state, _SUBMISSIONS.c.result_id)
+            .where(sa.or_(*conditions)).order_by(_SUBMISSIONS.c.submitted_at, _SUBMISSIONS.c.id).limit(_BATCH))
 
 
 def _unmatched_results(session: Session, *, message_id: str | None, numbers: Sequence[str], since: datetime,
@@ -344,7 +476,7 @@ def _message_id_forms(message_id: str) -> list[str]:
     return [message_id, core]
 
 
-def _may_match(classification: Classification, settings: TrackingSettings) -> bool:
+def may_match(classification: Classification, settings: TrackingSettings) -> bool:
     """Whether any result could belong to a submission (the test correlate_results applies, in memory):
     most delivery reports are about ordinary mailboxes and need no look-up at all."""
     if classification.kind != "dsn":
