@@ -1,9 +1,8 @@
 """Inbound mail: the durable raw store (committed before SMTP answers 250) and the work queue over it.
 
 Only the raw bytes (in `inbound_raw`, written once with the row and never updated) and what can be read
-cheaply from the envelope go in; parsing happens later, in the
-worker, so a huge or hostile mail cannot slow the SMTP dialog. Any failure raises RawStoreError, which
-the SMTP side turns into `451 4.3.0`.
+cheaply from the envelope go in; parsing happens later, in the worker, so a huge or hostile mail cannot slow
+the SMTP dialog. Any failure raises RawStoreError, which the SMTP side turns into `451 4.3.0`.
 
 A mail is stored once: its SHA-256 is unique, so a client that lost our 250 and delivers the same bytes
 again gets a 250 for the copy already stored (`StoredMail.duplicate`), and a re-run backfill skips it.
