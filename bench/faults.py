@@ -333,7 +333,7 @@ def count_store(url: str, report: Report, drain_seconds: float = 120) -> None:
         report.unprocessed = backlog()
         seen: dict[int, int] = {}
         with engine.connect() as connection:
-            for (raw,) in connection.execute(sa.text("SELECT raw FROM inbound_messages")):
+            for (raw,) in connection.execute(sa.text("SELECT raw FROM inbound_raw")):
                 match = SEQ_RE.search(raw or b"")
                 if match:
                     seq = int(match.group(1))

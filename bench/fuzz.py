@@ -33,7 +33,7 @@ from processor.parse import parse_mail  # noqa: E402
 from processor.run.pipeline import process_message  # noqa: E402
 from processor.store.db import create_db_engine, migrate, session_scope  # noqa: E402
 from processor.store.inbound import Envelope, RawStore  # noqa: E402
-from processor.store.models import InboundMessage  # noqa: E402
+from processor.store.models import InboundMessage, InboundRaw  # noqa: E402
 
 CORPUS = ROOT.parent / "shared" / "corpus" / "set-of-emails" / "bsd"
 SAMPLES = ROOT / "tests" / "data"
@@ -154,7 +154,7 @@ def main() -> int:
                     with session_scope(engine) as session:
                         row = session.get_one(InboundMessage, stored.id)
                         assert row.status in ("processed", "unparseable", "error"), row.status
-                        assert row.raw == raw
+                        assert session.get_one(InboundRaw, stored.id).raw == raw
                     assert outcome is not None
             except Exception as exc:  # noqa: BLE001 - every escape is a finding
                 failures.append((raw, f"{type(exc).__name__}: {exc}"))

@@ -2,7 +2,7 @@
 `retention.unrelated_raw_days` (private by default: a BCC recipe copies every outgoing mail here, and what is
 not about a fax is nobody's business), keep everything else.
 
-Only `inbound_messages.raw` is set to NULL: the row, its envelope, header summary (message_id, subject,
+Only the mail's `inbound_raw` row is deleted: its `inbound_messages` row, envelope, header summary (message_id, subject,
 from_address), status, kind, and every result row stay, so the SQL interface answers the same questions as
 before. Mail still waiting for processing (`received`) is never purged.
 
@@ -61,8 +61,8 @@ class PurgeReport:
 
 def purge_raw(engine: Engine, raw_days: int, *, unrelated_raw_days: int = 0, now: datetime | None = None,
               dry_run: bool = False, batch: int = _BATCH) -> PurgeReport:
-    """Set `raw` to NULL on processed mail received more than `raw_days` days before `now`, and on processed
-    `unrelated` mail received more than `unrelated_raw_days` days before; 0 turns a rule off."""
+    """Delete the raw bytes (`inbound_raw`) of processed mail received more than `raw_days` days before `now`,
+    and of processed `unrelated` mail received more than `unrelated_raw_days` days before; 0 turns a rule off."""
     if raw_days < 0 or unrelated_raw_days < 0:
         raise ValueError("raw_days and unrelated_raw_days must be 0 (no such rule) or a number of days")
     if not (raw_days or unrelated_raw_days):

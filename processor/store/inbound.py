@@ -1,8 +1,8 @@
 """Inbound mail: the durable raw store (committed before SMTP answers 250) and the work queue over it.
 
-Only the raw bytes and what can be read cheaply from the envelope go in; parsing happens later, in the
-worker, so a huge or hostile mail cannot slow the SMTP dialog. Any failure raises RawStoreError, which
-the SMTP side turns into `451 4.3.0`.
+Only the raw bytes (in `inbound_raw`, written once with the row and never updated) and what can be read
+cheaply from the envelope go in; parsing happens later, in the worker, so a huge or hostile mail cannot slow
+the SMTP dialog. Any failure raises RawStoreError, which the SMTP side turns into `451 4.3.0`.
 
 A mail is stored once: its SHA-256 is unique, so a client that lost our 250 and delivers the same bytes
 again gets a 250 for the copy already stored (`StoredMail.duplicate`), and a re-run backfill skips it.
@@ -27,12 +27,13 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from processor.errors import RawStoreError
 from processor.store.columns import fit
-from processor.store.models import InboundMessage, MessageStatus
+from processor.store.models import InboundMessage, InboundRaw, MessageStatus
 
 __all__ = ["Envelope", "QueuedMail", "RawFile", "RawStore", "ReprocessBatch", "StoredMail", "WorkQueue",
            "reprocess_candidates"]
 
 _TABLE = InboundMessage.__table__
+_RAW = InboundRaw.__table__
 log = logging.getLogger(__name__)
 
 
@@ -66,10 +67,11 @@ class RawFile(Protocol):
 class RawStore:
     """Writes inbound mail: one transaction, and so one fsync, per call, however many mails it holds.
 
-    A `RawFile` is written from its chunks, never whole in memory: its SHA-256 is computed before the
-    transaction, and inside it the row is inserted without its bytes, which are then written in place
-    (SQLite: `zeroblob(n)` filled through `blobopen`; PostgreSQL: a binary COPY into a temporary table,
-    then one UPDATE). Nobody sees the row before the commit, so it is never seen without its bytes.
+    The bytes go in `inbound_raw`, in the same transaction as the `inbound_messages` row. A `RawFile` is
+    written from its chunks, never whole in memory: its SHA-256 is computed before the transaction, and
+    inside it its `inbound_raw` row is made and filled in place (SQLite: `zeroblob(n)` filled through
+    `blobopen`; PostgreSQL: a binary COPY into a temporary table, then one INSERT ... SELECT). Nobody sees
+    the rows before the commit, so a mail is never seen without its bytes.
 
     On SQLite, which has one writer, calls from several threads take turns here rather than in SQLite's busy
     handler (which sleeps up to 100 ms between tries), and a call marked `urgent` (small mails that
@@ -98,19 +100,25 @@ class RawStore:
         except OSError as exc:  # a spooled mail's temporary file could not be read
             raise RawStoreError(f"{type(exc).__name__}: {exc}") from exc
         digests = [row["sha256"] for row in rows]
-        files = {index: raw for index, (raw, _envelope) in enumerate(mails) if not _in_memory(raw)}
+        large = not all(_in_memory(raw) for raw, _envelope in mails)
         try:
             # Exits in order: commit, the turn handed on, then (SQLite, large mails) the checkpoint.
-            with (self.engine.connect() as connection, self._checkpoint_after(connection, bool(files)),
+            with (self.engine.connect() as connection, self._checkpoint_after(connection, large),
                   self._turn(urgent), connection.begin()):
                 # One cached statement, executed for many rows (SQLAlchemy batches them into few round trips).
                 ids = dict(connection.execute(self._statement, rows).all())
                 filled: set[str] = set()
-                for index, source in files.items():
-                    digest = digests[index]
-                    if digest in ids and digest not in filled:  # new: write its bytes into the row
-                        filled.add(digest)
-                        self._fill(connection, ids[digest], source)
+                in_memory: list[dict[str, Any]] = []
+                for digest, (raw, _envelope) in zip(digests, mails, strict=True):
+                    if digest not in ids or digest in filled:  # stored before, or twice in this batch
+                        continue
+                    filled.add(digest)
+                    if _in_memory(raw):
+                        in_memory.append({"inbound_message_id": ids[digest], "raw": bytes(raw)})  # type: ignore[arg-type]
+                    else:
+                        self._fill(connection, ids[digest], raw)  # type: ignore[arg-type]
+                if in_memory:
+                    connection.execute(sa.insert(_RAW), in_memory)
                 missing = set(digests) - ids.keys()
                 if missing:  # already stored: a repeated delivery, or the same bytes twice in this batch
                     found = connection.execute(
@@ -169,12 +177,13 @@ class RawStore:
                 driver.execute(f"PRAGMA wal_autocheckpoint={saved}")  # type: ignore[union-attr]
 
     def _fill(self, connection: sa.Connection, message_id: int, source: RawFile) -> None:
-        """Write a file's bytes into the row just inserted (with raw NULL), chunk by chunk."""
+        """Write a file's bytes into the `inbound_raw` row of the mail just inserted, chunk by chunk."""
         size = len(source)
         driver = connection.connection.driver_connection
         if self.engine.dialect.name == "sqlite":
-            connection.execute(sa.update(_TABLE).where(_TABLE.c.id == message_id).values(raw=sa.func.zeroblob(size)))
-            with driver.blobopen(_TABLE.name, _TABLE.c.raw.name, message_id) as blob:  # type: ignore[union-attr]
+            # inbound_message_id is the rowid (INTEGER PRIMARY KEY), which blobopen addresses.
+            connection.execute(sa.insert(_RAW).values(inbound_message_id=message_id, raw=sa.func.zeroblob(size)))
+            with driver.blobopen(_RAW.name, _RAW.c.raw.name, message_id) as blob:  # type: ignore[union-attr]
                 for chunk in _exactly(source, size):
                     blob.write(chunk)
             return
@@ -186,7 +195,8 @@ class RawStore:
                 for chunk in _exactly(source, size):
                     copy.write(chunk)
                 copy.write(struct.pack("!h", -1))
-            cursor.execute(f"UPDATE {_TABLE.name} SET raw = (SELECT raw FROM {_UPLOAD}) WHERE id = %s", (message_id,))
+            cursor.execute(f"INSERT INTO {_RAW.name} (inbound_message_id, raw) SELECT %s, raw FROM {_UPLOAD}",
+                           (message_id,))
             cursor.execute(f"DELETE FROM {_UPLOAD}")
 
 
@@ -237,10 +247,9 @@ def _in_memory(raw: object) -> bool:
 
 def _row(raw: bytes | RawFile, envelope: Envelope) -> dict[str, Any]:
     if _in_memory(raw):
-        data: bytes | None = bytes(raw)  # type: ignore[arg-type]
-        digest = hashlib.sha256(data)
+        digest = hashlib.sha256(raw)  # type: ignore[arg-type]
     else:  # written in place once the row exists (RawStore._fill)
-        data, digest = None, hashlib.sha256()
+        digest = hashlib.sha256()
         for chunk in raw.chunks():
             digest.update(chunk)
     return {
@@ -249,7 +258,6 @@ def _row(raw: bytes | RawFile, envelope: Envelope) -> dict[str, Any]:
         "rcpt_tos": [fit(_TABLE.c.rcpt_tos, r) or "" for r in envelope.rcpt_tos],
         "peer": fit(_TABLE.c.peer, envelope.peer),
         "helo": fit(_TABLE.c.helo, envelope.helo),
-        "raw": data,
         "size": len(raw),
         "sha256": digest.hexdigest(),
         "status": MessageStatus.RECEIVED,
@@ -323,8 +331,9 @@ class WorkQueue:
         return self._claim(now, sa.select(_TABLE.c.id).where(_TABLE.c.id.in_(list(ids)), free))
 
     def raw(self, mail: QueuedMail) -> bytes | None:
-        """The stored bytes of a claimed mail; None when retention has purged them. Asked in claim order, it
-        reads the bytes of the next claimed mails in the same query while they fit `READ_AHEAD_BYTES`."""
+        """The stored bytes of a claimed mail (`inbound_raw`); None when retention has purged them. Asked in
+        claim order, it reads the bytes of the next claimed mails in the same query while they fit
+        `READ_AHEAD_BYTES`."""
         if mail.id in self._read:
             return self._read.pop(mail.id)
         ids = [mail.id]
@@ -337,7 +346,8 @@ class WorkQueue:
                     break
                 ids.append(claimed)
         with self.engine.connect() as connection:
-            rows = dict(connection.execute(sa.select(_TABLE.c.id, _TABLE.c.raw).where(_TABLE.c.id.in_(ids))).all())
+            rows = dict(connection.execute(sa.select(_RAW.c.inbound_message_id, _RAW.c.raw)
+                                           .where(_RAW.c.inbound_message_id.in_(ids))).all())
         self._read = {claimed: rows.get(claimed) for claimed in ids[1:]}
         return rows.get(mail.id)
 
@@ -395,7 +405,8 @@ def reprocess_candidates(engine: Engine, *, everything: bool = False, since: dat
                          batch: int = 500) -> Iterator[ReprocessBatch]:
     """The mails `faxbounce reprocess` takes, in batches by id: by default those not processed (waiting,
     unparseable or in error); with `since`, every mail received since then; with `everything`, all."""
-    query = sa.select(_TABLE.c.id, _TABLE.c.raw.is_(None).label("purged")).order_by(_TABLE.c.id).limit(batch)
+    purged = ~sa.exists().where(_RAW.c.inbound_message_id == _TABLE.c.id)
+    query = sa.select(_TABLE.c.id, purged.label("purged")).order_by(_TABLE.c.id).limit(batch)
     if since is not None:
         query = query.where(_TABLE.c.received_at >= since)
     elif not everything:

@@ -1,4 +1,4 @@
-"""SQLAlchemy models: the public SQL interface (tables `inbound_messages`, `fax_results`).
+"""SQLAlchemy models: the public SQL interface (tables `inbound_messages`, `inbound_raw`, `fax_results`).
 
 Views (`failures`, `fax_status`, `number_health`, `daily_summary`, `mail_to_look_at`) are created by the Alembic
 revisions, which are their only definition.
@@ -22,8 +22,9 @@ from sqlalchemy.types import TypeDecorator
 
 from processor.reasons import SubmissionState
 
-__all__ = ["Base", "DeliveryState", "FaxMatchRow", "FaxResultRow", "FaxSubmissionRow", "InboundMessage", "JobLease",
-           "MessageStatus", "NotifyOutboxRow", "NumberBlockRow", "NumberVerdictRow", "SubmissionState", "UTCDateTime"]
+__all__ = ["Base", "DeliveryState", "FaxMatchRow", "FaxResultRow", "FaxSubmissionRow", "InboundMessage", "InboundRaw",
+           "JobLease", "MessageStatus", "NotifyOutboxRow", "NumberBlockRow", "NumberVerdictRow", "SubmissionState",
+           "UTCDateTime"]
 
 # BIGINT on PostgreSQL, INTEGER (the rowid alias) on SQLite.
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
@@ -96,7 +97,6 @@ class InboundMessage(Base):
     peer: Mapped[str | None] = mapped_column(sa.Text, info={"max_chars": 2000})
     """Client address `ip:port`, or `ingest:<path>` for backfilled mail."""
     helo: Mapped[str | None] = mapped_column(sa.Text, info={"max_chars": 2000})
-    raw: Mapped[bytes | None] = mapped_column(sa.LargeBinary, deferred=True)  # loaded only when asked for
     size: Mapped[int] = mapped_column(sa.BigInteger, nullable=False)
     sha256: Mapped[str] = mapped_column(sa.String(64), nullable=False)
     message_id: Mapped[str | None] = mapped_column(sa.Text, info={"max_chars": 998})
@@ -127,6 +127,19 @@ class InboundMessage(Base):
         sa.Index(None, "message_id"),
         sa.Index(None, "kind"),
     )
+
+
+class InboundRaw(Base):
+    """A mail's bytes, apart from its `inbound_messages` row: written once in the transaction that inserts
+    the row, never updated, deleted by retention (no row: purged). The row's status changes (claim, lease,
+    outcome) then never rewrite the bytes (SQLite rewrites a whole row on any UPDATE)."""
+
+    __tablename__ = "inbound_raw"
+
+    inbound_message_id: Mapped[int] = mapped_column(
+        BigId, sa.ForeignKey("inbound_messages.id", ondelete="CASCADE"), primary_key=True)
+    raw: Mapped[bytes] = mapped_column(sa.LargeBinary, nullable=False)
+    """Last column: SQLite reads and writes a blob that ends its row without copying it twice."""
 
 
 class JobLease(Base):

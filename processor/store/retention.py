@@ -2,7 +2,7 @@
 
 A mail is due when its raw bytes are still stored, it has been processed (mail still `received` is never
 touched) and it arrived before its cut-off: `unrelated_before` for mail classified `unrelated`, `before` for
-every mail. Only `inbound_messages.raw` is set to NULL; the row and its results stay.
+every mail. Only its `inbound_raw` row is deleted; the `inbound_messages` row and its results stay.
 """
 
 from __future__ import annotations
@@ -15,11 +15,12 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from processor.reasons import Kind
-from processor.store.models import InboundMessage, MessageStatus
+from processor.store.models import InboundMessage, InboundRaw, MessageStatus
 
 __all__ = ["Cutoffs", "DueRaw", "drop_raw", "due_raw", "purged_ids"]
 
 _TABLE = InboundMessage.__table__
+_RAW = InboundRaw.__table__
 _CHUNK = 500
 
 
@@ -49,7 +50,12 @@ def _due(cutoffs: Cutoffs) -> sa.ColumnElement[bool]:
         aged.append(_TABLE.c.received_at < cutoffs.before)
     if cutoffs.unrelated_before is not None:
         aged.append(sa.and_(_TABLE.c.kind == str(Kind.UNRELATED), _TABLE.c.received_at < cutoffs.unrelated_before))
-    return sa.and_(_TABLE.c.raw.is_not(None), _TABLE.c.status != MessageStatus.RECEIVED, sa.or_(*aged))
+    return sa.and_(_stored(), _TABLE.c.status != MessageStatus.RECEIVED, sa.or_(*aged))
+
+
+def _stored() -> sa.Exists:
+    """The mail's bytes are still stored: it has an `inbound_raw` row."""
+    return sa.exists().where(_RAW.c.inbound_message_id == _TABLE.c.id)
 
 
 def due_raw(engine: Engine, cutoffs: Cutoffs) -> DueRaw:
@@ -63,8 +69,8 @@ def due_raw(engine: Engine, cutoffs: Cutoffs) -> DueRaw:
 
 
 def drop_raw(engine: Engine, cutoffs: Cutoffs, batch: int = _CHUNK) -> int:
-    """Set `raw` to NULL on every due mail, `batch` mails per transaction (a SQLite writer holds the one write
-    lock, and the SMTP side must get it within its busy timeout); returns how many. Idempotent."""
+    """Delete the `inbound_raw` row of every due mail, `batch` mails per transaction (a SQLite writer holds the
+    one write lock, and the SMTP side must get it within its busy timeout); returns how many. Idempotent."""
     done = 0
     after = 0
     while True:
@@ -73,8 +79,8 @@ def drop_raw(engine: Engine, cutoffs: Cutoffs, batch: int = _CHUNK) -> int:
                                           .order_by(_TABLE.c.id).limit(batch)))
             if not ids:
                 return done
-            done += connection.execute(sa.update(_TABLE).where(_TABLE.c.id.in_(ids), _due(cutoffs))
-                                       .values(raw=None)).rowcount
+            still_due = sa.select(_TABLE.c.id).where(_TABLE.c.id.in_(ids), _due(cutoffs))
+            done += connection.execute(sa.delete(_RAW).where(_RAW.c.inbound_message_id.in_(still_due))).rowcount
         after = ids[-1]
 
 
@@ -85,6 +91,5 @@ def purged_ids(engine: Engine, ids: Iterable[int]) -> set[int]:
     with engine.connect() as connection:
         for start in range(0, len(wanted), _CHUNK):
             chunk = wanted[start:start + _CHUNK]
-            found.update(connection.scalars(sa.select(_TABLE.c.id).where(_TABLE.c.id.in_(chunk),
-                                                                         _TABLE.c.raw.is_(None))))
+            found.update(connection.scalars(sa.select(_TABLE.c.id).where(_TABLE.c.id.in_(chunk), ~_stored())))
     return found

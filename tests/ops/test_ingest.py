@@ -211,7 +211,7 @@ def test_ingest_skips_symlinks_that_leave_the_tree(cli_db: str, tmp_path: Path,
     assert "       1  stored" in captured.out and "       1  skipped (already stored)" in captured.out
     assert f"{tree / 'shadow.eml'}: skipped: a symbolic link to {secret}" in captured.err
     assert [r.size for r in _rows(cli_db, "SELECT size FROM inbound_messages")] == [len(mail)]
-    assert not _rows(cli_db, "SELECT id FROM inbound_messages WHERE raw LIKE '%secret-hash%'")
+    assert not _rows(cli_db, "SELECT inbound_message_id FROM inbound_raw WHERE raw LIKE '%secret-hash%'")
 
 
 def test_ingest_skips_a_fifo_instead_of_hanging(cli_db: str, tmp_path: Path) -> None:

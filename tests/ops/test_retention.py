@@ -23,7 +23,8 @@ def _state(engine: Engine) -> dict[int, tuple[bool, str, str | None, int]]:
     """id -> (raw kept, status, subject, results)"""
     with engine.connect() as connection:
         rows = connection.execute(sa.text(
-            "SELECT m.id, m.raw IS NOT NULL AS kept, m.status, m.subject, "
+            "SELECT m.id, EXISTS (SELECT 1 FROM inbound_raw w WHERE w.inbound_message_id = m.id) AS kept, "
+            "m.status, m.subject, "
             "(SELECT count(*) FROM fax_results r WHERE r.inbound_message_id = m.id) AS results "
             "FROM inbound_messages m ORDER BY m.id"))
         return {r.id: (bool(r.kept), r.status, r.subject, int(r.results)) for r in rows}

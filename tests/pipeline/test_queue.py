@@ -21,7 +21,7 @@ from processor.run.worker import drain
 from processor.store.db import session_scope
 from processor.store.inbound import Envelope, RawStore, WorkQueue
 from processor.store.locks import JobLeases, lock_keys
-from processor.store.models import FaxResultRow, InboundMessage
+from processor.store.models import FaxResultRow, InboundMessage, InboundRaw
 
 SETTINGS = Settings()
 
@@ -243,11 +243,35 @@ def test_raw_bytes_are_read_ahead_within_a_bound(engine: Engine, read_ahead: int
     assert len(seen) == queries
 
 
+def test_claiming_and_recording_a_mail_never_write_its_bytes(engine: Engine) -> None:
+    """The bytes are written once, with the mail: a claim, a lease and an outcome only touch `inbound_messages`
+    (on SQLite any UPDATE of a row rewrites all of it, a large mail's bytes included)."""
+    message_id = _store(engine, interfax_failure("06-5555-0202", "6017", "Busy"))
+    writes: list[str] = []
+
+    def watch(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if "inbound_raw" in statement and not statement.lstrip().upper().startswith("SELECT"):
+            writes.append(statement)
+
+    sa.event.listen(engine, "before_cursor_execute", watch)
+    try:
+        queue = WorkQueue(engine, "node/1")
+        mails = queue.claim(10)
+        queue.extend(mails)
+        outcomes = Pipeline(engine, SETTINGS, queue, "node").run(mails)
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", watch)
+    assert [o.status for o in outcomes] == ["processed"] and _row(engine, message_id).status == "processed"
+    assert writes == []
+    with engine.connect() as connection:
+        assert connection.scalar(sa.select(InboundRaw.raw).where(InboundRaw.inbound_message_id == message_id))
+
+
 def test_a_mail_asked_out_of_order_or_purged_is_still_read_right(engine: Engine) -> None:
     raws = [plain(f"mail {k}") for k in range(4)]
     ids = [_store(engine, raw) for raw in raws]
     with engine.begin() as connection:
-        connection.execute(sa.update(InboundMessage.__table__).where(InboundMessage.id == ids[2]).values(raw=None))
+        connection.execute(sa.delete(InboundRaw.__table__).where(InboundRaw.inbound_message_id == ids[2]))
     queue = WorkQueue(engine, "node/1")
     mails = {mail.id: mail for mail in queue.claim(10)}
     assert queue.raw(mails[ids[1]]) == raws[1]

@@ -114,7 +114,8 @@ def test_long_html_line_survives_through_the_faxbounce_transport(stack: Stack) -
     raw = long_line_html_result(number="03-5555-0105")
     line = next(x for x in raw.split(b"\r\n") if len(x) > POSTFIX_LINE_LIMIT)
     stack.postfix.send(raw, "support@interfax.co.jp", (SENDER, "copy@folded.example.test"))
-    query = ("SELECT m.rcpt_tos, m.raw, r.code, r.outcome FROM inbound_messages m "
+    query = ("SELECT m.rcpt_tos, w.raw, r.code, r.outcome FROM inbound_messages m "
+             "JOIN inbound_raw w ON w.inbound_message_id = m.id "
              "JOIN fax_results r ON r.inbound_message_id = m.id WHERE r.fax_number = '+81355550105' ORDER BY m.id")
     wait_until(lambda: len(stack.rows(query)) == 2, 15, 0.2)
     by_route = {rcpt: (bytes(stored), code, outcome) for rcpt, stored, code, outcome in stack.rows(query)}

@@ -14,7 +14,7 @@ from sqlalchemy.engine import Engine
 from processor.receive.data import SpooledContent
 from processor.receive.smtp import GroupCommitter
 from processor.store.inbound import Envelope, RawStore, StoredMail
-from processor.store.models import InboundMessage
+from processor.store.models import InboundRaw
 
 
 class LargeWaitsForSmall(RawStore):
@@ -62,4 +62,4 @@ def test_a_large_mail_does_not_hold_up_small_ones(engine: Engine, executor: Thre
     assert small.id < large.id and not large.duplicate
     assert not spooled.spooled  # its temporary file is closed once committed
     with engine.connect() as connection:
-        assert connection.scalar(sa.select(InboundMessage.raw).where(InboundMessage.id == large.id)) == big
+        assert connection.scalar(sa.select(InboundRaw.raw).where(InboundRaw.inbound_message_id == large.id)) == big

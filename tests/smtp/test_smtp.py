@@ -27,7 +27,7 @@ from processor.receive.smtp import (
     SinkHandler,
 )
 from processor.store.inbound import RawStore, StoredMail
-from processor.store.models import InboundMessage
+from processor.store.models import InboundMessage, InboundRaw
 
 MAIL = b"From: a@example.com\r\nTo: b@example.com\r\nSubject: t\r\n\r\nbody\r\n"
 
@@ -123,7 +123,8 @@ def test_250_means_stored(engine: Engine, executor: ThreadPoolExecutor) -> None:
     assert len(stored) == 1
     with engine.connect() as connection:
         row = connection.execute(sa.select(InboundMessage.__table__)).one()
-    assert row.raw == MAIL
+        raw = connection.execute(sa.select(InboundRaw.__table__)).one()
+    assert (raw.inbound_message_id, raw.raw) == (row.id, MAIL)
     assert row.mail_from == "bounce@example.com"
     assert row.rcpt_tos == ["fax@faxbounce.test", "other@elsewhere.example"]
     assert row.helo == "mx.example.com"
@@ -147,7 +148,7 @@ def test_long_html_lines_are_accepted(engine: Engine, executor: ThreadPoolExecut
     code, _ = _deliver(SinkHandler(GroupCommitter(RawStore(engine), executor)), mail)
     assert code == 250
     with engine.connect() as connection:
-        assert long_line in connection.scalar(sa.select(InboundMessage.raw))
+        assert long_line in connection.scalar(sa.select(InboundRaw.raw))
 
 
 def test_recipient_policy_and_limit(engine: Engine, executor: ThreadPoolExecutor) -> None:
@@ -318,7 +319,7 @@ def test_smuggled_commands_stay_inside_one_message(engine: Engine, executor: Thr
         controller.stop()
     assert reply.startswith(b"250 ")
     with engine.connect() as connection:
-        raws = list(connection.scalars(sa.select(InboundMessage.raw)))
+        raws = list(connection.scalars(sa.select(InboundRaw.raw)))
     assert len(raws) == 1
     assert b"MAIL FROM:<evil@example.net>" in raws[0] and b"still inside" in raws[0]
 

@@ -108,7 +108,8 @@ def test_unrecognized_mail_is_kept_warned_about_once_and_listed(engine: Engine,
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING and getattr(r, "mail_id", None) == mail_id]
     assert len(warnings) == 1 and "unrecognized" in warnings[0].getMessage()
     assert "sender domain fax.tc" in warnings[0].getMessage()
-    message = _rows(engine, "SELECT status, kind, raw FROM inbound_messages WHERE id = :i", i=mail_id)[0]
+    message = _rows(engine, "SELECT m.status, m.kind, r.raw FROM inbound_messages m "
+                              "JOIN inbound_raw r ON r.inbound_message_id = m.id WHERE m.id = :i", i=mail_id)[0]
     assert (message.status, message.kind, bytes(message.raw)) == ("processed", "unrecognized", raw)
     assert _rows(engine, "SELECT id FROM fax_results") == []
     listed = _rows(engine, "SELECT inbound_message_id, problem, from_address FROM mail_to_look_at")

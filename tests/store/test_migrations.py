@@ -62,3 +62,60 @@ def test_downgrade_to_base_and_back(db_url: str) -> None:
     migrate(eng)
     assert {"inbound_messages", "fax_results"} <= set(sa.inspect(eng).get_table_names())
     eng.dispose()
+
+
+def test_raw_bytes_move_to_inbound_raw_and_back(db_url: str) -> None:
+    """0007: every stored mail's bytes survive the move to `inbound_raw` and the way back, a purged mail stays
+    purged, and nothing that references `inbound_messages` (results, views) is lost on the way."""
+    from alembic import command
+
+    from processor.store.db import alembic_config
+
+    eng = create_db_engine(db_url)
+    migrate(eng, "0006")
+    at = "2026-11-01 00:00:00+00:00"
+    mails = {1: b"Subject: a\r\n\r\nNUL \x00 and 8-bit \xff\r\n", 2: None, 3: b"\r\n" * 300_000}
+    with eng.begin() as connection:
+        for id_, raw in mails.items():
+            connection.execute(sa.text(
+                "INSERT INTO inbound_messages (id, received_at, rcpt_tos, raw, size, sha256, status, attempts) "
+                "VALUES (:id, :at, '[]', :raw, :size, :sha, 'processed', 1)"),
+                {"id": id_, "at": at, "raw": raw, "size": len(raw or b""), "sha": f"{id_:064x}"})
+        connection.execute(sa.text(
+            "INSERT INTO fax_results (inbound_message_id, kind, detected_by, vendor, outcome, reason, created_at) "
+            "VALUES (1, 'interfax_result', 'interfax', 'interfax', 'failed', 'busy', :at)"), {"at": at})
+
+    def results() -> int:
+        with eng.connect() as connection:
+            connection.execute(sa.text("SELECT count(*) FROM failures")).scalar_one()
+            return connection.execute(sa.text("SELECT count(*) FROM fax_results")).scalar_one()
+
+    migrate(eng, "0007")
+    assert "raw" not in {c["name"] for c in sa.inspect(eng).get_columns("inbound_messages")}
+    assert [c["name"] for c in sa.inspect(eng).get_columns("inbound_raw")] == ["inbound_message_id", "raw"]
+    with eng.connect() as connection:
+        moved = dict(connection.execute(sa.text("SELECT inbound_message_id, raw FROM inbound_raw")).all())
+    assert {k: bytes(v) for k, v in moved.items()} == {k: v for k, v in mails.items() if v is not None}
+    assert results() == 1
+
+    config = alembic_config(db_url)
+    with eng.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0006")
+    assert "inbound_raw" not in sa.inspect(eng).get_table_names()
+    with eng.connect() as connection:
+        back = dict(connection.execute(sa.text("SELECT id, raw FROM inbound_messages")).all())
+    assert {k: None if v is None else bytes(v) for k, v in back.items()} == mails
+    assert results() == 1
+    eng.dispose()
+
+
+def test_a_mails_bytes_go_with_its_row(engine: Engine) -> None:
+    """`inbound_raw` rows are deleted with their mail (ON DELETE CASCADE), on both backends."""
+    from processor.store.inbound import Envelope, RawStore
+
+    stored = RawStore(engine).put(b"Subject: gone\r\n\r\n", Envelope(None, ()))
+    with engine.begin() as connection:
+        assert connection.execute(sa.text("SELECT count(*) FROM inbound_raw")).scalar_one() == 1
+        connection.execute(sa.text("DELETE FROM inbound_messages WHERE id = :id"), {"id": stored.id})
+        assert connection.execute(sa.text("SELECT count(*) FROM inbound_raw")).scalar_one() == 0

@@ -12,7 +12,7 @@ from sqlalchemy.engine import Engine
 from processor.errors import RawStoreError
 from processor.store.db import create_db_engine, migrate, session_scope
 from processor.store.inbound import Envelope, RawStore
-from processor.store.models import InboundMessage, MessageStatus
+from processor.store.models import InboundMessage, InboundRaw, MessageStatus
 
 
 def test_put_keeps_bytes_and_envelope(engine: Engine) -> None:
@@ -25,7 +25,7 @@ def test_put_keeps_bytes_and_envelope(engine: Engine) -> None:
     message_id = stored.id
     with session_scope(engine) as session:
         row = session.get_one(InboundMessage, message_id)
-        assert row.raw == raw
+        assert session.get_one(InboundRaw, message_id).raw == raw
         assert row.size == len(raw)
         assert row.sha256 == hashlib.sha256(raw).hexdigest()
         assert row.mail_from == "ab@example.com"  # NUL removed: PostgreSQL refuses it in text
@@ -110,9 +110,11 @@ def test_a_file_is_stored_from_its_chunks(engine: Engine) -> None:
     assert [s.duplicate for s in stored] == [False, False, False]
     with session_scope(engine) as session:
         row = session.get_one(InboundMessage, stored[1].id)
-        assert (row.raw, row.size, row.sha256) == (big, len(big), hashlib.sha256(big).hexdigest())
+        assert (session.get_one(InboundRaw, stored[1].id).raw, row.size, row.sha256) == (
+            big, len(big), hashlib.sha256(big).hexdigest())
         assert row.rcpt_tos == ["r@x"] and row.status == MessageStatus.RECEIVED
-        assert session.get_one(InboundMessage, stored[2].id).raw == b""
+        assert session.get_one(InboundRaw, stored[2].id).raw == b""
+        assert session.get_one(InboundRaw, stored[0].id).raw == b"Subject: small\r\n\r\n"
     # The same bytes again, as a file or as bytes: kept once, and nothing is written.
     again = store.put_many([(_File(big, chunk=777), Envelope(None, ())), (big, Envelope(None, ()))])
     assert [(s.id, s.duplicate) for s in again] == [(stored[1].id, True), (stored[1].id, True)]
@@ -126,7 +128,8 @@ def test_the_same_file_twice_in_one_batch_is_written_once(engine: Engine) -> Non
     assert stored[0].id == stored[1].id and [s.duplicate for s in stored] == [False, True]
     assert (first.passes, second.passes) == (2, 1)  # hashed, then written; the copy only hashed
     with engine.connect() as connection:
-        assert connection.scalar(sa.select(InboundMessage.raw).where(InboundMessage.id == stored[0].id)) == data
+        assert connection.scalar(sa.select(InboundRaw.raw).where(InboundRaw.inbound_message_id == stored[0].id)) == data
+        assert connection.scalar(sa.select(sa.func.count()).select_from(InboundRaw)) == 1
 
 
 def test_a_file_that_does_not_match_its_size_stores_nothing(engine: Engine) -> None:

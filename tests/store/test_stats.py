@@ -15,7 +15,7 @@ from processor.records import Classification, FaxResult
 from processor.store.columns import fit, max_chars
 from processor.store.db import create_db_engine, session_scope
 from processor.store.inbound import Envelope, RawStore
-from processor.store.models import FaxResultRow, FaxSubmissionRow, InboundMessage, MessageStatus
+from processor.store.models import FaxResultRow, FaxSubmissionRow, InboundMessage, InboundRaw, MessageStatus
 from processor.store.results import record_classification, record_failure
 from processor.store.retention import Cutoffs, drop_raw, due_raw, purged_ids
 from processor.store.stats import backlog, database_identity, ingest_summary, processing_counts
@@ -131,8 +131,8 @@ def test_text_is_cut_to_the_models_column_sizes() -> None:
     assert max_chars(InboundMessage.__table__.c.subject) == 2000
     assert fit(FaxResultRow.smtp_reply, "550 5.1.1 user unknown") == "550 5.1."
     assert fit(FaxSubmissionRow.recipient, None) is None
-    with pytest.raises(TypeError, match=r"inbound_messages\.raw declares no length"):
-        max_chars(InboundMessage.raw)
+    with pytest.raises(TypeError, match=r"inbound_raw\.raw declares no length"):
+        max_chars(InboundRaw.raw)
 
 
 def test_clean_text_drops_what_databases_refuse() -> None:
