@@ -92,7 +92,7 @@ class ProcessingSettings:
     max_attempts: int = 3
     """A mail that crashed the worker this many times is marked `error` and skipped."""
     workers: int = 0
-    """Worker processes that classify stored mail; 0 = one on SQLite, else one per CPU core but one."""
+    """Worker processes that classify stored mail; 0 = one per CPU core but one (at least one)."""
     satisfaxtion_senders: tuple[str, ...] = ()
     """Sender addresses of your NET SatisFAXtion server's notification mails."""
     node_name: str = ""

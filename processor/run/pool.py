@@ -34,12 +34,12 @@ def _worker_main(*args: Any) -> None:
     run_worker(*args)
 
 
-def default_workers(database_url: str) -> int:
-    """`processing.workers = 0`: one worker on SQLite, whose single write lock a second worker only waits for;
-    on PostgreSQL one per CPU core but one, which the SMTP process keeps for accepting mail (at least one).
-    Measured by `bench/perf.py --only workers`; each worker also costs ~55 MB."""
-    if database_url.startswith("sqlite"):
-        return 1
+def default_workers() -> int:
+    """`processing.workers = 0`: one per CPU core but one, which the SMTP process keeps for accepting mail (at
+    least one). On 2 cores that is one worker: a second one drains 22 % (SQLite) to 54 % (PostgreSQL) faster
+    end to end but costs ~55 MB more (`bench/perf.py --only workers --only memory`); set it when throughput
+    matters more than memory. The database does not change the rule: SQLite's one write lock serialises
+    recording, but parsing and classifying still run side by side."""
     return max(1, (os.cpu_count() or 1) - 1)
 
 
@@ -50,7 +50,7 @@ class WorkerPool:
     def __init__(self, settings: Settings, log_level: str, give_way_on_sqlite: bool = True) -> None:
         self.settings = settings
         self.log_level = log_level
-        self.count = settings.processing.workers or default_workers(settings.database.url)
+        self.count = settings.processing.workers or default_workers()
         self.ctx = multiprocessing.get_context("spawn")
         self.slots: list[tuple[BaseProcess, Event, Event]] = []
         self.give_way = GiveWay(self.ctx) if give_way_on_sqlite else None
