@@ -123,6 +123,8 @@ def run_worker(settings: Settings, wake: Event, stop: Event, log_level: str = "I
     while not stopping():
         wake.clear()
         try:
+            if failing:  # the batch an outage cut short is still leased to this worker: take it again at once
+                WorkQueue(engine, worker).release_own()
             drain(engine, settings, stopping, worker, give_way,
                   between_batches=lambda: stopping() or jobs.run_due(idle=False))
             jobs.run_due()

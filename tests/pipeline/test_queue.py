@@ -274,3 +274,16 @@ def test_a_mail_asked_out_of_order_or_purged_is_still_read_right(engine: Engine)
     assert queue.raw(mails[ids[2]]) is None
     assert queue.raw(mails[ids[3]]) == raws[3]
     assert queue.raw(mails[ids[3]]) == raws[3]  # asked again: read again
+
+
+def test_a_worker_takes_back_at_once_the_batch_an_outage_cut_short(engine: Engine) -> None:
+    ids = [_store(engine, plain(f"mail {k}")) for k in range(3)]
+    queue, other = WorkQueue(engine, "node/1"), WorkQueue(engine, "node/2")
+    assert sorted(mail.id for mail in queue.claim(10)) == ids  # then the database went away mid-batch
+    held_by_other = _store(engine, plain("mail of another worker"))
+    assert [mail.id for mail in other.claim(10)] == [held_by_other]
+    assert queue.claim(10) == []  # leased to itself until lease_seconds run out
+    assert queue.release_own() == 3
+    retaken = [mail for _ in range(4) for mail in queue.claim(10)]  # an attempt that did not finish: one by one
+    assert sorted(mail.id for mail in retaken) == ids and {mail.attempt for mail in retaken} == {2}
+    assert _row(engine, held_by_other).lease_until is not None  # another worker's lease is not touched
