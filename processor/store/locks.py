@@ -33,8 +33,10 @@ def lock_keys(session: Session, keys: Iterable[str]) -> None:
     write lock already serialises). Released at commit or rollback."""
     if session.get_bind().dialect.name != "postgresql":
         return
-    for key in sorted({_key(k) for k in keys if k}):
-        session.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+    ordered = sorted({_key(k) for k in keys if k})
+    if ordered:  # one round trip; a function scan yields the array's elements, so the locks come in this order
+        session.execute(sa.text("SELECT pg_advisory_xact_lock(key) FROM unnest(CAST(:keys AS bigint[])) AS key"),
+                        {"keys": ordered})
 
 
 def _key(text: str) -> int:

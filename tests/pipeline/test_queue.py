@@ -179,6 +179,25 @@ def test_record_locks_serialise_only_the_same_key(postgres_url: str) -> None:
         engine.dispose()
 
 
+@pytest.mark.postgres
+def test_one_recording_holds_every_key_it_locked_until_it_ends(postgres_url: str) -> None:
+    from processor.store.db import create_db_engine
+    from processor.store.locks import _key
+
+    engine = create_db_engine(postgres_url)
+    keys = ["n:+81355550101", "m:abc@example.co.jp", "n:+81655550202", "n:+81355550101"]
+    try:
+        with session_scope(engine) as session, engine.connect() as other:
+            lock_keys(session, keys)
+            free = {key: other.scalar(sa.text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": _key(key)})
+                    for key in [*keys, "n:+81399999999"]}
+            other.rollback()
+            assert free == {"n:+81355550101": False, "m:abc@example.co.jp": False, "n:+81655550202": False,
+                            "n:+81399999999": True}
+    finally:
+        engine.dispose()
+
+
 def test_give_way_holds_back_only_while_mail_waits() -> None:
     import multiprocessing
 
