@@ -363,19 +363,18 @@ class WorkQueue:
     def release_own(self) -> int:
         """Free this claimer's leases on mail still waiting: after a database outage cut a batch short, its
         mails are taken again at once instead of when their lease runs out (`lease_seconds`, 2 min)."""
-        with self.engine.begin() as connection:
-            return connection.execute(
-                sa.update(_TABLE).where(_TABLE.c.claimed_by == self.worker, _TABLE.c.lease_until.is_not(None),
-                                        _TABLE.c.status == MessageStatus.RECEIVED)
-                .values(lease_until=None)).rowcount
+        return self._release(_TABLE.c.claimed_by == self.worker)
 
     def release_stale(self, node: str) -> int:
         """At a node's start: leases its earlier processes held (they are dead: kill -9, a crash) are freed
         at once instead of running out. Node names must be unique among the nodes sharing a database."""
+        return self._release(_TABLE.c.claimed_by.like(f"{_escape_like(node)}/%", escape="\\"))
+
+    def _release(self, claimed_by: sa.ColumnElement[bool]) -> int:
         with self.engine.begin() as connection:
             return connection.execute(
-                sa.update(_TABLE).where(_TABLE.c.claimed_by.like(f"{_escape_like(node)}/%", escape="\\"),
-                                        _TABLE.c.lease_until.is_not(None), _TABLE.c.status == MessageStatus.RECEIVED)
+                sa.update(_TABLE).where(claimed_by, _TABLE.c.lease_until.is_not(None),
+                                        _TABLE.c.status == MessageStatus.RECEIVED)
                 .values(lease_until=None)).rowcount
 
     def _claim(self, now: datetime, candidates: sa.Select[Any]) -> list[QueuedMail]:
