@@ -577,13 +577,7 @@ def scenario_nodes(workdir: Path, count: int, nodes: int = 3, sessions: int = 8,
 
 def _sweep_daemon(url: str, daemons: list[Daemon]) -> Daemon | None:
     """The daemon one of whose worker processes holds the tracking sweep's lease."""
-    engine = create_db_engine(url)
-    try:
-        with engine.connect() as connection:
-            holder = connection.scalar(sa.text("SELECT holder FROM job_leases WHERE name = 'tracking_sweep' "
-                                               "AND lease_until > now()"))
-    finally:
-        engine.dispose()
+    holder = _sweep_lease(url)
     if not holder or "/" not in holder:
         return None
     pid = holder.rsplit("/", 1)[1]
@@ -597,12 +591,18 @@ def _sweep_daemon(url: str, daemons: list[Daemon]) -> Daemon | None:
 
 
 def _sweep_holder(url: str) -> str | None:
+    """The node whose worker holds the tracking sweep's live lease."""
+    holder = _sweep_lease(url)
+    return holder.split("/", 1)[0] if holder else None
+
+
+def _sweep_lease(url: str) -> str | None:
+    """The worker (`node/pid`) holding the tracking sweep's live lease, if any."""
     engine = create_db_engine(url)
     try:
         with engine.connect() as connection:
-            holder = connection.scalar(sa.text("SELECT holder FROM job_leases WHERE name = 'tracking_sweep' "
-                                               "AND lease_until > now()"))
-        return holder.split("/", 1)[0] if holder else None
+            return connection.scalar(sa.text("SELECT holder FROM job_leases WHERE name = 'tracking_sweep' "
+                                             "AND lease_until > now()"))
     finally:
         engine.dispose()
 
