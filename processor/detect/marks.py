@@ -57,5 +57,7 @@ def vendor_marks(mail: ParsedMail) -> tuple[str, ...]:
 
 
 def _last_line_cause(text: str) -> bool:
-    lines = [line for line in text.split("\n") if line.strip()]
-    return bool(lines) and CAUSE_RE.fullmatch(lines[-1].strip()) is not None
+    """The last line that is not blank is a `*** … ***` cause (read from the end: a body may have millions of
+    lines)."""
+    text = text.rstrip()
+    return bool(text) and CAUSE_RE.fullmatch(text[text.rfind("\n") + 1 :].strip()) is not None
