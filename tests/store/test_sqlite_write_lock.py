@@ -1,0 +1,90 @@
+"""SQLite's one write lock: a mail writer (the SMTP side) tries for it again every millisecond or two, where
+SQLite's own busy handler sleeps 1, 2, 5, 10, 15 ... ms; workers keep SQLite's handler and so leave it to
+the mail writers; and both still give up after `BUSY_TIMEOUT_SECONDS` with "database is locked".
+
+SQLite only: PostgreSQL has no database-wide write lock (its writers lock rows)."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+import types
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from processor.store import db
+from processor.store.db import create_db_engine, migrate
+from processor.store.inbound import Envelope, RawStore
+
+
+@pytest.fixture
+def database(tmp_path: Path) -> str:
+    url = f"sqlite:///{tmp_path / 'lock.sqlite3'}"
+    migrate(create_db_engine(url))
+    return url
+
+
+@pytest.fixture
+def pauses(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Every pause the mail writer takes between its tries for the lock."""
+    taken: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        taken.append(seconds)
+        time.sleep(seconds)
+
+    monkeypatch.setattr(db, "time", types.SimpleNamespace(monotonic=time.monotonic, sleep=sleep))
+    return taken
+
+
+def _hold_write_lock(url: str, seconds: float) -> Iterator[threading.Thread]:
+    """Another connection (as another process would) holds the write lock for `seconds`."""
+    holder = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")
+
+    def release() -> None:
+        time.sleep(seconds)
+        holder.execute("COMMIT")
+        holder.close()
+
+    thread = threading.Thread(target=release)
+    thread.start()
+    yield thread
+    thread.join()
+
+
+def test_a_mail_writer_waits_for_the_lock_in_short_pauses_and_gets_it(database: str, pauses: list[float]) -> None:
+    engine = create_db_engine(database)
+    for _ in _hold_write_lock(database, 0.3):
+        stored = RawStore(engine).put(b"Subject: waited\r\n\r\nbody\r\n", Envelope(None, ("fax@example.com",)))
+    assert not stored.duplicate
+    assert len(pauses) >= 100, "it should try again every millisecond or two while the lock is held"
+    assert max(pauses) <= 0.002
+    with engine.connect() as connection:  # SQLite's handler is back on for everything else
+        assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() == db.BUSY_TIMEOUT_SECONDS * 1000
+
+
+def test_a_mail_writer_gives_up_after_the_busy_timeout(database: str, pauses: list[float],
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(db, "BUSY_TIMEOUT_SECONDS", 0.2)
+    engine = create_db_engine(database)
+    for _ in _hold_write_lock(database, 1.0):
+        started = time.monotonic()
+        with pytest.raises(sa.exc.OperationalError, match="database is locked"), engine.begin():
+            pass
+        waited = time.monotonic() - started
+    assert 0.2 <= waited < 0.9
+    with engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() == 200
+
+
+def test_a_worker_waits_with_sqlites_own_busy_handler(database: str, pauses: list[float]) -> None:
+    worker_engine = create_db_engine(database, durable=False)
+    for _ in _hold_write_lock(database, 0.2):
+        with worker_engine.begin() as connection:
+            connection.exec_driver_sql("UPDATE inbound_messages SET attempts = attempts")
+    assert pauses == [], "a worker's wait is SQLite's, with its growing pauses"
