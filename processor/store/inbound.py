@@ -71,7 +71,7 @@ class RawStore:
     The bytes go in `inbound_raw`, in the same transaction as the `inbound_messages` row. A `RawFile` is
     written from its chunks, never whole in memory: its SHA-256 is computed before the transaction, and
     inside it its `inbound_raw` row is made and filled in place (SQLite: `zeroblob(n)` filled through
-    `blobopen`; PostgreSQL: a binary COPY into a temporary table, then one INSERT ... SELECT). Nobody sees
+    `blobopen`; PostgreSQL: one binary COPY of the id and the bytes into `inbound_raw`). Nobody sees
     the rows before the commit, so a mail is never seen without its bytes.
 
     On SQLite, which has one writer, calls from several threads take turns here rather than in SQLite's busy
@@ -188,17 +188,15 @@ class RawStore:
                 for chunk in _exactly(source, size):
                     blob.write(chunk)
             return
-        with driver.cursor() as cursor:  # type: ignore[union-attr]
-            cursor.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {_UPLOAD} (raw bytea) ON COMMIT DELETE ROWS")
-            with cursor.copy(f"COPY {_UPLOAD} (raw) FROM STDIN (FORMAT BINARY)") as copy:
-                # PostgreSQL's binary COPY: signature, flags, header extension; one tuple of one field.
-                copy.write(b"PGCOPY\n\xff\r\n\x00" + struct.pack("!iihi", 0, 0, 1, size))
-                for chunk in _exactly(source, size):
-                    copy.write(chunk)
-                copy.write(struct.pack("!h", -1))
-            cursor.execute(f"INSERT INTO {_RAW.name} (inbound_message_id, raw) SELECT %s, raw FROM {_UPLOAD}",
-                           (message_id,))
-            cursor.execute(f"DELETE FROM {_UPLOAD}")
+        with driver.cursor() as cursor, cursor.copy(  # type: ignore[union-attr]
+                f"COPY {_RAW.name} (inbound_message_id, raw) FROM STDIN (FORMAT BINARY)") as copy:
+            # PostgreSQL's binary COPY: signature, flags, header extension; then one tuple of two fields, the
+            # id (int8) and the bytes (bytea), each after its length; then the end marker. Straight into the
+            # table: no temporary table, so the role needs no TEMP privilege, only INSERT.
+            copy.write(b"PGCOPY\n\xff\r\n\x00" + struct.pack("!iihiqi", 0, 0, 2, 8, message_id, size))
+            for chunk in _exactly(source, size):
+                copy.write(chunk)
+            copy.write(struct.pack("!h", -1))
 
 
 def _exactly(source: RawFile, size: int) -> Iterator[bytes]:
@@ -211,10 +209,6 @@ def _exactly(source: RawFile, size: int) -> Iterator[bytes]:
         yield chunk
     if written != size:
         raise RawStoreError(f"spooled mail changed size while stored: it was {size} bytes")
-
-
-_UPLOAD = "faxbounce_raw_upload"
-"""PostgreSQL: a connection's temporary table that one large mail's bytes pass through (emptied at commit)."""
 
 
 class _Turns:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -152,3 +153,40 @@ def test_sqlite_checkpoints_a_large_mail_after_its_turn(tmp_path) -> None:
         assert driver.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 1000
         busy, frames, copied = driver.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         assert busy == 0 and frames >= 480 and copied == frames
+
+
+def test_a_large_mail_needs_no_temp_privilege_on_postgresql(postgres_url: str) -> None:
+    """A role with INSERT and SELECT on the tables, in a database where PUBLIC lost `TEMP`, stores a file: the
+    bytes are copied straight into `inbound_raw` (they once passed through a temporary table, and such a role
+    got `451` for every mail over 1 MiB)."""
+    name = f"fb_notemp_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        connection.exec_driver_sql(f'CREATE ROLE "{name}" NOLOGIN')
+    url = sa.engine.make_url(postgres_url).set(database=name)
+    try:
+        owner = create_db_engine(url.render_as_string(hide_password=False))
+        migrate(owner)
+        with owner.begin() as connection:
+            connection.exec_driver_sql(f'REVOKE TEMP ON DATABASE "{name}" FROM PUBLIC')
+            connection.exec_driver_sql(f'GRANT SELECT, INSERT ON inbound_messages, inbound_raw TO "{name}"')
+            connection.exec_driver_sql(f'GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO "{name}"')
+        owner.dispose()
+        role = create_db_engine(url.update_query_dict({"options": f"-crole={name}"}).render_as_string(
+            hide_password=False))
+        with role.connect() as connection:
+            assert connection.exec_driver_sql("SELECT current_user").scalar() == name
+            assert connection.exec_driver_sql("SELECT has_database_privilege(current_database(), 'TEMP')"
+                                              ).scalar() is False
+        big = b"Subject: big\r\n\r\n" + bytes(range(256)) * 8000
+        stored = RawStore(role).put(_File(big, chunk=65536), Envelope("a@x", ("r@x",)))
+        with role.connect() as connection:
+            assert connection.execute(sa.select(InboundRaw.raw).where(
+                InboundRaw.inbound_message_id == stored.id)).scalar_one() == big
+        role.dispose()
+    finally:
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            connection.exec_driver_sql(f'DROP ROLE IF EXISTS "{name}"')
+        admin.dispose()
