@@ -59,11 +59,11 @@ def _hold_write_lock(url: str, seconds: float) -> Iterator[threading.Thread]:
 
 def test_a_mail_writer_waits_for_the_lock_in_short_pauses_and_gets_it(database: str, pauses: list[float]) -> None:
     engine = create_db_engine(database)
-    for _ in _hold_write_lock(database, 0.3):
+    for _ in _hold_write_lock(database, 0.5):
         stored = RawStore(engine).put(b"Subject: waited\r\n\r\nbody\r\n", Envelope(None, ("fax@example.com",)))
     assert not stored.duplicate
-    assert len(pauses) >= 100, "it should try again every millisecond or two while the lock is held"
-    assert max(pauses) <= 0.002
+    assert max(pauses) <= 0.002, "it tries again every millisecond or two while the lock is held"
+    assert len(pauses) >= 25  # ~250 on an idle machine; SQLite's own handler makes none here
     with engine.connect() as connection:  # SQLite's handler is back on for everything else
         assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() == db.BUSY_TIMEOUT_SECONDS * 1000
 
@@ -72,12 +72,12 @@ def test_a_mail_writer_gives_up_after_the_busy_timeout(database: str, pauses: li
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(db, "BUSY_TIMEOUT_SECONDS", 0.2)
     engine = create_db_engine(database)
-    for _ in _hold_write_lock(database, 1.0):
+    for _ in _hold_write_lock(database, 2.0):
         started = time.monotonic()
         with pytest.raises(sa.exc.OperationalError, match="database is locked"), engine.begin():
             pass
         waited = time.monotonic() - started
-    assert 0.2 <= waited < 0.9
+    assert 0.2 <= waited < 1.8
     with engine.connect() as connection:
         assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() == 200
 
