@@ -64,7 +64,7 @@ def create_db_engine(url: str, *, durable: bool = True, **kwargs: Any) -> Engine
         engine = sa.create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_SECONDS}, **kwargs)
         sync = "FULL" if durable else "NORMAL"
         sa.event.listen(engine, "connect", lambda conn, record: _sqlite_pragmas(conn, record, sync))
-        sa.event.listen(engine, "begin", _sqlite_begin if durable else _sqlite_begin_backing_off)
+        sa.event.listen(engine, "begin", lambda connection: _sqlite_begin(connection, poll=durable))
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     engine = sa.create_engine(url, **kwargs)
@@ -112,23 +112,17 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any, synchronous: str = "FUL
     cursor.close()
 
 
-def _sqlite_begin(connection: Any) -> None:
+def _sqlite_begin(connection: Any, poll: bool) -> None:
     # Read-only work (see read_only) begins DEFERRED: in WAL mode it then takes no lock at all, so it never
-    # makes the SMTP side's commits wait.
+    # makes the SMTP side's commits wait. Writers of mail (`poll`) try for the write lock every millisecond
+    # or two; writers of derived rows (the workers) wait with SQLite's own busy handler, whose growing pauses
+    # leave the lock to the mail writers.
     if connection.get_execution_options().get(_READ_ONLY, False):
         connection.exec_driver_sql("BEGIN DEFERRED")
-    else:
+    elif poll:
         _begin_immediate(connection)
-
-
-def _sqlite_begin_backing_off(connection: Any) -> None:
-    """Writers of derived rows (the workers) wait for the write lock with SQLite's own busy handler, whose
-    growing pauses leave the lock to the mail writers, which try again every millisecond or two."""
-    if connection.get_execution_options().get(_READ_ONLY, False):
-        connection.exec_driver_sql("BEGIN DEFERRED")
     else:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
-
 
 
 def _begin_immediate(connection: Any) -> None:
