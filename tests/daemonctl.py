@@ -127,7 +127,8 @@ def start_daemon(db_url: str, tmp_path: Path, args: tuple[str, ...] = (), metric
     log = tmp_path / f"daemon-{smtp_port}.log"
     env = dict(os.environ, FAXBOUNCE_DATABASE_URL=db_url, FAXBOUNCE_SMTP_HOST="127.0.0.1",
                FAXBOUNCE_SMTP_PORT=str(smtp_port), FAXBOUNCE_METRICS_PORT=str(metrics_port),
-               FAXBOUNCE_PROCESSING_POLL_INTERVAL="0.2", FAXBOUNCE_METRICS_CACHE_SECONDS="0", **env_extra)
+               FAXBOUNCE_PROCESSING_POLL_INTERVAL="0.2", FAXBOUNCE_METRICS_CACHE_SECONDS="0")
+    env.update(env_extra)
     env.pop("FAXBOUNCE_CONFIG", None)
     with log.open("wb") as out:
         process = subprocess.Popen([sys.executable, "-m", "processor", *args, "serve"],

@@ -15,7 +15,6 @@ import signal
 import sys
 import time
 from collections.abc import Callable
-from multiprocessing.synchronize import Event
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
@@ -28,14 +27,14 @@ from processor.ops.retention import PURGE_INTERVAL, purge_due
 from processor.run.giveway import GiveWay
 from processor.run.jobs import Job, JobRunner
 from processor.run.pipeline import Pipeline
-from processor.run.pool import node_name
+from processor.run.pool import WakeListener, node_name
 from processor.store.db import create_db_engine, session_scope
 from processor.store.inbound import WorkQueue
 from processor.store.locks import JobLeases
 from processor.store.notify import enqueue_no_result
 from processor.store.tracking import sweep
 
-__all__ = ["drain", "housekeeping_jobs", "run_worker"]
+__all__ = ["drain", "housekeeping_jobs", "main", "run_worker"]
 
 log = logging.getLogger(__name__)
 _NICENESS = 10
@@ -94,13 +93,25 @@ def die_with_parent(parent: int) -> None:
         os.kill(os.getpid(), signal.SIGTERM)
 
 
-def run_worker(settings: Settings, wake: Event, stop: Event, log_level: str = "INFO", index: int = 0,
-               give_way: GiveWay | None = None, count: int = 1, parent: int | None = None) -> None:
-    """Entry point of a worker process: loop until `stop` is set or the daemon is gone."""
-    from processor.logsetup import configure_logging
+def main() -> None:
+    """Entry point of a worker process (`processor.run.pool.WorkerPool` starts it): its arguments arrive
+    pickled on stdin, its wake pipe and the give-way counter as inherited descriptors."""
+    import multiprocessing
+    import pickle
 
-    if parent is not None:
-        die_with_parent(parent)
+    arguments = pickle.load(sys.stdin.buffer)
+    die_with_parent(arguments["parent"])
+    multiprocessing.current_process().name = f"worker-{arguments['index'] + 1}"  # logging's processName
+    give_way_fd = arguments["give_way_fd"]
+    run_worker(arguments["settings"], WakeListener(arguments["wake_fd"]), arguments["log_level"],
+               arguments["index"], GiveWay(give_way_fd) if give_way_fd is not None else None,
+               arguments["count"], arguments["parent"])
+
+
+def run_worker(settings: Settings, wake: WakeListener, log_level: str = "INFO", index: int = 0,
+               give_way: GiveWay | None = None, count: int = 1, parent: int | None = None) -> None:
+    """Loop until the daemon closes the wake pipe or is gone."""
+    from processor.logsetup import configure_logging
 
     configure_logging(log_level, settings.logging.format)
     # Accepting mail comes first: on a busy machine the scheduler gives the SMTP process the CPU and the
@@ -118,7 +129,7 @@ def run_worker(settings: Settings, wake: Event, stop: Event, log_level: str = "I
 
     def stopping() -> bool:
         # The daemon may have been killed (kill -9 sends no stop): its next start brings its own workers.
-        return stop.is_set() or os.getppid() != parent
+        return wake.stopped() or os.getppid() != parent
 
     while not stopping():
         wake.clear()
@@ -141,4 +152,4 @@ def run_worker(settings: Settings, wake: Event, stop: Event, log_level: str = "I
     with contextlib.suppress(SQLAlchemyError):
         jobs.leases.release_all()  # a worker that ends hands its singleton jobs over at once
     engine.dispose()
-    log.info("worker stopped" if stop.is_set() else "worker stopped: the daemon process is gone")
+    log.info("worker stopped" if os.getppid() == parent else "worker stopped: the daemon process is gone")

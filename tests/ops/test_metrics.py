@@ -29,7 +29,7 @@ def _worker_pid(daemon_pid: int) -> int | None:
             cmdline = (stat.parent / "cmdline").read_bytes()
         except OSError:
             continue
-        if int(fields[1]) == daemon_pid and b"spawn_main" in cmdline and b"resource_tracker" not in cmdline:
+        if int(fields[1]) == daemon_pid and b"processor.run.worker" in cmdline:
             return int(stat.parent.name)
     return None
 

@@ -199,9 +199,7 @@ def test_one_recording_holds_every_key_it_locked_until_it_ends(postgres_url: str
 
 
 def test_give_way_holds_back_only_while_mail_waits() -> None:
-    import multiprocessing
-
-    give_way = GiveWay(multiprocessing.get_context("spawn"))
+    give_way = GiveWay()
     assert give_way.batch_size(20) == 20
     started = time.monotonic()
     give_way.wait_for_new_mail()
