@@ -13,6 +13,7 @@ that they cost neither their size in memory again nor the small mails' wait.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fnmatch
 import ipaddress
 import logging
@@ -64,6 +65,9 @@ S554_ACCESS_DENIED = "554 5.7.1 Access denied"
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 _GROWTH = 1024 * 1024
+#: While a large mail's commit holds SQLite's lock, how often the idle small lane looks whether the mails
+#: waiting in the intake file can be moved into the database.
+_INTAKE_RETRY_SECONDS = 0.005
 """A transfer that outgrows its booking asks the budget for at least this much more at a time."""
 LOOPBACK: tuple[Network, ...] = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
 
@@ -180,7 +184,7 @@ class GroupCommitter:
     turns and a small mails' commit goes first when both wait (`RawStore`'s `urgent`)."""
 
     def __init__(self, store: RawStore, executor: Executor, max_batch: int = 200, waiting: Any = None,
-                 max_batch_bytes: int = 8 * 1024 * 1024) -> None:
+                 max_batch_bytes: int = 8 * 1024 * 1024, on_moved: Callable[[], None] | None = None) -> None:
         self.store = store
         self.executor = executor
         """Runs the transactions: give it a thread for each lane (two)."""
@@ -192,6 +196,8 @@ class GroupCommitter:
         self.waiting = waiting
         """Optional shared counter (`.value`) of mails waiting for their commit: the workers read it to let
         the SMTP side have SQLite's one write lock first."""
+        self.on_moved = on_moved
+        """Called when mails that waited in SQLite's intake file are in the database (wakes the workers)."""
         self._small = _Lane(urgent=True)
         self._large = _Lane(urgent=False)
 
@@ -201,6 +207,7 @@ class GroupCommitter:
         lane = self._small if isinstance(raw, bytes) else self._large
         future: asyncio.Future[StoredMail] = asyncio.get_running_loop().create_future()
         lane.pending.append((raw, envelope, future))
+        lane.arrived.set()
         if self.waiting is not None:
             self.waiting.value += 1
         if lane.task is None or lane.task.done():
@@ -211,7 +218,10 @@ class GroupCommitter:
     async def _run(self, lane: _Lane) -> None:
         loop = asyncio.get_running_loop()
         await asyncio.sleep(0)  # let sessions whose DATA ended in the same loop turn join this batch
-        while lane.pending:
+        while lane.pending or (lane.urgent and self.store.intake is not None and self.store.intake.pending):
+            if not lane.pending:  # mail in the intake and none arriving: move it once the large commit is done
+                await self._move_intake(lane)
+                continue
             size, count = 0, 0
             for raw, _envelope, _future in lane.pending[: self.max_batch]:
                 size += len(raw)
@@ -235,6 +245,22 @@ class GroupCommitter:
                 if not future.done():
                     future.set_result(result)
 
+    async def _move_intake(self, lane: _Lane) -> None:
+        lane.arrived.clear()
+        try:
+            moved = await asyncio.get_running_loop().run_in_executor(self.executor, self.store.move_intake)
+        except RawStoreError as exc:  # the mail is safe in the file; try again after a pause
+            log.warning("intake: moving mail into the database failed, trying again: %s", exc)
+            moved, pause = None, 1.0
+        else:
+            pause = _INTAKE_RETRY_SECONDS
+        if moved:
+            if self.on_moved is not None:
+                self.on_moved()
+        elif moved is None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(lane.arrived.wait(), pause)
+
     def _put_many(self, batch: list[tuple[bytes | SpooledContent, Envelope]], urgent: bool) -> list[StoredMail]:
         try:
             return self.store.put_many(batch, urgent=urgent)
@@ -251,6 +277,8 @@ class _Lane:
         self.urgent = urgent
         self.pending: list[tuple[bytes | SpooledContent, Envelope, asyncio.Future[StoredMail]]] = []
         self.task: asyncio.Task[None] | None = None
+        self.arrived = asyncio.Event()
+        """Set by each new mail: a lane waiting to move the intake starts a batch instead."""
 
 
 class SmtpObserver(Protocol):
@@ -355,14 +383,14 @@ class SinkHandler:
             log.warning("store available again, accepting mail")
             self._store_failing = False
         if stored.duplicate:
-            log.info("message %s delivered again (%d bytes from %s): kept once", stored.id, size, meta.peer,
+            log.info("message %s delivered again (%d bytes from %s): kept once", stored.reference, size, meta.peer,
                      extra={"mail_id": stored.id})
         else:
-            log.debug("message %s stored: %d bytes from %s", stored.id, size, meta.peer,
+            log.debug("message %s stored: %d bytes from %s", stored.reference, size, meta.peer,
                       extra={"mail_id": stored.id})
-            if self.on_stored is not None:
+            if self.on_stored is not None and stored.id is not None:
                 self.on_stored(stored.id)
-        return f"250 2.0.0 OK stored as {stored.id}"
+        return f"250 2.0.0 OK stored as {stored.reference}"
 
     async def handle_exception(self, error: Exception) -> str:
         if isinstance(error, TLSSetupException):

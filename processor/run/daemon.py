@@ -23,13 +23,14 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy.engine import Engine
 
 from processor.config import Settings, client_networks
-from processor.errors import FaxbounceError
+from processor.errors import FaxbounceError, RawStoreError
 from processor.ops.metrics import DatabaseCollector, MetricsServer, SmtpMetrics
 from processor.receive.auth import CredentialAuthenticator
 from processor.receive.smtp import AddressPolicy, FaxbounceSMTP, GroupCommitter, SessionGate, SinkHandler
 from processor.run.pool import WorkerPool, node_name
 from processor.store.db import create_db_engine, current_revision, head_revision
 from processor.store.inbound import RawStore, WorkQueue
+from processor.store.intake import open_intake
 
 __all__ = ["ListenError", "SchemaNotCurrent", "serve"]
 
@@ -70,6 +71,7 @@ class Daemon:
 
     settings: Settings
     engine: Engine
+    store: RawStore
     workers: WorkerPool
     metrics: SmtpMetrics
     registry: CollectorRegistry
@@ -94,8 +96,12 @@ def build(settings: Settings, loop: asyncio.AbstractEventLoop) -> Daemon:
     registry = CollectorRegistry()
     metrics = SmtpMetrics(registry)
     executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="store")
+    store = RawStore(engine, open_intake(engine))
+    moved = store.move_intake()  # mails a crash left in SQLite's intake file, before anything is served
+    if moved:
+        log.warning("moved %d mail(s) left in the intake file %s into the database", moved, store.intake.path)
     handler = SinkHandler(
-        GroupCommitter(RawStore(engine), executor, waiting=workers.give_way),
+        GroupCommitter(store, executor, waiting=workers.give_way, on_moved=workers.wake),
         recipients=AddressPolicy(smtp.accepted_recipients),
         senders=AddressPolicy(smtp.allowed_senders),
         max_recipients=smtp.max_recipients,
@@ -127,7 +133,7 @@ def build(settings: Settings, loop: asyncio.AbstractEventLoop) -> Daemon:
             loop=loop,
         )
 
-    return Daemon(settings, engine, workers, metrics, registry, gate, executor, factory)
+    return Daemon(settings, engine, store, workers, metrics, registry, gate, executor, factory)
 
 
 async def start(daemon: Daemon, loop: asyncio.AbstractEventLoop) -> None:
@@ -183,6 +189,10 @@ async def stop(daemon: Daemon, loop: asyncio.AbstractEventLoop) -> None:
             protocol.transport.close()  # sessions still open after the drain: their clients retry
     await loop.run_in_executor(None, daemon.workers.stop, _WORKER_STOP_SECONDS)
     daemon.executor.shutdown(wait=True)
+    try:  # a large mail's commit ended the session's last batch in the intake: no need to wait for the next start
+        daemon.store.move_intake()
+    except RawStoreError as exc:
+        log.warning("intake: mail stays in %s until the next start: %s", daemon.store.intake.path, exc)  # type: ignore[union-attr]
     if daemon.metrics_server is not None:
         daemon.metrics_server.stop()
     daemon.engine.dispose()

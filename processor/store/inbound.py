@@ -27,6 +27,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from processor.errors import RawStoreError
 from processor.store.columns import max_chars
+from processor.store.db import read_only
+from processor.store.intake import Intake, IntakeMail
 from processor.store.models import InboundMessage, InboundRaw, MessageStatus
 from processor.text import clean_text
 
@@ -51,9 +53,18 @@ class Envelope:
 
 @dataclass(frozen=True, slots=True)
 class StoredMail:
-    id: int
+    id: int | None
+    """The mail's `inbound_messages.id`; None while it waits in SQLite's intake file (`intake_key`)."""
     duplicate: bool
     """True when these exact bytes were already stored (nothing new was written)."""
+    intake_key: str | None = None
+    """`sha256:` and the start of the mail's SHA-256, for a mail made durable in the intake file
+    (`processor.store.intake`) while a large mail's commit held SQLite's write lock."""
+
+    @property
+    def reference(self) -> str:
+        """What the 250 names: the row's id, or the intake key."""
+        return str(self.id) if self.id is not None else str(self.intake_key)
 
 
 class RawFile(Protocol):
@@ -76,10 +87,14 @@ class RawStore:
 
     On SQLite, which has one writer, calls from several threads take turns here rather than in SQLite's busy
     handler (which sleeps up to 100 ms between tries), and a call marked `urgent` (small mails that
-    sessions wait for) goes before the others that wait."""
+    sessions wait for) goes before the others that wait. With an `intake` (SQLite), urgent calls that find
+    a large mail's transaction under way append their mails to the intake file instead of waiting for it;
+    the next urgent call that gets its turn moves them into the database in its own transaction."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, intake: Intake | None = None) -> None:
         self.engine = engine
+        self.intake = intake
+        self._reader = read_only(engine)
         dialect = engine.dialect.name
         self._insert = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}.get(dialect)
         if self._insert is None:
@@ -102,10 +117,20 @@ class RawStore:
             raise RawStoreError(f"{type(exc).__name__}: {exc}") from exc
         digests = [row["sha256"] for row in rows]
         large = not all(_in_memory(raw) for raw, _envelope in mails)
+        if urgent and not large and self._large_writing():
+            taken = self._to_intake(rows, mails)
+            if taken is not None:
+                return taken
+        moving: list[IntakeMail] = []
         try:
             # Exits in order: commit, the turn handed on, then (SQLite, large mails) the checkpoint.
             with (self.engine.connect() as connection, self._checkpoint_after(connection, large),
                   self._turn(urgent), connection.begin()):
+                if urgent and self.intake is not None and self.intake.pending:
+                    moving = list(self.intake.pending)
+                    self._move(connection, moving)
+                if not rows:
+                    return []
                 # One cached statement, executed for many rows (SQLAlchemy batches them into few round trips).
                 ids = dict(connection.execute(self._statement, rows).all())
                 filled: set[str] = set()
@@ -134,6 +159,9 @@ class RawStore:
         except Exception as exc:  # the driver's own errors from a file's chunked write
             text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
             raise RawStoreError(f"{type(exc).__name__}: {text}"[:200]) from exc
+        finally:
+            if moving and self._committed(moving):
+                self.intake.clear(len(moving))  # type: ignore[union-attr]
         stored: list[StoredMail] = []
         first_seen: set[str] = set()
         for digest in digests:
@@ -141,6 +169,75 @@ class RawStore:
             first_seen.add(digest)
             stored.append(StoredMail(ids.get(digest) or duplicates[digest], duplicate=not new))
         return stored
+
+    def move_intake(self) -> int | None:
+        """Move what waits in the intake file into the database (the daemon calls this when it starts, when
+        it stops, and when mail stops arriving); the count moved, or None while a large mail's transaction
+        is still under way (try again shortly)."""
+        if self.intake is None or not self.intake.pending:
+            return 0
+        if self._large_writing():
+            return None
+        count = len(self.intake.pending)
+        self.put_many([])
+        return count - len(self.intake.pending)
+
+    def _large_writing(self) -> bool:
+        return self.intake is not None and self._turns is not None and self._turns.large_writing()
+
+    def _to_intake(self, rows: list[dict[str, Any]],
+                   mails: Sequence[tuple[bytes | RawFile, Envelope]]) -> list[StoredMail] | None:
+        """Make these small mails durable in the intake file; None when it is full or cannot be written
+        (they then wait for their turn as usual)."""
+        intake = self.intake
+        assert intake is not None
+        if not intake.has_room(sum(row["size"] for row in rows)):
+            return None
+        digests = [row["sha256"] for row in rows]
+        try:  # already stored? A read, which in WAL mode needs no lock.
+            with self._reader.connect() as connection, connection.begin():
+                stored_ids = dict(connection.execute(
+                    sa.select(_TABLE.c.sha256, _TABLE.c.id).where(_TABLE.c.sha256.in_(set(digests)))).all())
+        except SQLAlchemyError:
+            return None
+        seen = {mail.row["sha256"] for mail in intake.pending}
+        new: list[IntakeMail] = []
+        result: list[StoredMail] = []
+        for digest, row, (raw, _envelope) in zip(digests, rows, mails, strict=True):
+            key = f"sha256:{digest[:16]}"
+            if digest in stored_ids:
+                result.append(StoredMail(stored_ids[digest], duplicate=True))
+            elif digest in seen:
+                result.append(StoredMail(None, duplicate=True, intake_key=key))
+            else:
+                seen.add(digest)
+                new.append(IntakeMail(row, bytes(raw)))  # type: ignore[arg-type]
+                result.append(StoredMail(None, duplicate=False, intake_key=key))
+        try:
+            if new:
+                intake.append(new)
+        except OSError as exc:
+            log.warning("intake %s cannot be written, mail waits for the database: %s", intake.path, exc)
+            return None
+        return result
+
+    def _move(self, connection: sa.Connection, mails: list[IntakeMail]) -> None:
+        """Insert the intake's mails (those not stored already) with their bytes, in the caller's transaction."""
+        ids = dict(connection.execute(self._statement, [mail.row for mail in mails]).all())
+        raws = {mail.row["sha256"]: mail.raw for mail in mails}
+        if ids:
+            connection.execute(sa.insert(_RAW), [{"inbound_message_id": message_id, "raw": raws[digest]}
+                                                 for digest, message_id in ids.items()])
+
+    def _committed(self, mails: list[IntakeMail]) -> bool:
+        """After a transaction that moved these mails ended, with or without an error: are they stored?"""
+        digests = {mail.row["sha256"] for mail in mails}
+        try:
+            with self._reader.connect() as connection, connection.begin():
+                found = set(connection.scalars(sa.select(_TABLE.c.sha256).where(_TABLE.c.sha256.in_(digests))))
+        except SQLAlchemyError:
+            return False
+        return found == digests
 
     def known(self, raw: bytes) -> int | None:
         """The id of a stored mail with exactly these bytes, if any."""
@@ -217,7 +314,12 @@ class _Turns:
     def __init__(self) -> None:
         self._condition = threading.Condition()
         self._busy = False
+        self._holder_urgent = False
         self._urgent = 0
+
+    def large_writing(self) -> bool:
+        """A call not marked urgent (a large mail's) has the turn."""
+        return self._busy and not self._holder_urgent
 
     @contextmanager
     def turn(self, urgent: bool) -> Iterator[None]:
@@ -227,7 +329,7 @@ class _Turns:
                 self._condition.wait_for(lambda: not self._busy and (urgent or not self._urgent))
             finally:
                 self._urgent -= urgent
-            self._busy = True
+            self._busy, self._holder_urgent = True, urgent
         try:
             yield
         finally:

@@ -3,18 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from aiosmtpd.smtp import Envelope as SmtpEnvelope
+from aiosmtpd.smtp import Session
+from slowmail import SlowLargeMail
 from sqlalchemy.engine import Engine
 
 from processor.receive.data import SpooledContent
-from processor.receive.smtp import GroupCommitter
+from processor.receive.smtp import GroupCommitter, SinkHandler
+from processor.store.db import create_db_engine, migrate
 from processor.store.inbound import Envelope, RawStore, StoredMail
-from processor.store.models import InboundRaw
+from processor.store.intake import open_intake
+from processor.store.models import InboundMessage, InboundRaw
 
 
 class LargeWaitsForSmall(RawStore):
@@ -63,3 +71,42 @@ def test_a_large_mail_does_not_hold_up_small_ones(engine: Engine, executor: Thre
     assert not spooled.spooled  # its temporary file is closed once committed
     with engine.connect() as connection:
         assert connection.scalar(sa.select(InboundRaw.raw).where(InboundRaw.inbound_message_id == large.id)) == big
+
+
+def test_small_mails_wait_in_the_intake_not_for_a_large_commit(tmp_path: Path,
+                                                                executor: ThreadPoolExecutor) -> None:
+    """SQLite: a small mail arriving while a large mail's transaction holds the write lock is answered 250
+    from the intake file, and moved into the database, with the workers woken, once that commit is done."""
+    engine = create_db_engine(f"sqlite:///{tmp_path / 'faxbounce.sqlite3'}")
+    migrate(engine)
+    store = RawStore(engine, open_intake(engine))
+    slow = SlowLargeMail()
+    small = b"Subject: small\r\n\r\nbody\r\n"
+
+    async def deliver() -> tuple[str, float, StoredMail]:
+        moved = asyncio.Event()
+        committer = GroupCommitter(store, executor, on_moved=moved.set)
+        handler = SinkHandler(committer)
+        large = asyncio.create_task(committer.put(slow, Envelope("big@example.jp", ("r@x",))))
+        while not store._large_writing():
+            await asyncio.sleep(0.005)
+        session, envelope = Session(asyncio.get_running_loop()), SmtpEnvelope()
+        session.peer = ("192.0.2.7", 40000)
+        envelope.mail_from, envelope.rcpt_tos, envelope.original_content = "a@example.jp", ["r@x"], small
+        started = time.monotonic()
+        reply = await handler.handle_DATA(None, session, envelope)  # type: ignore[arg-type]
+        answered = time.monotonic() - started
+        slow.release.set()
+        stored = await large
+        await asyncio.wait_for(moved.wait(), 10)
+        return reply, answered, stored
+
+    reply, answered, large = asyncio.run(deliver())
+    digest = hashlib.sha256(small).hexdigest()
+    assert reply == f"250 2.0.0 OK stored as sha256:{digest[:16]}" and answered < 2
+    with engine.connect() as connection:
+        row = connection.execute(sa.select(InboundMessage.id, InboundMessage.mail_from, InboundMessage.peer)
+                                 .where(InboundMessage.sha256 == digest)).one()
+    assert row.mail_from == "a@example.jp" and row.peer == "192.0.2.7:40000" and row.id > large.id
+    assert store.intake is not None and not store.intake.pending and store.intake.path.stat().st_size == 0
+    engine.dispose()
