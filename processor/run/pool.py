@@ -74,12 +74,21 @@ class WakePipe:
 
 
 class WakeListener:
-    """A worker's end of its wake pipe."""
+    """A worker's end of its wake pipe, and its stop flag: the pipe closed, or SIGTERM (`request_stop`)."""
 
     def __init__(self, fd: int) -> None:
         self._fd = fd
         os.set_blocking(fd, False)
         self._closed = False
+        self._signals, signalled = os.pipe()  # a signal handler's write ends a wait at once
+        os.set_blocking(signalled, False)
+        self._signalled = signalled
+
+    def request_stop(self) -> None:
+        """Stop after the mail in hand (safe in a signal handler)."""
+        self._closed = True
+        with contextlib.suppress(OSError):
+            os.write(self._signalled, b"s")
 
     def clear(self) -> None:
         """Forget the wake-ups so far; notice a closed pipe."""
@@ -98,7 +107,7 @@ class WakeListener:
     def wait(self, seconds: float) -> None:
         """Sleep until woken, stopped or `seconds` have passed."""
         if not self._closed:
-            select.select([self._fd], [], [], seconds)
+            select.select([self._fd, self._signals], [], [], seconds)
 
 
 @dataclass

@@ -77,20 +77,21 @@ def housekeeping_jobs(settings: Settings) -> list[Job]:
 
 
 def die_with_parent(parent: int) -> None:
-    """Have the kernel end this worker when the daemon that spawned it dies (Linux `PR_SET_PDEATHSIG`).
+    """Have the kernel kill this worker when the daemon that spawned it dies (Linux `PR_SET_PDEATHSIG`).
 
     A node killed with `kill -9` must behave as a node that crashed: workers left behind would go on renewing
     their leases, so the node's singleton jobs and claimed mail would stay held by a node that is gone. The
-    daemon spawns its workers from its main thread, whose end is the process's end. Elsewhere the worker
-    notices the daemon's end between batches (`os.getppid()`)."""
+    signal is SIGKILL, not SIGTERM, which a worker takes as "finish the batch", and a worker blocked in the
+    database would finish nothing. The daemon spawns its workers from its main thread, whose end is the
+    process's end. Elsewhere the worker notices the daemon's end between batches (its wake pipe closes)."""
     if not sys.platform.startswith("linux"):
         return
     import ctypes
 
     with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
     if os.getppid() != parent:  # the daemon died before the request took effect
-        os.kill(os.getpid(), signal.SIGTERM)
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def main() -> None:
@@ -102,8 +103,12 @@ def main() -> None:
     arguments = pickle.load(sys.stdin.buffer)
     die_with_parent(arguments["parent"])
     multiprocessing.current_process().name = f"worker-{arguments['index'] + 1}"  # logging's processName
+    wake = WakeListener(arguments["wake_fd"])
+    # systemd's stop sends SIGTERM to every process of the service at once: the worker finishes the mail in
+    # hand, as the daemon's own stop asks, instead of dying in the middle of recording it.
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: wake.request_stop())
     give_way_fd = arguments["give_way_fd"]
-    run_worker(arguments["settings"], WakeListener(arguments["wake_fd"]), arguments["log_level"],
+    run_worker(arguments["settings"], wake, arguments["log_level"],
                arguments["index"], GiveWay(give_way_fd) if give_way_fd is not None else None,
                arguments["count"], arguments["parent"])
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -50,6 +53,18 @@ def test_closing_the_pipe_stops_a_waiting_worker_at_once() -> None:
         assert _waited(listener, 5) < 0.5
         assert listener.stopped()
     finally:
+        pipe.handed_over()
+
+
+def test_a_stop_request_ends_a_wait_at_once() -> None:
+    """What the worker's SIGTERM handler calls: systemd's stop signals every process of the service."""
+    pipe, listener = _listener()
+    try:
+        threading.Timer(0.1, listener.request_stop).start()
+        assert _waited(listener, 5) < 1
+        assert listener.stopped()
+    finally:
+        pipe.close()
         pipe.handed_over()
 
 
@@ -114,3 +129,22 @@ def test_the_daemon_runs_its_workers_and_nothing_else_and_stops_them_at_once(db_
         daemon.stop()
     text = daemon.log.read_text()
     assert text.count("worker stopped") == 2 and "still busy" not in text and "gone" not in text, text
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_worker_sent_sigterm_finishes_and_exits_cleanly(db_url: str, tmp_path: Path) -> None:
+    """systemd's stop sends SIGTERM to the worker too: it ends its loop (exit 0), it does not die of the
+    signal in the middle of a batch; the daemon, still up, starts a new one."""
+    engine = create_db_engine(db_url)
+    migrate(engine)
+    engine.dispose()
+    daemon = start_daemon(db_url, tmp_path, metrics=False, FAXBOUNCE_PROCESSING_POLL_INTERVAL="30")
+    try:
+        assert wait_until(lambda: "started as" in daemon.log.read_text(), 30)
+        (worker,) = _children(daemon.process.pid)
+        os.kill(worker, signal.SIGTERM)
+        assert wait_until(lambda: "worker-1 exited with code 0" in daemon.log.read_text(), 10), \
+            daemon.log.read_text()
+        assert wait_until(lambda: daemon.log.read_text().count("started as") == 2, 30)
+    finally:
+        assert daemon.stop() == 0
