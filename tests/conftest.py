@@ -85,3 +85,14 @@ def engine(db_url: str) -> Iterator[Engine]:
     migrate(eng)
     yield eng
     eng.dispose()
+
+
+@pytest.fixture
+def sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
+    """A migrated SQLite database file, for what only SQLite has (its intake file, its one write lock)."""
+    from processor.store.db import create_db_engine, migrate
+
+    eng = create_db_engine(f"sqlite:///{tmp_path / 'faxbounce.sqlite3'}")
+    migrate(eng)
+    yield eng
+    eng.dispose()

@@ -60,17 +60,24 @@ class WakePipe:
         os.set_blocking(self._write_fd, False)
 
     def ring(self) -> None:
-        with contextlib.suppress(BlockingIOError, BrokenPipeError, OSError):
-            os.write(self._write_fd, b"w")  # a full pipe already holds a wake-up; a dead reader is restarted
+        if self._write_fd < 0:
+            return
+        with contextlib.suppress(OSError):  # full: it already holds a wake-up; a dead reader is restarted
+            os.write(self._write_fd, b"w")
 
     def handed_over(self) -> None:
         """The worker has its copy of the read end: close ours, so the pipe ends when the worker does."""
-        os.close(self.read_fd)
+        if self.read_fd >= 0:
+            os.close(self.read_fd)
+            self.read_fd = -1
 
     def close(self) -> None:
-        """Stop the worker (it reads the end of the pipe), or forget a dead one."""
-        with contextlib.suppress(OSError):
-            os.close(self._write_fd)
+        """Stop the worker (it reads the end of the pipe), or forget a dead one. Closing twice is harmless:
+        the descriptor is never closed again, so a number reused meanwhile is not touched."""
+        if self._write_fd >= 0:
+            with contextlib.suppress(OSError):
+                os.close(self._write_fd)
+            self._write_fd = -1
 
 
 class WakeListener:

@@ -8,6 +8,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -18,10 +20,15 @@ from processor.run.pool import WakeListener, WakePipe
 from processor.store.db import create_db_engine, migrate
 
 
-def _listener() -> tuple[WakePipe, WakeListener]:
+@contextmanager
+def _listener() -> Iterator[tuple[WakePipe, WakeListener]]:
     pipe = WakePipe()
     listener = WakeListener(pipe.read_fd)  # in a worker this is the inherited copy of the read end
-    return pipe, listener
+    try:
+        yield pipe, listener
+    finally:
+        pipe.close()
+        pipe.handed_over()
 
 
 def _waited(listener: WakeListener, seconds: float) -> float:
@@ -31,47 +38,40 @@ def _waited(listener: WakeListener, seconds: float) -> float:
 
 
 def test_a_ring_wakes_the_worker_and_clear_forgets_it() -> None:
-    pipe, listener = _listener()
-    try:
+    with _listener() as (pipe, listener):
         assert _waited(listener, 0.2) >= 0.15  # nothing rang: the full wait
         pipe.ring()
         assert _waited(listener, 5) < 0.5
         listener.clear()
         assert _waited(listener, 0.2) >= 0.15  # the ring was consumed
         assert not listener.stopped()
-    finally:
-        pipe.close()
-        pipe.handed_over()
 
 
 def test_closing_the_pipe_stops_a_waiting_worker_at_once() -> None:
-    pipe, listener = _listener()
-    try:
+    with _listener() as (pipe, listener):
         pipe.ring()
         pipe.close()
         assert listener.stopped()  # the wake byte before the end is no obstacle
         assert _waited(listener, 5) < 0.5
         assert listener.stopped()
-    finally:
-        pipe.handed_over()
+        reused = os.pipe()  # likely the numbers just freed
+        pipe.close()  # again, as the daemon's stop after a restart may: nothing else is closed
+        for fd in reused:
+            os.fstat(fd)
+            os.close(fd)
 
 
 def test_a_stop_request_ends_a_wait_at_once() -> None:
     """What the worker's SIGTERM handler calls: systemd's stop signals every process of the service."""
-    pipe, listener = _listener()
-    try:
+    with _listener() as (_pipe, listener):
         threading.Timer(0.1, listener.request_stop).start()
         assert _waited(listener, 5) < 1
         assert listener.stopped()
-    finally:
-        pipe.close()
-        pipe.handed_over()
 
 
 def test_ringing_never_blocks_the_daemon_on_a_busy_worker() -> None:
     """One ring per stored mail: a worker busy for minutes must not fill the pipe and stall the event loop."""
-    pipe, listener = _listener()
-    try:
+    with _listener() as (pipe, listener):
         started = time.monotonic()
         for _ in range(200_000):  # three times what a Linux pipe buffers
             pipe.ring()
@@ -80,8 +80,6 @@ def test_ringing_never_blocks_the_daemon_on_a_busy_worker() -> None:
         assert not listener.stopped()
         pipe.close()
         assert listener.stopped()  # a stop is a closed pipe, never a byte that a full pipe could drop
-    finally:
-        pipe.handed_over()
 
 
 def test_a_worker_process_reads_the_give_way_counter_by_its_descriptor() -> None:

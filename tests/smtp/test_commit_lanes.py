@@ -8,7 +8,6 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -19,7 +18,6 @@ from sqlalchemy.engine import Engine
 
 from processor.receive.data import SpooledContent
 from processor.receive.smtp import GroupCommitter, SinkHandler
-from processor.store.db import create_db_engine, migrate
 from processor.store.inbound import Envelope, RawStore, StoredMail
 from processor.store.intake import open_intake
 from processor.store.models import InboundMessage, InboundRaw
@@ -73,12 +71,11 @@ def test_a_large_mail_does_not_hold_up_small_ones(engine: Engine, executor: Thre
         assert connection.scalar(sa.select(InboundRaw.raw).where(InboundRaw.inbound_message_id == large.id)) == big
 
 
-def test_small_mails_wait_in_the_intake_not_for_a_large_commit(tmp_path: Path,
+def test_small_mails_wait_in_the_intake_not_for_a_large_commit(sqlite_engine: Engine,
                                                                 executor: ThreadPoolExecutor) -> None:
     """SQLite: a small mail arriving while a large mail's transaction holds the write lock is answered 250
     from the intake file, and moved into the database, with the workers woken, once that commit is done."""
-    engine = create_db_engine(f"sqlite:///{tmp_path / 'faxbounce.sqlite3'}")
-    migrate(engine)
+    engine = sqlite_engine
     store = RawStore(engine, open_intake(engine))
     slow = SlowLargeMail()
     small = b"Subject: small\r\n\r\nbody\r\n"
@@ -109,4 +106,3 @@ def test_small_mails_wait_in_the_intake_not_for_a_large_commit(tmp_path: Path,
                                  .where(InboundMessage.sha256 == digest)).one()
     assert row.mail_from == "a@example.jp" and row.peer == "192.0.2.7:40000" and row.id > large.id
     assert store.intake is not None and not store.intake.pending and store.intake.path.stat().st_size == 0
-    engine.dispose()

@@ -20,17 +20,8 @@ from sqlalchemy.engine import Engine
 from processor.config import MetricsSettings, SmtpSettings
 from processor.logsetup import TEXT_FORMAT, JsonFormatter, TextFormatter
 from processor.ops.metrics import MetricsServer
-from processor.store.db import create_db_engine, migrate
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
-    engine = create_db_engine(f"sqlite:///{tmp_path / 'metrics.sqlite3'}")
-    migrate(engine)
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ import hashlib
 import logging
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,6 @@ from mailfactory import interfax_failure
 from slowmail import SlowLargeMail
 from sqlalchemy.engine import Engine
 
-from processor.store.db import create_db_engine, migrate
 from processor.store.inbound import Envelope, RawStore, StoredMail, _row
 from processor.store.intake import Intake, IntakeMail, intake_path, open_intake
 from processor.store.models import InboundMessage, InboundRaw
@@ -45,14 +43,6 @@ def _large_under_way(store: RawStore) -> tuple[SlowLargeMail, threading.Thread]:
         assert time.monotonic() < deadline, "the large mail's transaction never started"
         time.sleep(0.005)
     return large, thread
-
-
-@pytest.fixture
-def sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
-    engine = create_db_engine(f"sqlite:///{tmp_path / 'faxbounce.sqlite3'}")
-    migrate(engine)
-    yield engine
-    engine.dispose()
 
 
 def test_only_sqlite_has_an_intake(engine: Engine) -> None:
