@@ -52,6 +52,9 @@ class SmtpMetrics:
                                       registry=registry)
         self.duplicates = Counter("faxbounce_messages_duplicate",
                                   "Mails answered 250 whose exact bytes were already stored", registry=registry)
+        self.intake = Counter("faxbounce_messages_intake",
+                              "Mails answered 250 from SQLite's intake file while a large mail's commit held the "
+                              "write lock (moved into the database right after)", registry=registry)
         self.tempfailed_total = Counter("faxbounce_messages_tempfailed",
                                         "Mails answered 4xx (the client keeps and retries them), by reason",
                                         ["reason"], registry=registry)
@@ -87,12 +90,14 @@ class SmtpMetrics:
     def rejected(self, stage: str) -> None:
         self.rejected_total.labels(stage).inc()
 
-    def accepted(self, size: int, commit_seconds: float, duplicate: bool) -> None:
+    def accepted(self, size: int, commit_seconds: float, duplicate: bool, intake: bool = False) -> None:
         self.accepted_total.inc()
         self.bytes.inc(size)
         self.commit_seconds.observe(commit_seconds)
         if duplicate:
             self.duplicates.inc()
+        if intake:
+            self.intake.inc()
 
     def tempfailed(self, reason: str) -> None:
         self.tempfailed_total.labels(reason).inc()

@@ -286,7 +286,7 @@ class SmtpObserver(Protocol):
 
     def session_opened(self) -> None: ...
     def rejected(self, stage: str) -> None: ...
-    def accepted(self, size: int, commit_seconds: float, duplicate: bool) -> None: ...
+    def accepted(self, size: int, commit_seconds: float, duplicate: bool, intake: bool = False) -> None: ...
     def tempfailed(self, reason: str) -> None: ...
     def limited(self, limit: str) -> None: ...
     def tls_failed(self) -> None: ...
@@ -301,7 +301,7 @@ class NoObserver:
     def rejected(self, stage: str) -> None:
         pass
 
-    def accepted(self, size: int, commit_seconds: float, duplicate: bool) -> None:
+    def accepted(self, size: int, commit_seconds: float, duplicate: bool, intake: bool = False) -> None:
         pass
 
     def tempfailed(self, reason: str) -> None:
@@ -378,7 +378,8 @@ class SinkHandler:
             full = _is_full(exc)
             self.observer.tempfailed("storage_full" if full else "store_failed")
             return S452_STORAGE_FULL if full else S451_STORE_FAILED
-        self.observer.accepted(size, time.perf_counter() - started, stored.duplicate)
+        self.observer.accepted(size, time.perf_counter() - started, stored.duplicate,
+                               intake=stored.id is None and not stored.duplicate)
         if self._store_failing:
             log.warning("store available again, accepting mail")
             self._store_failing = False

@@ -13,9 +13,11 @@ import pytest
 import sqlalchemy as sa
 from aiosmtpd.smtp import Envelope as SmtpEnvelope
 from aiosmtpd.smtp import Session
+from prometheus_client import CollectorRegistry
 from slowmail import SlowLargeMail
 from sqlalchemy.engine import Engine
 
+from processor.ops.metrics import SmtpMetrics
 from processor.receive.data import SpooledContent
 from processor.receive.smtp import GroupCommitter, SinkHandler
 from processor.store.inbound import Envelope, RawStore, StoredMail
@@ -79,11 +81,13 @@ def test_small_mails_wait_in_the_intake_not_for_a_large_commit(sqlite_engine: En
     store = RawStore(engine, open_intake(engine))
     slow = SlowLargeMail()
     small = b"Subject: small\r\n\r\nbody\r\n"
+    registry = CollectorRegistry()
+    metrics = SmtpMetrics(registry)
 
     async def deliver() -> tuple[str, float, StoredMail]:
         moved = asyncio.Event()
         committer = GroupCommitter(store, executor, on_moved=moved.set)
-        handler = SinkHandler(committer)
+        handler = SinkHandler(committer, observer=metrics)
         large = asyncio.create_task(committer.put(slow, Envelope("big@example.jp", ("r@x",))))
         while not store._large_writing():
             await asyncio.sleep(0.005)
@@ -101,6 +105,8 @@ def test_small_mails_wait_in_the_intake_not_for_a_large_commit(sqlite_engine: En
     reply, answered, large = asyncio.run(deliver())
     digest = hashlib.sha256(small).hexdigest()
     assert reply == f"250 2.0.0 OK stored as sha256:{digest[:16]}" and answered < 2
+    assert registry.get_sample_value("faxbounce_messages_intake_total") == 1
+    assert registry.get_sample_value("faxbounce_messages_accepted_total") == 1
     with engine.connect() as connection:
         row = connection.execute(sa.select(InboundMessage.id, InboundMessage.mail_from, InboundMessage.peer)
                                  .where(InboundMessage.sha256 == digest)).one()
