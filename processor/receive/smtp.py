@@ -65,10 +65,10 @@ S554_ACCESS_DENIED = "554 5.7.1 Access denied"
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 _GROWTH = 1024 * 1024
-#: While a large mail's commit holds SQLite's lock, how often the idle small lane looks whether the mails
-#: waiting in the intake file can be moved into the database.
-_INTAKE_RETRY_SECONDS = 0.005
 """A transfer that outgrows its booking asks the budget for at least this much more at a time."""
+_INTAKE_RETRY_SECONDS = 0.005
+"""While a large mail's commit holds SQLite's lock, how often the idle small lane looks whether the mails
+waiting in the intake file can be moved into the database."""
 LOOPBACK: tuple[Network, ...] = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
 
 
@@ -220,7 +220,8 @@ class GroupCommitter:
         await asyncio.sleep(0)  # let sessions whose DATA ended in the same loop turn join this batch
         while lane.pending or (lane.urgent and self.store.intake is not None and self.store.intake.pending):
             if not lane.pending:  # mail in the intake and none arriving: move it once the large commit is done
-                await self._move_intake(lane)
+                if not await self._move_intake(lane):
+                    return
                 continue
             size, count = 0, 0
             for raw, _envelope, _future in lane.pending[: self.max_batch]:
@@ -245,10 +246,13 @@ class GroupCommitter:
                 if not future.done():
                     future.set_result(result)
 
-    async def _move_intake(self, lane: _Lane) -> None:
+    async def _move_intake(self, lane: _Lane) -> bool:
+        """One try at moving the intake; False once the daemon is stopping (its stop moves what is left)."""
         lane.arrived.clear()
         try:
             moved = await asyncio.get_running_loop().run_in_executor(self.executor, self.store.move_intake)
+        except RuntimeError:  # the store threads are shut down
+            return False
         except RawStoreError as exc:  # the mail is safe in the file; try again after a pause
             log.warning("intake: moving mail into the database failed, trying again: %s", exc)
             moved, pause = None, 1.0
@@ -260,6 +264,7 @@ class GroupCommitter:
         elif moved is None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(lane.arrived.wait(), pause)
+        return True
 
     def _put_many(self, batch: list[tuple[bytes | SpooledContent, Envelope]], urgent: bool) -> list[StoredMail]:
         try:

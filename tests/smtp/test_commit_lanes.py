@@ -20,8 +20,8 @@ from sqlalchemy.engine import Engine
 from processor.ops.metrics import SmtpMetrics
 from processor.receive.data import SpooledContent
 from processor.receive.smtp import GroupCommitter, SinkHandler
-from processor.store.inbound import Envelope, RawStore, StoredMail
-from processor.store.intake import open_intake
+from processor.store.inbound import Envelope, RawStore, StoredMail, _row
+from processor.store.intake import IntakeMail, open_intake
 from processor.store.models import InboundMessage, InboundRaw
 
 
@@ -112,3 +112,18 @@ def test_small_mails_wait_in_the_intake_not_for_a_large_commit(sqlite_engine: En
                                  .where(InboundMessage.sha256 == digest)).one()
     assert row.mail_from == "a@example.jp" and row.peer == "192.0.2.7:40000" and row.id > large.id
     assert store.intake is not None and not store.intake.pending and store.intake.path.stat().st_size == 0
+
+
+def test_a_stopping_daemon_leaves_the_intake_to_its_own_stop(sqlite_engine: Engine) -> None:
+    """Once the store threads are shut down the small lane stops trying to move the intake (the daemon's
+    stop moves what is left, or the next start does), instead of failing in a task nobody awaits."""
+    intake = open_intake(sqlite_engine)
+    assert intake is not None
+    intake.append([IntakeMail(_row(b"Subject: waiting\r\n\r\n", Envelope(None, ())), b"Subject: waiting\r\n\r\n")])
+    store = RawStore(sqlite_engine, intake)
+    pool = ThreadPoolExecutor(1)
+    pool.shutdown()
+    committer = GroupCommitter(store, pool)
+    asyncio.run(committer._run(committer._small))
+    assert len(intake.pending) == 1
+    assert store.move_intake() == 1
