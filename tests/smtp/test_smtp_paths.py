@@ -1,0 +1,60 @@
+"""MAIL FROM and RCPT TO paths: the fast reading of plain `<local@domain>` gives what aiosmtpd's parser gives."""
+
+from __future__ import annotations
+
+import pytest
+from aiosmtpd.smtp import SMTP
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from processor.receive.smtp import FaxbounceSMTP
+
+
+def _session(local_part_limit: int = 0) -> FaxbounceSMTP:
+    # Only `local_part_limit` is read by either method; a session without a connection is enough.
+    protocol = FaxbounceSMTP.__new__(FaxbounceSMTP)
+    protocol.local_part_limit = local_part_limit
+    return protocol
+
+
+def _both(arg: str, local_part_limit: int = 0) -> tuple[tuple[str | None, str | None], tuple[str | None, str | None]]:
+    protocol = _session(local_part_limit)
+    return protocol._getaddr(arg), SMTP._getaddr(protocol, arg)
+
+
+PATHS = [
+    "<noreply@fax.tc>", "<noreply@fax.tc> SIZE=2048", "<noreply@fax.tc>  SIZE=1 BODY=8BITMIME",
+    "<a.b+tag@x-y.example.co.jp>", "<A!#$%&'*+/=?^_`{|}~-z@EXAMPLE.JP>", "<a@b>\tSIZE=1",
+    "<a@b> (comment) SIZE=1", "<a@b>   ", "<a@b> ", "<>", "<> SIZE=1", "a@b.example", "a@b.example SIZE=1",
+    " <a@b.example>", '<"quoted local"@b.example>', "<a..b@c>", "<.a@b>", "<a.@b>", "<@route:a@b>",
+    "<a@[192.0.2.1]>", "<ü@b.example>", "<a@ü.example>", "<a@b.example", "<a@b.example>x", "<a@-b.example>",
+    "<a@b..example>", "<a@b.>", "", "<a b@c>", "<a@b c>", "<a(c)@b>", "<a@b>(c)", "<a@b> SIZE=1 (c)",
+]
+
+
+@pytest.mark.parametrize("arg", PATHS)
+def test_plain_and_odd_paths_read_as_aiosmtpd_reads_them(arg: str) -> None:
+    fast, reference = _both(arg)
+    assert fast == reference
+
+
+def test_the_local_part_limit_still_applies() -> None:
+    long_local = "x" * 65
+    assert _both(f"<{long_local}@b.example>", local_part_limit=64) == ((None, None), (None, None))
+    assert _both(f"<{'x' * 64}@b.example>", local_part_limit=64)[0] == (f"{'x' * 64}@b.example", "")
+
+
+def test_the_fast_reading_replaces_aiosmtpd_s_own() -> None:
+    """aiosmtpd's method is private: if a release renamed it, the override would silently stop applying."""
+    assert callable(SMTP._getaddr) and FaxbounceSMTP._getaddr is not SMTP._getaddr
+    assert _session()._getaddr("<a@b.example> SIZE=1") == ("a@b.example", "SIZE=1")
+
+
+_PIECE = st.text(alphabet="ab.-+@<>() \t\"[]:ü1", max_size=12)
+
+
+@settings(max_examples=400, deadline=None)
+@given(local=_PIECE, domain=_PIECE, rest=_PIECE, lead=st.sampled_from(["", " ", "<"]))
+def test_generated_paths_read_the_same(local: str, domain: str, rest: str, lead: str) -> None:
+    fast, reference = _both(f"{lead}{local}@{domain}>{rest}")
+    assert fast == reference
