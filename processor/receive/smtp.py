@@ -445,10 +445,15 @@ class FaxbounceSMTP(SMTP):
         class on each call: a quarter of the event loop's time under load, for two addresses per mail (py-spy,
         20 sessions). A path that is plainly `<dot-atom@domain>` is read here; anything else (quotes,
         comments, source routes, `<>`, non-ASCII, odd spacing) still goes to aiosmtpd's parser.
-        `tests/smtp/test_smtp_paths.py` holds the two to the same answers."""
+        `tests/smtp/test_smtp_paths.py` holds the two to the same answers. A path the stdlib's parser
+        crashes on (`<a@[>` raises AttributeError in Python 3.11) is a malformed address (`553`), as
+        aiosmtpd answers any other, not a server error logged at ERROR and counted as temp-failed mail."""
         match = _SIMPLE_PATH.match(arg)
         if match is None:
-            return super()._getaddr(arg)
+            try:
+                return super()._getaddr(arg)
+            except (AttributeError, IndexError, TypeError, ValueError):
+                return None, None
         address = match.group(1)
         if self.local_part_limit and len(address.rpartition("@")[0]) > self.local_part_limit:
             return None, None

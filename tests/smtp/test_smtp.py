@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import smtplib
 import socket
 import time
@@ -252,6 +253,22 @@ def test_sender_policy_always_accepts_bounces(engine: Engine, executor: ThreadPo
             assert client.mail("noreply@fax.tc")[0] == 250
     finally:
         controller.stop()
+
+
+def test_a_path_that_crashes_the_stdlib_parser_gets_553_not_451(
+        engine: Engine, executor: ThreadPoolExecutor, caplog: pytest.LogCaptureFixture) -> None:
+    """`MAIL FROM:<a@[>` made Python 3.11's address parser raise inside aiosmtpd: 451, an ERROR line and a
+    temp-failure count for what is the client's syntax error."""
+    controller = _serve(SinkHandler(GroupCommitter(RawStore(engine), executor)))
+    try:
+        with caplog.at_level(logging.ERROR), _client(controller) as client:
+            client.ehlo()
+            assert client.docmd("MAIL FROM:<a@[>") == (553, b"5.1.3 Error: malformed address")
+            assert client.mail("a@example.com")[0] == 250  # the session goes on
+            assert client.docmd("RCPT TO:<b@[>") == (553, b"5.1.3 Error: malformed address")
+    finally:
+        controller.stop()
+    assert not [record for record in caplog.records if record.levelno >= logging.ERROR]
 
 
 def test_duplicate_delivery_is_stored_once(engine: Engine, executor: ThreadPoolExecutor) -> None:
