@@ -107,7 +107,8 @@ class WakeListener:
                 return
 
     def stopped(self) -> bool:
-        """True once the daemon closed the pipe: it asked this worker to stop, or it is gone."""
+        """True once the daemon closed the pipe (it asked this worker to stop, or it is gone), or once
+        `request_stop` was called (SIGTERM)."""
         self.clear()
         return self._closed
 

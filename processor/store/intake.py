@@ -103,7 +103,9 @@ class Intake:
         with self._lock:
             end = os.lseek(self._fd, 0, os.SEEK_END)
             try:
-                os.write(self._fd, data)
+                view = memoryview(data)
+                while view:  # a short write is possible in principle; a full disk raises
+                    view = view[os.write(self._fd, view):]
                 os.fsync(self._fd)
             except OSError:
                 with contextlib.suppress(OSError):
