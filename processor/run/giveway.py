@@ -7,7 +7,7 @@ records one mail per transaction instead of a batch, so it never holds the lock 
 and needs none of this: the daemon builds a GiveWay only for SQLite.
 
 The integer lives in a memory file the daemon creates and hands to each worker process as a file descriptor
-(`fd`, passed on with `attach`). Only the event loop writes it; workers only read it.
+(`GiveWay.fd`; a worker maps it with `GiveWay(fd)`). Only the event loop writes it; workers only read it.
 """
 
 from __future__ import annotations
