@@ -118,40 +118,26 @@ class RawStore:
         digests = [row["sha256"] for row in rows]
         large = not all(_in_memory(raw) for raw, _envelope in mails)
         if urgent and not large and self._large_writing():
-            taken = self._to_intake(rows, mails)
+            taken = self._to_intake(rows, [raw for raw, _envelope in mails])
             if taken is not None:
                 return taken
-        moving: list[IntakeMail] = []
+        # Mails waiting in the intake go first, in the same transaction: they were answered before these.
+        moving = list(self.intake.pending) if urgent and self.intake is not None else []
+        ids: dict[str, int] = {}
+        duplicates: dict[str, int] = {}
         try:
             # Exits in order: commit, the turn handed on, then (SQLite, large mails) the checkpoint.
             with (self.engine.connect() as connection, self._checkpoint_after(connection, large),
                   self._turn(urgent), connection.begin()):
-                if urgent and self.intake is not None and self.intake.pending:
-                    moving = list(self.intake.pending)
-                    self._move(connection, moving)
-                if not rows:
-                    return []
-                # One cached statement, executed for many rows (SQLAlchemy batches them into few round trips).
-                ids = dict(connection.execute(self._statement, rows).all())
-                filled: set[str] = set()
-                in_memory: list[dict[str, Any]] = []
-                for digest, (raw, _envelope) in zip(digests, mails, strict=True):
-                    if digest not in ids or digest in filled:  # stored before, or twice in this batch
-                        continue
-                    filled.add(digest)
-                    if _in_memory(raw):
-                        in_memory.append({"inbound_message_id": ids[digest], "raw": bytes(raw)})  # type: ignore[arg-type]
-                    else:
-                        self._fill(connection, ids[digest], raw)  # type: ignore[arg-type]
-                if in_memory:
-                    connection.execute(sa.insert(_RAW), in_memory)
+                if moving:  # those stored already (a move a crash cut short) are skipped by their sha256
+                    self._insert_mails(connection, [mail.row for mail in moving], [mail.raw for mail in moving])
+                if rows:
+                    ids = self._insert_mails(connection, rows, [raw for raw, _envelope in mails])
                 missing = set(digests) - ids.keys()
                 if missing:  # already stored: a repeated delivery, or the same bytes twice in this batch
                     found = connection.execute(
                         sa.select(_TABLE.c.sha256, _TABLE.c.id).where(_TABLE.c.sha256.in_(missing))).all()
                     duplicates = dict(found)
-                else:
-                    duplicates = {}
         except SQLAlchemyError as exc:
             raise RawStoreError(_short(exc)) from exc
         except RawStoreError:
@@ -159,9 +145,8 @@ class RawStore:
         except Exception as exc:  # the driver's own errors from a file's chunked write
             text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
             raise RawStoreError(f"{type(exc).__name__}: {text}"[:200]) from exc
-        finally:
-            if moving and self._committed(moving):
-                self.intake.clear(len(moving))  # type: ignore[union-attr]
+        if moving:  # committed; after a failed commit they stay in the file and the next move tries again
+            self.intake.clear(len(moving))  # type: ignore[union-attr]
         stored: list[StoredMail] = []
         first_seen: set[str] = set()
         for digest in digests:
@@ -185,8 +170,28 @@ class RawStore:
     def _large_writing(self) -> bool:
         return self.intake is not None and self._turns is not None and self._turns.large_writing()
 
-    def _to_intake(self, rows: list[dict[str, Any]],
-                   mails: Sequence[tuple[bytes | RawFile, Envelope]]) -> list[StoredMail] | None:
+    def _insert_mails(self, connection: sa.Connection, rows: list[dict[str, Any]],
+                raws: Sequence[bytes | RawFile]) -> dict[str, int]:
+        """Insert these rows and their bytes, skipping mails stored before (or twice among them); the new
+        rows' ids by sha256."""
+        # One cached statement, executed for many rows (SQLAlchemy batches them into few round trips).
+        ids = dict(connection.execute(self._statement, rows).all())
+        filled: set[str] = set()
+        in_memory: list[dict[str, Any]] = []
+        for row, raw in zip(rows, raws, strict=True):
+            digest = row["sha256"]
+            if digest not in ids or digest in filled:
+                continue
+            filled.add(digest)
+            if _in_memory(raw):
+                in_memory.append({"inbound_message_id": ids[digest], "raw": bytes(raw)})  # type: ignore[arg-type]
+            else:
+                self._fill(connection, ids[digest], raw)  # type: ignore[arg-type]
+        if in_memory:
+            connection.execute(sa.insert(_RAW), in_memory)
+        return ids
+
+    def _to_intake(self, rows: list[dict[str, Any]], raws: list[bytes | RawFile]) -> list[StoredMail] | None:
         """Make these small mails durable in the intake file; None when it is full or cannot be written
         (they then wait for their turn as usual)."""
         intake = self.intake
@@ -203,7 +208,7 @@ class RawStore:
         seen = {mail.row["sha256"] for mail in intake.pending}
         new: list[IntakeMail] = []
         result: list[StoredMail] = []
-        for digest, row, (raw, _envelope) in zip(digests, rows, mails, strict=True):
+        for digest, row, raw in zip(digests, rows, raws, strict=True):
             key = f"sha256:{digest[:16]}"
             if digest in stored_ids:
                 result.append(StoredMail(stored_ids[digest], duplicate=True))
@@ -220,24 +225,6 @@ class RawStore:
             log.warning("intake %s cannot be written, mail waits for the database: %s", intake.path, exc)
             return None
         return result
-
-    def _move(self, connection: sa.Connection, mails: list[IntakeMail]) -> None:
-        """Insert the intake's mails (those not stored already) with their bytes, in the caller's transaction."""
-        ids = dict(connection.execute(self._statement, [mail.row for mail in mails]).all())
-        raws = {mail.row["sha256"]: mail.raw for mail in mails}
-        if ids:
-            connection.execute(sa.insert(_RAW), [{"inbound_message_id": message_id, "raw": raws[digest]}
-                                                 for digest, message_id in ids.items()])
-
-    def _committed(self, mails: list[IntakeMail]) -> bool:
-        """After a transaction that moved these mails ended, with or without an error: are they stored?"""
-        digests = {mail.row["sha256"] for mail in mails}
-        try:
-            with self._reader.connect() as connection, connection.begin():
-                found = set(connection.scalars(sa.select(_TABLE.c.sha256).where(_TABLE.c.sha256.in_(digests))))
-        except SQLAlchemyError:
-            return False
-        return found == digests
 
     def known(self, raw: bytes) -> int | None:
         """The id of a stored mail with exactly these bytes, if any."""

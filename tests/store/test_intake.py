@@ -16,6 +16,8 @@ from mailfactory import interfax_failure
 from slowmail import SlowLargeMail
 from sqlalchemy.engine import Engine
 
+from processor.errors import RawStoreError
+from processor.store.db import create_db_engine
 from processor.store.inbound import Envelope, RawStore, StoredMail, _row
 from processor.store.intake import Intake, IntakeMail, intake_path, open_intake
 from processor.store.models import InboundMessage, InboundRaw
@@ -192,3 +194,16 @@ def test_the_daemon_moves_what_a_crash_left_in_the_intake_before_it_serves(sqlit
         assert "moved 1 mail(s) left in the intake file" in daemon.log.read_text()
     finally:
         assert daemon.stop() == 0
+
+
+def test_a_move_that_fails_leaves_the_mail_in_the_intake(tmp_path: Path) -> None:
+    """The database refuses the move (here: no schema): the mail stays in the file for the next try."""
+    empty = create_db_engine(f"sqlite:///{tmp_path / 'empty.sqlite3'}")
+    intake = open_intake(empty)
+    assert intake is not None
+    intake.append([IntakeMail(_row(*_mail(1)), _mail(1)[0])])
+    store = RawStore(empty, intake)
+    with pytest.raises(RawStoreError):
+        store.move_intake()
+    assert [mail.raw for mail in intake.pending] == [_mail(1)[0]] and intake.path.stat().st_size > 0
+    empty.dispose()
