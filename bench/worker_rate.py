@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.perf import bodies
+from bench.perf import bodies, interfax_bodies
 from processor.config import Settings
 from processor.run.worker import drain
 from processor.store.db import create_db_engine, migrate
@@ -25,11 +25,11 @@ from processor.store.inbound import Envelope, RawStore
 
 def main() -> int:
     logging.disable(logging.WARNING)
-    url = sys.argv[1] if len(sys.argv) > 1 else f"sqlite:///{tempfile.mkdtemp()}/worker-rate.sqlite3"
+    url = sys.argv[1] if len(sys.argv) > 1 and not sys.argv[1].startswith("--") else f"sqlite:///{tempfile.mkdtemp()}/worker-rate.sqlite3"
     engine = create_db_engine(url)
     migrate(engine)
     mails = [(body.replace(b"\r\n..", b"\r\n."), Envelope("", ("fax@faxbounce.test",), peer="127.0.0.1:1"))
-             for body in bodies(3000, 2048)]
+             for body in (interfax_bodies(3000) if "--interfax" in sys.argv else bodies(3000, 2048))]
     RawStore(engine).put_many(mails)
     worker_engine = create_db_engine(url, durable=False)
     started = time.perf_counter()

@@ -204,6 +204,8 @@ class FaxResultRow(Base):
         sa.Index(None, "occurred_at"),
         sa.Index(None, "created_at"),
         sa.Index(None, "fax_number", "occurred_at"),
+        # a number's latest delivery and failure without reading its history (store/numbers.py, 0008)
+        sa.Index(None, "fax_number", "outcome", "occurred_at"),
         sa.Index(None, "reason", "occurred_at"),
         sa.Index(None, "outcome", "created_at"),
         sa.Index(None, "transaction_id"),

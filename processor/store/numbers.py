@@ -27,6 +27,7 @@ from processor.store.models import (
     NumberVerdictRow,
     UTCDateTime,
 )
+from processor.tracking.rules import NUMBER_REASONS
 
 __all__ = [
     "STOPLIST_COLUMNS",
@@ -163,53 +164,93 @@ def list_numbers(session: Session, verdict: str | None = None) -> list[dict[str,
 
 def _events(session: Session, numbers: Sequence[str], now: datetime,
             rules: NumberSettings) -> dict[str, list[NumberEvent]]:
-    """What the rules need about these numbers, read without walking their whole history: the latest delivery
-    and the latest failure (one aggregate), and the failures that can still count (after the latest delivery,
-    younger than decay_days) in full."""
-    at = sa.func.coalesce(FaxResultRow.occurred_at, InboundMessage.received_at)
-    about = (FaxResultRow.fax_number.in_(list(numbers)), FaxResultRow.kind != "dsn")
-    latest = session.execute(
-        sa.select(FaxResultRow.fax_number,
-                  sa.type_coerce(sa.func.max(sa.case((FaxResultRow.outcome == "delivered", at))),
-                                 UTCDateTime()).label("delivered"),
-                  sa.type_coerce(sa.func.max(sa.case((FaxResultRow.outcome == "failed", at))),
-                                 UTCDateTime()).label("failed"))
-        .join(InboundMessage, InboundMessage.id == FaxResultRow.inbound_message_id)
-        .where(*about).group_by(FaxResultRow.fax_number)).all()
+    """What the rules need about these numbers, read without walking their history: each number's latest
+    delivery and latest failure, and of the failures that can still count (after the latest delivery, younger
+    than decay_days) the latest result of each fax event. A number faxed every day for years has thousands of
+    results, and this runs for every batch of results about it, so its cost must not grow with them."""
     decay_cut = now - timedelta(days=rules.decay_days)
+    transient_cut = now - timedelta(days=rules.transient_window_days)
     events: dict[str, list[NumberEvent]] = {}
-    bounds: dict[str, datetime] = {}
-    for row in latest:
-        delivered, failed = _utc(row.delivered), _utc(row.failed)
-        found = events.setdefault(row.fax_number, [])
+    for number in numbers:
+        delivered, failed = _latest(session, number)
+        if delivered is None and failed is None:
+            continue
+        found = events[number] = []
         if delivered is not None:
             found.append(NumberEvent("delivery", delivered, "delivered", "delivered", None))
-        bound = max(decay_cut, delivered or decay_cut)
-        if failed is not None and failed > bound:
-            bounds[row.fax_number] = bound
-        elif failed is not None:  # the latest failure, which counts no more: for last_failure_at only
-            found.append(NumberEvent("latest", failed, "failed", "", None))
-    if not bounds:
-        return events
-    # The failures after each number's own bound: one statement of one shape for any set of numbers (the
-    # earliest bound in SQL, each number's own below), not one condition per number.
-    rows = session.execute(
-        sa.select(FaxResultRow.id, FaxResultRow.fax_number, FaxResultRow.reason, FaxResultRow.retryable,
-                  FaxResultRow.vendor, FaxResultRow.transaction_id, FaxResultRow.original_message_id,
-                  sa.type_coerce(at, UTCDateTime()).label("at"),
-                  sa.select(sa.func.min(FaxMatchRow.submission_id)).where(FaxMatchRow.result_id == FaxResultRow.id)
-                  .scalar_subquery().label("submission_id"))
-        .join(InboundMessage, InboundMessage.id == FaxResultRow.inbound_message_id)
-        .where(FaxResultRow.fax_number.in_(sorted(bounds)), FaxResultRow.kind != "dsn",
-               FaxResultRow.outcome == "failed", at > min(bounds.values()))).all()
-    for row in rows:
-        if not _utc(row.at) > bounds[row.fax_number]:
+        if failed is None:
             continue
-        events[row.fax_number].append(NumberEvent(
-            event=fax_event_key(row.id, row.fax_number, row.submission_id, row.vendor, row.transaction_id,
-                                row.original_message_id),
-            at=_utc(row.at), outcome="failed", reason=row.reason, retryable=row.retryable))
+        # The latest failure, for last_failure_at (no reason, not retryable: it counts in no class itself).
+        found.append(NumberEvent("latest", failed, "failed", "", None))
+        bound = max(decay_cut, delivered or decay_cut)
+        if failed > bound:
+            rows = session.execute(_COUNTING, {"number": number, "bound": bound, "transient_cut": transient_cut})
+            found.extend(NumberEvent(
+                event=fax_event_key(row.id, number, row.submission_id, row.vendor, row.transaction_id,
+                                    row.original_message_id),
+                at=_utc(row.at), outcome="failed", reason=row.reason, retryable=row.retryable) for row in rows)
     return events
+
+
+def _counting_failures() -> Any:
+    """The failures of `:number` after `:bound` that count in a class of `decide_number` (a number failure, or a
+    transient one after `:transient_cut`), the latest result of each class and fax event, in id order.
+
+    Rows are grouped by the raw parts of `fax_event_key` (where all are empty, each result is its own event),
+    which is never coarser than the key, so what `decide_number` keeps of each event is among them."""
+    about = (FaxResultRow.fax_number == sa.bindparam("number"), FaxResultRow.outcome == "failed",
+             FaxResultRow.kind != "dsn")
+    submission = (sa.select(sa.func.min(FaxMatchRow.submission_id)).where(FaxMatchRow.result_id == FaxResultRow.id)
+                  .scalar_subquery())
+    columns = (FaxResultRow.id, FaxResultRow.reason, FaxResultRow.retryable, FaxResultRow.vendor,
+               FaxResultRow.transaction_id, FaxResultRow.original_message_id, submission.label("submission_id"))
+    # Dated and undated results apart, so that the dated ones come from the index's range.
+    candidates = sa.union_all(
+        sa.select(*columns, FaxResultRow.occurred_at.label("at"))
+        .where(*about, FaxResultRow.occurred_at > sa.bindparam("bound")),
+        sa.select(*columns, InboundMessage.received_at.label("at"))
+        .join(InboundMessage, InboundMessage.id == FaxResultRow.inbound_message_id)
+        .where(*about, FaxResultRow.occurred_at.is_(None), InboundMessage.received_at > sa.bindparam("bound")),
+    ).subquery()
+    c = candidates.c
+    kind = sa.case((c.reason.in_(sorted(NUMBER_REASONS)), "number"),
+                   (sa.and_(c.retryable.is_(True), c.at > sa.bindparam("transient_cut")), "transient"))
+    transaction, original = sa.func.nullif(c.transaction_id, ""), sa.func.nullif(c.original_message_id, "")
+    alone = sa.case((sa.and_(c.submission_id.is_(None), transaction.is_(None), original.is_(None)), c.id))
+    ranked = sa.select(c, sa.func.row_number().over(
+        partition_by=(kind, c.submission_id, c.vendor, transaction, original, alone),
+        order_by=(c.at.desc(), c.id.desc())).label("rank")).where(kind.is_not(None)).subquery()
+    return (sa.select(ranked.c.id, ranked.c.reason, ranked.c.retryable, ranked.c.vendor, ranked.c.transaction_id,
+                      ranked.c.original_message_id, ranked.c.submission_id,
+                      sa.type_coerce(ranked.c.at, UTCDateTime()).label("at"))
+            .where(ranked.c.rank == 1).order_by(ranked.c.id))
+
+
+_COUNTING = _counting_failures()
+
+
+def _latest(session: Session, number: str) -> tuple[datetime | None, datetime | None]:
+    """The number's latest delivery and latest failure (not mail bounces): the latest dated result from the end of
+    the index (fax_number, outcome, occurred_at), or a later arrival of an undated one. One statement per number,
+    compiled once (a statement over a list of numbers is compiled anew for each length)."""
+    row = session.execute(_LATEST, {"number": number}).one()
+    return (_utc(max(filter(None, (row.delivered_dated, row.delivered_undated)), default=None)),
+            _utc(max(filter(None, (row.failed_dated, row.failed_undated)), default=None)))
+
+
+def _latest_of(outcome: str) -> tuple[Any, Any]:
+    about = (FaxResultRow.fax_number == sa.bindparam("number"), FaxResultRow.outcome == outcome,
+             FaxResultRow.kind != "dsn")
+    dated = (sa.select(FaxResultRow.occurred_at).where(*about, FaxResultRow.occurred_at.is_not(None))
+             .order_by(FaxResultRow.occurred_at.desc()).limit(1).scalar_subquery())
+    undated = (sa.select(sa.func.max(InboundMessage.received_at)).select_from(FaxResultRow)
+               .join(InboundMessage, InboundMessage.id == FaxResultRow.inbound_message_id)
+               .where(*about, FaxResultRow.occurred_at.is_(None)).scalar_subquery())
+    return (sa.type_coerce(dated, UTCDateTime()).label(f"{outcome}_dated"),
+            sa.type_coerce(undated, UTCDateTime()).label(f"{outcome}_undated"))
+
+
+_LATEST = sa.select(*_latest_of("delivered"), *_latest_of("failed"))
 
 
 def _utc(value: datetime | None) -> Any:
