@@ -40,6 +40,7 @@ class SubmissionDetector:
                  number_pattern: str = DEFAULTS.number_pattern,
                  submission_mailbox: str = DEFAULTS.submission_mailbox) -> None:
         self.domains = tuple(normalize_domain(d) for d in domains if d.strip())
+        self.domain_labels = tuple(tuple(domain.split(".")) for domain in self.domains)
         self.number_re = re.compile(number_pattern)
         self.subaddress_prefix = submission_mailbox.strip().lower() + "+" if submission_mailbox.strip() else ""
 
@@ -59,8 +60,9 @@ class SubmissionDetector:
             return None
         destinations: dict[str, FaxDestination] = {}
         for source in ("to", "cc", "bcc"):
-            for address in _addresses(mail.header_all(source)):
-                self._add(destinations, address, source)
+            if self.may_name_fax_domain(values := mail.header_all(source)):
+                for address in _addresses(values):
+                    self._add(destinations, address, source)
         for address in mail.envelope_recipients:
             address = address.strip().strip("<>").lower()
             self._add(destinations, self._from_subaddress(address) or address, "envelope")
@@ -77,6 +79,13 @@ class SubmissionDetector:
             subject_base=strip_subject_options(subject) if subject is not None else None,
             submitted_at=mail.date if mail.date is not None and mail.date.tzinfo is not None else None,
         )
+
+    def may_name_fax_domain(self, values: Iterable[str]) -> bool:
+        """False when no address in `values` can be at a fax domain: some label of each domain is missing from
+        the text. Most mail is no submission, and the address parser was a fifth of reading it. Labels, not the
+        whole name, because the parser joins a domain written with obsolete spacing or comments (`fax . tc`)."""
+        text = " ".join(values).lower()
+        return any(all(label in text for label in labels) for labels in self.domain_labels)
 
     def _add(self, found: dict[str, FaxDestination], address: str, source: str) -> None:
         local, at, domain = address.rpartition("@")

@@ -5,10 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from submissionfactory import submission
 
 from processor.detect import DETECTORS, classify, detectors_for
-from processor.detect.submission import SubmissionDetector
+from processor.detect.submission import SubmissionDetector, _addresses
+from processor.domains import is_domain_or_subdomain
 from processor.parse import parse_mail
 from processor.reasons import Kind
 from processor.run.judge import classify_bytes
@@ -137,3 +140,42 @@ def test_configured_domains_and_number_form() -> None:
     assert [d.fax_number for d in classification.submission.destinations] == ["+81355550101"]
     assert classify(mail).kind == Kind.UNRELATED
     assert classify(parse_mail(submission(["0355550101"])), detectors=detectors).kind == Kind.UNRELATED
+
+
+ADDRESS_LISTS = [
+    ["0355550101@fax.tc"],
+    ["<0355550101@FAX.TC>"],
+    ['"山田" <0355550101@fax.tc>, other@example.com'],
+    ["0355550101@mail1.fax.tc"],
+    ["0355550101@fax . tc"],  # obsolete spacing inside a domain: the parser joins it
+    ["0355550101@fax(comment).tc"],
+    ['"0355 550101"@fax.tc'],
+    ["a@example.com", "0355550101@Fax.Tc"],
+    ["0355550101@ＦＡＸ.tc"],
+    ["x@fax.tc.example.com"],  # the domain's labels, but no fax address: may pass, must find nothing
+]
+
+
+@pytest.mark.parametrize("values", ADDRESS_LISTS)
+def test_the_quick_test_passes_every_header_the_parser_finds_a_fax_address_in(values: list[str]) -> None:
+    """`may_name_fax_domain` only spares the address parser: whenever the parser finds an address at a fax
+    domain, the quick test must have said yes."""
+    detector = SubmissionDetector()
+    found = [a for a in _addresses(values) if is_domain_or_subdomain(a.rpartition("@")[2], detector.domains)]
+    assert not found or detector.may_name_fax_domain(values)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.text(alphabet=st.sampled_from('0123456789faxtcFAXTC.@ <>"(),;:-\u3000ａ'), max_size=40),
+                max_size=3))
+def test_the_quick_test_never_hides_a_fax_address(values: list[str]) -> None:
+    detector = SubmissionDetector()
+    found = [a for a in _addresses(values) if is_domain_or_subdomain(a.rpartition("@")[2], detector.domains)]
+    assert not found or detector.may_name_fax_domain(values)
+
+
+def test_the_quick_test_says_no_to_mail_without_the_domain() -> None:
+    detector = SubmissionDetector()
+    assert not detector.may_name_fax_domain(["Taro <taro@example.com>", "sales@example.co.jp"])
+    assert not detector.may_name_fax_domain([])
+    assert SubmissionDetector(("fax.example.org",)).may_name_fax_domain(["0355550101@FAX.example.org"])
