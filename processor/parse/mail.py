@@ -33,6 +33,7 @@ from processor.errors import ParseError
 from processor.parse.charset import clean_text, decode_bytes, decode_header_value, fold_text, normalize_text
 from processor.parse.html import html_to_text
 from processor.parse.metadata import MailMetadata, read_metadata
+from processor.parse.mime import read_message
 from processor.parse.received import ReceivedHop, received_hops
 
 __all__ = [
@@ -265,26 +266,31 @@ _CONTAINER_TYPE_RE = re.compile(rb"^content-type:[ \t]*(?:multipart|message)/", 
 
 
 def _message_from_bytes(source: bytes) -> Message:
-    """`email.message_from_bytes(source, policy=compat32)`, without the feedparser's walk over every line of
-    a single-part body (13 million empty lines took it 8 s and 250 MB): the header block goes through the
-    feedparser, and when it declares neither a multipart nor a message/* body, the rest of the bytes become
-    the payload, which is what the feedparser would have joined them into. `source` has LF line ends
-    (`bound_input`), so the header block ends at the first empty line, unless a line that is not a header
-    ends it earlier (then the whole mail goes through the feedparser)."""
+    """`email.message_from_bytes(source, policy=compat32)`, without the feedparser's walk over every line.
+
+    A single-part body skips it altogether (13 million empty lines took it 8 s and 250 MB): the header block
+    goes through the feedparser, and when it declares neither a multipart nor a message/* body, the rest of
+    the bytes become the payload, which is what the feedparser would have joined them into. `source` has LF
+    line ends (`bound_input`), so the header block ends at the first empty line, unless a line that is not a
+    header ends it earlier. Containers, and those odd header blocks, go to our reader (`read_message`, the
+    same tree from positions in the text instead of a generator per line); the stdlib parses what it declines.
+    """
     if source.startswith(b"\n"):
         end = 1  # no headers at all
     elif (blank := source.find(b"\n\n")) >= 0:
         end = blank + 2
     else:  # headers only, or a body that starts at a non-header line
-        return email.message_from_bytes(source, policy=compat32)
-    if _CONTAINER_TYPE_RE.search(source, 0, end):  # most bounces: not parsed twice (a folded type is caught below)
-        return email.message_from_bytes(source, policy=compat32)
+        end = 0
+    if not end or _CONTAINER_TYPE_RE.search(source, 0, end):  # most bounces: not parsed twice
+        message = read_message(source)
+        return message if message is not None else email.message_from_bytes(source, policy=compat32)
     parser = BytesFeedParser(policy=compat32)
     parser.feed(source[:end])
     message = parser.close()
     if message.get_content_maintype() in ("multipart", "message") or message.get_payload():
-        # a container, or a body already begun inside the block (a non-header line): the feedparser's way
-        return email.message_from_bytes(source, policy=compat32)
+        # a container (a folded type), or a body already begun inside the block (a non-header line)
+        message = read_message(source)
+        return message if message is not None else email.message_from_bytes(source, policy=compat32)
     message.set_payload(source[end:].decode("ascii", "surrogateescape"))  # as BytesParser decodes it
     return message
 
