@@ -9,6 +9,10 @@ Same tree means same headers (as `compat32.header_source_parse` keeps them), uni
 payloads, default types and defects, in the same order. Where the feedparser's behaviour would need more of
 its machinery than is worth copying (see `_Decline`), `read_message` returns None and the caller parses with
 the stdlib. The input is what `bound_input` leaves: LF line ends only, bounded nesting and header fields.
+
+Like the feedparser, it fills `Message`'s own fields (`_headers`, `_payload`, `_unixfrom`, `_default_type`):
+those are the stdlib's internals, so `tests/parse/test_mime_reader.py` compares whole trees, `as_string()`
+included, on every Python the project runs on, and a change in them fails there rather than in production.
 """
 
 from __future__ import annotations
