@@ -22,7 +22,15 @@ from processor.catalogues import labels, vendor_hosts
 from processor.detect.base import Detection, NeedsNoSettings
 from processor.detect.codes import catalogue_entry
 from processor.detect.dates import JST, parse_datetime
-from processor.detect.labels import field_values, identifier, parse_int, pick, split_code, table_rows
+from processor.detect.labels import (
+    field_values,
+    identifier,
+    may_hold_labels,
+    parse_int,
+    pick,
+    split_code,
+    table_rows,
+)
 from processor.domains import is_domain_or_subdomain
 from processor.parse import ParsedMail
 from processor.parse.faxnumber import find_fax_number
@@ -40,6 +48,7 @@ LABELS = labels("interfax")
 CODE_JA, CODE_SYNONYMS, CODE_EN = LABELS["code"], LABELS["code_synonyms"], LABELS["code_en"]
 NUMBER, PAGES, SUBMITTED = LABELS["fax_number"], LABELS["pages"], LABELS["submitted"]
 COMPLETED, TRANSACTION, SUBJECT = LABELS["completed"], LABELS["transaction"], LABELS["subject"]
+EVERY_CODE = CODE_JA + CODE_SYNONYMS + CODE_EN
 EVIDENCE = (LABELS["transaction"], LABELS["fax_number"])
 """Without an InterFAX From domain or result subject, an English `Status` or a generic code label (`エラーコード`)
 counts only beside both a transaction id and a fax number."""
@@ -57,6 +66,9 @@ class InterfaxResultDetector(NeedsNoSettings):
 
     def detect(self, mail: ParsedMail) -> Detection | None:
         subject = SUBJECT_RE.search(mail.subject)
+        if subject is None and not any(may_hold_labels(text, EVERY_CODE)
+                                       for text in (mail.plain_source, mail.html_source)):
+            return None  # no result subject and no code label anywhere: no result can be read
         text = _best_text(mail)
         evidence = subject is not None or _vendor_evidence(mail, text)
         code_ja = CODE_JA + CODE_SYNONYMS if evidence else CODE_JA
@@ -107,10 +119,9 @@ class InterfaxResultDetector(NeedsNoSettings):
 def _best_text(mail: ParsedMail) -> str:
     """The plain part when it carries a result field, else the HTML part (HTML-only and HTML-richer mails);
     unfolded, so that stored values keep what the mail says."""
-    every_code = CODE_JA + CODE_SYNONYMS + CODE_EN
     for text in (mail.plain_source, mail.html_source):
-        if any(split_code(v)[0] for v in field_values(text, every_code)) or table_rows(
-                text, {"code": every_code, "fax_number": NUMBER}, "code"):
+        if any(split_code(v)[0] for v in field_values(text, EVERY_CODE)) or table_rows(
+                text, {"code": EVERY_CODE, "fax_number": NUMBER}, "code"):
             return text
     return mail.plain_source if mail.plain_text.strip() else mail.html_source
 

@@ -18,7 +18,7 @@ from functools import cache, lru_cache
 
 from processor.parse.charset import FoldMap, fold_text, fold_with_offsets
 
-__all__ = ["field_values", "identifier", "parse_int", "pick", "split_code", "table_rows"]
+__all__ = ["field_values", "identifier", "may_hold_labels", "parse_int", "pick", "split_code", "table_rows"]
 
 _DECORATION = r"[ \u3000・■□◆◇●○▼▽★☆*#>\-\[【「(<]*"
 _CLOSERS = r"[\]】」)>]?"
@@ -53,6 +53,22 @@ def _folded(text: str) -> tuple[str, FoldMap]:
 def _cut(text: str, fold_map: FoldMap, start: int, end: int) -> str:
     """The original of folded `start:end`, stripped."""
     return text[fold_map.start(start) : fold_map.end(end)].strip()
+
+
+def may_hold_labels(text: str, labels: Sequence[str]) -> bool:
+    """False when neither `field_values` nor a header row of `table_rows` can find any of `labels` in `text`.
+
+    A detector asks this first, once, for labels it cannot do without: most mail is not its format, and one
+    search is cheaper than reading every field. It errs on the side of yes: a label's characters in order,
+    with any spacing or `_` between any two of them (a header cell is matched without its spacing:
+    `送 信 結 果`), case-insensitive on the folded text, as both readers match."""
+    return _labels_anywhere_re(tuple(labels)).search(_folded(text)[0]) is not None
+
+
+@cache
+def _labels_anywhere_re(labels: tuple[str, ...]) -> re.Pattern[str]:
+    keys = sorted({re.sub(r"[\s_]", "", fold_text(label)) for label in labels if label.strip()}, key=len)
+    return re.compile("|".join(r"[\s_]*".join(re.escape(char) for char in key) for key in keys), re.IGNORECASE)
 
 
 def field_values(text: str, labels: Sequence[str]) -> list[str]:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from processor.catalogues import labels
-from processor.detect.labels import field_values, identifier, pick, split_code, table_rows
+from processor.detect.labels import field_values, identifier, may_hold_labels, pick, split_code, table_rows
 
 INTERFAX = labels("interfax")
 
@@ -57,3 +59,46 @@ def test_a_fax_of_a_list_never_gets_another_fax_s_number() -> None:
 def test_identifier_is_ascii() -> None:
     assert identifier(" ６１２３４５６７８ ") == "612345678"
     assert identifier("") is None
+
+
+CODE_LABELS = ("送信結果", "エラーコード", "結果コード", "ステータス", "Status", "Error Code")
+
+
+@pytest.mark.parametrize("text", [
+    "送信結果: 3912",
+    "送信結果 3912",
+    "■ 送信結果：３９１２",
+    "【ステータス】3912",
+    "ｽﾃｰﾀｽ: 3912",  # half-width katakana folds to ステータス
+    "ＳＴＡＴＵＳ: 6017",
+    "status=6017",
+    "\u017ftatus: 6017",  # long s: IGNORECASE matches it to `s`
+    "ErrorCode: 3912",
+    "Error_Code: 3912",
+    "No.\t送 信 結 果\tFAX番号\n1\t3912\t0355550101",  # a header cell read without its spacing
+    "No.\tError  Code\tFAX番号\n1\t3912\t0355550101",
+])
+def test_may_hold_labels_says_yes_wherever_a_reader_finds_one(text: str) -> None:
+    found = field_values(text, CODE_LABELS) or table_rows(text, {"code": CODE_LABELS, "fax_number": ("FAX番号",)},
+                                                          "code")
+    assert found, "the case must be one a reader finds"
+    assert may_hold_labels(text, CODE_LABELS)
+
+
+@pytest.mark.parametrize("text", ["", "Delivery to the following recipient failed permanently", "結果は後ほど",
+                                  "State of the art"])
+def test_may_hold_labels_says_no_without_a_label(text: str) -> None:
+    assert not may_hold_labels(text, ("送信結果", "ステータス", "Status"))
+
+
+_PIECES = st.sampled_from(["送信結果", "送 信 結 果", "ステータス", "ｽﾃｰﾀｽ", "Status", "STATUS", "St atus", "Error Code",
+                           "Error_Code", "ErrorCode", ":", "：", "=", "\t", "\n", " ", "　", "【", "】", "■", "3912",
+                           "６０１７", "No.", "FAX番号", "0355550101", "x", "結果", "コード"])
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(_PIECES, max_size=30).map("".join))
+def test_may_hold_labels_never_hides_what_a_reader_finds(text: str) -> None:
+    found = field_values(text, CODE_LABELS) or table_rows(text, {"code": CODE_LABELS, "fax_number": ("FAX番号",)},
+                                                          "code")
+    assert not found or may_hold_labels(text, CODE_LABELS)
