@@ -18,7 +18,7 @@ from processor.catalogues import CatalogueEntry, entries, labels, lookup
 from processor.detect.base import Detection, DetectorSettings
 from processor.detect.codes import catalogue_entry
 from processor.detect.dates import parse_datetime
-from processor.detect.labels import field_values, identifier, parse_int, pick, split_code
+from processor.detect.labels import field_values, identifier, may_hold_labels, parse_int, pick, split_code
 from processor.parse import ParsedMail
 from processor.parse.faxnumber import find_fax_number
 from processor.reasons import Kind
@@ -48,6 +48,9 @@ class SatisfaxtionDetector:
 
     def detect(self, mail: ParsedMail) -> Detection | None:
         text = mail.plain_source if mail.plain_text.strip() else mail.html_source  # unfolded: values as written
+        if (mail.from_address not in self.senders and not ("^" in text and "@" in text)
+                and not may_hold_labels(text, COMPLETION_CODE + STATUS_NUM)):
+            return None  # not its sender, no code label and no address form: nothing below could claim it
         codes = _values(text, COMPLETION_CODE) or _values(text, STATUS_NUM)
         strings = [v for v in field_values(text, COMPLETION_STRING) if lookup("satisfaxtion", v)]
         # `503-555-0123^Acme@fax`: no `^` and `@` in the text, no such address (most texts: no pattern scan)
