@@ -8,9 +8,11 @@ reprocessing touches. People and programs read the view `number_stoplist`, which
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -171,8 +173,9 @@ def _events(session: Session, numbers: Sequence[str], now: datetime,
     decay_cut = now - timedelta(days=rules.decay_days)
     transient_cut = now - timedelta(days=rules.transient_window_days)
     events: dict[str, list[NumberEvent]] = {}
+    latest = _latest(session, numbers)
     for number in numbers:
-        delivered, failed = _latest(session, number)
+        delivered, failed = latest.get(number, (None, None))
         if delivered is None and failed is None:
             continue
         found = events[number] = []
@@ -229,28 +232,43 @@ def _counting_failures() -> Any:
 _COUNTING = _counting_failures()
 
 
-def _latest(session: Session, number: str) -> tuple[datetime | None, datetime | None]:
-    """The number's latest delivery and latest failure (not mail bounces): the latest dated result from the end of
-    the index (fax_number, outcome, occurred_at), or a later arrival of an undated one. One statement per number,
-    compiled once (a statement over a list of numbers is compiled anew for each length)."""
-    row = session.execute(_LATEST, {"number": number}).one()
-    return (_utc(max(filter(None, (row.delivered_dated, row.delivered_undated)), default=None)),
+def _latest(session: Session, numbers: Sequence[str]) -> dict[str, tuple[datetime | None, datetime | None]]:
+    """Each number's latest delivery and latest failure (not mail bounces): the latest dated result from the end
+    of the index (fax_number, outcome, occurred_at), or a later arrival of an undated one. One statement for all
+    the numbers, whose shape does not depend on how many there are (they come as one JSON or array value), so
+    it is compiled once and costs one round trip."""
+    dialect = session.get_bind().dialect.name
+    wanted: Any = list(numbers) if dialect == "postgresql" else json.dumps(list(numbers))
+    found: dict[str, tuple[datetime | None, datetime | None]] = {}
+    for row in session.execute(_latest_statement(dialect), {"numbers": wanted}):
+        found[row.fax_number] = (
+            _utc(max(filter(None, (row.delivered_dated, row.delivered_undated)), default=None)),
             _utc(max(filter(None, (row.failed_dated, row.failed_undated)), default=None)))
+    return found
 
 
-def _latest_of(outcome: str) -> tuple[Any, Any]:
-    about = (FaxResultRow.fax_number == sa.bindparam("number"), FaxResultRow.outcome == outcome,
-             FaxResultRow.kind != "dsn")
-    dated = (sa.select(FaxResultRow.occurred_at).where(*about, FaxResultRow.occurred_at.is_not(None))
-             .order_by(FaxResultRow.occurred_at.desc()).limit(1).scalar_subquery())
-    undated = (sa.select(sa.func.max(InboundMessage.received_at)).select_from(FaxResultRow)
-               .join(InboundMessage, InboundMessage.id == FaxResultRow.inbound_message_id)
-               .where(*about, FaxResultRow.occurred_at.is_(None)).scalar_subquery())
-    return (sa.type_coerce(dated, UTCDateTime()).label(f"{outcome}_dated"),
-            sa.type_coerce(undated, UTCDateTime()).label(f"{outcome}_undated"))
+@cache
+def _latest_statement(dialect: str) -> Any:
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import ARRAY
 
-
-_LATEST = sa.select(*_latest_of("delivered"), *_latest_of("failed"))
+        wanted = (sa.func.unnest(sa.bindparam("numbers", type_=ARRAY(sa.String))).table_valued("fax_number")
+                  .render_derived(name="wanted"))
+        number = wanted.c.fax_number
+    else:  # SQLite: the rows of a JSON array
+        wanted = sa.func.json_each(sa.bindparam("numbers", type_=sa.String)).table_valued("value")
+        number = wanted.c.value
+    columns = []
+    for outcome in ("delivered", "failed"):
+        about = (FaxResultRow.fax_number == number, FaxResultRow.outcome == outcome, FaxResultRow.kind != "dsn")
+        dated = (sa.select(FaxResultRow.occurred_at).where(*about, FaxResultRow.occurred_at.is_not(None))
+                 .order_by(FaxResultRow.occurred_at.desc()).limit(1).scalar_subquery())
+        undated = (sa.select(sa.func.max(InboundMessage.received_at)).select_from(FaxResultRow)
+                   .join(InboundMessage, InboundMessage.id == FaxResultRow.inbound_message_id)
+                   .where(*about, FaxResultRow.occurred_at.is_(None)).scalar_subquery())
+        columns += [sa.type_coerce(dated, UTCDateTime()).label(f"{outcome}_dated"),
+                    sa.type_coerce(undated, UTCDateTime()).label(f"{outcome}_undated")]
+    return sa.select(sa.type_coerce(number, sa.String).label("fax_number"), *columns).select_from(wanted)
 
 
 def _utc(value: datetime | None) -> Any:
