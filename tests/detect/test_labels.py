@@ -91,9 +91,11 @@ def test_may_hold_labels_says_no_without_a_label(text: str) -> None:
     assert not may_hold_labels(text, ("送信結果", "ステータス", "Status"))
 
 
-_PIECES = st.sampled_from(["送信結果", "送 信 結 果", "ステータス", "ｽﾃｰﾀｽ", "Status", "STATUS", "St atus", "Error Code",
-                           "Error_Code", "ErrorCode", ":", "：", "=", "\t", "\n", " ", "　", "【", "】", "■", "3912",
-                           "６０１７", "No.", "FAX番号", "0355550101", "x", "結果", "コード"])
+_PIECES = st.sampled_from([
+    "送信結果", "送 信 結 果", "ステータス", "ｽﾃｰﾀｽ", "Status", "STATUS", "St atus", "Error Code", "Error_Code",
+    "ErrorCode", ":", "：", "=", "\t", "\n", " ", "　", "【", "】", "■", "3912", "６０１７", "No.", "FAX番号",
+    "0355550101", "x", "結果", "コード",
+])
 
 
 @settings(max_examples=500, deadline=None)
