@@ -1,0 +1,61 @@
+"""bench/ab.py lays the tables of alternated bench runs side by side, row by row."""
+
+from __future__ import annotations
+
+from bench.ab import Table, side_by_side, tables
+
+RUN_A = """
+#### End to end by worker count (20 sessions, 2 KB InterFAX results)
+
+| target | workers | end-to-end msg/s |
+|---|---:|---:|
+| faxbounce SQLite | 1 | 634 |
+| faxbounce SQLite | 2 | 717 |
+
+#### Whole commands: start-up, and the corpus in one process
+
+| command | best of 5, s |
+|---|---:|
+| faxbounce explain 3912 | 0.06 |
+"""
+
+RUN_B = RUN_A.replace("| 634 |", "| 777 |").replace("| 717 |", "| 924 |").replace("| 0.06 |", "| 0.05 |")
+
+
+def test_tables_are_read_with_their_titles_and_rows_without_the_rule() -> None:
+    found = tables(RUN_A)
+    assert [t.title for t in found] == ["End to end by worker count (20 sessions, 2 KB InterFAX results)",
+                                        "Whole commands: start-up, and the corpus in one process"]
+    assert found[0] == Table(found[0].title, "| target | workers | end-to-end msg/s |",
+                             ("| faxbounce SQLite | 1 | 634 |", "| faxbounce SQLite | 2 | 717 |"))
+    assert found[1].rows == ("| faxbounce explain 3912 | 0.06 |",)
+
+
+def test_each_row_reads_across_the_runs_in_the_order_they_ran() -> None:
+    lines = side_by_side([("old", RUN_A), ("new", RUN_B), ("old", RUN_A), ("new", RUN_B)])
+    first = lines.index("| run | target | workers | end-to-end msg/s |")
+    assert lines[first + 2 : first + 10] == [
+        "| old #1 | faxbounce SQLite | 1 | 634 |",
+        "| new #1 | faxbounce SQLite | 1 | 777 |",
+        "| old #2 | faxbounce SQLite | 1 | 634 |",
+        "| new #2 | faxbounce SQLite | 1 | 777 |",
+        "| old #1 | faxbounce SQLite | 2 | 717 |",
+        "| new #1 | faxbounce SQLite | 2 | 924 |",
+        "| old #2 | faxbounce SQLite | 2 | 717 |",
+        "| new #2 | faxbounce SQLite | 2 | 924 |",
+    ]
+    assert "| new #2 | faxbounce explain 3912 | 0.05 |" in lines
+
+
+def test_a_section_one_revision_lacks_is_shown_for_the_other() -> None:
+    only_commands = RUN_B[RUN_B.index("#### Whole commands"):]
+    lines = side_by_side([("old", RUN_A), ("new", only_commands)])
+    assert "| old #1 | faxbounce SQLite | 2 | 717 |" in lines
+    assert not any(line.startswith("| new #1 | faxbounce SQLite") for line in lines)
+    assert "| new #1 | faxbounce explain 3912 | 0.05 |" in lines
+
+
+def test_the_rule_has_a_cell_for_the_run_column_and_each_of_the_table() -> None:
+    lines = side_by_side([("old", RUN_A)])
+    header = lines.index("| run | command | best of 5, s |")
+    assert lines[header + 1] == "|---|---|---|"
