@@ -74,6 +74,9 @@ _ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
 _SIMPLE_PATH = re.compile(rf"<({_ATEXT}(?:\.{_ATEXT})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*)>(?: +(?=[^ \t(])|$)")
 """`<local@domain>` with a dot-atom local part and a plain domain, then nothing or spaces and parameters:
 the paths real MTAs send, which aiosmtpd's RFC 5322 parser would return unchanged (`FaxbounceSMTP._getaddr`)."""
+_NULL_PATH = re.compile(r"<>(?= +[^ \t(]|$)")
+"""The null reverse-path `<>`, then nothing or spaces and parameters: what every bounce is sent from. aiosmtpd's
+parser returns `<>` and everything after it, spaces included."""
 LOOPBACK: tuple[Network, ...] = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
 
 
@@ -445,9 +448,12 @@ class FaxbounceSMTP(SMTP):
         class on each call: a quarter of the event loop's time under load, for two addresses per mail (py-spy,
         20 sessions). A path that is plainly `<dot-atom@domain>` is read here; anything else (quotes,
         comments, source routes, `<>`, non-ASCII, odd spacing) still goes to aiosmtpd's parser.
-        `tests/smtp/test_smtp_paths.py` holds the two to the same answers. A path the stdlib's parser
+        The null path `<>` of bounces is read here too. `tests/smtp/test_smtp_paths.py` holds the two to the
+        same answers. A path the stdlib's parser
         crashes on (`<a@[>` raises AttributeError in Python 3.11) is a malformed address (`553`), as
         aiosmtpd answers any other, not a server error logged at ERROR and counted as temp-failed mail."""
+        if _NULL_PATH.match(arg):
+            return "<>", arg[2:]
         match = _SIMPLE_PATH.match(arg)
         if match is None:
             try:

@@ -70,6 +70,23 @@ def test_generated_paths_read_the_same(local: str, domain: str, rest: str, lead:
     assert fast == reference or (isinstance(reference, type) and fast == (None, None))
 
 
+@settings(max_examples=300, deadline=None)
+@given(rest=st.text(alphabet="SIZE=1 \t()<>@a", max_size=12), lead=st.sampled_from(["", " ", "<"]))
+def test_generated_null_paths_read_the_same(rest: str, lead: str) -> None:
+    fast, reference = _both(f"{lead}<>{rest}")
+    assert fast == reference or (isinstance(reference, type) and fast == (None, None))
+
+
+def test_the_null_path_is_read_without_aiosmtpd_s_parser(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fast reading must take `<>` itself: bounces, most of what the daemon receives, come from it."""
+
+    def parser_used(*_args: object) -> None:
+        raise AssertionError("aiosmtpd's parser was used")
+
+    monkeypatch.setattr(SMTP, "_getaddr", parser_used)
+    assert _session()._getaddr("<> SIZE=2048") == ("<>", " SIZE=2048")
+
+
 @pytest.mark.parametrize("arg", ["1@[>", "<a@[>"])
 def test_a_path_the_stdlib_parser_crashes_on_is_a_syntax_error(arg: str) -> None:
     fast, reference = _both(arg)
