@@ -446,12 +446,12 @@ class FaxbounceSMTP(SMTP):
 
         aiosmtpd parses every path with the email package's RFC 5322 header parser and defines a Protocol
         class on each call: a quarter of the event loop's time under load, for two addresses per mail (py-spy,
-        20 sessions). A path that is plainly `<dot-atom@domain>` is read here; anything else (quotes,
-        comments, source routes, `<>`, non-ASCII, odd spacing) still goes to aiosmtpd's parser.
-        The null path `<>` of bounces is read here too. `tests/smtp/test_smtp_paths.py` holds the two to the
-        same answers. A path the stdlib's parser
-        crashes on (`<a@[>` raises AttributeError in Python 3.11) is a malformed address (`553`), as
-        aiosmtpd answers any other, not a server error logged at ERROR and counted as temp-failed mail."""
+        20 sessions). A path that is plainly `<dot-atom@domain>`, or the null path `<>` that bounces come
+        from, is read here; anything else (quotes, comments, source routes, non-ASCII, odd spacing) still goes
+        to aiosmtpd's parser. `tests/smtp/test_smtp_paths.py` holds the two to the same answers. A path the
+        stdlib's parser crashes on (`<a@[>` raises AttributeError in Python 3.11) is a malformed address
+        (`553`), as aiosmtpd answers any other, not a server error logged at ERROR and counted as temp-failed
+        mail."""
         if _NULL_PATH.match(arg):
             return "<>", arg[2:]
         match = _SIMPLE_PATH.match(arg)
