@@ -16,7 +16,8 @@ from dataclasses import dataclass
 __all__ = ["ReceivedHop", "hop_from_clauses", "received_hops"]
 
 _KEYWORDS = ("from", "by", "via", "with", "id", "for")
-_WORD = re.compile(r"[A-Za-z]+")
+# A parenthesis, or a keyword standing alone (after a space or at the start, before a space or at the end).
+_TOKEN = re.compile(rf"[()]|(?:(?<= )|^)(?ai:{'|'.join(_KEYWORDS)})(?= |$)")
 _IP = re.compile(r"\[(?:IPv6:)?([0-9A-Fa-f:.]+)\]|\(([0-9]{1,3}(?:\.[0-9]{1,3}){3})\)")
 # "(mail1.fax.tc [203.0.113.25])" or "(unknown [198.51.100.9])": the looked-up name before the address.
 _RDNS = re.compile(r"\(\s*([A-Za-z0-9][A-Za-z0-9.-]*)\s+\[")
@@ -45,27 +46,24 @@ def received_hops(values: Iterable[str]) -> tuple[ReceivedHop, ...]:
 
 
 def _clauses(value: str) -> dict[str, str]:
-    """`from`, `by`, … clauses of one Received value, each with its comments."""
+    """`from`, `by`, … clauses of one Received value, each with its comments. Only parentheses and words that
+    may be keywords (a keyword alone, after a space or at the start) are visited, not every character: the
+    trust check reads every Received header of every vendor notice."""
     text = " ".join(value.split())
     if ";" in text:
         text = text[: text.rindex(";")]
     clauses: dict[str, str] = {}
-    depth, start, key, index = 0, 0, None, 0
-    while index < len(text):
-        char = text[index]
-        if char == "(":
+    depth, start, key = 0, 0, None
+    for token in _TOKEN.finditer(text):
+        mark = token.group(0)
+        if mark == "(":
             depth += 1
-        elif char == ")":
+        elif mark == ")":
             depth = max(0, depth - 1)
-        elif depth == 0 and (index == 0 or text[index - 1] == " "):
-            word = _WORD.match(text, index)
-            if word and word.group(0).lower() in _KEYWORDS and text[word.end():word.end() + 1] in (" ", ""):
-                if key is not None and key not in clauses:
-                    clauses[key] = text[start:index].strip()
-                key, start = word.group(0).lower(), word.end()
-                index = word.end()
-                continue
-        index += 1
+        elif depth == 0:
+            if key is not None and key not in clauses:
+                clauses[key] = text[start : token.start()].strip()
+            key, start = mark.lower(), token.end()
     if key is not None and key not in clauses:
         clauses[key] = text[start:].strip()
     return clauses

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import email
+import re
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from processor.parse import parse_mail
-from processor.parse.received import ReceivedHop, received_hops
+from processor.parse.received import ReceivedHop, _clauses, received_hops
 
 CASES = [
     # Postfix: looked-up name and address in the comment
@@ -58,3 +62,48 @@ def test_agrees_with_mail_parser_wherever_mail_parser_reads_a_hop(corpus_dir: Pa
                 compared += 1
         assert len(ours) >= len(theirs), path.name
     assert compared > 500
+
+
+def _clauses_by_characters(value: str) -> dict[str, str]:
+    """The reference: the clause split walked one character at a time (the reader before it skipped to
+    parentheses and keywords), kept here so that the two are held to the same clauses."""
+    text = " ".join(value.split())
+    if ";" in text:
+        text = text[: text.rindex(";")]
+    clauses: dict[str, str] = {}
+    depth, start, key, index = 0, 0, None, 0
+    while index < len(text):
+        char = text[index]
+        if char == "(":
+            depth += 1
+        elif char == ")":
+            depth = max(0, depth - 1)
+        elif depth == 0 and (index == 0 or text[index - 1] == " "):
+            word = re.match(r"[A-Za-z]+", text[index:])
+            if word and word.group(0).lower() in ("from", "by", "via", "with", "id", "for") and text[
+                    index + word.end():index + word.end() + 1] in (" ", ""):
+                if key is not None and key not in clauses:
+                    clauses[key] = text[start:index].strip()
+                key, start = word.group(0).lower(), index + word.end()
+                index += word.end()
+                continue
+        index += 1
+    if key is not None and key not in clauses:
+        clauses[key] = text[start:].strip()
+    return clauses
+
+
+def test_clauses_of_every_received_header_we_have(corpus_dir: Path, data_dir: Path) -> None:
+    values = [value for path in [*sorted(corpus_dir.rglob("*.eml")), *sorted(data_dir.rglob("*.eml"))]
+              for value in email.message_from_bytes(path.read_bytes()).get_all("received", [])]
+    assert len(values) > 1000
+    for value in values:
+        assert _clauses(str(value)) == _clauses_by_characters(str(value)), value
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.sampled_from(["from", "FROM", "By", "via", "with", "id", "for", "fromage", "(", ")", " ", "  ",
+                                 "\t", ";", "x", "[1.2.3.4]", "host.example", "\u0131d", "w\u0131th", "\n "]),
+                max_size=25).map("".join))
+def test_clauses_of_generated_values(value: str) -> None:
+    assert _clauses(value) == _clauses_by_characters(value)
