@@ -118,7 +118,7 @@ class RawStore:
         digests = [row["sha256"] for row in rows]
         large = not all(_in_memory(raw) for raw, _envelope in mails)
         if urgent and not large and self._large_writing():
-            taken = self._to_intake(rows, [raw for raw, _envelope in mails])
+            taken = self._to_intake(rows, digests, [raw for raw, _envelope in mails])
             if taken is not None:
                 return taken
         # Mails waiting in the intake go first, in the same transaction: they were answered before these.
@@ -191,14 +191,14 @@ class RawStore:
             connection.execute(sa.insert(_RAW), in_memory)
         return ids
 
-    def _to_intake(self, rows: list[dict[str, Any]], raws: list[bytes | RawFile]) -> list[StoredMail] | None:
+    def _to_intake(self, rows: list[dict[str, Any]], digests: list[str],
+                   raws: list[bytes | RawFile]) -> list[StoredMail] | None:
         """Make these small mails durable in the intake file; None when it is full or cannot be written
-        (they then wait for their turn as usual)."""
+        (they then wait for their turn as usual). `digests`: the rows' sha256, in order."""
         intake = self.intake
         assert intake is not None
         if not intake.has_room(sum(row["size"] for row in rows)):
             return None
-        digests = [row["sha256"] for row in rows]
         try:  # already stored? A read, which in WAL mode needs no lock.
             with self._reader.connect() as connection, connection.begin():
                 stored_ids = dict(connection.execute(
