@@ -1,13 +1,15 @@
 """How fast one worker drains a backlog, alone (no SMTP load): the processing half of end to end.
 
-    .venv/bin/python bench/worker_rate.py [DATABASE_URL]          # default: a temporary SQLite file
+    .venv/bin/python bench/worker_rate.py [--interfax] [DATABASE_URL]   # default: a temporary SQLite file
     .venv/bin/python -m cProfile -s cumulative bench/worker_rate.py | head -60   # where the time goes
 
-Stores 3,000 mails of bench/perf.py's mix, then times `worker.drain` over them.
+Stores 3,000 mails of bench/perf.py's mix (with `--interfax`: the 2 KB InterFAX results that the end-to-end
+bench sends), then times `worker.drain` over them.
 """
 
 from __future__ import annotations
 
+import argparse
 import logging
 import sys
 import tempfile
@@ -24,18 +26,22 @@ from processor.store.inbound import Envelope, RawStore
 
 
 def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("url", nargs="?", help="SQLAlchemy URL (default: a temporary SQLite file)")
+    parser.add_argument("--interfax", action="store_true", help="the end-to-end bench's InterFAX results")
+    args = parser.parse_args()
     logging.disable(logging.WARNING)
-    url = sys.argv[1] if len(sys.argv) > 1 and not sys.argv[1].startswith("--") else f"sqlite:///{tempfile.mkdtemp()}/worker-rate.sqlite3"
+    url = args.url or f"sqlite:///{tempfile.mkdtemp()}/worker-rate.sqlite3"
     engine = create_db_engine(url)
     migrate(engine)
     mails = [(body.replace(b"\r\n..", b"\r\n."), Envelope("", ("fax@faxbounce.test",), peer="127.0.0.1:1"))
-             for body in (interfax_bodies(3000) if "--interfax" in sys.argv else bodies(3000, 2048))]
+             for body in (interfax_bodies(3000) if args.interfax else bodies(3000, 2048))]
     RawStore(engine).put_many(mails)
     worker_engine = create_db_engine(url, durable=False)
     started = time.perf_counter()
     done = drain(worker_engine, Settings())
     elapsed = time.perf_counter() - started
-    print(f"{done} mails in {elapsed:.1f} s = {done / elapsed:.0f} mails/s on one worker")
+    print(f"{engine.dialect.name}: {done} mails in {elapsed:.1f} s = {done / elapsed:.0f} mails/s on one worker")
     return 0
 
 
