@@ -1,13 +1,17 @@
 """The ceiling of the stack: aiosmtpd with a handler that does nothing but say 250.
 
-    python bench/null_smtpd.py PORT
+    python bench/null_smtpd.py PORT            # faxbounce's server class (FaxbounceSMTP)
+    python bench/null_smtpd.py --stock PORT    # aiosmtpd's own SMTP class, as released
 
-Same server class and limits as faxbounce (FaxbounceSMTP), no storage: the difference to faxbounce in
-bench/perf.py is the price of durability and classification.
+The default runs the same server class and limits as faxbounce, without storage: the difference to faxbounce
+in bench/perf.py is the price of durability and classification. That ceiling moves with faxbounce's own work
+on its SMTP class (the block DATA reader, the fast path readings); `--stock` is the fixed one, aiosmtpd as a
+user who installs it gets it, and what issue #12's first figures were measured against.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import signal
 import sys
@@ -15,19 +19,21 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from processor.receive.smtp import FaxbounceSMTP
-
 
 class NullHandler:
     async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
         return "250 OK"
 
 
-async def main(port: int) -> None:
+async def main(port: int, stock: bool) -> None:
+    if stock:
+        from aiosmtpd.smtp import SMTP as server_class
+    else:
+        from processor.receive.smtp import FaxbounceSMTP as server_class
     loop = asyncio.get_running_loop()
     handler = NullHandler()
     server = await loop.create_server(
-        lambda: FaxbounceSMTP(handler, hostname="null.bench", data_size_limit=32 * 1024 * 1024, loop=loop),
+        lambda: server_class(handler, hostname="null.bench", data_size_limit=32 * 1024 * 1024, loop=loop),
         host="127.0.0.1", port=port,
     )
     stop = asyncio.Event()
@@ -38,4 +44,8 @@ async def main(port: int) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(int(sys.argv[1])))
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--stock", action="store_true", help="aiosmtpd's own SMTP class instead of faxbounce's")
+    parser.add_argument("port", type=int)
+    args = parser.parse_args()
+    asyncio.run(main(args.port, args.stock))

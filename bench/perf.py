@@ -7,7 +7,8 @@
 
 Targets, each started fresh for each measurement and driven over SMTP from a separate process:
 - faxbounce on SQLite and on PostgreSQL (the local server, a throw-away schema): every 250 after a commit;
-- a do-nothing aiosmtpd handler (bench/null_smtpd.py): the ceiling of the Python stack;
+- a do-nothing aiosmtpd handler (bench/null_smtpd.py): the ceiling of the Python stack, on faxbounce's own
+  server class ("null aiosmtpd") and on aiosmtpd's as released ("stock aiosmtpd");
 - Postfix's smtp-sink (Debian package postfix): the C limit of this machine.
 Parsing: faxbounce's parse + classify on one core, and the Sisimai bounce analyser (Debian package
 libsisimai-perl) on the same corpus files.
@@ -170,8 +171,9 @@ def start(name: str, workdir: Path, **env_extra: str) -> Iterator[Target]:
     schema = None
     log = (workdir / f"{name}.log").open("wb")
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    if name == "null aiosmtpd":
-        command = [sys.executable, str(ROOT / "bench" / "null_smtpd.py"), str(port)]
+    if name in ("null aiosmtpd", "stock aiosmtpd"):
+        stock = ["--stock"] if name == "stock aiosmtpd" else []
+        command = [sys.executable, str(ROOT / "bench" / "null_smtpd.py"), *stock, str(port)]
     elif name == "smtp-sink":
         command = [shutil.which("smtp-sink") or "/usr/sbin/smtp-sink", "-c", "-u", "nobody", f"127.0.0.1:{port}",
                    "1000"]
@@ -236,7 +238,7 @@ def drain(url: str, timeout: float = 900) -> float:
 
 
 FAXBOUNCE = ("faxbounce SQLite", "faxbounce PostgreSQL")
-SMTP_TARGETS = (*FAXBOUNCE, "null aiosmtpd", "smtp-sink")
+SMTP_TARGETS = (*FAXBOUNCE, "null aiosmtpd", "stock aiosmtpd", "smtp-sink")
 
 
 def acceptance(workdir: Path, counts: dict[int, int]) -> list[str]:
@@ -374,6 +376,8 @@ def workers_end_to_end(workdir: Path, count: int) -> list[str]:
     with start("null aiosmtpd", workdir) as target:
         ceiling = load(target.port, mails, 20).rate
     FIGURES["workers ceiling"] = ceiling
+    with start("stock aiosmtpd", workdir) as target:
+        FIGURES["workers ceiling stock"] = load(target.port, mails, 20).rate
     for name in FAXBOUNCE:
         for workers in (1, 2):
             with start(name, workdir, FAXBOUNCE_PROCESSING_WORKERS=str(workers)) as target:
@@ -427,14 +431,19 @@ def targets_table() -> list[str]:
     def add(label: str, ours: str, reference: str, ratio: str, target: str, met: bool) -> None:
         rows.append(f"| {label} | {ours} | {reference} | {ratio} | {target} | {'yes' if met else 'no'} |")
 
+    # Two references for the ratios: the do-nothing handler on faxbounce's server class (the price of durability
+    # and classification; it gains from every speed-up of that class) and on aiosmtpd's own class as released
+    # (fixed; what the first figures were measured against).
+    references = (("null aiosmtpd", ""), ("stock aiosmtpd", " stock"))
     for name in FAXBOUNCE:
-        ceiling = figure("workers ceiling")
         runs = {w: figure(f"e2e {name} {w}") for w in (1, 2) if figure(f"e2e {name} {w}")}
-        if ceiling and runs:
-            workers, e2e = max(runs.items(), key=lambda item: item[1])
-            add(f"end to end, 20 sessions, 2 KB InterFAX results, {name.split()[1]} ({workers} worker"
-                f"{'s' if workers > 1 else ''})", f"{e2e:,.0f} msg/s", f"{ceiling:,.0f} msg/s (null aiosmtpd)",
-                f"{e2e / ceiling:.2f}×", "≥ 0.25×", e2e / ceiling >= 0.25)
+        for reference, key in references:
+            ceiling = figure(f"workers ceiling{key}")
+            if ceiling and runs:
+                workers, e2e = max(runs.items(), key=lambda item: item[1])
+                add(f"end to end, 20 sessions, 2 KB InterFAX results, {name.split()[1]} ({workers} worker"
+                    f"{'s' if workers > 1 else ''})", f"{e2e:,.0f} msg/s", f"{ceiling:,.0f} msg/s ({reference})",
+                    f"{e2e / ceiling:.2f}×", "≥ 0.25×", e2e / ceiling >= 0.25)
     ours, sisimai = figure("command faxbounce classify --json"), figure("command Sisimai->make")
     if ours and sisimai:
         add("`classify --json` over the 629 corpus mails, one process", f"{ours:.2f} s", f"{sisimai:.2f} s (Sisimai)",
@@ -442,11 +451,12 @@ def targets_table() -> list[str]:
     for command in ("faxbounce explain 3912", "faxbounce classify one.eml"):
         if (took := figure(f"command {command}")) is not None:
             add(f"start-up: `{command}`", f"{took:.2f} s", "–", "–", "≤ 0.15 s", took <= 0.15)
-    null = figure("acceptance null aiosmtpd 20 2048")
     for name in FAXBOUNCE:
-        if null and (rate := figure(f"acceptance {name} 20 2048")):
-            add(f"durable acceptance, 20 sessions, 2 KB, {name.split()[1]}", f"{rate:,.0f} msg/s",
-                f"{null:,.0f} msg/s (null aiosmtpd)", f"{rate / null:.2f}×", "≥ 0.6×", rate / null >= 0.6)
+        for reference, _ in references:
+            null = figure(f"acceptance {reference} 20 2048")
+            if null and (rate := figure(f"acceptance {name} 20 2048")):
+                add(f"durable acceptance, 20 sessions, 2 KB, {name.split()[1]}", f"{rate:,.0f} msg/s",
+                    f"{null:,.0f} msg/s ({reference})", f"{rate / null:.2f}×", "≥ 0.6×", rate / null >= 0.6)
     for name in FAXBOUNCE:
         if (p99 := figure(f"p99 at 500 {name}")) is not None:
             reference = figure("p99 at 500 null aiosmtpd")
