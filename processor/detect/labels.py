@@ -62,13 +62,32 @@ def may_hold_labels(text: str, labels: Sequence[str]) -> bool:
     search is cheaper than reading every field. It errs on the side of yes: a label's characters in order,
     with any spacing or `_` between any two of them (a header cell is matched without its spacing:
     `送 信 結 果`), case-insensitive on the folded text, as both readers match."""
-    return _labels_anywhere_re(tuple(labels)).search(_folded(text)[0]) is not None
+    return _labels_anywhere_re(tuple(labels)).search(_lowered(text)) is not None
+
+
+#: The only characters that IGNORECASE equates with an ASCII letter but `str.lower` does not turn into one,
+#: once NFKC has folded the text (ſ is s then): dotted and dotless I.
+_LOWER_LIKE_IGNORECASE = str.maketrans({"\u0130": "i", "\u0131": "i"})
+
+
+@lru_cache(maxsize=16)
+def _lowered(text: str) -> str:
+    """The folded text in lower case, where a case-sensitive search for lower-case keys finds what an
+    IGNORECASE search finds in the folded text: Python's `re` cannot skip ahead to where a case-insensitive
+    alternative can start, so the case-sensitive search is 3-4 times faster."""
+    folded = _folded(text)[0]
+    if not folded.isascii() and ("\u0130" in folded or "\u0131" in folded):
+        folded = folded.translate(_LOWER_LIKE_IGNORECASE)
+    return folded.lower()
 
 
 @cache
 def _labels_anywhere_re(labels: tuple[str, ...]) -> re.Pattern[str]:
-    keys = sorted({re.sub(r"[\s_]", "", fold_text(label)) for label in labels if label.strip()}, key=len)
-    return re.compile("|".join(r"[\s_]*".join(re.escape(char) for char in key) for key in keys), re.IGNORECASE)
+    keys = sorted({re.sub(r"[\s_]", "", fold_text(label)).lower() for label in labels if label.strip()}, key=len)
+    if any(char.lower() != char.upper() for key in keys for char in key if not char.isascii()):
+        raise ValueError(f"labels {labels!r}: a cased letter outside ASCII after folding cannot be lower-cased "
+                         "like IGNORECASE matches it")
+    return re.compile("|".join(r"[\s_]*".join(re.escape(char) for char in key) for key in keys))
 
 
 def field_values(text: str, labels: Sequence[str]) -> list[str]:

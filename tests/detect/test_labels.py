@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from processor.catalogues import labels
 from processor.detect.labels import field_values, identifier, may_hold_labels, pick, split_code, table_rows
+from processor.parse.charset import fold_text
 
 INTERFAX = labels("interfax")
 
@@ -104,3 +107,36 @@ def test_may_hold_labels_never_hides_what_a_reader_finds(text: str) -> None:
     found = field_values(text, CODE_LABELS) or table_rows(text, {"code": CODE_LABELS, "fax_number": ("FAX番号",)},
                                                           "code")
     assert not found or may_hold_labels(text, CODE_LABELS)
+
+
+def _ignorecase_reference(text: str, labels: tuple[str, ...]) -> bool:
+    """What may_hold_labels promised before it searched the lower-cased text: its keys, IGNORECASE, over the
+    folded text."""
+    keys = [re.sub(r"[\s_]", "", fold_text(label)) for label in labels if label.strip()]
+    pattern = "|".join(r"[\s_]*".join(re.escape(char) for char in key) for key in keys)
+    return re.search(pattern, fold_text(text), re.IGNORECASE) is not None
+
+
+_CASED_LABELS = ("Station ID", "Error Code", "送信結果")
+
+
+@pytest.mark.parametrize("text", [
+    "STATİON ID: 1",  # dotted capital I: IGNORECASE takes it for i, str.lower makes it i + a combining dot
+    "statıon id: 1",  # dotless i: IGNORECASE takes it for i, str.lower keeps it
+    "\u212arror code",  # the Kelvin sign is no E: no
+    "ERROR \u212aODE",  # no K in the label either
+    "error code",
+    "ＥＲＲＯＲ　ＣＯＤＥ",
+    "\u017ftation id",  # long s
+    "Σtation id",
+    "送信結果",
+])
+def test_may_hold_labels_answers_as_a_case_insensitive_search(text: str) -> None:
+    assert may_hold_labels(text, _CASED_LABELS) == _ignorecase_reference(text, _CASED_LABELS)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.sampled_from(["Station", "STAT", "İ", "ı", "I", "i", "ON", "on", "ID", " ", "_", "\n", "ſ",
+                                 "\u212a", "Error", "CODE", "送信", "結果", "ß", "ẞ", "x"]), max_size=12).map("".join))
+def test_may_hold_labels_agrees_with_a_case_insensitive_search(text: str) -> None:
+    assert may_hold_labels(text, _CASED_LABELS) == _ignorecase_reference(text, _CASED_LABELS)
