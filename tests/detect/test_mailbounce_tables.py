@@ -6,6 +6,7 @@ silent "no match"); the shipped tables are checked against RFC 3463 and Sisimai'
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -13,6 +14,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from processor.detect.mailbounce import reason_match
 from processor.detect.mailbounce.reason_match import (
@@ -296,3 +299,51 @@ def test_twins_find_what_the_shipped_patterns_find() -> None:
         found = next((m.group(1).lower() for p in rhost._named_host_res() if (m := p.search(line))), "")
         assert rhost.host_named_in(line) == found, line
     assert found_in(re.compile("straße", re.IGNORECASE), "STRASSE", None) is False  # non-ASCII: the pattern
+
+
+@pytest.mark.parametrize(("source", "literals"), [
+    ("mailbox is full", ("mailbox is full",)),
+    ("as their mailbox is full|mailbox is full", ("as their mailbox is full", "mailbox is full")),
+    (r"^(?!.*\b[245]\.[1-9]\.[1-9]).*\(state [69]\)\.?$", ("(state ",)),  # the look-ahead and classes break runs
+    (r"dns type 'mx' lookup of .* (?:responded with code nxdomain|had no relevant answers)",
+     ("dns type 'mx' lookup of ",)),  # the longest shortest string wins: 24 characters against 23
+    (r"dns .* (?:responded with code nxdomain|had no relevant answers)",
+     ("responded with code nxdomain", "had no relevant answers")),  # 23 against 4
+    (r"your message was not delivered within \d+ days", ("your message was not delivered within ",)),
+    (r"(?:abc)+d", ("abc",)),  # a repeat of at least one is required
+    (r"(?:ab|cd)?ef", ("ef",)),  # an optional group is not
+    (r"a(?:bcd|)e", ("a",)),  # an empty branch requires nothing
+    (r"(?:ab|c)de", ("de",)),  # a one-character branch (`c`) is shorter than `de`
+    ("x*", None),
+    (".", None),
+    (r"(a)\1", ("a",)),
+])
+def test_required_literals(source: str, literals: tuple[str, ...] | None) -> None:
+    import re
+
+    from processor.detect.mailbounce.tables import required_literals
+
+    assert required_literals(re.compile(source)) == literals
+    assert required_literals(re.compile(source, re.IGNORECASE)) is None  # only for case-sensitive twins
+
+
+def _shipped_twins() -> list[re.Pattern[str]]:
+    from processor.detect.mailbounce import bounce_text, rhost
+    from processor.detect.mailbounce.tables import case_sensitive_twin_of
+
+    patterns = [r.pattern for r in bounce_text.VENDOR_REASONS]
+    patterns += [r.pattern for rules in rhost.PROVIDER_RULES.values() for r in rules]
+    return [twin for p in patterns if (twin := case_sensitive_twin_of(p)) is not None]
+
+
+@settings(max_examples=1500, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.data())
+def test_every_match_of_a_shipped_pattern_holds_one_of_its_literals(data: st.DataObject) -> None:
+    """`found_in` skips a pattern when none of its literals is in the text: that must never skip a match."""
+    from processor.detect.mailbounce.tables import required_literals
+
+    twin = data.draw(st.sampled_from(_shipped_twins()))
+    text = data.draw(st.from_regex(twin))
+    literals = required_literals(twin)
+    assert twin.search(text)
+    assert literals is None or any(literal in text for literal in literals), (twin.pattern, text, literals)
