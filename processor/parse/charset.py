@@ -461,9 +461,9 @@ def _decode_iso2022jp(data: bytes) -> str:
                 out.append(chr(byte))
                 i += 1
                 continue
-            if i + 1 < n and 0x21 <= byte <= 0x7E and 0x21 <= data[i + 1] <= 0x7E:
-                pending += _jis_to_sjis(byte, data[i + 1])
-                i += 2
+            if (run := _JIS_PAIRS.match(data, i)) is not None:  # the whole run of pairs at once
+                pending += b"".join(map(_sjis_of_jis().__getitem__, _pairs(run.group())))
+                i = run.end()
                 continue
             flush()
             out.append("\ufffd")
@@ -504,6 +504,21 @@ def _jis_to_sjis(j1: int, j2: int) -> bytes:
         s1 += 0x40
     s2 = (j2 + (0x1F if j2 < 0x60 else 0x20)) if j1 & 1 else j2 + 0x7E
     return bytes((s1, s2))
+
+
+#: Consecutive JIS X 0208 byte pairs (both bytes 0x21-0x7E), as the pair-at-a-time loop would take them.
+_JIS_PAIRS = re.compile(rb"(?:[\x21-\x7e]{2})+")
+
+
+@functools.cache
+def _sjis_of_jis() -> dict[bytes, bytes]:
+    """Every JIS pair's Shift_JIS bytes: Japanese text converts by lookup, not by arithmetic per character.
+    Built on first use (3 ms: start-up of commands that meet no ISO-2022-JP)."""
+    return {bytes((j1, j2)): _jis_to_sjis(j1, j2) for j1 in range(0x21, 0x7F) for j2 in range(0x21, 0x7F)}
+
+
+def _pairs(run: bytes) -> list[bytes]:
+    return [run[k : k + 2] for k in range(0, len(run), 2)]
 
 
 def _decode_cp932(data: bytes) -> str:

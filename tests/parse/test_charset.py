@@ -8,6 +8,8 @@ from email.policy import compat32
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from processor.parse.charset import decode_bytes, decode_header_value, normalize_text
 
@@ -188,3 +190,39 @@ def test_shipped_fold_table_is_what_this_python_computes() -> None:
     assert charset._fold_classes() == charset.compute_fold_classes()
     assert charset.fold_table_source() == (Path(charset.__file__).with_name("_fold_table.py")
                                            .read_text(encoding="utf-8"))
+
+
+_ISO2022JP_PIECES = [
+    b"\x1b$B", b"\x1b$@", b"\x1b(B", b"\x1b(J", b"\x1b(I", b"\x0e", b"\x0f", b"\r\n", b"\n", b"\x1b",
+    b"AB", b"%3", b"-!", b"-j", b"!!", b"~~", b"\x7f", b" ", b"x", b"\x82\xa0", b"\xe3\x81\x82", b"\x80",
+    "送信結果".encode("iso2022_jp"), "成功しました".encode("iso2022_jp"),
+]
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.lists(st.sampled_from(_ISO2022JP_PIECES), max_size=24).map(b"".join))
+def test_iso2022jp_runs_decode_as_one_pair_at_a_time(data: bytes) -> None:
+    """A run of JIS pairs is converted by lookup in one step; reading one pair per step (the pattern
+    narrowed to a single pair) must give the same text, stray escapes, odd bytes and line ends included."""
+    import re
+
+    from processor.parse import charset
+
+    whole = charset._decode_iso2022jp(data)
+    narrowed = charset._JIS_PAIRS
+    try:
+        charset._JIS_PAIRS = re.compile(rb"[\x21-\x7e]{2}")
+        assert charset._decode_iso2022jp(data) == whole
+    finally:
+        charset._JIS_PAIRS = narrowed
+
+
+@pytest.mark.parametrize(("data", "text"), [
+    ("送信結果".encode("iso2022_jp"), "送信結果"),
+    (b"\x1b$B-!-j\x1b(B", "\u2460\u3231"),  # NEC row 13 through cp932: circled one, parenthesised 株
+    (b"\x1b$B%3%!\x1b(B", "\u30b3\u30a1"),
+    (b"\x1b$B!A!]\x1b(B", "\uff5e\uff0d"),  # cp932's readings of JIS 0x2141 and 0x215D, not the wave dash
+    (b"\x1b$B%3%\x1b(B", "\u30b3\ufffd"),  # an odd byte at the end of a run
+])
+def test_iso2022jp_pairs(data: bytes, text: str) -> None:
+    assert decode_bytes(data, "iso-2022-jp") == text
