@@ -8,13 +8,14 @@ ones keep the mode their owner chose.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 import re
 import sqlite3
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +39,7 @@ __all__ = [
     "readonly_grants",
     "run_statements",
     "session_scope",
+    "sqlite_problem",
 ]
 
 
@@ -58,6 +60,8 @@ def create_db_engine(url: str, *, durable: bool = True, **kwargs: Any) -> Engine
     """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
+        if (problem := sqlite_problem(sqlite3.sqlite_version_info)) is not None:
+            raise FaxbounceError(problem)
         database = parsed.database or ""
         if database and database != ":memory:" and not database.startswith("file:"):
             _create_private(Path(database).expanduser().resolve())
@@ -71,6 +75,36 @@ def create_db_engine(url: str, *, durable: bool = True, **kwargs: Any) -> Engine
     if not durable:
         sa.event.listen(engine, "connect", _postgres_async_commit)
     return engine
+
+
+SQLITE_MINIMUM = (3, 35)
+"""RETURNING (SQLite 3.35, 2021): the raw store reads back the ids of the rows it inserted in one statement."""
+
+
+def sqlite_problem(version: tuple[int, ...]) -> str | None:
+    """Why the SQLite this Python links cannot hold faxbounce's database, or None. Checked before any
+    connection, so that an old library fails `serve` at once with the fix, not every mail with a 451 and a
+    syntax error (Ubuntu 20.04's SQLite is 3.31; its deadsnakes Python 3.11 links it)."""
+    found = ".".join(map(str, version))
+    if tuple(version[:2]) < SQLITE_MINIMUM:
+        return (f"database: the SQLite library this Python uses is {found}; faxbounce needs "
+                f"{'.'.join(map(str, SQLITE_MINIMUM))} or newer with its JSON functions: run faxbounce on a "
+                "Python linked with a newer SQLite, or on PostgreSQL (database.url)")
+    if not _sqlite_has_json():
+        return (f"database: the SQLite library this Python uses ({found}) was built without its JSON "
+                "functions (json_each), which the number stop list reads: run faxbounce on a Python linked "
+                "with an SQLite that has them (built in since 3.38), or on PostgreSQL (database.url)")
+    return None
+
+
+@functools.cache
+def _sqlite_has_json() -> bool:
+    with closing(sqlite3.connect(":memory:")) as connection:
+        try:
+            connection.execute("SELECT value FROM json_each('[1]')").fetchall()
+        except sqlite3.OperationalError:
+            return False
+    return True
 
 
 PRIVATE_DIRECTORY_MODE = 0o700
