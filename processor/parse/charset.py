@@ -18,6 +18,7 @@ import codecs
 import functools
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.header import Header
 
@@ -462,7 +463,7 @@ def _decode_iso2022jp(data: bytes) -> str:
                 i += 1
                 continue
             if (run := _JIS_PAIRS.match(data, i)) is not None:  # the whole run of pairs at once
-                pending += b"".join(map(_sjis_of_jis().__getitem__, _pairs(run.group())))
+                pending += _jis_run_to_sjis(run.group())
                 i = run.end()
                 continue
             flush()
@@ -510,15 +511,31 @@ def _jis_to_sjis(j1: int, j2: int) -> bytes:
 _JIS_PAIRS = re.compile(rb"(?:[\x21-\x7e]{2})+")
 
 
-@functools.cache
-def _sjis_of_jis() -> dict[bytes, bytes]:
-    """Every JIS pair's Shift_JIS bytes: Japanese text converts by lookup, not by arithmetic per character.
-    Built on first use (3 ms: start-up of commands that meet no ISO-2022-JP)."""
-    return {bytes((j1, j2)): _jis_to_sjis(j1, j2) for j1 in range(0x21, 0x7F) for j2 in range(0x21, 0x7F)}
+def _jis_run_to_sjis(run: bytes) -> bytes:
+    """`_jis_to_sjis` for every pair of `run` at once, with the C loops of `bytes.translate` and of big-integer
+    bit operations instead of one Python call per character (a 3.5 KB Japanese body: 710 -> 285 us). The
+    lead byte depends on the first byte alone; the trail byte on the second and on the first one's parity,
+    chosen per pair by a mask."""
+    leads, trails = run[0::2], run[1::2]
+    size = len(trails)
+    odd = int.from_bytes(leads.translate(_ODD_MASK), "big")
+    trail = ((int.from_bytes(trails.translate(_TRAIL_AFTER_ODD), "big") & odd)
+             | (int.from_bytes(trails.translate(_TRAIL_AFTER_EVEN), "big") & ~odd))
+    out = bytearray(2 * size)
+    out[0::2] = leads.translate(_LEAD)
+    out[1::2] = trail.to_bytes(size, "big")
+    return bytes(out)
 
 
-def _pairs(run: bytes) -> list[bytes]:
-    return [run[k : k + 2] for k in range(0, len(run), 2)]
+def _table(function: Callable[[int], int]) -> bytes:
+    """A `bytes.translate` table: `function` over the JIS range 0x21-0x7E, zero elsewhere (never read)."""
+    return bytes(function(b) if 0x21 <= b <= 0x7E else 0 for b in range(256))
+
+
+_LEAD = _table(lambda j1: _jis_to_sjis(j1, 0x21)[0])
+_ODD_MASK = _table(lambda j1: 0xFF if j1 & 1 else 0)
+_TRAIL_AFTER_ODD = _table(lambda j2: _jis_to_sjis(0x21, j2)[1])
+_TRAIL_AFTER_EVEN = _table(lambda j2: _jis_to_sjis(0x22, j2)[1])
 
 
 def _decode_cp932(data: bytes) -> str:

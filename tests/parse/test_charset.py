@@ -226,3 +226,12 @@ def test_iso2022jp_runs_decode_as_one_pair_at_a_time(data: bytes) -> None:
 ])
 def test_iso2022jp_pairs(data: bytes, text: str) -> None:
     assert decode_bytes(data, "iso-2022-jp") == text
+
+
+def test_every_jis_pair_converts_as_the_arithmetic_says() -> None:
+    from processor.parse import charset
+
+    pairs = [bytes((j1, j2)) for j1 in range(0x21, 0x7F) for j2 in range(0x21, 0x7F)]
+    assert [charset._jis_run_to_sjis(pair) for pair in pairs] == [charset._jis_to_sjis(*pair) for pair in pairs]
+    run = b"".join(pairs)  # all 8,836 at once: the masks must choose per pair, not per run
+    assert charset._jis_run_to_sjis(run) == b"".join(charset._jis_to_sjis(*pair) for pair in pairs)
