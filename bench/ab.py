@@ -13,6 +13,7 @@ run, the revisions' rows one under the other, so each figure reads across the ru
 from __future__ import annotations
 
 import argparse
+import re
 import subprocess
 import sys
 import tempfile
@@ -51,25 +52,61 @@ def tables(output: str) -> list[Table]:
 
 def side_by_side(runs: Sequence[tuple[str, str]]) -> list[str]:
     """Markdown: for each table, each row of it from every run in turn, labelled `label #n` (`runs`: label and
-    output, in the order they ran). A table or row that one run lacks is left out of that run's lines."""
+    output, in the order they ran). Rows are matched by their words, not their place (`row_key`): a revision
+    whose table has a row more (a new reference) does not shift the others. A table or row that one run lacks
+    is left out of that run's lines."""
     parsed = [(label, tables(output)) for label, output in runs]
     counts: dict[str, int] = {}
     numbered = []
     for label, found in parsed:
         counts[label] = counts.get(label, 0) + 1
-        numbered.append((f"{label} #{counts[label]}", {(t.title, t.header): t for t in found}))
-    keys = list(dict.fromkeys(key for _, by_key in numbered for key in by_key))
+        numbered.append((f"{label} #{counts[label]}", {(t.title, t.header): _by_row_key(t.rows) for t in found}))
+    keys = list(dict.fromkeys(key for _, by_table in numbered for key in by_table))
     out: list[str] = []
-    for title, header in keys:
+    for table_key in keys:
+        title, header = table_key
         out += [f"#### {title}", "", "| run " + header, "|---" * header.count("|") + "|"]
-        depth = max(len(by_key[(title, header)].rows) for _, by_key in numbered if (title, header) in by_key)
-        for index in range(depth):
-            for name, by_key in numbered:
-                table = by_key.get((title, header))
-                if table is not None and index < len(table.rows):
-                    out.append(f"| {name} " + table.rows[index])
+        row_keys = _merged([list(by_table.get(table_key, {})) for _, by_table in numbered])
+        for row_key in row_keys:
+            for name, by_table in numbered:
+                if (row := by_table.get(table_key, {}).get(row_key)) is not None:
+                    out.append(f"| {name} " + row)
         out.append("")
     return out
+
+
+def _merged(orders: Sequence[Sequence[tuple[str, int]]]) -> list[tuple[str, int]]:
+    """The row keys of every run in one order: a key only a later run has goes right after the key that
+    precedes it there."""
+    merged: list[tuple[str, int]] = []
+    for order in orders:
+        previous = -1
+        for key in order:
+            if key in merged:
+                previous = merged.index(key)
+            else:
+                previous += 1
+                merged.insert(previous, key)
+    return merged
+
+
+_FIGURE = re.compile(r"\d[\d,.]*")
+
+
+def row_key(row: str) -> str:
+    """A row without its figures (`| faxbounce SQLite | # | # |`): what it measures, the same in every run."""
+    return _FIGURE.sub("#", row)
+
+
+def _by_row_key(rows: Sequence[str]) -> dict[tuple[str, int], str]:
+    """Rows by (`row_key`, how many rows before had that key): two rows that differ only in figures stay two."""
+    seen: dict[str, int] = {}
+    keyed: dict[tuple[str, int], str] = {}
+    for row in rows:
+        key = row_key(row)
+        keyed[(key, seen.get(key, 0))] = row
+        seen[key] = seen.get(key, 0) + 1
+    return keyed
 
 
 def _worktree(revision: str, parent: Path) -> Path:

@@ -59,3 +59,30 @@ def test_the_rule_has_a_cell_for_the_run_column_and_each_of_the_table() -> None:
     lines = side_by_side([("old", RUN_A)])
     header = lines.index("| run | command | best of 5, s |")
     assert lines[header + 1] == "|---|---|---|"
+
+
+def test_a_row_one_revision_adds_does_not_shift_the_others() -> None:
+    """The newer revision adds a reference row in the middle of a table; every other row still meets its
+    own kind from the older revision."""
+    old = "#### Targets\n\n| measurement | faxbounce | reference |\n|---|---|---|\n" \
+          "| end to end, SQLite | 558 msg/s | 10,714 msg/s (null aiosmtpd) |\n" \
+          "| end to end, PostgreSQL | 614 msg/s | 10,714 msg/s (null aiosmtpd) |\n"
+    new = "#### Targets\n\n| measurement | faxbounce | reference |\n|---|---|---|\n" \
+          "| end to end, SQLite | 574 msg/s | 9,812 msg/s (null aiosmtpd) |\n" \
+          "| end to end, SQLite | 574 msg/s | 3,696 msg/s (stock aiosmtpd) |\n" \
+          "| end to end, PostgreSQL | 659 msg/s | 9,812 msg/s (null aiosmtpd) |\n"
+    lines = side_by_side([("old", old), ("new", new)])
+    first = lines.index("| run | measurement | faxbounce | reference |")
+    assert lines[first + 2 : first + 7] == [
+        "| old #1 | end to end, SQLite | 558 msg/s | 10,714 msg/s (null aiosmtpd) |",
+        "| new #1 | end to end, SQLite | 574 msg/s | 9,812 msg/s (null aiosmtpd) |",
+        "| new #1 | end to end, SQLite | 574 msg/s | 3,696 msg/s (stock aiosmtpd) |",
+        "| old #1 | end to end, PostgreSQL | 614 msg/s | 10,714 msg/s (null aiosmtpd) |",
+        "| new #1 | end to end, PostgreSQL | 659 msg/s | 9,812 msg/s (null aiosmtpd) |",
+    ]
+
+
+def test_rows_that_differ_only_in_figures_stay_apart() -> None:
+    run = "#### T\n\n| a | b |\n|---|---|\n| x | 1 |\n| x | 2 |\n"
+    lines = side_by_side([("old", run), ("new", run.replace("| 2 |", "| 3 |"))])
+    assert lines[-5:-1] == ["| old #1 | x | 1 |", "| new #1 | x | 1 |", "| old #1 | x | 2 |", "| new #1 | x | 3 |"]
