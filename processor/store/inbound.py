@@ -396,6 +396,9 @@ class WorkQueue:
         self.engine = engine
         self.worker = worker[:128]
         self.lease = timedelta(seconds=lease_seconds)
+        # Reading a mail's bytes takes no write lock (SQLite): it used to, and so waited for every other
+        # worker's recording transaction to end before this worker could even start parsing.
+        self._reader = read_only(engine)
         self._claimed: list[tuple[int, int]] = []
         """(id, size) of the last claim's mails, in order, for reading ahead."""
         self._read: dict[int, bytes | None] = {}
@@ -435,7 +438,7 @@ class WorkQueue:
                 if total > self.READ_AHEAD_BYTES:
                     break
                 ids.append(claimed)
-        with self.engine.connect() as connection:
+        with self._reader.connect() as connection:
             rows = dict(connection.execute(sa.select(_RAW.c.inbound_message_id, _RAW.c.raw)
                                            .where(_RAW.c.inbound_message_id.in_(ids))).all())
         self._read = {claimed: rows.get(claimed) for claimed in ids[1:]}

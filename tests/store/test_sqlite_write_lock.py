@@ -88,3 +88,20 @@ def test_a_worker_waits_with_sqlites_own_busy_handler(database: str, pauses: lis
         with worker_engine.begin() as connection:
             connection.exec_driver_sql("UPDATE inbound_messages SET attempts = attempts")
     assert pauses == [], "a worker's wait is SQLite's, with its growing pauses"
+
+
+def test_a_worker_reads_claimed_mails_bytes_while_another_holds_the_write_lock(database: str) -> None:
+    """Parsing starts with reading the mail's bytes: a worker must not wait for another worker's (or the SMTP
+    side's) write transaction to end before it can read them."""
+    from processor.store.inbound import WorkQueue
+
+    RawStore(create_db_engine(database)).put_many(
+        [(f"Subject: {n}\r\n\r\nbody {n}\r\n".encode(), Envelope("", ("fax@example.jp",))) for n in range(3)])
+    queue = WorkQueue(create_db_engine(database, durable=False), "node/1")
+    claimed = queue.claim(10)
+    for _ in _hold_write_lock(database, 1.2):
+        started = time.monotonic()
+        raws = [queue.raw(mail) for mail in claimed]
+        took = time.monotonic() - started
+    assert [raw.split(b"\r\n")[0] for raw in raws] == [b"Subject: 0", b"Subject: 1", b"Subject: 2"]
+    assert took < 0.5, f"the read waited {took:.1f} s for the write lock"
