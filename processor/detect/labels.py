@@ -62,7 +62,8 @@ def may_hold_labels(text: str, labels: Sequence[str]) -> bool:
     search is cheaper than reading every field. It errs on the side of yes: a label's characters in order,
     with any spacing or `_` between any two of them (a header cell is matched without its spacing:
     `送 信 結 果`), case-insensitive on the folded text, as both readers match."""
-    return _labels_anywhere_re(tuple(labels)).search(_lowered(text)) is not None
+    pattern = _labels_anywhere_re(tuple(labels))
+    return pattern.search(_lowered(text) if not pattern.flags & re.IGNORECASE else _folded(text)[0]) is not None
 
 
 #: The only characters that IGNORECASE equates with an ASCII letter but `str.lower` does not turn into one,
@@ -83,11 +84,12 @@ def _lowered(text: str) -> str:
 
 @cache
 def _labels_anywhere_re(labels: tuple[str, ...]) -> re.Pattern[str]:
-    keys = sorted({re.sub(r"[\s_]", "", fold_text(label)).lower() for label in labels if label.strip()}, key=len)
+    """Lower case, for `_lowered` text; IGNORECASE over the folded text when a label has a cased letter outside
+    ASCII (`Ü`), which `str.lower` and IGNORECASE need not treat alike."""
+    keys = sorted({re.sub(r"[\s_]", "", fold_text(label)) for label in labels if label.strip()}, key=len)
     if any(char.lower() != char.upper() for key in keys for char in key if not char.isascii()):
-        raise ValueError(f"labels {labels!r}: a cased letter outside ASCII after folding cannot be lower-cased "
-                         "like IGNORECASE matches it")
-    return re.compile("|".join(r"[\s_]*".join(re.escape(char) for char in key) for key in keys))
+        return re.compile("|".join(r"[\s_]*".join(re.escape(char) for char in key) for key in keys), re.IGNORECASE)
+    return re.compile("|".join(r"[\s_]*".join(re.escape(char) for char in key.lower()) for key in keys))
 
 
 def field_values(text: str, labels: Sequence[str]) -> list[str]:

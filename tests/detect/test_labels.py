@@ -140,3 +140,9 @@ def test_may_hold_labels_answers_as_a_case_insensitive_search(text: str) -> None
                                  "\u212a", "Error", "CODE", "送信", "結果", "ß", "ẞ", "x"]), max_size=12).map("".join))
 def test_may_hold_labels_agrees_with_a_case_insensitive_search(text: str) -> None:
     assert may_hold_labels(text, _CASED_LABELS) == _ignorecase_reference(text, _CASED_LABELS)
+
+
+@pytest.mark.parametrize("text", ["GRÜNDE: 1", "gründe: 1", "GRUNDE: 1", "x"])
+def test_a_label_with_a_cased_letter_outside_ascii_is_searched_ignoring_case(text: str) -> None:
+    labels = ("Gründe", "送信結果")
+    assert may_hold_labels(text, labels) == _ignorecase_reference(text, labels)

@@ -11,13 +11,17 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from re import _constants as _sre  # the parser's item codes, for `required_literals`
-from re import _parser as _sre_parser
 from types import MappingProxyType
 from typing import Any
 
 from processor.errors import CatalogueError
 from processor.reasons import MailReason
+
+try:  # the stdlib's own regular-expression parser, private: `required_literals` only, and optional there
+    from re import _constants as _sre
+    from re import _parser as _sre_parser
+except ImportError:  # pragma: no cover - a Python that moved it: patterns then simply run
+    _sre = _sre_parser = None  # type: ignore[assignment]
 
 __all__ = [
     "MAIL_REASON_WORDS",
@@ -265,7 +269,7 @@ def required_literals(pattern: re.Pattern[str]) -> tuple[str, ...] | None:
     names none. A run of plain characters in sequence is required, so are a group's and those of a repeat of
     at least one, and an alternation requires one of each branch's. The pattern is read with the stdlib's own
     parser (`re._parser`, private): should it change, this answers None and the twin simply runs."""
-    if pattern.flags & re.IGNORECASE:
+    if pattern.flags & re.IGNORECASE or _sre_parser is None:
         return None
     try:
         return _sequence_literals(_sre_parser.parse(pattern.pattern, pattern.flags))
