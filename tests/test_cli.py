@@ -248,3 +248,18 @@ def test_help_lists_every_command() -> None:
     assert {"serve", "classify", "report", "webhooks", "numbers", "digest"} <= commands
     description = " ".join((parser.description or "").split())
     assert {c for c in commands if c not in description} == set()
+
+
+def test_an_sqlite_library_without_returning_is_one_line(tmp_path: Path) -> None:
+    """The real command under a Python whose SQLite says 3.31.1 (Ubuntu 20.04's): the version is the one thing
+    replaced (a `sitecustomize` on PYTHONPATH), since no older library can be installed beside this one."""
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "sitecustomize.py").write_text("import sqlite3\nsqlite3.sqlite_version_info = (3, 31, 1)\n")
+    url = f"sqlite:///{tmp_path / 'var' / 'f.sqlite3'}"
+    for command in ("migrate", "serve"):
+        result = _faxbounce(command, cwd=tmp_path, FAXBOUNCE_DATABASE_URL=url, FAXBOUNCE_SMTP_PORT=str(free_port()),
+                            PYTHONPATH=str(tmp_path / "old"))
+        assert result.returncode == 2, result.stderr
+        assert _one_error_line(result).startswith(
+            "faxbounce: database: the SQLite library this Python uses is 3.31.1; faxbounce needs 3.35 or newer")
+    assert not (tmp_path / "var").exists()
