@@ -282,17 +282,21 @@ def _message_from_bytes(source: bytes) -> Message:
     else:  # headers only, or a body that starts at a non-header line
         end = 0
     if not end or _CONTAINER_TYPE_RE.search(source, 0, end):  # most bounces: not parsed twice
-        message = read_message(source)
-        return message if message is not None else email.message_from_bytes(source, policy=compat32)
+        return _whole_message(source)
     parser = BytesFeedParser(policy=compat32)
     parser.feed(source[:end])
     message = parser.close()
     if message.get_content_maintype() in ("multipart", "message") or message.get_payload():
         # a container (a folded type), or a body already begun inside the block (a non-header line)
-        message = read_message(source)
-        return message if message is not None else email.message_from_bytes(source, policy=compat32)
+        return _whole_message(source)
     message.set_payload(source[end:].decode("ascii", "surrogateescape"))  # as BytesParser decodes it
     return message
+
+
+def _whole_message(source: bytes) -> Message:
+    """The whole mail through our reader, or through the stdlib where the reader declines its shape."""
+    message = read_message(source)
+    return message if message is not None else email.message_from_bytes(source, policy=compat32)
 
 
 def _from_message(message: Message, raw: bytes, source: bytes, defects: list[str],
