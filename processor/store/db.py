@@ -14,6 +14,7 @@ import os
 import re
 import sqlite3
 import time
+import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import closing, contextmanager
 from pathlib import Path
@@ -194,9 +195,20 @@ def read_only(engine: Engine) -> Engine:
 @contextmanager
 def session_scope(engine: Engine) -> Iterator[Session]:
     """One transaction: committed on success, rolled back on any exception."""
-    factory = sessionmaker(engine, expire_on_commit=False)
-    with factory() as session, session.begin():
+    with _session_factory(engine)() as session, session.begin():
         yield session
+
+
+_FACTORIES: weakref.WeakKeyDictionary[Engine, sessionmaker[Session]] = weakref.WeakKeyDictionary()
+
+
+def _session_factory(engine: Engine) -> sessionmaker[Session]:
+    """One session maker per engine, for as long as the engine lives: making one makes a Session subclass,
+    whose event set-up cost 150 µs of every transaction (a worker records a mail in about 3 ms)."""
+    factory = _FACTORIES.get(engine)
+    if factory is None:
+        factory = _FACTORIES[engine] = sessionmaker(engine, expire_on_commit=False)
+    return factory
 
 
 def migrations_dir() -> Path:
