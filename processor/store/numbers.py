@@ -79,26 +79,23 @@ def refresh_numbers(session: Session, numbers: Iterable[str | None], rules: Numb
         session.flush()
     changes: list[VerdictChange] = []
     table = NumberVerdictRow.__table__
-    blocks = NumberBlockRow.__table__
     for start in range(0, len(wanted), _BATCH):
         chunk = wanted[start:start + _BATCH]
-        events = _events(session, chunk, now, rules)
-        blocked = set(session.scalars(sa.select(blocks.c.fax_number).where(blocks.c.fax_number.in_(chunk))))
-        before = {row.fax_number: row for row in session.execute(
-            sa.select(*(table.c[name] for name in ("fax_number", *_COMPARED)))
-            .where(table.c.fax_number.in_(chunk)))}
+        states = _states(session, chunk)
+        events = _events(session, states, now, rules)
         writes: list[dict[str, Any]] = []
         for number in chunk:
-            verdict = decide_number(events.get(number, ()), now, rules, blocked=number in blocked)
+            state = states[number]
+            verdict = decide_number(events.get(number, ()), now, rules, blocked=state.blocked)
             values = {"national": national(number, country), "verdict": str(verdict.verdict),
                       "reason": verdict.reason, "failures": verdict.failures,
                       "last_failure_at": verdict.last_failure_at, "last_delivered_at": verdict.last_delivered_at}
-            old = before.get(number)
-            if old is not None and all(_same(getattr(old, name), values[name]) for name in _COMPARED):
+            old = state.stored
+            if old is not None and all(_same(old[name], values[name]) for name in _COMPARED):
                 continue  # unchanged: no write (the periodic look at open verdicts stays cheap)
             writes.append({"fax_number": number, **values, "updated_at": now})
-            if old is None or old.verdict != verdict.verdict:
-                changes.append(VerdictChange(number, old.verdict if old is not None else None, verdict))
+            if old is None or old["verdict"] != verdict.verdict:
+                changes.append(VerdictChange(number, old["verdict"] if old is not None else None, verdict))
         if writes:  # one statement for the chunk's changed rows
             statement = dialect_insert(session, table)
             session.execute(statement.on_conflict_do_update(
@@ -164,18 +161,18 @@ def list_numbers(session: Session, verdict: str | None = None) -> list[dict[str,
     return [{**row._asdict(), "blocked": bool(row.blocked)} for row in rows]
 
 
-def _events(session: Session, numbers: Sequence[str], now: datetime,
+def _events(session: Session, states: dict[str, _NumberState], now: datetime,
             rules: NumberSettings) -> dict[str, list[NumberEvent]]:
     """What the rules need about these numbers, read without walking their history: each number's latest
-    delivery and latest failure, and of the failures that can still count (after the latest delivery, younger
-    than decay_days) the latest result of each fax event. A number faxed every day for years has thousands of
-    results, and this runs for every batch of results about it, so its cost must not grow with them."""
+    delivery and latest failure (`_states`), and of the failures that can still count (after the latest
+    delivery, younger than decay_days) the latest result of each fax event. A number faxed every day for years
+    has thousands of results, and this runs for every batch of results about it, so its cost must not grow
+    with them."""
     decay_cut = now - timedelta(days=rules.decay_days)
     transient_cut = now - timedelta(days=rules.transient_window_days)
     events: dict[str, list[NumberEvent]] = {}
-    latest = _latest(session, numbers)
-    for number in numbers:
-        delivered, failed = latest.get(number, (None, None))
+    for number, state in states.items():
+        delivered, failed = state.delivered, state.failed
         if delivered is None and failed is None:
             continue
         found = events[number] = []
@@ -232,23 +229,40 @@ def _counting_failures() -> Any:
 _COUNTING = _counting_failures()
 
 
-def _latest(session: Session, numbers: Sequence[str]) -> dict[str, tuple[datetime | None, datetime | None]]:
-    """Each number's latest delivery and latest failure (not mail bounces): the latest dated result from the end
-    of the index (fax_number, outcome, occurred_at), or a later arrival of an undated one. One statement for all
-    the numbers, whose shape does not depend on how many there are (they come as one JSON or array value), so
-    it is compiled once and costs one round trip."""
+@dataclass(frozen=True, slots=True)
+class _NumberState:
+    """What a number's refresh starts from, read in one statement (`_states`)."""
+
+    delivered: datetime | None
+    """The latest delivery (a dated result's time, or an undated one's arrival)."""
+    failed: datetime | None
+    """The latest failure, likewise (mail bounces, kind `dsn`, are no fax's failure)."""
+    blocked: bool
+    """An operator blocked the number (`number_blocks`)."""
+    stored: dict[str, Any] | None
+    """Its row in `number_verdicts` as stored (the `_COMPARED` columns), None: it has none."""
+
+
+def _states(session: Session, numbers: Sequence[str]) -> dict[str, _NumberState]:
+    """Each number's latest delivery and latest failure, from the end of the index (fax_number, outcome,
+    occurred_at) or a later arrival of an undated result, whether it is blocked, and its verdict row as
+    stored. One statement for all the numbers, whose shape does not depend on how many there are (they come
+    as one JSON or array value), so it is compiled once and costs one round trip: it runs in the
+    transaction that records each mail."""
     dialect = session.get_bind().dialect.name
     wanted: Any = list(numbers) if dialect == "postgresql" else json.dumps(list(numbers))
-    found: dict[str, tuple[datetime | None, datetime | None]] = {}
-    for row in session.execute(_latest_statement(dialect), {"numbers": wanted}):
-        found[row.fax_number] = (
+    states: dict[str, _NumberState] = {}
+    for row in session.execute(_states_statement(dialect), {"numbers": wanted}):
+        stored = {name: getattr(row, name) for name in _COMPARED} if row.verdict is not None else None
+        states[row.fax_number] = _NumberState(
             _utc(max(filter(None, (row.delivered_dated, row.delivered_undated)), default=None)),
-            _utc(max(filter(None, (row.failed_dated, row.failed_undated)), default=None)))
-    return found
+            _utc(max(filter(None, (row.failed_dated, row.failed_undated)), default=None)),
+            bool(row.blocked), stored)
+    return states
 
 
 @cache
-def _latest_statement(dialect: str) -> Any:
+def _states_statement(dialect: str) -> Any:
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import ARRAY
 
@@ -268,7 +282,11 @@ def _latest_statement(dialect: str) -> Any:
                    .where(*about, FaxResultRow.occurred_at.is_(None)).scalar_subquery())
         columns += [sa.type_coerce(dated, UTCDateTime()).label(f"{outcome}_dated"),
                     sa.type_coerce(undated, UTCDateTime()).label(f"{outcome}_undated")]
-    return sa.select(sa.type_coerce(number, sa.String).label("fax_number"), *columns).select_from(wanted)
+    verdicts, blocks = NumberVerdictRow.__table__, NumberBlockRow.__table__
+    blocked = sa.exists().where(blocks.c.fax_number == number).label("blocked")
+    stored = [verdicts.c[name] for name in _COMPARED]
+    return (sa.select(sa.type_coerce(number, sa.String).label("fax_number"), *columns, blocked, *stored)
+            .select_from(wanted.outerjoin(verdicts, verdicts.c.fax_number == number)))
 
 
 def _utc(value: datetime | None) -> Any:
