@@ -101,7 +101,8 @@ class RawStore:
             raise RawStoreError(f"unsupported database dialect {dialect!r}")
         self._statement = (
             self._insert(_TABLE).on_conflict_do_nothing(index_elements=["sha256"])
-            .returning(_TABLE.c.sha256, _TABLE.c.id, sort_by_parameter_order=True)
+            .returning(_TABLE.c.sha256, _TABLE.c.id)  # ids are read by sha256: no order needed, so SQLite
+            # gets one INSERT for the batch, not one per row (SQLAlchemy would not trust its RETURNING order)
         )
         self._turns = _Turns() if dialect == "sqlite" else None
 

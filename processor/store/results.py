@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 _RESULTS = FaxResultRow.__table__
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _INSERT_RESULTS = sa.insert(_RESULTS).returning(_RESULTS.c.id, sort_by_parameter_order=True)
+_INSERT_RESULTS_ANY_ORDER = sa.insert(_RESULTS).returning(_RESULTS.c.id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,7 +163,7 @@ def _insert_run(session: Session, run: Sequence[tuple[InboundMessage, Recording]
              for result in recording.classification.results] if recording.classification is not None else []
             for message, recording in run]
     flat = [row for mail_rows in rows for row in mail_rows]
-    ids = list(session.execute(_INSERT_RESULTS, flat).scalars().all()) if flat else []
+    ids = _insert_results(session, flat) if flat else []
     stored: dict[int, list[StoredResult]] = {}
     for (message, _), mail_rows in zip(run, rows, strict=True):
         stored[message.id] = _stored(message, ids[:len(mail_rows)], mail_rows)
@@ -214,7 +215,18 @@ def _replace_results(session: Session, message: InboundMessage, recording: Recor
         return []
     rows = [_result_values(message.id, classification, result, now, recording.trust)
             for result in classification.results]
-    return _stored(message, session.execute(_INSERT_RESULTS, rows).scalars().all(), rows)
+    return _stored(message, _insert_results(session, rows), rows)
+
+
+def _insert_results(session: Session, rows: Sequence[dict[str, Any]]) -> list[int]:
+    """Insert result rows; their ids in the order of `rows`.
+
+    SQLite, which does not promise RETURNING's order, is asked for no order: SQLAlchemy would otherwise send
+    one INSERT per row. Its rows take ids one above the largest in VALUES order, and the worker holds the
+    write lock, so the ids sorted are in the order of `rows`."""
+    if session.get_bind().dialect.name == "sqlite":
+        return sorted(session.execute(_INSERT_RESULTS_ANY_ORDER, rows).scalars())
+    return list(session.execute(_INSERT_RESULTS, rows).scalars())
 
 
 def _stored(message: InboundMessage, ids: Sequence[int], rows: Sequence[dict[str, Any]]) -> list[StoredResult]:
