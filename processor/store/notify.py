@@ -35,6 +35,7 @@ from processor.notify.messages import SenderAlert, build_mail, sender_alert_text
 from processor.notify.stoplist import Verdict
 from processor.reasons import Outcome
 from processor.records import FaxResult
+from processor.store.mailrow import MailRow
 from processor.store.models import (
     DeliveryState,
     FaxMatchRow,
@@ -96,7 +97,7 @@ class Delivery:
     delivered_at: datetime | None
 
 
-def enqueue_events(session: Session, message: InboundMessage, settings: Settings,
+def enqueue_events(session: Session, message: InboundMessage | MailRow, settings: Settings,
                    now: datetime | None = None) -> int:
     """After a mail's results are recorded (and tied to submissions): refresh the stop list of their numbers
     and write the events they make (webhooks, sender alerts). Idempotent. Returns the rows written."""

@@ -16,6 +16,7 @@ from processor.config import Settings
 from processor.records import Classification, FaxResult
 from processor.store.columns import fit
 from processor.store.inbound import QueuedMail
+from processor.store.mailrow import MailRow, held, write_back
 from processor.store.models import FaxResultRow, InboundMessage, MessageStatus
 from processor.store.notify import enqueue_events, tells_anyone
 from processor.store.numbers import refresh_numbers
@@ -68,17 +69,16 @@ def record_outcomes(session: Session, recordings: Sequence[Recording], worker: s
     a function of the stored results, so refreshing a number once after the last mail that touched it gives
     the rows one refresh per mail gives (see `_StopListRefresh`)."""
     wanted = {recording.mail.id: recording for recording in recordings}
-    held = session.scalars(
-        sa.select(InboundMessage).where(InboundMessage.id.in_(list(wanted)), InboundMessage.claimed_by == worker)
-        .order_by(InboundMessage.id).with_for_update().execution_options(populate_existing=True)).all()
     recorded: set[int] = set()
     stoplist = _StopListRefresh(session, settings)
-    mine = [(message, wanted[message.id]) for message in held if message.attempts == wanted[message.id].mail.attempt]
+    mine = [(message, wanted[message.id]) for message in held(session, list(wanted), worker)
+            if message.attempts == wanted[message.id].mail.attempt]
     lookahead: Lookahead | None = None
     early: dict[int, list[StoredResult]] = {}
     # Every query below either reads what is already written (results, matches and submission rows are
-    # written by statements, or flushed where an ORM row is made) or is about other tables than the mails':
-    # the mails' own columns wait for the next flush (at the latest the commit), not for each query.
+    # written by statements, or flushed where an ORM row is made) or is about other tables than the mails'
+    # (or reads their arrival times, which recording does not change): the mails' own columns are written
+    # last (`write_back`), and ORM rows wait for the next flush (at the latest the commit), not each query.
     with session.no_autoflush:
         for index, (message, recording) in enumerate(mine):
             if not _plain(message, recording):
@@ -96,6 +96,7 @@ def record_outcomes(session: Session, recordings: Sequence[Recording], worker: s
             _record_one(session, message, recording, settings, stoplist, lookahead, early.pop(message.id, None))
             recorded.add(message.id)
         stoplist.settle()
+    write_back(session, [message for message, _recording in mine])
     for lost in wanted.keys() - recorded:
         log.warning("message %s: lease lost to another worker; its outcome is theirs to record", lost,
                     extra={"mail_id": lost})
@@ -130,7 +131,7 @@ class _StopListRefresh:
             self.pending.clear()
 
 
-def _plain(message: InboundMessage, recording: Recording) -> bool:
+def _plain(message: MailRow, recording: Recording) -> bool:
     """A mail never processed before whose classification is no submission: it adds results and their matches,
     and nothing else (no submission rows, nothing deleted)."""
     classification = recording.classification
@@ -141,7 +142,7 @@ def _may_match(recording: Recording, settings: Settings) -> bool:
     return recording.classification is not None and may_match(recording.classification, settings.tracking)
 
 
-def _planned(message: InboundMessage, recording: Recording, settings: Settings) -> list[StoredResult]:
+def _planned(message: MailRow, recording: Recording, settings: Settings) -> list[StoredResult]:
     """The results a plain mail will store, before they have ids (for `Lookahead`)."""
     classification = recording.classification
     if classification is None or not _may_match(recording, settings):
@@ -151,7 +152,7 @@ def _planned(message: InboundMessage, recording: Recording, settings: Settings) 
     return _stored(message, [0] * len(rows), rows)
 
 
-def _insert_run(session: Session, run: Sequence[tuple[InboundMessage, Recording]]) -> dict[int, list[StoredResult]]:
+def _insert_run(session: Session, run: Sequence[tuple[MailRow, Recording]]) -> dict[int, list[StoredResult]]:
     """The results of a run of plain mails, in one statement, in the order one mail after another gives them.
 
     Written before the first of them is correlated: nothing correlation reads can tell them apart from
@@ -171,7 +172,7 @@ def _insert_run(session: Session, run: Sequence[tuple[InboundMessage, Recording]
     return stored
 
 
-def _record_one(session: Session, message: InboundMessage, recording: Recording, settings: Settings,
+def _record_one(session: Session, message: MailRow, recording: Recording, settings: Settings,
                 stoplist: _StopListRefresh, lookahead: Lookahead | None = None,
                 stored: list[StoredResult] | None = None) -> None:
     """One mail's outcome; `stored`: its results, when they are written already (`_insert_run`)."""
@@ -199,7 +200,7 @@ def _number_of(stored: StoredResult) -> str | None:
     return stored.facts.fax_number if stored.kind != "dsn" else None
 
 
-def _replace_results(session: Session, message: InboundMessage, recording: Recording,
+def _replace_results(session: Session, message: MailRow, recording: Recording,
                      classification: Classification, first_time: bool,
                      stored: list[StoredResult] | None = None) -> list[StoredResult]:
     """`record_classification`, written as one INSERT of the mail's rows (a mail never processed has none to
@@ -229,7 +230,7 @@ def _insert_results(session: Session, rows: Sequence[dict[str, Any]]) -> list[in
     return list(session.execute(_INSERT_RESULTS, rows).scalars())
 
 
-def _stored(message: InboundMessage, ids: Sequence[int], rows: Sequence[dict[str, Any]]) -> list[StoredResult]:
+def _stored(message: MailRow, ids: Sequence[int], rows: Sequence[dict[str, Any]]) -> list[StoredResult]:
     received = _aware(message.received_at)
     return [StoredResult(ResultFacts(
         id=result_id, outcome=row["outcome"], reason=row["reason"], at=_aware(row["occurred_at"]) or received,
@@ -251,7 +252,7 @@ def record_classification(
                     for result in classification.results)
 
 
-def _mark_processed(message: InboundMessage, message_id_header: str | None, subject: str | None,
+def _mark_processed(message: InboundMessage | MailRow, message_id_header: str | None, subject: str | None,
                     from_address: str | None, classification: Classification, now: datetime) -> None:
     message.message_id = fit(InboundMessage.message_id, message_id_header)
     message.subject = fit(InboundMessage.subject, subject)
@@ -263,7 +264,7 @@ def _mark_processed(message: InboundMessage, message_id_header: str | None, subj
     message.processed_at = now
 
 
-def record_failure(session: Session, message: InboundMessage, status: str, error: str) -> None:
+def record_failure(session: Session, message: InboundMessage | MailRow, status: str, error: str) -> None:
     """Mark a mail unparseable or in error; its raw bytes stay, its old results go."""
     session.execute(sa.delete(FaxResultRow).where(FaxResultRow.inbound_message_id == message.id))
     message.status = status

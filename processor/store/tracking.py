@@ -21,6 +21,7 @@ from processor.config import TrackingSettings
 from processor.domains import is_domain_or_subdomain
 from processor.records import Classification, FaxSubmission
 from processor.store.columns import fit
+from processor.store.mailrow import MailRow
 from processor.store.models import (
     FaxMatchRow,
     FaxResultRow,
@@ -175,7 +176,7 @@ class Lookahead:
             self.transactions.add(transaction_id)
 
 
-def track_classification(session: Session, message: InboundMessage, classification: Classification,
+def track_classification(session: Session, message: InboundMessage | MailRow, classification: Classification,
                          settings: TrackingSettings, affected: Sequence[int] = (),
                          now: datetime | None = None, first_time: bool = False,
                          stored: Sequence[StoredResult] | None = None, lookahead: Lookahead | None = None) -> None:
@@ -199,7 +200,7 @@ def track_classification(session: Session, message: InboundMessage, classificati
     _recompute(session, list(affected), settings, now)
 
 
-def record_submission(session: Session, message: InboundMessage, submission: FaxSubmission,
+def record_submission(session: Session, message: InboundMessage | MailRow, submission: FaxSubmission,
                       settings: TrackingSettings, now: datetime | None = None) -> list[int]:
     """Store one row per destination (idempotent: a reprocessed mail keeps its rows and their ids), then tie
     results that arrived before this copy (late BCC copies) to them. Returns the rows' ids."""
