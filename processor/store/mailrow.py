@@ -59,13 +59,13 @@ _WRITE_BACK = (sa.update(_MAILS).where(_MAILS.c.id == sa.bindparam("row_id"))
 
 def held(session: Session, ids: Sequence[int], worker: str) -> list[MailRow]:
     """The rows of these mails that `worker` holds the lease of, in id order (locked on PostgreSQL)."""
-    return [MailRow(*row) for row in session.execute(_HELD, {"ids": list(ids), "worker": worker})]
+    return [MailRow(*row) for row in session.connection().execute(_HELD, {"ids": list(ids), "worker": worker})]
 
 
 def write_back(session: Session, rows: Sequence[MailRow]) -> None:
     """Write the recorded columns of these rows, in one statement."""
     if rows:
-        session.execute(_WRITE_BACK, [_parameters(row) for row in rows])
+        session.connection().execute(_WRITE_BACK, [_parameters(row) for row in rows])
 
 
 def _parameters(row: MailRow) -> dict[str, Any]:

@@ -98,7 +98,7 @@ def refresh_numbers(session: Session, numbers: Iterable[str | None], rules: Numb
                 changes.append(VerdictChange(number, old["verdict"] if old is not None else None, verdict))
         if writes:  # one statement for the chunk's changed rows
             statement = dialect_insert(session, table)
-            session.execute(statement.on_conflict_do_update(
+            session.connection().execute(statement.on_conflict_do_update(
                 index_elements=["fax_number"],
                 set_={name: statement.excluded[name] for name in (*_COMPARED, "updated_at")}), writes)
     return changes
@@ -184,7 +184,8 @@ def _events(session: Session, states: dict[str, _NumberState], now: datetime,
         found.append(NumberEvent("latest", failed, "failed", "", None))
         bound = max(decay_cut, delivered or decay_cut)
         if failed > bound:
-            rows = session.execute(_COUNTING, {"number": number, "bound": bound, "transient_cut": transient_cut})
+            rows = session.connection().execute(_COUNTING, {"number": number, "bound": bound,
+                                                            "transient_cut": transient_cut})
             found.extend(NumberEvent(
                 event=fax_event_key(row.id, number, row.submission_id, row.vendor, row.transaction_id,
                                     row.original_message_id),
@@ -252,7 +253,7 @@ def _states(session: Session, numbers: Sequence[str]) -> dict[str, _NumberState]
     dialect = session.get_bind().dialect.name
     wanted: Any = list(numbers) if dialect == "postgresql" else json.dumps(list(numbers))
     states: dict[str, _NumberState] = {}
-    for row in session.execute(_states_statement(dialect), {"numbers": wanted}):
+    for row in session.connection().execute(_states_statement(dialect), {"numbers": wanted}):
         stored = {name: getattr(row, name) for name in _COMPARED} if row.verdict is not None else None
         states[row.fax_number] = _NumberState(
             _utc(max(filter(None, (row.delivered_dated, row.delivered_undated)), default=None)),

@@ -225,9 +225,10 @@ def _insert_results(session: Session, rows: Sequence[dict[str, Any]]) -> list[in
     SQLite, which does not promise RETURNING's order, is asked for no order: SQLAlchemy would otherwise send
     one INSERT per row. Its rows take ids one above the largest in VALUES order, and the worker holds the
     write lock, so the ids sorted are in the order of `rows`."""
-    if session.get_bind().dialect.name == "sqlite":
-        return sorted(session.execute(_INSERT_RESULTS_ANY_ORDER, rows).scalars())
-    return list(session.execute(_INSERT_RESULTS, rows).scalars())
+    connection = session.connection()
+    if connection.dialect.name == "sqlite":
+        return sorted(connection.execute(_INSERT_RESULTS_ANY_ORDER, rows).scalars())
+    return list(connection.execute(_INSERT_RESULTS, rows).scalars())
 
 
 def _stored(message: MailRow, ids: Sequence[int], rows: Sequence[dict[str, Any]]) -> list[StoredResult]:

@@ -133,16 +133,20 @@ class Lookahead:
         transactions = sorted({r.facts.transaction_id for r in results if r.facts.transaction_id})
         message_ids = sorted({m for r in results if (m := normalize_message_id(r.facts.original_message_id))})
         numbered = [r.facts for r in results if r.facts.fax_number]
-        self.event_keys: set[str] = set(session.scalars(_MATCHED_KEYS, {"keys": keys})) if keys else set()
-        self.transactions: set[str] = (set(session.scalars(_MATCHED_TRANSACTIONS, {"transactions": transactions}))
+        connection = session.connection()  # Core statements, read under the caller's no_autoflush
+        self.event_keys: set[str] = (set(connection.execute(_MATCHED_KEYS, {"keys": keys}).scalars())
+                                     if keys else set())
+        self.transactions: set[str] = (set(connection.execute(_MATCHED_TRANSACTIONS,
+                                                              {"transactions": transactions}).scalars())
                                        if transactions else set())
-        self.message_ids: set[str] = (set(session.scalars(_SUBMITTED_MESSAGE_IDS, {"message_ids": message_ids}))
+        self.message_ids: set[str] = (set(connection.execute(_SUBMITTED_MESSAGE_IDS,
+                                                             {"message_ids": message_ids}).scalars())
                                       if message_ids else set())
         self.low = min((f.reference_time - window for f in numbered), default=None)
         self.high = max((f.reference_time + CLOCK_SKEW for f in numbered), default=None)
         self.submitted: dict[str, list[datetime]] | None = {}
         if numbered:
-            rows = session.execute(_SUBMITTED_NUMBERS, {
+            rows = connection.execute(_SUBMITTED_NUMBERS, {
                 "numbers": sorted({f.fax_number for f in numbered}), "low": self.low - self._SLACK,
                 "high": self.high + self._SLACK, "limit": self._LIMIT + 1}).all()
             if len(rows) > self._LIMIT:
