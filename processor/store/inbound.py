@@ -410,11 +410,10 @@ class WorkQueue:
         now = datetime.now(UTC)
         waiting = ((_TABLE.c.status == MessageStatus.RECEIVED)
                    & (_TABLE.c.lease_until.is_(None) | (_TABLE.c.lease_until < now)))
-        retried = self._claim(now, sa.select(_TABLE.c.id).where(waiting, _TABLE.c.attempts > 0)
-                              .order_by(_TABLE.c.id).limit(1))
-        if retried:
-            return retried
-        return self._claim(now, sa.select(_TABLE.c.id).where(waiting).order_by(_TABLE.c.id).limit(max(1, limit)))
+        # One transaction for both tries: on SQLite each transaction waits its turn for the write lock.
+        return self._claim(now, sa.select(_TABLE.c.id).where(waiting, _TABLE.c.attempts > 0)
+                           .order_by(_TABLE.c.id).limit(1),
+                           sa.select(_TABLE.c.id).where(waiting).order_by(_TABLE.c.id).limit(max(1, limit)))
 
     def claim_ids(self, ids: Sequence[int]) -> list[QueuedMail]:
         """Lease these mails whatever their status (a manual reprocess), unless another worker holds them."""
@@ -471,17 +470,21 @@ class WorkQueue:
                                         _TABLE.c.status == MessageStatus.RECEIVED)
                 .values(lease_until=None)).rowcount
 
-    def _claim(self, now: datetime, candidates: sa.Select[Any]) -> list[QueuedMail]:
-        if self.engine.dialect.name == "postgresql":
-            candidates = candidates.with_for_update(skip_locked=True)
-        statement = (
-            sa.update(_TABLE).where(_TABLE.c.id.in_(candidates.scalar_subquery()))
-            .values(attempts=_TABLE.c.attempts + 1, claimed_by=self.worker, lease_until=now + self.lease)
-            .returning(_TABLE.c.id, _TABLE.c.attempts, _TABLE.c.mail_from, _TABLE.c.rcpt_tos, _TABLE.c.peer,
-                       _TABLE.c.helo, _TABLE.c.received_at, _TABLE.c.processed_at, _TABLE.c.size)
-        )
+    def _claim(self, now: datetime, *tries: sa.Select[Any]) -> list[QueuedMail]:
+        """Lease the mails the first of `tries` (selects of ids) that finds any finds, in one transaction."""
+        rows: Sequence[sa.Row[Any]] = []
         with self.engine.begin() as connection:
-            rows = connection.execute(statement).all()
+            for candidates in tries:
+                if self.engine.dialect.name == "postgresql":
+                    candidates = candidates.with_for_update(skip_locked=True)
+                rows = connection.execute(
+                    sa.update(_TABLE).where(_TABLE.c.id.in_(candidates.scalar_subquery()))
+                    .values(attempts=_TABLE.c.attempts + 1, claimed_by=self.worker, lease_until=now + self.lease)
+                    .returning(_TABLE.c.id, _TABLE.c.attempts, _TABLE.c.mail_from, _TABLE.c.rcpt_tos,
+                               _TABLE.c.peer, _TABLE.c.helo, _TABLE.c.received_at, _TABLE.c.processed_at,
+                               _TABLE.c.size)).all()
+                if rows:
+                    break
         self._claimed = sorted((row.id, row.size or 0) for row in rows)
         self._read = {}
         return sorted((QueuedMail(

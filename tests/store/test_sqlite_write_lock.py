@@ -105,3 +105,22 @@ def test_a_worker_reads_claimed_mails_bytes_while_another_holds_the_write_lock(d
         took = time.monotonic() - started
     assert [raw.split(b"\r\n")[0] for raw in raws] == [b"Subject: 0", b"Subject: 1", b"Subject: 2"]
     assert took < 0.5, f"the read waited {took:.1f} s for the write lock"
+
+
+@pytest.mark.parametrize("retried", [False, True])
+def test_a_claim_takes_the_write_lock_once(database: str, retried: bool) -> None:
+    """A claim looks for a mail whose earlier attempt did not finish, then for fresh mail: one write
+    transaction for both, since under load each one waits its turn behind the SMTP side's commits."""
+    from processor.store.inbound import WorkQueue
+
+    RawStore(create_db_engine(database)).put_many(
+        [(f"Subject: {n}\r\n\r\nbody {n}\r\n".encode(), Envelope("", ("fax@example.jp",))) for n in range(3)])
+    engine = create_db_engine(database, durable=False)
+    if retried:  # a worker that died holding mail 2: its lease ran out
+        WorkQueue(engine, "dead/1", lease_seconds=0).claim_ids([2])
+    begins: list[str] = []
+    sa.event.listen(engine, "before_cursor_execute",
+                    lambda _c, _cursor, statement, *_rest: begins.append(statement) if "BEGIN" in statement else None)
+    claimed = WorkQueue(engine, "node/1").claim(10)
+    assert [mail.id for mail in claimed] == ([2] if retried else [1, 2, 3])
+    assert begins == ["BEGIN IMMEDIATE"]
