@@ -25,6 +25,7 @@ from processor.notify.digest import DigestScheduler
 from processor.notify.dispatch import Dispatcher
 from processor.ops.retention import PURGE_INTERVAL, purge_due
 from processor.run.giveway import GiveWay
+from processor.run.heap import freeze_long_lived
 from processor.run.jobs import Job, JobRunner
 from processor.run.pipeline import Pipeline
 from processor.run.pool import WakeListener, node_name
@@ -130,6 +131,7 @@ def run_worker(settings: Settings, wake: WakeListener, log_level: str = "INFO", 
     jobs = JobRunner(engine, JobLeases(engine, worker), housekeeping_jobs(settings))
     parent = parent or os.getppid()
     failing = False
+    frozen = False
     log.info("worker %d of %d started as %s", index + 1, count, worker)
 
     def stopping() -> bool:
@@ -141,8 +143,11 @@ def run_worker(settings: Settings, wake: WakeListener, log_level: str = "INFO", 
         try:
             if failing:  # the batch an outage cut short is still leased to this worker: take it again at once
                 WorkQueue(engine, worker).release_own()
-            drain(engine, settings, stopping, worker, give_way,
-                  between_batches=lambda: stopping() or jobs.run_due(idle=False))
+            done = drain(engine, settings, stopping, worker, give_way,
+                         between_batches=lambda: stopping() or jobs.run_due(idle=False))
+            if done and not frozen:  # the first mail imported the parsers and detectors: see processor.run.heap
+                log.debug("%d objects frozen out of full collections", freeze_long_lived())
+                frozen = True
             jobs.run_due()
         except SQLAlchemyError as exc:
             if not failing:
