@@ -72,18 +72,35 @@ _TOLD = (sa.select(_MATCHES.c.submission_id).join(_RESULTS, _RESULTS.c.id == _MA
          .where(_RESULTS.c.transaction_id == sa.bindparam("transaction_id"),
                 _RESULTS.c.id != sa.bindparam("result_id")))
 _ADD_MATCHES = sa.insert(_MATCHES)
-_MATCHED_KEYS = (sa.select(_RESULTS.c.event_key).distinct().join(_MATCHES, _MATCHES.c.result_id == _RESULTS.c.id)
-                 .where(_RESULTS.c.event_key.in_(sa.bindparam("keys", expanding=True))))
-_MATCHED_TRANSACTIONS = (sa.select(_RESULTS.c.transaction_id).distinct()
-                         .join(_MATCHES, _MATCHES.c.result_id == _RESULTS.c.id)
-                         .where(_RESULTS.c.transaction_id.in_(sa.bindparam("transactions", expanding=True))))
-_SUBMITTED_MESSAGE_IDS = (sa.select(_SUBMISSIONS.c.message_id).distinct()
-                          .where(_SUBMISSIONS.c.message_id.in_(sa.bindparam("message_ids", expanding=True))))
-_SUBMITTED_NUMBERS = (sa.select(_SUBMISSIONS.c.fax_number, _SUBMISSIONS.c.submitted_at)
-                      .where(_SUBMISSIONS.c.fax_number.in_(sa.bindparam("numbers", expanding=True)),
-                             _SUBMISSIONS.c.submitted_at >= sa.bindparam("low", type_=UTCDateTime()),
-                             _SUBMISSIONS.c.submitted_at <= sa.bindparam("high", type_=UTCDateTime()))
-                      .limit(sa.bindparam("limit")))
+def _lookahead_statement() -> sa.CompoundSelect:
+    """What `Lookahead` reads, in one statement (one round trip, one statement's overhead): rows of (what,
+    value, at) where `what` is `key` (an event key with a matched result), `transaction` (a transaction id
+    with a matched result), `message_id` (a Message-ID some submission has) or `number` (a submission of
+    the number in the window, with its time; at most `:limit`)."""
+    def rows(what: str, value: Any, at: Any = None) -> list[Any]:
+        return [sa.literal_column(f"'{what}'", sa.String).label("what"),
+                sa.type_coerce(value, sa.String).label("value"),
+                (at if at is not None else sa.cast(sa.null(), UTCDateTime())).label("at")]
+
+    numbers = (sa.select(_SUBMISSIONS.c.fax_number, _SUBMISSIONS.c.submitted_at)
+               .where(_SUBMISSIONS.c.fax_number.in_(sa.bindparam("numbers", expanding=True)),
+                      _SUBMISSIONS.c.submitted_at >= sa.bindparam("low", type_=UTCDateTime()),
+                      _SUBMISSIONS.c.submitted_at <= sa.bindparam("high", type_=UTCDateTime()))
+               .limit(sa.bindparam("limit")).subquery())
+    return sa.union_all(
+        sa.select(*rows("key", _RESULTS.c.event_key)).distinct()
+        .join_from(_RESULTS, _MATCHES, _MATCHES.c.result_id == _RESULTS.c.id)
+        .where(_RESULTS.c.event_key.in_(sa.bindparam("keys", expanding=True))),
+        sa.select(*rows("transaction", _RESULTS.c.transaction_id)).distinct()
+        .join_from(_RESULTS, _MATCHES, _MATCHES.c.result_id == _RESULTS.c.id)
+        .where(_RESULTS.c.transaction_id.in_(sa.bindparam("transactions", expanding=True))),
+        sa.select(*rows("message_id", _SUBMISSIONS.c.message_id)).distinct()
+        .where(_SUBMISSIONS.c.message_id.in_(sa.bindparam("message_ids", expanding=True))),
+        sa.select(*rows("number", numbers.c.fax_number, numbers.c.submitted_at)),
+    )
+
+
+_LOOKAHEAD = _lookahead_statement()
 _RESOLVED = (SubmissionState.DELIVERED, SubmissionState.FAILED)
 
 
@@ -116,7 +133,7 @@ class Lookahead:
 
     Correlating one result reads up to three things: the matches of other copies of its event (`event_key`),
     the submissions that results with its transaction id are tied to, and the submissions it may belong to.
-    Most results have none of them. Before a run of result mails is recorded, four statements read which of
+    Most results have none of them. Before a run of result mails is recorded, one statement reads which of
     the run's event keys and transaction ids have a matched result already, and the submissions the run's
     numbers and Message-IDs may find; a result that can find nothing then skips its look-ups, and every other
     one runs them as before, against what is stored at that moment. Only correlation changes what was read
@@ -133,27 +150,26 @@ class Lookahead:
         transactions = sorted({r.facts.transaction_id for r in results if r.facts.transaction_id})
         message_ids = sorted({m for r in results if (m := normalize_message_id(r.facts.original_message_id))})
         numbered = [r.facts for r in results if r.facts.fax_number]
-        connection = session.connection()  # Core statements, read under the caller's no_autoflush
-        self.event_keys: set[str] = (set(connection.execute(_MATCHED_KEYS, {"keys": keys}).scalars())
-                                     if keys else set())
-        self.transactions: set[str] = (set(connection.execute(_MATCHED_TRANSACTIONS,
-                                                              {"transactions": transactions}).scalars())
-                                       if transactions else set())
-        self.message_ids: set[str] = (set(connection.execute(_SUBMITTED_MESSAGE_IDS,
-                                                             {"message_ids": message_ids}).scalars())
-                                      if message_ids else set())
         self.low = min((f.reference_time - window for f in numbered), default=None)
         self.high = max((f.reference_time + CLOCK_SKEW for f in numbered), default=None)
+        found: dict[str, list[tuple[str, datetime | None]]] = {"key": [], "transaction": [], "message_id": [],
+                                                                "number": []}
+        # A Core statement, read under the caller's no_autoflush: on the connection, not through the ORM.
+        for row in session.connection().execute(_LOOKAHEAD, {
+                "keys": keys, "transactions": transactions, "message_ids": message_ids,
+                "numbers": sorted({f.fax_number for f in numbered}),
+                "low": self.low - self._SLACK if self.low is not None else None,
+                "high": self.high + self._SLACK if self.high is not None else None, "limit": self._LIMIT + 1}):
+            found[row.what].append((row.value, row.at))
+        self.event_keys: set[str] = {value for value, _at in found["key"]}
+        self.transactions: set[str] = {value for value, _at in found["transaction"]}
+        self.message_ids: set[str] = {value for value, _at in found["message_id"]}
         self.submitted: dict[str, list[datetime]] | None = {}
-        if numbered:
-            rows = connection.execute(_SUBMITTED_NUMBERS, {
-                "numbers": sorted({f.fax_number for f in numbered}), "low": self.low - self._SLACK,
-                "high": self.high + self._SLACK, "limit": self._LIMIT + 1}).all()
-            if len(rows) > self._LIMIT:
-                self.submitted = None  # too many to hold: every result looks its candidates up
-            else:
-                for row in rows:
-                    self.submitted.setdefault(row.fax_number, []).append(_aware(row.submitted_at))
+        if len(found["number"]) > self._LIMIT:
+            self.submitted = None  # too many to hold: every result looks its candidates up
+        else:
+            for number, at in found["number"]:
+                self.submitted.setdefault(number, []).append(_aware(at))  # type: ignore[arg-type]
 
     def may_twin(self, key: str | None) -> bool:
         return key is not None and key in self.event_keys
