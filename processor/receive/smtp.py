@@ -525,7 +525,15 @@ class FaxbounceSMTP(SMTP):
             content = reader.content
             raw = content if content.spooled else content.read()
             self.envelope.content = self.envelope.original_content = raw  # type: ignore[assignment]
-            status = await self._call_handler_hook("DATA")
+            # The client waits for our answer now: the time the store takes is not the client's idleness
+            # (a commit that waited for SQLite's lock longer than `timeout` was answered 421 "idle").
+            if self._timeout_handle is not None:
+                self._timeout_handle.cancel()
+            try:
+                status = await self._call_handler_hook("DATA")
+            finally:
+                if self.transport is not None and not self.transport.is_closing():  # not after a lost connection
+                    self._reset_timeout()
             self._set_post_data_state()
             await self.push(S250_OK if status is MISSING else status)
         finally:

@@ -332,3 +332,27 @@ def test_event_loop_answers_while_auth_runs() -> None:
         return ticks / (elapsed / 0.005)
 
     assert asyncio.run(main()) > 0.3
+
+
+def test_a_client_waiting_for_the_store_is_not_idle(serve: object, tmp_path: Path) -> None:
+    """The idle timeout counts the client's silence, not ours: a commit that waits for SQLite's write lock
+    longer than `timeout` still ends in 250, and the session's next command still gets its idle window."""
+    import sqlite3
+
+    server = serve(timeout=0.5)  # type: ignore[operator]
+    client = Client(server)
+    assert client.open_data().startswith(b"354")
+    holder = sqlite3.connect(tmp_path / "abuse.sqlite3", isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")  # another process holds the write lock for 1.2 s
+    release = threading.Timer(1.2, lambda: (holder.execute("COMMIT"), holder.close()))
+    release.start()
+    try:
+        started = time.monotonic()
+        client.sock.sendall(b"Subject: waited\r\n\r\nbody\r\n.\r\n")
+        assert client.reply().startswith(b"250")
+        assert time.monotonic() - started >= 1.0  # it did wait for the lock, longer than the timeout
+    finally:
+        release.join()
+    assert server.count("limits", limit="idle") == 0
+    assert client.reply().decode() == S421_IDLE  # idle after the 250: the timeout applies again
+    assert server.count("limits", limit="idle") == 1
