@@ -6,7 +6,8 @@ statements, the detectors' tables: 69,000 in the daemon, 78,500 in a worker). Re
 SQLite, a full collection paused the SMTP process 30-50 ms in the middle of a load, about the p99 of its
 replies, and a worker 17-35 ms, which inside a recording transaction holds SQLite's write lock. `gc.freeze`
 moves every object alive now into a generation the collector never walks; garbage made later is collected
-as before.
+as before. The price: an object alive at the freeze that later ends in a reference cycle is never freed
+(reference counting still frees the others), so what can leak is bounded by that one snapshot.
 """
 
 from __future__ import annotations
