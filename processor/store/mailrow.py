@@ -27,8 +27,9 @@ _MAILS = InboundMessage.__table__
 
 @dataclass(slots=True)
 class MailRow:
-    """The columns of one mail that recording reads (the first six) and writes (the rest). Mutable on
-    purpose: it stands for the row within one transaction, like the ORM instance it replaces."""
+    """The columns of one mail that recording reads (the first six) and writes (`processed_at` and the
+    rest: `_WRITTEN`). Mutable on purpose: it stands for the row within one transaction, like the ORM
+    instance it replaces."""
 
     id: int
     attempts: int
