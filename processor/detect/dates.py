@@ -35,17 +35,25 @@ def parse_datetime(value: str | None, default_tz: tzinfo | None = None) -> datet
     return parsed
 
 
-_YMD = re.compile(r"(\d{4})[-/.](\d\d)[-/.](\d\d)(?:[ T](\d\d):(\d\d)(?::(\d\d))?)?", re.ASCII)
+# The zone a template may write after the time (`_parse_local` reads the same): an offset or a name.
+_ZONE = r"(?:(?: ?([+-])(\d\d):?(\d\d))| (JST|UTC|GMT))?"
+_YMD = re.compile(r"(\d{4})[-/.](\d\d)[-/.](\d\d)(?:[ T](\d\d):(\d\d)(?::(\d\d))?)?" + _ZONE, re.ASCII)
+_MDY = re.compile(r"(\d\d)[-/.](\d\d)[-/.](\d{4}) (\d\d):(\d\d)(?::(\d\d))?", re.ASCII)
 _MDY_12H = re.compile(r"(\d\d)[-/.](\d\d)[-/.](\d{4}) (\d\d?):(\d\d)(?::(\d\d))? ([AaPp][Mm])", re.ASCII)
+_KANJI = re.compile(r"(\d{4})年(\d\d?)月(\d\d?)日 ?(\d\d?)時(\d\d?)分(?:(\d\d?)秒)?", re.ASCII)
 
 
 def _common_form(text: str) -> datetime | None:
-    """The forms InterFAX's templates and result files write (`2024/05/01 10:23:45`, `05-01-2024 10:23:45 AM`)
-    read directly: `_any_form` tries an RFC 5322 reading and then strptime with one format after another, and
-    every failed strptime raises (15 and 72 us for those two). None when unsure: `_any_form` then reads it."""
+    """The forms InterFAX's templates and result files write (`2024/05/01 10:23:45`, `05-01-2024 10:23:45 AM`,
+    `2024年5月1日 10時23分`, with or without a zone) read directly: `_any_form` tries an RFC 5322 reading and then
+    strptime with one format after another, and every failed strptime raises (15 to 72 us for these forms). None
+    when unsure: `_any_form` then reads it."""
     try:
         if match := _YMD.fullmatch(text):
-            year, month, day, hour, minute, second = (int(g or 0) for g in match.groups())
+            year, month, day, hour, minute, second = (int(g or 0) for g in match.groups()[:6])
+            return datetime(year, month, day, hour, minute, second, tzinfo=_zone(*match.groups()[6:]))
+        if match := _MDY.fullmatch(text):
+            month, day, year, hour, minute, second = (int(g or 0) for g in match.groups())
             return datetime(year, month, day, hour, minute, second)
         if match := _MDY_12H.fullmatch(text):
             month, day, year, hour, minute, second = (int(g or 0) for g in match.groups()[:6])
@@ -53,8 +61,20 @@ def _common_form(text: str) -> datetime | None:
                 return None  # strptime's %I refuses it; let it say so
             hour = hour % 12 + (12 if match.group(7).lower() == "pm" else 0)
             return datetime(year, month, day, hour, minute, second)
-    except ValueError:  # 2024-02-30, 25:00: let `_any_form` decide
+        if match := _KANJI.fullmatch(text):
+            year, month, day, hour, minute, second = (int(g or 0) for g in match.groups())
+            return datetime(year, month, day, hour, minute, second)
+    except ValueError:  # 2024-02-30, 25:00, +2500: let `_any_form` decide
         return None
+    return None
+
+
+def _zone(sign: str | None, hours: str | None, minutes: str | None, name: str | None) -> tzinfo | None:
+    """The zone `_parse_local` makes of the same suffix (None: none written)."""
+    if name:
+        return _ZONES[name]
+    if sign and hours and minutes:
+        return timezone((-1 if sign == "-" else 1) * timedelta(hours=int(hours), minutes=int(minutes)))
     return None
 
 
@@ -78,7 +98,10 @@ def _parse_local(text: str) -> datetime | None:
             zone = _ZONES[zone_match.group(4)]
         else:
             sign = -1 if zone_match.group(1) == "-" else 1
-            zone = timezone(sign * timedelta(hours=int(zone_match.group(2)), minutes=int(zone_match.group(3))))
+            try:
+                zone = timezone(sign * timedelta(hours=int(zone_match.group(2)), minutes=int(zone_match.group(3))))
+            except ValueError:  # +2500: no zone is a day or more away, so this is no date
+                return None
         text = text[: zone_match.start()]
     text = re.sub(r"\s+", " ", text).strip().rstrip(":")
     for fmt in _DATE_FORMATS:

@@ -34,6 +34,15 @@ PLUS9 = timezone(timedelta(hours=9))
     ("2024-05-01 24:00:00", None),
     ("05-01-2024 13:00:00 PM", None),  # a 12-hour clock has no 13
     ("05-01-2024 00:10:00 AM", None),
+    ("2024/05/01 10:23:45 +2500", None),  # no zone is a day away: no date (this raised before)
+    ("2024-05-01T10:23:45-2400", None),
+    ("2024年5月1日 9時05分", datetime(2024, 5, 1, 9, 5, tzinfo=JST)),
+    ("2024年12月31日 23時59分59秒", datetime(2024, 12, 31, 23, 59, 59, tzinfo=JST)),
+    ("2024-05-01 10:23:45 JST", datetime(2024, 5, 1, 10, 23, 45, tzinfo=JST)),
+    ("2024-05-01T10:23:45+09:00", datetime(2024, 5, 1, 10, 23, 45, tzinfo=PLUS9)),
+    ("2024-05-01 10:23:45-05:30", datetime(2024, 5, 1, 10, 23, 45, tzinfo=timezone(-timedelta(hours=5, minutes=30)))),
+    ("2024-05-01 10:23:45 GMT", datetime(2024, 5, 1, 10, 23, 45, tzinfo=UTC)),
+    ("05-01-2024 24:00:00", None),
     ("soon", None),
     ("", None),
 ])
@@ -52,15 +61,26 @@ _PIECES = st.sampled_from(["2024", "1999", "05", "5", "01", "12", "13", "00", "2
 @given(st.lists(_PIECES, min_size=1, max_size=14).map("".join))
 def test_the_direct_reading_agrees_with_the_general_one(text: str) -> None:
     """`_common_form` may decline anything, but what it reads must be what strptime's format list reads."""
+    _assert_agrees(text)
+
+
+def _assert_agrees(text: str) -> None:
+    """What `_common_form` reads (it may decline) is what the general reading makes, zone and offset included."""
     direct = dates._common_form(text)
-    assert direct is None or direct == dates._any_form(text), text
+    if direct is not None:
+        general = dates._any_form(text)
+        assert general is not None, text
+        assert (direct, direct.isoformat()) == (general, general.isoformat()), text
 
 
 @pytest.mark.parametrize("text", ["2024/05/01 10:23:45", "2024-05-01 10:23", "2024.05.01", "2024-05-01T10:23:45",
-                                  "05-01-2024 10:23:45 AM", "05/01/2024 9:05 pm"])
+                                  "05-01-2024 10:23:45 AM", "05/01/2024 9:05 pm", "05-01-2024 10:23:45",
+                                  "05.01.2024 10:23", "2024年5月1日 10時23分", "2024年5月1日10時23分45秒",
+                                  "2024/05/01 10:23:45 UTC", "2024-05-01 10:23:45 JST", "2024-05-01T10:23:45+09:00",
+                                  "2024/05/01 10:23:45 +0900", "2024-05-01 10:23-0130"])
 def test_the_common_forms_are_read_directly(text: str) -> None:
     assert dates._common_form(text) is not None
-    assert dates._common_form(text) == dates._any_form(text)
+    _assert_agrees(text)
 
 
 _TWO = st.one_of(st.integers(0, 13), st.integers(0, 99)).map("{:02d}".format)  # valid fields often
@@ -75,8 +95,19 @@ _MDY_SHAPED = st.builds(
     st.one_of(st.just(""), _TWO.map(":{}".format)), st.sampled_from(["AM", "PM", "am", "pm", "Am", "XM"]))
 
 
+_ZONED = st.builds(lambda date, zone: date + zone, _YMD_SHAPED, st.sampled_from(
+    ["", " UTC", " JST", " GMT", " Z", "Z", "UTC", " +0900", "+0900", "-05:30", " +09:00", "+2500", " -2400", " +9",
+     " +0960", "  +0900"]))
+_MDY_24H = st.builds(lambda m, a, d, b, y, t: f"{m}{a}{d}{b}{y}{t}", _TWO, _SEP, _TWO, _SEP,
+                     st.integers(1, 9999).map("{:04d}".format), _TIME)
+_KANJI_SHAPED = st.builds(
+    lambda y, m, d, gap, h, mi, se: f"{y}年{m}月{d}日{gap}{h}時{mi}分{se}", st.integers(1, 9999).map(str),
+    st.integers(0, 13).map(str), st.integers(0, 32).map(str), st.sampled_from(["", " ", "  ", "(水) "]),
+    st.integers(0, 25).map(str), st.one_of(_TWO, st.integers(0, 9).map(str)),
+    st.one_of(st.just(""), _TWO.map("{}秒".format)))
+
+
 @settings(max_examples=3000, deadline=None)
-@given(st.one_of(_YMD_SHAPED, _MDY_SHAPED))
+@given(st.one_of(_ZONED, _MDY_SHAPED, _MDY_24H, _KANJI_SHAPED))
 def test_the_direct_reading_agrees_on_shaped_dates(text: str) -> None:
-    direct = dates._common_form(text)
-    assert direct is None or direct == dates._any_form(text), text
+    _assert_agrees(text)
