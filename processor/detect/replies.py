@@ -97,7 +97,7 @@ def is_delivery_report(mail: ParsedMail) -> bool:
     """A bounce or delivery report: multipart/report, a delivery-status part, `X-Failed-Recipients`, or mail from a
     mail system (`MAILER-DAEMON`, `postmaster`, `Mail Delivery Subsystem` …), also one that titles its bounce
     `Re: …` or marks it `auto-replied`."""
-    if mail.message.get_content_type() == "multipart/report" or mail.header("x-failed-recipients"):
+    if mail.content_type == "multipart/report" or mail.header("x-failed-recipients"):
         return True
     if any(part.content_type in _STATUS_TYPES for part in mail.parts):
         return True

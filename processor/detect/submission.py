@@ -56,7 +56,7 @@ class SubmissionDetector:
         local, _, domain = mail.from_address.partition("@")
         if is_domain_or_subdomain(domain, self.domains) or local in DAEMON_LOCALPARTS:
             return None  # the service's own mail: results and bounces
-        if mail.message.get_content_type() == "multipart/report":
+        if mail.content_type == "multipart/report":
             return None
         destinations: dict[str, FaxDestination] = {}
         for source in ("to", "cc", "bcc"):

@@ -32,7 +32,7 @@ from processor.errors import ParseError
 from processor.parse.charset import clean_text, decode_bytes, decode_header_value, fold_text, normalize_text
 from processor.parse.html import html_to_text
 from processor.parse.metadata import MailMetadata, read_metadata
-from processor.parse.mime import read_message
+from processor.parse.mime import plain_params, read_message
 from processor.parse.received import ReceivedHop, received_hops
 
 __all__ = [
@@ -216,9 +216,17 @@ class ParsedMail:
         """(part, content type, lower-case file name) of each leaf of the MIME tree that is not text, in the
         order of `Message.walk` and as compat32 reads them (unbounded: the parse layer leaves these undecoded).
         Read once for every detector that looks for attachments."""
-        return tuple((part, part.get_content_type(), ((part.get_filename() if _may_name(part) else None) or "").lower())
-                     for part in self.message.walk()
-                     if not part.is_multipart() and part.get_content_maintype() != "text")
+        leaves = []
+        for part in self.message.walk():
+            if not part.is_multipart() and not (content_type := part.get_content_type()).startswith("text/"):
+                leaves.append((part, content_type,
+                               ((part.get_filename() if _may_name(part) else None) or "").lower()))
+        return tuple(leaves)
+
+    @cached_property
+    def content_type(self) -> str:
+        """The mail's own MIME type, as compat32 reads it (`multipart/report` for a DSN)."""
+        return self.message.get_content_type()
 
     @cached_property
     def received(self) -> tuple[ReceivedHop, ...]:
@@ -658,15 +666,21 @@ def _content_type(part: Message) -> str:
 
 
 def _charset(part: Message) -> str | None:
-    try:
-        # the stdlib compares parameter names by lower case: no `charset` there, no parameter to parse for
-        charset = part.get_param("charset") if "charset" in _raw_header(part, "content-type").lower() else None
-    except Exception:  # noqa: BLE001
-        charset = None
+    content_type = _raw_header(part, "content-type")
+    charset: object = None
+    # the stdlib compares parameter names by lower case: no `charset` there, no parameter to parse for
+    if "charset" in content_type.lower():
+        if (params := plain_params(content_type, "charset")) is not None:  # as get_param reads them, 8x faster
+            charset = next((email.utils.unquote(raw) for name, raw in params if name == "charset"), None)
+        else:
+            try:
+                charset = part.get_param("charset")
+            except Exception:  # noqa: BLE001
+                charset = None
     if isinstance(charset, tuple):  # RFC 2231 form
         charset = charset[2]
     if not isinstance(charset, str):
-        match = _CHARSET_RE.search(_raw_header(part, "content-type"))
+        match = _CHARSET_RE.search(content_type)
         charset = match.group(1) if match else None
     if not isinstance(charset, str):
         return None

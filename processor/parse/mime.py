@@ -22,7 +22,7 @@ from email import errors, utils
 from email.message import Message
 from email.policy import compat32
 
-__all__ = ["read_message"]
+__all__ = ["plain_params", "read_message"]
 
 # What the feedparser takes for a header line (`email.feedparser.headerRE`), and a run of such lines, the last
 # one possibly without its line end.
@@ -345,20 +345,31 @@ def _content_type(msg: Message, value: str | None) -> str:
 
 
 def _boundary(msg: Message, value: str) -> str | None:
-    """`msg.get_boundary()` (`value`: its first Content-Type) where the parameters are plain (`_PARAM_RE`):
+    """`msg.get_boundary()` (`value`: its first Content-Type) where the parameters are plain (`plain_params`):
     the first `boundary` parameter, unquoted twice (`decode_params`, then `collapse_rfc2231_value`)."""
-    at = value.find(";")
-    first = value if at < 0 else value[:at]  # the type, which `get_param` reads as a parameter too
-    if not value.isascii() or first.strip().lower() == "boundary" or not _PARAMS_RE.fullmatch(value):
+    params = plain_params(value, "boundary")
+    if params is None:
         return msg.get_boundary()
+    return next((utils.unquote(utils.unquote(raw)).rstrip() for name, raw in params if name == "boundary"), None)
+
+
+def plain_params(value: str, asked: str) -> list[tuple[str, str]] | None:
+    """(lower-case name, value as written) of each parameter of a Content-Type `value`, in order, where they are
+    plain (`_PARAM_RE`: `Message.get_param` then reads `asked` as the first one of that name, unquoted once);
+    None for any other value, which the stdlib must read. `get_param` reads the type before the first `;` as a
+    parameter too, so a type that is `asked` itself is declined."""
+    at = value.find(";")
+    first = value if at < 0 else value[:at]
+    if not value.isascii() or first.strip().lower() == asked or not _PARAMS_RE.fullmatch(value):
+        return None
+    params: list[tuple[str, str]] = []
     while at >= 0:
         param = _PARAM_RE.match(value, at)
         if param is None:
             break
-        if param[1].lower() == "boundary":
-            return utils.unquote(utils.unquote(param[2])).rstrip()
+        params.append((param[1].lower(), param[2]))
         at = param.end()
-    return None
+    return params
 
 
 def _trim(last: Message | None, types: dict[int, str]) -> None:

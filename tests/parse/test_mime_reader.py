@@ -15,8 +15,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from processor.parse.mail import _message_from_bytes, _repair_folds, bound_input
-from processor.parse.mime import _boundary, _content_type, read_message
+from processor.parse.mail import (
+    _CHARSET_OK_RE,
+    _CHARSET_RE,
+    _charset,
+    _message_from_bytes,
+    _raw_header,
+    _repair_folds,
+    bound_input,
+)
+from processor.parse.mime import _boundary, _content_type, plain_params, read_message
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -263,3 +271,51 @@ def test_content_type_and_boundary_read_as_the_stdlib_reads_them(pieces: list[st
     except Exception as exc:  # noqa: BLE001
         ours = type(exc)
     assert ours == expected
+
+
+_CHARSET_PIECES = st.lists(st.sampled_from([
+    "text/plain", "Text/HTML", "; ", ";", "\n\t", " ", "charset", "CharSet", "charset*", "charset*0*", "format",
+    "=", '"', "\\", "'", "utf-8", "ISO-2022-JP", "b c", "''", "%20", "*", "\udce9", "\x00",
+]), max_size=12)
+
+
+def _charset_as_the_stdlib_reads_it(part: Message) -> str | None:
+    """`_charset` as it was before `plain_params`: every value through `Message.get_param`."""
+    content_type = _raw_header(part, "content-type")
+    try:
+        charset = part.get_param("charset") if "charset" in content_type.lower() else None
+    except Exception:  # noqa: BLE001
+        charset = None
+    if isinstance(charset, tuple):
+        charset = charset[2]
+    if not isinstance(charset, str):
+        match = _CHARSET_RE.search(content_type)
+        charset = match.group(1) if match else None
+    if not isinstance(charset, str):
+        return None
+    charset = charset.strip().strip("\"'").strip().lower()
+    return charset if _CHARSET_OK_RE.fullmatch(charset) else None
+
+
+@settings(max_examples=1000, deadline=None)
+@given(_CHARSET_PIECES)
+def test_a_charset_reads_as_get_param_reads_it(pieces: list[str]) -> None:
+    """`_charset` reads plain parameters itself (`plain_params`): what it finds is what `get_param` finds."""
+    value = "".join(pieces)
+    message = Message()
+    message["Content-Type"] = value
+    assert _charset(message) == _charset_as_the_stdlib_reads_it(message)
+
+
+@pytest.mark.parametrize(("value", "plain"), [
+    ('text/plain; charset="ISO-2022-JP"', True),
+    ("text/plain; format=flowed; CHARSET=Shift_JIS", True),
+    ("text/plain; charset*=utf-8''x", False),  # RFC 2231: the stdlib reads it
+    ('text/plain; charset="a\\"b"', False),  # quoting with a backslash
+    ("charset; charset=x", False),  # get_param reads the type as a parameter too
+])
+def test_plain_params_declines_what_it_does_not_read_as_the_stdlib(value: str, plain: bool) -> None:
+    assert (plain_params(value, "charset") is not None) is plain
+    message = Message()
+    message["Content-Type"] = value
+    assert _charset(message) == _charset_as_the_stdlib_reads_it(message)

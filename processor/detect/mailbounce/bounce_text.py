@@ -163,7 +163,7 @@ def is_bounce_sender(mail: ParsedMail) -> bool:
 
 def looks_like_bounce(mail: ParsedMail) -> bool:
     """Cheap guard before the text reader: a bounce sender or Subject, X-Failed-Recipients, a report type."""
-    if mail.header("x-failed-recipients") or mail.message.get_content_type() == "multipart/report":
+    if mail.header("x-failed-recipients") or mail.content_type == "multipart/report":
         return True
     return is_bounce_sender(mail) or bool(_BOUNCE_SUBJECT_RE.search(mail.subject))
 

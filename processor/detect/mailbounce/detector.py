@@ -81,7 +81,7 @@ def _read_text(mail: ParsedMail, deliveries: list[Delivery]) -> list[Delivery]:
 def is_feedback_report(mail: ParsedMail) -> bool:
     """ARF (RFC 5965) abuse reports: `multipart/report; report-type=feedback-report`."""
     # the stdlib finds the parameter by its lower-cased name: no `report-type` in the header, no parameter parse
-    if mail.message.get_content_type() == "multipart/report" and "report-type" in str(
+    if mail.content_type == "multipart/report" and "report-type" in str(
             mail.message.get("content-type", "")).lower():
         report_type = str(mail.message.get_param("report-type") or "").lower()
         if report_type == "feedback-report":
