@@ -12,6 +12,7 @@ import ipaddress
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 
 __all__ = ["ReceivedHop", "hop_from_clauses", "received_hops"]
 
@@ -88,9 +89,16 @@ def _ip_in(clause: str | None) -> str | None:
     if not clause:
         return None
     for match in _IP.finditer(clause):
-        candidate = match.group(1) or match.group(2)
-        try:
-            return str(ipaddress.ip_address(candidate))
-        except ValueError:
-            continue
+        if (address := _address(match.group(1) or match.group(2))) is not None:
+            return address
     return None
+
+
+@lru_cache(maxsize=4096)
+def _address(candidate: str) -> str | None:
+    """The address in its normal form, or None. Cached: a deployment's mail comes through the same few relays,
+    and `ipaddress` takes longer than the rest of a hop's reading."""
+    try:
+        return str(ipaddress.ip_address(candidate))
+    except ValueError:
+        return None
