@@ -18,6 +18,9 @@ from dataclasses import dataclass
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+# `faxbounce classify` loads the delivery-report readers on its first report (start-up time); a worker loads them
+# now, so that a bad shipped table stops it when it starts, not on the first report it reads.
+import processor.detect.mailbounce.detector  # noqa: F401
 from processor.config import Settings
 from processor.detect.subjects import normalize_message_id
 from processor.errors import ParseError

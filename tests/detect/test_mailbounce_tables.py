@@ -104,7 +104,8 @@ def test_a_bad_table_fails_naming_file_and_line(loader: Loader, text: str, error
 
 
 def test_a_bad_shipped_table_fails_the_import(tmp_path: Path) -> None:
-    """The package's own check at import: a copy of the package with one misspelt word must not import."""
+    """The package's own check at import: with one misspelt word, a worker's modules must not import (`classify`
+    loads the readers on its first report; a worker loads them when it starts)."""
     copy = tmp_path / "processor"
     shutil.copytree(ROOT / "processor", copy, ignore=shutil.ignore_patterns("__pycache__"))
     phrases = copy / "detect" / "mailbounce" / "phrases.tsv"
@@ -112,7 +113,7 @@ def test_a_bad_shipped_table_fails_the_import(tmp_path: Path) -> None:
     first = next(i for i, line in enumerate(lines) if line.startswith("mailboxfull\t"))
     lines[first] = lines[first].replace("mailboxfull", "mailbox_full", 1)
     phrases.write_text("\n".join(lines), encoding="utf-8")
-    done = subprocess.run([sys.executable, "-c", "import processor.detect"], cwd=tmp_path, capture_output=True,
+    done = subprocess.run([sys.executable, "-c", "import processor.run.pipeline"], cwd=tmp_path, capture_output=True,
                           text=True, timeout=60)
     assert done.returncode != 0
     assert f"phrases.tsv:{first + 1}: 'mailbox_full' is not a reason word" in done.stderr

@@ -1,7 +1,8 @@
 """The generic delivery-report family: RFC 3464 DSNs, the MTAs' own bounce texts and Amazon SES notices.
 
 Modules, in the order a mail goes through them:
-- `detector`: `DeliveryReportDetector`, which reads the RFC 3464 fields and joins the readers below;
+- `detector`: `read_reports`, which reads the RFC 3464 fields and joins the readers below (`DeliveryReportDetector`,
+  defined here, loads it on first use);
 - `bounce_text`: the free-text reader (qmail, Exim, Exchange, Gmail, Japanese carriers, ...), with the
   MTAs' end markers (`end_markers.tsv`) and own wordings (`vendor_reasons.tsv`);
 - `ses`: Amazon SES JSON notifications;
@@ -15,11 +16,27 @@ Modules, in the order a mail goes through them:
 
 from __future__ import annotations
 
-from processor.detect.mailbounce.detector import (
-    DeliveryReportDetector,
-    is_auto_reply,
-    is_feedback_report,
-    read_delivery_status,
-)
+from typing import TYPE_CHECKING, ClassVar
 
-__all__ = ["DeliveryReportDetector", "is_auto_reply", "is_feedback_report", "read_delivery_status"]
+from processor.detect.base import NeedsNoSettings
+from processor.reasons import Kind
+
+if TYPE_CHECKING:
+    from processor.detect.base import Detection
+    from processor.parse import ParsedMail
+
+__all__ = ["DeliveryReportDetector"]
+
+
+class DeliveryReportDetector(NeedsNoSettings):
+    """The family's detector, last in `DETECTORS`. Its readers and their tables load on the first mail that
+    reaches it, not when `processor.detect` is imported: they were a fifth of the imports of `faxbounce
+    classify`, and a vendor notice is claimed before it gets here."""
+
+    name: ClassVar[str] = "dsn"
+    kind: ClassVar[Kind] = Kind.DSN
+
+    def detect(self, mail: ParsedMail) -> Detection | None:
+        from processor.detect.mailbounce.detector import read_reports
+
+        return read_reports(mail)

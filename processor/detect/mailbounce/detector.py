@@ -14,19 +14,18 @@ from __future__ import annotations
 import email.utils
 import re
 from datetime import datetime
-from typing import ClassVar
 
 from processor.catalogues import reason_action
-from processor.detect.base import Detection, NeedsNoSettings
+from processor.detect.base import Detection
 from processor.detect.mailbounce import bounce_text, rhost, ses
 from processor.detect.mailbounce.codes import find_command, find_reply, find_status, prefer_status
 from processor.detect.mailbounce.delivery import Delivery
 from processor.detect.mailbounce.reason_match import decide_reason, pseudo_status
 from processor.parse import ParsedMail
-from processor.reasons import Kind, Outcome, retryable_for
+from processor.reasons import Outcome, retryable_for
 from processor.records import FaxResult
 
-__all__ = ["DeliveryReportDetector", "is_auto_reply", "is_feedback_report", "read_delivery_status"]
+__all__ = ["DETECTOR_NAME", "is_auto_reply", "is_feedback_report", "read_delivery_status", "read_reports"]
 
 _STATUS_FIELD_TYPES = ("message/delivery-status", "message/global-delivery-status")
 _FIELD_RE = re.compile(
@@ -45,28 +44,29 @@ _IN_REPLY_RE = re.compile(r"\(in reply to [^()]{1,40} command\)\s*$", re.IGNOREC
 _MAX_MESSAGE = 1000
 
 
-class DeliveryReportDetector(NeedsNoSettings):
-    name: ClassVar[str] = "dsn"
-    kind: ClassVar[Kind] = Kind.DSN
+DETECTOR_NAME = "dsn"
+"""`DeliveryReportDetector.name`, which the results name as `detected_by`."""
 
-    def detect(self, mail: ParsedMail) -> Detection | None:
-        if is_feedback_report(mail):
-            return None
-        deliveries = read_delivery_status(mail)
-        from_text = _read_text(mail, deliveries)
-        if deliveries:
-            _fill_from_text(deliveries, from_text)
-        elif is_auto_reply(mail) and not bounce_text.is_bounce_sender(mail):
-            return None
-        else:
-            deliveries = from_text
-        if not deliveries:
-            return None
-        message_id, subject = _original(mail)
-        received = rhost.received_host(mail.header_all("received"))
-        for d in deliveries:
-            d.local_host = d.local_host or received
-        return Detection.of(_result(d, message_id, subject) for d in deliveries)
+
+def read_reports(mail: ParsedMail) -> Detection | None:
+    """`DeliveryReportDetector.detect`: the mail's delivery reports, or None when it is none."""
+    if is_feedback_report(mail):
+        return None
+    deliveries = read_delivery_status(mail)
+    from_text = _read_text(mail, deliveries)
+    if deliveries:
+        _fill_from_text(deliveries, from_text)
+    elif is_auto_reply(mail) and not bounce_text.is_bounce_sender(mail):
+        return None
+    else:
+        deliveries = from_text
+    if not deliveries:
+        return None
+    message_id, subject = _original(mail)
+    received = rhost.received_host(mail.header_all("received"))
+    for d in deliveries:
+        d.local_host = d.local_host or received
+    return Detection.of(_result(d, message_id, subject) for d in deliveries)
 
 
 def _read_text(mail: ParsedMail, deliveries: list[Delivery]) -> list[Delivery]:
@@ -268,7 +268,7 @@ def _result(d: Delivery, message_id: str | None, subject: str | None) -> FaxResu
         outcome=outcome,
         reason=reason,
         retryable=retryable,
-        detected_by=DeliveryReportDetector.name,
+        detected_by=DETECTOR_NAME,
         code=status or None,
         vendor_message=message,
         recipient=d.recipient,

@@ -1,0 +1,66 @@
+"""What the commands that need no database import: start-up time of `faxbounce classify` and `explain` is an
+issue #12 figure, and a module imported at the top of the wrong file puts it back silently. Measured as modules
+loaded, not as time: which modules a command loads does not depend on the machine."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+#: Never needed by a command that opens no database, serves nothing and reads no delivery report.
+HEAVY = ("sqlalchemy", "alembic", "aiosmtpd", "prometheus_client", "mailparser",
+         "processor.detect.mailbounce.detector", "processor.detect.mailbounce.tables", "processor.store")
+
+_SCRIPT = """
+import contextlib, io, json, sys
+from processor.cli import main
+steps = []
+for args in json.loads(sys.argv[1]):
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        status = main(args)
+    steps.append({"status": status, "out": out.getvalue(), "modules": sorted(sys.modules)})
+print(json.dumps(steps))
+"""
+
+
+def _run(*commands: list[str]) -> list[dict[str, object]]:
+    """Each command in turn in one fresh interpreter, with the modules loaded after each."""
+    done = subprocess.run([sys.executable, "-c", _SCRIPT, json.dumps(commands)], capture_output=True, text=True,
+                          cwd=ROOT, check=True, env={"PATH": "/usr/bin:/bin", "HOME": str(ROOT)})
+    return json.loads(done.stdout)
+
+
+def _loaded(modules: object, prefix: str) -> bool:
+    assert isinstance(modules, list)
+    return any(name == prefix or name.startswith(prefix + ".") for name in modules)
+
+
+@pytest.mark.parametrize("command", [
+    ["explain", "3912"],
+    ["classify", "tests/data/interfax/csv-01.eml"],
+    ["classify", "--json", "tests/data/interfax/text-ja-01.eml"],
+    ["classify", "tests/data/faxtc/bounce-01.eml"],
+])
+def test_a_command_without_a_database_loads_no_heavy_module(command: list[str]) -> None:
+    (step,) = _run(command)
+    assert step["status"] == 0
+    assert [name for name in HEAVY if _loaded(step["modules"], name)] == []
+
+
+def test_the_delivery_report_readers_load_when_a_report_arrives() -> None:
+    """The lazy detector still reads a DSN, in the same process after a vendor notice that did not need it."""
+    first, second = _run(["classify", "tests/data/interfax/csv-01.eml"],
+                         ["classify", "--json", "tests/data/dsn/exim-retry-timeout.eml"])
+    assert not _loaded(first["modules"], "processor.detect.mailbounce.detector")
+    assert _loaded(second["modules"], "processor.detect.mailbounce.detector")
+    assert isinstance(second["out"], str)
+    document = json.loads(second["out"])
+    assert (document["kind"], document["detected_by"]) == ("dsn", "dsn")
+    assert document["results"] and all(r["outcome"] == "failed" for r in document["results"])
