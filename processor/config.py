@@ -9,7 +9,6 @@ mail would go to the default SQLite file, so an unknown `FAXBOUNCE_*` name stops
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import ipaddress
 import os
 import re
@@ -613,5 +612,7 @@ def _from_env(raw: str, type_name: Any) -> Any:
 
 
 def _suggest(name: str, choices: Any) -> str:
+    import difflib  # only for a setting that is misspelt (start-up time)
+
     close = difflib.get_close_matches(name, list(choices), n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""

@@ -250,6 +250,40 @@ def test_help_lists_every_command() -> None:
     assert {c for c in commands if c not in description} == set()
 
 
+#: Command lines, good and bad: the parser made for one command must read each as the whole parser does.
+COMMAND_LINES = [
+    ["classify", "a.eml"], ["classify", "--json", "a.eml", "b.eml"], ["--config", "c.toml", "classify", "-"],
+    ["--config=c.toml", "--log-level", "debug", "explain", "3912"], ["--log-format", "json", "report", "--since", "7d"],
+    ["webhooks", "retry", "--failed"], ["numbers", "block", "+81355550101", "--note", "closed"],
+    ["reprocess", "--all"], ["digest", "--to", "a@example.com", "--to", "b@example.com"],
+    ["--conf", "c.toml", "classify", "a.eml"],  # an abbreviation: argparse reads it, so the whole parser is made
+    ["classify"], ["classify", "--jsn", "a.eml"], ["clasify", "a.eml"], ["webhooks"], ["webhooks", "resend"],
+    ["--log-format", "xml", "classify", "a.eml"], ["report", "--format", "pdf"], ["--config"], [],
+]
+
+
+@pytest.mark.parametrize("argv", COMMAND_LINES, ids=[" ".join(a) or "(none)" for a in COMMAND_LINES])
+def test_the_parser_for_one_command_reads_as_the_whole_parser(argv: list[str],
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    from processor.cli import _parser, _parser_for
+
+    def read(parser: argparse.ArgumentParser) -> tuple[object, str]:
+        try:
+            return vars(parser.parse_args(argv)), capsys.readouterr().err
+        except SystemExit as exit_:
+            return exit_.code, capsys.readouterr().err
+
+    assert read(_parser_for(argv)) == read(_parser())
+
+
+def test_the_parser_for_a_command_makes_only_its_parser() -> None:
+    from processor.cli import _parser_for
+
+    parser = _parser_for(["--config", "c.toml", "classify", "a.eml"])
+    (commands,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    assert set(commands.choices) == {"classify"}
+
+
 def test_an_sqlite_library_without_returning_is_one_line(tmp_path: Path) -> None:
     """The real command under a Python whose SQLite says 3.31.1 (Ubuntu 20.04's): the version is the one thing
     replaced (a `sitecustomize` on PYTHONPATH), since no older library can be installed beside this one."""
