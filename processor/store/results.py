@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from processor.config import Settings
 from processor.records import Classification, FaxResult
+from processor.store.bulk import insert_returning_ids
 from processor.store.columns import fit
 from processor.store.inbound import QueuedMail
 from processor.store.mailrow import MailRow, held, write_back
@@ -224,10 +225,13 @@ def _insert_results(session: Session, rows: Sequence[dict[str, Any]]) -> list[in
 
     SQLite, which does not promise RETURNING's order, is asked for no order: SQLAlchemy would otherwise send
     one INSERT per row. Its rows take ids one above the largest in VALUES order, and the worker holds the
-    write lock, so the ids sorted are in the order of `rows`."""
+    write lock, so the ids sorted are in the order of `rows`. PostgreSQL takes one array per column
+    (`processor.store.bulk`)."""
     connection = session.connection()
     if connection.dialect.name == "sqlite":
         return sorted(connection.execute(_INSERT_RESULTS_ANY_ORDER, rows).scalars())
+    if connection.dialect.name == "postgresql":
+        return insert_returning_ids(connection, _RESULTS, rows)
     return list(connection.execute(_INSERT_RESULTS, rows).scalars())
 
 

@@ -2,7 +2,8 @@
 
 Correlation ties each stored result to a submission by the id it was given back, so an id paired with the
 wrong row would tie one destination's outcome to another's fax. SQLite is asked for no RETURNING order (one
-statement, not one per row) and the ids are sorted; these tests hold that to what is stored, on both backends,
+statement, not one per row) and the ids are sorted; PostgreSQL gets one array per column (`processor.store.bulk`)
+and sorts them too. These tests hold that to what is stored, on both backends,
 with a table that already has rows and gaps, and across SQLAlchemy's batches of a few hundred rows.
 """
 
@@ -48,3 +49,21 @@ def test_ids_come_back_in_the_order_of_the_rows(engine: Engine, count: int) -> N
         ids = _insert_results(session, rows_for(mail.id, labels))
     assert len(ids) == count == len(set(ids))
     assert stored_labels(engine, ids) == labels
+
+
+def test_a_value_too_long_for_its_column_is_refused_not_cut(engine: Engine) -> None:
+    """PostgreSQL gets one array per column (`processor.store.bulk`): cast to `varchar(32)[]` a 41-character
+    number would be cut to 32 without a word; as `text[]` the column refuses it, as a plain INSERT does. SQLite
+    keeps no lengths and stores it whole."""
+    mail = RawStore(engine).put(b"Subject: x\r\n\r\nbody\r\n", Envelope("", ("fax@example.test",)))
+    rows = rows_for(mail.id, ["fits", "too long"])
+    rows[0]["fax_number"], rows[1]["fax_number"] = "+81355550101", "+" + "1" * 40
+    if engine.dialect.name == "postgresql":
+        with pytest.raises(sa.exc.DataError, match="too long"), session_scope(engine) as session:
+            _insert_results(session, rows)
+        return
+    with session_scope(engine) as session:
+        ids = _insert_results(session, rows)
+    with engine.connect() as connection:
+        assert connection.execute(sa.select(RESULTS.c.fax_number).where(RESULTS.c.id == ids[1])).scalar() == rows[1][
+            "fax_number"]
