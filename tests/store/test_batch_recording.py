@@ -150,3 +150,32 @@ def test_a_batch_records_what_one_by_one_records(two_databases: tuple[Engine, En
     assert all(status == "processed" for _, status, _ in got["messages"])
     assert bool(got["events"]) == bool(settings.webhooks)
     assert got == expected
+
+
+def test_beyond_the_lookahead_limit_every_result_still_finds_its_submission(
+        two_databases: tuple[Engine, Engine], monkeypatch: pytest.MonkeyPatch) -> None:
+    """`Lookahead` holds at most `_LIMIT` submissions of the run's numbers; past that it must look every result's
+    candidates up, never decide from the part it read. The limit is lowered to 2 for 4 submissions: three on day
+    0 and one on day 3, which a read cut to the first rows would miss, so that the day-3 failure would find
+    nothing to match."""
+    from processor.store.tracking import Lookahead
+
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(days=5)
+
+    def when(minutes: int) -> datetime:
+        return start + timedelta(minutes=minutes)
+
+    day3 = 3 * 24 * 60
+    subs = [submission((A,), when=when(m)) for m in (0, 10, 20, day3)]
+    fails = [result(A, "3912", "FAX番号が使用不可です", when=when(m)) for m in (25, day3 + 5)]
+    limited, unlimited = two_databases
+    for engine in (limited, unlimited):
+        _record(engine, subs, Settings(), batch=1)
+    _record(unlimited, fails, Settings(), batch=len(fails))
+    monkeypatch.setattr(Lookahead, "_LIMIT", 2)
+    _record(limited, fails, Settings(), batch=len(fails))
+    got = _state(limited)
+    assert len(got["matches"]) == 2
+    matched = {row[4] for row in got["submissions"] if row[4] is not None}  # result_id of each decided submission
+    assert len(matched) == 2
+    assert got == _state(unlimited)
