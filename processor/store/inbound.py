@@ -18,6 +18,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from typing import Any, Protocol
 
 import sqlalchemy as sa
@@ -26,6 +27,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from processor.errors import RawStoreError
+from processor.store.bulk import as_arrays, from_arrays
 from processor.store.columns import max_chars
 from processor.store.db import read_only
 from processor.store.intake import Intake, IntakeMail
@@ -105,6 +107,7 @@ class RawStore:
             # gets one INSERT for the batch, not one per row (SQLAlchemy would not trust its RETURNING order)
         )
         self._turns = _Turns() if dialect == "sqlite" else None
+        self._arrays = _insert_from_arrays if dialect == "postgresql" else None
 
     def put(self, raw: bytes | RawFile, envelope: Envelope) -> StoredMail:
         """Store one mail durably."""
@@ -175,8 +178,10 @@ class RawStore:
                 raws: Sequence[bytes | RawFile]) -> dict[str, int]:
         """Insert these rows and their bytes, skipping mails stored before (or twice among them); the new
         rows' ids by sha256."""
-        # One cached statement, executed for many rows (SQLAlchemy batches them into few round trips).
-        ids = dict(connection.execute(self._statement, rows).all())
+        if self._arrays is not None:  # PostgreSQL: one array per column (`processor.store.bulk`)
+            ids = dict(connection.execute(self._arrays(tuple(rows[0])), as_arrays(_TABLE, rows)).all())
+        else:  # one cached statement, executed for many rows (SQLAlchemy batches them into few round trips)
+            ids = dict(connection.execute(self._statement, rows).all())
         filled: set[str] = set()
         in_memory: list[dict[str, Any]] = []
         for row, raw in zip(rows, raws, strict=True):
@@ -333,6 +338,14 @@ def _in_memory(raw: object) -> bool:
 _ENVELOPE_LIMITS = {name: max_chars(_TABLE.c[name]) for name in ("mail_from", "rcpt_tos", "peer", "helo")}
 """Read from the model once: the SMTP side's store thread builds a row per mail while the event loop waits
 for the GIL, and looking the limits up each time was a quarter of that row's cost."""
+
+
+@cache
+def _insert_from_arrays(names: tuple[str, ...]) -> sa.Insert:
+    """The PostgreSQL form of `RawStore._statement`: the rows as one array per column, the same conflict rule and
+    the same RETURNING (ids are read by sha256, so no order is needed)."""
+    return (postgresql.insert(_TABLE).from_select(list(names), from_arrays(_TABLE, names))
+            .on_conflict_do_nothing(index_elements=["sha256"]).returning(_TABLE.c.sha256, _TABLE.c.id))
 
 
 def _row(raw: bytes | RawFile, envelope: Envelope) -> dict[str, Any]:

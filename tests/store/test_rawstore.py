@@ -190,3 +190,24 @@ def test_a_large_mail_needs_no_temp_privilege_on_postgresql(postgres_url: str) -
             connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             connection.exec_driver_sql(f'DROP ROLE IF EXISTS "{name}"')
         admin.dispose()
+
+
+def test_a_batch_keeps_every_envelope_and_skips_repeats(engine: Engine) -> None:
+    """`put_many` as the SMTP side's group commit calls it (PostgreSQL: one array per column, JSON sent as text):
+    recipients with quotes, backslashes and UTF-8 read back as given, in SQL too, and the same bytes twice in one
+    batch are one row."""
+    odd = ('"quoted name"@example.com', "back\\slash@example.com", "宛先@例え.jp")
+    mails = [(f"Subject: {n}\r\n\r\nbody\r\n".encode(), Envelope(mail_from=f"s{n}@example.com", rcpt_tos=odd[: n + 1],
+                                                              peer=f"192.0.2.{n}:25"))
+             for n in range(3)]
+    stored = RawStore(engine).put_many([*mails, mails[1]])
+    assert [s.duplicate for s in stored] == [False, False, False, True]
+    assert stored[3].id == stored[1].id
+    with session_scope(engine) as session:
+        rows = [session.get_one(InboundMessage, s.id) for s in stored[:3]]
+        assert [row.rcpt_tos for row in rows] == [list(odd[:1]), list(odd[:2]), list(odd)]
+        assert [row.mail_from for row in rows] == ["s0@example.com", "s1@example.com", "s2@example.com"]
+        assert {row.status for row in rows} == {MessageStatus.RECEIVED}
+        first = "rcpt_tos ->> 2" if engine.dialect.name == "postgresql" else "json_extract(rcpt_tos, '$[2]')"
+        assert session.execute(sa.text(f"SELECT {first} FROM inbound_messages WHERE id = :id"),
+                               {"id": stored[2].id}).scalar() == "宛先@例え.jp"
