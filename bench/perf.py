@@ -164,13 +164,20 @@ class Target:
         return total / 1024
 
 
+def tree_env(root: Path = ROOT) -> dict[str, str]:
+    """The environment for a process that must run this tree's `processor`: the `faxbounce` script and
+    `-m processor` would otherwise import what the virtualenv's editable install points at (`bench/ab.py` runs
+    the benches of another revision's tree with this checkout's interpreter)."""
+    return dict(os.environ, PYTHONPATH=str(root))
+
+
 @contextmanager
 def start(name: str, workdir: Path, **env_extra: str) -> Iterator[Target]:
     port = free_port()
     url = None
     schema = None
     log = (workdir / f"{name}.log").open("wb")
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env = tree_env()
     if name in ("null aiosmtpd", "stock aiosmtpd"):
         stock = ["--stock"] if name == "stock aiosmtpd" else []
         command = [sys.executable, str(ROOT / "bench" / "null_smtpd.py"), *stock, str(port)]
@@ -405,7 +412,7 @@ def cli_times(repeat: int = 5) -> list[str]:
         f"Sisimai->make (corpus, {len(corpus)} mails, one process)": [
             "perl", "-MSisimai", "-e", "my $v = Sisimai->make($ARGV[0]) || []; print scalar @$v", str(CORPUS)],
     }
-    env = dict(os.environ)
+    env = tree_env()
     env.pop("FAXBOUNCE_CONFIG", None)
     # As installed: byte-compiled (PYTHONDONTWRITEBYTECODE, set on some machines, would leave every start-up
     # compiling the sources it changed since the last compile).

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 from bench.ab import Table, side_by_side, tables
 
 RUN_A = """
@@ -86,3 +90,17 @@ def test_rows_that_differ_only_in_figures_stay_apart() -> None:
     run = "#### T\n\n| a | b |\n|---|---|\n| x | 1 |\n| x | 2 |\n"
     lines = side_by_side([("old", run), ("new", run.replace("| 2 |", "| 3 |"))])
     assert lines[-5:-1] == ["| old #1 | x | 1 |", "| new #1 | x | 1 |", "| old #1 | x | 2 |", "| new #1 | x | 3 |"]
+
+
+def test_the_commands_bench_runs_the_tree_it_belongs_to(tmp_path: Path) -> None:
+    """`faxbounce` is the virtualenv's script, whose editable install points at this checkout: with `tree_env`
+    it must run the benched tree's `processor` (here a stand-in that names itself), or bench/ab.py's command
+    rows compare this checkout with itself."""
+    from bench.perf import tree_env
+
+    (tmp_path / "processor").mkdir()
+    (tmp_path / "processor" / "__init__.py").write_text("")
+    (tmp_path / "processor" / "cli.py").write_text("def main():\n    print('the benched tree')\n    return 0\n")
+    script = Path(sys.executable).with_name("faxbounce")
+    done = subprocess.run([str(script)], env=tree_env(tmp_path), cwd="/", capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "the benched tree", done.stderr
