@@ -13,6 +13,7 @@ run, the revisions' rows one under the other, so each figure reads across the ru
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import subprocess
 import sys
@@ -119,8 +120,10 @@ def _worktree(revision: str, parent: Path) -> Path:
 
 
 def _bench(tree: Path, arguments: Iterable[str]) -> str:
+    """PYTHONPATH names the tree, also for revisions whose bench/perf.py ran the `faxbounce` script without it
+    (before 827022b: their command rows measured this checkout)."""
     result = subprocess.run([sys.executable, str(tree / "bench" / "perf.py"), *arguments], cwd=tree,
-                            capture_output=True, text=True, check=False)
+                            env=dict(os.environ, PYTHONPATH=str(tree)), capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise SystemExit(f"bench/ab.py: bench/perf.py in {tree.name} failed (exit {result.returncode}): "
                          f"{(result.stderr.strip().splitlines() or [''])[-1]}")
