@@ -104,3 +104,13 @@ def test_the_commands_bench_runs_the_tree_it_belongs_to(tmp_path: Path) -> None:
     script = Path(sys.executable).with_name("faxbounce")
     done = subprocess.run([str(script)], env=tree_env(tmp_path), cwd="/", capture_output=True, text=True, timeout=60)
     assert done.stdout.strip() == "the benched tree", done.stderr
+
+
+def test_a_target_met_in_one_run_only_stays_on_its_row() -> None:
+    """The targets table's last cell is a verdict, not what the row measures: a run that meets the target must
+    stay beside the runs that miss it."""
+    head = "#### Issue #12's targets\n\n| measurement | ratio | met |\n|---|---:|:---:|\n"
+    missed, met = head + "| end to end, SQLite | 0.21× | no |\n", head + "| end to end, SQLite | 0.25× | yes |\n"
+    lines = side_by_side([("old", missed), ("new", met)])
+    assert lines[lines.index("| run | measurement | ratio | met |") + 2:][:2] == [
+        "| old #1 | end to end, SQLite | 0.21× | no |", "| new #1 | end to end, SQLite | 0.25× | yes |"]
