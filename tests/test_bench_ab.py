@@ -1,10 +1,13 @@
-"""bench/ab.py lays the tables of alternated bench runs side by side, row by row."""
+"""The bench tools: bench/ab.py lays the tables of alternated runs side by side, row by row; bench/perf.py runs the
+benched tree's code; bench/instructions.py reads callgrind's count."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from bench.ab import Table, side_by_side, tables
 
@@ -114,3 +117,13 @@ def test_a_target_met_in_one_run_only_stays_on_its_row() -> None:
     lines = side_by_side([("old", missed), ("new", met)])
     assert lines[lines.index("| run | measurement | ratio | met |") + 2:][:2] == [
         "| old #1 | end to end, SQLite | 0.21× | no |", "| new #1 | end to end, SQLite | 0.25× | yes |"]
+
+
+def test_the_instruction_count_is_read_from_callgrind_s_summary_line() -> None:
+    from bench.instructions import collected
+
+    output = ("==4242== Callgrind, a call-graph generating cache profiler\n==4242== Events    : Ir\n"
+              "==4242== Collected : 842119670\n==4242== \n==4242== I   refs:      842,119,670\n")
+    assert collected(output) == 842_119_670
+    with pytest.raises(ValueError, match="no single callgrind summary"):
+        collected("valgrind: command not found\n")

@@ -1,0 +1,93 @@
+"""Instructions that whole commands execute, counted by valgrind (callgrind): a figure the machine's pace does not
+move, for changes smaller than the swings of wall time between runs.
+
+    .venv/bin/python bench/instructions.py feb73f4 HEAD      # needs valgrind (apt install valgrind)
+
+Each revision is checked out as a detached git worktree (as `bench/ab.py` does) and run with this checkout's
+interpreter, PYTHONPATH naming the tree: `faxbounce explain 3912`, `faxbounce classify one.eml` (the first InterFAX
+sample) and `faxbounce classify --json` over the 629 corpus mails; then Sisimai over the corpus once, for scale.
+The counts repeat to a few parts in ten thousand (hash randomisation is fixed). An instruction is not a
+nanosecond (a cache miss costs hundreds), so this says whether a change did less work, and wall time in
+`make bench` says what that was worth.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.ab import _worktree
+
+ROOT = Path(__file__).resolve().parents[1]
+CORPUS = ROOT.parent / "shared" / "corpus" / "set-of-emails" / "bsd"
+_COLLECTED = re.compile(r"^==\d+== Collected : (\d+)$", re.MULTILINE)
+
+
+def collected(valgrind_output: str) -> int:
+    """The instruction count of callgrind's summary line (`==123== Collected : 842119670`)."""
+    found = _COLLECTED.findall(valgrind_output)
+    if len(found) != 1:
+        raise ValueError("no single callgrind summary line in valgrind's output")
+    return int(found[0])
+
+
+def count(command: list[str], tree: Path | None = None) -> int:
+    """Instructions `command` executes, with `tree`'s `processor` first on the path."""
+    env = dict(os.environ, PYTHONHASHSEED="0")
+    env.pop("FAXBOUNCE_CONFIG", None)
+    if tree is not None:
+        env["PYTHONPATH"] = str(tree)
+    done = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *command],
+                          cwd=tree or ROOT, env=env, capture_output=True, text=True, check=False)
+    return collected(done.stderr)
+
+
+def commands(tree: Path) -> dict[str, list[str]]:
+    faxbounce = str(Path(sys.executable).with_name("faxbounce"))
+    one = str(sorted((tree / "tests" / "data" / "interfax").glob("*.eml"))[0])
+    corpus = [str(p) for p in sorted(CORPUS.glob("*.eml"))]
+    return {
+        "faxbounce explain 3912": [faxbounce, "explain", "3912"],
+        "faxbounce classify one.eml": [faxbounce, "classify", one],
+        f"faxbounce classify --json (corpus, {len(corpus)} mails)": [faxbounce, "classify", "--json", *corpus],
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("a", help="the revision before (any git revision)")
+    parser.add_argument("b", help="the revision after")
+    args = parser.parse_args()
+    if shutil.which("valgrind") is None:
+        raise SystemExit("bench/instructions.py: valgrind is not installed: apt install valgrind")
+    with tempfile.TemporaryDirectory(prefix="faxbounce-ir-") as folder:
+        trees = {label: _worktree(label, Path(folder)) for label in dict.fromkeys((args.a, args.b))}
+        try:
+            for tree in trees.values():  # as installed: byte-compiled, so no run pays for compiling
+                subprocess.run([sys.executable, "-m", "compileall", "-q", str(tree / "processor")], check=True)
+            counts = {label: {name: count(command, tree) for name, command in commands(tree).items()}
+                      for label, tree in trees.items()}
+        finally:
+            for tree in trees.values():
+                subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)], check=False)
+    a, b = counts[args.a], counts.get(args.b, counts[args.a])
+    print(f"| command | {args.a}, millions | {args.b}, millions | change |")
+    print("|---|---:|---:|---:|")
+    for name in a:
+        print(f"| {name} | {a[name] / 1e6:,.1f} | {b[name] / 1e6:,.1f} | {(b[name] - a[name]) / a[name]:+.1%} |")
+    sisimai = count(["perl", "-MSisimai", "-e", "my $v = Sisimai->make($ARGV[0]) || []; print scalar @$v",
+                     str(CORPUS)])
+    print(f"| Sisimai->make (corpus) | {sisimai / 1e6:,.1f} | | |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
