@@ -667,16 +667,24 @@ def _content_type(part: Message) -> str:
 
 def _charset(part: Message) -> str | None:
     content_type = _raw_header(part, "content-type")
-    charset: object = None
-    # the stdlib compares parameter names by lower case: no `charset` there, no parameter to parse for
-    if "charset" in content_type.lower():
-        if (params := plain_params(content_type, "charset")) is not None:  # as get_param reads them, 8x faster
-            charset = next((email.utils.unquote(raw) for name, raw in params if name == "charset"), None)
-        else:
-            try:
-                charset = part.get_param("charset")
-            except Exception:  # noqa: BLE001
-                charset = None
+    return _charset_label(_charset_param(part, content_type), content_type)
+
+
+def _charset_param(part: Message, content_type: str) -> object:
+    """The `charset` parameter as `Message.get_param` reads it (a str, an RFC 2231 tuple, or None); a plain
+    Content-Type (`plain_params`) is read without it, 8 times faster."""
+    if "charset" not in content_type.lower():
+        return None  # the stdlib compares parameter names by lower case: no parameter to parse for
+    if (params := plain_params(content_type, "charset")) is not None:
+        return next((email.utils.unquote(raw) for name, raw in params if name == "charset"), None)
+    try:
+        return part.get_param("charset")
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def _charset_label(charset: object, content_type: str) -> str | None:
+    """The parameter as a charset label; from a broken header (`text/plain<LF> charset=...`) by pattern."""
     if isinstance(charset, tuple):  # RFC 2231 form
         charset = charset[2]
     if not isinstance(charset, str):

@@ -16,9 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from processor.parse.mail import (
-    _CHARSET_OK_RE,
-    _CHARSET_RE,
     _charset,
+    _charset_label,
     _message_from_bytes,
     _raw_header,
     _repair_folds,
@@ -286,15 +285,7 @@ def _charset_as_the_stdlib_reads_it(part: Message) -> str | None:
         charset = part.get_param("charset") if "charset" in content_type.lower() else None
     except Exception:  # noqa: BLE001
         charset = None
-    if isinstance(charset, tuple):
-        charset = charset[2]
-    if not isinstance(charset, str):
-        match = _CHARSET_RE.search(content_type)
-        charset = match.group(1) if match else None
-    if not isinstance(charset, str):
-        return None
-    charset = charset.strip().strip("\"'").strip().lower()
-    return charset if _CHARSET_OK_RE.fullmatch(charset) else None
+    return _charset_label(charset, content_type)
 
 
 @settings(max_examples=1000, deadline=None)
