@@ -37,6 +37,6 @@ class DeliveryReportDetector(NeedsNoSettings):
     kind: ClassVar[Kind] = Kind.DSN
 
     def detect(self, mail: ParsedMail) -> Detection | None:
-        from processor.detect.mailbounce.detector import read_reports
+        from processor.detect.mailbounce.detector import read_reports  # the tables load here, once
 
         return read_reports(mail)

@@ -17,7 +17,7 @@ from datetime import datetime
 
 from processor.catalogues import reason_action
 from processor.detect.base import Detection
-from processor.detect.mailbounce import bounce_text, rhost, ses
+from processor.detect.mailbounce import DeliveryReportDetector, bounce_text, rhost, ses
 from processor.detect.mailbounce.codes import find_command, find_reply, find_status, prefer_status
 from processor.detect.mailbounce.delivery import Delivery
 from processor.detect.mailbounce.reason_match import decide_reason, pseudo_status
@@ -25,7 +25,7 @@ from processor.parse import ParsedMail
 from processor.reasons import Outcome, retryable_for
 from processor.records import FaxResult
 
-__all__ = ["DETECTOR_NAME", "is_auto_reply", "is_feedback_report", "read_delivery_status", "read_reports"]
+__all__ = ["is_auto_reply", "is_feedback_report", "read_delivery_status", "read_reports"]
 
 _STATUS_FIELD_TYPES = ("message/delivery-status", "message/global-delivery-status")
 _FIELD_RE = re.compile(
@@ -42,10 +42,6 @@ _SPACE_RE = re.compile(r"\s+")
 _CONTINUED_RE = re.compile(r"^([245]\d\d)-")
 _IN_REPLY_RE = re.compile(r"\(in reply to [^()]{1,40} command\)\s*$", re.IGNORECASE)
 _MAX_MESSAGE = 1000
-
-
-DETECTOR_NAME = "dsn"
-"""`DeliveryReportDetector.name`, which the results name as `detected_by`."""
 
 
 def read_reports(mail: ParsedMail) -> Detection | None:
@@ -268,7 +264,7 @@ def _result(d: Delivery, message_id: str | None, subject: str | None) -> FaxResu
         outcome=outcome,
         reason=reason,
         retryable=retryable,
-        detected_by=DETECTOR_NAME,
+        detected_by=DeliveryReportDetector.name,
         code=status or None,
         vendor_message=message,
         recipient=d.recipient,
