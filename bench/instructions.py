@@ -5,10 +5,11 @@ move, for changes smaller than the swings of wall time between runs.
 
 Each revision is checked out as a detached git worktree (as `bench/ab.py` does) and run with this checkout's
 interpreter, PYTHONPATH naming the tree: `faxbounce explain 3912`, `faxbounce classify one.eml` (the first InterFAX
-sample) and `faxbounce classify --json` over the 629 corpus mails; then Sisimai over the corpus once, for scale.
-The counts repeat to a few parts in ten thousand (hash randomisation is fixed). An instruction is not a
-nanosecond (a cache miss costs hundreds), so this says whether a change did less work, and wall time in
-`make bench` says what that was worth.
+sample), `faxbounce classify --json` over the 629 corpus mails, and judging 300 of the end-to-end bench's
+InterFAX results in one process (less the same loop over none: instructions per mail); then Sisimai over the
+corpus once, for scale. The counts repeat to a few parts in ten thousand (hash randomisation is fixed). An
+instruction is not a nanosecond (a cache miss costs hundreds), so this says whether a change did less work, and
+wall time in `make bench` says what that was worth.
 """
 
 from __future__ import annotations
@@ -50,6 +51,21 @@ def count(command: list[str], tree: Path | None = None) -> int:
     return collected(done.stderr)
 
 
+#: Judging (parse, classify, trust) `count` of the end-to-end bench's 2 KB InterFAX results in one process.
+_JUDGE = """
+import logging, sys
+from bench.perf import interfax_bodies
+from processor.config import Settings
+from processor.run.judge import classify_bytes, trusted
+logging.disable(logging.CRITICAL)
+settings = Settings()
+for raw in interfax_bodies(int(sys.argv[1])):
+    mail, classification = classify_bytes(raw, settings.processing, settings.tracking)
+    trusted(mail, classification, settings)
+"""
+JUDGED = 300
+
+
 def commands(tree: Path) -> dict[str, list[str]]:
     faxbounce = str(Path(sys.executable).with_name("faxbounce"))
     one = str(sorted((tree / "tests" / "data" / "interfax").glob("*.eml"))[0])
@@ -58,6 +74,8 @@ def commands(tree: Path) -> dict[str, list[str]]:
         "faxbounce explain 3912": [faxbounce, "explain", "3912"],
         "faxbounce classify one.eml": [faxbounce, "classify", one],
         f"faxbounce classify --json (corpus, {len(corpus)} mails)": [faxbounce, "classify", "--json", *corpus],
+        "judging 0 InterFAX results (the loop's imports and set-up)": [sys.executable, "-c", _JUDGE, "0"],
+        f"judging {JUDGED} InterFAX results": [sys.executable, "-c", _JUDGE, str(JUDGED)],
     }
 
 
@@ -83,6 +101,10 @@ def main() -> int:
     print("|---|---:|---:|---:|")
     for name in a:
         print(f"| {name} | {a[name] / 1e6:,.1f} | {b[name] / 1e6:,.1f} | {(b[name] - a[name]) / a[name]:+.1%} |")
+    loop, empty = f"judging {JUDGED} InterFAX results", "judging 0 InterFAX results (the loop's imports and set-up)"
+    per_a, per_b = ((c[loop] - c[empty]) / JUDGED for c in (a, b))
+    print(f"| per InterFAX result judged (the two rows above, subtracted) | {per_a / 1e6:,.2f} | {per_b / 1e6:,.2f} | "
+          f"{(per_b - per_a) / per_a:+.1%} |")
     sisimai = count(["perl", "-MSisimai", "-e", "my $v = Sisimai->make($ARGV[0]) || []; print scalar @$v",
                      str(CORPUS)])
     print(f"| Sisimai->make (corpus) | {sisimai / 1e6:,.1f} | | |")
