@@ -26,6 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.ab import _worktree
+from bench.perf import tree_env
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT.parent / "shared" / "corpus" / "set-of-emails" / "bsd"
@@ -42,10 +43,8 @@ def collected(valgrind_output: str) -> int:
 
 def count(command: list[str], tree: Path | None = None) -> int:
     """Instructions `command` executes, with `tree`'s `processor` first on the path."""
-    env = dict(os.environ, PYTHONHASHSEED="0")
+    env = dict(tree_env(tree) if tree is not None else os.environ, PYTHONHASHSEED="0")
     env.pop("FAXBOUNCE_CONFIG", None)
-    if tree is not None:
-        env["PYTHONPATH"] = str(tree)
     done = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *command],
                           cwd=tree or ROOT, env=env, capture_output=True, text=True, check=False)
     return collected(done.stderr)

@@ -98,16 +98,16 @@ class RawStore:
         self.intake = intake
         self._reader = read_only(engine)
         dialect = engine.dialect.name
-        self._insert = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}.get(dialect)
-        if self._insert is None:
+        if dialect not in ("sqlite", "postgresql"):
             raise RawStoreError(f"unsupported database dialect {dialect!r}")
-        self._statement = (
-            self._insert(_TABLE).on_conflict_do_nothing(index_elements=["sha256"])
-            .returning(_TABLE.c.sha256, _TABLE.c.id)  # ids are read by sha256: no order needed, so SQLite
-            # gets one INSERT for the batch, not one per row (SQLAlchemy would not trust its RETURNING order)
-        )
+        # SQLite: one cached statement, executed for many rows. Ids are read by sha256: no order is needed, so
+        # SQLite gets one INSERT for the batch, not one per row (SQLAlchemy would not trust its RETURNING order).
+        # PostgreSQL: one array per column (`_insert_from_arrays`).
+        self._sqlite_insert = (
+            sqlite.insert(_TABLE).on_conflict_do_nothing(index_elements=["sha256"])
+            .returning(_TABLE.c.sha256, _TABLE.c.id)
+        ) if dialect == "sqlite" else None
         self._turns = _Turns() if dialect == "sqlite" else None
-        self._arrays = _insert_from_arrays if dialect == "postgresql" else None
 
     def put(self, raw: bytes | RawFile, envelope: Envelope) -> StoredMail:
         """Store one mail durably."""
@@ -178,10 +178,10 @@ class RawStore:
                 raws: Sequence[bytes | RawFile]) -> dict[str, int]:
         """Insert these rows and their bytes, skipping mails stored before (or twice among them); the new
         rows' ids by sha256."""
-        if self._arrays is not None:  # PostgreSQL: one array per column (`processor.store.bulk`)
-            ids = dict(connection.execute(self._arrays(tuple(rows[0])), as_arrays(_TABLE, rows)).all())
-        else:  # one cached statement, executed for many rows (SQLAlchemy batches them into few round trips)
-            ids = dict(connection.execute(self._statement, rows).all())
+        if self._sqlite_insert is not None:
+            ids = dict(connection.execute(self._sqlite_insert, rows).all())
+        else:
+            ids = dict(connection.execute(_insert_from_arrays(tuple(rows[0])), as_arrays(_TABLE, rows)).all())
         filled: set[str] = set()
         in_memory: list[dict[str, Any]] = []
         for row, raw in zip(rows, raws, strict=True):
@@ -342,8 +342,8 @@ for the GIL, and looking the limits up each time was a quarter of that row's cos
 
 @cache
 def _insert_from_arrays(names: tuple[str, ...]) -> sa.Insert:
-    """The PostgreSQL form of `RawStore._statement`: the rows as one array per column, the same conflict rule and
-    the same RETURNING (ids are read by sha256, so no order is needed)."""
+    """The PostgreSQL insert of `RawStore`: the rows as one array per column (`processor.store.bulk`), the same
+    conflict rule and RETURNING as SQLite's (ids are read by sha256, so no order is needed)."""
     return (postgresql.insert(_TABLE).from_select(list(names), from_arrays(_TABLE, names))
             .on_conflict_do_nothing(index_elements=["sha256"]).returning(_TABLE.c.sha256, _TABLE.c.id))
 

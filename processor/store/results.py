@@ -40,7 +40,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 _RESULTS = FaxResultRow.__table__
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_INSERT_RESULTS = sa.insert(_RESULTS).returning(_RESULTS.c.id, sort_by_parameter_order=True)
 _INSERT_RESULTS_ANY_ORDER = sa.insert(_RESULTS).returning(_RESULTS.c.id)
 
 
@@ -230,9 +229,7 @@ def _insert_results(session: Session, rows: Sequence[dict[str, Any]]) -> list[in
     connection = session.connection()
     if connection.dialect.name == "sqlite":
         return sorted(connection.execute(_INSERT_RESULTS_ANY_ORDER, rows).scalars())
-    if connection.dialect.name == "postgresql":
-        return insert_returning_ids(connection, _RESULTS, rows)
-    return list(connection.execute(_INSERT_RESULTS, rows).scalars())
+    return insert_returning_ids(connection, _RESULTS, rows)
 
 
 def _stored(message: MailRow, ids: Sequence[int], rows: Sequence[dict[str, Any]]) -> list[StoredResult]:
