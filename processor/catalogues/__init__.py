@@ -38,7 +38,6 @@ A vendor's result formats name their fields by labels; every synonym is data too
 from __future__ import annotations
 
 import re
-import tomllib
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -46,6 +45,7 @@ from functools import cache
 from pathlib import Path
 from types import MappingProxyType
 
+from processor.catalogues.parsed import read_toml
 from processor.errors import CatalogueError
 from processor.reasons import Outcome, is_known_reason, retryable_for
 
@@ -124,10 +124,7 @@ class VendorHosts:
 def vendor_hosts(vendor: str) -> VendorHosts:
     """The `[vendor]` table of vendors.toml; a missing or malformed key raises CatalogueError naming it."""
     filename = "vendors.toml"
-    try:
-        data = tomllib.loads(_HERE.joinpath(filename).read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise CatalogueError(f"{filename}: {exc}") from exc
+    data = read_toml(_HERE / filename)
     table = data.get(vendor)
     if not isinstance(table, dict):
         raise CatalogueError(f"{filename}: no table [{vendor}]; known: {', '.join(sorted(data))}")
@@ -244,10 +241,7 @@ def _load(catalogue: str) -> _Catalogue:
     if catalogue not in CATALOGUES:
         raise CatalogueError(f"no catalogue named {catalogue!r}; known: {', '.join(CATALOGUES)}")
     filename = f"{catalogue}.toml"
-    try:
-        data = tomllib.loads(_HERE.joinpath(filename).read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise CatalogueError(f"{filename}: {exc}") from exc
+    data = read_toml(_HERE / filename)
     vendor = _string(data, "vendor", filename)
     actions: dict[str, tuple[str, str]] = {}
     for reason, table in (data.get("reasons") or {}).items():
