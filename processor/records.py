@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -105,6 +104,8 @@ def _key(*parts: str) -> str:
     key = "|".join(part.replace("|", "/")[:_KEY_PART] for part in parts)
     if len(key) <= EVENT_KEY_LENGTH:
         return key
+    import hashlib  # rarely needed: the import is 4 ms of a command's start-up
+
     return "sha256:" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
 
 

@@ -23,9 +23,9 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from email._policybase import compat32  # where email.policy gets it; that module adds 7 ms of start-up
 from email.message import Message
 from email.parser import BytesHeaderParser, HeaderParser
-from email.policy import compat32
 from functools import cache, cached_property
 
 from processor.errors import ParseError
