@@ -89,6 +89,8 @@ BAD_TABLES: list[tuple[str, Loader, str, str]] = [
      r"^bad\.tsv:2: pseudo 'later' is not one of -, onhold, temporary$"),
     ("vendor: bad regex", load_vendor_reasons, "expired\t-\tenvelope (expired\n",
      r"^bad\.tsv:1: pattern 'envelope \(expired' is not a regular expression"),
+    ("vendor: bad regex, no twin", load_vendor_reasons, "expired\t-\tEnvelope (expired\n",
+     r"^bad\.tsv:1: pattern 'Envelope \(expired' is not a regular expression"),
     ("vendor: unknown reason", load_vendor_reasons, "expird\t-\tenvelope expired\n", r"^bad\.tsv:1: 'expird' is not"),
     ("markers: bad kind", load_end_markers, "announce\t^-+ original message\nstart\t^received:\n",
      r"^bad\.tsv:2: kind 'start' is not `announce` or `original`$"),
@@ -296,10 +298,43 @@ def test_twins_find_what_the_shipped_patterns_find() -> None:
     for pattern in patterns:
         for line in lines:
             assert found_in(pattern, line, ascii_lowered(line)) == bool(pattern.search(line)), (pattern, line)
+    wordings = [r.wording for r in bounce_text.VENDOR_REASONS]
+    wordings += [r.wording for rules in rhost.PROVIDER_RULES.values() for r in rules]
+    for wording in wordings:  # as the tables run them
+        for line in lines:
+            assert wording.found_in(line, ascii_lowered(line)) == bool(wording.pattern.search(line)), (wording, line)
     for line in lines:  # the host named is the same, in lower case
         found = next((m.group(1).lower() for p in rhost._named_host_res() if (m := p.search(line))), "")
         assert rhost.host_named_in(line) == found, line
     assert found_in(re.compile("straße", re.IGNORECASE), "STRASSE", None) is False  # non-ASCII: the pattern
+
+
+@pytest.mark.parametrize("source", [r"mailbox (?:is )?full", r"Mailbox full", r"\x4dailbox full",
+                                    r"(?i)mailbox full", "straße", r"^(?!.*\bnot\b).*full$"])
+def test_a_wording_finds_what_its_case_insensitive_pattern_finds(source: str) -> None:
+    import re
+
+    from processor.detect.mailbounce.tables import Wording, ascii_lowered
+
+    wording, pattern = Wording(source), re.compile(source, re.IGNORECASE)
+    for text in ("Mailbox full", "MAILBOX IS FULL", "mailbox is not full", "STRASSE", "Straße voll", "STRAẞE",
+                 "Ünbekannt: mailbox full", ""):
+        assert wording.found_in(text, ascii_lowered(text)) == bool(pattern.search(text)), (source, text)
+    assert (wording.pattern.pattern, wording.pattern.flags & re.IGNORECASE) == (source, re.IGNORECASE)
+    assert Wording(source) == wording and len({Wording(source), wording}) == 1
+
+
+def test_the_shipped_wordings_compile_once_as_their_twins() -> None:
+    """Loading the provider and MTA tables compiles each row once, the case-sensitive form `found_in` runs on
+    ASCII text; the case-insensitive one waits for a text that needs it (it doubled the tables' compile time)."""
+    from processor.detect.mailbounce.rhost import PROVIDER_HOSTS
+    from processor.detect.mailbounce.tables import load_provider_rules, load_vendor_reasons, package_table
+
+    wordings = [r.wording for r in load_vendor_reasons(*package_table("vendor_reasons.tsv"))]
+    providers = load_provider_rules(*package_table("rhost_reasons.tsv"), PROVIDER_HOSTS)
+    wordings += [r.wording for rules in providers.values() for r in rules]
+    assert len(wordings) > 350
+    assert [w.source for w in wordings if w.twin is None or w._pattern is not None] == []
 
 
 @pytest.mark.parametrize(("source", "literals"), [

@@ -23,7 +23,6 @@ from processor.detect.mailbounce.reason_match import check_reason_words
 from processor.detect.mailbounce.tables import (
     VendorReason,
     ascii_lowered,
-    found_in,
     load_end_markers,
     load_vendor_reasons,
     package_table,
@@ -332,7 +331,7 @@ def _vendor_reason(diagnosis: str) -> VendorReason | None:
     """The first of `VENDOR_REASONS` the diagnostic names; a recipient's diagnostic is asked about twice (when
     its text is read and when its reason is decided), and the patterns are most of that time."""
     lowered = ascii_lowered(diagnosis)
-    return next((r for r in _vendor_reasons() if found_in(r.pattern, diagnosis, lowered)), None)
+    return next((r for r in _vendor_reasons() if r.wording.found_in(diagnosis, lowered)), None)
 
 
 def _from_headers(mail: ParsedMail, report: str, excluded: frozenset[str]) -> list[Delivery]:
