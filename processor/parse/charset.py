@@ -413,8 +413,33 @@ def _q_decode(payload: str) -> bytes:
 _ASCII_RUN = re.compile(rb"[^\x1b\x0e\x0f\x80-\xff]+")
 
 
+#: ISO-2022-JP that the stdlib's C codec reads exactly as `_decode_iso2022jp` does: ASCII (no SO, SI or other
+#: escape) and JIS X 0208 runs of byte pairs, where only line ends may come between pairs. Controls or spaces
+#: inside a JIS run, JIS Roman (`ESC ( J`), half-width katakana and 8-bit bytes go the long way.
+_PLAIN_ISO2022JP = re.compile(rb"[\x00-\x0d\x10-\x1a\x1c-\x7f]*"
+                              rb"(?:\x1b\(B[\x00-\x0d\x10-\x1a\x1c-\x7f]*|\x1b\$[B@][\x21-\x7e\r\n]*)*")
+#: The six JIS X 0208 characters the stdlib's table and cp932 map differently (`〜` U+301C against `～`
+#: U+FF5E, ...): the fast path's text is put into cp932's, which Japanese mailers send and the slow path gives.
+_JIS_TO_CP932 = str.maketrans({"\u301c": "\uff5e", "\u2016": "\u2225", "\u2212": "\uff0d", "\xa2": "\uffe0",
+                               "\xa3": "\uffe1", "\xac": "\uffe2"})
+
+
 def _decode_iso2022jp(data: bytes) -> str:
-    """ISO-2022-JP with CP50221 extensions: JIS X 0208 rows go through cp932, which has NEC/IBM characters."""
+    """ISO-2022-JP with CP50221 extensions: JIS X 0208 rows go through cp932, which has NEC/IBM characters.
+
+    Most mail is plain JIS X 0208: the stdlib's C codec reads it 5-10 times faster than the loop below, and
+    its text differs in six characters only (`_JIS_TO_CP932`). Anything it refuses (NEC and IBM rows, broken
+    pairs) or that it reads otherwise (`_PLAIN_ISO2022JP`) takes the loop; tests/parse holds both to one
+    answer over every JIS X 0208 code and generated streams."""
+    if _PLAIN_ISO2022JP.fullmatch(data) is not None:
+        try:
+            return data.decode("iso2022_jp").translate(_JIS_TO_CP932)
+        except UnicodeDecodeError:
+            pass
+    return _decode_iso2022jp_loop(data)
+
+
+def _decode_iso2022jp_loop(data: bytes) -> str:
     out: list[str] = []
     mode = "ascii"
     i, n = 0, len(data)

@@ -208,13 +208,49 @@ def test_iso2022jp_runs_decode_as_one_pair_at_a_time(data: bytes) -> None:
 
     from processor.parse import charset
 
-    whole = charset._decode_iso2022jp(data)
+    whole = charset._decode_iso2022jp_loop(data)
     narrowed = charset._JIS_PAIRS
     try:
         charset._JIS_PAIRS = re.compile(rb"[\x21-\x7e]{2}")
-        assert charset._decode_iso2022jp(data) == whole
+        assert charset._decode_iso2022jp_loop(data) == whole
     finally:
         charset._JIS_PAIRS = narrowed
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.lists(st.sampled_from([*_ISO2022JP_PIECES, b"\t", b"\x00", b"$", b"!A", b"!]", b"\x1b$B!1"]),
+                max_size=24).map(b"".join))
+def test_iso2022jp_reads_the_same_through_the_c_codec(data: bytes) -> None:
+    """The stdlib's codec takes plain JIS X 0208 (`_PLAIN_ISO2022JP`): whatever it takes must read as the
+    loop reads it, and whatever it refuses falls back to the loop."""
+    from processor.parse import charset
+
+    assert charset._decode_iso2022jp(data) == charset._decode_iso2022jp_loop(data)
+
+
+@pytest.mark.parametrize("escape", [b"\x1b$B", b"\x1b$@"])
+def test_every_jis_x0208_code_reads_the_same_through_the_c_codec(escape: bytes) -> None:
+    """Its six differing characters (`_JIS_TO_CP932`) included, and the NEC and IBM rows it refuses."""
+    from processor.parse import charset
+
+    codes = [escape + bytes((j1, j2)) + b"\x1b(B" for j1 in range(0x21, 0x7F) for j2 in range(0x21, 0x7F)]
+    assert [c for c in codes if charset._decode_iso2022jp(c) != charset._decode_iso2022jp_loop(c)] == []
+
+
+def test_plain_jis_is_read_by_the_c_codec(monkeypatch: pytest.MonkeyPatch) -> None:
+    from processor.parse import charset
+
+    plain = "送信結果：成功しました〜".encode("iso2022_jp") + b"\r\nFAX: 03-5555-0101\r\n"
+    extended = b"\x1b$B-!\x1b(B"  # ① (NEC row 13): the codec refuses it
+    expected = {data: charset._decode_iso2022jp_loop(data) for data in (plain, extended)}
+
+    def the_loop(data: bytes) -> str:
+        raise AssertionError(f"the loop read {data!r}")
+
+    monkeypatch.setattr(charset, "_decode_iso2022jp_loop", the_loop)
+    assert decode_bytes(plain, "iso-2022-jp") == expected[plain] == "送信結果：成功しました～\r\nFAX: 03-5555-0101\r\n"
+    with pytest.raises(AssertionError, match="the loop read"):
+        decode_bytes(extended, "iso-2022-jp")
 
 
 @pytest.mark.parametrize(("data", "text"), [
