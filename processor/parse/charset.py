@@ -433,9 +433,11 @@ def _decode_iso2022jp(data: bytes) -> str:
     answer over every JIS X 0208 code and generated streams."""
     if _PLAIN_ISO2022JP.fullmatch(data) is not None:
         try:
-            return data.decode("iso2022_jp").translate(_JIS_TO_CP932)
+            text = data.decode("iso2022_jp")
         except UnicodeDecodeError:
             pass
+        else:
+            return text if text.isascii() else text.translate(_JIS_TO_CP932)
     return _decode_iso2022jp_loop(data)
 
 
