@@ -195,6 +195,9 @@ class FaxResultRow(Base):
     event_key: Mapped[str | None] = mapped_column(sa.String(255))
     """The fax event the row reports (`FaxResult.event_key`): rows with the same key are copies of one event
     (a forward and the original, one notice in two mailboxes), counted once by the views (revision 0004)."""
+    happened_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    """When the result happened: `occurred_at`, else its mail's `received_at` (revision 0009). Written with every
+    row; nullable only because SQLite adds a NOT NULL column only with a constant default."""
 
     message: Mapped[InboundMessage] = relationship(back_populates="results")
 
@@ -204,8 +207,9 @@ class FaxResultRow(Base):
         sa.Index(None, "occurred_at"),
         sa.Index(None, "created_at"),
         sa.Index(None, "fax_number", "occurred_at"),
-        # a number's latest delivery and failure without reading its history (store/numbers.py, 0008)
-        sa.Index(None, "fax_number", "outcome", "occurred_at"),
+        # a number's latest delivery and failure, and its recent failures, without reading its history
+        # (store/numbers.py; 0008 indexed occurred_at, which left undated results out, 0009)
+        sa.Index(None, "fax_number", "outcome", "happened_at"),
         sa.Index(None, "reason", "occurred_at"),
         sa.Index(None, "outcome", "created_at"),
         sa.Index(None, "transaction_id"),

@@ -24,7 +24,6 @@ from processor.notify.stoplist import NumberEvent, NumberVerdict, Verdict, decid
 from processor.store.models import (
     FaxMatchRow,
     FaxResultRow,
-    InboundMessage,
     NumberBlockRow,
     NumberVerdictRow,
     UTCDateTime,
@@ -198,21 +197,16 @@ def _counting_failures() -> Any:
     transient one after `:transient_cut`), the latest result of each class and fax event, in id order.
 
     Rows are grouped by the raw parts of `fax_event_key` (where all are empty, each result is its own event),
-    which is never coarser than the key, so what `decide_number` keeps of each event is among them."""
-    about = (FaxResultRow.fax_number == sa.bindparam("number"), FaxResultRow.outcome == "failed",
-             FaxResultRow.kind != "dsn")
+    which is never coarser than the key, so what `decide_number` keeps of each event is among them. They come
+    from the range `(fax_number, outcome, happened_at)` of the index, dated and undated alike (revision 0009)."""
     submission = (sa.select(sa.func.min(FaxMatchRow.submission_id)).where(FaxMatchRow.result_id == FaxResultRow.id)
                   .scalar_subquery())
-    columns = (FaxResultRow.id, FaxResultRow.reason, FaxResultRow.retryable, FaxResultRow.vendor,
-               FaxResultRow.transaction_id, FaxResultRow.original_message_id, submission.label("submission_id"))
-    # Dated and undated results apart, so that the dated ones come from the index's range.
-    candidates = sa.union_all(
-        sa.select(*columns, FaxResultRow.occurred_at.label("at"))
-        .where(*about, FaxResultRow.occurred_at > sa.bindparam("bound")),
-        sa.select(*columns, InboundMessage.received_at.label("at"))
-        .join(InboundMessage, InboundMessage.id == FaxResultRow.inbound_message_id)
-        .where(*about, FaxResultRow.occurred_at.is_(None), InboundMessage.received_at > sa.bindparam("bound")),
-    ).subquery()
+    candidates = (sa.select(FaxResultRow.id, FaxResultRow.reason, FaxResultRow.retryable, FaxResultRow.vendor,
+                            FaxResultRow.transaction_id, FaxResultRow.original_message_id,
+                            submission.label("submission_id"), FaxResultRow.happened_at.label("at"))
+                  .where(FaxResultRow.fax_number == sa.bindparam("number"), FaxResultRow.outcome == "failed",
+                         FaxResultRow.happened_at > sa.bindparam("bound"), FaxResultRow.kind != "dsn")
+                  .subquery())
     c = candidates.c
     kind = sa.case((c.reason.in_(sorted(NUMBER_REASONS)), "number"),
                    (sa.and_(c.retryable.is_(True), c.at > sa.bindparam("transient_cut")), "transient"))
@@ -246,19 +240,15 @@ class _NumberState:
 
 def _states(session: Session, numbers: Sequence[str]) -> dict[str, _NumberState]:
     """Each number's latest delivery and latest failure, from the end of the index (fax_number, outcome,
-    occurred_at) or a later arrival of an undated result, whether it is blocked, and its verdict row as
-    stored. One statement for all the numbers, whose shape does not depend on how many there are (they come
-    as one JSON or array value), so it is compiled once and costs one round trip: it runs in the
-    transaction that records each mail."""
+    happened_at), whether it is blocked, and its verdict row as stored. One statement for all the numbers,
+    whose shape does not depend on how many there are (they come as one JSON or array value), so it is
+    compiled once and costs one round trip: it runs in the transaction that records each mail."""
     dialect = session.get_bind().dialect.name
     wanted: Any = list(numbers) if dialect == "postgresql" else json.dumps(list(numbers))
     states: dict[str, _NumberState] = {}
     for row in session.connection().execute(_states_statement(dialect), {"numbers": wanted}):
         stored = {name: getattr(row, name) for name in _COMPARED} if row.verdict is not None else None
-        states[row.fax_number] = _NumberState(
-            _utc(max(filter(None, (row.delivered_dated, row.delivered_undated)), default=None)),
-            _utc(max(filter(None, (row.failed_dated, row.failed_undated)), default=None)),
-            bool(row.blocked), stored)
+        states[row.fax_number] = _NumberState(_utc(row.delivered), _utc(row.failed), bool(row.blocked), stored)
     return states
 
 
@@ -275,14 +265,11 @@ def _states_statement(dialect: str) -> Any:
         number = wanted.c.value
     columns = []
     for outcome in ("delivered", "failed"):
-        about = (FaxResultRow.fax_number == number, FaxResultRow.outcome == outcome, FaxResultRow.kind != "dsn")
-        dated = (sa.select(FaxResultRow.occurred_at).where(*about, FaxResultRow.occurred_at.is_not(None))
-                 .order_by(FaxResultRow.occurred_at.desc()).limit(1).scalar_subquery())
-        undated = (sa.select(sa.func.max(InboundMessage.received_at)).select_from(FaxResultRow)
-                   .join(InboundMessage, InboundMessage.id == FaxResultRow.inbound_message_id)
-                   .where(*about, FaxResultRow.occurred_at.is_(None)).scalar_subquery())
-        columns += [sa.type_coerce(dated, UTCDateTime()).label(f"{outcome}_dated"),
-                    sa.type_coerce(undated, UTCDateTime()).label(f"{outcome}_undated")]
+        latest = (sa.select(FaxResultRow.happened_at)
+                  .where(FaxResultRow.fax_number == number, FaxResultRow.outcome == outcome,
+                         FaxResultRow.happened_at.is_not(None), FaxResultRow.kind != "dsn")
+                  .order_by(FaxResultRow.happened_at.desc()).limit(1).scalar_subquery())
+        columns.append(sa.type_coerce(latest, UTCDateTime()).label(outcome))
     verdicts, blocks = NumberVerdictRow.__table__, NumberBlockRow.__table__
     blocked = sa.exists().where(blocks.c.fax_number == number).label("blocked")
     stored = [verdicts.c[name] for name in _COMPARED]

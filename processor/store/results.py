@@ -147,7 +147,7 @@ def _planned(message: MailRow, recording: Recording, settings: Settings) -> list
     classification = recording.classification
     if classification is None or not _may_match(recording, settings):
         return []
-    rows = [_result_values(message.id, classification, result, _EPOCH, recording.trust)
+    rows = [_result_values(message, classification, result, _EPOCH, recording.trust)
             for result in classification.results]
     return _stored(message, [0] * len(rows), rows)
 
@@ -160,7 +160,7 @@ def _insert_run(session: Session, run: Sequence[tuple[MailRow, Recording]]) -> d
     yet). Only the stop list reads results as such, and it is refreshed after the run. Not when each mail's
     events must see the stop list as that mail leaves it (`_StopListRefresh.tells`)."""
     now = datetime.now(UTC)
-    rows = [[_result_values(message.id, recording.classification, result, now, recording.trust)
+    rows = [[_result_values(message, recording.classification, result, now, recording.trust)
              for result in recording.classification.results] if recording.classification is not None else []
             for message, recording in run]
     flat = [row for mail_rows in rows for row in mail_rows]
@@ -214,7 +214,7 @@ def _replace_results(session: Session, message: MailRow, recording: Recording,
         return stored
     if not classification.results:
         return []
-    rows = [_result_values(message.id, classification, result, now, recording.trust)
+    rows = [_result_values(message, classification, result, now, recording.trust)
             for result in classification.results]
     return _stored(message, _insert_results(session, rows), rows)
 
@@ -233,9 +233,8 @@ def _insert_results(session: Session, rows: Sequence[dict[str, Any]]) -> list[in
 
 
 def _stored(message: MailRow, ids: Sequence[int], rows: Sequence[dict[str, Any]]) -> list[StoredResult]:
-    received = _aware(message.received_at)
     return [StoredResult(ResultFacts(
-        id=result_id, outcome=row["outcome"], reason=row["reason"], at=_aware(row["occurred_at"]) or received,
+        id=result_id, outcome=row["outcome"], reason=row["reason"], at=_aware(row["happened_at"]),
         fax_number=row["fax_number"], recipient=row["recipient"], transaction_id=row["transaction_id"],
         original_message_id=row["original_message_id"], original_subject=row["original_subject"],
         submitted_at=_aware(row["submitted_at"])), row["kind"], row["event_key"])
@@ -250,7 +249,7 @@ def record_classification(
     now = datetime.now(UTC)
     session.execute(sa.delete(FaxResultRow).where(FaxResultRow.inbound_message_id == message.id))
     _mark_processed(message, message_id_header, subject, from_address, classification, now)
-    session.add_all(FaxResultRow(**_result_values(message.id, classification, result, now, trusted))
+    session.add_all(FaxResultRow(**_result_values(message, classification, result, now, trusted))
                     for result in classification.results)
 
 
@@ -277,10 +276,11 @@ def record_failure(session: Session, message: InboundMessage | MailRow, status: 
 
 
 def _result_values(
-    message_id: int, classification: Classification, r: FaxResult, now: datetime, trusted: bool | None
+    message: MailRow | InboundMessage, classification: Classification, r: FaxResult, now: datetime,
+    trusted: bool | None,
 ) -> dict[str, Any]:
     return dict(
-        inbound_message_id=message_id,
+        inbound_message_id=message.id,
         kind=str(classification.kind),
         detected_by=r.detected_by,
         vendor=r.vendor,
@@ -306,6 +306,7 @@ def _result_values(
         created_at=now,
         forwarded=r.forwarded,
         event_key=r.event_key,
+        happened_at=r.occurred_at or message.received_at,
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -9,7 +11,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Engine
 
 from processor.store.db import alembic_config, create_db_engine, current_revision, head_revision, migrate
-from processor.store.models import Base
+from processor.store.models import Base, FaxResultRow
 
 FAILURES_COLUMNS = [
     "result_id", "inbound_message_id", "received_at", "failed_at", "kind", "vendor", "code", "vendor_message",
@@ -119,3 +121,32 @@ def test_a_mails_bytes_go_with_its_row(engine: Engine) -> None:
         assert connection.execute(sa.text("SELECT count(*) FROM inbound_raw")).scalar_one() == 1
         connection.execute(sa.text("DELETE FROM inbound_messages WHERE id = :id"), {"id": stored.id})
         assert connection.execute(sa.text("SELECT count(*) FROM inbound_raw")).scalar_one() == 0
+
+
+def test_happened_at_is_filled_from_occurred_at_else_the_mails_arrival(db_url: str) -> None:
+    """0009: every existing result gets `happened_at`, the time the views and the stop list go by: its
+    `occurred_at` where the service gave one, else its mail's `received_at`; the stop list's index moves to it."""
+    eng = create_db_engine(db_url)
+    migrate(eng, "0008")
+    arrived = {1: "2026-11-01 00:00:00+00:00", 2: "2026-11-02 08:30:00+00:00"}
+    with eng.begin() as connection:
+        for id_, at in arrived.items():
+            connection.execute(sa.text(
+                "INSERT INTO inbound_messages (id, received_at, rcpt_tos, size, sha256, status, attempts) "
+                "VALUES (:id, :at, '[]', 1, :sha, 'processed', 1)"), {"id": id_, "at": at, "sha": f"{id_:064x}"})
+        for id_, mail, occurred in ((1, 1, "2026-10-30 05:00:00+00:00"), (2, 1, None), (3, 2, None)):
+            connection.execute(sa.text(
+                "INSERT INTO fax_results (id, inbound_message_id, kind, detected_by, vendor, outcome, reason, "
+                "fax_number, occurred_at, created_at) VALUES (:id, :mail, 'interfax_result', 'interfax', "
+                "'interfax', 'failed', 'busy', '+81355550101', :occurred, :at)"),
+                {"id": id_, "mail": mail, "occurred": occurred, "at": arrived[mail]})
+    migrate(eng)
+    happened_at = FaxResultRow.__table__.c.happened_at
+    with eng.connect() as connection:
+        filled = dict(connection.execute(sa.select(FaxResultRow.__table__.c.id, happened_at)).all())
+    assert filled == {1: datetime(2026, 10, 30, 5, tzinfo=UTC), 2: datetime(2026, 11, 1, tzinfo=UTC),
+                      3: datetime(2026, 11, 2, 8, 30, tzinfo=UTC)}
+    indexes = {tuple(index["column_names"]) for index in sa.inspect(eng).get_indexes("fax_results")}
+    assert ("fax_number", "outcome", "happened_at") in indexes
+    assert ("fax_number", "outcome", "occurred_at") not in indexes
+    eng.dispose()

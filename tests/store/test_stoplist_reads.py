@@ -78,6 +78,7 @@ def _write(engine: Engine, rows: list[Row]) -> None:
         submissions: dict[int, int] = {}
         for seq, row in enumerate(rows):
             arrived = NOW - timedelta(days=row.days if row.days is not None else row.arrived_days, seconds=-seq)
+            occurred = None if row.days is None else NOW - timedelta(days=row.days)
             message = InboundMessage(received_at=arrived, rcpt_tos=[], size=1, sha256=f"{seq:064x}",
                                      status="processed", attempts=1)
             session.add(message)
@@ -86,7 +87,7 @@ def _write(engine: Engine, rows: list[Row]) -> None:
                 inbound_message_id=message.id, kind=row.kind, detected_by="test", vendor="interfax",
                 outcome=row.outcome, reason=row.reason, retryable=row.retryable, fax_number=row.number,
                 transaction_id=row.transaction, original_message_id=row.original, created_at=arrived,
-                occurred_at=None if row.days is None else NOW - timedelta(days=row.days))
+                occurred_at=occurred, happened_at=occurred or arrived)
             session.add(result)
             session.flush()
             if row.submission is not None:
