@@ -71,6 +71,12 @@ class JobRunner:
             ran += 1
         return ran
 
+    def any_due(self, idle: bool = True) -> bool:
+        """Would `run_due(idle)` run a job now (a lease renewal is no job: it is one quick statement)?"""
+        now = time.monotonic()
+        return any(self._held.get(job.name) and now >= self._next_run[job.name] and (idle or not job.when_idle)
+                   for job in self.jobs)
+
     def wait_hint(self, default: float) -> float:
         """Seconds until the next job is due (the worker sleeps at most this long)."""
         if not self.jobs:

@@ -66,6 +66,13 @@ class Pipeline:
         self.give_way = give_way
 
     def run(self, mails: Sequence[QueuedMail]) -> list[ProcessOutcome]:
+        return self.run_and_claim(mails, 0)[0]
+
+    def run_and_claim(self, mails: Sequence[QueuedMail],
+                      next_batch: int) -> tuple[list[ProcessOutcome], list[QueuedMail]]:
+        """Judge and record these mails, and claim the next `next_batch` (0: none) in the transaction that
+        records them: one write transaction a batch, where a claim of its own was a second one, which on
+        SQLite waits its turn for the write lock with the SMTP side's commits."""
         started = time.monotonic()
         recordings = []
         for index, mail in enumerate(mails):
@@ -76,19 +83,21 @@ class Pipeline:
         if self.give_way is not None:
             self.give_way.wait_for_new_mail()
         try:
-            kept = self._record(recordings)
+            kept, claimed = self._record(recordings, next_batch)
         except SQLAlchemyError:
             if len(recordings) == 1:
                 raise
             # One row the database refused must not keep the others from being recorded: one at a time.
             log.warning("recording a batch of %d failed; recording one by one", len(recordings))
-            kept = [mail_id for recording in recordings for mail_id in self._record([recording])]
-        return [_logged(recording) for recording in recordings if recording.mail.id in kept]
+            kept = {mail_id for recording in recordings for mail_id in self._record([recording], 0)[0]}
+            claimed = self.queue.claim(next_batch) if next_batch else []
+        return [_logged(recording) for recording in recordings if recording.mail.id in kept], claimed
 
-    def _record(self, recordings: Sequence[Recording]) -> set[int]:
+    def _record(self, recordings: Sequence[Recording], next_batch: int) -> tuple[set[int], list[QueuedMail]]:
         with session_scope(self.engine) as session:
             lock_keys(session, (key for recording in recordings for key in _tracking_keys(recording)))
-            return record_outcomes(session, recordings, self.queue.worker, self.node, self.settings)
+            kept = record_outcomes(session, recordings, self.queue.worker, self.node, self.settings)
+            return kept, self.queue.claim(next_batch, session.connection()) if next_batch else []
 
     def _judge(self, mail: QueuedMail) -> Recording:
         settings = self.settings.processing

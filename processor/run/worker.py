@@ -45,19 +45,31 @@ BATCH = 20
 
 def drain(engine: Engine, settings: Settings, stopping: Callable[[], bool] = lambda: False,
           worker: str | None = None, give_way: GiveWay | None = None,
-          between_batches: Callable[[], object] = lambda: None) -> int:
+          between_batches: Callable[[], object] = lambda: None, claim_ahead: Callable[[], bool] = lambda: True) -> int:
     """Claim and process waiting mail, oldest first, until none is left or `stopping()`; returns the count.
-    `between_batches` runs after each batch (the worker renews its job leases there)."""
+    `between_batches` runs after each batch (the worker renews its job leases and runs due jobs there). While
+    `claim_ahead()`, each batch's recording transaction claims the next batch (`Pipeline.run_and_claim`), so a
+    batch costs one write transaction; not when a job is about to run between the batches, which would hold the
+    claimed mails back from the other workers. A worker told to stop hands a batch claimed ahead back unstarted."""
     node = node_name(settings)
     queue = WorkQueue(engine, worker or f"{node}/{os.getpid()}", settings.processing.lease_seconds)
     pipeline = Pipeline(engine, settings, queue, node, give_way)
+
+    def batch_size() -> int:
+        return give_way.batch_size(BATCH) if give_way is not None else BATCH
+
     done = 0
-    while not stopping():
-        mails = queue.claim(give_way.batch_size(BATCH) if give_way is not None else BATCH)
-        if not mails:
-            break
-        done += len(pipeline.run(mails))
+    mails = [] if stopping() else queue.claim(batch_size())
+    while mails:
+        ahead = claim_ahead() and not stopping()
+        outcomes, mails = pipeline.run_and_claim(mails, batch_size() if ahead else 0)
+        done += len(outcomes)
         between_batches()
+        if stopping():
+            queue.hand_back(mails)
+            break
+        if not ahead:
+            mails = queue.claim(batch_size())
     return done
 
 
@@ -144,7 +156,8 @@ def run_worker(settings: Settings, wake: WakeListener, log_level: str = "INFO", 
             if failing:  # the batch an outage cut short is still leased to this worker: take it again at once
                 WorkQueue(engine, worker).release_own()
             done = drain(engine, settings, stopping, worker, give_way,
-                         between_batches=lambda: stopping() or jobs.run_due(idle=False))
+                         between_batches=lambda: stopping() or jobs.run_due(idle=False),
+                         claim_ahead=lambda: not jobs.any_due(idle=False))
             if done and not frozen:  # the first mail imported the parsers and detectors: see processor.run.heap
                 log.debug("%d objects frozen out of full collections", freeze_long_lived())
                 frozen = True

@@ -15,7 +15,7 @@ import logging
 import struct
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cache
@@ -23,7 +23,7 @@ from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from processor.errors import RawStoreError
@@ -417,16 +417,19 @@ class WorkQueue:
         """(id, size) of the last claim's mails, in order, for reading ahead."""
         self._read: dict[int, bytes | None] = {}
 
-    def claim(self, limit: int) -> list[QueuedMail]:
+    def claim(self, limit: int, connection: Connection | None = None) -> list[QueuedMail]:
         """Lease up to `limit` waiting mails, oldest first. A mail whose earlier attempt did not finish is
-        leased alone, so a mail that kills its worker cannot take a batch down with it again."""
+        leased alone, so a mail that kills its worker cannot take a batch down with it again. In `connection`'s
+        transaction when given (the worker claims its next batch in the transaction that records the last),
+        else in one of its own."""
         now = datetime.now(UTC)
         waiting = ((_TABLE.c.status == MessageStatus.RECEIVED)
                    & (_TABLE.c.lease_until.is_(None) | (_TABLE.c.lease_until < now)))
         # One transaction for both tries: on SQLite each transaction waits its turn for the write lock.
         return self._claim(now, sa.select(_TABLE.c.id).where(waiting, _TABLE.c.attempts > 0)
                            .order_by(_TABLE.c.id).limit(1),
-                           sa.select(_TABLE.c.id).where(waiting).order_by(_TABLE.c.id).limit(max(1, limit)))
+                           sa.select(_TABLE.c.id).where(waiting).order_by(_TABLE.c.id).limit(max(1, limit)),
+                           connection=connection)
 
     def claim_ids(self, ids: Sequence[int]) -> list[QueuedMail]:
         """Lease these mails whatever their status (a manual reprocess), unless another worker holds them."""
@@ -466,6 +469,17 @@ class WorkQueue:
                                                        _TABLE.c.claimed_by == self.worker)
                                .values(lease_until=datetime.now(UTC) + self.lease))
 
+    def hand_back(self, mails: Sequence[QueuedMail]) -> int:
+        """Give up mails claimed and not started (a worker that stops with its next batch in hand): their lease
+        ends and their attempt is not counted, so they are taken again at once, in a batch, as if never claimed."""
+        if not mails:
+            return 0
+        with self.engine.begin() as connection:
+            return connection.execute(
+                sa.update(_TABLE).where(_TABLE.c.id.in_([m.id for m in mails]), _TABLE.c.claimed_by == self.worker,
+                                        _TABLE.c.status == MessageStatus.RECEIVED, _TABLE.c.attempts > 0)
+                .values(lease_until=None, attempts=_TABLE.c.attempts - 1)).rowcount
+
     def release_own(self) -> int:
         """Free this claimer's leases on mail still waiting: after a database outage cut a batch short, its
         mails are taken again at once instead of when their lease runs out (`lease_seconds`, 2 min)."""
@@ -483,14 +497,14 @@ class WorkQueue:
                                         _TABLE.c.status == MessageStatus.RECEIVED)
                 .values(lease_until=None)).rowcount
 
-    def _claim(self, now: datetime, *tries: sa.Select[Any]) -> list[QueuedMail]:
+    def _claim(self, now: datetime, *tries: sa.Select[Any], connection: Connection | None = None) -> list[QueuedMail]:
         """Lease the mails the first of `tries` (selects of ids) that finds any finds, in one transaction."""
         rows: Sequence[sa.Row[Any]] = []
-        with self.engine.begin() as connection:
+        with nullcontext(connection) if connection is not None else self.engine.begin() as transaction:
             for candidates in tries:
                 if self.engine.dialect.name == "postgresql":
                     candidates = candidates.with_for_update(skip_locked=True)
-                rows = connection.execute(
+                rows = transaction.execute(
                     sa.update(_TABLE).where(_TABLE.c.id.in_(candidates.scalar_subquery()))
                     .values(attempts=_TABLE.c.attempts + 1, claimed_by=self.worker, lease_until=now + self.lease)
                     .returning(_TABLE.c.id, _TABLE.c.attempts, _TABLE.c.mail_from, _TABLE.c.rcpt_tos,

@@ -112,6 +112,61 @@ def test_drain_processes_everything_with_the_configured_node_name(engine: Engine
     assert {(_row(engine, i).status, _row(engine, i).processed_by) for i in ids} == {("processed", "alpha")}
 
 
+def _commits(engine: Engine) -> list[str]:
+    """One entry per transaction committed on `engine` (claims and recordings; reads end without a commit)."""
+    commits: list[str] = []
+
+    @sa.event.listens_for(engine, "commit")
+    def committed(connection: sa.engine.Connection) -> None:
+        commits.append("commit")
+
+    return commits
+
+
+@pytest.mark.parametrize(("claim_ahead", "transactions"), [(True, 4), (False, 7)], ids=["ahead", "apart"])
+def test_each_batch_claims_the_next_in_the_transaction_that_records_it(
+        engine: Engine, monkeypatch: pytest.MonkeyPatch, claim_ahead: bool, transactions: int) -> None:
+    """Five mails in batches of two: a first claim, then three recording transactions that each claim the next
+    batch (the last finds none): 4 write transactions, where claims of their own made 7 (4 claims, the last
+    empty, and 3 recordings)."""
+    ids = [_store(engine, interfax_failure(f"0355550{i:03d}")) for i in range(5)]
+    monkeypatch.setattr(worker_module, "BATCH", 2)
+    commits = _commits(engine)
+    assert drain(engine, SETTINGS, claim_ahead=lambda: claim_ahead) == 5
+    assert len(commits) == transactions
+    assert {_row(engine, i).status for i in ids} == {"processed"}
+    assert {_row(engine, i).attempts for i in ids} == {1}
+
+
+def test_a_worker_told_to_stop_hands_back_the_batch_it_claimed_ahead(engine: Engine,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """The next batch was claimed with the last one's outcome; the worker stops before starting it. Those mails
+    are free at once, their attempt not counted, so the next worker takes them as a batch, not one by one as
+    mails whose attempt did not finish."""
+    ids = [_store(engine, plain(f"s{i}")) for i in range(5)]
+    monkeypatch.setattr(worker_module, "BATCH", 2)
+    batches: list[int] = []
+    assert drain(engine, SETTINGS, stopping=lambda: bool(batches), worker="node/1",
+                 between_batches=lambda: batches.append(1)) == 2
+    rows = [_row(engine, i) for i in ids]
+    assert [r.status for r in rows] == ["processed"] * 2 + ["received"] * 3
+    assert [(r.attempts, r.lease_until) for r in rows[2:]] == [(0, None)] * 3
+    assert [m.id for m in WorkQueue(engine, "node/2").claim(3)] == ids[2:]
+
+
+def test_a_job_due_between_batches_claims_nothing_ahead(engine: Engine) -> None:
+    """A job that runs between two batches must not hold a claimed batch back from the other workers."""
+    runner = JobRunner(engine, JobLeases(engine, "w"), [Job("slow", 60.0, lambda _e: None)])
+    assert runner.any_due(idle=False) is False  # its lease is not taken yet: nothing would run
+    runner.run_due(idle=False)
+    assert runner.any_due(idle=False) is False  # it ran: next in a minute
+    runner._next_run["slow"] = 0.0
+    assert runner.any_due(idle=False) is True
+    idle_only = JobRunner(engine, JobLeases(engine, "v"), [Job("sweep", 0.0, lambda _e: None, when_idle=True)])
+    idle_only.run_due()
+    assert idle_only.any_due(idle=False) is False and idle_only.any_due(idle=True) is True
+
+
 def test_job_lease_is_held_by_one_worker_and_moves_when_it_runs_out(engine: Engine) -> None:
     first = JobLeases(engine, "node-a/1", lease_seconds=0.3)
     second = JobLeases(engine, "node-b/1", lease_seconds=0.3)
