@@ -5,12 +5,12 @@ move, for changes smaller than the swings of wall time between runs.
 
 Each revision is checked out as a detached git worktree (as `bench/ab.py` does) and run with this checkout's
 interpreter, PYTHONPATH naming the tree: `faxbounce explain 3912`, `faxbounce classify one.eml` (the first InterFAX
-sample), `faxbounce classify --json` over the 629 corpus mails, and judging 300 of the end-to-end bench's
-InterFAX results in one process (less the same loop over none: instructions per mail); then Sisimai over the
-corpus once, for scale. The counts repeat to a few parts in ten thousand (hash randomisation is fixed). An
-instruction is not a nanosecond (a cache miss costs hundreds), so this says whether a change did less work, and
-wall time in `make bench` says what that was worth.
-"""
+sample), `faxbounce classify --json` over the 629 corpus mails, judging 300 of the end-to-end bench's InterFAX
+results in one process (less the same loop over none: instructions per mail), and a worker draining 300 of them from
+SQLite in batches of 20 and one per transaction (less storing them: instructions per mail claimed, read, judged and
+recorded); then Sisimai over the corpus once, for scale. The counts repeat to a few parts in ten thousand (hash
+randomisation is fixed). An instruction is not a nanosecond (a cache miss costs hundreds), so this says whether a
+change did less work, and wall time in `make bench` says what that was worth."""
 
 from __future__ import annotations
 
@@ -64,6 +64,32 @@ for raw in interfax_bodies(int(sys.argv[1])):
 """
 JUDGED = 300
 
+#: Storing `count` of those results in a new SQLite file, then draining them with one worker in batches of
+#: `batch` (0: no drain, the set-up alone): claiming, reading, judging and recording, as a worker does. Batches of 20
+#: are the worker's own size; 1 is what it takes while the SMTP side waits for the write lock (the give-way).
+_DRAIN = """
+import logging, sys, tempfile
+from bench.perf import interfax_bodies
+from processor.config import Settings
+from processor.run import worker
+from processor.store.db import create_db_engine, migrate
+from processor.store.inbound import Envelope, RawStore
+logging.disable(logging.CRITICAL)
+count, batch = int(sys.argv[1]), int(sys.argv[2])
+url = f"sqlite:///{tempfile.mkdtemp()}/drain.sqlite3"
+engine = create_db_engine(url)
+migrate(engine)
+RawStore(engine).put_many([(body.replace(b"\\r\\n..", b"\\r\\n."), Envelope("", ("fax@faxbounce.test",),
+                           peer="127.0.0.1:1")) for body in interfax_bodies(count)])
+if batch:
+    worker.BATCH = batch
+    assert worker.drain(create_db_engine(url, durable=False), Settings()) == count
+"""
+DRAINED = 300
+_SET_UP = f"storing {DRAINED} InterFAX results in SQLite (the set-up of the two rows below)"
+_BATCHED = f"storing and draining {DRAINED} InterFAX results, one worker, batches of 20"
+_ONE_BY_ONE = f"storing and draining {DRAINED} InterFAX results, one worker, one mail per transaction"
+
 
 def commands(tree: Path) -> dict[str, list[str]]:
     faxbounce = str(Path(sys.executable).with_name("faxbounce"))
@@ -75,6 +101,9 @@ def commands(tree: Path) -> dict[str, list[str]]:
         f"faxbounce classify --json (corpus, {len(corpus)} mails)": [faxbounce, "classify", "--json", *corpus],
         "judging 0 InterFAX results (the loop's imports and set-up)": [sys.executable, "-c", _JUDGE, "0"],
         f"judging {JUDGED} InterFAX results": [sys.executable, "-c", _JUDGE, str(JUDGED)],
+        _SET_UP: [sys.executable, "-c", _DRAIN, str(DRAINED), "0"],
+        _BATCHED: [sys.executable, "-c", _DRAIN, str(DRAINED), "20"],
+        _ONE_BY_ONE: [sys.executable, "-c", _DRAIN, str(DRAINED), "1"],
     }
 
 
@@ -102,8 +131,12 @@ def main() -> int:
         print(f"| {name} | {a[name] / 1e6:,.1f} | {b[name] / 1e6:,.1f} | {(b[name] - a[name]) / a[name]:+.1%} |")
     loop, empty = f"judging {JUDGED} InterFAX results", "judging 0 InterFAX results (the loop's imports and set-up)"
     per_a, per_b = ((c[loop] - c[empty]) / JUDGED for c in (a, b))
-    print(f"| per InterFAX result judged (the two rows above, subtracted) | {per_a / 1e6:,.2f} | {per_b / 1e6:,.2f} | "
-          f"{(per_b - per_a) / per_a:+.1%} |")
+    print(f"| per InterFAX result judged (the two judging rows, subtracted) | {per_a / 1e6:,.2f} | {per_b / 1e6:,.2f} "
+          f"| {(per_b - per_a) / per_a:+.1%} |")
+    for label, drained in (("in batches of 20", _BATCHED), ("one per transaction", _ONE_BY_ONE)):
+        whole_a, whole_b = ((c[drained] - c[_SET_UP]) / DRAINED for c in (a, b))
+        print(f"| per mail drained {label} (claim, read, judge, record; less the set-up) | {whole_a / 1e6:,.2f} | "
+              f"{whole_b / 1e6:,.2f} | {(whole_b - whole_a) / whole_a:+.1%} |")
     sisimai = count(["perl", "-MSisimai", "-e", "my $v = Sisimai->make($ARGV[0]) || []; print scalar @$v",
                      str(CORPUS)])
     print(f"| Sisimai->make (corpus) | {sisimai / 1e6:,.1f} | | |")
