@@ -31,7 +31,7 @@ from processor.store.bulk import as_arrays, from_arrays
 from processor.store.columns import max_chars
 from processor.store.db import read_only
 from processor.store.intake import Intake, IntakeMail
-from processor.store.models import InboundMessage, InboundRaw, MessageStatus
+from processor.store.models import UNFINISHED, InboundMessage, InboundRaw, MessageStatus
 from processor.text import clean_text
 
 __all__ = ["Envelope", "QueuedMail", "RawFile", "RawStore", "ReprocessBatch", "StoredMail", "WorkQueue",
@@ -422,22 +422,17 @@ class WorkQueue:
         leased alone, so a mail that kills its worker cannot take a batch down with it again. In `connection`'s
         transaction when given (the worker claims its next batch in the transaction that records the last),
         else in one of its own."""
-        now = datetime.now(UTC)
-        waiting = ((_TABLE.c.status == MessageStatus.RECEIVED)
-                   & (_TABLE.c.lease_until.is_(None) | (_TABLE.c.lease_until < now)))
         # One transaction for both tries: on SQLite each transaction waits its turn for the write lock.
-        return self._claim(now, sa.select(_TABLE.c.id).where(waiting, _TABLE.c.attempts > 0)
-                           .order_by(_TABLE.c.id).limit(1),
-                           sa.select(_TABLE.c.id).where(waiting).order_by(_TABLE.c.id).limit(max(1, limit)),
-                           connection=connection)
+        unfinished, fresh = _claim_statements(self.engine.dialect.name)
+        return self._claim(datetime.now(UTC), unfinished, fresh, connection=connection, limit=max(1, limit))
 
     def claim_ids(self, ids: Sequence[int]) -> list[QueuedMail]:
         """Lease these mails whatever their status (a manual reprocess), unless another worker holds them."""
         if not ids:
             return []
-        now = datetime.now(UTC)
+        now = sa.bindparam("now", type_=_TABLE.c.lease_until.type)
         free = _TABLE.c.lease_until.is_(None) | (_TABLE.c.lease_until < now)
-        return self._claim(now, sa.select(_TABLE.c.id).where(_TABLE.c.id.in_(list(ids)), free))
+        return self._claim(datetime.now(UTC), sa.select(_TABLE.c.id).where(_TABLE.c.id.in_(list(ids)), free))
 
     def raw(self, mail: QueuedMail) -> bytes | None:
         """The stored bytes of a claimed mail (`inbound_raw`); None when retention has purged them. Asked in
@@ -497,19 +492,18 @@ class WorkQueue:
                                         _TABLE.c.status == MessageStatus.RECEIVED)
                 .values(lease_until=None)).rowcount
 
-    def _claim(self, now: datetime, *tries: sa.Select[Any], connection: Connection | None = None) -> list[QueuedMail]:
-        """Lease the mails the first of `tries` (selects of ids) that finds any finds, in one transaction."""
+    def _claim(self, now: datetime, *tries: sa.Select[Any] | sa.Update, connection: Connection | None = None,
+               limit: int = 0) -> list[QueuedMail]:
+        """Lease the mails the first of `tries` that finds any finds, in one transaction. A try is a select of
+        ids, or a claiming UPDATE of `_claim_statements` (its parameters: `now`, `worker`, `lease_until`,
+        `limit`)."""
         rows: Sequence[sa.Row[Any]] = []
+        parameters = {"now": now, "worker": self.worker, "lease_until": now + self.lease, "limit": limit}
         with nullcontext(connection) if connection is not None else self.engine.begin() as transaction:
-            for candidates in tries:
-                if self.engine.dialect.name == "postgresql":
-                    candidates = candidates.with_for_update(skip_locked=True)
-                rows = transaction.execute(
-                    sa.update(_TABLE).where(_TABLE.c.id.in_(candidates.scalar_subquery()))
-                    .values(attempts=_TABLE.c.attempts + 1, claimed_by=self.worker, lease_until=now + self.lease)
-                    .returning(_TABLE.c.id, _TABLE.c.attempts, _TABLE.c.mail_from, _TABLE.c.rcpt_tos,
-                               _TABLE.c.peer, _TABLE.c.helo, _TABLE.c.received_at, _TABLE.c.processed_at,
-                               _TABLE.c.size)).all()
+            for statement in tries:
+                if isinstance(statement, sa.Select):
+                    statement = _claiming(statement, self.engine.dialect.name)
+                rows = transaction.execute(statement, parameters).all()
                 if rows:
                     break
         self._claimed = sorted((row.id, row.size or 0) for row in rows)
@@ -519,6 +513,41 @@ class WorkQueue:
             envelope=Envelope(mail_from=row.mail_from, rcpt_tos=tuple(row.rcpt_tos or ()), peer=row.peer,
                               helo=row.helo, received_at=row.received_at),
         ) for row in rows), key=lambda mail: mail.id)
+
+
+def _claiming(candidates: sa.Select[Any] | sa.TextualSelect, dialect: str) -> sa.Update:
+    """The UPDATE that leases the mails `candidates` selects (their ids) and returns what `QueuedMail` needs."""
+    if dialect == "postgresql" and isinstance(candidates, sa.Select):
+        candidates = candidates.with_for_update(skip_locked=True)
+    return (sa.update(_TABLE).where(_TABLE.c.id.in_(candidates.scalar_subquery()))
+            .values(attempts=_TABLE.c.attempts + 1, claimed_by=sa.bindparam("worker"),
+                    lease_until=sa.bindparam("lease_until", type_=_TABLE.c.lease_until.type))
+            .returning(_TABLE.c.id, _TABLE.c.attempts, _TABLE.c.mail_from, _TABLE.c.rcpt_tos, _TABLE.c.peer,
+                       _TABLE.c.helo, _TABLE.c.received_at, _TABLE.c.processed_at, _TABLE.c.size))
+
+
+@cache
+def _claim_statements(dialect: str) -> tuple[sa.Update, sa.Update]:
+    """The work queue's two claims, built once: the oldest mail whose attempt did not finish, alone, else the
+    oldest `limit` waiting mails.
+
+    The first reads the partial index `ix_inbound_messages_unfinished` (revision 0010), which holds only the
+    mails being processed or whose attempt did not finish: it names the index's condition in literals, which
+    is how SQLite (and a generic PostgreSQL plan) see that the index applies, and SQLite is told to use it
+    (without statistics its planner takes `(status, id)`). Through the index on `(status, id)` it walked the
+    whole backlog on every claim, looking for a mail that is almost never there."""
+    now = sa.bindparam("now", type_=_TABLE.c.lease_until.type)
+    free = _TABLE.c.lease_until.is_(None) | (_TABLE.c.lease_until < now)
+    unfinished: sa.Select[Any] | sa.TextualSelect
+    if dialect == "sqlite":
+        unfinished = (sa.text(f"SELECT id FROM inbound_messages INDEXED BY ix_inbound_messages_unfinished "
+                              f"WHERE {UNFINISHED} AND (lease_until IS NULL OR lease_until < :now) "
+                              f"ORDER BY id LIMIT 1").bindparams(now).columns(_TABLE.c.id))
+    else:
+        unfinished = (sa.select(_TABLE.c.id).where(sa.text(UNFINISHED), free).order_by(_TABLE.c.id).limit(1))
+    fresh = (sa.select(_TABLE.c.id).where(_TABLE.c.status == MessageStatus.RECEIVED, free)
+             .order_by(_TABLE.c.id).limit(sa.bindparam("limit", type_=sa.Integer)))
+    return _claiming(unfinished, dialect), _claiming(fresh, dialect)
 
 
 def _escape_like(text: str) -> str:

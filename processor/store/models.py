@@ -83,6 +83,10 @@ class Base(DeclarativeBase):
     )
 
 
+UNFINISHED = "status = 'received' AND attempts > 0"
+"""The condition of `ix_inbound_messages_unfinished` (`processor.store.inbound`'s first claim names it)."""
+
+
 class InboundMessage(Base):
     """Every mail accepted over SMTP (or ingested), raw, with its envelope: committed before the 250."""
 
@@ -123,6 +127,9 @@ class InboundMessage(Base):
         sa.CheckConstraint(_one_of("status", MessageStatus), name="status"),
         sa.Index(None, "received_at"),
         sa.Index(None, "status", "id"),
+        # the mails being processed or whose attempt did not finish, which a claim looks for first (0010)
+        sa.Index("ix_inbound_messages_unfinished", "id", sqlite_where=sa.text(UNFINISHED),
+                 postgresql_where=sa.text(UNFINISHED)),
         sa.Index(None, "sha256", unique=True),
         sa.Index(None, "message_id"),
         sa.Index(None, "kind"),

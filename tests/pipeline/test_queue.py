@@ -167,6 +167,36 @@ def test_a_job_due_between_batches_claims_nothing_ahead(engine: Engine) -> None:
     assert idle_only.any_due(idle=False) is False and idle_only.any_due(idle=True) is True
 
 
+def test_a_claim_looks_for_unfinished_mail_in_its_partial_index_not_through_the_backlog(engine: Engine) -> None:
+    """The first of a claim's two tries (the oldest mail whose attempt did not finish) must read
+    `ix_inbound_messages_unfinished`, which holds only mails whose processing began: through `(status, id)` it
+    walked every waiting mail on every claim (2 ms a claim with 10,000 waiting). 3,000 waiting mails, as the
+    planners' statistics see them, one of them unfinished; the plan must name the index, and the claim must
+    take that mail alone."""
+    from processor.store.inbound import _claim_statements
+
+    dialect = engine.dialect.name
+    with engine.begin() as connection:
+        connection.execute(sa.text(
+            "INSERT INTO inbound_messages (id, received_at, rcpt_tos, size, sha256, status, attempts) "
+            "VALUES (:id, :at, '[]', 1, :sha, 'received', :attempts)"),
+            [{"id": i, "at": datetime(2026, 11, 30, tzinfo=UTC), "sha": f"{i:064x}", "attempts": int(i == 2999)}
+             for i in range(1, 3001)])
+        connection.execute(sa.text("ANALYZE"))
+    statement = _claim_statements(dialect)[0]
+    text = str(statement.compile(dialect=engine.dialect))
+    with engine.connect() as connection:
+        if dialect == "sqlite":
+            plan = " ".join(str(row) for row in connection.exec_driver_sql(
+                "EXPLAIN QUERY PLAN " + text, (1, "w", None, None)))
+        else:
+            plan = " ".join(row[0] for row in connection.exec_driver_sql(
+                "EXPLAIN " + text, {"attempts_1": 1, "worker": "w", "lease_until": None, "now": None,
+                                    "param_1": 1}))
+    assert "ix_inbound_messages_unfinished" in plan, plan
+    assert [m.id for m in WorkQueue(engine, "node/1").claim(20)] == [2999]
+
+
 def test_job_lease_is_held_by_one_worker_and_moves_when_it_runs_out(engine: Engine) -> None:
     first = JobLeases(engine, "node-a/1", lease_seconds=0.3)
     second = JobLeases(engine, "node-b/1", lease_seconds=0.3)
