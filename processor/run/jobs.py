@@ -72,10 +72,11 @@ class JobRunner:
         return ran
 
     def any_due(self, idle: bool = True) -> bool:
-        """Would `run_due(idle)` run a job now (a lease renewal is no job: it is one quick statement)?"""
+        """Might `run_due(idle)` run a job now? Yes for a due job this worker holds, or may take at the lease
+        renewal that is due (a renewal alone is no job: it is one quick statement)."""
         now = time.monotonic()
-        return any(self._held.get(job.name) and now >= self._next_run[job.name] and (idle or not job.when_idle)
-                   for job in self.jobs)
+        return any((self._held[job.name] or now >= self._renew_at[job.name]) and now >= self._next_run[job.name]
+                   and (idle or not job.when_idle) for job in self.jobs)
 
     def wait_hint(self, default: float) -> float:
         """Seconds until the next job is due (the worker sleeps at most this long)."""
