@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import email.utils
 import re
+from functools import lru_cache
 
 from processor.parse import ParsedMail
 
@@ -54,6 +55,7 @@ DAEMON_LOCALPARTS = frozenset({"mailer-daemon", "postmaster", "post_master", "ma
 MAIL_SYSTEM_SENDER_RE = re.compile(r"mailer-daemon|post_?master|mail delivery (?:subsystem|system)|"
                                    r"mail administrator|mdaemon", re.IGNORECASE)
 _STATUS_TYPES = frozenset({"message/delivery-status", "message/global-delivery-status"})
+_KNOWN_PREFIXES = REPLY_PREFIXES | FORWARD_PREFIXES | AUTO_REPLY_PREFIXES
 
 _PREFIX_RE = re.compile(r"[\[【(]?([^\s:：\[\]【】()]{1,12}(?:[ \t][^\s:：\[\]【】()]{1,10}){0,3})"
                         r"(?:[ \t]*(?:\[\d{1,3}\]|\(\d{1,3}\)))?[ \t]*[:：]")
@@ -65,7 +67,7 @@ _MAX_PREFIXES = 10
 def subject_prefixes(subject: str) -> list[str]:
     """The known reply, forward and auto-reply prefixes at the start of `subject`, outermost first, casefolded:
     `RE: 転送: FAX送信が失敗しました` → `["re", "転送"]`. Stops at the first word that is no known prefix."""
-    return _split_prefixes(subject)[0]
+    return list(_split_prefixes(subject)[0])
 
 
 def strip_subject_prefixes(subject: str) -> str:
@@ -73,8 +75,10 @@ def strip_subject_prefixes(subject: str) -> str:
     return _split_prefixes(subject)[1].strip()
 
 
-def _split_prefixes(subject: str) -> tuple[list[str], str]:
-    known = REPLY_PREFIXES | FORWARD_PREFIXES | AUTO_REPLY_PREFIXES
+@lru_cache(maxsize=256)
+def _split_prefixes(subject: str) -> tuple[tuple[str, ...], str]:
+    """The prefixes and the rest; kept for the last subjects, which a mail's checks ask about up to three
+    times (auto-reply, reply, forward) and a mailbox's notices repeat."""
     found: list[str] = []
     head = subject[:SUBJECT_SCAN]  # prefixes stand at the start: a hostile 64 KiB subject costs no more
     position = 0
@@ -85,12 +89,12 @@ def _split_prefixes(subject: str) -> tuple[list[str], str]:
         if match is None:
             break
         word = match.group(1).strip().casefold()
-        if word not in known:
+        if word not in _KNOWN_PREFIXES:
             break
         found.append(word)
         position += match.end()
         head = head[match.end():]
-    return found, subject[position:]
+    return tuple(found), subject[position:]
 
 
 def is_delivery_report(mail: ParsedMail) -> bool:
@@ -116,7 +120,7 @@ def _sender_local_part(mail: ParsedMail) -> str:
 
 def is_reply(mail: ParsedMail) -> bool:
     """A person's reply: the outermost subject prefix is a reply prefix (`Re:`, `AW:`, `返信:` …)."""
-    prefixes = subject_prefixes(mail.subject)
+    prefixes = _split_prefixes(mail.subject)[0]
     return bool(prefixes) and prefixes[0] in REPLY_PREFIXES and not is_delivery_report(mail)
 
 
@@ -132,13 +136,13 @@ def is_auto_reply(mail: ParsedMail) -> bool:
         return True
     if (mail.header("precedence") or "").strip().lower() == "auto_reply":
         return True
-    prefixes = subject_prefixes(mail.subject)
+    prefixes = _split_prefixes(mail.subject)[0]
     return bool(prefixes) and prefixes[0] in AUTO_REPLY_PREFIXES
 
 
 def has_forward_prefix(mail: ParsedMail) -> bool:
     """The outermost subject prefix is a forward prefix (`Fwd:`, `FW:`, `転送:`, `WG:` …)."""
-    prefixes = subject_prefixes(mail.subject)
+    prefixes = _split_prefixes(mail.subject)[0]
     return bool(prefixes) and prefixes[0] in FORWARD_PREFIXES
 
 

@@ -27,6 +27,7 @@ from email._policybase import compat32  # where email.policy gets it; that modul
 from email.message import Message
 from email.parser import BytesHeaderParser, HeaderParser
 from functools import cache, cached_property
+from typing import Any
 
 from processor.errors import ParseError
 from processor.parse.charset import clean_text, decode_bytes, decode_header_value, fold_text, normalize_text
@@ -498,6 +499,17 @@ class DecodedHeaders(Mapping[str, tuple[str, ...]]):
         decoded = self._decoded.get(name)
         if decoded is None:
             decoded = self._decoded[name] = tuple(decode_header_value(value) for value in self._raw[name])
+        return decoded
+
+    def get(self, name: str, default: Any = None) -> Any:  # type: ignore[override]
+        """As `Mapping.get`, without raising and catching KeyError for each header a mail does not have:
+        detectors ask for many (`auto-submitted`, `x-failed-recipients`, …) that most mails lack."""
+        decoded = self._decoded.get(name)
+        if decoded is None:
+            values = self._raw.get(name)
+            if values is None:
+                return default
+            decoded = self._decoded[name] = tuple(decode_header_value(value) for value in values)
         return decoded
 
     def __contains__(self, name: object) -> bool:

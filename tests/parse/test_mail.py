@@ -350,3 +350,17 @@ def test_from_address_fast_path_common_forms(value: str) -> None:
 
     assert _BARE_ADDRESS_RE.fullmatch(value) or _NAMED_ADDRESS_RE.fullmatch(value)
     assert _first_address(value) == _from_by_stdlib(value)
+
+
+def test_decoded_headers_get_reads_like_a_mapping() -> None:
+    """`DecodedHeaders.get` (its own, for speed) answers as `Mapping.get` would: decoded values for a header the
+    mail has, under any name case the parser saw, and the default for one it lacks."""
+    from collections.abc import Mapping
+
+    from processor.parse.mail import DecodedHeaders
+
+    headers = DecodedHeaders([("Subject", "=?ISO-2022-JP?B?GyRCRjE7fhsoQg==?="), ("X-Tag", "a"), ("x-tag", "b")])
+    for name, default in (("subject", None), ("x-tag", ()), ("auto-submitted", None), ("precedence", ())):
+        assert headers.get(name, default) == Mapping.get(headers, name, default)
+    assert headers.get("subject") == ("同時",) and headers.get("x-tag") == ("a", "b")
+    assert headers.get("auto-submitted") is None and headers.get("precedence", ()) == ()
