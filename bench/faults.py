@@ -399,7 +399,12 @@ class ThrowawayPostgres:
         self.url = f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
 
     def _run(self, tool: str, *args: str) -> None:
-        subprocess.run([*self.as_user, str(self.bin / tool), *args], check=True, capture_output=True, cwd=self.dir)
+        done = subprocess.run([*self.as_user, str(self.bin / tool), *args], capture_output=True, cwd=self.dir,
+                              check=False)
+        if done.returncode:  # say what the tool said: a bare exit status tells nothing in a CI log
+            log = (self.dir / "pg.log").read_text(errors="replace")[-2000:] if (self.dir / "pg.log").exists() else ""
+            raise RuntimeError(f"{tool} {' '.join(args)}: exit {done.returncode}: "
+                               f"{(done.stdout + done.stderr).decode(errors='replace').strip()}\n--- pg.log ---\n{log}")
 
     def start(self, fsync: bool = False) -> None:
         """`fsync=False` (most scenarios: they count mails, not time); the abuse scenario times commits."""
