@@ -16,14 +16,13 @@ import logging
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.perf import interfax_bodies
+from bench.perf import interfax_bodies, postgres_schema
 from processor.store.db import create_db_engine, migrate
 from processor.store.inbound import Envelope, RawStore, WorkQueue
 
@@ -57,16 +56,8 @@ def main() -> int:
             url = f"sqlite:///{tempfile.mkdtemp()}/claim-rate.sqlite3"
             seconds = claim_time(url, waiting, args.claims)
         else:
-            schema = f"claim_rate_{uuid.uuid4().hex[:10]}"
-            admin = sa.create_engine(args.url)
-            with admin.begin() as connection:
-                connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-            try:
-                seconds = claim_time(f"{args.url}?options=-csearch_path%3D{schema}", waiting, args.claims)
-            finally:
-                with admin.begin() as connection:
-                    connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-                admin.dispose()
+            with postgres_schema(args.url, "claim_rate") as url:
+                seconds = claim_time(url, waiting, args.claims)
         dialect = "postgresql" if args.url else "sqlite"
         print(f"{dialect}: {waiting:,} mails waiting: one claim of one mail {seconds * 1e6:,.0f} µs")
     return 0

@@ -37,7 +37,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -182,10 +182,25 @@ def as_installed(root: Path = ROOT) -> None:
 
 
 @contextmanager
+def postgres_schema(server: str, prefix: str = "bench") -> Iterator[str]:
+    """A throw-away schema on the PostgreSQL server at `server`, dropped afterwards: yields a URL that uses it."""
+    schema = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(server)
+    with admin.begin() as connection:
+        connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield f"{server}?options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as connection:
+            connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@contextmanager
 def start(name: str, workdir: Path, **env_extra: str) -> Iterator[Target]:
     port = free_port()
     url = None
-    schema = None
+    schemas = ExitStack()
     log = (workdir / f"{name}.log").open("wb")
     env = tree_env()
     if name in ("null aiosmtpd", "stock aiosmtpd"):
@@ -198,10 +213,7 @@ def start(name: str, workdir: Path, **env_extra: str) -> Iterator[Target]:
         if name.endswith("SQLite"):
             url = f"sqlite:///{workdir / ('fb-' + uuid.uuid4().hex[:6] + '.sqlite3')}"
         else:
-            schema = f"bench_{uuid.uuid4().hex[:10]}"
-            with sa.create_engine(PG_SERVER).begin() as connection:
-                connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-            url = f"{PG_SERVER}?options=-csearch_path%3D{schema}"
+            url = schemas.enter_context(postgres_schema(PG_SERVER))
         migrate(create_db_engine(url))
         # The load generator stands for many MTAs from one address: the per-client share of the sessions
         # (issue #15, default 20) would answer most of a 100-session load 421.
@@ -223,9 +235,7 @@ def start(name: str, workdir: Path, **env_extra: str) -> Iterator[Target]:
             process.kill()
             process.wait()
         log.close()
-        if schema:
-            with sa.create_engine(PG_SERVER).begin() as connection:
-                connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        schemas.close()
 
 
 def load(port: int, mails: list[bytes], sessions: int, rate: float | None = None) -> LoadResult:

@@ -149,7 +149,7 @@ def _planned(message: MailRow, recording: Recording, settings: Settings) -> list
         return []
     rows = [_result_values(message, classification, result, _EPOCH, recording.trust)
             for result in classification.results]
-    return _stored(message, [0] * len(rows), rows)
+    return _stored([0] * len(rows), rows)
 
 
 def _insert_run(session: Session, run: Sequence[tuple[MailRow, Recording]]) -> dict[int, list[StoredResult]]:
@@ -167,7 +167,7 @@ def _insert_run(session: Session, run: Sequence[tuple[MailRow, Recording]]) -> d
     ids = _insert_results(session, flat) if flat else []
     stored: dict[int, list[StoredResult]] = {}
     for (message, _), mail_rows in zip(run, rows, strict=True):
-        stored[message.id] = _stored(message, ids[:len(mail_rows)], mail_rows)
+        stored[message.id] = _stored(ids[:len(mail_rows)], mail_rows)
         del ids[:len(mail_rows)]
     return stored
 
@@ -216,7 +216,7 @@ def _replace_results(session: Session, message: MailRow, recording: Recording,
         return []
     rows = [_result_values(message, classification, result, now, recording.trust)
             for result in classification.results]
-    return _stored(message, _insert_results(session, rows), rows)
+    return _stored(_insert_results(session, rows), rows)
 
 
 def _insert_results(session: Session, rows: Sequence[dict[str, Any]]) -> list[int]:
@@ -232,7 +232,7 @@ def _insert_results(session: Session, rows: Sequence[dict[str, Any]]) -> list[in
     return insert_returning_ids(connection, _RESULTS, rows)
 
 
-def _stored(message: MailRow, ids: Sequence[int], rows: Sequence[dict[str, Any]]) -> list[StoredResult]:
+def _stored(ids: Sequence[int], rows: Sequence[dict[str, Any]]) -> list[StoredResult]:
     return [StoredResult(ResultFacts(
         id=result_id, outcome=row["outcome"], reason=row["reason"], at=_aware(row["happened_at"]),
         fax_number=row["fax_number"], recipient=row["recipient"], transaction_id=row["transaction_id"],

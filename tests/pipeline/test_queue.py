@@ -154,8 +154,9 @@ def test_a_worker_told_to_stop_hands_back_the_batch_it_claimed_ahead(engine: Eng
     assert [m.id for m in WorkQueue(engine, "node/2").claim(3)] == ids[2:]
 
 
-def test_a_job_due_between_batches_claims_nothing_ahead(engine: Engine) -> None:
-    """A job that runs between two batches must not hold a claimed batch back from the other workers."""
+def test_any_due_says_whether_a_job_may_run_between_two_batches(engine: Engine) -> None:
+    """The worker claims ahead only while `any_due` is false: a job that runs between two batches would hold the
+    claimed batch back from the other workers (the drain without claiming ahead is the test above, "apart")."""
     runner = JobRunner(engine, JobLeases(engine, "w"), [Job("slow", 60.0, lambda _e: None)])
     assert runner.any_due(idle=False) is True  # its lease may be taken at the next renewal, and it run at once
     runner.run_due(idle=False)
