@@ -8,7 +8,6 @@ on purpose (never in CI).
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -63,17 +62,10 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'faxbounce.sqlite3'}"
         return
-    server = request.getfixturevalue("postgres_url")
-    schema = f"fbtest_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(server)
-    with admin.begin() as connection:
-        connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield f"{server}?options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as connection:
-            connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    from bench.perf import postgres_schema  # the benches' throw-away schema, as the tests need one
+
+    with postgres_schema(request.getfixturevalue("postgres_url"), "fbtest") as url:
+        yield url
 
 
 @pytest.fixture
