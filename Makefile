@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	$(BIN)/python -m compileall -q processor  # an editable install compiles nothing; start-up then parses source
-	$(BIN)/python -c 'from processor.catalogues.parsed import write_caches; write_caches()'  # likewise the TOML
+	$(BIN)/python -m processor.caches  # likewise the catalogues' TOML and the regular expressions
 	touch $(STAMP)
 
 run: install

@@ -174,9 +174,13 @@ def tree_env(root: Path = ROOT) -> dict[str, str]:
 def as_installed(root: Path = ROOT) -> None:
     """Make the tree as `make install` leaves it, so that no timed run pays for a cache: its byte code compiled
     (PYTHONDONTWRITEBYTECODE, set on some machines, would leave every start-up compiling the sources it changed
-    since the last compile) and, in revisions that keep one, its parsed catalogues cached."""
+    since the last compile) and, in revisions that keep them, its parsed catalogues and compiled regular
+    expressions cached."""
     subprocess.run([sys.executable, "-m", "compileall", "-q", str(root / "processor")], check=True)
-    if (root / "processor" / "catalogues" / "parsed.py").exists():
+    if (root / "processor" / "caches.py").exists():
+        subprocess.run([sys.executable, "-m", "processor.caches"], check=True, env=tree_env(root), cwd=root,
+                       capture_output=True)
+    elif (root / "processor" / "catalogues" / "parsed.py").exists():
         subprocess.run([sys.executable, "-c", "from processor.catalogues.parsed import write_caches; write_caches()"],
                        check=True, env=tree_env(root), cwd=root)
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from processor import regex_cache
 from processor.catalogues import vendor_hosts
 from processor.errors import ConfigError
 
@@ -556,7 +557,7 @@ def _validate_tracking(settings: TrackingSettings) -> None:
         if not re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?", domain.strip()):
             raise ConfigError(f"tracking.fax_domains[{index}]", f"{domain!r} is not a domain such as fax.tc")
     try:
-        pattern = re.compile(settings.number_pattern)
+        pattern = regex_cache.compile(settings.number_pattern)
     except re.error as exc:
         raise ConfigError("tracking.number_pattern", f"not a regular expression: {exc}") from None
     if pattern.groups and "number" not in pattern.groupindex:

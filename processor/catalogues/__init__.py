@@ -45,6 +45,7 @@ from functools import cache
 from pathlib import Path
 from types import MappingProxyType
 
+from processor import regex_cache
 from processor.catalogues.parsed import read_toml
 from processor.errors import CatalogueError
 from processor.reasons import Outcome, is_known_reason, retryable_for
@@ -166,7 +167,7 @@ def labels(catalogue: str) -> Mapping[str, tuple[str, ...]]:
     return _load(catalogue).labels
 
 
-_CODE_LINE_RE = re.compile(r"^\s*(-?\d{1,9})(?:\s*[-:/(]\s*|\s+)?(.*?)\)?\s*$")
+_CODE_LINE_RE = regex_cache.compile(r"^\s*(-?\d{1,9})(?:\s*[-:/(]\s*|\s+)?(.*?)\)?\s*$")
 
 
 def search(query: str) -> tuple[CatalogueEntry, ...]:

@@ -8,6 +8,7 @@ import re
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 
+from processor import regex_cache
 from processor.parse.charset import fold_text
 
 __all__ = ["JST", "parse_datetime"]
@@ -37,10 +38,10 @@ def parse_datetime(value: str | None, default_tz: tzinfo | None = None) -> datet
 
 # The zone a template may write after the time (`_parse_local` reads the same): an offset or a name.
 _ZONE = r"(?:(?: ?([+-])(\d\d):?(\d\d))| (JST|UTC|GMT))?"
-_YMD = re.compile(r"(\d{4})[-/.](\d\d)[-/.](\d\d)(?:[ T](\d\d):(\d\d)(?::(\d\d))?)?" + _ZONE, re.ASCII)
-_MDY = re.compile(r"(\d\d)[-/.](\d\d)[-/.](\d{4}) (\d\d):(\d\d)(?::(\d\d))?", re.ASCII)
-_MDY_12H = re.compile(r"(\d\d)[-/.](\d\d)[-/.](\d{4}) (\d\d?):(\d\d)(?::(\d\d))? ([AaPp][Mm])", re.ASCII)
-_KANJI = re.compile(r"(\d{4})年(\d\d?)月(\d\d?)日 ?(\d\d?)時(\d\d?)分(?:(\d\d?)秒)?", re.ASCII)
+_YMD = regex_cache.compile(r"(\d{4})[-/.](\d\d)[-/.](\d\d)(?:[ T](\d\d):(\d\d)(?::(\d\d))?)?" + _ZONE, re.ASCII)
+_MDY = regex_cache.compile(r"(\d\d)[-/.](\d\d)[-/.](\d{4}) (\d\d):(\d\d)(?::(\d\d))?", re.ASCII)
+_MDY_12H = regex_cache.compile(r"(\d\d)[-/.](\d\d)[-/.](\d{4}) (\d\d?):(\d\d)(?::(\d\d))? ([AaPp][Mm])", re.ASCII)
+_KANJI = regex_cache.compile(r"(\d{4})年(\d\d?)月(\d\d?)日 ?(\d\d?)時(\d\d?)分(?:(\d\d?)秒)?", re.ASCII)
 
 
 def _common_form(text: str) -> datetime | None:

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import ClassVar
 
+from processor import regex_cache
 from processor.catalogues import lookup, vendor_hosts
 from processor.detect.base import Detection, NeedsNoSettings
 from processor.detect.codes import catalogue_entry
@@ -35,13 +36,13 @@ __all__ = ["CAUSE_RE", "FaxtcBounceDetector", "bounces_from_report"]
 log = logging.getLogger(__name__)
 
 FAXTC_DOMAINS = vendor_hosts("interfax").submission_domains
-NUMBER_RE = re.compile(vendor_hosts("interfax").number_pattern)
+NUMBER_RE = regex_cache.compile(vendor_hosts("interfax").number_pattern)
 """The service refuses a submission from its MAILER-DAEMON at the domain the submission went to."""
-CAUSE_RE = re.compile(r"\*{3}([^*\n]+)\*{3}")  # one plain run: linear on hostile long lines
-FAXTC_ADDRESS_RE = re.compile(r"(?<![\w.+\-=^])[\w.+\-=^]+@(?:[\w-]+\.)*(?:"
-                              + "|".join(re.escape(d) for d in FAXTC_DOMAINS) + r")\b", re.IGNORECASE)
-QUOTED_HEADER_RE = re.compile(r"^[ \t>]*(To|Cc|Subject|Message-ID|Date)[ \t]*:[ \t]*(.+)$", re.I | re.M)
-REPORT_RECIPIENT_RE = re.compile(r"^(?:Final|Original)-Recipient:\s*(?:rfc822;)?\s*<?([^>\s]+)", re.I | re.M)
+CAUSE_RE = regex_cache.compile(r"\*{3}([^*\n]+)\*{3}")  # one plain run: linear on hostile long lines
+FAXTC_ADDRESS_RE = regex_cache.compile(r"(?<![\w.+\-=^])[\w.+\-=^]+@(?:[\w-]+\.)*(?:"
+                                       + "|".join(re.escape(d) for d in FAXTC_DOMAINS) + r")\b", re.IGNORECASE)
+QUOTED_HEADER_RE = regex_cache.compile(r"^[ \t>]*(To|Cc|Subject|Message-ID|Date)[ \t]*:[ \t]*(.+)$", re.I | re.M)
+REPORT_RECIPIENT_RE = regex_cache.compile(r"^(?:Final|Original)-Recipient:\s*(?:rfc822;)?\s*<?([^>\s]+)", re.I | re.M)
 
 
 class FaxtcBounceDetector(NeedsNoSettings):

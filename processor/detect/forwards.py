@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import islice
 
+from processor import regex_cache
 from processor.catalogues import vendor_hosts
 from processor.detect.replies import has_forward_prefix, is_delivery_report, strip_subject_prefixes
 from processor.domains import is_domain_or_subdomain
@@ -31,7 +32,7 @@ __all__ = ["HEADER_NAMES", "Forward", "forwarded_mails"]
 
 #: Separator lines that forwarding mailers write before the quoted notice (one pass, no nested repetition: linear
 #: on hostile lines).
-SEPARATOR_RE = re.compile(
+SEPARATOR_RE = regex_cache.compile(
     r"^[ \t>]*(?:[-_=]{2,}[ \t]*)?(?:"
     r"original message|forwarded message|forwarded e-?mail|元のメッセージ|転送メッセージ|転送されたメッセージ"
     r"|転送済みメッセージ|オリジナルメッセージ|ursprüngliche nachricht|weitergeleitete nachricht|message d'origine"
@@ -42,7 +43,7 @@ SEPARATOR_RE = re.compile(
     re.IGNORECASE | re.MULTILINE,
 )
 #: A rule of underscores (Outlook's HTML forwards): a separator only when a quoted header block follows it.
-RULE_RE = re.compile(r"^[ \t>]*_{10,}[ \t]*$", re.MULTILINE)
+RULE_RE = regex_cache.compile(r"^[ \t>]*_{10,}[ \t]*$", re.MULTILINE)
 #: Names in a quoted header block, by the header they stand for (Outlook ja/en, Gmail, Thunderbird, Apple Mail,
 #: Outlook de/fr/es/it).
 HEADER_NAMES: dict[str, str] = {
@@ -55,9 +56,9 @@ HEADER_NAMES: dict[str, str] = {
 }
 _INTERFAX = vendor_hosts("interfax")
 VENDOR_DOMAINS = tuple(dict.fromkeys(_INTERFAX.sender_domains + _INTERFAX.submission_domains))
-_HEADER_LINE_RE = re.compile(r"^[ \t]*\*?([^\s:：*]{1,12})\*?[ \t]*[:：][ \t\u3000]*(.*)$")
-_QUOTE_RE = re.compile(r"^[ \t]*>[ \t]?", re.MULTILINE)
-_MAILTO_RE = re.compile(r"\[mailto:([^\]\s]+)\]", re.IGNORECASE)
+_HEADER_LINE_RE = regex_cache.compile(r"^[ \t]*\*?([^\s:：*]{1,12})\*?[ \t]*[:：][ \t\u3000]*(.*)$")
+_QUOTE_RE = regex_cache.compile(r"^[ \t]*>[ \t]?", re.MULTILINE)
+_MAILTO_RE = regex_cache.compile(r"\[mailto:([^\]\s]+)\]", re.IGNORECASE)
 MAX_INLINE = 10
 """Separators read per mail; more is no forward a person made."""
 

@@ -15,9 +15,9 @@ value of each is paired.
 from __future__ import annotations
 
 import logging
-import re
 from typing import ClassVar
 
+from processor import regex_cache
 from processor.catalogues import labels, vendor_hosts
 from processor.detect.base import Detection, NeedsNoSettings
 from processor.detect.codes import catalogue_entry
@@ -41,7 +41,7 @@ __all__ = ["InterfaxResultDetector"]
 
 log = logging.getLogger(__name__)
 
-SUBJECT_RE = re.compile(r"FAX\s*送信が\s*(成功|失敗)\s*しました\s*(?:(?:-+|=)>|→|⇒|>)?\s*(.*)$")
+SUBJECT_RE = regex_cache.compile(r"FAX\s*送信が\s*(成功|失敗)\s*しました\s*(?:(?:-+|=)>|→|⇒|>)?\s*(.*)$")
 INTERFAX_DOMAINS = vendor_hosts("interfax").sender_domains
 
 LABELS = labels("interfax")

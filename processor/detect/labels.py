@@ -16,13 +16,14 @@ import re
 from collections.abc import Mapping, Sequence
 from functools import cache, lru_cache
 
+from processor import regex_cache
 from processor.parse.charset import FoldMap, fold_text, fold_with_offsets
 
 __all__ = ["field_values", "identifier", "may_hold_labels", "parse_int", "pick", "split_code", "table_rows"]
 
 _DECORATION = r"[ \u3000・■□◆◇●○▼▽★☆*#>\-\[【「(<]*"
 _CLOSERS = r"[\]】」)>]?"
-_CODE_RE = re.compile(r"^\s*(-?\d{1,9})(?=$|[\s\-:(])\s*(?:\((.*)\)|[-:]?\s*(.*?))\s*$")
+_CODE_RE = regex_cache.compile(r"^\s*(-?\d{1,9})(?=$|[\s\-:(])\s*(?:\((.*)\)|[-:]?\s*(.*?))\s*$")
 _CELL_DECORATION = "\u3000 ・■□◆◇●○▼▽★☆*#>-[]【】「」()<>:="
 
 
@@ -38,7 +39,7 @@ def _label_re(labels: tuple[str, ...]) -> re.Pattern[str]:
         parts.append(rf"(?:{ascii_alts}){_CLOSERS}{ends}")
     if other_alts:  # Japanese labels may also be followed by plain spacing: `送信結果 3912`
         parts.append(rf"(?:{other_alts}){_CLOSERS}(?:{ends}|[ \u3000]+)")
-    return re.compile(rf"(?:^|\t){_DECORATION}(?:{'|'.join(parts)})([^\t\n]*)", re.MULTILINE | re.IGNORECASE)
+    return regex_cache.compile(rf"(?:^|\t){_DECORATION}(?:{'|'.join(parts)})([^\t\n]*)", re.MULTILINE | re.IGNORECASE)
 
 
 def _label_pattern(label: str) -> str:
@@ -88,8 +89,9 @@ def _labels_anywhere_re(labels: tuple[str, ...]) -> re.Pattern[str]:
     ASCII (`Ü`), which `str.lower` and IGNORECASE need not treat alike."""
     keys = sorted({re.sub(r"[\s_]", "", fold_text(label)) for label in labels if label.strip()}, key=len)
     if any(char.lower() != char.upper() for key in keys for char in key if not char.isascii()):
-        return re.compile("|".join(r"[\s_]*".join(re.escape(char) for char in key) for key in keys), re.IGNORECASE)
-    return re.compile("|".join(r"[\s_]*".join(re.escape(char) for char in key.lower()) for key in keys))
+        return regex_cache.compile("|".join(r"[\s_]*".join(re.escape(char) for char in key) for key in keys),
+                                   re.IGNORECASE)
+    return regex_cache.compile("|".join(r"[\s_]*".join(re.escape(char) for char in key.lower()) for key in keys))
 
 
 def field_values(text: str, labels: Sequence[str]) -> list[str]:

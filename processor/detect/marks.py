@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 
+from processor import regex_cache
 from processor.catalogues import vendor_hosts
 from processor.detect.faxtc_bounce import CAUSE_RE
 from processor.detect.forwards import VENDOR_DOMAINS
@@ -26,7 +27,7 @@ __all__ = ["PLAIN_OTHER_SUBJECT_RE", "VENDOR_DOMAINS", "vendor_marks"]
 
 _INTERFAX = vendor_hosts("interfax")
 #: Subjects of vendor mail that is no fax result: received faxes, invoices and statements, newsletters.
-PLAIN_OTHER_SUBJECT_RE = re.compile(
+PLAIN_OTHER_SUBJECT_RE = regex_cache.compile(
     r"FAX\s*を?\s*受信|受信\s*FAX|新着\s*FAX|received\s+(?:a\s+)?(?:new\s+)?fax|new\s+fax|incoming\s+fax|fax\s+received"
     r"|請求|ご利用明細|利用料金|領収|invoice|billing|メールマガジン",
     re.IGNORECASE,

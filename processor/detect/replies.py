@@ -16,6 +16,7 @@ import email.utils
 import re
 from functools import lru_cache
 
+from processor import regex_cache
 from processor.parse import ParsedMail
 
 __all__ = [
@@ -52,14 +53,14 @@ AUTO_REPLY_PREFIXES: frozenset[str] = frozenset({
 AUTO_REPLY_HEADERS = ("x-autoreply", "x-autorespond", "x-autoresponder", "x-vacation", "x-mail-autoreply")
 DAEMON_LOCALPARTS = frozenset({"mailer-daemon", "postmaster", "post_master", "mail-daemon", "mailerdaemon"})
 #: From headers of mail systems rather than people (their bounces may be titled `Re:` or marked `auto-replied`).
-MAIL_SYSTEM_SENDER_RE = re.compile(r"mailer-daemon|post_?master|mail delivery (?:subsystem|system)|"
-                                   r"mail administrator|mdaemon", re.IGNORECASE)
+MAIL_SYSTEM_SENDER_RE = regex_cache.compile(r"mailer-daemon|post_?master|mail delivery (?:subsystem|system)|"
+                                            r"mail administrator|mdaemon", re.IGNORECASE)
 _STATUS_TYPES = frozenset({"message/delivery-status", "message/global-delivery-status"})
 _KNOWN_PREFIXES = REPLY_PREFIXES | FORWARD_PREFIXES | AUTO_REPLY_PREFIXES
 
-_PREFIX_RE = re.compile(r"[\[【(]?([^\s:：\[\]【】()]{1,12}(?:[ \t][^\s:：\[\]【】()]{1,10}){0,3})"
-                        r"(?:[ \t]*(?:\[\d{1,3}\]|\(\d{1,3}\)))?[ \t]*[:：]")
-_BRACKET_RE = re.compile(r"[\[【]([^\]】]{1,12})[\]】]")
+_PREFIX_RE = regex_cache.compile(r"[\[【(]?([^\s:：\[\]【】()]{1,12}(?:[ \t][^\s:：\[\]【】()]{1,10}){0,3})"
+                                 r"(?:[ \t]*(?:\[\d{1,3}\]|\(\d{1,3}\)))?[ \t]*[:：]")
+_BRACKET_RE = regex_cache.compile(r"[\[【]([^\]】]{1,12})[\]】]")
 SUBJECT_SCAN = 500
 _MAX_PREFIXES = 10
 

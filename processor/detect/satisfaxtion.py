@@ -14,6 +14,7 @@ import re
 from functools import cache
 from typing import ClassVar
 
+from processor import regex_cache
 from processor.catalogues import CatalogueEntry, entries, labels, lookup
 from processor.detect.base import Detection, DetectorSettings
 from processor.detect.codes import catalogue_entry
@@ -33,7 +34,7 @@ COMPLETION_CODE, STATUS_NUM, COMPLETION_STRING = (LABELS["completion_code"], LAB
                                                   LABELS["completion_string"])
 RECEIVER, PAGES, HANDLE = LABELS["receiver"], LABELS["pages"], LABELS["handle"]
 SUBMITTED, COMPLETED, SUBJECT = LABELS["submitted"], LABELS["completed"], LABELS["subject"]
-ADDRESS_RE = re.compile(r"(?<![\w^])\+?\d[\d\-().]*\^[^@\n\t<>\"]*@[\w.-]*\w")
+ADDRESS_RE = regex_cache.compile(r"(?<![\w^])\+?\d[\d\-().]*\^[^@\n\t<>\"]*@[\w.-]*\w")
 
 
 class SatisfaxtionDetector:
@@ -112,4 +113,4 @@ def _number(receiver: str | None) -> str | None:
 def _strings_re() -> re.Pattern[str]:
     """The catalogue's completion strings (its non-numeric keys), longest first, as whole words."""
     words = sorted((e.key for e in entries("satisfaxtion") if not e.key.lstrip("-").isdigit()), key=len, reverse=True)
-    return re.compile(r"(?<!\w)(?:" + "|".join(re.escape(w) for w in words) + r")(?!\w)")
+    return regex_cache.compile(r"(?<!\w)(?:" + "|".join(re.escape(w) for w in words) + r")(?!\w)")

@@ -5,12 +5,12 @@ Read by the submission detector and again by tracking when it compares a result 
 
 from __future__ import annotations
 
-import re
+from processor import regex_cache
 
 __all__ = ["normalize_message_id", "strip_subject_options"]
 
 # Trailing subject options of InterFAX (formats.md section 3). `/h` takes free text to the end.
-_OPTION_RE = re.compile(
+_OPTION_RE = regex_cache.compile(
     r"/(?:(?:bn|bb|ib|hn|rs|rf|b)(?=\s|/|$)"
     r"|d[ \t]+\d{4}-\d{1,2}-\d{1,2}[ \t]+\d{1,2}:\d{2}(?=\s|/|$)"
     r"|fonttype[ \t]+\S+?(?=\s|/|$)"

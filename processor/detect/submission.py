@@ -14,10 +14,10 @@ in the configured form (`tracking.number_pattern`); the subject loses InterFAX's
 from __future__ import annotations
 
 import email.utils
-import re
 from collections.abc import Iterable
 from typing import ClassVar
 
+from processor import regex_cache
 from processor.detect.base import Detection, DetectorSettings
 from processor.detect.subjects import normalize_message_id, strip_subject_options
 from processor.domains import is_domain_or_subdomain, normalize_domain
@@ -41,7 +41,7 @@ class SubmissionDetector:
                  submission_mailbox: str = DEFAULTS.submission_mailbox) -> None:
         self.domains = tuple(normalize_domain(d) for d in domains if d.strip())
         self.domain_labels = tuple(tuple(domain.split(".")) for domain in self.domains)
-        self.number_re = re.compile(number_pattern)
+        self.number_re = regex_cache.compile(number_pattern)
         self.subaddress_prefix = submission_mailbox.strip().lower() + "+" if submission_mailbox.strip() else ""
 
     def configured(self, settings: DetectorSettings) -> SubmissionDetector:

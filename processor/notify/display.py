@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from datetime import datetime
@@ -19,15 +18,17 @@ from zoneinfo import ZoneInfo
 
 import phonenumbers
 
+from processor import regex_cache
+
 __all__ = ["CSV_BOM", "csv_cell", "csv_text", "local_time", "national", "printable"]
 
 CSV_BOM = "\ufeff"
 """Excel on Japanese Windows reads a CSV as Shift_JIS unless it starts with a UTF-8 byte order mark."""
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 """OWASP's list: a cell starting with one of these is taken as a formula by spreadsheet programs."""
-_PLAIN_NUMBER = re.compile(r"[+-]?[0-9]+(\.[0-9]+)?")
+_PLAIN_NUMBER = regex_cache.compile(r"[+-]?[0-9]+(\.[0-9]+)?")
 """A signed number alone (`+81355550101`, `-3`) is a value, not a formula: it is left as it is."""
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_CONTROL = regex_cache.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
 
 def printable(text: object, *, keep_newlines: bool = True) -> str:

@@ -22,6 +22,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from email.header import Header
 
+from processor import regex_cache
+
 __all__ = [
     "FoldMap",
     "clean_text",
@@ -67,15 +69,15 @@ _FOLD = str.maketrans(
     }
 )
 _MAX_HEADER_CHARS = 65536
-_SURROGATE_RE = re.compile("[\ud800-\udfff]")
-_FOREIGN_SURROGATE_RE = re.compile("[\ud800-\udc7f\udd00-\udfff]")
-_BYTE_RUN_RE = re.compile("[\x00-\x7f\udc80-\udcff]+")
-_FOLD_RE = re.compile(r"(?:\r\n|\r|\n)[ \t]+")
+_SURROGATE_RE = regex_cache.compile("[\ud800-\udfff]")
+_FOREIGN_SURROGATE_RE = regex_cache.compile("[\ud800-\udc7f\udd00-\udfff]")
+_BYTE_RUN_RE = regex_cache.compile("[\x00-\x7f\udc80-\udcff]+")
+_FOLD_RE = regex_cache.compile(r"(?:\r\n|\r|\n)[ \t]+")
 # RFC 2047 word, with the RFC 2231 language suffix allowed; real mailers put spaces in Q words, so allow them.
-_ENCODED_WORD_RE = re.compile(r"=\?([^?*\s]+)(?:\*[^?\s]*)?\?([bBqQ])\?([^?]*)\?=")
-_KANA_RE = re.compile("[\u3041-\u30ff]")
-_C1_RE = re.compile("[\x80-\x9f]")
-_Q_HEX_RE = re.compile(rb"=([0-9A-Fa-f]{2})")
+_ENCODED_WORD_RE = regex_cache.compile(r"=\?([^?*\s]+)(?:\*[^?\s]*)?\?([bBqQ])\?([^?]*)\?=")
+_KANA_RE = regex_cache.compile("[\u3041-\u30ff]")
+_C1_RE = regex_cache.compile("[\x80-\x9f]")
+_Q_HEX_RE = regex_cache.compile(rb"=([0-9A-Fa-f]{2})")
 _JAPANESE_CLASS = ("[\u3000-\u30ff\u3190-\u33ff\u4e00-\u9fff\uf900-\ufaff\uff01-\uffef\u2460-\u24ff"
                   "\u2160-\u217f\u2010-\u2312\u25a0-\u266f\u00a7\u00a8\u00b0\u00b1\u00b4\u00b6\u00d7\u00f7"
                   "\u0391-\u03c9\u0401-\u0451]")
@@ -86,9 +88,9 @@ _JAPANESE_CLASS = ("[\u3000-\u30ff\u3190-\u33ff\u4e00-\u9fff\uf900-\ufaff\uff01-
 @functools.cache
 def _scoring_patterns() -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str]]:
     """Kana and kanji; what counts against a Japanese reading; every character Japanese mail uses."""
-    word = re.compile("[\u3041-\u30ff\u4e00-\u9fff]")
-    odd = re.compile("[\x80-\x9f\ue000-\uf8ff\uff61-\uff9f\ufffd]")
-    japanese = re.compile(_JAPANESE_CLASS)
+    word = regex_cache.compile("[\u3041-\u30ff\u4e00-\u9fff]")
+    odd = regex_cache.compile("[\x80-\x9f\ue000-\uf8ff\uff61-\uff9f\ufffd]")
+    japanese = regex_cache.compile(_JAPANESE_CLASS)
     return word, odd, japanese
 
 
@@ -195,7 +197,7 @@ def _changing_re() -> re.Pattern[str]:
     dash fold changes (any non-BMP character is taken as one, to be checked), with the marks after it."""
     changing, marks = _fold_classes()
     mark_class = "[" + marks + "]"
-    return re.compile(rf"(?:[{changing}\U00010000-\U0010ffff]|.(?={mark_class})){mark_class}*", re.DOTALL)
+    return regex_cache.compile(rf"(?:[{changing}\U00010000-\U0010ffff]|.(?={mark_class})){mark_class}*", re.DOTALL)
 
 
 def _fold_classes() -> tuple[str, str]:
@@ -410,14 +412,14 @@ def _q_decode(payload: str) -> bytes:
     return _Q_HEX_RE.sub(lambda m: bytes((int(m.group(1), 16),)), data)
 
 
-_ASCII_RUN = re.compile(rb"[^\x1b\x0e\x0f\x80-\xff]+")
+_ASCII_RUN = regex_cache.compile(rb"[^\x1b\x0e\x0f\x80-\xff]+")
 
 
 #: ISO-2022-JP that the stdlib's C codec reads exactly as `_decode_iso2022jp` does: ASCII (no SO, SI or other
 #: escape) and JIS X 0208 runs of byte pairs, where only line ends may come between pairs. Controls or spaces
 #: inside a JIS run, JIS Roman (`ESC ( J`), half-width katakana and 8-bit bytes go the long way.
-_PLAIN_ISO2022JP = re.compile(rb"[\x00-\x0d\x10-\x1a\x1c-\x7f]*"
-                              rb"(?:\x1b\(B[\x00-\x0d\x10-\x1a\x1c-\x7f]*|\x1b\$[B@][\x21-\x7e\r\n]*)*")
+_PLAIN_ISO2022JP = regex_cache.compile(rb"[\x00-\x0d\x10-\x1a\x1c-\x7f]*"
+                                       rb"(?:\x1b\(B[\x00-\x0d\x10-\x1a\x1c-\x7f]*|\x1b\$[B@][\x21-\x7e\r\n]*)*")
 #: The six JIS X 0208 characters the stdlib's table and cp932 map differently (`〜` U+301C against `～`
 #: U+FF5E, ...): the fast path's text is put into cp932's, which Japanese mailers send and the slow path gives.
 _JIS_TO_CP932 = str.maketrans({"\u301c": "\uff5e", "\u2016": "\u2225", "\u2212": "\uff0d", "\xa2": "\uffe0",
@@ -544,7 +546,7 @@ def _jis_to_sjis(j1: int, j2: int) -> bytes:
 
 
 #: Consecutive JIS X 0208 byte pairs (both bytes 0x21-0x7E), as the pair-at-a-time loop would take them.
-_JIS_PAIRS = re.compile(rb"(?:[\x21-\x7e]{2})+")
+_JIS_PAIRS = regex_cache.compile(rb"(?:[\x21-\x7e]{2})+")
 
 
 def _jis_run_to_sjis(run: bytes) -> bytes:

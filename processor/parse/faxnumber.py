@@ -18,10 +18,12 @@ import unicodedata
 from functools import cache, lru_cache
 from types import ModuleType
 
+from processor import regex_cache
+
 __all__ = ["DEFAULT_COUNTRY", "find_fax_number", "normalize_fax_number"]
 
 DEFAULT_COUNTRY = "JP"
-_SEPARATORS = re.compile(r"[\s\-().\u30fc/]")
+_SEPARATORS = regex_cache.compile(r"[\s\-().\u30fc/]")
 # Full-width digits, plus, hyphens and parentheses, and the dash look-alikes Japanese mailers write, to ASCII.
 # Only these: circled digits (①) and other compatibility forms must not become digits (`①03-…` is not `103-…`).
 _NUMBER_FOLD = str.maketrans(
@@ -30,11 +32,11 @@ _NUMBER_FOLD = str.maketrans(
 )
 # A run that may be a phone number: an optional `+`, digits, and the separators people put between them;
 # not inside a word, a mail address's domain or a longer code (`ABC-0355550101`, `no.0355`); `FAX03-…` is one.
-_TOKEN_RE = re.compile(r"(?:(?<=FAX)|(?<=Fax)|(?<=fax)|(?<![A-Za-z0-9_+@.\-]))\+?\(?\d[\d\-() ]*\d\)?"
-                       r"(?![A-Za-z0-9_]|\.\w|-\d)")
+_TOKEN_RE = regex_cache.compile(r"(?:(?<=FAX)|(?<=Fax)|(?<=fax)|(?<![A-Za-z0-9_+@.\-]))\+?\(?\d[\d\-() ]*\d\)?"
+                                r"(?![A-Za-z0-9_]|\.\w|-\d)")
 # What is never a fax number even when phonenumbers would read one: dates and times.
-_DATE_RE = re.compile(r"\d{4}-\d{1,2}-\d{1,2}\b.*|\d{1,2}-\d{1,2}-\d{4}|.*\d:\d{2}.*")
-_TRUNK_ZERO_RE = re.compile(r"^(\+\d{1,3})\s*\(0\)")
+_DATE_RE = regex_cache.compile(r"\d{4}-\d{1,2}-\d{1,2}\b.*|\d{1,2}-\d{1,2}-\d{4}|.*\d:\d{2}.*")
+_TRUNK_ZERO_RE = regex_cache.compile(r"^(\+\d{1,3})\s*\(0\)")
 
 
 @cache

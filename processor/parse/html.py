@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from functools import cache
 
+from processor import regex_cache
+
 __all__ = ["html_to_text"]
 
 _BLOCK = frozenset(
@@ -21,8 +23,8 @@ _BLOCK = frozenset(
 _CELL = frozenset({"td", "th"})
 _SKIP = frozenset({"script", "style", "head", "noscript", "template"})
 _MAX_CHARS = 8 * 1024 * 1024
-_SOURCE_WS = re.compile(r"[\t\n\r\f]+")
-_PRE_STYLE = re.compile(r"white-space\s*:\s*pre", re.IGNORECASE)
+_SOURCE_WS = regex_cache.compile(r"[\t\n\r\f]+")
+_PRE_STYLE = regex_cache.compile(r"white-space\s*:\s*pre", re.IGNORECASE)
 
 
 @cache

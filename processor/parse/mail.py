@@ -29,6 +29,7 @@ from email.parser import BytesHeaderParser, HeaderParser
 from functools import cache, cached_property
 from typing import Any
 
+from processor import regex_cache
 from processor.errors import ParseError
 from processor.parse.charset import clean_text, decode_bytes, decode_header_value, fold_text, normalize_text
 from processor.parse.html import html_to_text
@@ -59,12 +60,12 @@ _SCAN_ENCODED_WORDS = 2000
 _RFC822_TYPES = frozenset({"message/rfc822", "message/global"})
 _HEADER_TYPES = frozenset({"text/rfc822-headers", "message/rfc822-headers", "text/rfc822-header"})
 _STATUS_TYPES = frozenset({"message/delivery-status", "message/global-delivery-status"})
-_TYPE_RE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*")
-_CHARSET_RE = re.compile(r"charset\s*=\s*[\"']?([A-Za-z0-9_.:+-]+)", re.IGNORECASE)
-_CHARSET_OK_RE = re.compile(r"[a-z0-9][a-z0-9_.:+()-]{0,63}")
+_TYPE_RE = regex_cache.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*")
+_CHARSET_RE = regex_cache.compile(r"charset\s*=\s*[\"']?([A-Za-z0-9_.:+-]+)", re.IGNORECASE)
+_CHARSET_OK_RE = regex_cache.compile(r"[a-z0-9][a-z0-9_.:+()-]{0,63}")
 # What compat32's feedparser takes for a header line (email.feedparser.headerRE).
-_HEADER_LINE_RE = re.compile(rb"From |[\041-\071\073-\176]*:|[\t ]")
-_BOUNDARY_RE = re.compile(rb"""boundary\s*=\s*(?:"([^"]*)"|([^;\s]+))""", re.IGNORECASE)
+_HEADER_LINE_RE = regex_cache.compile(rb"From |[\041-\071\073-\176]*:|[\t ]")
+_BOUNDARY_RE = regex_cache.compile(rb"""boundary\s*=\s*(?:"([^"]*)"|([^;\s]+))""", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -327,13 +328,13 @@ def text_mail(headers: Mapping[str, str | None], text: str) -> ParsedMail:
     return ParsedMail(raw=b"", message=Message(), headers=values, parts=(part,), embedded=(), defects=())
 
 
-_BROKEN_FOLD_RE = re.compile(
+_BROKEN_FOLD_RE = regex_cache.compile(
     rb";[ \t]*(\r\n|\r|\n)(?=(?:boundary|charset|name|filename|format|report-type|type|delsp)[ \t]*=)", re.IGNORECASE
 )
 RELAY_LINE_LIMIT = 998
 """RFC 5321's longest line. Postfix (`smtp_line_length_limit`) breaks a longer line by inserting CRLF + SPACE
 after this many bytes, anywhere: inside a word, inside a multi-byte character."""
-_HEADER_END_RE = re.compile(rb"\r\n\r\n|\n\n|\r\r")
+_HEADER_END_RE = regex_cache.compile(rb"\r\n\r\n|\n\n|\r\r")
 
 
 @cache
@@ -341,7 +342,7 @@ def _relay_fold_re(limit: int) -> re.Pattern[bytes]:
     # The line end + SPACE after a line of exactly `limit` bytes; a lookbehind, so that a continuation that
     # is itself `limit` bytes long (SPACE included) and folded again is joined too.
     # Any line end (CRLF, LF, CR-only copies) counts, as it does for the parser.
-    return re.compile(rb"(?:(?<=\A[^\r\n]{%d})|(?<=[\r\n][^\r\n]{%d}))(?:\r\n|\r|\n) " % (limit, limit))
+    return regex_cache.compile(rb"(?:(?<=\A[^\r\n]{%d})|(?<=[\r\n][^\r\n]{%d}))(?:\r\n|\r|\n) " % (limit, limit))
 
 
 def _repair_folds(raw: bytes, limit: int = RELAY_LINE_LIMIT) -> tuple[bytes, int]:
@@ -745,8 +746,8 @@ def _html_meta_charset(ctype: str, data: bytes) -> str | None:
 #: `a@example.jp`, `Plain Name <a@example.jp>`, `"Quoted Name" <a@example.jp>`, `a@example.jp (Comment)`: forms
 #: `getaddresses` reads as the address itself (a test checks it against the stdlib), so the common From is read
 #: without the stdlib's tokenizer.
-_BARE_ADDRESS_RE = re.compile(r"[A-Za-z0-9_%+\-]+(?:\.[A-Za-z0-9_%+\-]+)*@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*")
-_NAMED_ADDRESS_RE = re.compile(
+_BARE_ADDRESS_RE = regex_cache.compile(r"[A-Za-z0-9_%+\-]+(?:\.[A-Za-z0-9_%+\-]+)*@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*")
+_NAMED_ADDRESS_RE = regex_cache.compile(
     rf"(?:(?:[A-Za-z0-9_\-]+(?: [A-Za-z0-9_\-]+)*|\"[A-Za-z0-9 _.\-]*\") ?)?<({_BARE_ADDRESS_RE.pattern})>"
     rf"|({_BARE_ADDRESS_RE.pattern}) \([A-Za-z0-9 _.\-]*\)"
 )

@@ -17,32 +17,33 @@ included, on every Python the project runs on, and a change in them fails there 
 
 from __future__ import annotations
 
-import re
 from email import errors, utils
 from email._policybase import compat32  # where email.policy gets it; that module adds 7 ms of start-up
 from email.message import Message
+
+from processor import regex_cache
 
 __all__ = ["plain_params", "read_message"]
 
 # What the feedparser takes for a header line (`email.feedparser.headerRE`), and a run of such lines, the last
 # one possibly without its line end.
-_HEADER_LINE_RE = re.compile(r"From |[\041-\071\073-\176]*:|[\t ]")
-_HEADER_RUN_RE = re.compile(r"(?:(?:From |[\041-\071\073-\176]*:|[\t ])[^\n]*(?:\n|\Z))*")
+_HEADER_LINE_RE = regex_cache.compile(r"From |[\041-\071\073-\176]*:|[\t ]")
+_HEADER_RUN_RE = regex_cache.compile(r"(?:(?:From |[\041-\071\073-\176]*:|[\t ])[^\n]*(?:\n|\Z))*")
 # A run of plain fields: each line a name and a colon, or a continuation of the field before it. In such a
 # run `_parse_headers` does nothing but start and continue fields (no `From `, no empty name, no first line
 # that is a continuation), so `_FIELD_RE` reads it whole: the name, then the value as
 # `compat32.header_source_parse` keeps it (first line's leading blanks dropped, continuations kept, the last
 # line end dropped).
-_FIELD_RUN_RE = re.compile(r"(?:[\041-\071\073-\176]+:[^\n]*(?:\n[ \t][^\n]*)*(?:\n|\Z))*")
-_FIELD_RE = re.compile(r"([\041-\071\073-\176]+):[ \t]*([^\n]*(?:\n[ \t][^\n]*)*)\n?")
+_FIELD_RUN_RE = regex_cache.compile(r"(?:[\041-\071\073-\176]+:[^\n]*(?:\n[ \t][^\n]*)*(?:\n|\Z))*")
+_FIELD_RE = regex_cache.compile(r"([\041-\071\073-\176]+):[ \t]*([^\n]*(?:\n[ \t][^\n]*)*)\n?")
 # Content-Type parameters whose reading by `Message.get_boundary` is plain: `; name=token` or `; name="quoted"`,
 # no backslash (quoting), no `*` in a name (RFC 2231), blanks only as `_parseparam` strips them. Other values
 # go to the stdlib.
-_PARAM_RE = re.compile(
+_PARAM_RE = regex_cache.compile(
     r";[ \t\n]*([!#$%&'+\-.0-9A-Z^_`a-z{|}~]+)[ \t\n]*=[ \t\n]*"
     r"(\"[^\"\\]*\"|[\x21\x23-\x29\x2b-\x3a\x3c-\x5b\x5d-\x7e]*)[ \t\n]*"
 )
-_PARAMS_RE = re.compile(r"[^\";\\=]*(?:" + _PARAM_RE.pattern + r")*;?[ \t\n]*")
+_PARAMS_RE = regex_cache.compile(r"[^\";\\=]*(?:" + _PARAM_RE.pattern + r")*;?[ \t\n]*")
 _MULTIPART_CTES = ("7bit", "8bit", "binary")
 # Far beyond what `bound_input` lets through (30 containers); only a guard against recursion.
 _MAX_DEPTH = 200

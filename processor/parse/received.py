@@ -9,19 +9,20 @@ depth 0, so a `with` or `by` inside a comment does not end a clause.
 from __future__ import annotations
 
 import ipaddress
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
+
+from processor import regex_cache
 
 __all__ = ["ReceivedHop", "hop_from_clauses", "received_hops"]
 
 _KEYWORDS = ("from", "by", "via", "with", "id", "for")
 # A parenthesis, or a keyword standing alone (after a space or at the start, before a space or at the end).
-_TOKEN = re.compile(rf"[()]|(?:(?<= )|^)(?ai:{'|'.join(_KEYWORDS)})(?= |$)")
-_IP = re.compile(r"\[(?:IPv6:)?([0-9A-Fa-f:.]+)\]|\(([0-9]{1,3}(?:\.[0-9]{1,3}){3})\)")
+_TOKEN = regex_cache.compile(rf"[()]|(?:(?<= )|^)(?ai:{'|'.join(_KEYWORDS)})(?= |$)")
+_IP = regex_cache.compile(r"\[(?:IPv6:)?([0-9A-Fa-f:.]+)\]|\(([0-9]{1,3}(?:\.[0-9]{1,3}){3})\)")
 # "(mail1.fax.tc [203.0.113.25])" or "(unknown [198.51.100.9])": the looked-up name before the address.
-_RDNS = re.compile(r"\(\s*([A-Za-z0-9][A-Za-z0-9.-]*)\s+\[")
+_RDNS = regex_cache.compile(r"\(\s*([A-Za-z0-9][A-Za-z0-9.-]*)\s+\[")
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,6 @@ import contextlib
 import fnmatch
 import ipaddress
 import logging
-import re
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
@@ -26,6 +25,7 @@ from typing import Any, Protocol
 from aiosmtpd.smtp import MISSING, SMTP, AuthResult, LoginPassword, Session, TLSSetupException, syntax
 from aiosmtpd.smtp import Envelope as SmtpEnvelope
 
+from processor import regex_cache
 from processor.errors import RawStoreError
 from processor.receive.auth import CredentialAuthenticator
 from processor.receive.data import DataReader, DataRefusal, SpooledContent
@@ -71,10 +71,10 @@ _INTAKE_RETRY_SECONDS = 0.005
 """While a large mail's commit holds SQLite's lock, how often the idle small lane looks whether the mails
 waiting in the intake file can be moved into the database."""
 _ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
-_SIMPLE_PATH = re.compile(rf"<({_ATEXT}(?:\.{_ATEXT})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*)>(?: +(?=[^ \t(])|$)")
+_SIMPLE_PATH = regex_cache.compile(rf"<({_ATEXT}(?:\.{_ATEXT})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*)>(?: +(?=[^ \t(])|$)")
 """`<local@domain>` with a dot-atom local part and a plain domain, then nothing or spaces and parameters:
 the paths real MTAs send, which aiosmtpd's RFC 5322 parser would return unchanged (`FaxbounceSMTP._getaddr`)."""
-_NULL_PATH = re.compile(r"<>(?= +[^ \t(]|$)")
+_NULL_PATH = regex_cache.compile(r"<>(?= +[^ \t(]|$)")
 """The null reverse-path `<>`, then nothing or spaces and parameters: what every bounce is sent from. aiosmtpd's
 parser returns `<>` and everything after it, spaces included."""
 LOOPBACK: tuple[Network, ...] = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))

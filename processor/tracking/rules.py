@@ -10,13 +10,13 @@ No SQL here (that is `processor/store/tracking.py`), so all of it is tested with
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum, unique
 
+from processor import regex_cache
 from processor.detect.subjects import normalize_message_id, strip_subject_options
 from processor.reasons import FaxReason, Outcome, SubmissionState
 
@@ -39,7 +39,7 @@ __all__ = [
 ]
 
 SUBJECT_KEY_LENGTH = 60
-_SPACES = re.compile(r"\s+")
+_SPACES = regex_cache.compile(r"\s+")
 """InterFAX returns at most 60 characters of the subject as the original subject."""
 CLOCK_SKEW = timedelta(minutes=10)
 """A result may carry a time slightly before the submission's Date header (clocks differ)."""

@@ -17,6 +17,7 @@ import re
 from collections.abc import Iterable
 from functools import cache, lru_cache
 
+from processor import regex_cache
 from processor.detect.mailbounce.codes import ADDRESS_PATTERN
 from processor.detect.mailbounce.delivery import Delivery
 from processor.detect.mailbounce.reason_match import check_reason_words
@@ -40,10 +41,10 @@ __all__ = [
 ]
 
 _ADDR = ADDRESS_PATTERN
-_ADDRESS_RE = re.compile(_ADDR)
-_QUOTE_RE = re.compile(r"^> ?", re.MULTILINE)
-_CODE_RE = re.compile(r"(?<![\d.])(?:[245]\d\d|[245]\.\d{1,3}\.\d{1,3})(?![\d.])")
-_SENDER_INTRO_RE = re.compile(r"(?:sent by|message from|original sender)\s*:?\s*$", re.IGNORECASE)
+_ADDRESS_RE = regex_cache.compile(_ADDR)
+_QUOTE_RE = regex_cache.compile(r"^> ?", re.MULTILINE)
+_CODE_RE = regex_cache.compile(r"(?<![\d.])(?:[245]\d\d|[245]\.\d{1,3}\.\d{1,3})(?![\d.])")
+_SENDER_INTRO_RE = regex_cache.compile(r"(?:sent by|message from|original sender)\s*:?\s*$", re.IGNORECASE)
 
 
 @cache
@@ -66,7 +67,7 @@ def _any_announce_marker() -> re.Pattern[str]:
 
 def _either(patterns: Iterable[re.Pattern[str]]) -> re.Pattern[str]:
     """The alternation of case-insensitive patterns: it matches (or is found) exactly where one of them is."""
-    return re.compile("|".join(f"(?:{p.pattern})" for p in patterns) or "(?!)", re.IGNORECASE)
+    return regex_cache.compile("|".join(f"(?:{p.pattern})" for p in patterns) or "(?!)", re.IGNORECASE)
 
 
 #: How a failed recipient is introduced; group 1 is the address (first match on a line wins). The first
@@ -90,7 +91,7 @@ _RECIPIENT_SOURCES: tuple[str, ...] = (
 @cache
 def _recipient_patterns() -> tuple[re.Pattern[str], ...]:
     """`RECIPIENT_PATTERNS`, compiled on first use."""
-    return tuple(re.compile(p, re.IGNORECASE) for p in _RECIPIENT_SOURCES)
+    return tuple(regex_cache.compile(p, re.IGNORECASE) for p in _RECIPIENT_SOURCES)
 
 
 _WEAK_FROM = 5
@@ -98,11 +99,11 @@ _WEAK_FROM = 5
 #: lines after it (`While talking to ...`, `>>> RCPT To:`, `<<< 550 ...`) lead up to the next recipient.
 _WHOLE_LINE = 2
 #: The sender of a bounce, by local part or display name.
-_BOUNCE_SENDER_RE = re.compile(
+_BOUNCE_SENDER_RE = regex_cache.compile(
     r"mailer-daemon|postmaster|mail[ ._-]?delivery|mail ?administrator|mdaemon|mailer|"
     r"bounce|no-?reply@.*(?:dion|ezweb|au\.com)|root@", re.IGNORECASE
 )
-_BOUNCE_SUBJECT_RE = re.compile(
+_BOUNCE_SUBJECT_RE = regex_cache.compile(
     r"undeliver|undelivered|not delivered|delivery (?:status|fail|notification|report|problem|error|has failed)|"
     r"returned mail|return(?:ed)? to sender|failure notice|failed mail|mail delivery|mail system error|"
     r"non.?delivery|could not (?:be )?deliver|delivery failure|warning: could not send|delayed mail|"
@@ -111,7 +112,7 @@ _BOUNCE_SUBJECT_RE = re.compile(
     re.IGNORECASE,
 )
 #: Whole-line noise inside a report: greetings and boilerplate that are not the reason.
-_SKIP_RE = re.compile(
+_SKIP_RE = regex_cache.compile(
     r"^\s*(?:$|this is the|this message was created|i'm sorry|i'm afraid|sorry, we were unable|"
     r"a message that you sent|for further assistance|if you do so|the mail system|hi\.|"
     r"be delivered to one or more recipients\. it's attached below|"  # Postfix bounce(5) template, 2nd line
@@ -134,7 +135,7 @@ def _vendor_reasons() -> tuple[VendorReason, ...]:
 #: Recipients whose service refuses in its own words, in any language and without an SMTP code: when the
 #: diagnostic carries no code, the service itself refused (a remote server's `550 5.1.1` is read as usual).
 RECIPIENT_REASONS: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"@googlegroups\.com$"), "rejected"),  # Google Groups: no such group or no permission to post
+    (regex_cache.compile(r"@googlegroups\.com$"), "rejected"),  # Google Groups: no such group or no permission to post
 )
 
 check_reason_words(f"{__name__}.RECIPIENT_REASONS", [r for _p, r in RECIPIENT_REASONS])

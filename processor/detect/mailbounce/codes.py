@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 
+from processor import regex_cache
+
 __all__ = ["ADDRESS_PATTERN", "find_command", "find_reply", "find_status", "prefer_status"]
 
 #: A mailbox as reports write it (no display name, no comments), for building the readers' patterns.
@@ -23,7 +25,7 @@ _COMMANDS: tuple[tuple[str, str], ...] = (
 )
 #: (word, its pattern, command name): the word itself is looked for first, most texts name no command.
 _COMMAND_RES: tuple[tuple[str, re.Pattern[str], str], ...] = tuple(
-    (word, re.compile(rf"(?<![0-9A-Za-z@`]){re.escape(word)}" + ("" if " " in word else r"(?![0-9A-Za-z@`])")),
+    (word, regex_cache.compile(rf"(?<![0-9A-Za-z@`]){re.escape(word)}" + ("" if " " in word else r"(?![0-9A-Za-z@`])")),
      name)
     for word, name in _COMMANDS
 )
@@ -39,10 +41,10 @@ def find_command(text: str) -> str:
 
 
 # --- finding codes inside free text -----------------------------------------------------------------------
-_STATUS_RE = re.compile(r"(?<![\d.vV])([245])\.([0-7])\.(\d{1,3})(?!\d)")
-_IPV4_RE = re.compile(r"\b\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\b")
+_STATUS_RE = regex_cache.compile(r"(?<![\d.vV])([245])\.([0-7])\.(\d{1,3})(?!\d)")
+_IPV4_RE = regex_cache.compile(r"\b\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\b")
 #: A reply code stands alone (not in a time, an address or a path); Zoho writes it as `ERROR_CODE :421,`.
-_REPLY_RE = re.compile(r"(?:(?<=ERROR_CODE :)|(?<![\d.\-:/]))([245][0-5][0-9])(?=[ \-,]|$|\])", re.MULTILINE)
+_REPLY_RE = regex_cache.compile(r"(?:(?<=ERROR_CODE :)|(?<![\d.\-:/]))([245][0-5][0-9])(?=[ \-,]|$|\])", re.MULTILINE)
 
 
 def find_status(text: str, klass: str = "") -> str:

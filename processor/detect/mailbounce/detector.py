@@ -15,6 +15,7 @@ import email.utils
 import re
 from datetime import datetime
 
+from processor import regex_cache
 from processor.catalogues import reason_action
 from processor.detect.base import Detection
 from processor.detect.mailbounce import DeliveryReportDetector, bounce_text, rhost, ses
@@ -28,19 +29,19 @@ from processor.records import FaxResult
 __all__ = ["is_auto_reply", "is_feedback_report", "read_delivery_status", "read_reports"]
 
 _STATUS_FIELD_TYPES = ("message/delivery-status", "message/global-delivery-status")
-_FIELD_RE = re.compile(
+_FIELD_RE = regex_cache.compile(
     r"^(final-recipient|original-recipient|x-actual-recipient|action|status|diagnostic-code|remote-mta|"
     r"last-attempt-date|arrival-date|x-original-message-id|reporting-mta)\s*:\s*(.*)$",
     re.IGNORECASE,
 )
-_CONTINUATION_RE = re.compile(r"^[ \t]+\S")
-_BLANK_RE = re.compile(r"\n[ \t]*\n")
+_CONTINUATION_RE = regex_cache.compile(r"^[ \t]+\S")
+_BLANK_RE = regex_cache.compile(r"\n[ \t]*\n")
 _RECIPIENT_FIELDS = ("final-recipient", "x-actual-recipient", "original-recipient")
-_ADDRESS_RE = re.compile(r"[^\s<>\"'(),;:\[\]]+@[A-Za-z0-9][A-Za-z0-9.\-]*[A-Za-z0-9]")
+_ADDRESS_RE = regex_cache.compile(r"[^\s<>\"'(),;:\[\]]+@[A-Za-z0-9][A-Za-z0-9.\-]*[A-Za-z0-9]")
 _AUTO_REPLY_HEADERS = ("x-autoreply", "x-autorespond", "x-autoresponder", "x-vacation", "x-mail-autoreply")
-_SPACE_RE = re.compile(r"\s+")
-_CONTINUED_RE = re.compile(r"^([245]\d\d)-")
-_IN_REPLY_RE = re.compile(r"\(in reply to [^()]{1,40} command\)\s*$", re.IGNORECASE)
+_SPACE_RE = regex_cache.compile(r"\s+")
+_CONTINUED_RE = regex_cache.compile(r"^([245]\d\d)-")
+_IN_REPLY_RE = regex_cache.compile(r"\(in reply to [^()]{1,40} command\)\s*$", re.IGNORECASE)
 _MAX_MESSAGE = 1000
 
 
@@ -204,6 +205,7 @@ def _whole_reply(first: str, text: str) -> str:
     start = quoted + 4 if quoted >= 0 else text.find(first)
     if continued is None or start < 0:
         return first
+    # re.compile, not regex_cache: the pattern holds the mail's own reply code, which no cache should keep
     last = re.compile(rf"(?:<<< )?{continued.group(1)} \S.*?(?= (?:<<< |>>> )?\d{{3}}[ -]|$)").search(
         text, start + len(first))
     return text[start:last.end()].replace("<<< ", "") if last else first

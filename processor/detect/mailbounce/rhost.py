@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterable, Mapping
 from functools import cache
 
+from processor import regex_cache
 from processor.detect.mailbounce.delivery import Delivery
 from processor.detect.mailbounce.tables import (
     ProviderRule,
@@ -53,7 +54,7 @@ def _named_host_res() -> tuple[re.Pattern[str], ...]:
     """Where the MTAs name the remote host in a diagnostic (after Sisimai's rfc1123 `Sandwiched`/`StartAfter`);
     compiled on first use, as are the tables (start-up time)."""
     return tuple(
-        re.compile(p, re.IGNORECASE)
+        regex_cache.compile(p, re.IGNORECASE)
         for p in (
             rf"\bhost {_HOST}\.?\s*\[[^\]]*\]",  # Postfix `host mx.example.jp[192.0.2.1] said:`, Exim `host x [ip]:`
             rf"\bhost {_HOST}\.? said:",  # Postfix without an address
@@ -67,7 +68,7 @@ def _named_host_res() -> tuple[re.Pattern[str], ...]:
 
 @cache
 def _received_from_re() -> re.Pattern[str]:
-    return re.compile(rf"^\s*from\s+{_HOST}\b", re.IGNORECASE)
+    return regex_cache.compile(rf"^\s*from\s+{_HOST}\b", re.IGNORECASE)
 
 
 def host_named_in(diagnosis: str) -> str:

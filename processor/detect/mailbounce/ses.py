@@ -8,8 +8,7 @@ not parsed as a whole. Complaints are abuse feedback, not bounces, and give noth
 
 from __future__ import annotations
 
-import re
-
+from processor import regex_cache
 from processor.detect.mailbounce.codes import ADDRESS_PATTERN
 from processor.detect.mailbounce.delivery import Delivery
 from processor.parse import ParsedMail
@@ -17,14 +16,14 @@ from processor.parse import ParsedMail
 __all__ = ["notification_text", "read_notification"]
 
 _ADDR = ADDRESS_PATTERN
-_ADDRESS_RE = re.compile(_ADDR)
-_TYPE_RE = re.compile(r'\{\s*"notificationType"\s*:\s*"(Bounce|Delivery|Complaint)"')
-_BOUNCED_RE = re.compile(
+_ADDRESS_RE = regex_cache.compile(_ADDR)
+_TYPE_RE = regex_cache.compile(r'\{\s*"notificationType"\s*:\s*"(Bounce|Delivery|Complaint)"')
+_BOUNCED_RE = regex_cache.compile(
     rf'"emailAddress"\s*:\s*"({_ADDR})"\s*,\s*"action"\s*:\s*"(\w+)"\s*,\s*"status"\s*:\s*"([\d.]+)"'
     r'\s*,\s*"diagnosticCode"\s*:\s*"([^"]*)"'
 )
-_RESPONSE_RE = re.compile(r'"smtpResponse"\s*:\s*"([^"]*)"')
-_RECIPIENTS_RE = re.compile(r'"delivery"\s*:\s*\{[^}]*?"recipients"\s*:\s*\[([^\]]*)\]')
+_RESPONSE_RE = regex_cache.compile(r'"smtpResponse"\s*:\s*"([^"]*)"')
+_RECIPIENTS_RE = regex_cache.compile(r'"delivery"\s*:\s*\{[^}]*?"recipients"\s*:\s*\[([^\]]*)\]')
 #: The notification type must show near the top; a longer look would only find quoted JSON.
 _HEAD = 3000
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from processor import regex_cache
 from processor.errors import CatalogueError
 from processor.reasons import MailReason
 
@@ -50,8 +51,8 @@ __all__ = [
 #: One phrase, or parts that must occur in this order (Sisimai's aligned phrases).
 Phrase = str | tuple[str, ...]
 
-_STATUS_RE = re.compile(r"[245]\.\d{1,3}\.\d{1,3}")
-_PSEUDO_RE = re.compile(r"9\d\d")
+_STATUS_RE = regex_cache.compile(r"[245]\.\d{1,3}\.\d{1,3}")
+_PSEUDO_RE = regex_cache.compile(r"9\d\d")
 MAIL_REASON_WORDS = frozenset(r.value for r in MailReason)
 
 
@@ -151,7 +152,7 @@ class Wording:
         """Raises re.error for a source that is not a regular expression."""
         self.source = source
         self.twin = _sure_twin(source, re.IGNORECASE)
-        self._pattern = None if self.twin is not None else re.compile(source, re.IGNORECASE)
+        self._pattern = None if self.twin is not None else regex_cache.compile(source, re.IGNORECASE)
         self._literals: tuple[str, ...] | None = None
         self._literals_known = False  # on first use, as before: a row whose provider never comes up needs none
 
@@ -159,7 +160,7 @@ class Wording:
     def pattern(self) -> re.Pattern[str]:
         """The source compiled case-insensitively."""
         if self._pattern is None:
-            self._pattern = re.compile(self.source, re.IGNORECASE)
+            self._pattern = regex_cache.compile(self.source, re.IGNORECASE)
         return self._pattern
 
     def found_in(self, text: str, lowered: str | None) -> bool:
@@ -203,8 +204,8 @@ class ProviderRule:
         return self.wording.found_in(diagnosis, lowered)
 
 
-_HOST_SUFFIX_RE = re.compile(r"\.?[a-z0-9](?:[a-z0-9.\-]*[a-z0-9])?")
-_COMMAND_WORD_RE = re.compile(r"[A-Z]{4,8}")
+_HOST_SUFFIX_RE = regex_cache.compile(r"\.?[a-z0-9](?:[a-z0-9.\-]*[a-z0-9])?")
+_COMMAND_WORD_RE = regex_cache.compile(r"[A-Z]{4,8}")
 
 
 def load_provider_hosts(text: str, filename: str) -> Mapping[str, tuple[str, ...]]:
@@ -390,7 +391,7 @@ def _sure_twin(source: str, flags: int) -> re.Pattern[str] | None:
         else:
             in_class = in_class and char != "]"
             index += 1
-    return re.compile(source, flags & ~re.IGNORECASE)
+    return regex_cache.compile(source, flags & ~re.IGNORECASE)
 
 
 def _wording(row: TableRow, pattern: str) -> Wording:
@@ -402,7 +403,7 @@ def _wording(row: TableRow, pattern: str) -> Wording:
 
 def _compiled(row: TableRow, pattern: str) -> re.Pattern[str]:
     try:
-        return re.compile(pattern, re.IGNORECASE)
+        return regex_cache.compile(pattern, re.IGNORECASE)
     except re.error as exc:
         raise row.error(f"pattern {pattern!r} is not a regular expression ({exc})") from exc
 

@@ -1,0 +1,174 @@
+"""What an installation keeps beside the sources so that no command pays for it at start: the catalogues' parsed
+TOML (`processor.catalogues.parsed`) and the compiled regular expressions (`processor.regex_cache`). Byte code is
+`compileall`'s. `make install` runs `python -m processor.caches`; both caches are also written by any run that
+found them missing, unless PYTHONDONTWRITEBYTECODE says not to.
+
+Most patterns are compiled when their module is imported; the rest when a path first needs them (the bounce
+tables' wordings, the label patterns of each vendor format, the charset guesser's). So the cache is filled by
+importing every module and then judging a few built-in mails, one per kind of path: a delivery status report, a
+plain-text bounce with the returned mail below it, an InterFAX result in ISO-2022-JP, an HTML one and a fax.tc
+bounce. They are not fixtures and nothing checks their results: they only walk the code.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import pkgutil
+import sys
+from pathlib import Path
+
+import processor
+from processor import regex_cache
+from processor.catalogues.parsed import write_caches as write_catalogue_caches
+
+__all__ = ["WARM_UP_MAILS", "warm_up", "write_caches"]
+
+log = logging.getLogger(__name__)
+
+_DSN = b"""\
+From: Mail Delivery System <MAILER-DAEMON@mx.example.net>
+To: sender@example.co.jp
+Subject: Undelivered Mail Returned to Sender
+Date: Wed, 01 May 2024 10:35:41 +0900
+Auto-Submitted: auto-replied
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=delivery-status; boundary="B1"
+
+--B1
+Content-Type: text/plain; charset=us-ascii
+
+This is the mail system at host mx.example.net.
+
+I'm sorry to have to inform you that your message could not
+be delivered to one or more recipients.
+
+<user@example.org>: host gmail-smtp-in.l.google.com[192.0.2.25] said: 550 5.1.1
+    <user@example.org>: Recipient address rejected: User unknown (in reply to
+    RCPT TO command)
+
+--B1
+Content-Type: message/delivery-status
+
+Reporting-MTA: dns; mx.example.net
+Arrival-Date: Wed,  1 May 2024 10:35:40 +0900 (JST)
+
+Final-Recipient: rfc822; user@example.org
+Original-Recipient: rfc822;user@example.org
+Action: failed
+Status: 5.1.1
+Remote-MTA: dns; gmail-smtp-in.l.google.com
+Diagnostic-Code: smtp; 550 5.1.1 <user@example.org>: Recipient address rejected: User unknown
+
+--B1
+Content-Type: message/rfc822-headers
+
+From: sender@example.co.jp
+To: user@example.org
+Subject: =?UTF-8?B?6KaL56mN5pu4?=
+Message-ID: <m1@example.co.jp>
+
+--B1--
+"""
+
+_PLAIN_BOUNCE = b"""\
+From: MAILER-DAEMON@mail.example.com
+To: sender@example.co.jp
+Subject: failure notice
+Date: 1 May 2024 01:35:41 -0000
+
+Hi. This is the qmail-send program at mail.example.com.
+I'm afraid I wasn't able to deliver your message to the following addresses.
+This is a permanent error; I've given up. Sorry it didn't work out.
+
+<nobody@example.com>:
+192.0.2.8 does not like recipient.
+Remote host said: 550 5.7.1 Mailbox unavailable: mailbox full, quota exceeded
+Giving up on 192.0.2.8.
+
+--- Below this line is a copy of the message.
+
+Return-Path: <sender@example.co.jp>
+From: sender@example.co.jp
+To: nobody@example.com
+Subject: test
+
+""" + "見積書をお送りします。".encode("shift_jis") + b"\n"  # 8-bit text without a charset: the guesser
+
+_INTERFAX_RESULT = """\
+From: InterFAX <support@interfax.co.jp>
+To: taro@example.co.jp
+Subject: =?ISO-2022-JP?B?RkFYGyRCQXc/LjdrMkwkTiQqQ04kaSQ7GyhC?=
+Date: Wed, 01 May 2024 10:35:41 +0900
+MIME-Version: 1.0
+Content-Type: text/plain; charset=ISO-2022-JP
+Content-Transfer-Encoding: 7bit
+
+■送信結果のお知らせ
+送信先: 03-5555-0101
+送信日時: 2024/05/01 10:30:00
+ページ数: 2
+送信結果: 3912 (話中)
+トランザクションID: 612345901
+""".encode("iso-2022-jp")
+
+_HTML_RESULT = """\
+From: InterFAX <support@interfax.co.jp>
+To: taro@example.co.jp
+Subject: FAX transmission result
+Date: Wed, 01 May 2024 10:35:41 +0900
+MIME-Version: 1.0
+Content-Type: text/html; charset=Shift_JIS
+
+<html><body><table>
+<tr><td>送信先</td><td>06-5555-0202</td></tr>
+<tr><td>送信結果</td><td>6017</td></tr>
+<tr><td>Transaction ID</td><td>612345902</td></tr>
+</table><p>&nbsp;お問い合わせ&amp;サポート</p></body></html>
+""".encode("shift_jis")
+
+_FAXTC_BOUNCE = b"""\
+From: MAILER-DAEMON@fax.tc
+To: taro@example.co.jp
+Subject: Returned mail
+Date: Wed, 01 May 2024 10:35:41 +0900
+
+Your message to 0355550101@fax.tc could not be processed.
+
+*** No recipients found ***
+"""
+
+#: One mail per kind of path through parse and detect (see the module's docstring).
+WARM_UP_MAILS: tuple[bytes, ...] = (_DSN, _PLAIN_BOUNCE, _INTERFAX_RESULT, _HTML_RESULT, _FAXTC_BOUNCE)
+
+
+def warm_up() -> None:
+    """Import every module of the package and judge the warm-up mails, compiling what those paths compile."""
+    for module in pkgutil.walk_packages(processor.__path__, "processor."):
+        if module.name != "processor.__main__":
+            importlib.import_module(module.name)
+    from processor.config import Settings
+    from processor.run.judge import classify_bytes, trusted
+
+    settings = Settings()
+    for raw in WARM_UP_MAILS:
+        mail, classification = classify_bytes(raw, settings.processing, settings.tracking)
+        trusted(mail, classification, settings)
+
+
+def write_caches() -> list[Path]:
+    """Write the catalogue caches and, after a warm-up, the regular expression cache; the files written."""
+    written = write_catalogue_caches()
+    logging.disable(logging.CRITICAL)  # the warm-up mails' verdicts are nobody's business
+    try:
+        warm_up()
+    finally:
+        logging.disable(logging.NOTSET)
+    if (path := regex_cache.write()) is not None:
+        written.append(path)
+    return written
+
+
+if __name__ == "__main__":
+    for path in write_caches():
+        print(path, file=sys.stderr)
