@@ -72,6 +72,8 @@ Message-ID: <m1@example.co.jp>
 """
 
 _PLAIN_BOUNCE = b"""\
+Received: from mail.example.com (mail.example.com [192.0.2.8])
+\tby mx.example.co.jp (Postfix) with ESMTP id 4VXk2p1ZzXz9sT; Wed,  1 May 2024 10:35:42 +0900 (JST)
 From: MAILER-DAEMON@mail.example.com
 To: sender@example.co.jp
 Subject: failure notice

@@ -103,9 +103,12 @@ class PatternCache:
             wanted = set(kept) | self.missed | {(source, int(flags)) for source, flags in extra}
         entries: dict[_Key, tuple[Any, ...]] = {}
         for key in sorted(wanted, key=repr):  # a stable file; str and bytes sources do not compare
-            arguments = _unpacked(kept[key]) if key in kept else _arguments(*key)
-            if arguments is not None and _same(key, arguments):
-                entries[key] = _packed(arguments)
+            arguments = _unpacked(kept[key]) if key in kept else None
+            if arguments is None or not _same(key, arguments):  # an entry is rewritten from the compiler
+                arguments = _arguments(*key)
+                if arguments is None or not _same(key, arguments):
+                    continue
+            entries[key] = _packed(arguments)
         temporary = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
         try:
             self.path.parent.mkdir(exist_ok=True)

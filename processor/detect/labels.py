@@ -87,7 +87,9 @@ def _lowered(text: str) -> str:
 def _labels_anywhere_re(labels: tuple[str, ...]) -> re.Pattern[str]:
     """Lower case, for `_lowered` text; IGNORECASE over the folded text when a label has a cased letter outside
     ASCII (`Ü`), which `str.lower` and IGNORECASE need not treat alike."""
-    keys = sorted({re.sub(r"[\s_]", "", fold_text(label)) for label in labels if label.strip()}, key=len)
+    # sorted by length, then text: a set's order changes with each process's hash seed, the pattern must not
+    keys = sorted({re.sub(r"[\s_]", "", fold_text(label)) for label in labels if label.strip()},
+                  key=lambda key: (len(key), key))
     if any(char.lower() != char.upper() for key in keys for char in key if not char.isascii()):
         return regex_cache.compile("|".join(r"[\s_]*".join(re.escape(char) for char in key) for key in keys),
                                    re.IGNORECASE)
