@@ -79,6 +79,8 @@ class PatternCache:
 
     def compile(self, source: AnyStr, flags: int = 0) -> re.Pattern[AnyStr]:
         """`re.compile(source, flags)`, built from the cache when the cache holds it."""
+        if not isinstance(source, str | bytes):  # a compiled pattern, say: re.compile's to answer
+            return re.compile(source, flags)
         kept = self._kept if self._kept is not None else self._read()
         key = (source, int(flags))  # a RegexFlag is an int that marshal cannot keep
         packed = kept.get(key)

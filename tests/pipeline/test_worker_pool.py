@@ -98,6 +98,25 @@ def test_a_worker_process_reads_the_give_way_counter_by_its_descriptor() -> None
     assert child.wait(10) == 0
 
 
+def test_a_worker_process_sees_when_the_smtp_side_was_last_busy() -> None:
+    """The time of the count's last change is shared too (CLOCK_MONOTONIC is the machine's, so a worker can
+    compare it with its own clock): it keeps to one mail per transaction right after a commit."""
+    give_way = GiveWay()
+    code = ("import sys; from processor.run.giveway import GiveWay; g = GiveWay(int(sys.argv[1])); "
+            "print(g.last_change_ns, flush=True); sys.stdin.readline(); print(g.last_change_ns, flush=True)")
+    child = subprocess.Popen([sys.executable, "-c", code, str(give_way.fd)], pass_fds=[give_way.fd],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert child.stdout is not None and child.stdin is not None
+    assert child.stdout.readline().split() == ["0"]  # a new daemon: never busy yet
+    give_way.value = 1
+    give_way.value = 0
+    assert give_way.last_change_ns > 0
+    child.stdin.write("\n")
+    child.stdin.flush()
+    assert child.stdout.readline().split() == [str(give_way.last_change_ns)]
+    assert child.wait(10) == 0
+
+
 def _children(pid: int) -> list[int]:
     children: list[int] = []
     for task in Path(f"/proc/{pid}/task").iterdir():
