@@ -343,20 +343,37 @@ def _selects_of_raw(engine: Engine) -> tuple[list[str], object]:
     return seen, count
 
 
-@pytest.mark.parametrize(("read_ahead", "queries"), [(2 * 1024 * 1024, 1), (1, 5)])
-def test_raw_bytes_are_read_ahead_within_a_bound(engine: Engine, read_ahead: int, queries: int) -> None:
-    """One round trip for a batch of small mails; a batch of large ones is read one mail at a time."""
+@pytest.mark.parametrize(("in_claim", "read_ahead", "queries_in_claim", "queries_after"), [
+    (256 * 1024, 2 * 1024 * 1024, 1, 0),  # the defaults: small mails come with the claim
+    (1, 2 * 1024 * 1024, 0, 1),  # too large for the claim: one round trip for the batch afterwards
+    (1, 1, 0, 5),  # too large for either: one mail at a time
+])
+def test_raw_bytes_are_read_with_the_claim_or_ahead_within_a_bound(
+        engine: Engine, in_claim: int, read_ahead: int, queries_in_claim: int, queries_after: int) -> None:
+    """A batch of small mails is read in the claim's own transaction (no transaction of its own: a tenth of a
+    worker's time when it records one mail per transaction); larger ones in one round trip, or one at a time."""
     raws = [plain(f"mail {k}") for k in range(5)]
     stored = {_store(engine, raw): raw for raw in raws}
     queue = WorkQueue(engine, "node/1")
-    queue.READ_AHEAD_BYTES = read_ahead
-    mails = queue.claim(10)
+    queue.CLAIM_READ_BYTES, queue.READ_AHEAD_BYTES = in_claim, read_ahead
     seen, listener = _selects_of_raw(engine)
     try:
+        mails = queue.claim(10)
+        in_the_claim = len(seen)
         assert [queue.raw(mail) for mail in mails] == [stored[mail.id] for mail in mails]
     finally:
         sa.event.remove(engine, "before_cursor_execute", listener)
-    assert len(seen) == queries
+    assert (in_the_claim, len(seen) - in_the_claim) == (queries_in_claim, queries_after)
+
+
+def test_bytes_read_with_a_claim_are_none_when_retention_purged_them(engine: Engine) -> None:
+    kept_raw = plain("kept")
+    kept, purged = _store(engine, kept_raw), _store(engine, plain("purged"))
+    with engine.begin() as connection:
+        connection.execute(sa.text("DELETE FROM inbound_raw WHERE inbound_message_id = :id"), {"id": purged})
+    queue = WorkQueue(engine, "node/1")
+    mails = {mail.id: mail for mail in queue.claim(10)}
+    assert queue.raw(mails[kept]) == kept_raw and queue.raw(mails[purged]) is None
 
 
 def test_claiming_and_recording_a_mail_never_write_its_bytes(engine: Engine) -> None:
