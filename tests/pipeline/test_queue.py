@@ -75,6 +75,37 @@ def test_retried_mail_is_claimed_alone_before_fresh_mail(engine: Engine) -> None
     assert [m.id for m in queue.claim(50)] == ids[:3] + ids[4:]
 
 
+def test_between_its_looks_for_unfinished_mail_a_claim_is_one_statement_and_never_batches_one(
+        engine: Engine) -> None:
+    """Unfinished mail is looked for first once every UNFINISHED_EVERY_SECONDS, and whenever nothing fresh
+    waits; in between a claim takes only mails never attempted, so an unfinished one still goes alone."""
+    ids = [_store(engine, plain(f"u{i}")) for i in range(6)]
+    queue = WorkQueue(engine, "node/1")
+    queue.UNFINISHED_EVERY_SECONDS = 3600  # not due again until the end of the test (a slow machine too)
+    assert [m.id for m in queue.claim(1)] == [ids[0]]  # the first look: none unfinished, then the oldest fresh
+    with session_scope(engine) as session:
+        session.get_one(InboundMessage, ids[2]).attempts = 1  # went through a crash meanwhile
+    statements: list[str] = []
+
+    def count(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if statement.lstrip().upper().startswith("UPDATE"):
+            statements.append(statement)
+
+    sa.event.listen(engine, "before_cursor_execute", count)
+    try:
+        assert [m.id for m in queue.claim(10)] == [ids[1], *ids[3:]]  # not the unfinished one, one statement
+        assert len(statements) == 1
+        assert [m.id for m in queue.claim(10)] == [ids[2]]  # nothing fresh waits: it is looked for at once
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", count)
+    more = [_store(engine, plain(f"v{i}")) for i in range(2)]
+    with session_scope(engine) as session:
+        session.get_one(InboundMessage, more[1]).attempts = 1
+    assert [m.id for m in queue.claim(10)] == [more[0]]
+    queue.UNFINISHED_EVERY_SECONDS = 0  # time to look again: the unfinished mail first, alone
+    assert [m.id for m in queue.claim(10)] == [more[1]]
+
+
 def test_expired_lease_is_taken_over_and_only_the_holder_records(engine: Engine) -> None:
     message_id = _store(engine, interfax_failure(number="03-5555-0101", code="3912"))
     dead = WorkQueue(engine, "node-a/1", lease_seconds=0.2)
