@@ -84,9 +84,9 @@ class PatternCache:
         kept = self._kept if self._kept is not None else self._read()
         key = (source, int(flags))  # a RegexFlag is an int that marshal cannot keep
         packed = kept.get(key)
-        if packed is not None:
+        if packed is not None and (arguments := _unpacked(packed)) is not None:
             with contextlib.suppress(Exception):  # a cache never fails a compile
-                return _sre.compile(source, *_unpacked(packed))
+                return _sre.compile(source, *arguments)
         pattern = re.compile(source, flags)
         if key not in self.missed and len(self.missed) < MAX_MISSED and self.path is not None:
             with self._lock:
@@ -102,21 +102,23 @@ class PatternCache:
             return None
         kept = self._kept if self._kept is not None else self._read()
         with self._lock:
-            wanted = set(kept) | self.missed | {(source, int(flags)) for source, flags in extra}
+            wanted = {key for key in kept if _is_key(key)} | self.missed | {(s, int(f)) for s, f in extra}
         entries: dict[_Key, tuple[Any, ...]] = {}
         for key in sorted(wanted, key=repr):  # a stable file; str and bytes sources do not compare
             arguments = _unpacked(kept[key]) if key in kept else None
-            if arguments is None or not _same(key, arguments):  # an entry is rewritten from the compiler
+            if arguments is None or not _same(key, arguments):  # a damaged or foreign entry: from the compiler
                 arguments = _arguments(*key)
                 if arguments is None or not _same(key, arguments):
                     continue
             entries[key] = _packed(arguments)
         temporary = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
         try:
+            payload = marshal.dumps((_STAMP, entries))
             self.path.parent.mkdir(exist_ok=True)
-            temporary.write_bytes(marshal.dumps((_STAMP, entries)))
+            temporary.write_bytes(payload)
             os.replace(temporary, self.path)
-        except OSError:  # best effort, like byte code: a read-only installation or a full disk leaves no cache
+        except (OSError, ValueError):  # best effort, like byte code: a read-only installation or a full disk
+            # (or a value marshal cannot keep) leaves no cache
             with contextlib.suppress(OSError):
                 temporary.unlink()
             return None
@@ -145,6 +147,11 @@ compile = _PACKAGE_CACHE.compile  # re.compile, through the package's cache
 write = _PACKAGE_CACHE.write
 
 
+def _is_key(key: object) -> bool:
+    return (isinstance(key, tuple) and len(key) == 2 and isinstance(key[0], str | bytes)
+            and isinstance(key[1], int))
+
+
 def _packed(arguments: tuple[Any, ...]) -> tuple[Any, ...]:
     """The program as bytes (`CODESIZE` each word), turned back into a list only for the patterns a process
     compiles: lists of ints are all built when the file is read (4 ms for the 536 patterns of the corpus run)."""
@@ -152,10 +159,14 @@ def _packed(arguments: tuple[Any, ...]) -> tuple[Any, ...]:
     return (flags, array(_WORD, code).tobytes(), *groups)
 
 
-def _unpacked(packed: tuple[Any, ...]) -> tuple[Any, ...]:
-    flags, code, *groups = packed
-    words = array(_WORD)
-    words.frombytes(code)
+def _unpacked(packed: Any) -> tuple[Any, ...] | None:
+    """`_packed`'s arguments back; None for anything else (a damaged file with the right stamp)."""
+    try:
+        flags, code, *groups = packed
+        words = array(_WORD)
+        words.frombytes(code)
+    except (TypeError, ValueError):
+        return None
     return (flags, words.tolist(), *groups)
 
 

@@ -100,6 +100,20 @@ def test_a_damaged_cache_is_ignored_and_written_again(tmp_path: Path, content: b
     assert fresh.missed == set()
 
 
+def test_damaged_entries_under_this_interpreters_stamp_are_compiled_and_dropped(tmp_path: Path) -> None:
+    path = tmp_path / "patterns.marshal"
+    path.write_bytes(marshal.dumps((regex_cache._STAMP, {("abc", 0): "not arguments", ("x+", 0): (0, b"\x01", 0),
+                                                         5: 7, ("d", "e"): None})))
+    cache = PatternCache(path)
+    assert cache.compile("abc") == re.compile("abc") and cache.compile("abc").search("xabcx")
+    assert cache.compile("x+").fullmatch("xxx")  # the engine refused the damaged program: compiled as usual
+    assert cache.write() == path
+    _stamp, entries = marshal.loads(path.read_bytes())
+    assert set(entries) == {("abc", 0), ("x+", 0)}  # rewritten from the compiler; the garbage keys dropped
+    fresh = PatternCache(path)
+    assert fresh.compile("x+") == re.compile("x+") and fresh.missed == set()
+
+
 def test_a_cache_that_cannot_be_written_costs_nothing(tmp_path: Path) -> None:
     blocker = tmp_path / "not-a-directory"
     blocker.write_text("a file where the cache directory would be")
