@@ -24,8 +24,6 @@ from processor.catalogues.parsed import write_caches as write_catalogue_caches
 
 __all__ = ["WARM_UP_MAILS", "warm_up", "write_caches"]
 
-log = logging.getLogger(__name__)
-
 _DSN = b"""\
 From: Mail Delivery System <MAILER-DAEMON@mx.example.net>
 To: sender@example.co.jp

@@ -29,7 +29,6 @@ import re
 import sys
 import threading
 from array import array
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, AnyStr
 
@@ -95,14 +94,14 @@ class PatternCache:
                 self.missed.add(key)
         return pattern
 
-    def write(self, extra: Iterable[_Key] = ()) -> Path | None:
-        """Write the cache: what it held, the patterns this process compiled that it lacked, and `extra`; its
-        path, or None when there is none (no cache for this interpreter, or the file cannot be written)."""
+    def write(self) -> Path | None:
+        """Write the cache: what it held and the patterns this process compiled that it lacked; its path, or
+        None when there is none (no cache for this interpreter, or the file cannot be written)."""
         if self.path is None:
             return None
         kept = self._kept if self._kept is not None else self._read()
         with self._lock:
-            wanted = {key for key in kept if _is_key(key)} | self.missed | {(s, int(f)) for s, f in extra}
+            wanted = {key for key in kept if _is_key(key)} | self.missed
         entries: dict[_Key, tuple[Any, ...]] = {}
         for key in sorted(wanted, key=repr):  # a stable file; str and bytes sources do not compare
             arguments = _unpacked(kept[key]) if key in kept else None
