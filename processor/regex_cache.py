@@ -24,13 +24,14 @@ from __future__ import annotations
 import atexit
 import contextlib
 import marshal
-import os
 import re
 import sys
 import threading
 from array import array
 from pathlib import Path
 from typing import Any, AnyStr
+
+from processor.cachefile import write_atomically
 
 try:  # CPython's regular expression engine and compiler (private): without them, this is re.compile
     import _sre
@@ -110,16 +111,7 @@ class PatternCache:
                 if arguments is None or not _same(key, arguments):
                     continue
             entries[key] = _packed(arguments)
-        temporary = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
-        try:
-            payload = marshal.dumps((_STAMP, entries))
-            self.path.parent.mkdir(exist_ok=True)
-            temporary.write_bytes(payload)
-            os.replace(temporary, self.path)
-        except (OSError, ValueError):  # best effort, like byte code: a read-only installation or a full disk
-            # (or a value marshal cannot keep) leaves no cache
-            with contextlib.suppress(OSError):
-                temporary.unlink()
+        if not write_atomically(self.path, (_STAMP, entries)):  # best effort, like byte code
             return None
         with self._lock:
             self._kept = entries

@@ -15,6 +15,7 @@ FORBIDDEN = {
     "processor/reasons.py": ("processor.",),
     "processor/errors.py": ("processor.",),
     "processor/domains.py": ("processor.",),
+    "processor/cachefile.py": ("processor.",),
     "processor/parse/": ("processor.detect", "processor.store", "processor.receive", "processor.run",
                          "processor.tracking", "processor.ops", "sqlalchemy"),
     # Detectors get deployment settings through `configured(DetectorSettings)`, never from the config module.

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import contextlib
 import marshal
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
+from processor.cachefile import write_atomically
 from processor.errors import CatalogueError
 
 __all__ = ["cache_path", "read_toml", "write_caches"]
@@ -55,7 +55,7 @@ def read_toml(source: Path, write: bool | None = None) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise CatalogueError(f"{source.name}: {exc}") from exc
     if cached is not None and (not sys.dont_write_bytecode if write is None else write):
-        _write(cached, (stamp, data))
+        write_atomically(cached, (stamp, data))  # best effort: a TOML date, say, leaves no cache
     return data
 
 
@@ -68,20 +68,3 @@ def write_caches(directory: Path | None = None) -> list[Path]:
         if cached is not None and cached.exists():
             written.append(cached)
     return written
-
-
-def _write(cached: Path, content: tuple[tuple[str, int, int], dict[str, Any]]) -> None:
-    """Best effort, like byte code: a read-only installation, a full disk or a value marshal cannot keep (a
-    TOML date) leaves no cache and no partial file."""
-    try:
-        payload = marshal.dumps(content)
-    except ValueError:
-        return
-    temporary = cached.with_name(f"{cached.name}.{os.getpid()}.tmp")
-    try:
-        cached.parent.mkdir(exist_ok=True)
-        temporary.write_bytes(payload)
-        os.replace(temporary, cached)
-    except OSError:
-        with contextlib.suppress(OSError):
-            temporary.unlink()

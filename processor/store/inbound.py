@@ -462,34 +462,19 @@ class WorkQueue:
         ids = [mail.id]
         position = next((i for i, (claimed, _size) in enumerate(self._claimed) if claimed == mail.id), None)
         if position is not None:
-            total = self._claimed[position][1]
-            for claimed, size in self._claimed[position + 1:]:
-                total += size
-                if total > self.READ_AHEAD_BYTES:
-                    break
-                ids.append(claimed)
+            ids += _fitting(self._claimed[position + 1:], self.READ_AHEAD_BYTES - self._claimed[position][1])
         with self._reader.connect() as connection:
-            rows = dict(connection.execute(sa.select(_RAW.c.inbound_message_id, _RAW.c.raw)
-                                           .where(_RAW.c.inbound_message_id.in_(ids))).all())
-        self._read = {claimed: rows.get(claimed) for claimed in ids[1:]}
-        return rows.get(mail.id)
+            read = _raw_of(connection, ids)
+        self._read = {claimed: read[claimed] for claimed in ids[1:]}
+        return read[mail.id]
 
     def _read_ahead(self, connection: Connection, claimed: list[tuple[int, int]]) -> dict[int, bytes | None]:
         """The bytes of the first claimed mails that fit `CLAIM_READ_BYTES` together, read in the claim's own
         transaction: a read of its own was a transaction more per batch (a connection, BEGIN, COMMIT), which
         for a worker recording one mail per transaction (SQLite's give-way) was a tenth of its time. The
         others, and a first mail larger than that, are read later by `raw`, outside the claim."""
-        ids, total = [], 0
-        for claimed_id, size in claimed:
-            total += size
-            if total > self.CLAIM_READ_BYTES:
-                break
-            ids.append(claimed_id)
-        if not ids:
-            return {}
-        rows = dict(connection.execute(sa.select(_RAW.c.inbound_message_id, _RAW.c.raw)
-                                       .where(_RAW.c.inbound_message_id.in_(ids))).all())
-        return {claimed_id: rows.get(claimed_id) for claimed_id in ids}  # None: purged by retention
+        ids = _fitting(claimed, self.CLAIM_READ_BYTES)
+        return _raw_of(connection, ids) if ids else {}
 
     def extend(self, mails: Sequence[QueuedMail]) -> None:
         """Renew the lease of mails still in hand (a batch that takes long)."""
@@ -551,6 +536,24 @@ class WorkQueue:
             envelope=Envelope(mail_from=row.mail_from, rcpt_tos=tuple(row.rcpt_tos or ()), peer=row.peer,
                               helo=row.helo, received_at=row.received_at),
         ) for row in rows), key=lambda mail: mail.id)
+
+
+def _fitting(claimed: Sequence[tuple[int, int]], budget: int) -> list[int]:
+    """The ids of the first (id, size) pairs whose sizes fit `budget` together."""
+    ids, total = [], 0
+    for claimed_id, size in claimed:
+        total += size
+        if total > budget:
+            break
+        ids.append(claimed_id)
+    return ids
+
+
+def _raw_of(connection: Connection, ids: Sequence[int]) -> dict[int, bytes | None]:
+    """The stored bytes of these mails, by id; None for a mail whose bytes retention purged."""
+    rows = dict(connection.execute(sa.select(_RAW.c.inbound_message_id, _RAW.c.raw)
+                                   .where(_RAW.c.inbound_message_id.in_(ids))).all())
+    return {message_id: rows.get(message_id) for message_id in ids}
 
 
 def _claiming(candidates: sa.Select[Any] | sa.TextualSelect, dialect: str) -> sa.Update:
