@@ -211,3 +211,62 @@ def test_a_batch_keeps_every_envelope_and_skips_repeats(engine: Engine) -> None:
         first = "rcpt_tos ->> 2" if engine.dialect.name == "postgresql" else "json_extract(rcpt_tos, '$[2]')"
         assert session.execute(sa.text(f"SELECT {first} FROM inbound_messages WHERE id = :id"),
                                {"id": stored[2].id}).scalar() == "宛先@例え.jp"
+
+
+def _statements(engine: Engine) -> list[str]:
+    """The SQL statements the engine sends from now on (first words), as a list that grows."""
+    sent: list[str] = []
+    sa.event.listen(engine, "before_cursor_execute",
+                    lambda _conn, _cursor, statement, *_rest: sent.append(" ".join(statement.split()[:3])))
+    return sent
+
+
+def test_a_batch_in_memory_is_one_statement_on_postgresql(engine: Engine) -> None:
+    """PostgreSQL: the rows, their bytes and the commit are one statement, one round trip (BEGIN, two INSERTs
+    and COMMIT were four); the bytes are read back exactly and the ids follow the batch's order."""
+    store = RawStore(engine)
+    mails = [(f"Subject: {n}\r\n\r\n".encode() + bytes(range(256)) * (n + 1), Envelope(f"s{n}@x", ("r@x",)))
+             for n in range(5)]
+    store.put(b"Subject: warm\r\n\r\n", Envelope(None, ()))  # the pool's first connection, made beforehand
+    sent = _statements(engine)
+    stored = store.put_many(mails)
+    if engine.dialect.name == "postgresql":
+        assert len(sent) == 1 and sent[0].startswith("WITH"), sent
+    assert [s.id for s in stored] == sorted(s.id for s in stored)
+    with session_scope(engine) as session:
+        assert [session.get_one(InboundRaw, s.id).raw for s in stored] == [raw for raw, _envelope in mails]
+
+
+def test_a_repeat_in_one_statement_is_found_by_another_read(engine: Engine) -> None:
+    """Mails stored before and a mail twice in the batch: each new mail gets one row and one `inbound_raw` row,
+    and the repeats the ids of the rows already there (PostgreSQL: read by a second statement)."""
+    store = RawStore(engine)
+    old = store.put(b"Subject: old\r\n\r\n", Envelope(None, ()))
+    sent = _statements(engine)
+    stored = store.put_many([(subject, Envelope(None, ())) for subject in
+                             (b"Subject: new\r\n\r\n", b"Subject: old\r\n\r\n", b"Subject: new\r\n\r\n")])
+    assert [s.duplicate for s in stored] == [False, True, True]
+    assert stored[1].id == old.id and stored[2].id == stored[0].id
+    if engine.dialect.name == "postgresql":
+        assert len(sent) == 2 and sent[1].startswith("SELECT"), sent
+    with engine.connect() as connection:
+        assert connection.scalar(sa.select(sa.func.count()).select_from(InboundMessage)) == 2
+        assert connection.scalar(sa.select(sa.func.count()).select_from(InboundRaw)) == 2
+
+
+def test_bytes_refused_leave_no_row_of_their_batch(engine: Engine) -> None:
+    """The bytes' insert fails (here a CHECK the test adds): no mail of the batch is stored, so no row is ever
+    seen without its bytes, on PostgreSQL too, where rows and bytes are two parts of one statement."""
+    with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            connection.exec_driver_sql("ALTER TABLE inbound_raw ADD CONSTRAINT refuse_bad "
+                                       "CHECK (position('\\x424144'::bytea in raw) = 0)")
+        else:  # SQLite cannot add a CHECK to a table: a trigger refuses the row instead
+            connection.exec_driver_sql("CREATE TRIGGER refuse_bad BEFORE INSERT ON inbound_raw "
+                                       "WHEN instr(NEW.raw, X'424144') > 0 BEGIN SELECT RAISE(ABORT, 'bad'); END")
+    with pytest.raises(RawStoreError):
+        RawStore(engine).put_many([(b"Subject: good\r\n\r\n", Envelope(None, ())),
+                                   (b"Subject: BAD\r\n\r\n", Envelope(None, ()))])
+    with engine.connect() as connection:
+        assert connection.scalar(sa.select(sa.func.count()).select_from(InboundMessage)) == 0
+        assert connection.scalar(sa.select(sa.func.count()).select_from(InboundRaw)) == 0
