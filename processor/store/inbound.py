@@ -455,8 +455,11 @@ class WorkQueue:
     #: Raw bytes are read ahead for the claimed mails that follow, up to this many bytes in one query: one
     #: round trip per batch of small mails, never a batch of large ones in memory at once.
     READ_AHEAD_BYTES = 2 * 1024 * 1024
-    #: The bytes of the first claimed mails are read in the claim itself, up to this many: on SQLite the claim
-    #: holds the write lock, which the SMTP side may be waiting for.
+    #: The claim itself returns the bytes of each mail no larger than this divided by the claim's limit (so at
+    #: most this many in all): on SQLite the claim holds the write lock, which the SMTP side may be waiting for.
+    #: A read of its own was a statement more per claim (a transaction more, before that), which for a worker
+    #: recording one mail per transaction (SQLite's give-way) was a tenth of its time. Larger mails are read
+    #: later by `raw`, outside the claim.
     CLAIM_READ_BYTES = 256 * 1024
     #: How often a claim looks first for a mail whose attempt did not finish (see `claim`).
     UNFINISHED_EVERY_SECONDS = 1.0
@@ -498,7 +501,8 @@ class WorkQueue:
             return []
         now = sa.bindparam("now", type_=_TABLE.c.lease_until.type)
         free = _TABLE.c.lease_until.is_(None) | (_TABLE.c.lease_until < now)
-        return self._claim(datetime.now(UTC), sa.select(_TABLE.c.id).where(_TABLE.c.id.in_(list(ids)), free))
+        return self._claim(datetime.now(UTC), sa.select(_TABLE.c.id).where(_TABLE.c.id.in_(list(ids)), free),
+                           limit=len(ids))
 
     def raw(self, mail: QueuedMail) -> bytes | None:
         """The stored bytes of a claimed mail (`inbound_raw`); None when retention has purged them. Asked in
@@ -514,14 +518,6 @@ class WorkQueue:
             read = _raw_of(connection, ids)
         self._read = {claimed: read[claimed] for claimed in ids[1:]}
         return read[mail.id]
-
-    def _read_ahead(self, connection: Connection, claimed: list[tuple[int, int]]) -> dict[int, bytes | None]:
-        """The bytes of the first claimed mails that fit `CLAIM_READ_BYTES` together, read in the claim's own
-        transaction: a read of its own was a transaction more per batch (a connection, BEGIN, COMMIT), which
-        for a worker recording one mail per transaction (SQLite's give-way) was a tenth of its time. The
-        others, and a first mail larger than that, are read later by `raw`, outside the claim."""
-        ids = _fitting(claimed, self.CLAIM_READ_BYTES)
-        return _raw_of(connection, ids) if ids else {}
 
     def extend(self, mails: Sequence[QueuedMail]) -> None:
         """Renew the lease of mails still in hand (a batch that takes long)."""
@@ -568,7 +564,10 @@ class WorkQueue:
         ids, or a claiming UPDATE of `_claim_statements` (its parameters: `now`, `worker`, `lease_until`,
         `limit`)."""
         rows: Sequence[sa.Row[Any]] = []
-        parameters = {"now": now, "worker": self.worker, "lease_until": now + self.lease, "limit": limit}
+        # Each mail's bytes come back with its row when it is no larger than its share of CLAIM_READ_BYTES.
+        read_up_to = self.CLAIM_READ_BYTES // max(1, limit)
+        parameters = {"now": now, "worker": self.worker, "lease_until": now + self.lease, "limit": limit,
+                      "read_up_to": read_up_to}
         with nullcontext(connection) if connection is not None else self.engine.begin() as transaction:
             for statement in tries:
                 if isinstance(statement, sa.Select):
@@ -576,8 +575,8 @@ class WorkQueue:
                 rows = transaction.execute(statement, parameters).all()
                 if rows:
                     break
-            self._claimed = sorted((row.id, row.size or 0) for row in rows)
-            self._read = self._read_ahead(transaction, self._claimed)
+        self._claimed = sorted((row.id, row.size or 0) for row in rows)
+        self._read = {row.id: row.raw for row in rows if (row.size or 0) <= read_up_to}
         return sorted((QueuedMail(
             id=row.id, attempt=row.attempts, processed_before=row.processed_at is not None,
             envelope=Envelope(mail_from=row.mail_from, rcpt_tos=tuple(row.rcpt_tos or ()), peer=row.peer,
@@ -611,7 +610,14 @@ def _claiming(candidates: sa.Select[Any] | sa.TextualSelect, dialect: str) -> sa
             .values(attempts=_TABLE.c.attempts + 1, claimed_by=sa.bindparam("worker"),
                     lease_until=sa.bindparam("lease_until", type_=_TABLE.c.lease_until.type))
             .returning(_TABLE.c.id, _TABLE.c.attempts, _TABLE.c.mail_from, _TABLE.c.rcpt_tos, _TABLE.c.peer,
-                       _TABLE.c.helo, _TABLE.c.received_at, _TABLE.c.processed_at, _TABLE.c.size))
+                       _TABLE.c.helo, _TABLE.c.received_at, _TABLE.c.processed_at, _TABLE.c.size, _claimed_raw()))
+
+
+def _claimed_raw() -> sa.Label[Any]:
+    """A claimed mail's bytes when its size is at most `:read_up_to`, else NULL (also NULL when retention
+    purged them: the caller tells the two apart by the size)."""
+    raw = sa.select(_RAW.c.raw).where(_RAW.c.inbound_message_id == _TABLE.c.id).scalar_subquery()
+    return sa.case((_TABLE.c.size <= sa.bindparam("read_up_to", type_=sa.Integer), raw)).label("raw")
 
 
 @cache

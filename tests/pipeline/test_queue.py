@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -223,11 +224,11 @@ def test_a_claim_looks_for_unfinished_mail_in_its_partial_index_not_through_the_
     with engine.connect() as connection:
         if dialect == "sqlite":
             plan = " ".join(str(row) for row in connection.exec_driver_sql(
-                "EXPLAIN QUERY PLAN " + text, (1, "w", None, None)))
+                "EXPLAIN QUERY PLAN " + text, (1, "w", None, None, 1)))
         else:
             plan = " ".join(row[0] for row in connection.exec_driver_sql(
                 "EXPLAIN " + text, {"attempts_1": 1, "worker": "w", "lease_until": None, "now": None,
-                                    "param_1": 1}))
+                                    "param_1": 1, "read_up_to": 1}))
     assert "ix_inbound_messages_unfinished" in plan, plan
     assert [m.id for m in WorkQueue(engine, "node/1").claim(20)] == [2999]
 
@@ -375,15 +376,19 @@ def _selects_of_raw(engine: Engine) -> tuple[list[str], object]:
 
 
 @pytest.mark.parametrize(("in_claim", "read_ahead", "queries_in_claim", "queries_after"), [
-    (256 * 1024, 2 * 1024 * 1024, 1, 0),  # the defaults: small mails come with the claim
+    (256 * 1024, 2 * 1024 * 1024, 0, 0),  # the defaults: small mails come back from the claiming UPDATE
     (1, 2 * 1024 * 1024, 0, 1),  # too large for the claim: one round trip for the batch afterwards
     (1, 1, 0, 5),  # too large for either: one mail at a time
+    (2 * 1024, 2 * 1024 * 1024, 0, 1),  # a claim of 10 leaves 204 bytes to each mail: too few, read afterwards
+    (5 * 1024, 2 * 1024 * 1024, 0, 0),  # 512 bytes each: they come with the claim
 ])
 def test_raw_bytes_are_read_with_the_claim_or_ahead_within_a_bound(
         engine: Engine, in_claim: int, read_ahead: int, queries_in_claim: int, queries_after: int) -> None:
-    """A batch of small mails is read in the claim's own transaction (no transaction of its own: a tenth of a
-    worker's time when it records one mail per transaction); larger ones in one round trip, or one at a time."""
+    """A batch of small mails comes back from the claim's UPDATE itself (no read of its own: a tenth of a
+    worker's time when it records one mail per transaction), each mail within its share of the claim's bound
+    (`limit` mails share `CLAIM_READ_BYTES`); larger ones are read in one round trip, or one at a time."""
     raws = [plain(f"mail {k}") for k in range(5)]
+    assert all(204 < len(raw) <= 512 for raw in raws)  # what the two middle cases are about
     stored = {_store(engine, raw): raw for raw in raws}
     queue = WorkQueue(engine, "node/1")
     queue.CLAIM_READ_BYTES, queue.READ_AHEAD_BYTES = in_claim, read_ahead
@@ -414,7 +419,8 @@ def test_claiming_and_recording_a_mail_never_write_its_bytes(engine: Engine) -> 
     writes: list[str] = []
 
     def watch(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
-        if "inbound_raw" in statement and not statement.lstrip().upper().startswith("SELECT"):
+        # the claim's UPDATE reads the bytes in a subquery: only a statement that writes to the table counts
+        if re.search(r"\b(INSERT INTO|UPDATE|DELETE FROM|REPLACE INTO)\s+inbound_raw\b", statement, re.IGNORECASE):
             writes.append(statement)
 
     sa.event.listen(engine, "before_cursor_execute", watch)
