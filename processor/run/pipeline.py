@@ -51,7 +51,8 @@ class ProcessOutcome:
 
 
 class Pipeline:
-    """Judges claimed mails one by one, then records a batch's outcomes in one transaction.
+    """Judges claimed mails one by one, then records a batch's outcomes in one transaction (one transaction per
+    mail while SQLite's give-way says the SMTP side is active).
 
     A batch is recorded only by the worker that still holds its lease (`record_outcomes` checks), so a
     mail whose lease ran out and was taken over is recorded once. Recording serialises only with other
@@ -80,18 +81,31 @@ class Pipeline:
                 self.queue.extend(mails[index:])  # a slow batch must not lose its lease half-way
                 started = time.monotonic()
             recordings.append(self._judge(mail))
-        if self.give_way is not None:
-            self.give_way.wait_for_new_mail()
+        kept: set[int] = set()
+        claimed: list[QueuedMail] = []
+        done = 0
+        while done < len(recordings):
+            # SQLite's give-way: while the SMTP side is active, one mail per transaction (a short hold of the one
+            # write lock), the batch judged already; the last transaction claims the next batch for all of them.
+            part = recordings[done:done + self.give_way.batch_size(len(recordings))] if self.give_way else recordings
+            done += len(part)
+            if self.give_way is not None:
+                self.give_way.wait_for_new_mail()
+            part_kept, claimed = self._record_part(part, next_batch if done == len(recordings) else 0)
+            kept |= part_kept
+        return [_logged(recording) for recording in recordings if recording.mail.id in kept], claimed
+
+    def _record_part(self, recordings: Sequence[Recording],
+                     next_batch: int) -> tuple[set[int], list[QueuedMail]]:
         try:
-            kept, claimed = self._record(recordings, next_batch)
+            return self._record(recordings, next_batch)
         except SQLAlchemyError:
             if len(recordings) == 1:
                 raise
             # One row the database refused must not keep the others from being recorded: one at a time.
             log.warning("recording a batch of %d failed; recording one by one", len(recordings))
             kept = {mail_id for recording in recordings for mail_id in self._record([recording], 0)[0]}
-            claimed = self.queue.claim(next_batch) if next_batch else []
-        return [_logged(recording) for recording in recordings if recording.mail.id in kept], claimed
+            return kept, self.queue.claim(next_batch) if next_batch else []
 
     def _record(self, recordings: Sequence[Recording], next_batch: int) -> tuple[set[int], list[QueuedMail]]:
         with session_scope(self.engine) as session:

@@ -170,6 +170,31 @@ def test_each_batch_claims_the_next_in_the_transaction_that_records_it(
     assert {_row(engine, i).attempts for i in ids} == {1}
 
 
+def test_while_the_smtp_side_is_active_a_claimed_batch_is_recorded_one_mail_a_transaction(
+        engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """SQLite's give-way, active throughout (a real GiveWay whose count just changed, kept fresh): five mails in
+    batches of three are two claims of three and two, recorded in five transactions of one mail, the first
+    claim on its own and the second inside the third mail's recording: 6 write transactions, where a claim of
+    one mail with each recording made 6 claims (the last empty)."""
+    ids = [_store(engine, interfax_failure(f"0355551{i:03d}")) for i in range(5)]
+    monkeypatch.setattr(worker_module, "BATCH", 3)
+    give_way = GiveWay()
+    monkeypatch.setattr(give_way, "smtp_active", lambda: True)
+    commits = _commits(engine)
+    claims: list[int] = []
+    claim = WorkQueue.claim
+
+    def counted(queue: WorkQueue, limit: int, connection: object = None) -> list[object]:
+        claims.append(limit)
+        return claim(queue, limit, connection)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(WorkQueue, "claim", counted)
+    assert drain(engine, SETTINGS, give_way=give_way) == 5
+    assert len(commits) == 6 and claims == [3, 3, 3]  # the third claim, in the last transaction, finds nothing
+    assert {_row(engine, i).status for i in ids} == {"processed"}
+    assert {_row(engine, i).attempts for i in ids} == {1}
+
+
 def test_a_worker_told_to_stop_hands_back_the_batch_it_claimed_ahead(engine: Engine,
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     """The next batch was claimed with the last one's outcome; the worker stops before starting it. Those mails
