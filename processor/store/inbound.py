@@ -165,9 +165,16 @@ class RawStore:
         four (and the bytes' INSERT one message per mail). A statement is atomic: all its rows or none."""
         first: dict[str, bytes] = {}
         for digest, raw in zip(digests, raws, strict=True):
-            first.setdefault(digest, bytes(raw))  # type: ignore[arg-type]
+            first.setdefault(digest, raw)  # type: ignore[arg-type]
+        # The bytes go as one bytea and each mail's place in it: psycopg sends a `bytes` value in binary, a list
+        # of them as a text array of hex escapes (100 KB mails cost 5x the CPU of the two statements before).
+        starts, position = [], 1
+        for raw in first.values():
+            starts.append(position)
+            position += len(raw)
         parameters: dict[str, Any] = as_arrays(_TABLE, rows)
-        parameters.update(raw_sha256=list(first), raw_bytes=list(first.values()))
+        parameters.update(raw_sha256=list(first), raw_start=starts, raw_size=[len(raw) for raw in first.values()],
+                          raw_bytes=b"".join(first.values()))
         duplicates: dict[str, int] = {}
         try:
             with self.engine.connect() as connection:
@@ -373,15 +380,19 @@ def _insert_from_arrays(names: tuple[str, ...]) -> sa.Insert:
 @cache
 def _insert_with_bytes(names: tuple[str, ...]) -> sa.Select[Any]:
     """`RawStore._put_in_one_statement`'s statement: `_insert_from_arrays` as a CTE, a second CTE that inserts
-    the new rows' bytes (`raw_sha256`, `raw_bytes`: one entry per distinct mail), and the new ids by sha256.
-    PostgreSQL runs a data-modifying CTE to completion whether or not the query reads it."""
+    the new rows' bytes, and the new ids by sha256. The bytes of the distinct mails come as one value
+    (`raw_bytes`) and, per mail, its sha256, the 1-based start of its bytes and their length (`raw_sha256`,
+    `raw_start`, `raw_size`). PostgreSQL runs a data-modifying CTE to completion whether or not the query
+    reads it."""
     new = _insert_from_arrays(names).cte("new")
-    raws = sa.func.unnest(sa.cast(sa.bindparam("raw_sha256"), postgresql.ARRAY(sa.Text())),
-                          sa.cast(sa.bindparam("raw_bytes"), postgresql.ARRAY(postgresql.BYTEA()))
-                          ).table_valued("sha256", "raw").render_derived()
+    places = sa.func.unnest(sa.cast(sa.bindparam("raw_sha256"), postgresql.ARRAY(sa.Text())),
+                            sa.cast(sa.bindparam("raw_start"), postgresql.ARRAY(sa.Integer())),
+                            sa.cast(sa.bindparam("raw_size"), postgresql.ARRAY(sa.Integer()))
+                            ).table_valued("sha256", "start", "size").render_derived()
+    raw = sa.func.substring(sa.bindparam("raw_bytes", type_=postgresql.BYTEA()), places.c.start, places.c.size)
     fill = sa.insert(_RAW).from_select(
         ["inbound_message_id", "raw"],
-        sa.select(new.c.id, raws.c.raw).join_from(new, raws, new.c.sha256 == raws.c.sha256)).cte("fill")
+        sa.select(new.c.id, raw).join_from(new, places, new.c.sha256 == places.c.sha256)).cte("fill")
     return sa.select(new.c.sha256, new.c.id).add_cte(fill)
 
 
