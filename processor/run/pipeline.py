@@ -12,7 +12,7 @@ import os
 import signal
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 
 from sqlalchemy.engine import Engine
@@ -91,7 +91,14 @@ class Pipeline:
             done += len(part)
             if self.give_way is not None:
                 self.give_way.wait_for_new_mail()
-            part_kept, claimed = self._record_part(part, next_batch if done == len(recordings) else 0)
+            try:
+                part_kept, claimed = self._record_part(part, next_batch if done == len(recordings) else 0)
+            except SQLAlchemyError:
+                # The mails after this part were judged and are not to blame: their attempt is not counted, so
+                # they are taken again as a batch, not one at a time as mails whose attempt did not finish.
+                with suppress(SQLAlchemyError):
+                    self.queue.hand_back([recording.mail for recording in recordings[done:]])
+                raise
             kept |= part_kept
         return [_logged(recording) for recording in recordings if recording.mail.id in kept], claimed
 

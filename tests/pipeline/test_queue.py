@@ -195,6 +195,35 @@ def test_while_the_smtp_side_is_active_a_claimed_batch_is_recorded_one_mail_a_tr
     assert {_row(engine, i).attempts for i in ids} == {1}
 
 
+def test_a_recording_that_fails_mid_batch_hands_back_the_mails_after_it(
+        engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The give-way active, a batch of four recorded one mail a transaction, the second transaction refused by
+    the database (an outage): the first mail is recorded, the second keeps its counted attempt (it may be to
+    blame), and the two after it, judged but not recorded, are free again with their attempt uncounted, so
+    they are taken again as a batch."""
+    ids = [_store(engine, interfax_failure(f"0355552{i:03d}")) for i in range(4)]
+    monkeypatch.setattr(worker_module, "BATCH", 4)
+    give_way = GiveWay()
+    monkeypatch.setattr(give_way, "smtp_active", lambda: True)
+    record = Pipeline._record
+    calls: list[int] = []
+
+    def failing_second(pipeline: Pipeline, recordings: list[object], next_batch: int) -> object:
+        calls.append(len(recordings))
+        if len(calls) == 2:
+            raise sa.exc.OperationalError("INSERT", {}, Exception("database is gone"))
+        return record(pipeline, recordings, next_batch)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Pipeline, "_record", failing_second)
+    with pytest.raises(sa.exc.OperationalError):
+        drain(engine, SETTINGS, worker="node/1", give_way=give_way)
+    rows = [_row(engine, i) for i in ids]
+    assert [r.status for r in rows] == ["processed", "received", "received", "received"]
+    assert [r.attempts for r in rows[1:]] == [1, 0, 0]
+    assert rows[1].lease_until is not None and [r.lease_until for r in rows[2:]] == [None, None]
+    assert [m.id for m in WorkQueue(engine, "node/2").claim(4)] == ids[2:]  # fresh: a batch, at once
+
+
 def test_a_worker_told_to_stop_hands_back_the_batch_it_claimed_ahead(engine: Engine,
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     """The next batch was claimed with the last one's outcome; the worker stops before starting it. Those mails
