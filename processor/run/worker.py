@@ -39,8 +39,8 @@ __all__ = ["drain", "housekeeping_jobs", "main", "run_worker"]
 
 log = logging.getLogger(__name__)
 _NICENESS = 10
-#: Mails claimed together, and recorded per transaction (one per transaction while the SQLite give-way says
-#: so: the batch's claim is shared all the same, which was a statement of the seven and a half a mail cost).
+#: Mails claimed together, and recorded per transaction (one per transaction while the SQLite give-way says so;
+#: the batch is still claimed as one: a claim per mail was one of the seven or eight statements a mail cost).
 BATCH = 20
 
 
@@ -49,9 +49,10 @@ def drain(engine: Engine, settings: Settings, stopping: Callable[[], bool] = lam
           between_batches: Callable[[], object] = lambda: None, claim_ahead: Callable[[], bool] = lambda: True) -> int:
     """Claim and process waiting mail, oldest first, until none is left or `stopping()`; returns the count.
     `between_batches` runs after each batch (the worker renews its job leases and runs due jobs there). While
-    `claim_ahead()`, each batch's recording transaction claims the next batch (`Pipeline.run_and_claim`), so a
-    batch costs one write transaction; not when a job is about to run between the batches, which would hold the
-    claimed mails back from the other workers. A worker told to stop hands a batch claimed ahead back unstarted."""
+    `claim_ahead()`, each batch's (last) recording transaction claims the next batch (`Pipeline.run_and_claim`),
+    so a claim costs no write transaction of its own; not when a job is about to run between the batches, which
+    would hold the claimed mails back from the other workers. A worker told to stop hands a batch claimed ahead
+    back unstarted."""
     node = node_name(settings)
     queue = WorkQueue(engine, worker or f"{node}/{os.getpid()}", settings.processing.lease_seconds)
     pipeline = Pipeline(engine, settings, queue, node, give_way)
