@@ -172,10 +172,10 @@ def test_each_batch_claims_the_next_in_the_transaction_that_records_it(
 
 def test_while_the_smtp_side_is_active_a_claimed_batch_is_recorded_one_mail_a_transaction(
         engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
-    """SQLite's give-way, active throughout (a real GiveWay whose count just changed, kept fresh): five mails in
-    batches of three are two claims of three and two, recorded in five transactions of one mail, the first
-    claim on its own and the second inside the third mail's recording: 6 write transactions, where a claim of
-    one mail with each recording made 6 claims (the last empty)."""
+    """SQLite's give-way, the SMTP side active throughout: five mails in batches of three are claims of three,
+    then two, then none, recorded in five transactions of one mail, the first claim on its own and the others
+    inside the last recording of each batch: 6 write transactions, where a claim of one mail with each
+    recording made 6 claims."""
     ids = [_store(engine, interfax_failure(f"0355551{i:03d}")) for i in range(5)]
     monkeypatch.setattr(worker_module, "BATCH", 3)
     give_way = GiveWay()

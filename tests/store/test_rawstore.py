@@ -252,6 +252,8 @@ def test_a_repeat_in_one_statement_is_found_by_another_read(engine: Engine) -> N
     with engine.connect() as connection:
         assert connection.scalar(sa.select(sa.func.count()).select_from(InboundMessage)) == 2
         assert connection.scalar(sa.select(sa.func.count()).select_from(InboundRaw)) == 2
+        assert connection.scalar(sa.select(InboundRaw.raw).where(InboundRaw.inbound_message_id == stored[0].id)
+                                 ) == b"Subject: new\r\n\r\n"
 
 
 def test_bytes_refused_leave_no_row_of_their_batch(engine: Engine) -> None:
