@@ -150,3 +150,47 @@ def test_happened_at_is_filled_from_occurred_at_else_the_mails_arrival(db_url: s
     assert ("fax_number", "outcome", "happened_at") in indexes
     assert ("fax_number", "outcome", "occurred_at") not in indexes
     eng.dispose()
+
+
+def _compression(connection: sa.Connection) -> str:
+    """`inbound_raw.raw`'s compression method as the catalogue has it ('' = the server's default, pglz)."""
+    return connection.exec_driver_sql(
+        "SELECT attcompression FROM pg_attribute WHERE attrelid = 'inbound_raw'::regclass AND attname = 'raw'"
+    ).scalar() or ""
+
+
+def test_mail_bytes_are_compressed_with_lz4_on_postgresql(postgres_url: str) -> None:
+    """0011: new bytes are written with lz4 (`pg_column_compression` of a compressible mail says so), bytes
+    stored before under pglz still read back, and the downgrade returns the column to pglz."""
+    from alembic import command
+
+    from bench.perf import postgres_schema
+    from processor.store.db import alembic_config
+    from processor.store.inbound import Envelope, RawStore
+
+    with postgres_schema(postgres_url, "fbtest") as url:
+        eng = create_db_engine(url)
+        config = alembic_config(url)
+        try:
+            with eng.begin() as connection:
+                config.attributes["connection"] = connection
+                command.upgrade(config, "0010")
+            text = b"Subject: report\r\n\r\n" + b"550 5.1.1 user unknown\r\n" * 400  # compressible, 9.6 KB
+            before = RawStore(eng).put(text, Envelope(None, ()))
+            with eng.begin() as connection:
+                config.attributes["connection"] = connection
+                command.upgrade(config, "0011")
+                assert _compression(connection) == "l"
+            after = RawStore(eng).put(text + b"again\r\n", Envelope(None, ()))
+            with eng.connect() as connection:
+                methods = dict(connection.execute(sa.text(
+                    "SELECT inbound_message_id, pg_column_compression(raw) FROM inbound_raw")).all())
+                assert methods == {before.id: "pglz", after.id: "lz4"}
+                assert connection.execute(sa.text("SELECT raw FROM inbound_raw WHERE inbound_message_id = :id"),
+                                          {"id": before.id}).scalar() == text
+            with eng.begin() as connection:
+                config.attributes["connection"] = connection
+                command.downgrade(config, "0010")
+                assert _compression(connection) == "p"
+        finally:
+            eng.dispose()
