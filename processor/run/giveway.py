@@ -68,7 +68,7 @@ class GiveWay:
 
     def smtp_active(self) -> bool:
         """Mail waits for its commit, or the SMTP side took or committed one within `ACTIVE_SECONDS`."""
-        return self.mail_waiting() or time.monotonic_ns() - self._changed[0] < ACTIVE_SECONDS * 1e9
+        return self.mail_waiting() or time.monotonic_ns() - self.last_change_ns < ACTIVE_SECONDS * 1e9
 
     def mail_waiting(self) -> bool:
         return self._waiting[0] > 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -172,6 +173,11 @@ def test_mail_bytes_are_compressed_with_lz4_on_postgresql(postgres_url: str) -> 
         eng = create_db_engine(url)
         config = alembic_config(url)
         try:
+            with eng.connect() as connection:
+                methods = connection.exec_driver_sql(
+                    "SELECT enumvals FROM pg_settings WHERE name = 'default_toast_compression'").scalar()
+            if not methods or "lz4" not in methods:  # the revision leaves such a server's column as it was
+                pytest.skip("this PostgreSQL server has no lz4 compression (built without it, or before 14)")
             with eng.begin() as connection:
                 config.attributes["connection"] = connection
                 command.upgrade(config, "0010")
