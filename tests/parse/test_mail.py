@@ -292,6 +292,19 @@ HTML_CASES = [
     ("entities-nbsp", "a&nbsp;&amp;&nbsp;b &#12354;", "a & b あ"),
     ("script-style-head-skipped", "<head><title>T</title></head><style>x</style><script>y</script>z", "z"),
     ("broken-markup-kept-as-text", "<td>a<td>b</tr><p <<", "a\tb\n<p <<"),
+    # How markup is split into tags, comments and text (HTML's rules, as `html.parser` follows them):
+    ("quoted-gt-in-attribute", '<td title="a>b">x</td><td class=\'c>\'>y</td>', "x\ty"),
+    ("upper-case-tags", "<TABLE><TR><TD>送信結果</TD><TD>3912</TD></TR></TABLE>", "送信結果\t3912"),
+    ("end-tag-with-space", "<td>a</td ><td>b</ td>", "a\tb"),
+    ("self-closing-br", "a<br/>b<br />c", "a\nb\nc"),
+    ("comment-hides-markup", "a<!-- <td>b</td> -->c<!---->d", "acd"),
+    ("script-holds-no-markup", "<script>if (a<b) w('<td>x</td>')</script >z", "z"),
+    ("outlook-conditional", "<p><![if !supportLists]>1.<![endif]>Item</p>", "1.Item"),
+    ("cdata-and-declarations", "<!DOCTYPE html><?xml version='1.0'?>a<![CDATA[x<y]]>b", "ab"),
+    ("lone-lt-is-text", "1 < 2 and 3 <4 <", "1 < 2 and 3 <4 <"),
+    ("unclosed-comment-is-text", "a<!-- b", "a<!-- b"),
+    ("unclosed-quote-read-on", '<td title="a>x</td><td>y</td>', "x\ty"),
+    ("charrefs-in-style", '<div style="white-space&#58; pre">a\nb</div>', "a\nb"),
 ]
 
 

@@ -164,6 +164,26 @@ def test_bombs_are_bounded(raw: bytes) -> None:
     assert time.monotonic() - started < 3.0
 
 
+HTML_BOMBS = [  # each ~2-4 MB: quadratic reading would take hours
+    ("unclosed-quotes", '<a "' * 500_000),
+    ("unclosed-comments", "<!--" * 500_000),
+    ("unclosed-end-tags", "</a" * 500_000),
+    ("unclosed-sections", "<![CDATA[" * 300_000),
+    ("long-tag-name", "<a" + "b" * 3_000_000),
+    ("unclosed-script", "<script>" + "</scrip <" * 300_000),
+    ("many-tags", "<td>x</td>" * 300_000),
+]
+
+
+@pytest.mark.parametrize("html", [pytest.param(c[1], id=c[0]) for c in HTML_BOMBS])
+def test_html_to_text_is_linear(html: str) -> None:
+    """Every construct of the HTML reader moves forward, and a search for an end that failed is not repeated."""
+    started = time.monotonic()
+    text = html_to_text(html)
+    assert time.monotonic() - started < 3.0
+    assert len(text) <= len(html)
+
+
 def test_nesting_bomb_records_a_defect_and_keeps_the_rest() -> None:
     mail = parse_mail(_nested(10_000))
     assert f"NestingTooDeep(>{MAX_DEPTH})" in mail.defects
