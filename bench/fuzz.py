@@ -4,7 +4,7 @@
 
 Inputs: random bytes; corpus and sample mails mutated (bytes flipped, cut short, boundaries dropped or
 doubled, headers repeated, charset labels swapped, NUL bytes and lone surrogate escapes inserted); MIME
-bombs (deep nesting, many parts), header and encoded-word bombs. For every input, parse + classify must
+bombs (deep nesting, many parts), header, encoded-word and HTML bombs. For every input, parse + classify must
 return (a ParseError is an answer too), in bounded time, with text both databases accept (no NUL, valid
 UTF-8). One input in 25 also goes through the raw store and the worker's `process_message` on SQLite,
 which must leave it `processed`, `unparseable` or `error` with its raw bytes kept.
@@ -66,6 +66,13 @@ def header_bomb(rng: random.Random) -> bytes:
     return b"X-Long: " + b"a" * rng.choice([100_000, 1_000_000]) + b"\nSubject: h\n\nbody\n"
 
 
+def html_bomb(rng: random.Random) -> bytes:
+    """Markup left open, repeated: html.parser read it in quadratic time (200 KB of `<a "` took 155 s)."""
+    unit = rng.choice([b'<a "', b"<!--", b"</a", b"<![CDATA[", b"<td title='x>", b"<", b"<a b"])
+    body = unit * (rng.choice([1_000, 50_000, 500_000]) // len(unit) + 1)
+    return b"Subject: html\nContent-Type: text/html; charset=utf-8\n\n" + body + b"\n"
+
+
 def mutate(rng: random.Random, data: bytes) -> bytes:
     data = bytearray(data)
     for _ in range(rng.randint(1, 8)):
@@ -99,7 +106,7 @@ def generate(rng: random.Random, pool: list[bytes]) -> bytes:
     if roll < 0.05:
         return rng.randbytes(rng.randint(0, 5000))
     if roll < 0.07:
-        return rng.choice([mime_bomb, wide_bomb, word_bomb, header_bomb])(rng)
+        return rng.choice([mime_bomb, wide_bomb, word_bomb, header_bomb, html_bomb])(rng)
     return mutate(rng, rng.choice(pool))
 
 
