@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from functools import cache, lru_cache
 
 from processor import regex_cache
-from processor.detect.mailbounce.codes import ADDRESS_PATTERN
+from processor.detect.mailbounce.codes import ADDRESS_PATTERN, FIND_ADDRESS_PATTERN
 from processor.detect.mailbounce.delivery import Delivery
 from processor.detect.mailbounce.reason_match import check_reason_words
 from processor.detect.mailbounce.tables import (
@@ -41,7 +41,7 @@ __all__ = [
 ]
 
 _ADDR = ADDRESS_PATTERN
-_ADDRESS_RE = regex_cache.compile(_ADDR)
+_ADDRESS_RE = regex_cache.compile(FIND_ADDRESS_PATTERN)
 _QUOTE_RE = regex_cache.compile(r"^> ?", re.MULTILINE)
 _CODE_RE = regex_cache.compile(r"(?<![\d.])(?:[245]\d\d|[245]\.\d{1,3}\.\d{1,3})(?![\d.])")
 _SENDER_INTRO_RE = regex_cache.compile(r"(?:sent by|message from|original sender)\s*:?\s*$", re.IGNORECASE)

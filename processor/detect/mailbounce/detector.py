@@ -37,7 +37,8 @@ _FIELD_RE = regex_cache.compile(
 _CONTINUATION_RE = regex_cache.compile(r"^[ \t]+\S")
 _BLANK_RE = regex_cache.compile(r"\n[ \t]*\n")
 _RECIPIENT_FIELDS = ("final-recipient", "x-actual-recipient", "original-recipient")
-_ADDRESS_RE = regex_cache.compile(r"[^\s<>\"'(),;:\[\]]+@[A-Za-z0-9][A-Za-z0-9.\-]*[A-Za-z0-9]")
+# Begins where a run of the local part's characters begins: linear in the text (see codes.FIND_ADDRESS_PATTERN).
+_ADDRESS_RE = regex_cache.compile(r"(?<![^\s<>\"'(),;:\[\]])[^\s<>\"'(),;:\[\]]+@[A-Za-z0-9][A-Za-z0-9.\-]*[A-Za-z0-9]")
 _AUTO_REPLY_HEADERS = ("x-autoreply", "x-autorespond", "x-autoresponder", "x-vacation", "x-mail-autoreply")
 _SPACE_RE = regex_cache.compile(r"\s+")
 _CONTINUED_RE = regex_cache.compile(r"^([245]\d\d)-")

@@ -9,14 +9,14 @@ not parsed as a whole. Complaints are abuse feedback, not bounces, and give noth
 from __future__ import annotations
 
 from processor import regex_cache
-from processor.detect.mailbounce.codes import ADDRESS_PATTERN
+from processor.detect.mailbounce.codes import ADDRESS_PATTERN, FIND_ADDRESS_PATTERN
 from processor.detect.mailbounce.delivery import Delivery
 from processor.parse import ParsedMail
 
 __all__ = ["notification_text", "read_notification"]
 
 _ADDR = ADDRESS_PATTERN
-_ADDRESS_RE = regex_cache.compile(_ADDR)
+_ADDRESS_RE = regex_cache.compile(FIND_ADDRESS_PATTERN)
 _TYPE_RE = regex_cache.compile(r'\{\s*"notificationType"\s*:\s*"(Bounce|Delivery|Complaint)"')
 _BOUNCED_RE = regex_cache.compile(
     rf'"emailAddress"\s*:\s*"({_ADDR})"\s*,\s*"action"\s*:\s*"(\w+)"\s*,\s*"status"\s*:\s*"([\d.]+)"'
