@@ -4,11 +4,13 @@ class again from each of its characters.
 Found by feeding every header and body place runs of 60 KB of one short unit (`a`, `a.`, `1.`, `=?`, …): the
 address patterns of the delivery-report readers scanned a run with no `@` after it once per character, so
 ten `To:` headers of 60 KB letters held a worker for 19 s (a mail of a few MB: many minutes, again for each
-worker whose lease on it ran out). Each case below took seconds before the fix."""
+worker whose lease on it ran out), and NET SatisFAXtion's `number^name@host` pattern did the same with a run
+of `1-` (4 s for 60 KB). Each case below took seconds before the fix."""
 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 
@@ -18,6 +20,15 @@ from processor.run.judge import classify_bytes, trusted
 BOUNCE = b"From: MAILER-DAEMON@example.com\nSubject: Undelivered Mail Returned to Sender\n"
 RESULT = b"From: fax@fax.tc\nSubject: =?UTF-8?B?6YCB5L+h57WQ5p6c?=\n"
 BODY = b"\n<x@example.net>: 550 5.1.1 user unknown\n"
+
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+
+
+def _body_run(fixture: str, unit: bytes, size: int = 60_000) -> bytes:
+    """A notice from the test data with a run of `unit` at the start of its body."""
+    head, _, body = (DATA / fixture).read_bytes().replace(b"\r\n", b"\n").partition(b"\n\n")
+    return head + b"\n\n" + unit * (size // len(unit)) + b"\n" + body
 
 
 def _headers(name: bytes, unit: bytes, count: int = 10, size: int = 60_000) -> bytes:
@@ -34,11 +45,13 @@ CASES = [
     ("status-field-values", BOUNCE + b"Content-Type: multipart/report; report-type=delivery-status; boundary=B\n\n"
      b"--B\nContent-Type: message/delivery-status\n\n"
      + b"Final-Recipient: rfc822; " + b"a" * 60_000 + b"\nAction: failed\nStatus: 5.1.1\n\n" * 10 + b"--B--\n"),
+    ("satisfaxtion-number-run", _body_run("satisfaxtion/html-01.eml", b"1-")),
+    ("satisfaxtion-parenthesis-run", _body_run("satisfaxtion/html-01.eml", b"1(")),
 ]
 
 
 @pytest.mark.parametrize("raw", [pytest.param(c[1], id=c[0]) for c in CASES])
-def test_hostile_headers_are_judged_in_linear_time(raw: bytes) -> None:
+def test_hostile_mail_is_judged_in_linear_time(raw: bytes) -> None:
     started = time.monotonic()
     mail, classification = classify_bytes(raw)
     trusted(mail, classification, Settings())
