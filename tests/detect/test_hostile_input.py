@@ -4,8 +4,9 @@ class again from each of its characters.
 Found by feeding every header and body place runs of 60 KB of one short unit (`a`, `a.`, `1.`, `=?`, …): the
 address patterns of the delivery-report readers scanned a run with no `@` after it once per character, so
 ten `To:` headers of 60 KB letters held a worker for 19 s (a mail of a few MB: many minutes, again for each
-worker whose lease on it ran out), and NET SatisFAXtion's `number^name@host` pattern did the same with a run
-of `1-` (4 s for 60 KB). Each case below took seconds before the fix."""
+worker whose lease on it ran out), NET SatisFAXtion's `number^name@host` pattern did the same with a run of
+`1-` (4 s for 60 KB), and so did some of the reason tables' wordings over a long diagnostic (`MAX_DIAGNOSIS`).
+Each case below took seconds before its fix."""
 
 from __future__ import annotations
 
@@ -31,6 +32,16 @@ def _body_run(fixture: str, unit: bytes, size: int = 60_000) -> bytes:
     return head + b"\n\n" + unit * (size // len(unit)) + b"\n" + body
 
 
+def _report(diagnosis: str, recipients: int = 1) -> bytes:
+    """A delivery report from a provider with its own wordings (Mimecast), each recipient with `diagnosis`."""
+    fields = "".join(f"Final-Recipient: rfc822; r{i}@example.net\nAction: failed\nStatus: 5.0.0\n"
+                     f"Remote-MTA: dns; eu-smtp-inbound-1.mimecast.com\nDiagnostic-Code: smtp; {diagnosis}\n\n"
+                     for i in range(recipients))
+    return (BOUNCE + b"Content-Type: multipart/report; report-type=delivery-status; boundary=B\n\n--B\n"
+            b"Content-Type: text/plain\n\nfailed\n--B\nContent-Type: message/delivery-status\n\n"
+            b"Reporting-MTA: dns; mx.example.com\n\n" + fields.encode() + b"--B--\n")
+
+
 def _headers(name: bytes, unit: bytes, count: int = 10, size: int = 60_000) -> bytes:
     return (name + b": " + unit * (size // len(unit)) + b"\n") * count
 
@@ -47,6 +58,11 @@ CASES = [
      + b"Final-Recipient: rfc822; " + b"a" * 60_000 + b"\nAction: failed\nStatus: 5.1.1\n\n" * 10 + b"--B--\n"),
     ("satisfaxtion-number-run", _body_run("satisfaxtion/html-01.eml", b"1-")),
     ("satisfaxtion-parenthesis-run", _body_run("satisfaxtion/html-01.eml", b"1(")),
+    # Sisimai's `\b550\b.*phrase` wordings over a diagnostic of many `550`s and no phrase after them; a letter
+    # outside ASCII once made every wording run (33 s for this one), and a long diagnostic any of them.
+    ("provider-diagnostic-not-ascii", _report("é " + "550 " * 15_000)),
+    ("provider-diagnostics-many", _report("é invalid recipient " + "550 " * 500, recipients=500)),
+    ("provider-diagnostics-long", _report("invalid recipient " + "550 " * 15_000, recipients=20)),
 ]
 
 
@@ -56,3 +72,13 @@ def test_hostile_mail_is_judged_in_linear_time(raw: bytes) -> None:
     mail, classification = classify_bytes(raw)
     trusted(mail, classification, Settings())
     assert time.monotonic() - started < 3.0
+
+
+def test_a_diagnosis_is_bounded_however_a_reader_sets_it() -> None:
+    from processor.detect.mailbounce.delivery import MAX_DIAGNOSIS, Delivery
+
+    delivery = Delivery("a@example.net", diagnosis="x" * (MAX_DIAGNOSIS + 10))
+    assert len(delivery.diagnosis) == MAX_DIAGNOSIS
+    delivery.diagnosis = "short"
+    delivery.diagnosis += " y" * MAX_DIAGNOSIS
+    assert delivery.diagnosis.startswith("short y") and len(delivery.diagnosis) == MAX_DIAGNOSIS

@@ -307,6 +307,16 @@ def test_twins_find_what_the_shipped_patterns_find() -> None:
         found = next((m.group(1).lower() for p in rhost._named_host_res() if (m := p.search(line))), "")
         assert rhost.host_named_in(line) == found, line
     assert found_in(re.compile("straße", re.IGNORECASE), "STRASSE", None) is False  # non-ASCII: the pattern
+    # Text that is not ASCII: the twin, over the folded text, only rules a match out; the pattern decides.
+    sample = sorted(lines)[::8]  # the IGNORECASE patterns are slow to run on all of them
+    foreign = {prefix + line for line in sample for prefix in ("é ", "\u0130\u0131\u017f\u212a ")}
+    foreign |= {line.replace("k", "\u212a").replace("s", "\u017f").replace("i", "\u0131") + " é" for line in sample}
+    for pattern in patterns:
+        for line in foreign:
+            assert found_in(pattern, line, None) == bool(pattern.search(line)), (pattern, line)
+    for wording in wordings:
+        for line in foreign:
+            assert wording.found_in(line, None) == bool(wording.pattern.search(line)), (wording, line)
 
 
 @pytest.mark.parametrize("source", [r"mailbox (?:is )?full", r"Mailbox full", r"\x4dailbox full",
@@ -383,3 +393,34 @@ def test_every_match_of_a_shipped_pattern_holds_one_of_its_literals(data: st.Dat
     literals = required_literals(twin)
     assert twin.search(text)
     assert literals is None or any(literal in text for literal in literals), (twin.pattern, text, literals)
+
+
+def test_the_letters_ignorecase_takes_for_ascii_are_the_four_folded() -> None:
+    """`IGNORECASE_ASCII` is every character outside ASCII that the running engine matches with an ASCII letter
+    under IGNORECASE, each mapped to that letter."""
+    import re
+    import sys
+
+    from processor.detect.mailbounce.tables import IGNORECASE_ASCII
+
+    letter = re.compile("[a-z]", re.IGNORECASE)
+    found = {cp: chr(cp).lower() if chr(cp).lower().isascii() else "" for cp in range(0x80, sys.maxunicode + 1)
+             if letter.fullmatch(chr(cp))}
+    found = {cp: next(x for x in "abcdefghijklmnopqrstuvwxyz" if re.fullmatch(x, chr(cp), re.IGNORECASE))
+             for cp in found}
+    assert found == IGNORECASE_ASCII
+
+
+@pytest.mark.parametrize("klass", [r"\w", r"\W", r"\s", r"\S", r"\d", r"\D", r".", r"[^a-z]", r"[a-z0-9._-]"])
+def test_folding_keeps_every_character_in_the_classes_a_twin_holds(klass: str) -> None:
+    """What a pattern's class matches under IGNORECASE, the twin's class matches once folded (`tables._folded`):
+    so a twin that finds nothing in the folded text proves the pattern finds nothing either."""
+    import re
+    import sys
+
+    from processor.detect.mailbounce.tables import _folded
+
+    insensitive, sensitive = re.compile(klass, re.IGNORECASE), re.compile(klass)
+    escaped = [hex(cp) for cp in range(sys.maxunicode + 1) if not 0xD800 <= cp <= 0xDFFF
+               and insensitive.fullmatch(chr(cp)) and not sensitive.fullmatch(_folded(chr(cp)))]
+    assert escaped == []
