@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from processor.parse.faxnumber import find_fax_number, normalize_fax_number
 
@@ -75,3 +77,36 @@ def test_find_fax_number_of_a_product_that_writes_no_trunk_prefix() -> None:
                                                ("03(5555)0101", "+81355550101")])
 def test_normalize_more_forms(raw: str, expected: str) -> None:
     assert normalize_fax_number(raw, "JP") == expected
+
+
+def _every_span(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """The candidate spans before they were bounded: every span of the run's pieces (the oracle)."""
+    import re
+
+    from processor.parse.faxnumber import _unwrap
+
+    pieces = [(m.start() + start, m.end() + start) for m in re.finditer(r"[^ ]+", text[start:end])]
+    spans = [(pieces[i][0], pieces[j - 1][1]) for i in range(len(pieces)) for j in range(len(pieces), i, -1)]
+    return [_unwrap(text, s, e) for s, e in spans if text[s:e].strip("() ")]
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.text(alphabet="0123456789  --()+.ー（）０３x", max_size=60), st.booleans())
+def test_bounded_candidates_find_what_every_span_finds(value: str, trunk_optional: bool) -> None:
+    """Skipping the spans of more than 18 digits (or 37 pieces) skips no number: the same one is found."""
+    import processor.parse.faxnumber as faxnumber
+
+    found = find_fax_number(value, trunk_optional=trunk_optional)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(faxnumber, "_candidates", _every_span)
+        assert find_fax_number(value, trunk_optional=trunk_optional) == found
+
+
+def test_a_value_of_many_pieces_is_read_in_linear_time() -> None:
+    """`0 0 0 …` made every span of its pieces a candidate: 56 million for 30 KB, more memory than a worker has."""
+    import time
+
+    started = time.monotonic()
+    assert find_fax_number("0 " * 15_000) is None
+    assert find_fax_number("03 5555 0101 " + "0 " * 15_000) == "03 5555 0101"
+    assert time.monotonic() - started < 3.0
