@@ -150,6 +150,12 @@ BOMBS = [
     ("encoded-words-100000", b"Subject: " + b"=?utf-8?B?5pel?= " * 100_000 + b"\n\nbody\n"),
     ("encoded-words-folded", b"Subject: " + b"=?iso-2022-jp?B?GyRCJUYbKEI=?=\n " * 100_000 + b"\n\nbody\n"),
     ("nul-flood", b"Subject: \x00\x00\n\n" + b"\x00" * 1_000_000),
+    # Content-Type's parameters continued by a line of blanks, then text: backtracking through the blanks took
+    # 2 s for 30 KB (quadratic) before the parameter pattern's runs were possessive.
+    ("content-type-blank-continuation", b"Content-Type: text/plain; charset=utf-8\n" + b" " * 60_000
+     + b"Content-Transfer-Encoding: 7bit\n\nbody\n"),
+    ("content-type-tab-continuation", b"Content-Type: multipart/mixed; boundary=b\n" + b"\t" * 60_000
+     + b"x\n\n--b\n\nbody\n--b--\n"),
 ]
 
 
