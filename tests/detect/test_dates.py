@@ -111,3 +111,17 @@ _KANJI_SHAPED = st.builds(
 @given(st.one_of(_ZONED, _MDY_SHAPED, _MDY_24H, _KANJI_SHAPED))
 def test_the_direct_reading_agrees_on_shaped_dates(text: str) -> None:
     _assert_agrees(text)
+
+
+@pytest.mark.parametrize("value", ["(" * 60_000, "(1 " * 20_000, "2024/05/01 10:20:11 " + "(" * 60_000])
+def test_a_value_too_long_to_be_a_date_is_none_at_once(value: str) -> None:
+    """Longer than `MAX_DATE_CHARS` is no date, and is not read: `\\([^)]*\\)` over 60 KB of `(` took 1 s."""
+    import time
+
+    from processor.detect.dates import MAX_DATE_CHARS
+
+    started = time.monotonic()
+    assert len(value.strip()) > MAX_DATE_CHARS
+    assert parse_datetime(value, JST) is None
+    assert time.monotonic() - started < 0.5
+    assert parse_datetime("  2024/05/01 10:20:11  ", JST) == datetime(2024, 5, 1, 10, 20, 11, tzinfo=JST)
