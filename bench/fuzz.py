@@ -42,6 +42,12 @@ CHARSETS = [b"iso-2022-jp", b"shift_jis", b"euc-jp", b"utf-8", b"windows-31j", b
             b"base64", b"", b"\xff\xfe", b"iso-8859-1", b"utf-16"]
 
 
+#: Units of the long runs `mutate` inserts (what took seconds in one pattern or another before it was made linear:
+#: letters, dotted labels, blanks, `550 `, `(`, `0 `, letters outside ASCII, `=?`, `1-`).
+RUN_UNITS = [b"a", b"a.", b"1.", b" ", b"\t", b"0 ", b"1-", b"(", b"550 ", b"@", b"a@", b";", b"=?",
+             "é ".encode(), "送".encode(), b"<", b"- "]
+
+
 def seeds() -> list[bytes]:
     files = sorted(CORPUS.glob("*.eml"))[::3] + sorted(SAMPLES.rglob("*.eml"))
     return [p.read_bytes() for p in files] or [b"Subject: x\r\n\r\nbody\r\n"]
@@ -88,7 +94,7 @@ def html_bomb(rng: random.Random) -> bytes:
 def mutate(rng: random.Random, data: bytes) -> bytes:
     data = bytearray(data)
     for _ in range(rng.randint(1, 8)):
-        op = rng.randrange(9)
+        op = rng.randrange(10)
         pos = rng.randrange(len(data) + 1)
         if op == 0 and data:  # flip bytes
             for _ in range(rng.randint(1, 20)):
@@ -108,6 +114,11 @@ def mutate(rng: random.Random, data: bytes) -> bytes:
             data[pos:pos] = bytes([rng.randrange(0x80, 0x100) for _ in range(rng.randint(1, 6))])
         elif op == 7:  # line-end soup
             data = bytearray(bytes(data).replace(b"\n", rng.choice([b"\r", b"\r\n", b"\n\r", b"\n"])))
+        elif op == 8:  # a long run of one short unit at a line's start or end: finds patterns that rescan a run
+            unit = rng.choice(RUN_UNITS)
+            run = unit * (rng.choice([2_000, 30_000]) // len(unit))
+            at = bytes(data).rfind(b"\n", 0, pos) + 1 if rng.random() < 0.5 else bytes(data).find(b"\n", pos)
+            data[at:at] = run if at >= 0 else b""
         else:  # random bytes spliced in
             data[pos:pos] = rng.randbytes(rng.randint(1, 200))
     return bytes(data)

@@ -13,7 +13,6 @@ recovered from the returned message (message/rfc822 or text/rfc822-headers) or f
 from __future__ import annotations
 
 import dataclasses
-import email.utils
 import logging
 import re
 from collections.abc import Sequence
@@ -28,6 +27,7 @@ from processor.detect.dates import parse_datetime
 from processor.detect.replies import DAEMON_LOCALPARTS, is_delivery_report
 from processor.domains import is_domain_or_subdomain
 from processor.parse import ParsedMail
+from processor.parse.mail import address_pairs
 from processor.reasons import Kind
 from processor.records import FaxResult
 
@@ -143,7 +143,7 @@ def _original_headers(mail: ParsedMail) -> dict[str, list[str]]:
 def _fax_recipients(mail: ParsedMail, headers: dict[str, list[str]], status_text: str) -> list[str]:
     """…@fax.tc addresses of the original (To, Cc), else the report's recipients, else any in the body."""
     sources = (
-        [address for _name, address in email.utils.getaddresses(headers.get("to", []) + headers.get("cc", []))],
+        [address for _name, address in address_pairs(headers.get("to", []) + headers.get("cc", []))],
         REPORT_RECIPIENT_RE.findall(status_text)
         + [a for value in mail.header_all("x-failed-recipients") for a in value.split(",")],
         FAXTC_ADDRESS_RE.findall(mail.text),

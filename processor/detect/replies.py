@@ -12,12 +12,12 @@ A delivery report is never a reply or an auto-reply here: Postfix and others mar
 
 from __future__ import annotations
 
-import email.utils
 import re
 from functools import lru_cache
 
 from processor import regex_cache
 from processor.parse import ParsedMail
+from processor.parse.mail import address_of
 
 __all__ = [
     "AUTO_REPLY_PREFIXES",
@@ -115,7 +115,7 @@ def _sender_local_part(mail: ParsedMail) -> str:
     """The From address's local part, also for a bare `MAILER-DAEMON` with no domain (some MTAs write that)."""
     if mail.from_address:
         return mail.from_address.partition("@")[0]
-    _name, address = email.utils.parseaddr(mail.header("from") or "")
+    _name, address = address_of(mail.header("from") or "")
     return address.strip().lower().partition("@")[0]
 
 

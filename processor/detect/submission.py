@@ -13,7 +13,6 @@ in the configured form (`tracking.number_pattern`); the subject loses InterFAX's
 
 from __future__ import annotations
 
-import email.utils
 from collections.abc import Iterable
 from typing import ClassVar
 
@@ -22,6 +21,7 @@ from processor.detect.base import Detection, DetectorSettings
 from processor.detect.subjects import normalize_message_id, strip_subject_options
 from processor.domains import is_domain_or_subdomain, normalize_domain
 from processor.parse import ParsedMail
+from processor.parse.mail import address_of, address_pairs
 from processor.reasons import Kind
 from processor.records import FaxDestination, FaxSubmission
 
@@ -69,7 +69,7 @@ class SubmissionDetector:
         if not destinations:
             return None
         subject = mail.subject or None
-        return_path = email.utils.parseaddr(mail.header("return-path") or "")[1].lower() or None
+        return_path = address_of(mail.header("return-path") or "")[1].lower() or None
         return FaxSubmission(
             destinations=tuple(destinations.values())[:MAX_DESTINATIONS],
             message_id=normalize_message_id(mail.message_id),
@@ -111,7 +111,7 @@ class SubmissionDetector:
 
 def _addresses(values: Iterable[str]) -> list[str]:
     try:
-        pairs = email.utils.getaddresses(list(values))
+        pairs = address_pairs(values)
     except Exception:  # noqa: BLE001 - the stdlib parser has raised on hostile input before
         return []
     return [address.strip().lower() for _, address in pairs if "@" in address]

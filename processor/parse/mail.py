@@ -16,6 +16,7 @@ are walked, and each text part is cut at `MAX_TEXT_BYTES` before decoding.
 from __future__ import annotations
 
 import binascii
+import contextlib
 import email
 import email.utils
 import quopri
@@ -760,14 +761,32 @@ def _first_address(value: str | None) -> str:
         return value.lower()
     if named := _NAMED_ADDRESS_RE.fullmatch(value):
         return (named.group(1) or named.group(2)).lower()
-    try:
-        pairs = email.utils.getaddresses([value])
-    except Exception:  # noqa: BLE001 - stdlib address parsing has raised on hostile input before
-        return ""
-    for _name, address in pairs:
+    for _name, address in address_pairs([value]):
         if "@" in address:
             return address.strip().lower()
     return ""
+
+
+def address_pairs(values: Iterable[str]) -> list[tuple[str, str]]:
+    """`email.utils.getaddresses(values)`, without the values the stdlib cannot read: it recurses once per nested
+    comment, and a header of thousands of `(` raised RecursionError out of a detector (found by `make fuzz`)."""
+    values = list(values)
+    try:
+        return email.utils.getaddresses(values)
+    except Exception:  # noqa: BLE001 - read the values one by one, leaving out those that raise
+        pairs: list[tuple[str, str]] = []
+        for value in values:
+            with contextlib.suppress(Exception):
+                pairs.extend(email.utils.getaddresses([value]))
+        return pairs
+
+
+def address_of(value: str) -> tuple[str, str]:
+    """`email.utils.parseaddr(value)`; ("", "") where the stdlib cannot read it (see `address_pairs`)."""
+    try:
+        return email.utils.parseaddr(value)
+    except Exception:  # noqa: BLE001
+        return "", ""
 
 
 def parse_header_block(text: str) -> Mapping[str, tuple[str, ...]]:
