@@ -1,6 +1,6 @@
 """The HTML reader splits markup as the stdlib's `html.parser` does: every HTML text of the corpus and of the test
 mails gives the same text through both. The reference below is the `html.parser` subclass the reader replaced
-(the same handlers), kept here only as the oracle."""
+(the same handlers and tag sets), kept here only as the oracle."""
 
 from __future__ import annotations
 
@@ -12,19 +12,10 @@ import pytest
 
 import processor.parse.mail as mail_module
 from processor.parse import parse_mail
-from processor.parse.html import html_to_text
+from processor.parse.html import _BLOCK, _CELL, _PRE_STYLE, _SKIP, html_to_text
 
 ROOT = Path(__file__).resolve().parents[2]
 CORPUS = ROOT.parent / "shared" / "corpus"
-
-_BLOCK = frozenset(
-    {"p", "div", "br", "tr", "li", "ul", "ol", "table", "tbody", "thead", "tfoot", "h1", "h2", "h3", "h4",
-     "h5", "h6", "pre", "blockquote", "hr", "dt", "dd", "dl", "section", "article", "header", "footer",
-     "title", "caption", "form", "address", "center"}
-)
-_CELL = frozenset({"td", "th"})
-_SKIP = frozenset({"script", "style", "head", "noscript", "template"})
-_PRE_STYLE = re.compile(r"white-space\s*:\s*pre", re.IGNORECASE)
 
 
 class _Reference(HTMLParser):
