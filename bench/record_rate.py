@@ -51,7 +51,7 @@ def main() -> int:
     for start in range(0, len(recordings), CHUNK):
         chunk_started = time.perf_counter()
         for recording in recordings[start:start + CHUNK]:
-            pipeline._record([recording])
+            pipeline._record([recording], 0)
         chunks.append((time.perf_counter() - chunk_started) / len(recordings[start:start + CHUNK]))
     mean = (time.perf_counter() - started) / len(recordings)
     print(f"{engine.dialect.name}: {len(recordings)} one-mail recording transactions: {mean * 1e6:,.0f} µs each; "
