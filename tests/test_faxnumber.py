@@ -103,7 +103,7 @@ def test_bounded_candidates_find_what_every_span_finds(value: str, trunk_optiona
 
 
 def test_a_value_of_many_pieces_is_read_in_linear_time() -> None:
-    """`0 0 0 …` made every span of its pieces a candidate: 56 million for 30 KB, more memory than a worker has."""
+    """`0 0 0 …` made every span of its pieces a candidate: 112 million for 30 KB, more memory than a worker has."""
     import time
 
     started = time.monotonic()

@@ -101,7 +101,7 @@ _PIECE_RE = regex_cache.compile(r"[^ ]+")
 def _candidates(text: str, start: int, end: int) -> Iterator[tuple[int, int]]:
     """The whole run first, then its space-separated pieces and neighbours (`03 5555 0101 2枚`), each span from
     its first piece longest first. Only spans that can be a number: of every span of the run a line of `0 0 0 …`
-    held (30 KB: 56 million spans, many GB), those of more than `_MAX_DIGITS` digits could never pass
+    held (30 KB: 112 million spans, many GB), those of more than `_MAX_DIGITS` digits could never pass
     `_is_fax_number`, and no one writes a number in more than `_MAX_PIECES` pieces."""
     pieces = [(m.start(), m.end()) for m in _PIECE_RE.finditer(text, start, end)]
     digits = [sum(char.isdigit() for char in text[s:e]) for s, e in pieces]

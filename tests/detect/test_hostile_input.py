@@ -7,7 +7,7 @@ ten `To:` headers of 60 KB letters held a worker for 19 s (a mail of a few MB: m
 worker whose lease on it ran out), NET SatisFAXtion's `number^name@host` pattern did the same with a run of
 `1-` (4 s for 60 KB), and so did some of the reason tables' wordings over a long diagnostic (`MAX_DIAGNOSIS`)
 and the provider lookup over a host name of 30,000 labels (3 s). Worst was a number field of `0 0 0 …`: every
-span of its pieces was a candidate number, 56 million for 30 KB, which filled the memory.
+span of its pieces was a candidate number, 112 million for 30 KB, which filled the memory.
 Each case below took seconds before its fix."""
 
 from __future__ import annotations
