@@ -84,10 +84,8 @@ class _Text:
         elif tag in _CELL:
             self.chunks.append("\t" if self.cells else "\n")
             self.cells += 1
-        elif tag in _BLOCK:
-            self.chunks.append("\n")
-            if tag in ("tr", "table"):
-                self.cells = 0
+        else:
+            self._block_edge(tag)
 
     def start_end(self, tag: str) -> None:
         if tag in _BLOCK:
@@ -98,7 +96,12 @@ class _Text:
             self.pre_tags.pop()
         if tag in _SKIP:
             self.skip_depth = max(0, self.skip_depth - 1)
-        elif tag in _BLOCK:
+        else:
+            self._block_edge(tag)
+
+    def _block_edge(self, tag: str) -> None:
+        """A block begins or ends on a line of its own; a row or table ends the cells of the one before."""
+        if tag in _BLOCK:
             self.chunks.append("\n")
             if tag in ("tr", "table"):
                 self.cells = 0
@@ -139,12 +142,15 @@ def _read(html: str, text: _Text) -> None:
             text.data(html[i:j])
         following = html[j + 1 : j + 2]
         if following.isascii() and following.isalpha():
-            match = start_tag.match(html, j) if j < absent.get(_GT, n) else None
-            if match is None and start_tag is _START_TAG and j < absent.get(_GT, n):
-                start_tag = _START_TAG_UNQUOTED  # a quote never closed: from here on, quotes do not count
+            match = None
+            if j < absent.get(_GT, n):
                 match = start_tag.match(html, j)
+                if match is None and start_tag is _START_TAG:
+                    start_tag = _START_TAG_UNQUOTED  # a quote never closed: from here on, quotes do not count
+                    match = start_tag.match(html, j)
+                if match is None:
+                    absent[_GT] = j  # not even a `>` follows
             if match is None:
-                absent[_GT] = j  # not even a `>` follows
                 i = _unclosed(html, j, absent, text)
                 continue
             tag, attributes = match.group(1).lower(), match.group(2)
