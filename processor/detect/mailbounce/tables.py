@@ -169,10 +169,8 @@ class Wording:
         if self.twin is not None:
             if not self._literals_known:
                 self._literals, self._literals_known = required_literals(self.twin), True
-            if lowered is not None:
-                return _twin_finds(self.twin, self._literals, lowered)
-            if not _twin_finds(self.twin, self._literals, _folded(text)):
-                return False  # then the pattern cannot find it either (`_folded`)
+            if (decided := _twin_decides(self.twin, self._literals, text, lowered)) is not None:
+                return decided
         return self.pattern.search(text) is not None
 
     def __eq__(self, other: object) -> bool:
@@ -293,12 +291,18 @@ def found_in(pattern: re.Pattern[str], text: str, lowered: str | None) -> bool:
     case-sensitive pattern skips ahead to where a word can start: the tables' patterns run 2-3 times faster.
     Before the twin runs, `in` looks for the literals one of which its every match holds (`required_literals`):
     most diagnostics hold none of a row's words, and patterns that begin with `^` or `.*` scan them whole."""
-    if (twin := _twin(pattern)) is not None:
-        if lowered is not None:
-            return _twin_finds(*twin, lowered)
-        if not _twin_finds(*twin, _folded(text)):
-            return False  # then the pattern cannot find it either (`_folded`)
+    if (twin := _twin(pattern)) is not None and (decided := _twin_decides(*twin, text, lowered)) is not None:
+        return decided
     return pattern.search(text) is not None
+
+
+def _twin_decides(twin: re.Pattern[str], literals: tuple[str, ...] | None, text: str,
+                  lowered: str | None) -> bool | None:
+    """What the pattern finds, when its twin can say: over an ASCII text's lower case (`lowered`) always, over
+    any other text only that it finds nothing (`_folded`); None when the pattern itself must look."""
+    if lowered is not None:
+        return _twin_finds(twin, literals, lowered)
+    return None if _twin_finds(twin, literals, _folded(text)) else False
 
 
 #: The characters outside ASCII that `re.IGNORECASE` takes for an ASCII letter (Python's `re._casefix` and the
