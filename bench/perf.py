@@ -201,6 +201,17 @@ def postgres_schema(server: str, prefix: str = "bench") -> Iterator[str]:
 
 
 @contextmanager
+def scratch_database(server: str | None, name: str) -> Iterator[str]:
+    """A URL for a bench script's own tables: a temporary SQLite file when `server` is None, else a throw-away
+    schema on that PostgreSQL server, so a run never leaves tables behind in the server's database."""
+    if server is None:
+        yield f"sqlite:///{tempfile.mkdtemp()}/{name}.sqlite3"
+    else:
+        with postgres_schema(server, name.replace("-", "_")) as url:
+            yield url
+
+
+@contextmanager
 def start(name: str, workdir: Path, **env_extra: str) -> Iterator[Target]:
     port = free_port()
     url = None
