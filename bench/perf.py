@@ -404,10 +404,11 @@ def parse_rates(repeat: int = 3) -> list[str]:
     return rows
 
 
-def interfax_bodies(count: int) -> list[bytes]:
-    """2 KB InterFAX result mails (the fax fixtures, padded), the mails end to end is about."""
+def interfax_bodies(count: int, start: int = 0) -> list[bytes]:
+    """2 KB InterFAX result mails (the fax fixtures, padded), the mails end to end is about; `start` numbers
+    them past mails made before (each number makes a different mail)."""
     fax = [p.read_bytes() for p in sorted((FIXTURES / "interfax").glob("*.eml"))]
-    return [smtp_body(fax[i % len(fax)], i, 2048) for i in range(count)]
+    return [smtp_body(fax[i % len(fax)], i, 2048) for i in range(start, start + count)]
 
 
 def workers_end_to_end(workdir: Path, count: int) -> list[str]:
