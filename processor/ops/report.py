@@ -100,7 +100,7 @@ def collect(engine: Engine, since: datetime) -> list[ReportItem]:
                 code=row.code, fax_number=row.fax_number, subject=row.subject, sender=None, at=row.failed_at,
                 advice_ja=row.action_ja, advice_en=row.action_en, tracked=False, result_id=row.result_id,
                 trusted=_flag(row.trusted)))
-        delivered = deliveries_by_number(connection)
+        delivered = deliveries_by_number(connection, (i.fax_number for i in items if i.fax_number))
         items.extend(_look_at(mail) for mail in mail_to_look_at(connection, since))
     return _condense(items, delivered)
 

@@ -269,7 +269,7 @@ def readonly_grants(engine: Engine, role: str) -> list[str]:
 
 #: The schema revision this code expects: the newest file under migrations/versions/. Written here so that the
 #: daemon and `check` need not load Alembic (~11 MB); tests/store/test_migrations.py holds it to Alembic's head.
-SCHEMA_HEAD = "0011"
+SCHEMA_HEAD = "0012"
 
 
 def head_revision() -> str:

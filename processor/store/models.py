@@ -218,7 +218,8 @@ class FaxResultRow(Base):
         # (store/numbers.py; 0008 indexed occurred_at, which left undated results out, 0009)
         sa.Index(None, "fax_number", "outcome", "happened_at"),
         sa.Index(None, "reason", "occurred_at"),
-        sa.Index(None, "outcome", "created_at"),
+        # a period's failures: `failures.failed_at` is `happened_at` (0012, replacing `(outcome, created_at)`)
+        sa.Index(None, "outcome", "happened_at"),
         sa.Index(None, "transaction_id"),
         sa.Index(None, "original_message_id"),
         sa.Index(None, "event_key"),

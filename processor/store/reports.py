@@ -3,6 +3,7 @@ says anything that a plain SQL query could not."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -25,14 +26,19 @@ _UNTRACKED = sa.text(
     "WHERE f.kind <> 'dsn' AND f.failed_at >= :since "
     "AND NOT EXISTS (SELECT 1 FROM fax_matches x WHERE x.result_id = f.result_id)"
 ).bindparams(sa.bindparam("since", type_=UTCDateTime())).columns(failed_at=UTCDateTime(), trusted=sa.Boolean())
+_NUMBERS_PER_QUERY = 1000
+"""Twice this many bound values per statement: far below SQLite's limit (32,766)."""
+# Only the numbers asked about, each read from its own index entries (`fax_results (fax_number, outcome,
+# happened_at)`, `fax_submissions (fax_number, submitted_at)`): not every delivery ever stored.
 _DELIVERIES = sa.text(
     "SELECT fax_number, max(at) AS at FROM ("
-    " SELECT s.fax_number, s.state_at AS at FROM fax_submissions s WHERE s.state = 'delivered'"
+    " SELECT s.fax_number, s.state_at AS at FROM fax_submissions s"
+    " WHERE s.fax_number IN :numbers AND s.state = 'delivered'"
     " UNION ALL"
-    " SELECT r.fax_number, COALESCE(r.occurred_at, m.received_at) AS at FROM fax_results r"
-    " JOIN inbound_messages m ON m.id = r.inbound_message_id WHERE r.outcome = 'delivered'"
-    ") d WHERE fax_number IS NOT NULL GROUP BY fax_number"
-).columns(at=UTCDateTime())
+    " SELECT r.fax_number, r.happened_at AS at FROM fax_results r"
+    " WHERE r.fax_number IN :numbers AND r.outcome = 'delivered'"
+    ") d GROUP BY fax_number"
+).bindparams(sa.bindparam("numbers", expanding=True)).columns(at=UTCDateTime())
 _LOOK_AT = sa.text(
     "SELECT m.id, m.received_at, m.status, m.kind, m.subject, m.from_address, m.error FROM inbound_messages m "
     "WHERE m.received_at >= :since AND (m.kind = 'unrecognized' OR m.status IN ('unparseable', 'error') "
@@ -52,9 +58,15 @@ def untracked_failures(connection: Connection, since: datetime) -> list[sa.Row]:
     return list(connection.execute(_UNTRACKED, {"since": since}))
 
 
-def deliveries_by_number(connection: Connection) -> dict[str, datetime]:
-    """The latest delivery per fax number."""
-    return {row.fax_number: row.at for row in connection.execute(_DELIVERIES)}
+def deliveries_by_number(connection: Connection, numbers: Iterable[str]) -> dict[str, datetime]:
+    """The latest delivery of each of these fax numbers that had one (`happened_at` is the views' time:
+    `occurred_at`, else the mail's arrival)."""
+    wanted = sorted(set(numbers))
+    latest: dict[str, datetime] = {}
+    for start in range(0, len(wanted), _NUMBERS_PER_QUERY):
+        chunk = wanted[start:start + _NUMBERS_PER_QUERY]
+        latest.update((row.fax_number, row.at) for row in connection.execute(_DELIVERIES, {"numbers": chunk}))
+    return latest
 
 
 @dataclass(frozen=True, slots=True)

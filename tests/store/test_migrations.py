@@ -153,6 +153,60 @@ def test_happened_at_is_filled_from_occurred_at_else_the_mails_arrival(db_url: s
     eng.dispose()
 
 
+def test_failures_read_happened_at_with_the_same_rows(db_url: str) -> None:
+    """0012: `failures.failed_at` comes from `happened_at` (filled first where missing) and a period's failures
+    from the index `(outcome, happened_at)`, which replaces `(outcome, created_at)`; the view gives the same rows
+    before and after, and after the downgrade."""
+    from alembic import command
+
+    eng = create_db_engine(db_url)
+    migrate(eng, "0011")
+    arrived = {1: "2026-11-01 00:00:00+00:00", 2: "2026-11-02 08:30:00+00:00"}
+    with eng.begin() as connection:
+        for id_, at in arrived.items():
+            connection.execute(sa.text(
+                "INSERT INTO inbound_messages (id, received_at, rcpt_tos, size, sha256, status, attempts) "
+                "VALUES (:id, :at, '[]', 1, :sha, 'processed', 1)"), {"id": id_, "at": at, "sha": f"{id_:064x}"})
+        # dated, undated, undated without happened_at (none that faxbounce writes), a delivery, a forwarded copy
+        for id_, mail, outcome, occurred, happened, forwarded, key in (
+                (1, 1, "failed", "2026-10-30 05:00:00+00:00", "2026-10-30 05:00:00+00:00", False, "k"),
+                (2, 1, "failed", None, arrived[1], False, None),
+                (3, 2, "failed", None, None, False, None),
+                (4, 2, "delivered", None, arrived[2], False, None),
+                (5, 2, "failed", "2026-10-30 05:00:00+00:00", "2026-10-30 05:00:00+00:00", True, "k")):
+            connection.execute(sa.text(
+                "INSERT INTO fax_results (id, inbound_message_id, kind, detected_by, vendor, outcome, reason, "
+                "fax_number, occurred_at, happened_at, created_at, forwarded, event_key) VALUES (:id, :mail, "
+                "'interfax_result', 'interfax', 'interfax', :outcome, 'busy', '+81355550101', :occurred, "
+                ":happened, :at, :forwarded, :key)"),
+                {"id": id_, "mail": mail, "outcome": outcome, "occurred": occurred, "happened": happened,
+                 "at": arrived[mail], "forwarded": forwarded, "key": key})
+
+    def failures() -> list[tuple[object, ...]]:
+        with eng.connect() as connection:
+            return [tuple(row) for row in connection.execute(sa.text("SELECT * FROM failures ORDER BY result_id"))]
+
+    def indexes() -> set[tuple[str, ...]]:
+        return {tuple(index["column_names"]) for index in sa.inspect(eng).get_indexes("fax_results")}
+
+    before = failures()
+    assert [row[0] for row in before] == [1, 2, 3]
+    migrate(eng)
+    assert failures() == before
+    assert ("outcome", "happened_at") in indexes() and ("outcome", "created_at") not in indexes()
+    with eng.connect() as connection:
+        filled = connection.execute(sa.text("SELECT happened_at FROM fax_results WHERE id = 3")).scalar()
+    assert filled is not None and datetime.fromisoformat(str(filled)).replace(tzinfo=UTC) == datetime(
+        2026, 11, 2, 8, 30, tzinfo=UTC)
+    config = alembic_config(db_url)
+    with eng.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0011")
+    assert failures() == before
+    assert ("outcome", "created_at") in indexes() and ("outcome", "happened_at") not in indexes()
+    eng.dispose()
+
+
 def _compression(connection: sa.Connection) -> str:
     """`inbound_raw.raw`'s compression method as the catalogue has it ('' = the server's default, pglz)."""
     return connection.exec_driver_sql(
