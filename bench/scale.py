@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.perf import bodies, interfax_bodies, scratch_database
 from processor.config import Settings
-from processor.ops.metrics import read_snapshot, run_checks
+from processor.ops.metrics import read_snapshot, read_totals, run_checks
 from processor.ops.report import collect
 from processor.run.worker import drain
 from processor.store.db import create_db_engine, migrate, session_scope
@@ -136,7 +136,8 @@ def queries(engine: sa.Engine, url: str) -> dict[str, Callable[[], object]]:
             session.rollback()
 
     return {
-        "metrics scrape (`read_snapshot`)": lambda: read_snapshot(engine),
+        "metrics scrape (`read_snapshot`: backlog, lag, outbox)": lambda: read_snapshot(engine),
+        "metrics totals (`read_totals`, in the background every 300 s)": lambda: read_totals(engine),
         "`/healthz` checks": lambda: run_checks(engine, settings.metrics),
         "`faxbounce report` (24 h)": lambda: collect(engine, now - timedelta(hours=24)),
         "tracking sweep": tracking_sweep,

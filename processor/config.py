@@ -140,7 +140,10 @@ class MetricsSettings:
     max_backlog: int = 1000
     """/healthz fails when more mails than this wait for processing."""
     cache_seconds: float = 5.0
-    """How long the figures read from the database (backlog, results) are reused between scrapes."""
+    """How long the figures read from the database (backlog, lag, outbox) are reused between scrapes."""
+    totals_seconds: float = 300.0
+    """How often the whole-table counts (mails by status, results by reason) are read again, in the
+    background; 0 = at every scrape, cached as the rest."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -550,6 +553,8 @@ def _validate_metrics(settings: MetricsSettings) -> None:
         raise ConfigError("metrics.max_backlog", "must be greater than 0")
     if settings.cache_seconds < 0:
         raise ConfigError("metrics.cache_seconds", "must be 0 or more")
+    if settings.totals_seconds < 0:
+        raise ConfigError("metrics.totals_seconds", "must be 0 (every scrape) or more")
 
 
 def _validate_tracking(settings: TrackingSettings) -> None:

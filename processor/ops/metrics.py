@@ -34,7 +34,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from processor.config import MetricsSettings
 from processor.store.db import current_revision, head_revision
 from processor.store.models import DeliveryState, MessageStatus
-from processor.store.stats import backlog, database_identity, delivery_counts, processing_counts
+from processor.store.stats import backlog, database_identity, delivery_counts, live_counts, stored_totals
 
 __all__ = ["Check", "DatabaseCollector", "MetricsServer", "SmtpMetrics", "health_document", "run_checks"]
 
@@ -123,41 +123,66 @@ class SmtpMetrics:
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
-    """What the database says about processing, at `taken` (monotonic seconds)."""
+    """What the database says about processing now, at `taken` (monotonic seconds): read from indexes."""
 
     taken: float
     up: bool
     backlog: int = 0
     oldest_backlog_age: float = 0.0
-    statuses: dict[str, int] = field(default_factory=dict)
-    results: tuple[tuple[str, str, str, int], ...] = ()
-    """(kind, outcome, reason, count)"""
+    unparseable: int = 0
     deliveries: dict[tuple[str, str], int] = field(default_factory=dict)
     """(channel, state) → outbox rows (issue #13)."""
     unrecognized: int = 0
     """Mails of kind `unrecognized`: a fax service's marks, no result read."""
 
 
+@dataclass(frozen=True, slots=True)
+class Totals:
+    """Every stored mail by status and result by kind, outcome and reason, as read at `taken`."""
+
+    taken: float
+    statuses: dict[str, int]
+    results: tuple[tuple[str, str, str, int], ...]
+    """(kind, outcome, reason, count)"""
+
+
 def read_snapshot(engine: Engine) -> Snapshot:
-    """One consistent-enough look at the processing state (raises SQLAlchemyError)."""
-    counts = processing_counts(engine)
+    """The figures that move from minute to minute (raises SQLAlchemyError)."""
+    counts = live_counts(engine)
     age = 0.0
     if counts.oldest_waiting is not None:
         age = max(0.0, (datetime.now(UTC) - counts.oldest_waiting).total_seconds())
-    return Snapshot(time.monotonic(), True, counts.backlog, age, counts.statuses, counts.results,
-                    delivery_counts(engine), counts.unrecognized)
+    return Snapshot(time.monotonic(), True, counts.backlog, age, counts.unparseable, delivery_counts(engine),
+                    counts.unrecognized)
+
+
+def read_totals(engine: Engine) -> Totals:
+    """The whole-table counts (raises SQLAlchemyError)."""
+    totals = stored_totals(engine)
+    return Totals(time.monotonic(), totals.statuses, totals.results)
 
 
 class DatabaseCollector(Collector):
-    """Processing figures read from the database at scrape time, reused for `cache_seconds`."""
+    """Processing figures read from the database at scrape time.
+
+    The backlog, its lag, the mails to look at and the outbox are read from indexes and reused for
+    `cache_seconds`. The totals (mails by status, results by kind, outcome and reason) group whole tables, whose
+    rows are kept for years: they are read again at most every `totals_seconds`, by a background thread while
+    scrapes serve the last ones (only the first is read in the scrape), so a scrape stays fast however large the
+    tables grow; `faxbounce_totals_age_seconds` says how old they are. `totals_seconds=0` reads them at every
+    scrape, cached as the rest."""
 
     def __init__(self, engine: Engine, cache_seconds: float = 5.0,
-                 on_error: Callable[[], None] | None = None) -> None:
+                 on_error: Callable[[], None] | None = None, totals_seconds: float = 300.0) -> None:
         self.engine = engine
         self.cache_seconds = cache_seconds
+        self.totals_seconds = totals_seconds
         self.on_error = on_error
         self._lock = threading.Lock()
         self._snapshot: Snapshot | None = None
+        self._totals_lock = threading.Lock()
+        self._totals: Totals | None = None
+        self._refreshing: threading.Thread | None = None
 
     def snapshot(self) -> Snapshot:
         with self._lock:
@@ -167,12 +192,46 @@ class DatabaseCollector(Collector):
             try:
                 fresh = read_snapshot(self.engine)
             except SQLAlchemyError as exc:
-                log.warning("metrics: database query failed: %s", _first_line(exc))
-                if self.on_error is not None:
-                    self.on_error()
+                self._failed(exc)
                 fresh = Snapshot(time.monotonic(), False)
             self._snapshot = fresh
             return fresh
+
+    def totals(self) -> Totals | None:
+        """The last totals; None while none could be read. Starts a refresh when they are due."""
+        with self._totals_lock:
+            cached = self._totals
+            period = self.totals_seconds or self.cache_seconds
+            if cached is not None and time.monotonic() - cached.taken < period:
+                return cached
+            if cached is None or not self.totals_seconds:
+                self._refresh_totals()
+                return self._totals
+            if self._refreshing is None or not self._refreshing.is_alive():
+                self._refreshing = threading.Thread(target=self._refresh_totals, name="metrics-totals",
+                                                    daemon=True)
+                self._refreshing.start()
+            return cached
+
+    def wait_for_refresh(self, timeout: float | None = None) -> None:
+        """Until a background refresh under way has finished (for tests and an orderly stop)."""
+        thread = self._refreshing
+        if thread is not None:
+            thread.join(timeout)
+
+    def _refresh_totals(self) -> None:
+        """Read the totals; on failure keep the last ones (their age gauge grows) and count the error."""
+        try:
+            fresh = read_totals(self.engine)
+        except SQLAlchemyError as exc:
+            self._failed(exc)
+            return
+        self._totals = fresh
+
+    def _failed(self, exc: SQLAlchemyError) -> None:
+        log.warning("metrics: database query failed: %s", _first_line(exc))
+        if self.on_error is not None:
+            self.on_error()
 
     def describe(self) -> Iterator[Any]:
         return iter(())  # unchecked collector: the label sets come from the data
@@ -190,19 +249,29 @@ class DatabaseCollector(Collector):
                                 "Processing lag: age of the oldest mail not yet processed (0 when none waits)",
                                 value=snap.oldest_backlog_age)
         yield GaugeMetricFamily("faxbounce_unparseable_messages", "Stored mails that could not be parsed at all",
-                                value=snap.statuses.get(MessageStatus.UNPARSEABLE, 0))
+                                value=snap.unparseable)
         yield GaugeMetricFamily("faxbounce_unrecognized_messages",
                                 "Stored mails that bear a fax service's marks but gave no result (kind unrecognized): "
                                 "look at them", value=snap.unrecognized)
+        yield from self._deliveries(snap)
+        totals = self.totals()
+        if totals is None:
+            return
+        yield GaugeMetricFamily("faxbounce_totals_age_seconds",
+                                "Age of faxbounce_messages and faxbounce_results, read again every "
+                                "metrics.totals_seconds", value=max(0.0, time.monotonic() - totals.taken))
         statuses = GaugeMetricFamily("faxbounce_messages", "Stored mails by processing status", labels=["status"])
         for status in MessageStatus.ALL:
-            statuses.add_metric([status], snap.statuses.get(status, 0))
+            statuses.add_metric([status], totals.statuses.get(status, 0))
         yield statuses
         results = GaugeMetricFamily("faxbounce_results", "Stored result rows by kind, outcome and reason",
                                     labels=["kind", "outcome", "reason"])
-        for kind, outcome, reason, count in snap.results:
+        for kind, outcome, reason, count in totals.results:
             results.add_metric([kind, outcome, reason], count)
         yield results
+
+    @staticmethod
+    def _deliveries(snap: Snapshot) -> Iterator[GaugeMetricFamily]:
         deliveries = GaugeMetricFamily(
             "faxbounce_notify_deliveries", "Outbox rows (webhook and mail deliveries) by channel and state; "
             "failed ones gave up after delivery.give_up_after: alert on them", labels=["channel", "state"])

@@ -224,7 +224,8 @@ def _start_metrics(settings: Settings, engine: Engine, registry: CollectorRegist
         log.info("metrics endpoint off (metrics.port = 0)")
         return None
     database_errors = metrics.database_errors.labels("metrics").inc
-    registry.register(DatabaseCollector(engine, settings.metrics.cache_seconds, on_error=database_errors))
+    registry.register(DatabaseCollector(engine, settings.metrics.cache_seconds, on_error=database_errors,
+                                        totals_seconds=settings.metrics.totals_seconds))
     server = MetricsServer(settings.metrics, engine, registry, worker_alive)
     server.health_errors = database_errors
     try:

@@ -35,7 +35,9 @@ def _worker_pid(daemon_pid: int) -> int | None:
 
 
 def test_daemon_counts_mail_and_serves_health(db_url: str, daemon_factory: Callable[..., Daemon]) -> None:
-    daemon = daemon_factory(db_url, FAXBOUNCE_SMTP_ACCEPTED_RECIPIENTS="fax-results@faxbounce.test")
+    # Totals read again every second, in the background as with the default 300: the scrapes below see them move.
+    daemon = daemon_factory(db_url, FAXBOUNCE_SMTP_ACCEPTED_RECIPIENTS="fax-results@faxbounce.test",
+                            FAXBOUNCE_METRICS_TOTALS_SECONDS="1")
     status, document = daemon.health()
     assert status == 200, document
     assert document["status"] == "ok" and document["failing"] == []
@@ -52,7 +54,8 @@ def test_daemon_counts_mail_and_serves_health(db_url: str, daemon_factory: Calla
     def classified() -> str | None:
         text = daemon.metrics()
         found = metric(text, "faxbounce_results", kind="interfax_result", outcome="failed", reason="invalid_number")
-        return text if found == 1 and metric(text, "faxbounce_backlog_messages") == 0 else None
+        processed = metric(text, "faxbounce_messages", status="processed")
+        return text if found == 1 and processed == 2 and metric(text, "faxbounce_backlog_messages") == 0 else None
 
     text = wait_until(classified)
     assert text, daemon.log.read_text()
@@ -108,7 +111,7 @@ def test_metrics_port_zero_serves_nothing(engine: Engine, tmp_path: Path) -> Non
 def server(engine: Engine) -> MetricsServer:
     registry = CollectorRegistry()
     SmtpMetrics(registry)
-    registry.register(DatabaseCollector(engine, cache_seconds=0))
+    registry.register(DatabaseCollector(engine, cache_seconds=0, totals_seconds=0))  # every scrape reads all
     alive = {"worker": True}
     srv = MetricsServer(MetricsSettings(port=0, max_backlog=2, cache_seconds=0), engine, registry,
                         lambda: alive["worker"])
@@ -188,3 +191,72 @@ def test_health_fails_when_the_database_is_behind_or_gone(db_url: str, tmp_path:
         assert metric(text, "faxbounce_database_errors_total", source="metrics") == 1
     finally:
         srv.stop()
+
+
+def _scrape(registry: CollectorRegistry) -> str:
+    from prometheus_client import generate_latest
+
+    return generate_latest(registry).decode()
+
+
+def test_totals_are_read_again_in_the_background_while_scrapes_serve_the_last(engine: Engine) -> None:
+    """The whole-table counts (`faxbounce_messages`, `faxbounce_results`) grow with every row kept, so they are
+    read at the first scrape and then at most every `totals_seconds`, by a background thread, while scrapes
+    serve the last ones and say their age; the backlog is read at every scrape (cache 0 here)."""
+    errors: list[int] = []
+    collector = DatabaseCollector(engine, cache_seconds=0, totals_seconds=0.5, on_error=lambda: errors.append(1))
+    registry = CollectorRegistry()
+    registry.register(collector)
+    store = RawStore(engine)
+    store.put(plain("one"), Envelope("", ("a@x",)))
+    text = _scrape(registry)  # the first scrape reads the totals itself
+    assert metric(text, "faxbounce_messages", status="received") == 1
+    first_read = collector.totals()
+    assert first_read is not None
+    store.put(plain("two"), Envelope("", ("a@x",)))
+    text = _scrape(registry)
+    assert metric(text, "faxbounce_backlog_messages") == 2  # live
+    assert metric(text, "faxbounce_messages", status="received") == 1  # the totals of the first read
+    assert collector.totals() is first_read
+    assert wait_until(lambda: metric(_scrape(registry), "faxbounce_totals_age_seconds") >= 0.5, 5)
+    collector.wait_for_refresh(5)  # that scrape served the old totals and started a read
+    assert collector.totals() is not first_read
+    assert metric(_scrape(registry), "faxbounce_messages", status="received") == 2
+    assert metric(_scrape(registry), "faxbounce_totals_age_seconds") < 0.5
+    assert errors == []
+
+
+def test_totals_that_cannot_be_read_again_stay_as_they_were(tmp_path: Path) -> None:
+    """A failed background read is counted and logged; scrapes keep the last totals, whose age grows."""
+    from processor.store.db import migrate
+
+    engine = create_db_engine(f"sqlite:///{tmp_path / 'm.sqlite3'}")
+    migrate(engine)
+    errors: list[int] = []
+    collector = DatabaseCollector(engine, cache_seconds=0, totals_seconds=0.2, on_error=lambda: errors.append(1))
+    first = collector.totals()
+    assert first is not None and first.statuses == {}
+    with engine.begin() as connection:  # the whole-table read fails from now on; the live figures still read
+        connection.execute(sa.text("ALTER TABLE fax_results RENAME TO fax_results_away"))
+    assert wait_until(lambda: _time_passed(first.taken, 0.2), 5)
+    assert collector.totals() is first  # served while the read runs, and fails
+    collector.wait_for_refresh(5)
+    assert errors == [1]
+    assert collector.totals() is first
+    collector.wait_for_refresh(5)
+    text = _scrape_one(collector)
+    assert metric(text, "faxbounce_database_up") == 1
+    assert metric(text, "faxbounce_totals_age_seconds") >= 0.2
+    engine.dispose()
+
+
+def _time_passed(since: float, seconds: float) -> bool:
+    import time
+
+    return time.monotonic() - since >= seconds
+
+
+def _scrape_one(collector: DatabaseCollector) -> str:
+    registry = CollectorRegistry()
+    registry.register(collector)
+    return _scrape(registry)

@@ -18,7 +18,15 @@ from processor.store.inbound import Envelope, RawStore
 from processor.store.models import FaxResultRow, FaxSubmissionRow, InboundMessage, InboundRaw, MessageStatus
 from processor.store.results import record_classification, record_failure
 from processor.store.retention import Cutoffs, drop_raw, due_raw, purged_ids
-from processor.store.stats import backlog, database_identity, ingest_summary, processing_counts
+from processor.store.stats import (
+    LiveCounts,
+    StoredTotals,
+    backlog,
+    database_identity,
+    ingest_summary,
+    live_counts,
+    stored_totals,
+)
 from processor.text import clean_text
 
 NOW = datetime.now(UTC)
@@ -65,19 +73,21 @@ def mails(engine: Engine) -> dict[str, int]:
     return ids
 
 
-def test_processing_counts_and_backlog(engine: Engine, mails: dict[str, int]) -> None:
-    counts = processing_counts(engine)
-    assert counts.statuses == {"processed": 3, "error": 1, "received": 2}
-    assert counts.backlog == backlog(engine) == 2
-    assert counts.oldest_waiting is not None
-    assert abs((counts.oldest_waiting - (NOW - timedelta(days=3))).total_seconds()) < 1
-    assert sorted(counts.results) == [("interfax_result", "failed", "busy", 2),
+def test_live_counts_and_stored_totals(engine: Engine, mails: dict[str, int]) -> None:
+    live = live_counts(engine)
+    assert (live.backlog, live.unparseable, live.unrecognized) == (2, 0, 0)
+    assert live.backlog == backlog(engine)
+    assert live.oldest_waiting is not None
+    assert abs((live.oldest_waiting - (NOW - timedelta(days=3))).total_seconds()) < 1
+    totals = stored_totals(engine)
+    assert totals.statuses == {"processed": 3, "error": 1, "received": 2}
+    assert sorted(totals.results) == [("interfax_result", "failed", "busy", 2),
                                       ("interfax_result", "failed", "invalid_number", 1)]
 
 
-def test_processing_counts_of_an_empty_store(engine: Engine) -> None:
-    counts = processing_counts(engine)
-    assert (counts.statuses, counts.oldest_waiting, counts.results, counts.backlog) == ({}, None, (), 0)
+def test_counts_of_an_empty_store(engine: Engine) -> None:
+    assert live_counts(engine) == LiveCounts(0, None, 0, 0)
+    assert stored_totals(engine) == StoredTotals({}, ())
 
 
 def test_ingest_summary_counts_each_mail_once_in_the_total(engine: Engine, mails: dict[str, int]) -> None:
