@@ -135,7 +135,19 @@ def queries(engine: sa.Engine, url: str) -> dict[str, Callable[[], object]]:
             sweep(session, settings.tracking, now)
             session.rollback()
 
+    def rows_of(sql: str) -> Callable[[], object]:
+        def read() -> object:
+            with engine.connect() as connection:
+                return connection.execute(sa.text(sql)).all()
+        return read
+
+    since = sa.bindparam("since", type_=FaxResultRow.__table__.c.happened_at.type)
     return {
+        "README: failures of the last 24 hours": lambda: _read(engine, sa.text(
+            "SELECT failed_at, fax_number, reason, code FROM failures WHERE failed_at >= :since "
+            "ORDER BY failed_at DESC").bindparams(since), now - timedelta(hours=24)),
+        "README: `number_health` verdicts not ok (the whole history)": rows_of(
+            "SELECT fax_number, verdict FROM number_health WHERE verdict <> 'ok'"),
         "metrics scrape (`read_snapshot`: backlog, lag, outbox)": lambda: read_snapshot(engine),
         "metrics totals (`read_totals`, in the background every 300 s)": lambda: read_totals(engine),
         "`/healthz` checks": lambda: run_checks(engine, settings.metrics),
@@ -144,6 +156,11 @@ def queries(engine: sa.Engine, url: str) -> dict[str, Callable[[], object]]:
         "retention: what is due": lambda: due_raw(engine, Cutoffs(now - timedelta(days=90),
                                                                   now - timedelta(days=7))),
     }
+
+
+def _read(engine: sa.Engine, statement: sa.TextClause, since: datetime) -> list[sa.Row]:
+    with engine.connect() as connection:
+        return connection.execute(statement, {"since": since}).all()
 
 
 def record_new(engine: sa.Engine, url: str, count: int = 300) -> float:

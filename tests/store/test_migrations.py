@@ -207,6 +207,60 @@ def test_failures_read_happened_at_with_the_same_rows(db_url: str) -> None:
     eng.dispose()
 
 
+def test_number_health_gives_the_same_rows_ranked(db_url: str) -> None:
+    """0012: `number_health` finds each number's latest result by ranking its results once, not by a subquery per
+    result (quadratic in a number's history); the rows are those of 0004's view, ties in time included (the
+    higher id wins), with undated results, mail bounces, forwarded copies and submissions in the history."""
+    from alembic import command
+
+    eng = create_db_engine(db_url)
+    migrate(eng, "0011")
+    numbers = ["+81355550101", "+81655550202", "+81455550303", "+81115550404"]
+    reasons = [("failed", "invalid_number", False), ("failed", "busy", True), ("delivered", "delivered", None),
+               ("failed", "voice_answer", False), ("failed", "credit_limit", False)]
+    with eng.begin() as connection:
+        for id_ in range(1, 61):
+            connection.execute(sa.text(
+                "INSERT INTO inbound_messages (id, received_at, rcpt_tos, size, sha256, status, attempts) "
+                "VALUES (:id, :at, '[]', 1, :sha, 'processed', 1)"),
+                {"id": id_, "at": datetime(2026, 11, 1 + id_ % 7, id_ % 5, tzinfo=UTC), "sha": f"{id_:064x}"})
+            outcome, reason, retryable = reasons[id_ * 7 % len(reasons)]
+            dated = id_ % 3 != 0
+            occurred = datetime(2026, 11, 1 + id_ % 6, 9, tzinfo=UTC) if dated else None  # ties in time
+            arrived = datetime(2026, 11, 1 + id_ % 7, id_ % 5, tzinfo=UTC)
+            connection.execute(sa.text(
+                "INSERT INTO fax_results (id, inbound_message_id, kind, detected_by, vendor, outcome, reason, "
+                "retryable, fax_number, occurred_at, happened_at, created_at, forwarded, event_key) VALUES (:id, "
+                ":id, :kind, 't', 'interfax', :outcome, :reason, :retryable, :number, :occurred, :happened, "
+                ":happened, :forwarded, :key)"),
+                {"id": id_, "kind": "dsn" if id_ % 11 == 0 else "interfax_result", "outcome": outcome,
+                 "reason": reason, "retryable": retryable, "number": numbers[id_ % len(numbers)],
+                 "occurred": occurred, "happened": occurred or arrived, "forwarded": id_ % 10 == 0,
+                 "key": f"e{id_ // 2}" if id_ % 4 < 2 else None})
+        for id_, state in ((1, "no_result"), (2, "delivered"), (3, "submitted")):
+            connection.execute(sa.text(
+                "INSERT INTO fax_submissions (inbound_message_id, recipient, fax_number, found_in, submitted_at, "
+                "state, state_at, created_at) VALUES (1, :r, :n, 'to', :at, :state, :at, :at)"),
+                {"r": f"{id_}@fax.tc", "n": numbers[id_] if id_ < 3 else "+81925550505", "state": state,
+                 "at": datetime(2026, 11, 2, tzinfo=UTC)})
+
+    def health() -> list[tuple[object, ...]]:
+        with eng.connect() as connection:
+            return [tuple(row) for row in connection.execute(sa.text(
+                "SELECT * FROM number_health ORDER BY fax_number"))]
+
+    before = health()
+    assert len(before) == 5 and {row[-1] for row in before} >= {"ok", "check_number"}
+    migrate(eng)
+    assert health() == before
+    config = alembic_config(db_url)
+    with eng.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0011")
+    assert health() == before
+    eng.dispose()
+
+
 def _compression(connection: sa.Connection) -> str:
     """`inbound_raw.raw`'s compression method as the catalogue has it ('' = the server's default, pglz)."""
     return connection.exec_driver_sql(
