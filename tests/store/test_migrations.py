@@ -124,17 +124,24 @@ def test_a_mails_bytes_go_with_its_row(engine: Engine) -> None:
         assert connection.execute(sa.text("SELECT count(*) FROM inbound_raw")).scalar_one() == 0
 
 
-def test_happened_at_is_filled_from_occurred_at_else_the_mails_arrival(db_url: str) -> None:
-    """0009: every existing result gets `happened_at`, the time the views and the stop list go by: its
-    `occurred_at` where the service gave one, else its mail's `received_at`; the stop list's index moves to it."""
-    eng = create_db_engine(db_url)
-    migrate(eng, "0008")
+def _two_mails(eng: Engine) -> dict[int, str]:
+    """Mails 1 and 2, processed, as an earlier revision's table holds them; returns their arrival times."""
     arrived = {1: "2026-11-01 00:00:00+00:00", 2: "2026-11-02 08:30:00+00:00"}
     with eng.begin() as connection:
         for id_, at in arrived.items():
             connection.execute(sa.text(
                 "INSERT INTO inbound_messages (id, received_at, rcpt_tos, size, sha256, status, attempts) "
                 "VALUES (:id, :at, '[]', 1, :sha, 'processed', 1)"), {"id": id_, "at": at, "sha": f"{id_:064x}"})
+    return arrived
+
+
+def test_happened_at_is_filled_from_occurred_at_else_the_mails_arrival(db_url: str) -> None:
+    """0009: every existing result gets `happened_at`, the time the views and the stop list go by: its
+    `occurred_at` where the service gave one, else its mail's `received_at`; the stop list's index moves to it."""
+    eng = create_db_engine(db_url)
+    migrate(eng, "0008")
+    arrived = _two_mails(eng)
+    with eng.begin() as connection:
         for id_, mail, occurred in ((1, 1, "2026-10-30 05:00:00+00:00"), (2, 1, None), (3, 2, None)):
             connection.execute(sa.text(
                 "INSERT INTO fax_results (id, inbound_message_id, kind, detected_by, vendor, outcome, reason, "
@@ -161,12 +168,8 @@ def test_failures_read_happened_at_with_the_same_rows(db_url: str) -> None:
 
     eng = create_db_engine(db_url)
     migrate(eng, "0011")
-    arrived = {1: "2026-11-01 00:00:00+00:00", 2: "2026-11-02 08:30:00+00:00"}
+    arrived = _two_mails(eng)
     with eng.begin() as connection:
-        for id_, at in arrived.items():
-            connection.execute(sa.text(
-                "INSERT INTO inbound_messages (id, received_at, rcpt_tos, size, sha256, status, attempts) "
-                "VALUES (:id, :at, '[]', 1, :sha, 'processed', 1)"), {"id": id_, "at": at, "sha": f"{id_:064x}"})
         # dated, undated, undated without happened_at (none that faxbounce writes), a delivery, a forwarded copy
         for id_, mail, outcome, occurred, happened, forwarded, key in (
                 (1, 1, "failed", "2026-10-30 05:00:00+00:00", "2026-10-30 05:00:00+00:00", False, "k"),
