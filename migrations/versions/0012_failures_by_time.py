@@ -17,7 +17,7 @@ are unchanged.
 
 `number_health` found each number's latest result with a subquery per result over the view's own list of
 results, which has no index: quadratic in a number's history. At a million results (3,019 numbers) it took
-4.9 s on SQLite and did not finish in 300 s on PostgreSQL. It now ranks each number's results once
+4.9 s on SQLite and did not finish in 20 minutes on PostgreSQL. It now ranks each number's results once
 (`row_number()`) and reads their time from `happened_at` instead of joining every result to its mail. Same
 columns and rows.
 """

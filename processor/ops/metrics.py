@@ -214,7 +214,7 @@ class DatabaseCollector(Collector):
             return cached
 
     def wait_for_refresh(self, timeout: float | None = None) -> None:
-        """Until a background refresh under way has finished (for tests and an orderly stop)."""
+        """Until a background refresh under way has finished (for tests)."""
         thread = self._refreshing
         if thread is not None:
             thread.join(timeout)
