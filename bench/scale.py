@@ -3,12 +3,13 @@ the report and the digest, the tracking sweep, retention's daily look, and a wor
 
     .venv/bin/python bench/scale.py [--rows N] [--days D] [POSTGRESQL_URL]   # default: a temporary SQLite file
 
-Rows are never deleted (retention drops raw bytes, not rows), so `inbound_messages` and `fax_results` grow by
-every mail for as long as the daemon runs. The bench records a seed of real mails through a worker (the bench
-mix and the end-to-end bench's InterFAX results: results, submissions, matches, number verdicts, outbox rows),
-then copies the seed's mails and results until `fax_results` holds N rows (default 1,000,000), spread back over D
-days (default 1,095: three years), each copy with its own ids, dates and fax numbers, and times each query, best
-of three, at the seed's size and at N. A PostgreSQL server is used in a throw-away schema, dropped afterwards.
+Rows are never deleted (retention drops raw bytes, not rows), so `inbound_messages`, `fax_results` and
+`fax_submissions` grow by every mail for as long as the daemon runs. The bench records a seed of mails through a
+worker (the bench mix, the end-to-end bench's InterFAX results, and fax submissions followed by their results:
+results, submissions, matches, number verdicts), then copies the seed's mails, results, submissions and matches
+until `fax_results` holds at least N rows (default 1,000,000), spread back over D days (default 1,095: three
+years), each copy with its own ids, dates and fax numbers, and times each query, best of three, at the seed's
+size and at N. A PostgreSQL server is used in a throw-away schema, dropped afterwards.
 """
 
 from __future__ import annotations
@@ -33,82 +34,95 @@ from processor.ops.report import collect
 from processor.run.worker import drain
 from processor.store.db import create_db_engine, migrate, session_scope
 from processor.store.inbound import Envelope, RawStore
-from processor.store.models import FaxResultRow, InboundMessage
+from processor.store.models import FaxMatchRow, FaxResultRow, FaxSubmissionRow, InboundMessage
 from processor.store.retention import Cutoffs, due_raw
 from processor.store.tracking import sweep
+from tests.submissionfactory import result, submission
 
 CHUNK = 20_000
 
 
 def seed(engine: sa.Engine, url: str, mails: int) -> None:
-    """Store `mails` mails and let a worker record them: every table gets rows as the daemon writes them."""
-    half = mails // 2
-    stored = [(body.replace(b"\r\n..", b"\r\n."), Envelope("", ("fax@faxbounce.test",), peer="127.0.0.1:1"))
-              for body in [*bodies(half, 2048), *interfax_bodies(mails - half)]]
-    RawStore(engine).put_many(stored)
+    """Store `mails` mails and let a worker record them: every table gets rows as the daemon writes them. A
+    quarter are fax submissions (BCC copies of mails to `<number>@fax.tc`) whose InterFAX results come after
+    them (delivered, a wrong number, busy), so tracking's tables and views hold rows too."""
+    faxes = mails // 8
+    rest = mails - 2 * faxes
     worker_engine = create_db_engine(url, durable=False)
-    drain(worker_engine, Settings())
+    started = datetime.now(UTC) - timedelta(hours=2)
+    numbers = [f"03-5555-{i:04d}" for i in range(50)]
+    outcomes = [("0", ""), ("3912", "FAX番号が使用不可です"), ("6017", "話中"), *[("0", "")] * 7]
+    batches = [
+        [*bodies(rest // 2, 2048), *interfax_bodies(rest - rest // 2)],
+        [submission([numbers[i % 50]], f"件名{i} /b", when=started + timedelta(seconds=i)) for i in range(faxes)],
+        [result(numbers[i % 50], *outcomes[i % len(outcomes)], subject=f"件名{i}",
+                when=started + timedelta(seconds=i + 20)) for i in range(faxes)],
+    ]
+    for batch in batches:  # results after their submissions, as they arrive
+        RawStore(engine).put_many([(body.replace(b"\r\n..", b"\r\n."),
+                                    Envelope("", ("fax@faxbounce.test",), peer="127.0.0.1:1")) for body in batch])
+        drain(worker_engine, Settings())
     worker_engine.dispose()
 
 
+#: What each copy changes besides its dates: its own id past the seed's, the ids it points at moved the same,
+#: and its own values where a value names one mail or one fax.
+_COPIED = (InboundMessage.__table__, FaxResultRow.__table__, FaxSubmissionRow.__table__, FaxMatchRow.__table__)
+_POINTERS = {"inbound_message_id": "inbound_messages", "result_id": "fax_results", "submission_id": "fax_submissions"}
+_OWN_VALUES = ("message_id", "event_key", "transaction_id", "original_message_id")
+
+
 def grow(engine: sa.Engine, rows: int, days: int) -> None:
-    """Copy the seed's mails and results until `fax_results` holds `rows` rows, each copy `days / copies` days
-    older than the last, with ids past the seed's, its own sha256, fax numbers, event keys, transaction ids and
-    Message-IDs (each names one fax or mail: copies that shared them would be thousands of copies of one)."""
-    messages, results = InboundMessage.__table__, FaxResultRow.__table__
+    """Copy the seed's mails, results, submissions and matches, whole copies, until `fax_results` holds at least
+    `rows` rows, each copy `days / copies` days older than the last. A copy has ids past the seed's and its own
+    sha256, fax numbers, event keys, transaction ids and Message-IDs (each names one fax or mail: copies that
+    shared them would be thousands of copies of one)."""
     with engine.connect() as connection:
-        seed_messages = [dict(r._mapping) for r in connection.execute(sa.select(messages))]
-        seed_results = [dict(r._mapping) for r in connection.execute(sa.select(results))]
-    copies = max(1, -(-(rows - len(seed_results)) // len(seed_results)))
-    message_step = max(m["id"] for m in seed_messages)
-    result_step = max(r["id"] for r in seed_results)
+        seeds = {table.name: [dict(r._mapping) for r in connection.execute(sa.select(table))] for table in _COPIED}
+    steps = {name: max((row["id"] for row in seeds[name]), default=0) for name in _POINTERS.values()}
+    steps["inbound_messages"] = max(row["id"] for row in seeds["inbound_messages"])
+    per_copy = len(seeds["fax_results"])
+    copies = max(1, -(-(rows - per_copy) // per_copy))
     step = timedelta(days=days) / copies
-    dated = [c.name for c in messages.columns if isinstance(c.type, sa.types.TypeDecorator)]
-    result_dated = [c.name for c in results.columns if isinstance(c.type, sa.types.TypeDecorator)]
-    pending_messages: list[dict[str, Any]] = []
-    pending_results: list[dict[str, Any]] = []
-    added = len(seed_results)
+    pending: dict[str, list[dict[str, Any]]] = {table.name: [] for table in _COPIED}
 
     def flush() -> None:
         with engine.begin() as connection:
-            if pending_messages:
-                connection.execute(messages.insert(), pending_messages)
-            if pending_results:
-                connection.execute(results.insert(), pending_results)
-        pending_messages.clear()
-        pending_results.clear()
+            for table in _COPIED:  # in the order the foreign keys need
+                if pending[table.name]:
+                    connection.execute(table.insert(), pending[table.name])
+                    pending[table.name].clear()
 
     for copy in range(1, copies + 1):
         older = step * copy
-        for row in seed_messages:
-            new = dict(row, id=row["id"] + copy * message_step, sha256=f"{copy:08d}{row['sha256'][8:]}",
-                       message_id=f"{row['message_id']}/{copy}" if row["message_id"] else None, lease_until=None)
-            for name in dated:
-                if new[name] is not None:
-                    new[name] -= older
-            pending_messages.append(new)
-        for row in seed_results:
-            if added >= rows:
-                break
-            new = dict(row, id=row["id"] + copy * result_step,
-                       inbound_message_id=row["inbound_message_id"] + copy * message_step,
-                       **{name: f"{row[name]}/{copy}" if row[name] else None  # one fax, one event: unique
-                          for name in ("event_key", "transaction_id", "original_message_id")})
-            if new["fax_number"]:
-                new["fax_number"] = f"{new['fax_number'][:-3]}{copy % 1000:03d}"
-            for name in result_dated:
-                if new[name] is not None:
-                    new[name] -= older
-            pending_results.append(new)
-            added += 1
-        if len(pending_messages) + len(pending_results) >= CHUNK:
+        for table in _COPIED:
+            dated = [c.name for c in table.columns if isinstance(c.type, sa.types.TypeDecorator)]
+            for row in seeds[table.name]:
+                new = dict(row)
+                if "id" in new:
+                    new["id"] += copy * steps[table.name]
+                for column, target in _POINTERS.items():
+                    if new.get(column) is not None:
+                        new[column] += copy * steps[target]
+                for column in _OWN_VALUES:
+                    if new.get(column):
+                        new[column] = f"{new[column]}/{copy}"
+                if new.get("fax_number"):
+                    new["fax_number"] = f"{new['fax_number'][:-3]}{copy % 1000:03d}"
+                if "sha256" in new:
+                    new["sha256"] = f"{copy:08d}{new['sha256'][8:]}"
+                if "lease_until" in new:
+                    new["lease_until"] = None
+                for name in dated:
+                    if new[name] is not None:
+                        new[name] -= older
+                pending[table.name].append(new)
+        if sum(len(waiting) for waiting in pending.values()) >= CHUNK:
             flush()
-        if added >= rows:
-            break
     flush()
     with engine.connect() as connection:
         if engine.dialect.name == "postgresql":  # rows inserted with their ids leave the sequences behind
-            for table in ("inbound_messages", "fax_results"):
+            for table in ("inbound_messages", "fax_results", "fax_submissions"):
                 connection.execute(sa.text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
                                            f"(SELECT max(id) FROM {table}))"))
         connection.execute(sa.text("ANALYZE"))
@@ -146,6 +160,9 @@ def queries(engine: sa.Engine, url: str) -> dict[str, Callable[[], object]]:
         "README: failures of the last 24 hours": lambda: _read(engine, sa.text(
             "SELECT failed_at, fax_number, reason, code FROM failures WHERE failed_at >= :since "
             "ORDER BY failed_at DESC").bindparams(since), now - timedelta(hours=24)),
+        "README: faxes that did not arrive, newest 100 (`fax_status`)": rows_of(
+            "SELECT submitted_at, fax_number, state, reason, action FROM fax_status "
+            "WHERE state IN ('failed', 'no_result', 'pending') ORDER BY submitted_at DESC LIMIT 100"),
         "README: `number_health` verdicts not ok (the whole history)": rows_of(
             "SELECT fax_number, verdict FROM number_health WHERE verdict <> 'ok'"),
         "metrics scrape (`read_snapshot`: backlog, lag, outbox)": lambda: read_snapshot(engine),
@@ -199,12 +216,14 @@ def main() -> int:
         with engine.connect() as connection:
             large = connection.scalar(sa.select(sa.func.count()).select_from(FaxResultRow.__table__))
             mails = connection.scalar(sa.select(sa.func.count()).select_from(InboundMessage.__table__))
+            faxes = connection.scalar(sa.select(sa.func.count()).select_from(FaxSubmissionRow.__table__))
         for name, run in queries(engine, url).items():
             timings[name].append(best(run))
         record_large = record_new(engine, url)
         dialect = engine.dialect.name
         engine.dispose()
-    print(f"{dialect}: grown from {small:,} to {large:,} results ({mails:,} mails) in {grown:.0f} s\n")
+    print(f"{dialect}: grown from {small:,} to {large:,} results ({mails:,} mails, {faxes:,} submissions) "
+          f"in {grown:.0f} s\n")
     print(f"| {dialect} | {small:,} results, ms | {large:,} results, ms |")
     print("|---|---:|---:|")
     for name, (before, after) in timings.items():
