@@ -20,6 +20,10 @@ results, which has no index: quadratic in a number's history. At a million resul
 4.9 s on SQLite and did not finish in 20 minutes on PostgreSQL. It now ranks each number's results once
 (`row_number()`) and reads their time from `happened_at` instead of joining every result to its mail. Same
 columns and rows.
+
+`fax_submissions (state, state_at)`: the report's faxes that failed, are held or got no result since a time, and
+the tracking sweep's held faxes past their deadline, read every submission ever stored without it (65 ms for
+the report and 40 ms a sweep at 125,000 submissions, growing with each).
 """
 from __future__ import annotations
 
@@ -87,6 +91,8 @@ def upgrade() -> None:
     op.create_index(op.f('ix_fax_results_outcome_happened_at'), 'fax_results', ['outcome', 'happened_at'],
                     unique=False)
     op.drop_index(op.f('ix_fax_results_outcome_created_at'), table_name='fax_results')
+    op.create_index(op.f('ix_fax_submissions_state_state_at'), 'fax_submissions', ['state', 'state_at'],
+                    unique=False)
     op.execute("DROP VIEW failures")
     op.execute(_failures_view("r.happened_at AS failed_at"))
     op.execute("DROP VIEW number_health")
@@ -101,3 +107,4 @@ def downgrade() -> None:
     op.create_index(op.f('ix_fax_results_outcome_created_at'), 'fax_results', ['outcome', 'created_at'],
                     unique=False)
     op.drop_index(op.f('ix_fax_results_outcome_happened_at'), table_name='fax_results')
+    op.drop_index(op.f('ix_fax_submissions_state_state_at'), table_name='fax_submissions')

@@ -269,6 +269,8 @@ class FaxSubmissionRow(Base):
         sa.CheckConstraint(_one_of("state", SubmissionState), name="state"),
         sa.Index(None, "inbound_message_id", "recipient", unique=True),
         sa.Index(None, "state", "submitted_at"),
+        # held faxes past their deadline (the sweep), faxes that changed state in a period (the report) (0012)
+        sa.Index(None, "state", "state_at"),
         sa.Index(None, "fax_number", "submitted_at"),
         sa.Index(None, "message_id"),
         sa.Index(None, "transaction_id"),

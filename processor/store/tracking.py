@@ -334,14 +334,16 @@ def sweep(session: Session, settings: TrackingSettings, now: datetime | None = N
     changed = 0
     after = 0
     while True:
-        ids = list(session.scalars(
-            sa.select(FaxSubmissionRow.id)
-            .where(FaxSubmissionRow.id > after,
-                   sa.or_(sa.and_(FaxSubmissionRow.state == SubmissionState.SUBMITTED,
-                                  FaxSubmissionRow.submitted_at <= now - rules.result_timeout),
-                          sa.and_(FaxSubmissionRow.state == SubmissionState.PENDING,
-                                  FaxSubmissionRow.state_at <= now - shortest)))
-            .order_by(FaxSubmissionRow.id).limit(_BATCH)))
+        # One SELECT per kind of deadline, each from its index ((state, submitted_at), (state, state_at)): an OR
+        # under ORDER BY id read every submission ever stored in id order (40 ms a sweep at 125,000).
+        overdue = sa.union_all(
+            sa.select(_SUBMISSIONS.c.id).where(_SUBMISSIONS.c.state == SubmissionState.SUBMITTED,
+                                               _SUBMISSIONS.c.submitted_at <= now - rules.result_timeout,
+                                               _SUBMISSIONS.c.id > after),
+            sa.select(_SUBMISSIONS.c.id).where(_SUBMISSIONS.c.state == SubmissionState.PENDING,
+                                               _SUBMISSIONS.c.state_at <= now - shortest,
+                                               _SUBMISSIONS.c.id > after)).subquery()
+        ids = list(session.scalars(sa.select(overdue.c.id).order_by(overdue.c.id).limit(_BATCH)))
         if not ids:
             break
         changed += _recompute(session, ids, settings, now)

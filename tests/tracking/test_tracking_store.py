@@ -186,3 +186,41 @@ def test_untrackable_results_and_dsns_stay_unmatched(engine: Engine) -> None:
     _process(engine, result("06-5555-0202", "0"), mail_from="")  # another number
     assert _rows(engine, "SELECT * FROM fax_matches") == []
     assert _status(engine)["+81355550101"].state == "submitted"
+
+
+def test_sweep_reads_both_deadlines_in_batches(engine: Engine) -> None:
+    """More overdue faxes than one batch, of both kinds (no result after `result_timeout`, held past
+    `credit_hold_timeout`), among faxes not yet due and faxes already decided: each overdue one changes state
+    once, whatever batch it falls in, and nothing else does."""
+    from processor.store.models import FaxSubmissionRow
+    from processor.store.tracking import _BATCH
+
+    now = datetime.now(UTC)
+    rules = SETTINGS.tracking
+    overdue_submitted = now - timedelta(seconds=rules.result_timeout + 60)
+    overdue_held = now - timedelta(seconds=rules.credit_hold_timeout + 60)
+    kinds = [("submitted", overdue_submitted, overdue_submitted), ("pending", now - timedelta(days=3), overdue_held),
+             ("submitted", now, now), ("pending", now, now), ("delivered", overdue_submitted, overdue_submitted),
+             ("no_result", overdue_submitted, overdue_submitted)]
+    rows = []
+    for i in range(_BATCH * 2 + 50):
+        state, submitted_at, state_at = kinds[i % 3 if i % 7 else 3 + i % 3]
+        rows.append({"inbound_message_id": 1, "recipient": f"{i}@fax.tc", "found_in": "to", "state": state,
+                     "submitted_at": submitted_at, "state_at": state_at, "created_at": now,
+                     "fax_number": f"+8130{i:08d}"})
+    with engine.begin() as connection:
+        connection.execute(sa.text(
+            "INSERT INTO inbound_messages (id, received_at, rcpt_tos, size, sha256, status, attempts) "
+            "VALUES (1, :at, '[]', 1, :sha, 'processed', 1)"), {"at": now, "sha": "0" * 64})
+        connection.execute(FaxSubmissionRow.__table__.insert(), rows)
+    due = [i for i, row in enumerate(rows, start=1) if (row["state"], row["submitted_at"], row["state_at"]) in (
+        kinds[0], kinds[1])]
+    assert len(due) > _BATCH
+    with engine.connect() as connection:
+        before = dict(connection.execute(sa.text("SELECT id, state FROM fax_submissions")).all())
+    with session_scope(engine) as session:
+        assert sweep(session, rules, now=now) == len(due)
+    with engine.connect() as connection:
+        after = dict(connection.execute(sa.text("SELECT id, state FROM fax_submissions")).all())
+    assert {i for i in after if after[i] != before[i]} == set(due)
+    assert {after[i] for i in due} == {"no_result"}
