@@ -288,12 +288,13 @@ def test_a_claim_looks_for_unfinished_mail_in_its_partial_index_not_through_the_
 
 
 def test_job_lease_is_held_by_one_worker_and_moves_when_it_runs_out(engine: Engine) -> None:
-    first = JobLeases(engine, "node-a/1", lease_seconds=0.3)
-    second = JobLeases(engine, "node-b/1", lease_seconds=0.3)
+    # A lease long enough that a loaded 2-core machine answers the next calls within it (0.3 s was not, once).
+    first = JobLeases(engine, "node-a/1", lease_seconds=1.5)
+    second = JobLeases(engine, "node-b/1", lease_seconds=1.5)
     assert first.hold("tracking_sweep") is True
     assert second.hold("tracking_sweep") is False
     assert first.hold("tracking_sweep") is True  # renewal
-    time.sleep(0.4)
+    time.sleep(1.6)
     assert second.hold("tracking_sweep") is True  # the first holder went silent: taken over
     assert first.hold("tracking_sweep") is False
     second.release_all()
