@@ -34,7 +34,14 @@ from sqlalchemy.exc import SQLAlchemyError
 from processor.config import MetricsSettings
 from processor.store.db import current_revision, head_revision
 from processor.store.models import DeliveryState, MessageStatus
-from processor.store.stats import backlog, database_identity, delivery_counts, live_counts, stored_totals
+from processor.store.stats import (
+    StoredTotals,
+    backlog,
+    database_identity,
+    delivery_counts,
+    live_counts,
+    stored_totals,
+)
 
 __all__ = ["Check", "DatabaseCollector", "MetricsServer", "SmtpMetrics", "health_document", "run_checks"]
 
@@ -138,12 +145,10 @@ class Snapshot:
 
 @dataclass(frozen=True, slots=True)
 class Totals:
-    """Every stored mail by status and result by kind, outcome and reason, as read at `taken`."""
+    """Every stored mail by status and result by kind, outcome and reason (`counts`), as read at `taken`."""
 
     taken: float
-    statuses: dict[str, int]
-    results: tuple[tuple[str, str, str, int], ...]
-    """(kind, outcome, reason, count)"""
+    counts: StoredTotals
 
 
 def read_snapshot(engine: Engine) -> Snapshot:
@@ -158,8 +163,8 @@ def read_snapshot(engine: Engine) -> Snapshot:
 
 def read_totals(engine: Engine) -> Totals:
     """The whole-table counts (raises SQLAlchemyError)."""
-    totals = stored_totals(engine)
-    return Totals(time.monotonic(), totals.statuses, totals.results)
+    counts = stored_totals(engine)
+    return Totals(time.monotonic(), counts)
 
 
 class DatabaseCollector(Collector):
@@ -262,11 +267,11 @@ class DatabaseCollector(Collector):
                                 "metrics.totals_seconds", value=max(0.0, time.monotonic() - totals.taken))
         statuses = GaugeMetricFamily("faxbounce_messages", "Stored mails by processing status", labels=["status"])
         for status in MessageStatus.ALL:
-            statuses.add_metric([status], totals.statuses.get(status, 0))
+            statuses.add_metric([status], totals.counts.statuses.get(status, 0))
         yield statuses
         results = GaugeMetricFamily("faxbounce_results", "Stored result rows by kind, outcome and reason",
                                     labels=["kind", "outcome", "reason"])
-        for kind, outcome, reason, count in totals.results:
+        for kind, outcome, reason, count in totals.counts.results:
             results.add_metric([kind, outcome, reason], count)
         yield results
 

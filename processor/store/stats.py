@@ -20,6 +20,8 @@ __all__ = ["IngestSummary", "LiveCounts", "StoredTotals", "SummaryRow", "backlog
 
 _MESSAGES = InboundMessage.__table__
 _RESULTS = FaxResultRow.__table__
+_WAITING = _MESSAGES.c.status == MessageStatus.RECEIVED
+"""Mails stored, not processed yet: the backlog."""
 _CHUNK = 500
 """Ids per IN (...) list: well under every backend's bound-parameter limit."""
 
@@ -44,17 +46,17 @@ def live_counts(engine: Engine) -> LiveCounts:
     The oldest is the first stored, by id, read from the `(status, id)` index: `min(received_at)` led SQLite to
     walk the `received_at` index from the first mail ever stored (186 ms at 840,000 mails, `bench/scale.py`).
     Ids follow arrival; mails committed together differ by the milliseconds of one group commit."""
-    waiting = _MESSAGES.c.status == MessageStatus.RECEIVED
     with engine.connect() as connection:
-        waiting_count = connection.scalar(sa.select(sa.func.count()).select_from(_MESSAGES).where(waiting))
-        oldest = connection.scalar(sa.select(_MESSAGES.c.received_at).where(waiting)
+        oldest = connection.scalar(sa.select(_MESSAGES.c.received_at).where(_WAITING)
                                    .order_by(_MESSAGES.c.id).limit(1))
-        unparseable = connection.scalar(sa.select(sa.func.count()).select_from(_MESSAGES)
-                                        .where(_MESSAGES.c.status == MessageStatus.UNPARSEABLE))
-        unrecognized = connection.scalar(sa.select(sa.func.count()).select_from(_MESSAGES)
-                                         .where(_MESSAGES.c.kind == "unrecognized"))
-    return LiveCounts(int(waiting_count or 0), oldest if isinstance(oldest, datetime) else None,
-                      int(unparseable or 0), int(unrecognized or 0))
+        return LiveCounts(_mails_where(connection, _WAITING), oldest if isinstance(oldest, datetime) else None,
+                          _mails_where(connection, _MESSAGES.c.status == MessageStatus.UNPARSEABLE),
+                          _mails_where(connection, _MESSAGES.c.kind == "unrecognized"))
+
+
+def _mails_where(connection: Connection, condition: sa.ColumnElement[bool]) -> int:
+    """How many stored mails meet `condition` (each caller's condition has an index)."""
+    return int(connection.scalar(sa.select(sa.func.count()).select_from(_MESSAGES).where(condition)) or 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,8 +91,7 @@ def delivery_counts(engine: Engine) -> dict[tuple[str, str], int]:
 def backlog(engine: Engine) -> int:
     """Mails stored but not processed yet (raises SQLAlchemyError)."""
     with engine.connect() as connection:
-        return int(connection.scalar(sa.select(sa.func.count()).select_from(_MESSAGES)
-                                     .where(_MESSAGES.c.status == MessageStatus.RECEIVED)) or 0)
+        return _mails_where(connection, _WAITING)
 
 
 def database_identity(engine: Engine) -> str:

@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,12 +14,12 @@ import pytest
 import sqlalchemy as sa
 from daemonctl import Daemon, free_port, http_get, metric, wait_until
 from mailfactory import interfax_failure, plain
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, generate_latest
 from sqlalchemy.engine import Engine
 
 from processor.config import MetricsSettings
 from processor.ops.metrics import DatabaseCollector, MetricsServer, SmtpMetrics
-from processor.store.db import create_db_engine
+from processor.store.db import create_db_engine, migrate
 from processor.store.inbound import Envelope, RawStore
 
 
@@ -194,8 +195,6 @@ def test_health_fails_when_the_database_is_behind_or_gone(db_url: str, tmp_path:
 
 
 def _scrape(registry: CollectorRegistry) -> str:
-    from prometheus_client import generate_latest
-
     return generate_latest(registry).decode()
 
 
@@ -229,14 +228,12 @@ def test_totals_are_read_again_in_the_background_while_scrapes_serve_the_last(en
 
 def test_totals_that_cannot_be_read_again_stay_as_they_were(tmp_path: Path) -> None:
     """A failed background read is counted and logged; scrapes keep the last totals, whose age grows."""
-    from processor.store.db import migrate
-
     engine = create_db_engine(f"sqlite:///{tmp_path / 'm.sqlite3'}")
     migrate(engine)
     errors: list[int] = []
     collector = DatabaseCollector(engine, cache_seconds=0, totals_seconds=0.2, on_error=lambda: errors.append(1))
     first = collector.totals()
-    assert first is not None and first.statuses == {}
+    assert first is not None and first.counts.statuses == {}
     with engine.begin() as connection:  # the whole-table read fails from now on; the live figures still read
         connection.execute(sa.text("ALTER TABLE fax_results RENAME TO fax_results_away"))
     assert wait_until(lambda: _time_passed(first.taken, 0.2), 5)
@@ -253,8 +250,6 @@ def test_totals_that_cannot_be_read_again_stay_as_they_were(tmp_path: Path) -> N
 
 
 def _time_passed(since: float, seconds: float) -> bool:
-    import time
-
     return time.monotonic() - since >= seconds
 
 
