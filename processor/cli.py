@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from processor import __version__
 from processor.catalogues import CATALOGUES, CatalogueEntry, search
 from processor.config import Settings, load_settings
-from processor.errors import FaxbounceError, ParseError
+from processor.errors import DatabaseBusy, FaxbounceError, ParseError
 from processor.logsetup import configure_logging
 
 if TYPE_CHECKING:
@@ -77,7 +77,7 @@ def _one_line(exc: BaseException, settings: Settings | None) -> tuple[str, int]:
 
     from processor.run.daemon import ListenError
 
-    if isinstance(exc, ListenError):
+    if isinstance(exc, ListenError | DatabaseBusy):
         return str(exc), EXIT_UNAVAILABLE
     if isinstance(exc, FaxbounceError):
         return str(exc), EXIT_SETUP
@@ -208,6 +208,9 @@ def _parser(only: _OnlyCommand | None = None) -> argparse.ArgumentParser:
 
     p = sub.add_parser("migrate", help="create or upgrade the database schema")
     p.add_argument("--revision", default="head", help="Alembic revision (default: head)")
+    p.add_argument("--lock-timeout", type=float, default=None, metavar="SECONDS",
+                   help="how long a statement waits for a lock held by another session before the migration is "
+                        "rolled back and tried again (4 tries; default 5; 0: no limit)")
     p.set_defaults(func=_cmd_migrate)
 
     p = sub.add_parser("ingest", help="store and process .eml files, mbox files, maildirs or IMAP folders")
@@ -276,10 +279,13 @@ def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
-    from processor.store.db import create_db_engine, current_revision, migrate
+    from processor.store.db import MIGRATION_LOCK_SECONDS, create_db_engine, current_revision, migrate
 
+    lock_timeout = MIGRATION_LOCK_SECONDS if args.lock_timeout is None else args.lock_timeout
+    if not lock_timeout >= 0:
+        raise FaxbounceError("migrate: --lock-timeout must be a number of seconds, 0 or more")
     engine = create_db_engine(settings.database.url)
-    migrate(engine, args.revision)
+    migrate(engine, args.revision, lock_timeout=lock_timeout)
     print(f"database at revision {current_revision(engine)}: {engine.url.render_as_string(hide_password=True)}")
     return 0
 

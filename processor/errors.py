@@ -8,6 +8,7 @@ from __future__ import annotations
 __all__ = [
     "CatalogueError",
     "ConfigError",
+    "DatabaseBusy",
     "FaxbounceError",
     "ParseError",
     "RawStoreError",
@@ -37,3 +38,7 @@ class ParseError(FaxbounceError):
 
 class CatalogueError(FaxbounceError):
     """A catalogue data file is malformed (caught at load time, never at classification time)."""
+
+
+class DatabaseBusy(FaxbounceError):
+    """Another session held what a change of the schema needed; nothing was changed and retrying may help."""

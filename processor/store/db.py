@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import logging
 import os
 import re
 import sqlite3
@@ -24,7 +25,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from processor.errors import FaxbounceError
+from processor.errors import DatabaseBusy, FaxbounceError
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:  # Alembic (with Mako and Pygments, ~11 MB) is imported only where a migration needs it
     from alembic.config import Config
@@ -169,7 +172,8 @@ def _begin_immediate(connection: Any) -> None:
     driver = connection.connection.driver_connection
     driver.execute("PRAGMA busy_timeout=0")
     try:
-        deadline = time.monotonic() + BUSY_TIMEOUT_SECONDS
+        wait = connection.get_execution_options().get(_BUSY_SECONDS, BUSY_TIMEOUT_SECONDS)
+        deadline = time.monotonic() + (wait or float("inf"))
         for attempt in itertools.count():
             try:
                 connection.exec_driver_sql("BEGIN IMMEDIATE")
@@ -184,6 +188,8 @@ def _begin_immediate(connection: Any) -> None:
 
 
 _READ_ONLY = "faxbounce_read_only"
+_BUSY_SECONDS = "faxbounce_busy_seconds"
+"""SQLite: how long a writer's BEGIN waits for the write lock (0: as long as it takes), when not the default."""
 
 
 def read_only(engine: Engine) -> Engine:
@@ -233,14 +239,111 @@ def alembic_config(url: str) -> Config:
     return config
 
 
-def migrate(engine: Engine, revision: str = "head") -> None:
-    """Bring the schema to `revision` on this engine's database (creates the SQLite file)."""
+MIGRATION_LOCK_SECONDS = 5.0
+"""How long one statement of a migration waits for a lock before the migration is rolled back and tried again."""
+MIGRATION_ATTEMPTS = 4
+
+
+def migrate(engine: Engine, revision: str = "head", *, lock_timeout: float = MIGRATION_LOCK_SECONDS,
+            attempts: int = MIGRATION_ATTEMPTS) -> None:
+    """Bring the schema to `revision` on this engine's database (creates the SQLite file), all or nothing.
+
+    Migrations run while nodes work (README "Upgrading node by node"). On PostgreSQL a statement that alters
+    a table waits for every open transaction that has read it, and every statement of the nodes on that table
+    then waits behind the migration: one analyst's transaction left open in `psql` would stop the nodes for as
+    long as it stays open. So no statement waits more than `lock_timeout` seconds for a lock (on SQLite: for
+    the write lock; 0 = no limit). When a wait runs out, the migration is rolled back whole, the nodes go on,
+    and it is tried again after as long a pause; after `attempts` tries it raises DatabaseBusy naming the
+    sessions that held the tables."""
     from alembic import command
 
     config = alembic_config(engine.url.render_as_string(hide_password=False))
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, revision)
+    dialect = engine.dialect.name
+    if dialect == "sqlite":
+        engine = engine.execution_options(**{_BUSY_SECONDS: lock_timeout})
+    for attempt in range(1, max(1, attempts) + 1):
+        try:
+            with engine.begin() as connection:
+                if dialect == "postgresql":
+                    connection.exec_driver_sql(f"SET LOCAL lock_timeout = {round(lock_timeout * 1000)}")
+                config.attributes["connection"] = connection
+                command.upgrade(config, revision)
+            return
+        except sa.exc.DBAPIError as exc:
+            if not _lock_wait_ran_out(exc):
+                raise
+            holders = _lock_holders(engine, lock_timeout)
+            if attempt >= attempts:
+                raise DatabaseBusy(_busy_message(dialect, holders, attempts, lock_timeout)) from exc
+            log.warning("migrate: waited %s s for a lock%s; rolled back, trying again in %s s (attempt %d of %d)",
+                        f"{lock_timeout:g}", f" held by {holders}" if holders else "", f"{lock_timeout:g}",
+                        attempt + 1, attempts)
+            time.sleep(lock_timeout)
+
+
+_LOCK_NOT_AVAILABLE = "55P03"
+
+
+def _lock_wait_ran_out(exc: sa.exc.DBAPIError) -> bool:
+    """PostgreSQL's lock_timeout (SQLSTATE 55P03), or SQLite's busy timeout on the write lock."""
+    if getattr(exc.orig, "sqlstate", None) == _LOCK_NOT_AVAILABLE:
+        return True
+    return (getattr(exc.orig, "sqlite_errorcode", 0) & 0xFF) == sqlite3.SQLITE_BUSY
+
+
+#: Sessions with a transaction open longer than the wait that hold a lock on a table of this schema: they held
+#: it when the wait began. Oldest first: that is the one the others wait for.
+_HOLDERS = sa.text("""
+SELECT a.pid, a.usename, a.application_name, a.state,
+       EXTRACT(EPOCH FROM now() - a.xact_start) AS seconds, a.query
+FROM pg_stat_activity a
+WHERE a.pid <> pg_backend_pid() AND a.datname = current_database()
+  AND a.xact_start < now() - make_interval(secs => :wait)
+  AND EXISTS (SELECT 1 FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
+              WHERE l.pid = a.pid AND l.granted AND c.relnamespace = current_schema()::regnamespace)
+ORDER BY a.xact_start LIMIT 3""")
+
+
+def _lock_holders(engine: Engine, wait: float) -> str:
+    """The PostgreSQL sessions that held this schema's tables through the wait, described; "" when none is
+    left (it ended meanwhile) or on SQLite, which cannot say who holds its write lock."""
+    if engine.dialect.name != "postgresql":
+        return ""
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(_HOLDERS, {"wait": wait}).all()
+    except sa.exc.DBAPIError:
+        return ""
+    return " and ".join(
+        f"session {row.pid} (user {row.usename or '?'}"
+        + (f", application {row.application_name}" if row.application_name else "")
+        + f", {'idle ' if (row.state or '').startswith('idle') else ''}in a transaction for {_duration(row.seconds)}"
+        + (f": {' '.join(row.query.split())[:80]}" if row.query else "") + ")"
+        for row in rows)
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60} s"
+    return f"{seconds // 3600} h {seconds // 60 % 60} min"
+
+
+def _busy_message(dialect: str, holders: str, attempts: int, wait: float) -> str:
+    tries = f"{attempts} waits of {wait:g} s ran out, nothing was changed"
+    retry = "or run migrate again when it is done (--lock-timeout SECONDS waits longer)"
+    if dialect == "sqlite":
+        return (f"migrate: another connection holds the SQLite database's write lock; {tries}: stop the process "
+                f"writing to it (a sqlite3 shell in a transaction?) {retry}")
+    if not holders:
+        return (f"migrate: another session held a lock on the tables; {tries}: look for long transactions in "
+                f"pg_stat_activity {retry}")
+    pids = re.findall(r"session (\d+) ", holders)
+    return (f"migrate: {holders} {'holds' if len(pids) == 1 else 'hold'} a lock on the tables; {tries}: "
+            f"end {'it' if len(pids) == 1 else 'them'} "
+            f"({'; '.join(f'SELECT pg_terminate_backend({pid})' for pid in pids)}) {retry}")
 
 
 def readonly_grants(engine: Engine, role: str) -> list[str]:
