@@ -218,12 +218,12 @@ class ParsedMail:
     def binary_leaves(self) -> tuple[tuple[Message, str, str], ...]:
         """(part, content type, lower-case file name) of each leaf of the MIME tree that is not text, in the
         order of `Message.walk` and as compat32 reads them (unbounded: the parse layer leaves these undecoded).
-        Read once for every detector that looks for attachments."""
+        Read once for every detector that looks for attachments. The name is decoded as `MailPart.filename` is
+        (RFC 2231, and the RFC 2047 words Japanese mailers put in quotes: `送信結果.csv`), then lower-cased."""
         leaves = []
         for part in self.message.walk():
             if not part.is_multipart() and not (content_type := part.get_content_type()).startswith("text/"):
-                leaves.append((part, content_type,
-                               ((part.get_filename() if _may_name(part) else None) or "").lower()))
+                leaves.append((part, content_type, (_filename(part) or "").lower()))
         return tuple(leaves)
 
     @cached_property

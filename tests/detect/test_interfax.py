@@ -38,6 +38,10 @@ FIXTURES = [
     ("interfax/csv-02.eml", R, 1, "6017", "busy", "+12139999999", "612346000"),  # CSV body with BOM
     ("interfax/xml-01.eml", R, 2, "0", "delivered", "+81355550101", "612346100"),  # application/xml attachment
     ("interfax/xml-02.eml", R, 1, "-22", "credit_hold", "+81355550105", "612346200"),  # text/xml body, namespace
+    # Attachments sent as application/octet-stream and named in RFC 2047 words (送信結果.csv / .xml), as Japanese
+    # mailers and gateways name files: the type says nothing, the decoded name does.
+    ("interfax/csv-03.eml", R, 2, "6017", "busy", "+81355558001", "612348001"),  # Shift_JIS, ISO-2022-JP name
+    ("interfax/xml-03.eml", R, 2, "6002", "line_error", "+81355558801", "612348801"),  # UTF-8 name
 ]
 # not/submission-copy-01.eml is a fax submission since issue #5: tests/tracking/test_submission_detector.py.
 NOT_OURS = ["not/phishing-01.eml", "not/phishing-02.eml", "not/receipt-01.eml", "not/newsletter-01.eml"]
