@@ -6,6 +6,9 @@ own notice does. A forward (`Fwd:`, `転送:`) carries the notice inside; `forwa
 
 Subject prefixes are compared case-insensitively, with a half- or full-width colon, a `[n]`/`(n)` counter
 (`Re[2]:`) and in the languages mailers write them (after Wikipedia's "List of email subject abbreviations").
+Tags in brackets before or between them are passed over: mailing lists (fml's `[fax-team:00123]`, Mailman's
+`[fax-team]`) and mail gateways (`[EXTERNAL]`, `【外部】`) put them in front of a member's `Re:`, and a reply
+that went through a list is still a reply.
 A delivery report is never a reply or an auto-reply here: Postfix and others mark their bounces
 `Auto-Submitted: auto-replied`, and a bounce is a result.
 """
@@ -47,7 +50,8 @@ FORWARD_PREFIXES: frozenset[str] = frozenset({
 AUTO_REPLY_PREFIXES: frozenset[str] = frozenset({
     "自動応答", "自動返信", "自动回复", "不在", "不在通知", "out of office", "out of the office", "automatic reply",
     "auto reply", "auto-reply", "autoreply", "auto response", "abwesend", "abwesenheitsnotiz", "automatische antwort",
-    "réponse automatique", "respuesta automática", "risposta automatica",
+    "réponse automatique", "respuesta automática", "risposta automatica", "resposta automática",
+    "automatisch antwoord", "autosvar", "out of office autoreply", "out of office reply", "auto-response",
 })
 #: RFC 3834 headers and their common non-standard relatives that mark an automatic answer to a person's mail.
 AUTO_REPLY_HEADERS = ("x-autoreply", "x-autorespond", "x-autoresponder", "x-vacation", "x-mail-autoreply")
@@ -61,13 +65,16 @@ _KNOWN_PREFIXES = REPLY_PREFIXES | FORWARD_PREFIXES | AUTO_REPLY_PREFIXES
 _PREFIX_RE = regex_cache.compile(r"[\[【(]?([^\s:：\[\]【】()]{1,12}(?:[ \t][^\s:：\[\]【】()]{1,10}){0,3})"
                                  r"(?:[ \t]*(?:\[\d{1,3}\]|\(\d{1,3}\)))?[ \t]*[:：]")
 _BRACKET_RE = regex_cache.compile(r"[\[【]([^\]】]{1,12})[\]】]")
+#: A list's or gateway's tag: passed over when it is no prefix itself (`[fax-team:00123] Re: …`).
+_TAG_RE = regex_cache.compile(r"[\[【][^\]】\n]{1,40}[\]】]")
 SUBJECT_SCAN = 500
 _MAX_PREFIXES = 10
 
 
 def subject_prefixes(subject: str) -> list[str]:
     """The known reply, forward and auto-reply prefixes at the start of `subject`, outermost first, casefolded:
-    `RE: 転送: FAX送信が失敗しました` → `["re", "転送"]`. Stops at the first word that is no known prefix."""
+    `RE: 転送: FAX送信が失敗しました` → `["re", "転送"]`, `[fax-team:00123] Re: …` → `["re"]`. Stops at the first
+    word that is no known prefix; bracketed tags on the way are passed over."""
     return list(_split_prefixes(subject)[0])
 
 
@@ -87,12 +94,13 @@ def _split_prefixes(subject: str) -> tuple[tuple[str, ...], str]:
         position += len(head) - len(head.lstrip())
         head = head.lstrip()
         match = _PREFIX_RE.match(head) or _BRACKET_RE.match(head)
-        if match is None:
-            break
-        word = match.group(1).strip().casefold()
-        if word not in _KNOWN_PREFIXES:
-            break
-        found.append(word)
+        if match is None or match.group(1).strip().casefold() not in _KNOWN_PREFIXES:
+            if (match := _TAG_RE.match(head)) is None:
+                break
+            position += match.end()  # a tag: neither a prefix nor the subject itself
+            head = head[match.end():]
+            continue
+        found.append(match.group(1).strip().casefold())
         position += match.end()
         head = head[match.end():]
     return tuple(found), subject[position:]

@@ -35,6 +35,13 @@ def utf8_mail(subject: str, body: str, sender: str = "someone@example.co.jp", he
     ("FAX送信が失敗しました -> 03-5555-0101", [], "FAX送信が失敗しました -> 03-5555-0101"),
     ("Status: ok", [], "Status: ok"),
     ("Returned mail: see transcript for details", [], "Returned mail: see transcript for details"),
+    # Tags of mailing lists (fml, Mailman) and gateways before or between the prefixes are passed over.
+    ("[fax-team:00123] Re: FAX送信が失敗しました", ["re"], "FAX送信が失敗しました"),
+    ("[fax-team 00123] 自動応答: FAX送信が失敗しました", ["自動応答"], "FAX送信が失敗しました"),
+    ("[EXTERNAL] RE: [fax-team] FW: Fax", ["re", "fw"], "Fax"),
+    ("【外部】転送: FAX送信が失敗しました", ["転送"], "FAX送信が失敗しました"),
+    ("[fax-team:00124] FAX送信が失敗しました -> 03-5555-0101", [], "FAX送信が失敗しました -> 03-5555-0101"),
+    ("Out of Office AutoReply: FAX送信が失敗しました", ["out of office autoreply"], "FAX送信が失敗しました"),
 ])
 def test_subject_prefixes(subject: str, prefixes: list[str], rest: str) -> None:
     assert subject_prefixes(subject) == prefixes
