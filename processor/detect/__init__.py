@@ -119,7 +119,10 @@ def _classify(mail: ParsedMail, detectors: Sequence[Detector], depth: int) -> Cl
     for detector in readers:
         if (found := _run(detector, mail)) is not None:
             return found
-    marks = vendor_marks(mail)
+    # A detector configured with a site's own sender (NET SatisFAXtion's fax server) knows marks that the fixed
+    # vendor list does not: its optional `marks(mail)`.
+    marks = vendor_marks(mail) + tuple(mark for d in readers if (own := getattr(d, "marks", None))
+                                       for mark in own(mail))
     return Classification(kind=Kind.UNRECOGNIZED, marks=marks) if marks else UNRELATED
 
 

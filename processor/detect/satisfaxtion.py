@@ -4,7 +4,8 @@ The templates are edited per site, so there is no fixed wording to match. Recogn
 address, or by the labels `MESSAGE_COMPLETION_CODE` / `Completion Code` / `STATUS_NUM` holding a value, or by
 the receiver address form `5035550123^COMPANY=Name^NOCOVER@fax.company.com` together with one of the
 completion strings (`Busy`, `No Answer`, ...). Codes and strings are looked up in the catalogue; the
-completion strings to scan for are the catalogue's own non-numeric keys.
+completion strings to scan for are the catalogue's own non-numeric keys. A mail in which neither a code nor a
+string can be read is not claimed, even from a configured sender: `marks` says why it is still vendor mail.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from processor.detect.base import Detection, DetectorSettings
 from processor.detect.codes import catalogue_entry
 from processor.detect.dates import parse_datetime
 from processor.detect.labels import field_values, identifier, may_hold_labels, parse_int, pick, split_code
+from processor.detect.marks import PLAIN_OTHER_SUBJECT_RE, SUBJECT_SCAN
 from processor.parse import ParsedMail
 from processor.parse.faxnumber import find_fax_number
 from processor.reasons import Kind
@@ -32,6 +34,7 @@ log = logging.getLogger(__name__)
 LABELS = labels("satisfaxtion")
 COMPLETION_CODE, STATUS_NUM, COMPLETION_STRING = (LABELS["completion_code"], LABELS["status_num"],
                                                   LABELS["completion_string"])
+CODE_LABELS = COMPLETION_CODE + STATUS_NUM
 RECEIVER, PAGES, HANDLE = LABELS["receiver"], LABELS["pages"], LABELS["handle"]
 SUBMITTED, COMPLETED, SUBJECT = LABELS["submitted"], LABELS["completed"], LABELS["subject"]
 # The number's run and the name are bounded (a fax number is short, so is a name before `@`): unbounded, every
@@ -51,16 +54,22 @@ class SatisfaxtionDetector:
 
     def detect(self, mail: ParsedMail) -> Detection | None:
         text = mail.plain_source if mail.plain_text.strip() else mail.html_source  # unfolded: values as written
-        if (mail.from_address not in self.senders and not ("^" in text and "@" in text)
-                and not may_hold_labels(text, COMPLETION_CODE + STATUS_NUM)):
+        configured = mail.from_address in self.senders
+        if not configured and not ("^" in text and "@" in text) and not may_hold_labels(text, CODE_LABELS):
             return None  # not its sender, no code label and no address form: nothing below could claim it
         codes = _values(text, COMPLETION_CODE) or _values(text, STATUS_NUM)
         strings = [v for v in field_values(text, COMPLETION_STRING) if lookup("satisfaxtion", v)]
         # `503-555-0123^Acme@fax`: no `^` and `@` in the text, no such address (most texts: no pattern scan)
         addresses = [m.group(0) for m in ADDRESS_RE.finditer(text)] if "^" in text and "@" in text else []
-        if not strings and (codes or addresses):  # free wording: `Your fax to … failed: Busy`
+        # Free wording (`Your fax to … failed: Busy`, a site's own `Reason: Busy`): only beside other evidence,
+        # since anyone may write `Busy`; the configured sender is such evidence, its templates being editable.
+        if not strings and (codes or addresses or configured):
             strings = [m.group(0) for m in _strings_re().finditer(text)]
-        if mail.from_address not in self.senders and not codes and not (addresses and strings):
+        if not codes and not strings:
+            # Nothing read (even from the configured sender): no claim. Unread mail is classify's to file by its
+            # marks as `unrecognized`; a claim of zero results would be a notice that vanished unseen.
+            return None
+        if not configured and not codes and not addresses:
             return None
         # `Receiver: Acme Corp` beside `Fax number: 503-555-0123`: only values that hold a number or an address
         receivers = addresses or [v for v in field_values(text, RECEIVER) if "@" in v or _number(v)]
@@ -83,6 +92,16 @@ class SatisfaxtionDetector:
                 action_ja=entry.action_ja, action_en=entry.action_en,
             ))
         return Detection.of(results)
+
+    def marks(self, mail: ParsedMail) -> tuple[str, ...]:
+        """The vendor mark a mail this detector could not read may bear: a configured sender. `vendor_marks`
+        knows only fixed vendor domains, and a site's fax server sends from the site's own address. Mail that
+        is plainly something else (a received fax, a newsletter) bears none, as in `vendor_marks`."""
+        if mail.from_address not in self.senders or mail.header("list-unsubscribe") or mail.header("list-id"):
+            return ()
+        if PLAIN_OTHER_SUBJECT_RE.search(mail.subject[:SUBJECT_SCAN]):
+            return ()
+        return (f"NET SatisFAXtion sender {mail.from_address}",)
 
 
 def _values(text: str, labels: tuple[str, ...]) -> list[str]:

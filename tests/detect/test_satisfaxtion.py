@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from processor.catalogues import entries
-from processor.detect import Detection, classify
+from processor.detect import classify, detectors_for
 from processor.detect.satisfaxtion import SatisfaxtionDetector
 from processor.parse import parse_mail
 from processor.reasons import Kind, Outcome
@@ -85,8 +85,64 @@ def test_configured_senders_are_claimed_even_without_labels() -> None:
     raw = mail("Your fax to Acme could not be sent: Busy", sender="FaxServer@Company.example")
     assert SatisfaxtionDetector().detect(parse_mail(raw)) is None
     detector = SatisfaxtionDetector(senders=("faxserver@company.example",))
-    note = parse_mail(mail("A note from the fax server", sender="faxserver@company.example"))
-    assert detector.detect(note) == Detection()
+    detection = detector.detect(parse_mail(raw))
+    assert detection is not None
+    (fax,) = detection.results
+    assert (fax.vendor_message, fax.reason) == ("Busy", "busy")
+
+
+SENDER = "faxserver@company.com"
+CONFIGURED = detectors_for(satisfaxtion_senders=(SENDER,))
+
+# Site-edited templates (wording differs per site) from the configured sender, with no code label and no
+# `number^…@host` address: the completion string in the prose is all there is. Expectations are the published
+# text forms' meanings: Busy and No Answer are BUSY / NO_ANSWER types, `Unsustainable connection` may succeed
+# later, `Incompatible fax device` is NON_RETRYABLE, a missing dial tone is the server's own line.
+# (file, outcome, reason, retryable, completion string)
+EDITED = [
+    ("satisfaxtion/edited-dn-01.eml", "delivered", "delivered", None, "Ok"),  # Fax.dn
+    ("satisfaxtion/edited-ndn-busy.eml", "failed", "busy", True, "Busy"),  # `Reason: Busy (…)`
+    ("satisfaxtion/edited-ndn-noanswer.eml", "failed", "no_answer", True, "No Answer"),
+    ("satisfaxtion/edited-ndn-nodialtone.eml", "failed", "line_error", True, "No Dial Tone (phone cord disconnected)"),
+    ("satisfaxtion/edited-ndn-unsustainable.eml", "failed", "communication_error", True, "Unsustainable connection"),
+    ("satisfaxtion/edited-ndn-incompatible.eml", "failed", "incompatible_device", False, "Incompatible fax device"),
+]
+
+
+@pytest.mark.parametrize(("name", "outcome", "reason", "retryable", "message"), EDITED, ids=[r[0] for r in EDITED])
+def test_edited_template_from_the_configured_sender(data_dir: Path, name: str, outcome: str, reason: str,
+                                                    retryable: bool | None, message: str) -> None:
+    parsed = parse_mail((data_dir / name).read_bytes())
+    result = classify(parsed, "US", CONFIGURED)
+    assert (result.kind, result.detected_by) == (S, "satisfaxtion")
+    (fax,) = result.results
+    assert (fax.outcome, fax.reason, fax.retryable, fax.vendor_message) == (outcome, reason, retryable, message)
+    assert classify(parsed, "US").kind == Kind.UNRELATED  # unconfigured: prose alone is no one's notice
+
+
+# From the configured sender, nothing readable: (file, the marks that keep it from passing as unrelated).
+# A notice the server could not describe must be looked at; a received fax is plainly something else.
+UNREAD = [
+    ("satisfaxtion/edited-sendfailure-01.eml", ("NET SatisFAXtion sender faxserver@company.com",)),  # Fax.sendfailure
+    ("satisfaxtion/received-01.eml", ()),
+]
+
+
+@pytest.mark.parametrize(("name", "marks"), UNREAD, ids=[r[0] for r in UNREAD])
+def test_unread_mail_of_the_configured_sender_is_not_claimed(data_dir: Path, name: str,
+                                                             marks: tuple[str, ...]) -> None:
+    parsed = parse_mail((data_dir / name).read_bytes())
+    detector = SatisfaxtionDetector(senders=(SENDER,))
+    assert detector.detect(parsed) is None  # never a notice of zero results
+    assert detector.marks(parsed) == marks
+    assert classify(parsed, "US", CONFIGURED).kind != Kind.SATISFAXTION_RESULT
+
+
+def test_unread_notice_of_the_configured_sender_is_unrecognized(data_dir: Path) -> None:
+    parsed = parse_mail((data_dir / "satisfaxtion/edited-sendfailure-01.eml").read_bytes())
+    result = classify(parsed, "US", CONFIGURED)
+    assert (result.kind, result.results) == (Kind.UNRECOGNIZED, ())
+    assert result.marks == ("NET SatisFAXtion sender faxserver@company.com",)
 
 
 @pytest.mark.parametrize("body", [
