@@ -68,7 +68,7 @@ class SubmissionDetector:
             self._add(destinations, self._from_subaddress(address) or address, "envelope")
         if not destinations:
             return None
-        subject = mail.subject or None
+        subject = mail.subject_as_written or None  # stored and shown: as sent, not folded for matching
         return_path = address_of(mail.header("return-path") or "")[1].lower() or None
         return FaxSubmission(
             destinations=tuple(destinations.values())[:MAX_DESTINATIONS],
@@ -91,6 +91,8 @@ class SubmissionDetector:
         local, at, domain = address.rpartition("@")
         if not at or not is_domain_or_subdomain(domain, self.domains) or address in found:
             return
+        if len(local) > 1 and local[0] == local[-1] == '"':  # `"03-5555-0101"@fax.tc` is the same mailbox
+            local = local[1:-1]
         match = self.number_re.fullmatch(local)
         if match is None:
             return

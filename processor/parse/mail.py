@@ -154,7 +154,17 @@ class ParsedMail:
 
     @property
     def subject(self) -> str:
+        """Folded for matching (NFKC: `①` is `1`, `（` is `(`); see `subject_as_written` for a stored copy."""
         return self.header("subject") or ""
+
+    @cached_property
+    def subject_as_written(self) -> str:
+        """The subject as the mail writes it (`①見積書（㈱山田商事）`), for values people read back: decoded, not
+        folded. A mail made of quoted text (`text_mail`) has only its folded subject."""
+        for name, value in self.message.raw_items():
+            if name.lower() == "subject":
+                return decode_header_value(value, fold=False)
+        return self.subject
 
     @property
     def message_id(self) -> str | None:

@@ -86,8 +86,9 @@ ACCOUNT_REASONS: frozenset[str] = frozenset({
 })
 
 def subject_key(subject: str | None) -> str:
-    """What two subjects are compared by: options removed, NFKC, spaces collapsed, case folded, 60 chars."""
-    text = unicodedata.normalize("NFKC", strip_subject_options(subject))
+    """What two subjects are compared by: NFKC, options removed, spaces collapsed, case folded, 60 chars. NFKC
+    first: a submission's subject is kept as written (`見積書　／b`), a result's as the vendor echoes it."""
+    text = strip_subject_options(unicodedata.normalize("NFKC", subject or ""))
     return _SPACES.sub(" ", text).strip().casefold()[:SUBJECT_KEY_LENGTH]
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import unicodedata
 from pathlib import Path
 
 import pytest
@@ -91,6 +93,35 @@ def test_envelope_recipients_of_a_bcc_copy_count() -> None:
     assert [(d.fax_number, d.source) for d in classification.submission.destinations] == [("+81355550101",
                                                                                             "envelope")]
     assert mail.envelope_recipients
+
+
+def utf8_submission(subject: str, to: str = "0355550101@fax.tc") -> bytes:
+    encoded = base64.b64encode(subject.encode()).decode()
+    return (f"From: taro@example.co.jp\r\nTo: {to}\r\nSubject: =?UTF-8?B?{encoded}?=\r\nMIME-Version: 1.0\r\n"
+            "Content-Type: text/plain; charset=UTF-8\r\n\r\nfax\r\n").encode()
+
+
+# (subject as sent, subject_base as sent): stored and shown as the sender wrote it (README "Stored text is what the
+# mail says"); matching folds both sides (`subject_key`), so a result echoing it folded still finds it.
+SUBJECTS_AS_SENT = [
+    ("①見積書（㈱山田商事） /b", "①見積書（㈱山田商事）"),
+    ("注文書 ０３－５５５５－０１０１宛", "注文書 ０３－５５５５－０１０１宛"),
+    ("見積書\u3000/b", "見積書"),  # an ideographic space before the option
+]
+
+
+@pytest.mark.parametrize(("subject", "base"), SUBJECTS_AS_SENT)
+def test_the_subject_is_kept_as_sent(subject: str, base: str) -> None:
+    found = classify_bytes(utf8_submission(subject))[1].submission
+    assert found is not None
+    assert (found.subject, found.subject_base) == (subject, base)
+    assert subject_key(found.subject_base) == subject_key(unicodedata.normalize("NFKC", base))
+
+
+def test_a_quoted_local_part_is_the_same_fax_address() -> None:
+    found = classify_bytes(utf8_submission("見積書", to='"03-5555-0101"@fax.tc'))[1].submission
+    assert found is not None
+    assert [(d.fax_number, d.fax_number_raw) for d in found.destinations] == [("+81355550101", "03-5555-0101")]
 
 
 def test_same_number_twice_is_one_destination() -> None:
