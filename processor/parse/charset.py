@@ -78,8 +78,10 @@ _ENCODED_WORD_RE = regex_cache.compile(r"=\?([^?*\s]+)(?:\*[^?\s]*)?\?([bBqQ])\?
 _KANA_RE = regex_cache.compile("[\u3041-\u30ff]")
 _C1_RE = regex_cache.compile("[\x80-\x9f]")
 _Q_HEX_RE = regex_cache.compile(rb"=([0-9A-Fa-f]{2})")
+#: Every character a Japanese mail's double-byte text holds (cp932's, `tests/parse/test_charset.py` checks them
+#: all, the box-drawing rules `────` of a signature included), and the Latin-1 symbols of JIS X 0208.
 _JAPANESE_CLASS = ("[\u3000-\u30ff\u3190-\u33ff\u4e00-\u9fff\uf900-\ufaff\uff01-\uffef\u2460-\u24ff"
-                  "\u2160-\u217f\u2010-\u2312\u25a0-\u266f\u00a7\u00a8\u00b0\u00b1\u00b4\u00b6\u00d7\u00f7"
+                  "\u2160-\u217f\u2010-\u2312\u2500-\u257f\u25a0-\u266f\u00a7\u00a8\u00b0\u00b1\u00b4\u00b6\u00d7\u00f7"
                   "\u0391-\u03c9\u0401-\u0451]")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import email
+import re
 from email.policy import compat32
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from processor.parse.charset import decode_bytes, decode_header_value, normalize_text
+from processor.parse.charset import _JAPANESE_CLASS, decode_bytes, decode_header_value, normalize_text
 
 # ISO-2022-JP pieces written out as JIS bytes: the stdlib iso2022_jp codec cannot even encode ①㈱Ⅲ.
 JIS_SOUSHIN = "送信結果".encode("iso2022_jp")  # ESC $ B ... ESC ( B
@@ -56,6 +57,11 @@ CHARSET_CASES = [
     ("sjis-labelled-us-ascii", SJIS, "us-ascii", "送信結果:1(株)-3912"),
     ("sjis-labelled-iso-8859-1", SJIS, "iso-8859-1", "送信結果:1(株)-3912"),
     ("sjis-symbol-only-labelled-latin1", "①".encode("cp932"), "iso-8859-1", "1"),
+    # A signature's box-drawing rule (JIS X 0208 row 8) is Japanese text too: it once sent the body to Latin-1.
+    ("sjis-box-rule-labelled-iso-8859-1", "送信結果:6017\n────┏┓".encode("cp932"), "iso-8859-1",
+     "送信結果:6017\n────┏┓"),
+    ("euc-jp-box-rule-labelled-iso-8859-1", "失敗しました\n━━━━".encode("euc_jp"), "iso-8859-1",
+     "失敗しました\n━━━━"),
     ("sjis-labelled-windows-1252", "送信結果".encode("cp932"), "windows-1252", "送信結果"),
     ("sjis-labelled-unknown-8bit", SJIS, "unknown-8bit", "送信結果:1(株)-3912"),
     ("sjis-no-label", SJIS, None, "送信結果:1(株)-3912"),
@@ -76,6 +82,22 @@ CHARSET_CASES = [
 @pytest.mark.parametrize(("data", "label", "expected"), _params(CHARSET_CASES))
 def test_decode_bytes(data: bytes, label: str | None, expected: str) -> None:
     assert normalize_text(decode_bytes(data, label)) == expected
+
+
+def test_every_double_byte_character_of_cp932_reads_as_japanese() -> None:
+    """A Shift_JIS body under a Latin-1 label is read as Japanese only when every character is one Japanese mail
+    uses: a character left out of that class (the box-drawing rules were) throws the whole body back to Latin-1."""
+    japanese = re.compile(_JAPANESE_CLASS)
+    missing = set()
+    for lead in (*range(0x81, 0xA0), *range(0xE0, 0xFD)):
+        for trail in (*range(0x40, 0x7F), *range(0x80, 0xFD)):
+            try:
+                char = bytes((lead, trail)).decode("cp932")
+            except UnicodeDecodeError:
+                continue
+            if not 0xE000 <= ord(char) <= 0xF8FF and not japanese.fullmatch(char):  # private use: user-defined
+                missing.add(char)
+    assert not missing, "".join(sorted(missing))
 
 
 def test_decode_bytes_is_not_normalized() -> None:
