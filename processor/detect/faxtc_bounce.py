@@ -1,13 +1,17 @@
 """Bounces of submission mails refused by InterFAX (fax.tc): the mail never became a fax.
 
 Recognised by the sender MAILER-DAEMON@fax.tc (the subject depends on the customer's mail server and is
-not used), or by a delivery report about a …@fax.tc recipient that carries a `*** … ***` line. The cause
-is the last `*** … ***` line of the readable text, else of the delivery-status part (Diagnostic-Code).
+not used), or by a delivery report about a …@fax.tc recipient that carries a `*** … ***` line: one whose failed
+recipients (Final-Recipient, X-Failed-Recipients, the addresses its own text lists) include a …@fax.tc address;
+a fax address only in the returned original's To/Cc is not the report's. The cause is the last `*** … ***` line
+of the bounce's own text (never of the original it quotes, whose body may hold `*** CONFIDENTIAL ***`), else
+of the delivery-status part (Diagnostic-Code).
 A delivery report about `<number>@fax.tc` without such a line, from any MTA, is read by the generic report
 reader and turned into InterFAX bounces here (`bounces_from_report`): number from the local part, reason from
 the status.
 There is no transaction id: the original's Message-ID, subject and fax recipients (…@fax.tc in To/Cc) are
-recovered from the returned message (message/rfc822 or text/rfc822-headers) or from quoted header lines.
+recovered from the returned message (message/rfc822 or text/rfc822-headers) or from quoted header lines
+(unfolded and RFC 2047-decoded, as the part's headers are).
 """
 
 from __future__ import annotations
@@ -15,8 +19,9 @@ from __future__ import annotations
 import dataclasses
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
+from functools import cache
 from typing import ClassVar
 
 from processor import regex_cache
@@ -27,6 +32,7 @@ from processor.detect.dates import parse_datetime
 from processor.detect.replies import DAEMON_LOCALPARTS, is_delivery_report
 from processor.domains import is_domain_or_subdomain
 from processor.parse import ParsedMail
+from processor.parse.charset import decode_header_value
 from processor.parse.mail import address_pairs
 from processor.reasons import Kind
 from processor.records import FaxResult
@@ -41,7 +47,9 @@ NUMBER_RE = regex_cache.compile(vendor_hosts("interfax").number_pattern)
 CAUSE_RE = regex_cache.compile(r"\*{3}([^*\n]+)\*{3}")  # one plain run: linear on hostile long lines
 FAXTC_ADDRESS_RE = regex_cache.compile(r"(?<![\w.+\-=^])[\w.+\-=^]+@(?:[\w-]+\.)*(?:"
                                        + "|".join(re.escape(d) for d in FAXTC_DOMAINS) + r")\b", re.IGNORECASE)
-QUOTED_HEADER_RE = regex_cache.compile(r"^[ \t>]*(To|Cc|Subject|Message-ID|Date)[ \t]*:[ \t]*(.+)$", re.I | re.M)
+QUOTED_HEADER_RE = regex_cache.compile(r"([ \t>]*)(To|Cc|Subject|Message-ID|Date)[ \t]*:[ \t]*(.+)", re.I)
+"""One quoted header line (`> To: 0355550101@fax.tc,`): quote prefix, name, value; its continuation lines follow."""
+QUOTE_PREFIX_RE = regex_cache.compile(r"[ \t>]*")
 REPORT_RECIPIENT_RE = regex_cache.compile(r"^(?:Final|Original)-Recipient:\s*(?:rfc822;)?\s*<?([^>\s]+)", re.I | re.M)
 
 
@@ -52,10 +60,12 @@ class FaxtcBounceDetector(NeedsNoSettings):
     def detect(self, mail: ParsedMail) -> Detection | None:
         local, _, domain = mail.from_address.partition("@")
         from_faxtc = local in DAEMON_LOCALPARTS and is_domain_or_subdomain(domain, FAXTC_DOMAINS)
-        status_text = "\n".join(p.text or "" for p in mail.parts if "delivery-status" in p.content_type)
-        cause = _last_cause(mail.text) or _last_cause(mail.all_text) or _last_cause(status_text)
-        if not from_faxtc and (cause is None or not _is_report(mail)):
+        if not from_faxtc and not _is_report(mail):
             return None
+        status_text = "\n".join(p.text or "" for p in mail.parts if "delivery-status" in p.content_type)
+        cause = _own_cause(mail, mail.text) or _own_cause(mail, mail.all_text) or _last_cause(status_text)
+        if not from_faxtc and (cause is None or not _failed_fax_recipients(mail, status_text)):
+            return None  # another MTA's report, but not about a fax recipient
         if cause is None and REPORT_RECIPIENT_RE.search(status_text):
             return None  # no `***` line: the delivery report's status says why (`bounces_from_report`)
         headers = _original_headers(mail)
@@ -128,6 +138,54 @@ def _last_cause(text: str) -> tuple[str, str] | None:
     return last.group(1).strip(), last.group(0).strip()
 
 
+def _own_cause(mail: ParsedMail, text: str) -> tuple[str, str] | None:
+    """`_last_cause` of the bounce's own words in `text` (`_own_text`), cut only when there is a `***` to find."""
+    return _last_cause(_own_text(mail, text)) if "***" in text else None
+
+
+def _own_text(mail: ParsedMail, text: str) -> str:
+    """The bounce's own words in `text`: without the original it quotes after a separator (`------ This is a copy of
+    the message`, `----- Original message -----`: mailbounce's `end_markers.tsv`), whose body may hold `*** … ***`
+    banners of its own. The original runs to the end of the text, unless it is quoted with `>`: then it ends with
+    its quoted lines and what follows is the bounce's again (a cause written after the quoted headers). Without a
+    separator the whole text is the bounce's. A returned original in a MIME part is not in the text at all: then
+    the table is not even loaded (it belongs to the delivery-report readers, loaded on first use)."""
+    if mail.embedded or not text:
+        return text
+    lines = text.split("\n")
+    start = _original_start(lines)
+    if start is None:
+        return text
+    end = len(lines)
+    following = next((i for i in range(start + 1, len(lines)) if lines[i].strip()), None)
+    if following is not None and lines[following].lstrip().startswith(">"):
+        end = next((i for i in range(following, len(lines)) if lines[i].strip()
+                    and not lines[i].lstrip().startswith(">")), len(lines))
+    return "\n".join(lines[:start] + lines[end:])
+
+
+def _original_start(lines: Sequence[str]) -> int | None:
+    """Index of the line where the returned original begins (a separator, or its first header line), after some
+    text of the bounce's own; None when there is none (mailbounce's reader cuts its report at the same line)."""
+    marker = _end_marker()
+    seen_text = False
+    for index, line in enumerate(lines):
+        if seen_text and marker.match(line):
+            return index
+        seen_text = seen_text or bool(line.strip())
+    return None
+
+
+@cache
+def _end_marker() -> re.Pattern[str]:
+    """Any row of `end_markers.tsv` as one pattern. Imported here, not at the top: `faxbounce classify` of a
+    vendor notice must not load the delivery-report tables (tests/test_startup.py)."""
+    from processor.detect.mailbounce.tables import load_end_markers, package_table
+
+    patterns = [pattern.pattern for pattern, _announces in load_end_markers(*package_table("end_markers.tsv"))]
+    return regex_cache.compile("|".join(f"(?:{p})" for p in patterns) or "(?!)", re.IGNORECASE)
+
+
 def _original_headers(mail: ParsedMail) -> dict[str, list[str]]:
     """To/Cc/Subject/Message-ID/Date of the returned original: embedded part first, quoted lines second."""
     headers: dict[str, list[str]] = {}
@@ -135,9 +193,49 @@ def _original_headers(mail: ParsedMail) -> dict[str, list[str]]:
         for name in ("to", "cc", "subject", "message-id", "date"):
             headers.setdefault(name, []).extend(embedded.headers.get(name, ()))
     if not any(headers.values()):
-        for match in QUOTED_HEADER_RE.finditer(mail.text):
-            headers.setdefault(match.group(1).lower(), []).append(match.group(2).strip())
+        for name, value in _quoted_headers(mail.text.split("\n")):
+            headers.setdefault(name, []).append(value)
     return headers
+
+
+def _quoted_headers(lines: Sequence[str]) -> Iterable[tuple[str, str]]:
+    """(lower-case name, value) of header lines quoted in a text, read as the embedded part's are: a folded value
+    joined with its continuation lines (more indented than the header line, under as many `>`), RFC 2047 words
+    decoded (`=?iso-2022-jp?b?…?=`). Each line is looked at once or twice: linear on hostile texts."""
+    index = 0
+    while index < len(lines):
+        match = QUOTED_HEADER_RE.fullmatch(lines[index])
+        index += 1
+        if match is None:
+            continue
+        prefix, name, value = match.groups()
+        parts = [value]
+        while index < len(lines) and _continues(prefix, lines[index]):
+            parts.append(lines[index][len(_quote_prefix(lines[index])):])
+            index += 1
+        yield name.lower(), decode_header_value(" ".join(p.strip() for p in parts))
+
+
+def _continues(prefix: str, line: str) -> bool:
+    """Whether `line` continues a header quoted after `prefix`: same quoting, more white space, some text."""
+    own = _quote_prefix(line)
+    return (len(own) > len(prefix) and own.count(">") == prefix.count(">") and own[-1] in " \t"
+            and bool(line[len(own):].strip()))
+
+
+def _quote_prefix(line: str) -> str:
+    match = QUOTE_PREFIX_RE.match(line)
+    return match.group(0) if match else ""
+
+
+def _failed_fax_recipients(mail: ParsedMail, status_text: str) -> list[str]:
+    """The …@fax.tc addresses among a report's failed recipients: its delivery-status part's, X-Failed-Recipients,
+    and those its own text names. The README's "report about a …@fax.tc recipient": an address that is only in
+    the returned original (Cc'd to a fax number besides the person whose mailbox refused it) is no failure."""
+    named = (REPORT_RECIPIENT_RE.findall(status_text)
+             + [a for value in mail.header_all("x-failed-recipients") for a in value.split(",")]
+             + FAXTC_ADDRESS_RE.findall(_own_text(mail, mail.text)))
+    return _fax_addresses(named)
 
 
 def _fax_recipients(mail: ParsedMail, headers: dict[str, list[str]], status_text: str) -> list[str]:
@@ -149,11 +247,15 @@ def _fax_recipients(mail: ParsedMail, headers: dict[str, list[str]], status_text
         FAXTC_ADDRESS_RE.findall(mail.text),
     )
     for candidates in sources:
-        found = [a.strip().strip("<>") for a in candidates if FAXTC_ADDRESS_RE.fullmatch(a.strip().strip("<>"))]
-        found = [a for a in found if a.lower().partition("@")[0] not in DAEMON_LOCALPARTS]
-        if found:
-            return list(dict.fromkeys(found))
+        if found := _fax_addresses(candidates):
+            return found
     return []
+
+
+def _fax_addresses(candidates: Iterable[str]) -> list[str]:
+    """The …@fax.tc addresses among `candidates`, once each in order, not the service's own MAILER-DAEMON."""
+    found = [a.strip().strip("<>") for a in candidates if FAXTC_ADDRESS_RE.fullmatch(a.strip().strip("<>"))]
+    return list(dict.fromkeys(a for a in found if a.lower().partition("@")[0] not in DAEMON_LOCALPARTS))
 
 
 def _first(headers: dict[str, list[str]], name: str) -> str | None:

@@ -1,7 +1,8 @@
 """Whether a vendor notification really came through the vendor's mail servers.
 
 Only mail that presents itself as the vendor's is checked (`claims_vendor`): results and bounces, not notices a
-person forwarded, nor delivery reports that another MTA wrote about a fax address.
+person forwarded, nor delivery reports that another MTA wrote about a fax address, unless that MTA's domain
+imitates the fax domain (`MAILER-DAEMON@fax.tc.example.com`, `fax-tc.com`): such a sender claims the vendor.
 
 Phishing mails that imitate InterFAX exist, and From proves nothing. A Received line proves something
 only if a server we trust wrote it, so: a notification is trusted when some hop records a client in one
@@ -13,7 +14,8 @@ relay's address is the client of the next newer hop (for the newest hop: the SMT
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Sequence
+import re
+from collections.abc import Iterable, Sequence
 
 from processor.catalogues import vendor_hosts
 from processor.domains import is_domain_or_subdomain
@@ -22,7 +24,7 @@ from processor.parse.received import ReceivedHop
 from processor.reasons import Kind
 from processor.records import Classification
 
-__all__ = ["VENDOR_KINDS", "claims_vendor", "received_through_vendor"]
+__all__ = ["VENDOR_KINDS", "claims_vendor", "imitates", "received_through_vendor"]
 
 #: Kinds that claim to come from a vendor, so whose Received chain is checked (phishing look-alikes exist).
 VENDOR_KINDS = frozenset({Kind.INTERFAX_RESULT, Kind.INTERFAX_BOUNCE})
@@ -34,14 +36,33 @@ def claims_vendor(mail: ParsedMail, classification: Classification) -> bool:
 
     Not for notices a person forwarded (the forwarder's servers carried them: the vendor's cannot be seen), nor
     for a delivery report about `<number>@fax.tc` written by another MTA (the sender's own Postfix, a relay,
-    Gmail): only a bounce from the fax domain itself claims to be the vendor's."""
+    Gmail): only a bounce from the fax domain itself, or from a domain made to look like it, claims to be the
+    vendor's."""
     if classification.kind not in VENDOR_KINDS:
         return False
     if classification.results and all(result.forwarded for result in classification.results):
         return False
     if classification.kind is Kind.INTERFAX_BOUNCE:
-        return is_domain_or_subdomain(mail.from_address.rpartition("@")[2], _FAX_DOMAINS)
+        domain = mail.from_address.rpartition("@")[2]
+        return is_domain_or_subdomain(domain, _FAX_DOMAINS) or imitates(domain, _FAX_DOMAINS)
     return True
+
+
+def imitates(domain: str, vendor_domains: Iterable[str]) -> bool:
+    """Whether `domain` is not one of `vendor_domains` but spells one inside it: its labels, split on `.` and `-`,
+    contain the vendor domain's labels in a row (`fax.tc.example.com`, `mail.fax-tc.com`), or one label is the
+    vendor domain written without dots (`faxtc.com`). Phishing builds such names so that a reader sees `fax.tc`;
+    no MTA that merely reports on a `<number>@fax.tc` recipient has one. Other resemblances (`evilfax.tc`,
+    `interfax-secure.example`) are left to the detectors: matching them would distrust honest reports too."""
+    labels = [label for label in re.split(r"[.\-]", domain.strip().strip(".").lower()) if label]
+    for vendor in vendor_domains:
+        wanted = [label for label in vendor.strip(".").lower().split(".") if label]
+        if not wanted or is_domain_or_subdomain(domain, (vendor,)):
+            continue
+        runs = (labels[i:i + len(wanted)] for i in range(len(labels) - len(wanted) + 1))
+        if "".join(wanted) in labels or any(run == wanted for run in runs):
+            return True
+    return False
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 

@@ -7,14 +7,17 @@ from pathlib import Path
 
 import pytest
 
+from processor.config import Settings
 from processor.detect import classify
 from processor.detect.faxtc_bounce import FaxtcBounceDetector
 from processor.detect.interfax_csv import InterfaxCsvDetector
 from processor.detect.interfax_result import InterfaxResultDetector
 from processor.detect.interfax_xml import InterfaxXmlDetector
 from processor.detect.satisfaxtion import SatisfaxtionDetector
+from processor.detect.trust import VENDOR_KINDS, imitates
 from processor.parse import parse_mail
 from processor.reasons import Kind, Outcome
+from processor.run.judge import trusted
 
 B = "interfax_bounce"
 MESSAGE_ID = "<20240506090000.1234@example.co.jp>"
@@ -30,6 +33,28 @@ FIXTURES = [
     ("faxtc/bounce-05.eml", B, 2, "Attachment count exceeds the limit", "unknown", "+81355550101", MESSAGE_ID),
     ("faxtc/bounce-06.eml", B, 2, "Failed ticket authentication - FaxInfo.XML not found", "ticket_auth_enabled",
      "+81355550101", MESSAGE_ID),  # the customer's own MTA reports fax.tc's refusal
+    # The cause is the last line of the bounce's own text, not a `*** … ***` banner in the original it returns:
+    ("faxtc/bounce-07.eml", B, 2, "Cannot find password in body", "password_missing", "+81355550101",
+     "<20240510093000.5678@example.co.jp>"),  # Exim, "This is a copy of the message", `*** CONFIDENTIAL ***`
+    ("faxtc/bounce-08.eml", B, 1, "Cannot authenticate - signature not found", "signature_missing", "+81355550101",
+     "<20240510095900.9012@example.co.jp>"),  # "Original message follows", `*** 社外秘 ***`
+    ("faxtc/bounce-09.eml", B, 2, "No documents found", "no_documents", "+81355550101",
+     "<CAF=estimate2@mail.example.com>"),  # cause after a `>`-quoted original that holds `> *** URGENT ***`
+]
+#: (file, (recipient, E.164) of each result, original subject): quoted headers are unfolded and RFC 2047-decoded.
+ORIGINALS = [
+    ("faxtc/bounce-01.eml", [("0355550101@fax.tc", "+81355550101"), ("06-5555-0202@fax.tc", "+81655550202")],
+     "見積書送付の件"),  # message/rfc822 part
+    ("faxtc/bounce-07.eml", [("0355550101@fax.tc", "+81355550101"), ("0655550202@fax.tc", "+81655550202")],
+     "注文書"),  # quoted To folded over two lines; Subject one ISO-2022-JP encoded word
+    ("faxtc/bounce-09.eml", [("0355550101@fax.tc", "+81355550101"), ("06-5555-0202@fax.tc", "+81655550202")],
+     "見積書第2版"),  # folded under `>`; two encoded words, the space between them not part of the text (RFC 2047 6.2)
+]
+#: (file, kind, (recipient, reason) of each result): other MTAs' reports that are not about a fax recipient.
+NOT_FAXTC = [
+    # Exim at example.net: hanako's mailbox does not exist (550 5.1.1); the returned original was also Cc'd to a
+    # fax number and ends in `*** CONFIDENTIAL ***`, but the report names no …@fax.tc recipient.
+    ("faxtc/bounce-10.eml", "dsn", [("hanako@example.net", "userunknown")]),
 ]
 SUBJECTS = [
     "Undelivered Mail Returned to Sender", "Mail Delivery Subsystem", "Error sending message from mx.example.jp",
@@ -54,13 +79,44 @@ def test_fixture_table(data_dir: Path, name: str, kind: str, count: int, code: s
     assert first.transaction_id is None and first.action_ja and first.action_en
 
 
-def test_every_recipient_of_the_original_gets_a_result(data_dir: Path) -> None:
+@pytest.mark.parametrize(("name", "recipients", "subject"), ORIGINALS, ids=[row[0] for row in ORIGINALS])
+def test_every_recipient_of_the_original_gets_a_result(data_dir: Path, name: str,
+                                                       recipients: list[tuple[str, str]], subject: str) -> None:
+    results = classify(parse_mail((data_dir / name).read_bytes())).results
+    assert [(r.recipient, r.fax_number) for r in results] == recipients
+    assert {r.original_subject for r in results} == {subject}
+
+
+def test_the_original_date_is_the_submission_time(data_dir: Path) -> None:
     results = classify(parse_mail((data_dir / "faxtc/bounce-01.eml").read_bytes())).results
-    assert [(r.recipient, r.fax_number) for r in results] == [
-        ("0355550101@fax.tc", "+81355550101"), ("06-5555-0202@fax.tc", "+81655550202"),
-    ]
-    assert {r.original_subject for r in results} == {"見積書送付の件"}
     assert results[0].submitted_at is not None and results[0].submitted_at.isoformat() == "2024-05-06T09:00:00+09:00"
+
+
+@pytest.mark.parametrize(("name", "kind", "expected"), NOT_FAXTC, ids=[row[0] for row in NOT_FAXTC])
+def test_other_reports_keep_their_own_failures(data_dir: Path, name: str, kind: str,
+                                               expected: list[tuple[str, str]]) -> None:
+    mail = parse_mail((data_dir / name).read_bytes())
+    assert FaxtcBounceDetector().detect(mail) is None
+    result = classify(mail)
+    assert result.kind == kind
+    assert [(r.recipient, r.reason) for r in result.results] == expected
+    assert all(r.fax_number is None for r in result.results)
+
+
+def test_a_look_alike_sender_is_no_trusted_fax_bounce(data_dir: Path) -> None:
+    """MAILER-DAEMON@fax.tc.example.com naming a fax number: the From header alone proves nothing (formats.md)."""
+    mail = parse_mail((data_dir / "faxtc/bounce-11.eml").read_bytes())
+    classification = classify(mail)
+    assert classification.kind not in VENDOR_KINDS or trusted(mail, classification, Settings()) is False
+
+
+@pytest.mark.parametrize(("domain", "expected"), [
+    ("fax.tc.example.com", True), ("mail.fax-tc.com", True), ("faxtc.com", True), ("FAX-TC.co.jp.", True),
+    ("fax.tc", False), ("mail1.fax.tc", False),  # the fax domain itself: checked as the vendor's anyway
+    ("evilfax.tc", False), ("fax.example.tc", False), ("faxtcp.example", False), ("mail.example.com", False),
+])
+def test_domains_that_imitate_the_fax_domain(domain: str, expected: bool) -> None:
+    assert imitates(domain, ("fax.tc",)) is expected
 
 
 def bounce(subject: str, line: str, original: str = "To: 0355550101@fax.tc\nSubject: Order\n") -> bytes:
@@ -104,8 +160,10 @@ def test_bounce_without_a_recoverable_recipient_gives_one_result() -> None:
     assert (result.reason, result.recipient, result.fax_number) == ("no_documents", None, None)
 
 
-def test_reports_about_other_recipients_are_not_claimed() -> None:
-    raw = bounce("Undelivered Mail", "*** No recipients found ***", "To: someone@example.com\n").replace(
+@pytest.mark.parametrize("original", ["To: someone@example.com\n", "To: someone@example.com\nCc: 0355550101@fax.tc\n"])
+def test_reports_about_other_recipients_are_not_claimed(original: str) -> None:
+    """Another MTA's report is about a fax only when it names a …@fax.tc failed recipient, not the original's Cc."""
+    raw = bounce("Undelivered Mail", "*** No recipients found ***", original).replace(
         b"MAILER-DAEMON@fax.tc", b"MAILER-DAEMON@example.com")
     assert FaxtcBounceDetector().detect(parse_mail(raw)) is None
 

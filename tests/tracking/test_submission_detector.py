@@ -131,10 +131,11 @@ def test_same_number_twice_is_one_destination() -> None:
 
 
 def test_results_and_bounces_are_not_submissions(data_dir: Path) -> None:
-    """fax.tc bounces carry the submission as their original; they stay bounces (and results stay results)."""
+    """fax.tc bounces carry the submission as their original; they stay bounces (and results stay results; a
+    report another MTA wrote about a person, its original Cc'd to a fax number, stays that report)."""
     for path in sorted((data_dir / "faxtc").glob("*.eml")) + sorted((data_dir / "interfax").glob("*.eml")):
         classification = classify(parse_mail(path.read_bytes()))
-        assert classification.kind in (Kind.INTERFAX_BOUNCE, Kind.INTERFAX_RESULT), path.name
+        assert classification.kind in (Kind.INTERFAX_BOUNCE, Kind.INTERFAX_RESULT, Kind.DSN), path.name
         assert classification.submission is None
 
 
