@@ -14,7 +14,7 @@ from processor.detect.interfax_csv import InterfaxCsvDetector
 from processor.detect.interfax_result import InterfaxResultDetector
 from processor.detect.interfax_xml import InterfaxXmlDetector
 from processor.detect.mailbounce import DeliveryReportDetector
-from processor.detect.marks import vendor_marks
+from processor.detect.marks import plainly_other, vendor_marks
 from processor.detect.replies import conversation
 from processor.detect.satisfaxtion import SatisfaxtionDetector
 from processor.detect.submission import SubmissionDetector
@@ -105,7 +105,7 @@ def _classify(mail: ParsedMail, detectors: Sequence[Detector], depth: int) -> Cl
         for detector in detectors:
             if detector.kind is Kind.FAX_SUBMISSION and (found := _run(detector, mail)) is not None:
                 return found
-    if conversation(mail) is not None:
+    if conversation(mail) is not None or plainly_other(mail):
         return UNRELATED
     forward = forwarded_mails(mail) if depth < MAX_FORWARD_DEPTH else Forward((), False)
     inner = [_classify(m, readers, depth + 1) for m in forward.mails]

@@ -19,19 +19,22 @@ from processor.detect.faxtc_bounce import CAUSE_RE
 from processor.detect.forwards import VENDOR_DOMAINS
 from processor.detect.interfax_result import CODE_JA, SUBJECT_RE
 from processor.detect.labels import field_values
-from processor.detect.replies import DAEMON_LOCALPARTS
+from processor.detect.replies import DAEMON_LOCALPARTS, is_delivery_report
 from processor.domains import is_domain_or_subdomain
 from processor.parse import ParsedMail
 
-__all__ = ["PLAIN_OTHER_SUBJECT_RE", "VENDOR_DOMAINS", "vendor_marks"]
+__all__ = ["NOT_A_RESULT_SUBJECT_RE", "PLAIN_OTHER_SUBJECT_RE", "VENDOR_DOMAINS", "plainly_other", "vendor_marks"]
 
 _INTERFAX = vendor_hosts("interfax")
-#: Subjects of vendor mail that is no fax result: received faxes, invoices and statements, newsletters.
-PLAIN_OTHER_SUBJECT_RE = regex_cache.compile(
-    r"FAX\s*を?\s*受信|受信\s*FAX|新着\s*FAX|received\s+(?:a\s+)?(?:new\s+)?fax|new\s+fax|incoming\s+fax|fax\s+received"
-    r"|請求|ご利用明細|利用料金|領収|invoice|billing|メールマガジン",
-    re.IGNORECASE,
-)
+_NOT_A_RESULT = (r"FAX\s*を?\s*受信|受信\s*FAX|新着\s*FAX|received\s+(?:a\s+)?(?:new\s+)?fax|new\s+fax|incoming\s+fax"
+                 r"|fax\s+received|ご利用明細|利用料金|メールマガジン")
+#: Subjects of vendor mail that reports no fax sent: faxes received, the monthly statement, the newsletter.
+NOT_A_RESULT_SUBJECT_RE = regex_cache.compile(_NOT_A_RESULT, re.IGNORECASE)
+#: The same and bills (`請求`, `invoice`): vendor mail that bears no mark. Bills are left out of the rule above
+#: because `請求書` is as likely the subject of a faxed document, which mail about the fax may repeat.
+PLAIN_OTHER_SUBJECT_RE = regex_cache.compile(_NOT_A_RESULT + r"|請求|領収|invoice|billing", re.IGNORECASE)
+#: The host of each link in a List-Unsubscribe header (`<https://host/…>`, `<mailto:x@host>`).
+_LINK_HOST_RE = regex_cache.compile(r"<(?:[a-z][a-z0-9+.-]*://|mailto:[^@>]*@)([^/>:?#\s]+)", re.IGNORECASE)
 SUBJECT_SCAN = 500
 """Characters of the subject looked at (a hostile 64 KiB subject must not cost more than a real one)."""
 
@@ -55,6 +58,25 @@ def vendor_marks(mail: ParsedMail) -> tuple[str, ...]:
     if _last_line_cause(mail.text) or _last_line_cause(text):
         marks.append("*** … *** last line")
     return tuple(marks)
+
+
+def plainly_other(mail: ParsedMail) -> bool:
+    """Mail from a vendor's domain that says it reports no fax sent, so no detector reads it: a fax received
+    (`FAX受信のお知らせ` with its `ステータス: 0`), the monthly statement (`ご利用明細`, with a CSV of the month's
+    transactions), the vendor's own newsletter (List-Unsubscribe at the vendor's domain, no result subject;
+    it may show a sample notice). Such labels once became results: a received fax a delivery, a newsletter's
+    sample a failure that reached the stop list. Only the vendor's own mail: a person's forward may be titled
+    anything, and a team's mailing list relays genuine notices with list headers of its own domain."""
+    domain = mail.from_address.rpartition("@")[2]
+    if not is_domain_or_subdomain(domain, VENDOR_DOMAINS) or is_delivery_report(mail):
+        return False
+    subject = mail.subject[:SUBJECT_SCAN]
+    if SUBJECT_RE.search(subject):
+        return False
+    if NOT_A_RESULT_SUBJECT_RE.search(subject):
+        return True
+    unsubscribe = (mail.header("list-unsubscribe") or "")[:SUBJECT_SCAN]
+    return any(is_domain_or_subdomain(host, VENDOR_DOMAINS) for host in _LINK_HOST_RE.findall(unsubscribe))
 
 
 def _last_line_cause(text: str) -> bool:

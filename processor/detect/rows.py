@@ -36,17 +36,14 @@ INTERFAX_FIELDS: tuple[str, ...] = tuple(field_name(name) for name in labels("in
 def interfax_rows_detection(mail: ParsedMail, suffix: str, types: frozenset[str],
                             rows_in: Callable[[str], Sequence[Row] | None], detected_by: str,
                             log: logging.Logger) -> Detection | None:
-    """One result per row of every text `rows_in` recognises (None when it recognises none): a list send
-    gives several, and a recognised table without rows still claims the mail."""
-    found = False
+    """One result per row of every text `rows_in` recognises: a list send gives several. None when there is no
+    row: a CSV of the header row alone, an empty list, is a notice whose results cannot be read, so it is left to
+    the vendor marks (`unrecognized`: warned about, listed to look at), never claimed with no result."""
     results: list[FaxResult] = []
     for text in machine_texts(mail, suffix, types):
-        rows = rows_in(text)
-        if rows is None:
-            continue
-        found = True
-        results.extend(row_result(row, detected_by, log) for row in rows)
-    return Detection.of(results) if found else None
+        if rows := rows_in(text):
+            results.extend(row_result(row, detected_by, log) for row in rows)
+    return Detection.of(results) if results else None
 
 
 def row_result(row: Row, detected_by: str, log: logging.Logger) -> FaxResult:

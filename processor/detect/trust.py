@@ -70,21 +70,34 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 def received_through_vendor(
     hops: Sequence[ReceivedHop], vendor_hosts: Sequence[str], relays: Sequence[str] = (), peer_ip: str | None = None
 ) -> bool:
-    """True when a believable Received hop shows a client in one of `vendor_hosts`."""
+    """True when a believable Received hop shows a client in one of `vendor_hosts`.
+
+    With `relays`, a hop is believable when one of them wrote it. Who wrote a line is never read from the line
+    itself (its `by` name is the writer's own claim, and every line below the newest may be the sender's
+    forgery): the newest line's writer is the peer (or, by name, its `by`), an older line's writer is the
+    client the next newer line recorded: the machine that handed the mail on."""
     names = tuple(r.lower().strip(".") for r in relays if not _network(r))
     networks = tuple(n for r in relays if (n := _network(r)) is not None)
     for index, hop in enumerate(hops):
-        # The looked-up name when the receiving server recorded one (`unknown` included): the HELO name is
-        # the client's own claim and counts only when nothing better was written.
-        client = hop.from_rdns if hop.from_rdns is not None else hop.from_host
+        client = _client(hop)
         if not is_domain_or_subdomain(client, vendor_hosts):
             continue
         if not relays:
             return True
-        writer_ip = peer_ip if index == 0 else hops[index - 1].from_ip
-        if is_domain_or_subdomain(hop.by_host, names) or _in_networks(writer_ip, networks):
+        if index == 0:
+            ours = is_domain_or_subdomain(hop.by_host, names) or _in_networks(peer_ip, networks)
+        else:
+            newer = hops[index - 1]
+            ours = is_domain_or_subdomain(_client(newer), names) or _in_networks(newer.from_ip, networks)
+        if ours:
             return True
     return False
+
+
+def _client(hop: ReceivedHop) -> str | None:
+    """The looked-up name when the receiving server recorded one (`unknown` included): the HELO name is the
+    client's own claim and counts only when nothing better was written."""
+    return hop.from_rdns if hop.from_rdns is not None else hop.from_host
 
 
 def _network(text: str) -> Network | None:

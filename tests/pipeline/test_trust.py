@@ -43,6 +43,12 @@ def hop(from_host: str | None, by_host: str | None = "mx.example.co.jp", from_ip
         ([hop("mx.example.co.jp", from_ip="192.0.2.10"), hop("mail1.fax.tc", by_host="x")], ("192.0.2.0/24",),
          "10.9.9.9", True),
         ([hop("mail1.fax.tc", by_host="x")], ("192.0.2.0/24",), "10.9.9.9", False),
+        # By name: an older line was written by the client the newer line recorded, never by its own `by`:
+        ([hop("mx.example.co.jp", by_host="mailbox.example.co.jp", rdns="mx.example.co.jp"),
+          hop("mail1.fax.tc", by_host="mx.example.co.jp")], ("mx.example.co.jp", "mailbox.example.co.jp"), None, True),
+        ([hop("mail.bulk.example", rdns="mail.bulk.example", from_ip="198.51.100.7"),  # our mx, the real sender
+          hop("mail1.fax.tc", by_host="mx.example.co.jp")],  # the sender's forgery below it names our mx
+         ("mx.example.co.jp",), None, False),
     ],
 )
 def test_received_through_vendor(hops: list[ReceivedHop], relays: tuple[str, ...], peer: str | None,
