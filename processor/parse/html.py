@@ -52,6 +52,15 @@ _SECTION_END = regex_cache.compile(r"]\s*]\s*>")
 _MS_SECTION_END = regex_cache.compile(r"]\s*>")
 _SPACES = regex_cache.compile(r"[ \r\f\v]+")
 _SPACES_AROUND_TAB = regex_cache.compile(r" *\t *")
+_SPAN_ATTR = regex_cache.compile(r"""(?:^|[\s/"'])(colspan|rowspan)\s*=\s*["']?\s*(\d{1,6})""", re.IGNORECASE)
+_BREAK = "\x1e"
+"""Where a block breaks a cell's text: a space or a line once its row shows how many cells hold text."""
+_MAX_SPAN = 64
+"""Columns or rows one cell may span: more than any notice's table, and bounded against hostile markup."""
+_MAX_SPAN_TEXT = 256
+"""Characters of a cell's text repeated in the rows it spans."""
+_MAX_TABLES = 64
+"""Tables open inside each other that keep their own columns; deeper ones write into the 64th."""
 
 
 _RAW_TEXT_END = {name: regex_cache.compile(rf"</{name}[\t\n\r\f />]", re.IGNORECASE) for name in _RAW_TEXT}
@@ -65,16 +74,47 @@ def _unescape(text: str) -> str:
     return unescape(text)
 
 
-class _Text:
-    """What the tags do to the text: the handlers of the `html.parser` subclass this replaced, unchanged."""
+class _Table:
+    """An open table: its current row's cells and column, and the cells of rows above that span into it."""
 
-    __slots__ = ("cells", "chunks", "pre_tags", "skip_depth")
+    __slots__ = ("breaks", "cell", "cell_break", "cell_column", "cell_columns", "cell_rows", "cell_start",
+                 "cell_text", "cells", "column", "row_open", "spans", "text_cells")
+
+    def __init__(self) -> None:
+        self.cells = 0  # cells begun in the current row
+        self.column = 0  # the column the next cell stands in (a colspan counts its columns)
+        self.row_open = False
+        self.text_cells = 0  # cells of the current row that showed text
+        self.breaks: list[int] = []  # chunks that break a cell's text: a line, or in a row of cells a space
+        self.spans: dict[int, tuple[int, str, int]] = {}  # column -> (rows left, text, columns) of a rowspan above
+        self.cell = False  # a cell of this table is open
+        self.cell_text = False  # it has shown text
+        self.cell_break = False  # a block ended inside it after its text: a line break if more text follows
+        self.cell_start = 0  # its first chunk
+        self.cell_column = 0
+        self.cell_columns = 1
+        self.cell_rows = 1
+
+
+class _Text:
+    """What the tags do to the text: cells apart on one line, rows and blocks on lines of their own.
+
+    A table's cells keep their columns: a cell spanning columns (`colspan`) is followed by as many empty ones,
+    and one spanning rows (`rowspan`) repeats its text in the rows below, so that a list's rows stay aligned
+    under its header row (an unaligned row read another column as the result: a busy fax as a delivery). A
+    block that wraps a cell's whole text (Word and Outlook write `<td><p class=MsoNormal>…</p></td>`) adds no
+    line. One that separates text inside a cell (`本社<br>03-5555-0101`, `3912-<br>FAX番号が…`) is a space when two
+    or more cells of its row show text, so the row stays one line; in a row of one such cell (a layout table
+    around a notice) it is a line, as outside tables."""
+
+    __slots__ = ("cells", "chunks", "pre_tags", "skip_depth", "tables")
 
     def __init__(self) -> None:
         self.chunks: list[str] = []
         self.skip_depth = 0
         self.pre_tags: list[str] = []  # open elements that keep source line ends (<pre>, white-space: pre*)
-        self.cells = 0  # cells begun in the current row
+        self.cells = 0  # cells begun in the current row, for cells outside any table
+        self.tables: list[_Table] = []
 
     def start(self, tag: str, attributes: str) -> None:
         if tag == "pre" or ("=" in attributes and _keeps_lines(attributes)):
@@ -82,29 +122,39 @@ class _Text:
         if tag in _SKIP:
             self.skip_depth += 1
         elif tag in _CELL:
-            self.chunks.append("\t" if self.cells else "\n")
-            self.cells += 1
-        else:
-            self._block_edge(tag)
+            self._cell(attributes)
+        elif tag == "table":
+            self.chunks.append("\n")
+            if len(self.tables) < _MAX_TABLES:
+                self.tables.append(_Table())
+        elif tag == "tr":
+            self._row_end()
+            self.chunks.append("\n")
+        elif tag in _BLOCK:
+            self._edge()
 
     def start_end(self, tag: str) -> None:
         if tag in _BLOCK:
-            self.chunks.append("\n")
+            self._edge()
 
     def end(self, tag: str) -> None:
         if self.pre_tags and self.pre_tags[-1] == tag:
             self.pre_tags.pop()
         if tag in _SKIP:
             self.skip_depth = max(0, self.skip_depth - 1)
-        else:
-            self._block_edge(tag)
-
-    def _block_edge(self, tag: str) -> None:
-        """A block begins or ends on a line of its own; a row or table ends the cells of the one before."""
-        if tag in _BLOCK:
+        elif tag in _CELL:
+            if self.tables:
+                self._cell_end(self.tables[-1])
+        elif tag == "table":
+            self._row_end()
+            if self.tables:
+                self.tables.pop()
             self.chunks.append("\n")
-            if tag in ("tr", "table"):
-                self.cells = 0
+        elif tag == "tr":
+            self._row_end()
+            self.chunks.append("\n")
+        elif tag in _BLOCK:
+            self._edge()
 
     def data(self, data: str) -> None:
         if self.skip_depth or not data:
@@ -115,7 +165,101 @@ class _Text:
             # Line ends in HTML source are only whitespace (templates indent `<td>`s on their own lines); lines
             # come from block tags. Tabs are ours: they separate cells.
             data = _SOURCE_WS.sub(" ", data)
+        if _BREAK in data:  # the place-holder is ours too
+            data = data.replace(_BREAK, " ")
+        if self.tables and (table := self.tables[-1]).cell and not data.isspace():
+            if table.cell_break:
+                table.breaks.append(len(self.chunks))
+                self.chunks.append(_BREAK)
+                table.cell_break = False
+            table.cell_text = True
         self.chunks.append(data)
+
+    def result(self) -> str:
+        """The text, once every token was read: tables left open end here (their rows decide their breaks)."""
+        while self.tables:
+            self._row_end()
+            self.tables.pop()
+        joined = _SPACES_AROUND_TAB.sub("\t", _SPACES.sub(" ", "".join(self.chunks).replace("\xa0", " ")))
+        return "\n".join(kept for line in joined.split("\n") if (kept := line.strip(" ").rstrip("\t")).strip())
+
+    def _edge(self) -> None:
+        """A block begins or ends: a line of its own, except at the edges of a cell's text."""
+        table = self.tables[-1] if self.tables else None
+        if table is None or not table.cell:
+            self.chunks.append("\n")
+        elif table.cell_text:
+            table.cell_break = True
+
+    def _cell(self, attributes: str) -> None:
+        if not self.tables:  # a cell outside any table: apart from the one before it
+            self.chunks.append("\t" if self.cells else "\n")
+            self.cells += 1
+            return
+        table = self.tables[-1]
+        self._cell_end(table)
+        table.row_open = True
+        self._fill_spans(table)
+        self.chunks.append("\t" if table.cells else "\n")
+        table.cells += 1
+        columns, rows = _spans(attributes) if "span" in attributes.lower() else (1, 1)
+        table.cell, table.cell_text, table.cell_break = True, False, False
+        table.cell_start, table.cell_column, table.cell_columns, table.cell_rows = (
+            len(self.chunks), table.column, columns, rows)
+        table.column += columns
+
+    def _cell_end(self, table: _Table) -> None:
+        if not table.cell:
+            return
+        table.text_cells += table.cell_text
+        if table.cell_rows > 1:
+            text = "".join(self.chunks[table.cell_start:]).replace("\n", " ").replace("\t", " ").replace(_BREAK, " ")
+            text = _SPACES.sub(" ", text)
+            table.spans[table.cell_column] = (table.cell_rows - 1, text.strip()[:_MAX_SPAN_TEXT], table.cell_columns)
+        if table.cell_columns > 1:
+            self.chunks.append("\t" * (table.cell_columns - 1))
+        table.cell = table.cell_break = False
+
+    def _fill_spans(self, table: _Table) -> None:
+        """The cells of rows above that span into this row's columns before the next cell."""
+        while (span := table.spans.get(table.column)) is not None:
+            _rows, text, columns = span
+            self.chunks.extend(("\t" if table.cells else "\n", text, "\t" * (columns - 1)))
+            table.cells += 1
+            _count_down(table.spans, table.column)
+            table.column += columns
+
+    def _row_end(self) -> None:
+        """A row ends: the cells of the one before it end too; spans it did not reach lose a row as well."""
+        if not self.tables:
+            self.cells = 0
+            return
+        table = self.tables[-1]
+        self._cell_end(table)
+        separator = " " if table.text_cells > 1 else "\n"
+        for index in table.breaks:
+            self.chunks[index] = separator
+        table.breaks.clear()
+        table.text_cells = 0
+        if table.row_open:
+            for column in [c for c in table.spans if c >= table.column]:
+                _count_down(table.spans, column)
+        table.cells, table.column, table.row_open = 0, 0, False
+
+
+def _count_down(spans: dict[int, tuple[int, str, int]], column: int) -> None:
+    """The span at `column` has covered one more row."""
+    rows, text, columns = spans[column]
+    if rows > 1:
+        spans[column] = (rows - 1, text, columns)
+    else:
+        del spans[column]
+
+
+def _spans(attributes: str) -> tuple[int, int]:
+    """(colspan, rowspan) of a cell, each 1 to `_MAX_SPAN` (a hostile `colspan=99999999` writes no more)."""
+    found = {name.lower(): int(value) for name, value in _SPAN_ATTR.findall(attributes)}
+    return (min(max(found.get("colspan", 1), 1), _MAX_SPAN), min(max(found.get("rowspan", 1), 1), _MAX_SPAN))
 
 
 def _keeps_lines(attributes: str) -> bool:
@@ -215,5 +359,4 @@ def html_to_text(html: str) -> str:
     """Visible text of an HTML document; never raises on broken markup."""
     text = _Text()
     _read(html[:_MAX_CHARS], text)
-    joined = _SPACES_AROUND_TAB.sub("\t", _SPACES.sub(" ", "".join(text.chunks).replace("\xa0", " ")))
-    return "\n".join(stripped for line in joined.split("\n") if (stripped := line.strip(" ").rstrip("\t")).strip())
+    return text.result()

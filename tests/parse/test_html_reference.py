@@ -1,10 +1,10 @@
 """The HTML reader splits markup as the stdlib's `html.parser` does: every HTML text of the corpus and of the test
-mails gives the same text through both. The reference below is the `html.parser` subclass the reader replaced
-(the same handlers and tag sets), kept here only as the oracle."""
+mails gives the same text through both. The reference below is an `html.parser` subclass that hands its tokens to
+the same handlers (`_Text`), kept here only as the oracle of the splitting: what the tags then do to the text is
+tested by the cases of tests/parse/test_mail.py."""
 
 from __future__ import annotations
 
-import re
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -12,7 +12,7 @@ import pytest
 
 import processor.parse.mail as mail_module
 from processor.parse import parse_mail
-from processor.parse.html import _BLOCK, _CELL, _PRE_STYLE, _SKIP, html_to_text
+from processor.parse.html import _Text, html_to_text
 
 ROOT = Path(__file__).resolve().parents[2]
 CORPUS = ROOT.parent / "shared" / "corpus"
@@ -20,52 +20,38 @@ CORPUS = ROOT.parent / "shared" / "corpus"
 
 class _Reference(HTMLParser):
     def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.chunks: list[str] = []
-        self.skip_depth = 0
-        self.pre_tags: list[str] = []
-        self.cells = 0
+        super().__init__(convert_charrefs=False)
+        self.text = _Text()
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "pre" or any(k == "style" and v and _PRE_STYLE.search(v) for k, v in attrs):
-            self.pre_tags.append(tag)
-        if tag in _SKIP:
-            self.skip_depth += 1
-        elif tag in _CELL:
-            self.chunks.append("\t" if self.cells else "\n")
-            self.cells += 1
-        elif tag in _BLOCK:
-            self.chunks.append("\n")
-            if tag in ("tr", "table"):
-                self.cells = 0
+        self.text.start(tag, _attributes(attrs))
 
     def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in _BLOCK:
-            self.chunks.append("\n")
+        self.text.start_end(tag)
 
     def handle_endtag(self, tag: str) -> None:
-        if self.pre_tags and self.pre_tags[-1] == tag:
-            self.pre_tags.pop()
-        if tag in _SKIP:
-            self.skip_depth = max(0, self.skip_depth - 1)
-        elif tag in _BLOCK:
-            self.chunks.append("\n")
-            if tag in ("tr", "table"):
-                self.cells = 0
+        self.text.end(tag)
 
     def handle_data(self, data: str) -> None:
-        if not self.skip_depth:
-            self.chunks.append(data if self.pre_tags else re.sub(r"[\t\n\r\f]+", " ", data))
+        self.text.data(data)
+
+    def handle_entityref(self, name: str) -> None:
+        self.text.data(f"&{name};")
+
+    def handle_charref(self, name: str) -> None:
+        self.text.data(f"&#{name};")
+
+
+def _attributes(attrs: list[tuple[str, str | None]]) -> str:
+    """The attributes as the reader's tokenizer hands them over: one string, values quoted."""
+    return "".join(f' {name}="{value}"' if value is not None else f" {name}" for name, value in attrs)
 
 
 def reference_text(html: str) -> str:
     parser = _Reference()
     parser.feed(html)
     parser.close()
-    text = "".join(parser.chunks).replace("\xa0", " ")
-    lines = (re.sub(r" *\t *", "\t", re.sub(r"[ \r\f\v]+", " ", line)).strip(" ").rstrip("\t")
-             for line in text.split("\n"))
-    return "\n".join(line for line in lines if line.strip())
+    return parser.text.result()
 
 
 def _html_texts() -> list[str]:

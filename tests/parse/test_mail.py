@@ -305,6 +305,24 @@ HTML_CASES = [
     ("unclosed-comment-is-text", "a<!-- b", "a<!-- b"),
     ("unclosed-quote-read-on", '<td title="a>x</td><td>y</td>', "x\ty"),
     ("charrefs-in-style", '<div style="white-space&#58; pre">a\nb</div>', "a\nb"),
+    # Tables keep their columns (a list's rows stay under its header row):
+    ("rowspan-repeats-below", "<table><tr><th>送信日時</th><th>送信先</th><th>送信結果</th></tr><tr><td rowspan=2>10:00"
+     "</td><td>03-1</td><td>0</td></tr><tr><td>03-2</td><td>6017</td></tr></table>",
+     "送信日時\t送信先\t送信結果\n10:00\t03-1\t0\n10:00\t03-2\t6017"),
+    ("rowspan-in-the-middle", "<table><tr><td>1</td><td rowspan='2'>x</td><td>a</td></tr><tr><td>2</td><td>b</td>"
+     "</tr><tr><td>3</td><td>y</td><td>c</td></tr></table>", "1\tx\ta\n2\tx\tb\n3\ty\tc"),
+    ("colspan-keeps-columns", '<table><tr><th colspan="2">送信先</th><th>送信結果</th></tr><tr><td>山田</td>'
+     "<td>03-1</td><td>0</td></tr></table>", "送信先\t\t送信結果\n山田\t03-1\t0"),
+    ("hostile-spans-bounded", "<table><tr><td colspan=99999999>a</td><td>b</td></tr></table>", "a" + "\t" * 64 + "b"),
+    ("word-cell-wrappers", "<table><tr><td><p class=MsoNormal><span>No.</span><o:p></o:p></p></td><td><p>"
+     "送信結果</p></td></tr></table>", "No.\t送信結果"),
+    ("breaks-in-a-row-of-cells", "<table><tr><td>本社<br>03-5555-2300</td><td>3912-<br>FAX番号</td></tr></table>",
+     "本社 03-5555-2300\t3912- FAX番号"),
+    ("breaks-in-a-layout-cell", "<table><tr><td><img src=x></td><td><p>送信結果: 3912</p><p>送信先: 03-1</p></td>"
+     "</tr></table>", "\t送信結果: 3912\n送信先: 03-1"),  # the empty cell keeps its column
+    ("nested-table-keeps-its-rows", "<table><tr><td>x</td><td><table><tr><td>a</td><td>b</td></tr><tr><td>c</td>"
+     "</tr></table></td></tr></table>", "x\na\tb\nc"),
+    ("a-table-left-open", "<table><tr><td>a<br>b", "a\nb"),
 ]
 
 
