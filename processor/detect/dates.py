@@ -1,5 +1,6 @@
 """Dates as fax notification templates write them: RFC 5322, `2024/05/01 10:23:45 JST`,
-`2024年5月1日 10時23分`, `05-01-2024 10:23:45 AM`. InterFAX writes Japan time without a zone (`JST`)."""
+`2024年5月1日 10時23分`, `2024/05/01 午後2:05`, `05-01-2024 10:23:45 AM`, `Nov 20, 2026 2:05 PM`, with a zone or
+none (`GMT+9`, `(UTC)`, `Z`). InterFAX writes Japan time without a zone (`JST`)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ JST = timezone(timedelta(hours=9), "JST")
 _ZONES: Mapping[str, tzinfo] = {"JST": JST, "UTC": UTC, "GMT": UTC, "Z": UTC}
 _DATE_FORMATS = (
     "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d",
-    "%m-%d-%Y %H:%M:%S", "%m-%d-%Y %I:%M:%S %p", "%m-%d-%Y %H:%M", "%m-%d-%Y %I:%M %p",
+    "%m-%d-%Y %H:%M:%S", "%m-%d-%Y %H:%M",
 )
 
 
@@ -87,35 +88,75 @@ def _zone(sign: str | None, hours: str | None, minutes: str | None, name: str | 
 
 
 def _any_form(text: str) -> datetime | None:
-    try:
-        parsed = email.utils.parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
-        parsed = None
-    return parsed if parsed is not None else _parse_local(text)
+    if not _MERIDIEM.search(text):  # RFC 5322 reads `2:05 PM` as 2:05 in an unknown zone `PM`
+        try:
+            parsed = email.utils.parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError):
+            parsed = None
+        if parsed is not None:
+            return parsed
+    return _parse_local(text)
+
+
+#: 12-hour time: Japanese `午前`/`午後` before it, `AM`/`PM` (`a.m.`) after it.
+_MERIDIEM = regex_cache.compile(r"午前|午後|(?<![A-Za-z])[AaPp]\.?[Mm]\.?(?![A-Za-z])")
+#: A zone in brackets (`(JST)`, `(UTC)`, `(GMT+9)`) is kept; other brackets are a weekday (`(金)`, `(Fri)`).
+_BRACKETED = regex_cache.compile(r"\(([^()]*)\)")
+_ZONE_IN_BRACKETS = regex_cache.compile(r"\s*(?:JST|UTC|GMT)(?:\s*[+-]\d{1,2}(?::?\d\d)?)?\s*|\s*[+-]\d\d:?\d\d\s*")
+#: The zone after the time: `GMT+9`, `UTC+09:00`, `+0900`, `JST`, `UTC`, and ISO 8601's `Z` right after the time.
+_TRAILING_ZONE = regex_cache.compile(
+    r"\s*(?:(?:GMT|UTC)\s*([+-])(\d{1,2})(?::?(\d\d))?|([+-])(\d\d):?(\d\d)|\b(JST|UTC|GMT)|(?<=\d)(Z))\s*$")
+#: With the month's name (`Nov 20, 2026 2:05`, `20-Nov-2026 10:15`), after the separators became `-`.
+_NAMED_MONTH_FORMATS = tuple(f"{day} {time}" for day in ("%b %d, %Y", "%B %d, %Y", "%d-%b-%Y", "%d %b %Y", "%d %B %Y")
+                             for time in ("%H:%M:%S", "%H:%M"))
 
 
 def _parse_local(text: str) -> datetime | None:
+    """The forms `_common_form` does not read: era-less Japanese with `午前`/`午後`, a weekday or zone in brackets,
+    `GMT+9`, ISO 8601's `Z`, English month names, 12-hour times. A time read as 12-hour is made 24-hour after."""
+    text = _BRACKETED.sub(lambda m: f" {m.group(1)} " if _ZONE_IN_BRACKETS.fullmatch(m.group(1)) else " ", text)
+    meridiem = None
+    if match := _MERIDIEM.search(text):
+        meridiem = match.group(0)
+        text = text[: match.start()] + " " + text[match.end():]
+    zone: tzinfo | None = None
+    if zone_match := _TRAILING_ZONE.search(text):
+        gmt_sign, gmt_hours, gmt_minutes, sign, hours, minutes, name, z = zone_match.groups()
+        try:
+            if name or z:
+                zone = _ZONES[name or z]
+            elif gmt_sign:
+                zone = _offset(gmt_sign, gmt_hours, gmt_minutes or "0")
+            else:
+                zone = _offset(sign, hours, minutes)
+        except ValueError:  # +2500: no zone is a day or more away, so this is no date
+            return None
+        text = text[: zone_match.start()]
     text = re.sub(r"[年月/.]", "-", text)
     text = re.sub(r"日\s*", " ", text)
     text = re.sub(r"[時分]", ":", text).replace("秒", "")
-    text = re.sub(r"\([^)]*\)", " ", text)  # weekday (水) or (JST)
-    zone: tzinfo | None = None
-    zone_match = re.search(r"\s*(?:([+-])(\d{2}):?(\d{2})|\b(JST|UTC|GMT|Z))\s*$", text)
-    if zone_match:
-        if zone_match.group(4):
-            zone = _ZONES[zone_match.group(4)]
-        else:
-            sign = -1 if zone_match.group(1) == "-" else 1
-            try:
-                zone = timezone(sign * timedelta(hours=int(zone_match.group(2)), minutes=int(zone_match.group(3))))
-            except ValueError:  # +2500: no zone is a day or more away, so this is no date
-                return None
-        text = text[: zone_match.start()]
     text = re.sub(r"\s+", " ", text).strip().rstrip(":")
-    for fmt in _DATE_FORMATS:
+    for fmt in (*_DATE_FORMATS, *_NAMED_MONTH_FORMATS):
         try:
             parsed = datetime.strptime(text, fmt)
         except ValueError:
             continue
+        if meridiem is not None:
+            twenty_four = _twenty_four_hour(parsed, meridiem)
+            return None if twenty_four is None else twenty_four.replace(tzinfo=zone) if zone else twenty_four
         return parsed.replace(tzinfo=zone) if zone else parsed
     return None
+
+
+def _twenty_four_hour(parsed: datetime, meridiem: str) -> datetime | None:
+    """`2:05 PM` is 14:05 and `12:05 AM` 00:05 (an English clock runs 1 to 12: `13:00 PM` is no time); `午後0時`
+    is noon and `午前0時` midnight (a Japanese one runs 0 to 11, or to 12)."""
+    japanese = meridiem in ("午前", "午後")
+    if not (0 if japanese else 1) <= parsed.hour <= 12:
+        return None
+    afternoon = meridiem == "午後" or meridiem[:1] in "Pp"
+    return parsed.replace(hour=parsed.hour % 12 + (12 if afternoon else 0))
+
+
+def _offset(sign: str, hours: str, minutes: str) -> tzinfo:
+    return timezone((-1 if sign == "-" else 1) * timedelta(hours=int(hours), minutes=int(minutes)))

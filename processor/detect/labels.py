@@ -121,7 +121,8 @@ def _stands_alone(folded: str, start: int, end: int) -> bool:
 
 
 def _next_line_value(folded: str, position: int) -> tuple[int, int]:
-    """Span of the first cell of the next non-blank line (within two lines), unless it is itself `label: …`."""
+    """Span of the first cell of the next non-blank line (within two lines), unless it is itself `label: …` or a
+    rule of no letter or digit (a signature's `━━━━` under an empty `件名：`)."""
     for _ in range(2):
         line_start = folded.find("\n", position)
         if line_start < 0:
@@ -133,8 +134,8 @@ def _next_line_value(folded: str, position: int) -> tuple[int, int]:
         position = line_end
         if not line.strip():
             continue
-        if ":" in line.strip()[:12]:
-            break
+        if ":" in line.strip()[:12] or not any(char.isalnum() for char in line):
+            break  # another label's line, or a rule (`━━━━`, `-----`): the label has no value
         while folded[line_start] == "\t":  # the value cell of a label cell that stood in its own block
             line_start += 1
         cell_end = folded.find("\t", line_start, line_end)

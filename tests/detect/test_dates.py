@@ -43,6 +43,22 @@ PLUS9 = timezone(timedelta(hours=9))
     ("2024-05-01 10:23:45-05:30", datetime(2024, 5, 1, 10, 23, 45, tzinfo=timezone(-timedelta(hours=5, minutes=30)))),
     ("2024-05-01 10:23:45 GMT", datetime(2024, 5, 1, 10, 23, 45, tzinfo=UTC)),
     ("05-01-2024 24:00:00", None),
+    # Zones in brackets or after GMT/UTC, ISO 8601's Z, 12-hour Japanese and English with month names:
+    ("2026-11-20 01:15:00 (UTC)", datetime(2026, 11, 20, 1, 15, tzinfo=UTC)),  # not the weekday's brackets
+    ("11/20/2026 01:18:30 AM (GMT)", datetime(2026, 11, 20, 1, 18, 30, tzinfo=UTC)),
+    ("2026年11月20日(金) 10:15:00", datetime(2026, 11, 20, 10, 15, tzinfo=JST)),
+    ("2026/11/20 10:15 GMT+9", datetime(2026, 11, 20, 10, 15, tzinfo=PLUS9)),
+    ("2026/11/20 10:18:30 UTC+09:00", datetime(2026, 11, 20, 10, 18, 30, tzinfo=PLUS9)),
+    ("2026-11-20T01:15:00Z", datetime(2026, 11, 20, 1, 15, tzinfo=UTC)),
+    ("Nov 20, 2026 2:05 PM", datetime(2026, 11, 20, 14, 5, tzinfo=JST)),  # RFC 5322 took PM for a zone
+    ("20 Nov 2026 2:05 PM", datetime(2026, 11, 20, 14, 5, tzinfo=JST)),
+    ("20-Nov-2026 10:15", datetime(2026, 11, 20, 10, 15, tzinfo=JST)),
+    ("2026/11/20 午前10:15", datetime(2026, 11, 20, 10, 15, tzinfo=JST)),
+    ("2026/11/20 午後2:05", datetime(2026, 11, 20, 14, 5, tzinfo=JST)),
+    ("2026年11月20日 午前11時58分", datetime(2026, 11, 20, 11, 58, tzinfo=JST)),
+    ("2026年11月21日 午後0時03分", datetime(2026, 11, 21, 12, 3, tzinfo=JST)),  # 午後0時 is noon
+    ("2026年11月21日 午前0時03分", datetime(2026, 11, 21, 0, 3, tzinfo=JST)),
+    ("2026/11/20 午後13:05", None),
     ("soon", None),
     ("", None),
 ])

@@ -21,6 +21,8 @@ INTERFAX = labels("interfax")
     ("件名\n①見積書\n", ["①見積書"]),  # the label alone on its line: the next line
     ("No.\t件名\n1\t①見積書\n", [""]),  # a header cell: the next line is a row, not its value
     ("Subject: Quarterly report\n", ["Quarterly report"]),
+    ("件名：\n\n━━━━━━━━━━\nInterFAX サポート\n", [""]),  # empty, then a signature's rule: no value
+    ("件名\n-----\n", [""]),
 ])
 def test_field_values_are_cut_from_the_text_as_written(text: str, values: list[str]) -> None:
     assert field_values(text, INTERFAX["subject"] + INTERFAX["code"]) == values
