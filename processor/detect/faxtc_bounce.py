@@ -139,8 +139,13 @@ def _last_cause(text: str) -> tuple[str, str] | None:
 
 
 def _own_cause(mail: ParsedMail, text: str) -> tuple[str, str] | None:
-    """`_last_cause` of the bounce's own words in `text` (`_own_text`), cut only when there is a `***` to find."""
-    return _last_cause(_own_text(mail, text)) if "***" in text else None
+    """`_last_cause` of the bounce's own words in `text` (`_own_text`), cut only when there is a `***` to find;
+    when they hold none, of the whole text. Some servers write the original's headers unquoted and the cause
+    after them (`Original message headers:`, the headers, `*** Message contains unsupported attachments ***`),
+    so the cut, made for the banners of an original's body, must not lose the cause itself."""
+    if "***" not in text:
+        return None
+    return _last_cause(_own_text(mail, text)) or _last_cause(text)
 
 
 def _own_text(mail: ParsedMail, text: str) -> str:

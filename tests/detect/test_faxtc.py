@@ -40,6 +40,8 @@ FIXTURES = [
      "<20240510095900.9012@example.co.jp>"),  # "Original message follows", `*** 社外秘 ***`
     ("faxtc/bounce-09.eml", B, 2, "No documents found", "no_documents", "+81355550101",
      "<CAF=estimate2@mail.example.com>"),  # cause after a `>`-quoted original that holds `> *** URGENT ***`
+    ("faxtc/bounce-12.eml", B, 1, "Message contains unsupported attachments", "unsupported_attachment",
+     "+81355550101", "<20261120095900.4711@example.co.jp>"),  # HTML only; the cause after the unquoted headers
 ]
 #: (file, (recipient, E.164) of each result, original subject): quoted headers are unfolded and RFC 2047-decoded.
 ORIGINALS = [
