@@ -7,8 +7,9 @@ Two shapes:
 - inline: the forwarder's mailer quoted the notice's header block and body in its text, after a separator line
   (Outlook `-----Original Message-----` / `-----元のメッセージ-----`, Gmail `---------- Forwarded message
   ---------`, Thunderbird `-------- 転送メッセージ --------`, Apple Mail `Begin forwarded message:`, mutt
-  `----- Forwarded message from … -----`, a rule of underscores followed by a header block), or, under a
-  forward subject (`Fwd:`, `転送:`), straight after the forwarder's note; with or without `> ` quoting.
+  `----- Forwarded message from … -----`, Lotus Notes `----- Forwarded by … on … -----`, a rule of underscores
+  followed by a header block), or, under a forward subject (`Fwd:`, `転送:`), straight after the forwarder's
+  note; with or without `> ` quoting.
 
 The quoted header block (`差出人:`, `送信日時:`, `宛先:`, `件名:` and their English names) becomes the inner mail's
 headers, so its `宛先: yamada@…` or `送信日時:` is never read as a field of the notice; the body after it is the
@@ -37,7 +38,7 @@ SEPARATOR_RE = regex_cache.compile(
     r"original message|forwarded message|forwarded e-?mail|元のメッセージ|転送メッセージ|転送されたメッセージ"
     r"|転送済みメッセージ|オリジナルメッセージ|ursprüngliche nachricht|weitergeleitete nachricht|message d'origine"
     r"|message transféré|mensaje original|mensaje reenviado|messaggio originale|messaggio inoltrato"
-    r"|forwarded message from [^\n]{0,200}?"
+    r"|forwarded message from [^\n]{0,200}?|forwarded by [^\n]{1,200}? on [^\n]{1,80}?"
     r")(?:[ \t]*[-_=]{2,})?[ \t]*$"
     r"|^[ \t>]*(?:begin forwarded message|転送されたメッセージ|転送メッセージ)[ \t]*[:：][ \t]*$",
     re.IGNORECASE | re.MULTILINE,
@@ -59,6 +60,10 @@ VENDOR_DOMAINS = tuple(dict.fromkeys(_INTERFAX.sender_domains + _INTERFAX.submis
 _HEADER_LINE_RE = regex_cache.compile(r"^[ \t]*\*?([^\s:：*]{1,12})\*?[ \t]*[:：][ \t\u3000]*(.*)$")
 _QUOTE_RE = regex_cache.compile(r"^[ \t]*>[ \t]?", re.MULTILINE)
 _MAILTO_RE = regex_cache.compile(r"\[mailto:([^\]\s]+)\]", re.IGNORECASE)
+#: Notes' unlabelled sender line: a name and an address in angle brackets, nothing that reads as a header.
+_SENDER_LINE_RE = regex_cache.compile(r"[^<>:：\n]{0,100}<[^<>\s@]{1,64}@[^<>\s]{1,255}>")
+#: The date line under it (`2026/11/20 10:00`, `11/20/2026 10:00 AM`).
+_DATE_LINE_RE = regex_cache.compile(r"[0-9０-９/.\-年月日 :：午前後AMP()]{6,40}", re.IGNORECASE)
 MAX_INLINE = 10
 """Separators read per mail; more is no forward a person made."""
 
@@ -113,7 +118,26 @@ def _inline(block: str, search: bool = False, subject: str | None = None) -> Par
         headers, body_at = _header_block(lines, start)
         if headers:
             return text_mail(headers, "\n".join(lines[body_at:]))
+    if (sender := _unlabelled_sender(lines)) is not None:
+        headers, body_at = sender
+        return text_mail({"subject": subject, **headers}, "\n".join(lines[body_at:]))
     return text_mail({"subject": subject}, block)
+
+
+def _unlabelled_sender(lines: list[str]) -> tuple[dict[str, str], int] | None:
+    """Lotus Notes writes the sender without a label: `Mail Delivery Subsystem <MAILER-DAEMON@fax.tc>`, the date
+    on the next line, then `To:` … `Subject:` (or nothing it labels). ({headers}, first body line), or None when
+    the block does not begin so."""
+    first = next((i for i, line in enumerate(lines) if line.strip()), None)
+    if first is None or not _SENDER_LINE_RE.fullmatch(lines[first].strip()):
+        return None
+    after = next((i for i in range(first + 1, len(lines)) if lines[i].strip()), len(lines))
+    if after < len(lines) and _DATE_LINE_RE.fullmatch(lines[after].strip()):
+        after += 1
+    headers, body_at = _header_block(lines, after, need=1)
+    if not headers:
+        body_at = after
+    return {**headers, "from": lines[first].strip()}, body_at
 
 
 def _block_starts(lines: list[str], search: bool) -> Iterator[int]:
@@ -123,10 +147,12 @@ def _block_starts(lines: list[str], search: bool) -> Iterator[int]:
         yield from (i for i in range(first + 1, len(lines)) if _header_name(lines[i]) == "from")
 
 
-def _header_block(lines: list[str], start: int) -> tuple[dict[str, str], int]:
+def _header_block(lines: list[str], start: int, need: int = 2) -> tuple[dict[str, str], int]:
     """({name: value}, index of the first body line) of a header block at `start`; empty when there is none.
-    A block needs a From or Subject and one more name; it ends at a blank line, a line that is no header, or a
-    name seen before (a body field such as `送信日時:` right after the block)."""
+    A block needs a From or Subject and one more name (`need` names, and no From or Subject, after a sender
+    that Notes did not label); it ends at a blank line, a line that is no header, or a name seen before (a
+    body field such as `送信日時:` right after the block). A value folded onto lines that begin with white
+    space (a long `件名:` wrapped by the forwarder's mailer) is joined, as a mail's own headers are."""
     headers: dict[str, str] = {}
     index = start
     while index < len(lines):
@@ -136,9 +162,14 @@ def _header_block(lines: list[str], start: int) -> tuple[dict[str, str], int]:
             break
         match = _HEADER_LINE_RE.match(line)
         assert match is not None
-        headers[name] = _MAILTO_RE.sub(r"<\1>", match.group(2).strip())
+        value = match.group(2).strip()
         index += 1
-    if len(headers) < 2 or not ({"from", "subject"} & headers.keys()):
+        while index < len(lines) and lines[index][:1] in (" ", "\t") and lines[index].strip() \
+                and _header_name(lines[index]) is None:
+            value = f"{value} {lines[index].strip()}"
+            index += 1
+        headers[name] = _MAILTO_RE.sub(r"<\1>", value)
+    if len(headers) < need or (need > 1 and not ({"from", "subject"} & headers.keys())):
         return {}, start
     return headers, index
 
