@@ -58,3 +58,12 @@ def result(number: str = "03-5555-0101", code: str = "0", label: str = "", subje
     message["Date"] = format_datetime(when + timedelta(minutes=2))
     message["Message-ID"] = make_msgid(domain="fax.tc")
     return message.as_bytes()
+
+
+def faxtc_bounce(original: bytes, cause: str = "Cannot find password in body") -> bytes:
+    """A bounce from MAILER-DAEMON@fax.tc returning `original` (a submission) whole, its cause the last line."""
+    return (b"From: Mail Delivery System <MAILER-DAEMON@fax.tc>\r\nTo: taro@example.co.jp\r\n"
+            b"Subject: Undelivered Mail Returned to Sender\r\nMIME-Version: 1.0\r\n"
+            b'Content-Type: multipart/mixed; boundary="B"\r\n\r\n--B\r\nContent-Type: text/plain\r\n\r\n'
+            b"Your message could not be faxed.\r\n\r\n*** " + cause.encode() + b" ***\r\n"
+            b"--B\r\nContent-Type: message/rfc822\r\n\r\n" + original + b"\r\n--B--\r\n")

@@ -41,6 +41,7 @@ from processor.tracking.rules import (
     choose,
     decide,
     normalize_message_id,
+    subject_key,
 )
 
 __all__ = [
@@ -64,7 +65,8 @@ _RESULTS = FaxResultRow.__table__
 _SUBMISSIONS = FaxSubmissionRow.__table__
 # Statements run once per result, built once (building and hashing them cost more than running them).
 _EVENT_KEY = sa.select(_RESULTS.c.event_key).where(_RESULTS.c.id == sa.bindparam("result_id"))
-_TWINS = (sa.select(_MATCHES.c.submission_id, _MATCHES.c.method, _MATCHES.c.confidence)
+_TWINS = (sa.select(_MATCHES.c.submission_id, _MATCHES.c.method, _MATCHES.c.confidence,
+                    _RESULTS.c.original_message_id, _RESULTS.c.original_subject)
           .join(_RESULTS, _RESULTS.c.id == _MATCHES.c.result_id)
           .where(_RESULTS.c.event_key == sa.bindparam("event_key"), _RESULTS.c.id != sa.bindparam("result_id"))
           .order_by(_MATCHES.c.submission_id))
@@ -309,7 +311,7 @@ def _correlate(session: Session, results: Sequence[tuple[ResultFacts, str]], set
                                         .where(_MATCHES.c.result_id == facts.id)):
             continue
         key = event_keys[facts.id] if event_keys is not None else _event_key(session, facts.id)
-        matches = _twin_matches(session, facts.id, key) if lookahead is None or lookahead.may_twin(key) else None
+        matches = _twin_matches(session, facts, key) if lookahead is None or lookahead.may_twin(key) else None
         if matches is None:
             matches = choose(facts, _candidates(session, facts, window, lookahead), window)
         if matches:
@@ -421,16 +423,30 @@ def _event_key(session: Session, result_id: int) -> str | None:
     return session.scalar(_EVENT_KEY, {"result_id": result_id})
 
 
-def _twin_matches(session: Session, result_id: int, key: str | None) -> list[Match] | None:
+def _twin_matches(session: Session, facts: ResultFacts, key: str | None) -> list[Match] | None:
     """The matches of another copy of the same fax event (same `event_key`: a forward and the original, one
     notice in two mailboxes), which this copy shares; None when no other copy is matched. Without this, a second
-    copy would pass over the submission the first one decided and take the next open one to the same number."""
+    copy would pass over the submission the first one decided and take the next open one to the same number.
+
+    Without a transaction id the key is the number, the code and the second the fax was sent: two faxes to one
+    number in one second share it. Copies of one notice also name the same original mail and subject, so a
+    result that names another Message-ID or subject than the other copy is another fax, matched on its own."""
     if key is None:
         return None
-    rows = session.execute(_TWINS, {"event_key": key, "result_id": result_id}).all()
+    rows = session.execute(_TWINS, {"event_key": key, "result_id": facts.id}).all()
+    message_id, subject = normalize_message_id(facts.original_message_id), subject_key(facts.original_subject)
     matches = {row.submission_id: Match(row.submission_id, Method(row.method), Confidence(row.confidence))
-               for row in rows}
+               for row in rows if _same_original(row, message_id, subject)}
     return list(matches.values()) or None
+
+
+def _same_original(twin: sa.Row[Any], message_id: str | None, subject: str) -> bool:
+    """Whether another copy names the original mail this result names, as far as both name it."""
+    other_id = normalize_message_id(twin.original_message_id)
+    if message_id and other_id and message_id != other_id:
+        return False
+    other_subject = subject_key(twin.original_subject)
+    return not (subject and other_subject and subject != other_subject)
 
 
 def _candidates(session: Session, result: ResultFacts, window: timedelta,
@@ -445,20 +461,30 @@ def _candidates(session: Session, result: ResultFacts, window: timedelta,
     shape = (bool(message_id), bool(told), bool(result.fax_number))
     if not any(shape) or (lookahead is not None and not lookahead.may_have_candidates(result, told, window)):
         return []
-    rows = session.execute(_candidates_query(shape), {
+    other = bool(result.fax_number and result.transaction_id)
+    rows = session.execute(_candidates_query(shape, other), {
         "message_id": message_id, "told": sorted(told), "fax_number": result.fax_number,
-        "since": reference - window, "until": reference + CLOCK_SKEW}).all()
+        "since": reference - window, "until": reference + CLOCK_SKEW,
+        "transaction_id": result.transaction_id}).all()
     return [SubmissionFacts(
         id=row.id, submitted_at=_aware(row.submitted_at), fax_number=row.fax_number, recipient=row.recipient,
         message_id=row.message_id, subject_base=row.subject_base,
         transaction_id=result.transaction_id if row.id in told else None,
-        resolved=row.state in _RESOLVED and row.result_id is not None) for row in rows]
+        resolved=row.state in _RESOLVED and row.result_id is not None,
+        other_transaction=bool(other and row.other_transaction)) for row in rows]
+
+
+#: A submission tied to a result of another transaction: another fax (a held one, say), whatever its state.
+_OTHER_TRANSACTION = sa.exists().where(
+    _MATCHES.c.submission_id == _SUBMISSIONS.c.id, _RESULTS.c.id == _MATCHES.c.result_id,
+    _RESULTS.c.transaction_id.is_not(None), _RESULTS.c.transaction_id != sa.bindparam("transaction_id"))
 
 
 @functools.cache
-def _candidates_query(shape: tuple[bool, bool, bool]) -> sa.Select[Any]:
+def _candidates_query(shape: tuple[bool, bool, bool], other: bool = False) -> sa.Select[Any]:
     """The submissions a result may belong to: the same Message-ID, the submissions results with the same
-    transaction id are tied to, and the same number within the window (each when the result has it)."""
+    transaction id are tied to, and the same number within the window (each when the result has it); with
+    `other`, whether each is tied to a result of another transaction id already."""
     by_message_id, by_told, by_number = shape
     conditions = []
     if by_message_id:
@@ -469,9 +495,10 @@ def _candidates_query(shape: tuple[bool, bool, bool]) -> sa.Select[Any]:
         conditions.append(sa.and_(_SUBMISSIONS.c.fax_number == sa.bindparam("fax_number"),
                                   _SUBMISSIONS.c.submitted_at >= sa.bindparam("since", type_=UTCDateTime()),
                                   _SUBMISSIONS.c.submitted_at <= sa.bindparam("until", type_=UTCDateTime())))
+    flag = _OTHER_TRANSACTION if other else sa.false()
     return (sa.select(_SUBMISSIONS.c.id, _SUBMISSIONS.c.submitted_at, _SUBMISSIONS.c.fax_number,
                       _SUBMISSIONS.c.recipient, _SUBMISSIONS.c.message_id, _SUBMISSIONS.c.subject_base,
-                      _SUBMISSIONS.c.state, _SUBMISSIONS.c.result_id)
+                      _SUBMISSIONS.c.state, _SUBMISSIONS.c.result_id, flag.label("other_transaction"))
             .where(sa.or_(*conditions)).order_by(_SUBMISSIONS.c.submitted_at, _SUBMISSIONS.c.id).limit(_BATCH))
 
 

@@ -128,6 +128,9 @@ class SubmissionFacts:
     transaction_id: str | None = None
     resolved: bool = False
     """A delivered or failed result is already tied to it."""
+    other_transaction: bool = False
+    """A result of another transaction id than the one being matched is tied to it: it is another fax (one held
+    for credit, say), so a result found by number only is not its."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,7 +162,7 @@ def choose(result: ResultFacts, candidates: Sequence[SubmissionFacts], window: t
         return []
     reference = result.reference_time
     near = [c for c in candidates
-            if c.fax_number == result.fax_number and not c.resolved
+            if c.fax_number == result.fax_number and not c.resolved and not c.other_transaction
             and reference - window <= c.submitted_at <= reference + CLOCK_SKEW]
     key = subject_key(result.original_subject)
     if key:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
-from submissionfactory import result, submission
+from submissionfactory import faxtc_bounce, result, submission
 
 from processor.config import Settings, TrackingSettings
 from processor.run.pipeline import process_message
@@ -224,3 +224,47 @@ def test_sweep_reads_both_deadlines_in_batches(engine: Engine) -> None:
         after = dict(connection.execute(sa.text("SELECT id, state FROM fax_submissions")).all())
     assert {i for i in after if after[i] != before[i]} == set(due)
     assert {after[i] for i in due} == {"no_result"}
+
+
+def _by_submission(engine: Engine) -> list[tuple[object, ...]]:
+    return [tuple(r) for r in _rows(engine, "SELECT subject, state, transaction_id, match_method FROM fax_status "
+                                            "ORDER BY submission_id")]
+
+
+def test_a_result_by_number_skips_a_fax_tied_to_another_transaction(engine: Engine) -> None:
+    """A fax held for credit (-22, transaction 10901) is another fax than the one sent after it to the same number:
+    the later fax's result (10902) is not the held one's, although the held one is the oldest still open."""
+    at = datetime.now(UTC) - timedelta(minutes=30)
+    _process(engine, submission(["03-5555-0101"], "見積書 /b", when=at))
+    _process(engine, result("03-5555-0101", "-22", subject="見積書", transaction_id="10901",
+                            when=at + timedelta(minutes=1)), mail_from="")
+    _process(engine, submission(["03-5555-0101"], "見積書 /b", when=at + timedelta(minutes=5)))
+    _process(engine, result("03-5555-0101", "0", subject="見積書", transaction_id="10902",
+                            when=at + timedelta(minutes=6)), mail_from="")
+    assert _by_submission(engine) == [("見積書 /b", "pending", "10901", "number_subject"),
+                                      ("見積書 /b", "delivered", "10902", "number_subject")]
+
+
+def test_two_faxes_to_one_number_in_one_second_are_no_copies_of_one_notice(engine: Engine) -> None:
+    """Without a transaction id a result's event key is the number, the code and the second it was sent: two
+    faxes in one second share it. Their results name different originals (subject, Message-ID), so each is
+    tied to its own fax, not to the first as a copy of its notice."""
+    at = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=30)
+    first = submission(["03-5555-0101"], "請求書 /b", when=at, message_id="<one@example.co.jp>")
+    second = submission(["03-5555-0101"], "注文書 /b", when=at, message_id="<two@example.co.jp>")
+    _process(engine, first)
+    _process(engine, second)
+    _process(engine, faxtc_bounce(first), mail_from="")
+    _process(engine, faxtc_bounce(second), mail_from="")
+    assert [(state, method) for _subject, state, _tx, method in _by_submission(engine)] == [
+        ("failed", "message_id"), ("failed", "message_id")]
+
+
+def test_results_without_transaction_ids_of_two_faxes_in_one_second(engine: Engine) -> None:
+    at = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=30)
+    _process(engine, submission(["03-5555-0101"], "請求書 /b", when=at))
+    _process(engine, submission(["03-5555-0101"], "注文書 /b", when=at))
+    for subject in ("注文書", "請求書"):
+        _process(engine, result("03-5555-0101", "0", subject=subject, transaction_id=None, when=at), mail_from="")
+    assert _by_submission(engine) == [("請求書 /b", "delivered", None, "number_subject"),
+                                      ("注文書 /b", "delivered", None, "number_subject")]
