@@ -128,13 +128,16 @@ def _is_report(mail: ParsedMail) -> bool:
 
 
 def _last_cause(text: str) -> tuple[str, str] | None:
-    """(text inside the asterisks, the whole `*** … ***`) of the last such line."""
+    """(text inside the asterisks, the whole `*** … ***`) of the last such line that fax.tc's catalogue knows, else
+    of the last one: a virus scanner's or a gateway's footer (`*** eSafe scanned this email … ***`, a
+    `*** CONFIDENTIAL ***` disclaimer) may follow the cause, and an unknown cause is still kept."""
     if "***" not in text:  # most texts: no pattern scan
         return None
     matches = [m for m in CAUSE_RE.finditer(text) if m.group(1).strip()]
     if not matches:
         return None
-    last = matches[-1]
+    known = [m for m in matches if lookup("faxtc", m.group(1).strip()) is not None]
+    last = (known or matches)[-1]
     return last.group(1).strip(), last.group(0).strip()
 
 

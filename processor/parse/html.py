@@ -32,7 +32,11 @@ _BLOCK = frozenset(
      "title", "caption", "form", "address", "center"}
 )
 _CELL = frozenset({"td", "th"})
-_SKIP = frozenset({"script", "style", "head", "noscript", "template"})
+_SKIP = frozenset({"script", "style", "head", "noscript", "template", "title"})
+_HEAD_CONTENT = frozenset({"title", "meta", "link", "style", "script", "base", "noscript", "template"})
+"""What a `<head>` holds: any other element ends it, as in a browser (`</head>` may be left out)."""
+_HIDDEN_STYLE = regex_cache.compile(r"display\s*:\s*none|mso-hide\s*:\s*all|visibility\s*:\s*hidden", re.IGNORECASE)
+_VOID = frozenset({"br", "img", "hr", "meta", "link", "input", "wbr", "col", "area", "base", "source"})
 _RAW_TEXT = frozenset({"script", "style"})
 """Elements whose content is not markup: read to their end tag (`html.parser`'s CDATA content elements)."""
 _MAX_CHARS = 8 * 1024 * 1024
@@ -107,19 +111,32 @@ class _Text:
     or more cells of its row show text, so the row stays one line; in a row of one such cell (a layout table
     around a notice) it is a line, as outside tables."""
 
-    __slots__ = ("cells", "chunks", "pre_tags", "skip_depth", "tables")
+    __slots__ = ("cells", "chunks", "hidden", "hidden_depth", "pre_tags", "skip_depth", "skipping", "tables")
 
     def __init__(self) -> None:
         self.chunks: list[str] = []
         self.skip_depth = 0
+        self.skipping: list[str] = []  # the skipped elements open, innermost last
+        self.hidden: str | None = None  # an element styled out of sight, while it is open
+        self.hidden_depth = 0  # elements of its name open inside it, itself included
         self.pre_tags: list[str] = []  # open elements that keep source line ends (<pre>, white-space: pre*)
         self.cells = 0  # cells begun in the current row, for cells outside any table
         self.tables: list[_Table] = []
 
     def start(self, tag: str, attributes: str) -> None:
+        if self.hidden is not None:
+            self.hidden_depth += tag == self.hidden
+            return
+        if "head" in self.skipping and tag not in _HEAD_CONTENT:
+            del self.skipping[self.skipping.index("head"):]  # `<body>` (or any body element) ends the head
+            self.skip_depth = len(self.skipping)
+        if "=" in attributes and tag not in _VOID and _styled_hidden(attributes):
+            self.hidden, self.hidden_depth = tag, 1  # a preheader (`display:none`): what no one sees is no field
+            return
         if tag == "pre" or ("=" in attributes and _keeps_lines(attributes)):
             self.pre_tags.append(tag)
         if tag in _SKIP:
+            self.skipping.append(tag)
             self.skip_depth += 1
         elif tag in _CELL:
             self._cell(attributes)
@@ -134,13 +151,20 @@ class _Text:
             self._edge()
 
     def start_end(self, tag: str) -> None:
-        if tag in _BLOCK:
+        if tag in _BLOCK and self.hidden is None:
             self._edge()
 
     def end(self, tag: str) -> None:
+        if self.hidden is not None:
+            self.hidden_depth -= tag == self.hidden
+            if self.hidden_depth == 0:
+                self.hidden = None
+            return
         if self.pre_tags and self.pre_tags[-1] == tag:
             self.pre_tags.pop()
         if tag in _SKIP:
+            if self.skipping:
+                self.skipping.pop()
             self.skip_depth = max(0, self.skip_depth - 1)
         elif tag in _CELL:
             if self.tables:
@@ -157,7 +181,7 @@ class _Text:
             self._edge()
 
     def data(self, data: str) -> None:
-        if self.skip_depth or not data:
+        if self.skip_depth or self.hidden is not None or not data:
             return
         if "&" in data:
             data = _unescape(data)
@@ -260,6 +284,15 @@ def _spans(attributes: str) -> tuple[int, int]:
     """(colspan, rowspan) of a cell, each 1 to `_MAX_SPAN` (a hostile `colspan=99999999` writes no more)."""
     found = {name.lower(): int(value) for name, value in _SPAN_ATTR.findall(attributes)}
     return (min(max(found.get("colspan", 1), 1), _MAX_SPAN), min(max(found.get("rowspan", 1), 1), _MAX_SPAN))
+
+
+def _styled_hidden(attributes: str) -> bool:
+    """Whether a start tag's style hides the element (`display:none`, Outlook's `mso-hide:all`)."""
+    for match in _STYLE_ATTR.finditer(attributes):
+        value = match.group(1).strip("\"'")
+        if _HIDDEN_STYLE.search(_unescape(value) if "&" in value else value):
+            return True
+    return False
 
 
 def _keeps_lines(attributes: str) -> bool:

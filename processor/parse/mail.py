@@ -617,7 +617,11 @@ def _read_part(
     elif ctype.startswith("text/") and not (is_attachment and ctype not in ("text/plain", "text/html", "text/csv",
                                                                              "text/xml")):
         decoded = decode_bytes(data[:MAX_TEXT_BYTES], charset or _html_meta_charset(ctype, data))
-        source = clean_text(html_to_text(decoded) if ctype == "text/html" else decoded)
+        if ctype == "text/html":
+            decoded = html_to_text(decoded)
+        elif (flowed := _flowed(part)) is not None:
+            decoded = unflow(decoded, delete_space=flowed)
+        source = clean_text(decoded)
         text = fold_text(source)
     parts.append(MailPart(ctype, filename, is_attachment, size, depth, charset, text,
                           source if source != text else None))
@@ -652,7 +656,55 @@ def _embedded_from_message(inner: Message, budget: list[int]) -> EmbeddedMessage
 
 def _leaf_text(sub: Message, sub_type: str) -> str:
     decoded = decode_bytes(_payload_bytes(sub)[:MAX_TEXT_BYTES], _charset(sub))
-    return normalize_text(html_to_text(decoded) if sub_type == "text/html" else decoded)
+    if sub_type == "text/html":
+        return normalize_text(html_to_text(decoded))
+    flowed = _flowed(sub)
+    return normalize_text(decoded if flowed is None else unflow(decoded, delete_space=flowed))
+
+
+def _flowed(part: Message) -> bool | None:
+    """For `text/plain; format=flowed` (RFC 3676), whether its `DelSp=yes`; None for text that does not flow."""
+    content_type = _raw_header(part, "content-type")
+    if "flowed" not in content_type.lower():
+        return None
+    try:
+        if str(part.get_param("format") or "").lower() != "flowed":
+            return None
+        return str(part.get_param("delsp") or "").lower() == "yes"
+    except Exception:  # noqa: BLE001 - a parameter the stdlib cannot read: read the text as it stands
+        return None
+
+
+def unflow(text: str, delete_space: bool = False) -> str:
+    """`format=flowed` text (RFC 3676) with its soft line breaks joined: a line that ends in a space goes on in
+    the next line of the same quote depth (Thunderbird wraps a long `件名:` or a result's label so; with `DelSp=yes`,
+    as for Japanese text, that space was added by the wrapping and is dropped). Space-stuffing is undone, and
+    quoted lines keep one `> ` per level. The signature line `-- ` never flows."""
+    out: list[str] = []
+    pending: str | None = None
+    pending_depth = 0
+    for line in text.split("\n"):
+        stripped = line.rstrip("\r")
+        depth = len(stripped) - len(stripped.lstrip(">"))
+        content = stripped[depth:]
+        if content.startswith(" "):
+            content = content[1:]  # space-stuffed (or the space after `>`)
+        if pending is not None and depth == pending_depth:
+            content = pending + content
+        elif pending is not None:
+            out.append(_quoted(pending, pending_depth))
+        pending = None
+        if content.endswith(" ") and content != "-- ":
+            pending, pending_depth = (content[:-1] if delete_space else content), depth
+            continue
+        out.append(_quoted(content, depth))
+    if pending is not None:
+        out.append(_quoted(pending, pending_depth))
+    return "\n".join(out)
+
+
+def _quoted(content: str, depth: int) -> str:
+    return f"{'> ' * depth}{content}" if depth else content
 
 
 def _block_text(block: Message) -> str:

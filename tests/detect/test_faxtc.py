@@ -190,3 +190,13 @@ def test_hostile_long_lines_stay_linear(body: str) -> None:
     mail = parse_mail(f"From: MAILER-DAEMON@fax.tc\nSubject: x\n\n{body}\n".encode())
     for detector in MY_DETECTORS:
         detector.detect(mail)
+
+
+@pytest.mark.parametrize("footer", ["*** eSafe scanned this email for malicious content ***",
+                                    "-- \n*** CONFIDENTIAL ***"])
+def test_a_gateways_star_footer_after_the_cause_is_no_cause(footer: str) -> None:
+    """formats.md: the cause is the last line of the bounce's text; a scanner or a disclaimer may add its own
+    `*** … ***` line below it. The last line fax.tc's catalogue knows is the cause."""
+    raw = bounce("Undelivered Mail", "*** No recipients found ***\n\n" + footer)
+    (result,) = classify(parse_mail(raw)).results
+    assert (result.code, result.reason) == ("No recipients found", "no_recipients")

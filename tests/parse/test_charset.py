@@ -293,3 +293,15 @@ def test_every_jis_pair_converts_as_the_arithmetic_says() -> None:
     assert [charset._jis_run_to_sjis(pair) for pair in pairs] == [charset._jis_to_sjis(*pair) for pair in pairs]
     run = b"".join(pairs)  # all 8,836 at once: the masks must choose per pair, not per run
     assert charset._jis_run_to_sjis(run) == b"".join(charset._jis_to_sjis(*pair) for pair in pairs)
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("送信\u200b結果：39\u200b12\ufeff-FAX番号", "送信結果：3912-FAX番号"),  # zero-width space, a BOM inside
+    ("送信&結果".replace("&", "\u2060") + "\u00ad", "送信結果"),  # word joiner, soft hyphen
+    ("\x0c送信結果: 6017\x07", " 送信結果: 6017 "),  # a form feed and a BEL are spaces
+    ("a\tb\nc", "a\tb\nc"),  # TAB and LF are text
+])
+def test_clean_text_drops_what_shows_nothing(text: str, expected: str) -> None:
+    from processor.parse.charset import clean_text
+
+    assert clean_text(text) == expected

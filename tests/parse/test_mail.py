@@ -323,6 +323,14 @@ HTML_CASES = [
     ("nested-table-keeps-its-rows", "<table><tr><td>x</td><td><table><tr><td>a</td><td>b</td></tr><tr><td>c</td>"
      "</tr></table></td></tr></table>", "x\na\tb\nc"),
     ("a-table-left-open", "<table><tr><td>a<br>b", "a\nb"),
+    # What no reader sees is no text: a head left open, a title, an element styled out of sight (a preheader):
+    ("head-left-open", "<head><meta charset=utf-8><title>t</title><body><p>送信結果：3912</p>", "送信結果：3912"),
+    ("head-ended-by-a-table", "<head><style>p{}</style><table><tr><td>a</td></tr></table>", "a"),
+    ("title-outside-head", "<title>送信結果：3912</title><p>x</p>", "x"),
+    ("hidden-preheader", '<div style="display:none;max-height:0">送信結果：0</div><p>送信結果：3912</p>',
+     "送信結果：3912"),
+    ("hidden-with-nested-elements", '<div style="display: none"><div>x</div>y</div>z', "z"),
+    ("outlook-hidden", '<span style="mso-hide:all">hidden</span>shown<br style="display:none">', "shown"),
 ]
 
 
@@ -395,3 +403,25 @@ def test_decoded_headers_get_reads_like_a_mapping() -> None:
         assert headers.get(name, default) == Mapping.get(headers, name, default)
     assert headers.get("subject") == ("同時",) and headers.get("x-tag") == ("a", "b")
     assert headers.get("auto-submitted") is None and headers.get("precedence", ()) == ()
+
+
+@pytest.mark.parametrize(("text", "delete_space", "expected"), [
+    # RFC 3676: a line ending in a space flows into the next; DelSp=yes (Japanese text) drops that space.
+    ("件名: 二〇二六年十一月分 お \n見積り明細 第三版\n", True, "件名: 二〇二六年十一月分 お見積り明細 第三版\n"),
+    ("Status: 3912 - Fax number \nnot usable\n", False, "Status: 3912 - Fax number not usable\n"),
+    ("> 送信結果: 3912-FAX番号が \n> 使用不可です\n", True, "> 送信結果: 3912-FAX番号が使用不可です\n"),
+    ("a \n> b\n", False, "a \n> b\n"),  # a soft break never joins lines of another quote depth
+    (" >From here\n-- \nsig\n", False, ">From here\n-- \nsig\n"),  # space-stuffing undone; `-- ` never flows
+])
+def test_flowed_text_is_joined(text: str, delete_space: bool, expected: str) -> None:
+    from processor.parse.mail import unflow
+
+    assert unflow(text, delete_space=delete_space) == expected
+
+
+def test_a_flowed_part_reads_as_one_line_per_field() -> None:
+    body = "送信結果: 3912-FAX番号が使用不可です（FAX応答の無い場合等。 \r\n音声応答の可能性があります）\r\n"
+    raw = (b"From: a@example.jp\r\nSubject: x\r\nContent-Type: text/plain; charset=UTF-8; format=flowed; "
+           b"delsp=yes\r\nContent-Transfer-Encoding: 8bit\r\n\r\n" + body.encode())
+    assert parse_mail(raw).plain_source == ("送信結果: 3912-FAX番号が使用不可です（FAX応答の無い場合等。"
+                                            "音声応答の可能性があります）\n")
