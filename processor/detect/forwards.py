@@ -45,6 +45,10 @@ SEPARATOR_RE = regex_cache.compile(
 )
 #: A rule of underscores (Outlook's HTML forwards): a separator only when a quoted header block follows it.
 RULE_RE = regex_cache.compile(r"^[ \t>]*_{10,}[ \t]*$", re.MULTILINE)
+#: A plain-text digest's rules (RFC 1153: 70 hyphens after the contents, 30 between messages; Mailman's and fml's
+#: plain digests), each message then `Message: N` and its header block: a separator only when one follows it.
+DIGEST_RULE_RE = regex_cache.compile(r"^-{30,80}[ \t]*$", re.MULTILINE)
+_DIGEST_NUMBER_RE = regex_cache.compile(r"[ \t]*Message[ \t]*:[ \t]*\d{1,6}[ \t]*")
 #: Names in a quoted header block, by the header they stand for (Outlook ja/en, Gmail, Thunderbird, Apple Mail,
 #: Outlook de/fr/es/it).
 HEADER_NAMES: dict[str, str] = {
@@ -87,7 +91,9 @@ def forwarded_mails(mail: ParsedMail) -> Forward:
     attached = tuple(m for e in mail.embedded if (m := embedded_mail(e)) is not None)
     text = mail.text
     rules = (m.end() for m in islice(RULE_RE.finditer(text), MAX_INLINE) if _header_follows(text, m.end()))
-    starts = sorted([m.end() for m in islice(SEPARATOR_RE.finditer(text), MAX_INLINE)] + list(rules))[:MAX_INLINE]
+    digests = (m.end() for m in islice(DIGEST_RULE_RE.finditer(text), MAX_INLINE) if _header_follows(text, m.end()))
+    starts = sorted([m.end() for m in islice(SEPARATOR_RE.finditer(text), MAX_INLINE)]
+                    + list(rules) + list(digests))[:MAX_INLINE]
     prefix = has_forward_prefix(mail)
     inline: list[ParsedMail] = []
     for index, start in enumerate(starts):
@@ -101,8 +107,7 @@ def forwarded_mails(mail: ParsedMail) -> Forward:
 
 def _header_follows(text: str, pos: int) -> bool:
     lines = _unquote(text[pos:pos + 2000]).split("\n")
-    first = next((i for i, line in enumerate(lines) if line.strip()), len(lines))
-    return bool(_header_block(lines, first)[0])
+    return any(_header_block(lines, start)[0] for start in islice(_block_starts(lines, False), 1))
 
 
 def _line_start(text: str, pos: int) -> int:
@@ -142,6 +147,8 @@ def _unlabelled_sender(lines: list[str]) -> tuple[dict[str, str], int] | None:
 
 def _block_starts(lines: list[str], search: bool) -> Iterator[int]:
     first = next((i for i, line in enumerate(lines) if line.strip()), len(lines))
+    if first < len(lines) and _DIGEST_NUMBER_RE.fullmatch(lines[first]):
+        first += 1  # a digest's `Message: 2` above the message's headers
     yield first
     if search:
         yield from (i for i in range(first + 1, len(lines)) if _header_name(lines[i]) == "from")

@@ -580,6 +580,10 @@ def _read_part(
     source: str | None = None
     size = 0
 
+    if filename is not None and ctype not in _RFC822_TYPES and (eml := _attached_eml(part, ctype, filename)):
+        embedded.append(_embedded_from_message(eml, budget))
+        parts.append(MailPart(ctype, filename, True, 0, depth, charset, None))
+        return
     if ctype in _RFC822_TYPES:
         inner = part.get_payload()
         inner_msg = inner[0] if isinstance(inner, list) and inner else None
@@ -627,16 +631,42 @@ def _read_part(
                           source if source != text else None))
 
 
+#: Types a mail file is attached as by mailers that do not write message/rfc822 (webmail, some Japanese clients).
+_EML_CARRIERS = frozenset({"application/octet-stream", "text/plain", "application/x-eml", "application/eml",
+                           "message/x-eml", "application/vnd.ms-outlook-eml"})
+
+
+def _attached_eml(part: Message, ctype: str, filename: str) -> Message | None:
+    """A mail attached as a `.eml` file of another type than message/rfc822, parsed; None when it is no mail (it
+    must have headers). A notice forwarded so is read like one attached as message/rfc822: before, a fax.tc bounce
+    forwarded as `bounce.eml` was lost without a word."""
+    if ctype not in _EML_CARRIERS or not filename.lower().endswith(".eml"):
+        return None
+    source, _cut = bound_input(_payload_bytes(part)[:MAX_TEXT_BYTES])
+    try:
+        message = email.message_from_bytes(source, policy=compat32)
+    except Exception:  # noqa: BLE001 - not a mail after all: an attachment like any other
+        return None
+    return message if message.keys() else None
+
+
 def _undo_transfer_encoding(part: Message, inner: Message, defects: list[str]) -> Message:
     """A message/rfc822 part sent base64 or quoted-printable (not allowed, but seen): compat32 parses the encoded
-    text as a message without headers; decode it and parse again."""
+    text as it stands, decode it and parse again. Base64 reads as a message without headers; quoted-printable
+    reads as one with headers (`From:` needs no escaping) whose values and body still hold `=3D`, `=1B` and
+    soft breaks, so it is told by those."""
     cte = _raw_header(part, "content-transfer-encoding").strip().lower()
-    if cte not in ("base64", "quoted-printable") or inner.keys():
+    if cte == "quoted-printable" and inner.keys():
+        text = _as_text(inner)
+        if text is None or not _QP_ESCAPE_RE.search(text):
+            return inner
+        data = text.encode("ascii", "surrogateescape")
+    elif cte not in ("base64", "quoted-printable") or inner.keys():
         return inner
-    payload = inner.get_payload()
-    if not isinstance(payload, str):
+    elif isinstance(payload := inner.get_payload(), str):
+        data = payload.encode("ascii", "surrogateescape")
+    else:
         return inner
-    data = payload.encode("ascii", "surrogateescape")
     try:
         decoded = binascii.a2b_base64(data) if cte == "base64" else quopri.decodestring(data)
     except (binascii.Error, ValueError):
@@ -645,6 +675,22 @@ def _undo_transfer_encoding(part: Message, inner: Message, defects: list[str]) -
     source, more = bound_input(decoded[:MAX_TEXT_BYTES])
     defects.extend(more)
     return email.message_from_bytes(source, policy=compat32)
+
+
+_QP_ESCAPE_RE = regex_cache.compile(r"=(?:\r?\n|[0-9A-F]{2})")
+
+
+def _as_text(message: Message) -> str | None:
+    """The message as compat32 writes it back (its parsed text, lines unrefolded), or None when it cannot."""
+    import io
+    from email.generator import Generator  # only for this rare part: no start-up cost
+
+    buffer = io.StringIO()
+    try:
+        Generator(buffer, mangle_from_=False, maxheaderlen=0).flatten(message)
+    except Exception:  # noqa: BLE001 - a message the generator cannot write is left as it was parsed
+        return None
+    return buffer.getvalue()
 
 
 def _embedded_from_message(inner: Message, budget: list[int]) -> EmbeddedMessage:
