@@ -135,6 +135,8 @@ def _run(detector: Detector, mail: ParsedMail) -> Classification | None:
     if detection is None:
         return None
     if detector.kind is Kind.DSN and (bounces := bounces_from_report(mail, detection.results)) is not None:
+        if not bounces:  # only success about fax addresses: mail reached fax.tc, which reports nothing
+            return UNRELATED
         return Classification(kind=Kind.INTERFAX_BOUNCE, detected_by=FaxtcBounceDetector.name, results=bounces)
     return Classification(kind=detector.kind, detected_by=detector.name, results=detection.results,
                           submission=detection.submission)

@@ -25,7 +25,7 @@ from functools import cache
 from typing import ClassVar
 
 from processor import regex_cache
-from processor.catalogues import lookup, vendor_hosts
+from processor.catalogues import lookup, reason_action, vendor_hosts
 from processor.detect.base import Detection, NeedsNoSettings
 from processor.detect.codes import catalogue_entry
 from processor.detect.dates import parse_datetime
@@ -34,7 +34,7 @@ from processor.domains import is_domain_or_subdomain
 from processor.parse import ParsedMail
 from processor.parse.charset import decode_header_value
 from processor.parse.mail import address_pairs
-from processor.reasons import Kind
+from processor.reasons import FaxReason, Kind, Outcome
 from processor.records import FaxResult
 
 __all__ = ["CAUSE_RE", "FaxtcBounceDetector", "bounces_from_report"]
@@ -92,14 +92,18 @@ class FaxtcBounceDetector(NeedsNoSettings):
 
 def bounces_from_report(mail: ParsedMail, results: Sequence[FaxResult]) -> tuple[FaxResult, ...] | None:
     """A delivery report's results (any MTA's: fax.tc's, a relay's, the sender's own Postfix), as InterFAX bounces
-    when one is about a `<number>@fax.tc` recipient; None when none is. The fax number is the recipient's local
+    when one is about a `<number>@fax.tc` recipient; None when none is; empty when the report only says that mail
+    reached fax.tc. The fax number is the recipient's local
     part; the reason is the catalogue's for the status (an address status: `no_recipients`), else the report's."""
     if not any(_fax_number_of(r.recipient) for r in results):
         return None
     headers = _original_headers(mail)
     submitted = parse_datetime(_first(headers, "date"))
+    # A mail delivered or relayed to fax.tc (a success DSN) is no fax sent: InterFAX only accepted it, and its
+    # result mail says the rest (a false delivery would hide the missing result of an unregistered sender).
     return tuple(_as_bounce(result, number, submitted) if (number := _fax_number_of(result.recipient)) else result
-                 for result in results)
+                 for result in results
+                 if not (result.outcome is Outcome.DELIVERED and _fax_number_of(result.recipient)))
 
 
 def _as_bounce(result: FaxResult, number: str, submitted: datetime | None) -> FaxResult:
@@ -107,10 +111,14 @@ def _as_bounce(result: FaxResult, number: str, submitted: datetime | None) -> Fa
     changes: dict[str, object] = {"vendor": "interfax", "detected_by": FaxtcBounceDetector.name,
                                   "fax_number_raw": number, "fax_number": None,
                                   "submitted_at": result.submitted_at or submitted}
-    if entry is not None:
+    if result.outcome is Outcome.PENDING:  # a delay warning: the submission is still queued, nothing failed
+        action_ja, action_en = reason_action("faxtc", FaxReason.IN_PROGRESS)
+        changes.update(reason=FaxReason.IN_PROGRESS, retryable=None, action_ja=action_ja, action_en=action_en)
+    elif entry is not None:
         changes.update(outcome=entry.outcome, reason=entry.reason, retryable=entry.retryable,
                        action_ja=entry.action_ja, action_en=entry.action_en)
     return dataclasses.replace(result, **changes)  # type: ignore[arg-type]
+
 
 
 def _fax_number_of(address: str | None) -> str | None:

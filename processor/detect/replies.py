@@ -30,6 +30,7 @@ __all__ = [
     "has_forward_prefix",
     "is_auto_reply",
     "is_delivery_report",
+    "is_read_receipt",
     "is_reply",
     "strip_subject_prefixes",
     "subject_prefixes",
@@ -53,6 +54,11 @@ AUTO_REPLY_PREFIXES: frozenset[str] = frozenset({
     "réponse automatique", "respuesta automática", "risposta automatica", "resposta automática",
     "automatisch antwoord", "autosvar", "out of office autoreply", "out of office reply", "auto-response",
 })
+#: Read-receipt subject prefixes (Outlook and others: `Read:`, `Not read:`, `開封済み:`, `未開封:`, `既読:`).
+RECEIPT_PREFIXES: frozenset[str] = frozenset({
+    "read", "not read", "開封済み", "開封確認", "未開封", "既読", "gelesen", "ungelesen", "lu", "non lu", "leído",
+    "no leído", "letto", "已读", "已讀",
+})
 #: RFC 3834 headers and their common non-standard relatives that mark an automatic answer to a person's mail.
 AUTO_REPLY_HEADERS = ("x-autoreply", "x-autorespond", "x-autoresponder", "x-vacation", "x-mail-autoreply")
 DAEMON_LOCALPARTS = frozenset({"mailer-daemon", "postmaster", "post_master", "mail-daemon", "mailerdaemon"})
@@ -60,7 +66,7 @@ DAEMON_LOCALPARTS = frozenset({"mailer-daemon", "postmaster", "post_master", "ma
 MAIL_SYSTEM_SENDER_RE = regex_cache.compile(r"mailer-daemon|post_?master|mail delivery (?:subsystem|system)|"
                                             r"mail administrator|mdaemon", re.IGNORECASE)
 _STATUS_TYPES = frozenset({"message/delivery-status", "message/global-delivery-status"})
-_KNOWN_PREFIXES = REPLY_PREFIXES | FORWARD_PREFIXES | AUTO_REPLY_PREFIXES
+_KNOWN_PREFIXES = REPLY_PREFIXES | FORWARD_PREFIXES | AUTO_REPLY_PREFIXES | RECEIPT_PREFIXES
 
 _PREFIX_RE = regex_cache.compile(r"[\[【(]?([^\s:：\[\]【】()]{1,12}(?:[ \t][^\s:：\[\]【】()]{1,10}){0,3})"
                                  r"(?:[ \t]*(?:\[\d{1,3}\]|\(\d{1,3}\)))?[ \t]*[:：]")
@@ -106,10 +112,21 @@ def _split_prefixes(subject: str) -> tuple[tuple[str, ...], str]:
     return tuple(found), subject[position:]
 
 
+def is_read_receipt(mail: ParsedMail) -> bool:
+    """A read receipt (RFC 8098 MDN: `report-type=disposition-notification`, Outlook's `Read:`/`開封済み:`), which
+    says a person opened or deleted a mail: no delivery report, and no result."""
+    if any(part.content_type == "message/disposition-notification" for part in mail.parts):
+        return True
+    prefixes = _split_prefixes(mail.subject)[0]
+    return bool(prefixes) and prefixes[0] in RECEIPT_PREFIXES and not mail.header("x-failed-recipients")
+
+
 def is_delivery_report(mail: ParsedMail) -> bool:
     """A bounce or delivery report: multipart/report, a delivery-status part, `X-Failed-Recipients`, or mail from a
     mail system (`MAILER-DAEMON`, `postmaster`, `Mail Delivery Subsystem` …), also one that titles its bounce
-    `Re: …` or marks it `auto-replied`."""
+    `Re: …` or marks it `auto-replied`. Not a read receipt, which is a multipart/report too."""
+    if any(part.content_type == "message/disposition-notification" for part in mail.parts):
+        return False
     if mail.content_type == "multipart/report" or mail.header("x-failed-recipients"):
         return True
     if any(part.content_type in _STATUS_TYPES for part in mail.parts):
@@ -137,6 +154,8 @@ def is_auto_reply(mail: ParsedMail) -> bool:
     """An automatic answer to a person's mail (RFC 3834 `Auto-Submitted: auto-replied`, `X-Autoreply`,
     `Precedence: auto_reply`, or an out-of-office subject prefix). `auto-generated` is not an answer: vendor
     notices carry it."""
+    if is_read_receipt(mail):
+        return True
     if is_delivery_report(mail):
         return False
     if (mail.header("auto-submitted") or "").strip().lower().startswith("auto-replied"):

@@ -123,13 +123,20 @@ DSN_CASES = [
 
 @pytest.mark.parametrize(("status", "diagnostic", "retryable"), DSN_CASES, ids=[c[0] for c in DSN_CASES])
 def test_the_detector_asks_the_policy(status: str, diagnostic: str, retryable: bool) -> None:
-    action = "delayed" if status.startswith("4") else "failed"
-    raw = DSN.format(action=action, status=status, diagnostic=diagnostic).encode()
+    raw = DSN.format(action="failed", status=status, diagnostic=diagnostic).encode()
     (result,) = getattr(DeliveryReportDetector().detect(parse_mail(raw)), "results", ())
     assert result.outcome is Outcome.FAILED and result.smtp_status == status
     assert result.retryable is retryable
     if status.startswith("5"):
         assert result.retryable is retryable_for(result.reason, Outcome.FAILED)
+
+
+@pytest.mark.parametrize(("status", "diagnostic", "retryable"), DSN_CASES[:1] + DSN_CASES[3:4], ids=["4.1.1", "4.2.2"])
+def test_a_delay_warning_is_no_failure(status: str, diagnostic: str, retryable: bool) -> None:
+    """`Action: delayed` (RFC 3464): the MTA keeps trying. Not failed, so nothing to resend yet."""
+    raw = DSN.format(action="delayed", status=status, diagnostic=diagnostic).encode()
+    (result,) = getattr(DeliveryReportDetector().detect(parse_mail(raw)), "results", ())
+    assert (result.outcome, result.retryable, result.smtp_status) == (Outcome.PENDING, None, status)
 
 
 def test_every_corpus_report_follows_the_policy(corpus_dir: Path) -> None:

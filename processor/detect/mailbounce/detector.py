@@ -51,6 +51,8 @@ def read_reports(mail: ParsedMail) -> Detection | None:
     if is_feedback_report(mail):
         return None
     deliveries = read_delivery_status(mail)
+    if not deliveries and _success_only(mail):
+        return None  # every recipient relayed or expanded (a success DSN): nothing failed, nothing to read
     from_text = _read_text(mail, deliveries)
     if deliveries:
         _fill_from_text(deliveries, from_text)
@@ -109,6 +111,14 @@ def read_delivery_status(mail: ParsedMail) -> list[Delivery]:
     for text in texts:
         deliveries.extend(_read_fields(text))
     return [d for d in deliveries if d.action not in ("relayed", "expanded")]
+
+
+def _success_only(mail: ParsedMail) -> bool:
+    """A delivery-status part whose every recipient was relayed or expanded: a success report (NOTIFY=SUCCESS),
+    which the human-readable text must not turn into failures."""
+    texts = [p.text for p in mail.parts if p.content_type in _STATUS_FIELD_TYPES and p.text]
+    groups = [d for text in texts for d in _read_fields(text)]
+    return bool(groups) and all(d.action in ("relayed", "expanded", "delivered") for d in groups)
 
 
 def _read_fields(text: str) -> list[Delivery]:
@@ -256,9 +266,11 @@ def _is_temporary(reply: str, diagnosis: str) -> bool:
 def _result(d: Delivery, message_id: str | None, subject: str | None) -> FaxResult:
     status, reply, reason = _finish(d)
     delivered = reason == "delivered"
-    outcome = Outcome.DELIVERED if delivered else Outcome.FAILED
+    # `Action: delayed` (RFC 3464; Exim's "not yet been delivered"): a warning, the MTA keeps trying. No failure
+    # yet: a fax still queued, listed among faxes to resend, would be sent twice. The reason stays Sisimai's.
+    outcome = Outcome.DELIVERED if delivered else Outcome.PENDING if d.action == "delayed" else Outcome.FAILED
     retryable = retryable_for(reason, outcome)
-    if retryable is False and status.startswith("4"):
+    if retryable is False and status.startswith("4") and outcome is Outcome.FAILED:
         retryable = True  # RFC 3463 class 4: a persistent transient failure, by definition worth another try
     action_ja, action_en = reason_action("mail", reason)
     message = _SPACE_RE.sub(" ", d.diagnosis).strip()[:_MAX_MESSAGE] or None
