@@ -130,10 +130,11 @@ class _Text:
         if "head" in self.skipping and tag not in _HEAD_CONTENT:
             del self.skipping[self.skipping.index("head"):]  # `<body>` (or any body element) ends the head
             self.skip_depth = len(self.skipping)
-        if "=" in attributes and tag not in _VOID and _styled_hidden(attributes):
+        styled = "=" in attributes and "style" in attributes.lower()
+        if styled and tag not in _VOID and _styled_hidden(attributes):
             self.hidden, self.hidden_depth = tag, 1  # a preheader (`display:none`): what no one sees is no field
             return
-        if tag == "pre" or ("=" in attributes and _keeps_lines(attributes)):
+        if tag == "pre" or (styled and _keeps_lines(attributes)):
             self.pre_tags.append(tag)
         if tag in _SKIP:
             self.skipping.append(tag)

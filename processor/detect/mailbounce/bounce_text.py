@@ -114,9 +114,9 @@ _BOUNCE_SUBJECT_RE = regex_cache.compile(
 #: A text-only delay warning: the MTA keeps trying (Exim's "has not yet been delivered … Delivery attempts will
 #: continue", Sendmail's "Warning: could not send message for past 4 hours … will keep trying", Postfix's
 #: "This is a warning only", Exchange's "Delivery is delayed … will continue to try"), not a bounce.
-_DELAY_WARNING_RE = regex_cache.compile(
-    r"delivery attempts will continue|will (?:keep|continue to) try(?:ing)?|this is a warning only"
-    r"|has not yet been delivered|do not need to resend", re.IGNORECASE)
+_DELAY_WARNINGS = ("delivery attempts will continue", "will keep try", "will continue to try",
+                   "this is a warning only", "this is a warning message only", "has not yet been delivered",
+                   "do not need to resend")
 #: Whole-line noise inside a report: greetings and boilerplate that are not the reason.
 _SKIP_RE = regex_cache.compile(
     r"^\s*(?:$|this is the|this message was created|i'm sorry|i'm afraid|sorry, we were unable|"
@@ -215,7 +215,8 @@ def read_bounce_text(mail: ParsedMail) -> list[Delivery]:
         _close(current, lines if preamble is lines else lines + preamble, before)
     if not deliveries:
         deliveries = _from_headers(mail, report, excluded)
-    warning = bool(_DELAY_WARNING_RE.search(report))
+    lowered = report.lower()  # one pass per phrase in C: an IGNORECASE alternation tried every position
+    warning = any(phrase in lowered for phrase in _DELAY_WARNINGS)
     for d in deliveries:
         if not d.reason and not _CODE_RE.search(d.diagnosis):
             d.reason = next((r for p, r in RECIPIENT_REASONS if p.search(d.recipient)), "")

@@ -50,8 +50,9 @@ def read_reports(mail: ParsedMail) -> Detection | None:
     """`DeliveryReportDetector.detect`: the mail's delivery reports, or None when it is none."""
     if is_feedback_report(mail):
         return None
-    deliveries = read_delivery_status(mail)
-    if not deliveries and _success_only(mail):
+    groups = _status_groups(mail)
+    deliveries = [d for d in groups if d.action not in ("relayed", "expanded")]
+    if groups and all(d.action in _SUCCESS for d in groups) and not deliveries:
         return None  # every recipient relayed or expanded (a success DSN): nothing failed, nothing to read
     from_text = _read_text(mail, deliveries)
     if deliveries:
@@ -101,7 +102,16 @@ def is_auto_reply(mail: ParsedMail) -> bool:
 
 
 def read_delivery_status(mail: ParsedMail) -> list[Delivery]:
-    """Per-recipient fields of the RFC 3464 report(s) in the mail, in order; empty when there are none."""
+    """Per-recipient fields of the RFC 3464 report(s) in the mail, in order, but for recipients relayed or expanded
+    (no outcome); empty when there are none."""
+    return [d for d in _status_groups(mail) if d.action not in ("relayed", "expanded")]
+
+
+_SUCCESS = frozenset({"relayed", "expanded", "delivered"})
+
+
+def _status_groups(mail: ParsedMail) -> list[Delivery]:
+    """Every recipient group of the RFC 3464 report(s) in the mail, in order."""
     texts = [p.text for p in mail.parts if p.content_type in _STATUS_FIELD_TYPES and p.text]
     if not texts:
         bodies = [p.text for p in mail.parts if p.content_type.startswith("text/") and p.text]
@@ -110,15 +120,7 @@ def read_delivery_status(mail: ParsedMail) -> list[Delivery]:
     deliveries: list[Delivery] = []
     for text in texts:
         deliveries.extend(_read_fields(text))
-    return [d for d in deliveries if d.action not in ("relayed", "expanded")]
-
-
-def _success_only(mail: ParsedMail) -> bool:
-    """A delivery-status part whose every recipient was relayed or expanded: a success report (NOTIFY=SUCCESS),
-    which the human-readable text must not turn into failures."""
-    texts = [p.text for p in mail.parts if p.content_type in _STATUS_FIELD_TYPES and p.text]
-    groups = [d for text in texts for d in _read_fields(text)]
-    return bool(groups) and all(d.action in ("relayed", "expanded", "delivered") for d in groups)
+    return deliveries
 
 
 def _read_fields(text: str) -> list[Delivery]:
