@@ -114,6 +114,12 @@ def _classify(mail: ParsedMail, detectors: Sequence[Detector], depth: int) -> Cl
                               results=tuple(dataclasses.replace(r, forwarded=True) for c in reported
                                             for r in c.results))
     if forward.explicit:
+        # A notice's CSV or XML file rides along when a person forwards it inline (Outlook and Thunderbird keep
+        # the attachments): read by the detectors of attached files, never from the forwarder's own text.
+        for detector in readers:
+            if getattr(detector, "reads_attachments", False) and (found := _run(detector, mail)) is not None:
+                return dataclasses.replace(found, results=tuple(
+                    dataclasses.replace(r, forwarded=True) for r in found.results))
         marks = tuple(mark for c in inner for mark in c.marks)
         return Classification(kind=Kind.UNRECOGNIZED, marks=marks) if marks else UNRELATED
     for detector in readers:

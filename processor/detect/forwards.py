@@ -18,6 +18,7 @@ inner mail's text.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -98,7 +99,14 @@ def forwarded_mails(mail: ParsedMail) -> Forward:
     inline: list[ParsedMail] = []
     for index, start in enumerate(starts):
         end = _line_start(text, starts[index + 1]) if index + 1 < len(starts) else len(text)
-        inline.append(_inline(text[start:end]))
+        found = _inline(text[start:end])
+        if is_delivery_report(found):
+            # A bounce runs to the end of the forward: its own `----- Original message -----` begins the
+            # original it returns (its cause may come after it), and a returned original the forwarder's mailer
+            # attached as a file belongs to it.
+            inline.append(dataclasses.replace(_inline(text[start:]), embedded=mail.embedded))
+            break
+        inline.append(found)
     if not starts and prefix and not attached:
         # `Fwd:` with no separator: the header block (if any) follows the forwarder's note, else the whole text.
         inline.append(_inline(text, search=True, subject=strip_subject_prefixes(mail.subject)))

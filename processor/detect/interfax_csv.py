@@ -29,6 +29,8 @@ MAX_ROWS = 10_000
 class InterfaxCsvDetector(NeedsNoSettings):
     name: ClassVar[str] = "interfax_csv"
     kind: ClassVar[Kind] = Kind.INTERFAX_RESULT
+    reads_attachments: ClassVar[bool] = True
+    """Its evidence is a file's header row or elements, never free text: safe to run on a forward's attachments."""
 
     def detect(self, mail: ParsedMail) -> Detection | None:
         return interfax_rows_detection(mail, ".csv", CSV_TYPES, _rows, self.name, log)

@@ -28,6 +28,8 @@ MIN_FIELDS = 6
 class InterfaxXmlDetector(NeedsNoSettings):
     name: ClassVar[str] = "interfax_xml"
     kind: ClassVar[Kind] = Kind.INTERFAX_RESULT
+    reads_attachments: ClassVar[bool] = True
+    """Its evidence is a file's header row or elements, never free text: safe to run on a forward's attachments."""
 
     def detect(self, mail: ParsedMail) -> Detection | None:
         return interfax_rows_detection(mail, ".xml", XML_TYPES, _groups, self.name, log)

@@ -331,12 +331,14 @@ def embedded_mail(embedded: EmbeddedMessage) -> ParsedMail | None:
         return None
 
 
-def text_mail(headers: Mapping[str, str | None], text: str) -> ParsedMail:
+def text_mail(headers: Mapping[str, str | None], text: str,
+              embedded: tuple[EmbeddedMessage, ...] = ()) -> ParsedMail:
     """A mail made of header values and plain text: a notice forwarded inline, whose header block was quoted in
-    the forwarder's text (`差出人:`, `件名:` …) and whose body follows it. Values are decoded text already."""
+    the forwarder's text (`差出人:`, `件名:` …) and whose body follows it. Values are decoded text already.
+    `embedded`: the mails the forward carries as attachments (a bounce's returned original rides along so)."""
     values = {name.lower(): (value.strip(),) for name, value in headers.items() if value and value.strip()}
     part = MailPart("text/plain", None, False, len(text), 0, "utf-8", normalize_text(text))
-    return ParsedMail(raw=b"", message=Message(), headers=values, parts=(part,), embedded=(), defects=())
+    return ParsedMail(raw=b"", message=Message(), headers=values, parts=(part,), embedded=embedded, defects=())
 
 
 _BROKEN_FOLD_RE = regex_cache.compile(
