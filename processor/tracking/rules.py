@@ -161,8 +161,11 @@ def choose(result: ResultFacts, candidates: Sequence[SubmissionFacts], window: t
     if not result.fax_number:
         return []
     reference = result.reference_time
+    # A result that names its original mail (a bounce returns it) is not another mail's: a fax whose Message-ID
+    # differs is passed over (the original may be a mail faxbounce never saw a copy of).
     near = [c for c in candidates
             if c.fax_number == result.fax_number and not c.resolved and not c.other_transaction
+            and not (message_id and c.message_id and c.message_id != message_id)
             and reference - window <= c.submitted_at <= reference + CLOCK_SKEW]
     key = subject_key(result.original_subject)
     if key:

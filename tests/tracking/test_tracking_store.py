@@ -268,3 +268,17 @@ def test_results_without_transaction_ids_of_two_faxes_in_one_second(engine: Engi
         _process(engine, result("03-5555-0101", "0", subject=subject, transaction_id=None, when=at), mail_from="")
     assert _by_submission(engine) == [("請求書 /b", "delivered", None, "number_subject"),
                                       ("注文書 /b", "delivered", None, "number_subject")]
+
+
+def test_a_bounce_of_a_mail_never_copied_fails_no_other_fax(engine: Engine) -> None:
+    """A bounce names its original's Message-ID: a fax to the same number that is another mail is not it, even
+    when no copy of the bounced mail reached faxbounce; that fax's own result still decides it."""
+    at = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=30)
+    _process(engine, submission(["03-5555-0101"], "見積書送付の件", when=at, message_id="<s1@example.co.jp>"))
+    never = submission(["03-5555-0101"], "見積書送付の件", when=at + timedelta(minutes=1),
+                       message_id="<never@example.co.jp>")
+    _process(engine, faxtc_bounce(never, "No recipients found"), mail_from="")
+    assert _by_submission(engine) == [("見積書送付の件", "submitted", None, None)]
+    _process(engine, result("03-5555-0101", "0", subject="見積書送付の件", transaction_id="20001",
+                            when=at + timedelta(minutes=3)), mail_from="")
+    assert _by_submission(engine) == [("見積書送付の件", "delivered", "20001", "number_subject")]
