@@ -103,6 +103,8 @@ class _Catalogue:
     by_key: Mapping[str, CatalogueEntry]
     actions: Mapping[str, tuple[str, str]]
     labels: Mapping[str, tuple[str, ...]]
+    whole_mail: frozenset[str] = frozenset()
+    """Reasons that say the whole mail was refused (`whole_mail = true` in the reason's table)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,6 +224,11 @@ def _label_keys(entry: CatalogueEntry) -> frozenset[str]:
     return frozenset(keys - {""})
 
 
+def whole_mail_reasons() -> frozenset[str]:
+    """Reasons, of every catalogue, that say a refused submission mail was refused whole (`whole_mail = true`)."""
+    return frozenset(reason for name in CATALOGUES for reason in _load(name).whole_mail)
+
+
 def reason_action(catalogue: str, reason: str) -> tuple[str, str]:
     """(action_ja, action_en) for a reason, from the catalogue's defaults, else the `unknown` default."""
     actions = _load(catalogue).actions
@@ -245,11 +252,16 @@ def _load(catalogue: str) -> _Catalogue:
     data = read_toml(_HERE / filename)
     vendor = _string(data, "vendor", filename)
     actions: dict[str, tuple[str, str]] = {}
+    whole_mail: set[str] = set()
     for reason, table in (data.get("reasons") or {}).items():
         where = f"{filename}: reasons.{reason}"
         if not is_known_reason(reason):
             raise CatalogueError(f"{where}: {reason!r} is not a reason word of processor.reasons")
         actions[reason] = (_string(table, "action_ja", where), _string(table, "action_en", where))
+        if not isinstance(flag := table.get("whole_mail", False), bool):
+            raise CatalogueError(f"{where}: whole_mail must be true or false")
+        if flag:
+            whole_mail.add(reason)
     by_key: dict[str, CatalogueEntry] = {}
     for index, row in enumerate(data.get("entry") or []):
         where = f"{filename}: entry[{index}]"
@@ -286,7 +298,7 @@ def _load(catalogue: str) -> _Catalogue:
             raise CatalogueError(f"{where}: duplicate key {key!r}")
         by_key[normalized] = entry
     return _Catalogue(vendor, MappingProxyType(by_key), MappingProxyType(actions),
-                      MappingProxyType(_labels(data.get("labels"), filename)))
+                      MappingProxyType(_labels(data.get("labels"), filename)), frozenset(whole_mail))
 
 
 def _labels(table: object, filename: str) -> dict[str, tuple[str, ...]]:

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum, unique
 
 from processor import regex_cache
+from processor.catalogues import whole_mail_reasons
 from processor.detect.subjects import normalize_message_id, strip_subject_options
 from processor.reasons import FaxReason, Outcome, SubmissionState
 
@@ -140,15 +141,20 @@ class Match:
     confidence: Confidence
 
 
+_WHOLE_MAIL = whole_mail_reasons()
+
+
 def choose(result: ResultFacts, candidates: Sequence[SubmissionFacts], window: timedelta) -> list[Match]:
     """The submission destination(s) this result reports on, best evidence first; [] when none fits.
 
-    Several only when a bounce names no recipient: the whole mail was refused, so every destination failed.
+    Several when a bounce names no recipient, or says the mail itself was refused (its password, signature or
+    attachments: `whole_mail` in the catalogue): every destination of that mail failed, a Bcc one too, which
+    the returned original's To and Cc do not list.
     """
     message_id = normalize_message_id(result.original_message_id)
     if message_id:
         same_mail = [c for c in candidates if c.message_id == message_id]
-        if same_mail and not (result.fax_number or result.recipient):
+        if same_mail and (not (result.fax_number or result.recipient) or result.reason in _WHOLE_MAIL):
             return [Match(c.id, Method.MESSAGE_ID, Confidence.HIGH) for c in same_mail]
         hits = [c for c in same_mail if _same_destination(c, result)]
         if hits:

@@ -282,3 +282,21 @@ def test_a_bounce_of_a_mail_never_copied_fails_no_other_fax(engine: Engine) -> N
     _process(engine, result("03-5555-0101", "0", subject="見積書送付の件", transaction_id="20001",
                             when=at + timedelta(minutes=3)), mail_from="")
     assert _by_submission(engine) == [("見積書送付の件", "delivered", "20001", "number_subject")]
+
+
+def test_a_mail_refused_whole_fails_every_destination_bcc_included(engine: Engine) -> None:
+    """A password (or signature, attachment…) refusal is the mail's: every fax of it failed, also the one only in
+    Bcc, which the returned original no longer lists. A wrong number is the recipient's: only the numbers named."""
+    at = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=30)
+    for cause, expected in (("Cannot find password in body", ["failed", "failed", "failed"]),
+                            ("No recipients found", ["failed", "failed", "submitted"])):
+        with engine.begin() as connection:
+            for table in ("fax_matches", "fax_submissions", "fax_results", "inbound_raw", "inbound_messages"):
+                connection.execute(sa.text(f"DELETE FROM {table}"))
+        message_id = f"<{len(cause)}@example.co.jp>"
+        copy = submission(["03-5555-0101", "06-5555-0202", "045-555-0303"], "見積書 /b", when=at,
+                          message_id=message_id, header="Bcc")  # the copy faxbounce gets names all three
+        returned = submission(["03-5555-0101", "06-5555-0202"], "見積書 /b", when=at, message_id=message_id)
+        _process(engine, copy)
+        _process(engine, faxtc_bounce(returned, cause), mail_from="")
+        assert [row.state for row in _rows(engine, "SELECT state FROM fax_status ORDER BY submission_id")] == expected
