@@ -289,18 +289,19 @@ def _spans(attributes: str) -> tuple[int, int]:
 
 def _styled_hidden(attributes: str) -> bool:
     """Whether a start tag's style hides the element (`display:none`, Outlook's `mso-hide:all`)."""
-    for match in _STYLE_ATTR.finditer(attributes):
-        value = match.group(1).strip("\"'")
-        if _HIDDEN_STYLE.search(_unescape(value) if "&" in value else value):
-            return True
-    return False
+    return _style_holds(attributes, _HIDDEN_STYLE)
 
 
 def _keeps_lines(attributes: str) -> bool:
     """Whether a start tag's attributes hold a style of `white-space: pre…`."""
+    return _style_holds(attributes, _PRE_STYLE)
+
+
+def _style_holds(attributes: str, pattern: re.Pattern[str]) -> bool:
+    """Whether a `style` attribute among `attributes` (its character references read) holds `pattern`."""
     for match in _STYLE_ATTR.finditer(attributes):
         value = match.group(1).strip("\"'")
-        if _PRE_STYLE.search(_unescape(value) if "&" in value else value):
+        if pattern.search(_unescape(value) if "&" in value else value):
             return True
     return False
 
