@@ -8,6 +8,10 @@ default country.
 
 Deployment settings reach a detector through `configured(settings)`, which returns the detector for those
 settings (itself when its format takes none): `detectors_for` asks every detector, knowing none of them.
+
+Two optional members, which `classify` asks for where a detector has them: `reads_attachments = True` (its
+evidence is an attached file's structure, never free text, so it may read a forward's attachments) and
+`marks(mail)` (why mail it could not read still bears its vendor's marks, for a sender the site configured).
 """
 
 from __future__ import annotations
