@@ -21,7 +21,6 @@ import logging
 import re
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from functools import cache
 from typing import ClassVar
 
 from processor import regex_cache
@@ -192,14 +191,12 @@ def _original_start(lines: Sequence[str]) -> int | None:
     return None
 
 
-@cache
 def _end_marker() -> re.Pattern[str]:
-    """Any row of `end_markers.tsv` as one pattern. Imported here, not at the top: `faxbounce classify` of a
-    vendor notice must not load the delivery-report tables (tests/test_startup.py)."""
-    from processor.detect.mailbounce.tables import load_end_markers, package_table
+    """Any row of mailbounce's `end_markers.tsv`, as its bounce reader looks for them. Imported here, not at the
+    top: `faxbounce classify` of a vendor notice must not load the delivery-report tables (tests/test_startup.py)."""
+    from processor.detect.mailbounce.bounce_text import any_end_marker
 
-    patterns = [pattern.pattern for pattern, _announces in load_end_markers(*package_table("end_markers.tsv"))]
-    return regex_cache.compile("|".join(f"(?:{p})" for p in patterns) or "(?!)", re.IGNORECASE)
+    return any_end_marker()
 
 
 def _original_headers(mail: ParsedMail) -> dict[str, list[str]]:

@@ -63,6 +63,9 @@ _MAX_SPAN = 64
 """Columns or rows one cell may span: more than any notice's table, and bounded against hostile markup."""
 _MAX_SPAN_TEXT = 256
 """Characters of a cell's text repeated in the rows it spans."""
+_MAX_SPAN_OUTPUT = 1_000_000
+"""Characters spanning cells may add to a document in all (each row may repeat 64 cells of 256): no amplification
+by markup beyond this; a notice's list adds a few hundred."""
 _MAX_TABLES = 64
 """Tables open inside each other that keep their own columns; deeper ones write into the 64th."""
 
@@ -111,7 +114,8 @@ class _Text:
     or more cells of its row show text, so the row stays one line; in a row of one such cell (a layout table
     around a notice) it is a line, as outside tables."""
 
-    __slots__ = ("cells", "chunks", "hidden", "hidden_depth", "pre_tags", "skip_depth", "skipping", "tables")
+    __slots__ = ("cells", "chunks", "hidden", "hidden_depth", "pre_tags", "skip_depth", "skipping", "span_budget",
+                 "tables")
 
     def __init__(self) -> None:
         self.chunks: list[str] = []
@@ -122,6 +126,7 @@ class _Text:
         self.pre_tags: list[str] = []  # open elements that keep source line ends (<pre>, white-space: pre*)
         self.cells = 0  # cells begun in the current row, for cells outside any table
         self.tables: list[_Table] = []
+        self.span_budget = _MAX_SPAN_OUTPUT  # characters spanning cells may still add (text repeated, cells filled)
 
     def start(self, tag: str, attributes: str) -> None:
         if self.hidden is not None:
@@ -241,14 +246,19 @@ class _Text:
             text = "".join(self.chunks[table.cell_start:]).replace("\n", " ").replace("\t", " ").replace(_BREAK, " ")
             text = _SPACES.sub(" ", text)
             table.spans[table.cell_column] = (table.cell_rows - 1, text.strip()[:_MAX_SPAN_TEXT], table.cell_columns)
-        if table.cell_columns > 1:
+        if table.cell_columns > 1 and self.span_budget > 0:
             self.chunks.append("\t" * (table.cell_columns - 1))
+            self.span_budget -= table.cell_columns
         table.cell = table.cell_break = False
 
     def _fill_spans(self, table: _Table) -> None:
         """The cells of rows above that span into this row's columns before the next cell."""
         while (span := table.spans.get(table.column)) is not None:
             _rows, text, columns = span
+            if self.span_budget <= 0:  # hostile markup: no more repeating, the rest reads as written
+                table.spans.clear()
+                return
+            self.span_budget -= len(text) + columns
             self.chunks.extend(("\t" if table.cells else "\n", text, "\t" * (columns - 1)))
             table.cells += 1
             _count_down(table.spans, table.column)

@@ -727,27 +727,29 @@ def unflow(text: str, delete_space: bool = False) -> str:
     """`format=flowed` text (RFC 3676) with its soft line breaks joined: a line that ends in a space goes on in
     the next line of the same quote depth (Thunderbird wraps a long `件名:` or a result's label so; with `DelSp=yes`,
     as for Japanese text, that space was added by the wrapping and is dropped). Space-stuffing is undone, and
-    quoted lines keep one `> ` per level. The signature line `-- ` never flows."""
+    quoted lines keep one `> ` per level. The signature line `-- ` never flows. Linear: a paragraph's pieces are
+    joined once (a hostile text of a million soft-broken lines is one paragraph)."""
     out: list[str] = []
-    pending: str | None = None
-    pending_depth = 0
+    pieces: list[str] = []  # the paragraph that flows on, and its quote depth
+    depth_of_pieces = 0
     for line in text.split("\n"):
         stripped = line.rstrip("\r")
         depth = len(stripped) - len(stripped.lstrip(">"))
         content = stripped[depth:]
         if content.startswith(" "):
             content = content[1:]  # space-stuffed (or the space after `>`)
-        if pending is not None and depth == pending_depth:
-            content = pending + content
-        elif pending is not None:
-            out.append(_quoted(pending, pending_depth))
-        pending = None
+        if pieces and depth != depth_of_pieces:
+            out.append(_quoted("".join(pieces), depth_of_pieces))
+            pieces = []
         if content.endswith(" ") and content != "-- ":
-            pending, pending_depth = (content[:-1] if delete_space else content), depth
+            pieces.append(content[:-1] if delete_space else content)
+            depth_of_pieces = depth
             continue
-        out.append(_quoted(content, depth))
-    if pending is not None:
-        out.append(_quoted(pending, pending_depth))
+        pieces.append(content)
+        out.append(_quoted("".join(pieces), depth))
+        pieces = []
+    if pieces:
+        out.append(_quoted("".join(pieces), depth_of_pieces))
     return "\n".join(out)
 
 

@@ -32,6 +32,7 @@ from processor.parse import ParsedMail
 from processor.parse.mail import parse_header_block
 
 __all__ = [
+    "any_end_marker",
     "apply_vendor_reason",
     "body_text",
     "is_bounce_sender",
@@ -55,8 +56,9 @@ def _end_markers() -> tuple[tuple[re.Pattern[str], bool], ...]:
 
 
 @cache
-def _any_end_marker() -> re.Pattern[str]:
-    """One pattern that matches where any of `END_MARKERS` matches: a line is tried once, not once per marker."""
+def any_end_marker() -> re.Pattern[str]:
+    """One pattern that matches where any of `END_MARKERS` matches: a line is tried once, not once per marker.
+    Where a returned original begins, for the fax.tc bounce reader too."""
     return _either(pattern for pattern, _announces in _end_markers())
 
 
@@ -229,7 +231,7 @@ def quoted_original(mail: ParsedMail) -> tuple[str | None, str | None]:
     """Message-ID and Subject of an original that the bounce quotes as text after its end marker."""
     text = mail.plain_text or mail.text
     lines = text.split("\n")
-    end_marker, announce_marker = _any_end_marker(), _any_announce_marker()
+    end_marker, announce_marker = any_end_marker(), _any_announce_marker()
     for index, line in enumerate(lines):
         if end_marker.match(line):
             headers = parse_header_block(_header_lines(lines, index + 1, announce_marker))
@@ -273,7 +275,7 @@ def _report_text(mail: ParsedMail) -> str:
         text = _QUOTE_RE.sub("", text)  # a forwarded bounce: read it without the quoting
     kept: list[str] = []
     seen_text = False
-    end_marker = _any_end_marker()
+    end_marker = any_end_marker()
     for line in text.split("\n"):
         if seen_text and end_marker.match(line):
             break
