@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Mapping
 from functools import cache
 from typing import ClassVar
 
@@ -20,8 +21,16 @@ from processor.catalogues import CatalogueEntry, entries, labels, lookup
 from processor.detect.base import Detection, DetectorSettings
 from processor.detect.codes import catalogue_entry
 from processor.detect.dates import parse_datetime
-from processor.detect.labels import field_values, identifier, may_hold_labels, parse_int, pick, split_code
-from processor.detect.marks import PLAIN_OTHER_SUBJECT_RE, SUBJECT_SCAN
+from processor.detect.labels import (
+    field_values,
+    identifier,
+    may_hold_labels,
+    parse_int,
+    pick,
+    split_code,
+    table_rows,
+)
+from processor.detect.marks import NOT_A_RESULT_SUBJECT_RE, PLAIN_OTHER_SUBJECT_RE, SUBJECT_SCAN
 from processor.parse import ParsedMail
 from processor.parse.faxnumber import find_fax_number
 from processor.reasons import Kind
@@ -57,6 +66,10 @@ class SatisfaxtionDetector:
         configured = mail.from_address in self.senders
         if not configured and not ("^" in text and "@" in text) and not may_hold_labels(text, CODE_LABELS):
             return None  # not its sender, no code label and no address form: nothing below could claim it
+        if configured and NOT_A_RESULT_SUBJECT_RE.search(mail.subject[:SUBJECT_SCAN]):
+            return None  # the fax server's notice of a fax *received* (`New fax received`): no result of ours
+        if rows := table_rows(text, TABLE_FIELDS, "code"):  # a table of recipients: one result per row
+            return Detection.of(self._result(_row_fields(rows, index), None) for index in range(len(rows)))
         codes = _values(text, COMPLETION_CODE) or _values(text, STATUS_NUM)
         strings = [v for v in field_values(text, COMPLETION_STRING) if lookup("satisfaxtion", v)]
         # `503-555-0123^Acme@fax`: no `^` and `@` in the text, no such address (most texts: no pattern scan)
@@ -77,21 +90,24 @@ class SatisfaxtionDetector:
         pages, handles = field_values(text, PAGES), field_values(text, HANDLE)
         submitted, completed = field_values(text, SUBMITTED), field_values(text, COMPLETED)
         subject = pick([v for v in field_values(text, SUBJECT) if v], 0, 1)
-        results: list[FaxResult] = []
-        for index in range(count):
-            code, message, entry = _entry(pick(codes, index, count), pick(strings, index, count))
-            receiver = pick(receivers, index, count, own=True)
-            results.append(FaxResult(
-                vendor="satisfaxtion", outcome=entry.outcome, reason=entry.reason, retryable=entry.retryable,
-                detected_by=self.name, code=code, vendor_message=message,
-                fax_number_raw=_number(receiver), recipient=receiver if receiver and "@" in receiver else None,
-                transaction_id=identifier(pick(handles, index, count, own=True)), original_subject=subject,
-                pages=parse_int(pick(pages, index, count)),
-                submitted_at=parse_datetime(pick(submitted, index, count)),
-                occurred_at=parse_datetime(pick(completed, index, count)),
-                action_ja=entry.action_ja, action_en=entry.action_en,
-            ))
-        return Detection.of(results)
+        return Detection.of(self._result({
+            "code": pick(codes, index, count), "string": pick(strings, index, count),
+            "receiver": pick(receivers, index, count, own=True), "handle": pick(handles, index, count, own=True),
+            "pages": pick(pages, index, count), "submitted": pick(submitted, index, count),
+            "completed": pick(completed, index, count)}, subject) for index in range(count))
+
+    def _result(self, fields: Mapping[str, str | None], subject: str | None) -> FaxResult:
+        """One recipient's result from its fields (`code`, `string`, `receiver`, `handle`, `pages`, times)."""
+        code, message, entry = _entry(fields.get("code"), fields.get("string"))
+        receiver = fields.get("receiver")
+        return FaxResult(
+            vendor="satisfaxtion", outcome=entry.outcome, reason=entry.reason, retryable=entry.retryable,
+            detected_by=self.name, code=code, vendor_message=message,
+            fax_number_raw=_number(receiver), recipient=receiver if receiver and "@" in receiver else None,
+            transaction_id=identifier(fields.get("handle")), original_subject=subject,
+            pages=parse_int(fields.get("pages")), submitted_at=parse_datetime(fields.get("submitted")),
+            occurred_at=parse_datetime(fields.get("completed")), action_ja=entry.action_ja, action_en=entry.action_en,
+        )
 
     def marks(self, mail: ParsedMail) -> tuple[str, ...]:
         """The vendor mark a mail this detector could not read may bear: a configured sender. `vendor_marks`
@@ -102,6 +118,18 @@ class SatisfaxtionDetector:
         if PLAIN_OTHER_SUBJECT_RE.search(mail.subject[:SUBJECT_SCAN]):
             return ()
         return (f"NET SatisFAXtion sender {mail.from_address}",)
+
+
+#: A table of recipients by its header row (an HTML notice lists them so): field → the labels of its column.
+TABLE_FIELDS = {"code": COMPLETION_CODE + STATUS_NUM, "string": COMPLETION_STRING, "receiver": RECEIVER,
+                "pages": PAGES, "handle": HANDLE, "submitted": SUBMITTED, "completed": COMPLETED}
+
+
+def _row_fields(rows: list[dict[str, str]], index: int) -> dict[str, str | None]:
+    """One table row's fields; a completion string is kept only when the catalogue knows it."""
+    row = rows[index]
+    string = row.get("string")
+    return {**row, "string": string if string and lookup("satisfaxtion", string) else None}
 
 
 def _values(text: str, labels: tuple[str, ...]) -> list[str]:

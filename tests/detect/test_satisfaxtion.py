@@ -169,3 +169,19 @@ def test_configured_senders_reach_the_pipeline() -> None:
     configured = ProcessingSettings(satisfaxtion_senders=("faxserver@company.example",))
     classification = classify_bytes(raw, configured)[1]
     assert classification.kind == Kind.SATISFAXTION_RESULT
+
+
+def test_a_table_of_recipients_gives_one_result_per_row(data_dir: Path) -> None:
+    """An HTML Fax.ndn listing its recipients as a table (Receiver, Completion Code, Completion String): each
+    row is a result. Read as labels, its header cell was one code and the busy and unanswered faxes were lost."""
+    parsed = parse_mail((data_dir / "satisfaxtion/ndn-table-html.eml").read_bytes())
+    result = classify(parsed, "US")
+    assert [(r.code, r.reason, r.retryable, r.fax_number) for r in result.results] == [
+        ("0", "delivered", None, "+15035550123"), ("28024", "busy", True, "+15035550124"),
+        ("28026", "no_answer", True, "+15035550125")]
+
+
+def test_a_received_fax_from_the_configured_sender_is_no_result(data_dir: Path) -> None:
+    """The fax server also mails faxes it received (`New fax received`, `Status: Ok`): not a fax we sent."""
+    parsed = parse_mail((data_dir / "satisfaxtion/received-labelled.eml").read_bytes())
+    assert classify(parsed, "US", CONFIGURED).kind == Kind.UNRELATED
