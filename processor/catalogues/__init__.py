@@ -150,9 +150,13 @@ def _domains(table: Mapping[str, object], key: str, where: str) -> tuple[str, ..
 
 def normalize_key(key: str) -> str:
     """Codes and messages compare width-, case-, space- and asterisk-insensitively: `*** No  Recipients found ***`,
-    `３９１２`."""
-    text = unicodedata.normalize("NFKC", key).strip().strip("*").strip()
+    `３９１２`; `_` is a space (`MESSAGE_COMPLETION_CODE`, `SESSION_TIMEOUT`), and characters that show nothing
+    (a zero-width space inside the digits of a pasted code) are none."""
+    text = unicodedata.normalize("NFKC", key).translate(_KEY_FOLD).strip().strip("*").strip()
     return re.sub(r"\s+", " ", text).casefold()
+
+
+_KEY_FOLD = str.maketrans({"_": " ", "\u00ad": None, "\u200b": None, "\u2060": None, "\ufeff": None})
 
 
 def lookup(catalogue: str, key: str) -> CatalogueEntry | None:
@@ -180,8 +184,8 @@ def search(query: str) -> tuple[CatalogueEntry, ...]:
     if not text:
         return ()
     code = _CODE_LINE_RE.match(text)  # `3912-FAX番号が使用不可です`: the code decides, the label is its echo
-    key = code.group(1) if code else text
-    keyed = (entry for name in CATALOGUES if (entry := lookup(name, key)) is not None)
+    keys = dict.fromkeys((text, code.group(1)) if code else (text,))  # the whole text first: `5.1.1` is a key
+    keyed = (entry for key in keys for name in CATALOGUES if (entry := lookup(name, key)) is not None)
     labelled = (entry for entry in entries() if text in _label_keys(entry))
     by_reason = (entry for entry in entries() if normalize_key(entry.reason) == text)
     found: dict[tuple[str, str], CatalogueEntry] = {}
@@ -209,9 +213,12 @@ def _without_field_label(text: str) -> str:
     field_labels = {normalize_key(label) for name in CATALOGUES for group in _load(name).labels.values()
                     for label in group}
     for label in sorted(field_labels, key=len, reverse=True):
-        if text.startswith(label) and text[len(label) : len(label) + 1] in (":", "=", " ", "\t"):
-            return text[len(label) + 1 :].strip()
+        if text.startswith(label) and (after := _AFTER_LABEL_RE.match(text, len(label))) is not None:
+            return text[after.end():].strip()  # `送信結果 : 3912`, `Completion Code = 28024`: any spacing
     return text
+
+
+_AFTER_LABEL_RE = regex_cache.compile(r"\s*[:=]\s*|\s+")
 
 
 def _label_keys(entry: CatalogueEntry) -> frozenset[str]:
@@ -221,7 +228,12 @@ def _label_keys(entry: CatalogueEntry) -> frozenset[str]:
     for label in (entry.label_ja, entry.label_en):
         if label:
             keys.update((normalize_key(label), normalize_key(re.sub(r"\s*\([^)]*\)\s*$", "", label))))
+            if name := _ERROR_NAME_RE.match(label):  # NET SatisFAXtion's `SESSION_TIMEOUT: description`
+                keys.add(normalize_key(name.group(1)))
     return frozenset(keys - {""})
+
+
+_ERROR_NAME_RE = regex_cache.compile(r"([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)\s*:")
 
 
 def whole_mail_reasons() -> frozenset[str]:
