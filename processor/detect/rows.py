@@ -40,9 +40,15 @@ def interfax_rows_detection(mail: ParsedMail, suffix: str, types: frozenset[str]
     row: a CSV of the header row alone, an empty list, is a notice whose results cannot be read, so it is left to
     the vendor marks (`unrecognized`: warned about, listed to look at), never claimed with no result."""
     results: list[FaxResult] = []
+    seen: set[tuple[str | None, str | None]] = set()
     for text in machine_texts(mail, suffix, types):
-        if rows := rows_in(text):
-            results.extend(row_result(row, detected_by, log) for row in rows)
+        for row in rows_in(text) or ():
+            result = row_result(row, detected_by, log)
+            key = (result.transaction_id, result.code)
+            if result.transaction_id and key in seen:
+                continue  # the same file twice (a plain part and its HTML alternative, say): one result per row
+            seen.add(key)
+            results.append(result)
     return Detection.of(results) if results else None
 
 

@@ -42,6 +42,7 @@ FIXTURES = [
     # mailers and gateways name files: the type says nothing, the decoded name does.
     ("interfax/csv-03.eml", R, 2, "6017", "busy", "+81355558001", "612348001"),  # Shift_JIS, ISO-2022-JP name
     ("interfax/xml-03.eml", R, 2, "6002", "line_error", "+81355558801", "612348801"),  # UTF-8 name
+    ("interfax/csv-04.eml", R, 3, "0", "delivered", "+81355550100", "612351000"),  # the CSV in text and HTML <pre>
 ]
 # not/submission-copy-01.eml is a fax submission since issue #5: tests/tracking/test_submission_detector.py.
 NOT_OURS = ["not/phishing-01.eml", "not/phishing-02.eml", "not/receipt-01.eml", "not/newsletter-01.eml"]
