@@ -63,6 +63,9 @@ _MAX_SPAN = 64
 """Columns or rows one cell may span: more than any notice's table, and bounded against hostile markup."""
 _MAX_SPAN_TEXT = 256
 """Characters of a cell's text repeated in the rows it spans."""
+_RULE = "\n" + "_" * 32 + "\n"
+"""A horizontal rule as text: Outlook's plain text draws the one above a forwarded header block so."""
+_RULE_STYLE = regex_cache.compile(r"border-top\s*:\s*solid", re.IGNORECASE)
 _MAX_SPAN_OUTPUT = 1_000_000
 """Characters spanning cells may add to a document in all (each row may repeat 64 cells of 256): no amplification
 by markup beyond this; a notice's list adds a few hundred."""
@@ -141,6 +144,11 @@ class _Text:
             return
         if tag == "pre" or (styled and _keeps_lines(attributes)):
             self.pre_tags.append(tag)
+        if tag == "hr" or (styled and tag == "div" and _style_holds(attributes, _RULE_STYLE)):
+            # Outlook's forwarded header block sits under a bordered <div> (Outlook on the web: an <hr>); its plain
+            # text draws the rule as underscores, which is where a forward's header block is looked for.
+            self.chunks.append(_RULE)
+            return
         if tag in _SKIP:
             self.skipping.append(tag)
             self.skip_depth += 1
@@ -157,7 +165,9 @@ class _Text:
             self._edge()
 
     def start_end(self, tag: str) -> None:
-        if tag in _BLOCK and self.hidden is None:
+        if tag == "hr" and self.hidden is None:
+            self.chunks.append(_RULE)
+        elif tag in _BLOCK and self.hidden is None:
             self._edge()
 
     def end(self, tag: str) -> None:
