@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from typing import overload
 
-__all__ = ["clean_text"]
+__all__ = ["INVISIBLE_CHARACTERS", "clean_text"]
+
+INVISIBLE_CHARACTERS = "\u00ad\u200b\u2060\ufeff"
+"""Characters that show nothing and join nothing: the soft hyphen, zero-width space, word joiner and a BOM inside
+a text. Templates put them inside digits and labels (`39\u200b12`, to keep mail apps from making links); the mail
+reader and `explain` drop them. Not the zero-width non-joiner, a letter of Persian spelling."""
 
 
 @overload

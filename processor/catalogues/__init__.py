@@ -49,6 +49,7 @@ from processor import regex_cache
 from processor.catalogues.parsed import read_toml
 from processor.errors import CatalogueError
 from processor.reasons import Outcome, is_known_reason, retryable_for
+from processor.text import INVISIBLE_CHARACTERS
 
 __all__ = [
     "CATALOGUES",
@@ -156,7 +157,7 @@ def normalize_key(key: str) -> str:
     return re.sub(r"\s+", " ", text).casefold()
 
 
-_KEY_FOLD = str.maketrans({"_": " ", "\u00ad": None, "\u200b": None, "\u2060": None, "\ufeff": None})
+_KEY_FOLD = str.maketrans({"_": " ", **dict.fromkeys(INVISIBLE_CHARACTERS)})
 
 
 def lookup(catalogue: str, key: str) -> CatalogueEntry | None:

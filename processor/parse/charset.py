@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from email.header import Header
 
 from processor import regex_cache
+from processor.text import INVISIBLE_CHARACTERS
 
 __all__ = [
     "FoldMap",
@@ -70,9 +71,10 @@ _FOLD = str.maketrans(
 )
 _MAX_HEADER_CHARS = 65536
 _SURROGATE_RE = regex_cache.compile("[\ud800-\udfff]")
-_INVISIBLE_RE = regex_cache.compile("[\u00ad\u200b\u2060\ufeff]")
-_CONTROL_RE = regex_cache.compile("[\x01-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_ODD_RE = regex_cache.compile("[\x01-\x08\x0b\x0c\x0e-\x1f\x7f\u00ad\u200b\u2060\ufeff]")
+_CONTROLS = "\x01-\x08\x0b\x0c\x0e-\x1f\x7f"  # C0 controls but NUL, TAB, LF and CR, and DEL
+_INVISIBLE_RE = regex_cache.compile(f"[{INVISIBLE_CHARACTERS}]")
+_CONTROL_RE = regex_cache.compile(f"[{_CONTROLS}]")
+_ODD_RE = regex_cache.compile(f"[{_CONTROLS}{INVISIBLE_CHARACTERS}]")
 _FOREIGN_SURROGATE_RE = regex_cache.compile("[\ud800-\udc7f\udd00-\udfff]")
 _BYTE_RUN_RE = regex_cache.compile("[\x00-\x7f\udc80-\udcff]+")
 _FOLD_RE = regex_cache.compile(r"(?:\r\n|\r|\n)[ \t]+")
@@ -108,12 +110,10 @@ def clean_text(text: str) -> str:
     """No NUL bytes or lone surrogates, LF line ends: text as the mail says it, in a form both databases store.
 
     Surrogates become U+FFFD because PostgreSQL (UTF-8) rejects them and NUL, and detectors must never see
-    a string that cannot be stored. Characters that show nothing and join nothing (zero-width space, word
-    joiner, a BOM inside the text, the soft hyphen; not the zero-width non-joiner, a letter of Persian
-    spelling) are dropped: templates put them inside digits
-    and labels (`39\u200b12`, to keep mail apps from making links), and a label or a code with one inside it was
-    not found (a wrong number recorded as a failure of unknown reason). Other control characters (a form feed
-    or BEL before `送信結果:`, left by a printer driver or a gateway) are spaces, for the same reason.
+    a string that cannot be stored. Characters that show nothing (`processor.text.INVISIBLE_CHARACTERS`) are
+    dropped: a label or a code with one inside it was not found (a wrong number recorded as a failure of
+    unknown reason). Other control characters (a form feed or BEL before `送信結果:`, left by a printer driver
+    or a gateway) are spaces, for the same reason.
     """
     if "\x00" in text:
         text = text.replace("\x00", "")

@@ -37,6 +37,9 @@ _HEAD_CONTENT = frozenset({"title", "meta", "link", "style", "script", "base", "
 """What a `<head>` holds: any other element ends it, as in a browser (`</head>` may be left out)."""
 _HIDDEN_STYLE = regex_cache.compile(r"display\s*:\s*none|mso-hide\s*:\s*all|visibility\s*:\s*hidden", re.IGNORECASE)
 _VOID = frozenset({"br", "img", "hr", "meta", "link", "input", "wbr", "col", "area", "base", "source"})
+_END_OPTIONAL = frozenset({"p", "li", "dt", "dd", "td", "th", "tr", "thead", "tbody", "tfoot", "option", "caption"})
+"""Elements whose end tag HTML lets a writer leave out: styled out of sight, they are not hidden, since a hidden
+region that never closes would hide the rest of the notice (preheaders are `div`, `span` or `table`)."""
 _RAW_TEXT = frozenset({"script", "style"})
 """Elements whose content is not markup: read to their end tag (`html.parser`'s CDATA content elements)."""
 _MAX_CHARS = 8 * 1024 * 1024
@@ -139,7 +142,7 @@ class _Text:
             del self.skipping[self.skipping.index("head"):]  # `<body>` (or any body element) ends the head
             self.skip_depth = len(self.skipping)
         styled = "=" in attributes and "style" in attributes.lower()
-        if styled and tag not in _VOID and _styled_hidden(attributes):
+        if styled and tag not in _VOID and tag not in _END_OPTIONAL and _styled_hidden(attributes):
             self.hidden, self.hidden_depth = tag, 1  # a preheader (`display:none`): what no one sees is no field
             return
         if tag == "pre" or (styled and _keeps_lines(attributes)):

@@ -331,6 +331,7 @@ HTML_CASES = [
      "送信結果：3912"),
     ("hidden-with-nested-elements", '<div style="display: none"><div>x</div>y</div>z', "z"),
     ("outlook-hidden", '<span style="mso-hide:all">hidden</span>shown<br style="display:none">', "shown"),
+    ("hidden-p-left-open-hides-nothing-more", '<p style="display:none">x<p>送信結果: 3912', "x\n送信結果: 3912"),
     # A rule above a forwarded header block (Outlook's bordered div, Outlook on the web's <hr>) is drawn as text:
     ("outlook-header-rule", '<p>FYI</p><div style="border:none;border-top:solid #E1E1E1 1.0pt"><p><b>From:</b> x'
      "</p></div>", "FYI\n" + "_" * 32 + "\nFrom: x"),
