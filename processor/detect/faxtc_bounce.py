@@ -119,7 +119,6 @@ def _as_bounce(result: FaxResult, number: str, submitted: datetime | None) -> Fa
     return dataclasses.replace(result, **changes)  # type: ignore[arg-type]
 
 
-
 def _fax_number_of(address: str | None) -> str | None:
     """The number of a `<number>@fax.tc` address (`tracking.number_pattern`'s default form), else None."""
     local, at, domain = (address or "").strip().strip("<>").rpartition("@")
@@ -168,7 +167,11 @@ def _own_text(mail: ParsedMail, text: str) -> str:
     if mail.embedded or not text:
         return text
     lines = text.split("\n")
-    start = _original_start(lines)
+    # Imported here, not at the top: `faxbounce classify` of a vendor notice must not load the delivery-report
+    # tables (tests/test_startup.py).
+    from processor.detect.mailbounce.bounce_text import original_start
+
+    start = original_start(lines)
     if start is None:
         return text
     end = len(lines)
@@ -177,26 +180,6 @@ def _own_text(mail: ParsedMail, text: str) -> str:
         end = next((i for i in range(following, len(lines)) if lines[i].strip()
                     and not lines[i].lstrip().startswith(">")), len(lines))
     return "\n".join(lines[:start] + lines[end:])
-
-
-def _original_start(lines: Sequence[str]) -> int | None:
-    """Index of the line where the returned original begins (a separator, or its first header line), after some
-    text of the bounce's own; None when there is none (mailbounce's reader cuts its report at the same line)."""
-    marker = _end_marker()
-    seen_text = False
-    for index, line in enumerate(lines):
-        if seen_text and marker.match(line):
-            return index
-        seen_text = seen_text or bool(line.strip())
-    return None
-
-
-def _end_marker() -> re.Pattern[str]:
-    """Any row of mailbounce's `end_markers.tsv`, as its bounce reader looks for them. Imported here, not at the
-    top: `faxbounce classify` of a vendor notice must not load the delivery-report tables (tests/test_startup.py)."""
-    from processor.detect.mailbounce.bounce_text import any_end_marker
-
-    return any_end_marker()
 
 
 def _original_headers(mail: ParsedMail) -> dict[str, list[str]]:

@@ -115,17 +115,22 @@ def _split_prefixes(subject: str) -> tuple[tuple[str, ...], str]:
 def is_read_receipt(mail: ParsedMail) -> bool:
     """A read receipt (RFC 8098 MDN: `report-type=disposition-notification`, Outlook's `Read:`/`開封済み:`), which
     says a person opened or deleted a mail: no delivery report, and no result."""
-    if any(part.content_type == "message/disposition-notification" for part in mail.parts):
+    if _has_disposition_notification(mail):
         return True
     prefixes = _split_prefixes(mail.subject)[0]
     return bool(prefixes) and prefixes[0] in RECEIPT_PREFIXES and not mail.header("x-failed-recipients")
+
+
+def _has_disposition_notification(mail: ParsedMail) -> bool:
+    """An RFC 8098 MDN part: the mark of a read receipt, whatever its subject."""
+    return any(part.content_type == "message/disposition-notification" for part in mail.parts)
 
 
 def is_delivery_report(mail: ParsedMail) -> bool:
     """A bounce or delivery report: multipart/report, a delivery-status part, `X-Failed-Recipients`, or mail from a
     mail system (`MAILER-DAEMON`, `postmaster`, `Mail Delivery Subsystem` …), also one that titles its bounce
     `Re: …` or marks it `auto-replied`. Not a read receipt, which is a multipart/report too."""
-    if any(part.content_type == "message/disposition-notification" for part in mail.parts):
+    if _has_disposition_notification(mail):
         return False
     if mail.content_type == "multipart/report" or mail.header("x-failed-recipients"):
         return True

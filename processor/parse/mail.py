@@ -623,11 +623,7 @@ def _read_part(
     elif ctype.startswith("text/") and not (is_attachment and ctype not in ("text/plain", "text/html", "text/csv",
                                                                              "text/xml")):
         decoded = decode_bytes(data[:MAX_TEXT_BYTES], charset or _html_meta_charset(ctype, data))
-        if ctype == "text/html":
-            decoded = html_to_text(decoded)
-        elif (flowed := _flowed(part)) is not None:
-            decoded = unflow(decoded, delete_space=flowed)
-        source = clean_text(decoded)
+        source = clean_text(_readable(part, ctype, decoded))
         text = fold_text(source)
     parts.append(MailPart(ctype, filename, is_attachment, size, depth, charset, text,
                           source if source != text else None))
@@ -712,10 +708,15 @@ def _embedded_from_message(inner: Message, budget: list[int]) -> EmbeddedMessage
 
 def _leaf_text(sub: Message, sub_type: str) -> str:
     decoded = decode_bytes(_payload_bytes(sub)[:MAX_TEXT_BYTES], _charset(sub))
-    if sub_type == "text/html":
-        return normalize_text(html_to_text(decoded))
-    flowed = _flowed(sub)
-    return normalize_text(decoded if flowed is None else unflow(decoded, delete_space=flowed))
+    return normalize_text(_readable(sub, sub_type, decoded))
+
+
+def _readable(part: Message, content_type: str, decoded: str) -> str:
+    """A text part's decoded text as it reads: HTML's visible text, flowed text's soft line breaks joined."""
+    if content_type == "text/html":
+        return html_to_text(decoded)
+    flowed = _flowed(part)
+    return decoded if flowed is None else unflow(decoded, delete_space=flowed)
 
 
 def _flowed(part: Message) -> bool | None:

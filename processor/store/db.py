@@ -276,8 +276,8 @@ def migrate(engine: Engine, revision: str = "head", *, lock_timeout: float = MIG
             if attempt >= attempts:
                 raise DatabaseBusy(_busy_message(dialect, holders, attempts, lock_timeout)) from exc
             log.warning("migrate: waited %s s for a lock%s; rolled back, trying again in %s s (attempt %d of %d)",
-                        f"{lock_timeout:g}", f" held by {holders}" if holders else "", f"{lock_timeout:g}",
-                        attempt + 1, attempts)
+                        f"{lock_timeout:g}", f" held by {_described(holders)}" if holders else "",
+                        f"{lock_timeout:g}", attempt + 1, attempts)
             time.sleep(lock_timeout)
 
 
@@ -304,22 +304,27 @@ WHERE a.pid <> pg_backend_pid() AND a.datname = current_database()
 ORDER BY a.xact_start LIMIT 3""")
 
 
-def _lock_holders(engine: Engine, wait: float) -> str:
-    """The PostgreSQL sessions that held this schema's tables through the wait, described; "" when none is
-    left (it ended meanwhile) or on SQLite, which cannot say who holds its write lock."""
+def _lock_holders(engine: Engine, wait: float) -> list[tuple[int, str]]:
+    """(pid, description) of the PostgreSQL sessions that held this schema's tables through the wait; none when
+    none is left (it ended meanwhile) or on SQLite, which cannot say who holds its write lock."""
     if engine.dialect.name != "postgresql":
-        return ""
+        return []
     try:
         with engine.connect() as connection:
             rows = connection.execute(_HOLDERS, {"wait": wait}).all()
     except sa.exc.DBAPIError:
-        return ""
-    return " and ".join(
-        f"session {row.pid} (user {row.usename or '?'}"
-        + (f", application {row.application_name}" if row.application_name else "")
-        + f", {'idle ' if (row.state or '').startswith('idle') else ''}in a transaction for {_duration(row.seconds)}"
-        + (f": {' '.join(row.query.split())[:80]}" if row.query else "") + ")"
-        for row in rows)
+        return []
+    return [(row.pid,
+             f"session {row.pid} (user {row.usename or '?'}"
+             + (f", application {row.application_name}" if row.application_name else "")
+             + f", {'idle ' if (row.state or '').startswith('idle') else ''}in a transaction for "
+             + _duration(row.seconds)
+             + (f": {' '.join(row.query.split())[:80]}" if row.query else "") + ")")
+            for row in rows]
+
+
+def _described(holders: list[tuple[int, str]]) -> str:
+    return " and ".join(description for _pid, description in holders)
 
 
 def _duration(seconds: float) -> str:
@@ -331,7 +336,7 @@ def _duration(seconds: float) -> str:
     return f"{seconds // 3600} h {seconds // 60 % 60} min"
 
 
-def _busy_message(dialect: str, holders: str, attempts: int, wait: float) -> str:
+def _busy_message(dialect: str, holders: list[tuple[int, str]], attempts: int, wait: float) -> str:
     tries = f"{attempts} waits of {wait:g} s ran out, nothing was changed"
     retry = "or run migrate again when it is done (--lock-timeout SECONDS waits longer)"
     if dialect == "sqlite":
@@ -340,10 +345,10 @@ def _busy_message(dialect: str, holders: str, attempts: int, wait: float) -> str
     if not holders:
         return (f"migrate: another session held a lock on the tables; {tries}: look for long transactions in "
                 f"pg_stat_activity {retry}")
-    pids = re.findall(r"session (\d+) ", holders)
-    return (f"migrate: {holders} {'holds' if len(pids) == 1 else 'hold'} a lock on the tables; {tries}: "
-            f"end {'it' if len(pids) == 1 else 'them'} "
-            f"({'; '.join(f'SELECT pg_terminate_backend({pid})' for pid in pids)}) {retry}")
+    one = len(holders) == 1
+    return (f"migrate: {_described(holders)} {'holds' if one else 'hold'} a lock on the tables; {tries}: "
+            f"end {'it' if one else 'them'} "
+            f"({'; '.join(f'SELECT pg_terminate_backend({pid})' for pid, _description in holders)}) {retry}")
 
 
 def readonly_grants(engine: Engine, role: str) -> list[str]:

@@ -14,7 +14,7 @@ Amazon SES's JSON notifications are not texts and have their own reader, `ses`.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from functools import cache, lru_cache
 
 from processor import regex_cache
@@ -32,11 +32,11 @@ from processor.parse import ParsedMail
 from processor.parse.mail import parse_header_block
 
 __all__ = [
-    "any_end_marker",
     "apply_vendor_reason",
     "body_text",
     "is_bounce_sender",
     "looks_like_bounce",
+    "original_start",
     "quoted_original",
     "read_bounce_text",
 ]
@@ -56,9 +56,8 @@ def _end_markers() -> tuple[tuple[re.Pattern[str], bool], ...]:
 
 
 @cache
-def any_end_marker() -> re.Pattern[str]:
-    """One pattern that matches where any of `END_MARKERS` matches: a line is tried once, not once per marker.
-    Where a returned original begins, for the fax.tc bounce reader too."""
+def _any_end_marker() -> re.Pattern[str]:
+    """One pattern that matches where any of `END_MARKERS` matches: a line is tried once, not once per marker."""
     return _either(pattern for pattern, _announces in _end_markers())
 
 
@@ -231,7 +230,7 @@ def quoted_original(mail: ParsedMail) -> tuple[str | None, str | None]:
     """Message-ID and Subject of an original that the bounce quotes as text after its end marker."""
     text = mail.plain_text or mail.text
     lines = text.split("\n")
-    end_marker, announce_marker = any_end_marker(), _any_announce_marker()
+    end_marker, announce_marker = _any_end_marker(), _any_announce_marker()
     for index, line in enumerate(lines):
         if end_marker.match(line):
             headers = parse_header_block(_header_lines(lines, index + 1, announce_marker))
@@ -273,15 +272,20 @@ def _report_text(mail: ParsedMail) -> str:
     quoted = [x for x in lines if x.startswith(">") and not x.startswith(">>>")]
     if len(quoted) * 2 > len([x for x in lines if x.strip()]):
         text = _QUOTE_RE.sub("", text)  # a forwarded bounce: read it without the quoting
-    kept: list[str] = []
+    lines = text.split("\n")
+    return "\n".join(lines[:original_start(lines)])
+
+
+def original_start(lines: Sequence[str]) -> int | None:
+    """Index of the line where a returned original begins (a row of `end_markers.tsv`: a separator or its first
+    header line) after some text of the report's own; None when there is none. The fax.tc reader cuts there too."""
+    end_marker = _any_end_marker()
     seen_text = False
-    end_marker = any_end_marker()
-    for line in text.split("\n"):
+    for index, line in enumerate(lines):
         if seen_text and end_marker.match(line):
-            break
+            return index
         seen_text = seen_text or bool(line.strip())
-        kept.append(line)
-    return "\n".join(kept)
+    return None
 
 
 def _recipient_on(line: str, excluded: frozenset[str]) -> tuple[str, bool]:

@@ -26,7 +26,7 @@ from processor.parse import ParsedMail
 from processor.reasons import Outcome, retryable_for
 from processor.records import FaxResult
 
-__all__ = ["is_auto_reply", "is_feedback_report", "read_delivery_status", "read_reports"]
+__all__ = ["is_auto_reply", "is_feedback_report", "read_reports"]
 
 _STATUS_FIELD_TYPES = ("message/delivery-status", "message/global-delivery-status")
 _FIELD_RE = regex_cache.compile(
@@ -51,8 +51,9 @@ def read_reports(mail: ParsedMail) -> Detection | None:
     if is_feedback_report(mail):
         return None
     groups = _status_groups(mail)
+    # A recipient `Action: relayed` or `expanded` was handed on: no outcome yet, no result.
     deliveries = [d for d in groups if d.action not in ("relayed", "expanded")]
-    if groups and all(d.action in _SUCCESS for d in groups) and not deliveries:
+    if groups and not deliveries:
         return None  # every recipient relayed or expanded (a success DSN): nothing failed, nothing to read
     from_text = _read_text(mail, deliveries)
     if deliveries:
@@ -99,15 +100,6 @@ def is_auto_reply(mail: ParsedMail) -> bool:
         return True
     precedence = (mail.header("precedence") or "").strip().lower()
     return precedence == "auto_reply"
-
-
-def read_delivery_status(mail: ParsedMail) -> list[Delivery]:
-    """Per-recipient fields of the RFC 3464 report(s) in the mail, in order, but for recipients relayed or expanded
-    (no outcome); empty when there are none."""
-    return [d for d in _status_groups(mail) if d.action not in ("relayed", "expanded")]
-
-
-_SUCCESS = frozenset({"relayed", "expanded", "delivered"})
 
 
 def _status_groups(mail: ParsedMail) -> list[Delivery]:
