@@ -61,6 +61,7 @@ _SCAN_ENCODED_WORDS = 2000
 _RFC822_TYPES = frozenset({"message/rfc822", "message/global"})
 _HEADER_TYPES = frozenset({"text/rfc822-headers", "message/rfc822-headers", "text/rfc822-header"})
 _STATUS_TYPES = frozenset({"message/delivery-status", "message/global-delivery-status"})
+_BODY_TYPES = frozenset({"text/plain", "text/html"})
 _TYPE_RE = regex_cache.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*")
 _CHARSET_RE = regex_cache.compile(r"charset\s*=\s*[\"']?([A-Za-z0-9_.:+-]+)", re.IGNORECASE)
 _CHARSET_OK_RE = regex_cache.compile(r"[a-z0-9][a-z0-9_.:+()-]{0,63}")
@@ -187,28 +188,35 @@ class ParsedMail:
         return _first_address(self.header("from"))
 
     @cached_property
+    def body_parts(self) -> tuple[MailPart, ...]:
+        """The text/plain and text/html parts a reader sees as the body: the inline ones, or, when none of
+        them holds any text, the attached ones (a notice sent on as `result.txt` or `通知.html` beside an
+        empty body, as scanners and "forward as attachment" do)."""
+        texts = tuple(p for p in self.parts if p.content_type in _BODY_TYPES and p.text)
+        inline = tuple(p for p in texts if not p.is_attachment)
+        if any(p.text.strip() for p in inline):  # type: ignore[union-attr]
+            return inline
+        return tuple(p for p in texts if p.is_attachment) or inline
+
+    @cached_property
     def plain_text(self) -> str:
-        """All inline text/plain parts, joined."""
-        return "\n".join(p.text for p in self.parts if p.content_type == "text/plain" and p.text and
-                         not p.is_attachment)
+        """All text/plain parts of the body (`body_parts`), joined."""
+        return "\n".join(p.text for p in self.body_parts if p.content_type == "text/plain")  # type: ignore[misc]
 
     @cached_property
     def html_text(self) -> str:
-        """All inline text/html parts as text, joined."""
-        return "\n".join(p.text for p in self.parts if p.content_type == "text/html" and p.text and
-                         not p.is_attachment)
+        """All text/html parts of the body as text, joined."""
+        return "\n".join(p.text for p in self.body_parts if p.content_type == "text/html")  # type: ignore[misc]
 
     @cached_property
     def plain_source(self) -> str:
         """`plain_text` unfolded: search it with `processor.detect.labels`, which folds for matching only."""
-        return "\n".join(p.source_text or p.text or "" for p in self.parts if p.content_type == "text/plain"
-                         and p.text and not p.is_attachment)
+        return "\n".join(p.source_text or p.text or "" for p in self.body_parts if p.content_type == "text/plain")
 
     @cached_property
     def html_source(self) -> str:
         """`html_text` unfolded."""
-        return "\n".join(p.source_text or p.text or "" for p in self.parts if p.content_type == "text/html"
-                         and p.text and not p.is_attachment)
+        return "\n".join(p.source_text or p.text or "" for p in self.body_parts if p.content_type == "text/html")
 
     @cached_property
     def text(self) -> str:

@@ -420,6 +420,63 @@ def stored() -> None:
                                          fax_number_raw="０３－５５５５－０５１５", vendor_message="無応答")]})
 
 
+def attached() -> None:
+    """A notice carried as a text file beside an empty body: a scanner or gateway that mails the notice on as
+    `送信結果.txt`, "forward as attachment" of Japanese webmail that attaches the text rather than the mail.
+    With no inline text at all, the attached text/plain or text/html is the body a person reads; a body with
+    words of its own is read instead of any attachment."""
+    attachment = 'attachment; filename="=?UTF-8?B?6YCB5L+h57WQ5p6c?=.txt"'  # 送信結果.txt
+    body = ja_text([GREETING, "下記のFAX送信は、再送信を行いましたが送信できませんでした。", "",
+                    "送信結果：3912-FAX番号が使用不可です", "送信先FAX番号：03-5555-0601", "送信ページ数：2",
+                    "トランザクションID：612340601", "件名：見積書送付の件"])
+    write("attached", "txt-sjis-empty-body",
+          multipart("FAX送信が失敗しました -> 03-5555-0601",
+                    [("text/plain; charset=utf-8", b"", {}),
+                     ("text/plain; charset=shift_jis", body.encode("cp932"), {"Content-Disposition": attachment})]),
+          {"kind": R, "results": [failed("3912", "invalid_number", "+81355550601", transaction_id="612340601",
+                                         original_subject="見積書送付の件")]})
+
+    html = ("<html><body><p>" + GREETING + "</p><table><tr><td>送信結果</td><td>6017-話中</td></tr>"
+            "<tr><td>送信先FAX番号</td><td>06-5555-0602</td></tr><tr><td>トランザクションID</td>"
+            "<td>612340602</td></tr></table></body></html>")
+    write("attached", "html-file-blank-body",
+          multipart("FAX送信が失敗しました -> 06-5555-0602",
+                    [("text/plain; charset=utf-8", b"\r\n\r\n", {}),
+                     ("text/html; charset=utf-8", html.encode(),
+                      {"Content-Disposition": 'attachment; filename="notice.html"'})]),
+          {"kind": R, "results": [failed("6017", "busy", "+81655550602", retryable=True,
+                                         transaction_id="612340602")]})
+
+    body = ja_text([GREETING, "送信結果：8021-無応答", "送信先FAX番号：045-555-0603", "トランザクションID：612340603"])
+    write("attached", "txt-only-part",  # the whole mail is one text/plain part with a file name
+          mail("FAX送信が失敗しました -> 045-555-0603", body.encode("utf-8"), cte="base64",
+               extra='Content-Disposition: attachment; filename="result.txt"'),
+          {"kind": R, "results": [failed("8021", "no_answer", "+81455550603", retryable=True,
+                                         transaction_id="612340603")]})
+
+    body = ja_text([GREETING, "送信結果：0-正常終了", "送信先FAX番号：03-5555-0604", "トランザクションID：612340604"])
+    write("attached", "txt-delivered-no-body-part",  # multipart/mixed holding only the file
+          multipart("FAX送信結果", [("text/plain; charset=iso-2022-jp", body.encode("iso-2022-jp"),
+                                    {"Content-Disposition": 'attachment; filename="result.txt"'})]),
+          {"kind": R, "results": [delivered("+81355550604", transaction_id="612340604")]})
+
+    minutes = ja_text(["営業会議 議事録", "日時：2026/11/20 10:00", "出席者：山田、佐藤", "1. 来期予算について"])
+    write("attached", "txt-not-a-notice",  # a colleague's file beside an empty body: nothing about a fax
+          multipart("議事録", [("text/plain; charset=utf-8", b"", {}),
+                             ("text/plain; charset=utf-8", minutes.encode(),
+                              {"Content-Disposition": 'attachment; filename="minutes.txt"'})],
+                    sender="Hanako Sato <hanako@example.co.jp>"),
+          {"kind": "unrelated", "results": []})
+
+    note = ja_text(["お疲れさまです。", "FAX送信結果のメモを添付します。", "佐藤"])
+    write("attached", "txt-beside-own-words",  # a body with words of its own is what is read
+          multipart("メモ", [("text/plain; charset=utf-8", note.encode(), {}),
+                           ("text/plain; charset=utf-8", body.encode(),
+                            {"Content-Disposition": 'attachment; filename="memo.txt"'})],
+                    sender="Hanako Sato <hanako@example.co.jp>"),
+          {"kind": "unrelated", "results": []})
+
+
 def _iso2022jp_ms(text: str) -> bytes:
     """ISO-2022-JP as Japanese Windows mailers write it (CP50221): NEC row 13 (①, ㈱) as JIS X 0208 codes."""
     out = bytearray()
@@ -447,3 +504,4 @@ if __name__ == "__main__":
     tables()
     folds()
     stored()
+    attached()

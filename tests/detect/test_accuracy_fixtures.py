@@ -11,7 +11,9 @@ statuses, RFC 3834 for auto-replies), not from what the code printed.
   attached (message/rfc822) gives its results, marked `forwarded`; the forwarder's header block is never read;
 - `unrecognized/`: vendor mail no detector can read is `unrecognized`, vendor mail that is plainly something
   else stays `unrelated`;
-- `dsn-faxtc/`: a delivery report about `<number>@fax.tc`, from any MTA, is an InterFAX bounce with the number.
+- `dsn-faxtc/`: a delivery report about `<number>@fax.tc`, from any MTA, is an InterFAX bounce with the number;
+- `attached/`: a notice carried as a `.txt`/`.html` file beside an empty body is read as the body; a body with
+  words of its own is read instead (built by `tests/data/build_themes.py`).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from processor.detect import classify
 from processor.parse import parse_mail
 
 DATA = Path(__file__).resolve().parents[1] / "data"
-THEMES = ("replies", "forwards", "unrecognized", "dsn-faxtc")
+THEMES = ("replies", "forwards", "unrecognized", "dsn-faxtc", "attached")
 FIXTURES = sorted(path for theme in THEMES for path in (DATA / theme).glob("*.eml"))
 
 
