@@ -43,3 +43,10 @@ def test_explain_unknown_text_is_one_line_and_exit_1() -> None:
     done = explain("no such thing")
     assert done.returncode == 1 and done.stdout == ""
     assert done.stderr.count("\n") == 1 and "'no such thing'" in done.stderr
+
+
+@pytest.mark.parametrize("text", ["03-5555-0101", "2026/11/20 10:15", "0355550101", "5.9.9", "Error 12"])
+def test_numbers_that_are_no_codes_explain_nothing(text: str) -> None:
+    """A fax number, a date, a time, an unknown status or a short number inside words are not read as codes."""
+    done = explain(text)
+    assert done.returncode == 1 and done.stdout == ""

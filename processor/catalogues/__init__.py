@@ -157,7 +157,9 @@ def normalize_key(key: str) -> str:
     return re.sub(r"\s+", " ", text).casefold()
 
 
-_KEY_FOLD = str.maketrans({"_": " ", **dict.fromkeys(INVISIBLE_CHARACTERS)})
+#: Minus signs and dashes a code may be pasted with (`−22`: U+2212 from a word processor; NFKC keeps them).
+_MINUS_SIGNS = "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe63"
+_KEY_FOLD = str.maketrans({"_": " ", **dict.fromkeys(INVISIBLE_CHARACTERS), **dict.fromkeys(_MINUS_SIGNS, "-")})
 
 
 def lookup(catalogue: str, key: str) -> CatalogueEntry | None:
@@ -186,12 +188,38 @@ def search(query: str) -> tuple[CatalogueEntry, ...]:
         return ()
     code = _CODE_LINE_RE.match(text)  # `3912-FAX番号が使用不可です`: the code decides, the label is its echo
     keys = dict.fromkeys((text, code.group(1)) if code else (text,))  # the whole text first: `5.1.1` is a key
+    if code:  # a guide cell naming several codes: `204000/204001-解析エラー`
+        at = code.end(1)
+        while listed := _LISTED_CODE_RE.match(text, at):
+            keys[listed.group(1)] = None
+            at = listed.end()
     keyed = (entry for key in keys for name in CATALOGUES if (entry := lookup(name, key)) is not None)
     labelled = (entry for entry in entries() if text in _label_keys(entry))
     by_reason = (entry for entry in entries() if normalize_key(entry.reason) == text)
     found: dict[tuple[str, str], CatalogueEntry] = {}
     for entry in (*keyed, *labelled, *by_reason, *_reason_defaults(text)):
         found.setdefault((entry.catalogue, entry.key), entry)
+    return tuple(found.values()) or _codes_inside(text)
+
+
+#: Further codes right after a line's first, each after `/`, `,`, `、` or `・`.
+_LISTED_CODE_RE = regex_cache.compile(r"\s*[/,、・]\s*(-?\d{1,9})(?!\d)")
+#: A code standing alone in a longer paste: three digits or more, or signed (`-22`); not part of a dotted status
+#: (`5.1.1`), a date (`2026/11/20`), a time, a number's group (`03-5555-0101`) or a longer run of digits.
+_CODE_INSIDE_RE = regex_cache.compile(r"(?<![\d.:/-])([+-]?)0*(\d{1,9})(?![\d.:/]|-\d)")
+
+
+def _codes_inside(text: str) -> tuple[CatalogueEntry, ...]:
+    """What nothing else found: the codes a paste holds among other words (`エラー 3912`, `Error 6017`), written
+    with a plus or leading zeros (`+3912`, `03912`, as spreadsheets and some systems show them)."""
+    found: dict[tuple[str, str], CatalogueEntry] = {}
+    for sign, digits in _CODE_INSIDE_RE.findall(text):
+        key = ("-" if sign == "-" else "") + digits
+        if len(digits) < 3 and not key.startswith("-"):
+            continue
+        for name in CATALOGUES:
+            if (entry := lookup(name, key)) is not None:
+                found.setdefault((entry.catalogue, entry.key), entry)
     return tuple(found.values())
 
 
