@@ -21,5 +21,7 @@ def clean_text(value: str | None, limit: int | None = None) -> str | None:
     each becomes `?`) and, when `limit` is given, anything past `limit` characters."""
     if value is None:
         return None
-    cleaned = value.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
+    cleaned = value.replace("\x00", "")
+    if not cleaned.isascii():  # ASCII has no surrogates: no round trip through UTF-8
+        cleaned = cleaned.encode("utf-8", "replace").decode("utf-8")
     return cleaned if limit is None else cleaned[:limit]

@@ -117,7 +117,7 @@ def clean_text(text: str) -> str:
     """
     if "\x00" in text:
         text = text.replace("\x00", "")
-    if _SURROGATE_RE.search(text):
+    if not text.isascii() and _SURROGATE_RE.search(text):
         text = _SURROGATE_RE.sub("\ufffd", text)
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
@@ -129,6 +129,8 @@ def clean_text(text: str) -> str:
 def fold_text(text: str) -> str:
     """NFKC and ASCII hyphens for the dash look-alikes: full-width colons, digits and letters compare equal to
     their ASCII forms. For matching only: a stored value keeps what the mail says (`①見積書`, not `1見積書`)."""
+    if text.isascii():  # NFKC leaves ASCII as it is, and `_FOLD` maps none of it: most mail, at no cost
+        return text
     return unicodedata.normalize("NFKC", text).translate(_FOLD)
 
 
