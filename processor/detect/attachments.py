@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 from processor.parse import ParsedMail
 from processor.parse.charset import clean_text, decode_bytes
+from processor.parse.mail import payload_bytes
 
 __all__ = ["MAX_MACHINE_BYTES", "machine_texts"]
 
@@ -27,9 +28,6 @@ def machine_texts(mail: ParsedMail, suffix: str, types: frozenset[str]) -> Itera
     for part, content_type, filename in mail.binary_leaves:
         if content_type not in types and not filename.endswith(suffix):
             continue
-        try:
-            data = part.get_payload(decode=True)
-        except Exception:  # noqa: BLE001 - broken transfer encoding: nothing to read
-            continue
-        if isinstance(data, bytes) and data:
+        data = payload_bytes(part)
+        if data:
             yield clean_text(decode_bytes(data[:MAX_MACHINE_BYTES], part.get_content_charset() or "utf-8"))

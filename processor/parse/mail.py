@@ -48,6 +48,7 @@ __all__ = [
     "ParsedMail",
     "embedded_mail",
     "parse_mail",
+    "payload_bytes",
     "text_mail",
 ]
 
@@ -352,6 +353,7 @@ def text_mail(headers: Mapping[str, str | None], text: str,
 _BROKEN_FOLD_RE = regex_cache.compile(
     rb";[ \t]*(\r\n|\r|\n)(?=(?:boundary|charset|name|filename|format|report-type|type|delsp)[ \t]*=)", re.IGNORECASE
 )
+_QP_SPACED_BREAK_RE = regex_cache.compile(r"=[ \t]+(?=\n|\Z)")
 RELAY_LINE_LIMIT = 998
 """RFC 5321's longest line. Postfix (`smtp_line_length_limit`) breaks a longer line by inserting CRLF + SPACE
 after this many bytes, anywhere: inside a word, inside a multi-byte character."""
@@ -608,11 +610,11 @@ def _read_part(
         if isinstance(payload, list):
             text = "\n\n".join(_block_text(block) for block in payload if isinstance(block, Message))
         else:
-            text = normalize_text(decode_bytes(_payload_bytes(part)[:MAX_TEXT_BYTES], charset))
+            text = normalize_text(decode_bytes(payload_bytes(part)[:MAX_TEXT_BYTES], charset))
         parts.append(MailPart(ctype, filename, is_attachment, len(text), depth, charset, text))
         return
 
-    data = _payload_bytes(part)
+    data = payload_bytes(part)
     size = len(data)
     if ctype in _HEADER_TYPES:
         text = normalize_text(decode_bytes(data[:MAX_TEXT_BYTES], charset))
@@ -648,7 +650,7 @@ def _attached_eml(part: Message, ctype: str, filename: str) -> Message | None:
     forwarded as `bounce.eml` was lost without a word."""
     if ctype not in _EML_CARRIERS or not filename.lower().endswith(".eml"):
         return None
-    source, _cut = bound_input(_payload_bytes(part)[:MAX_TEXT_BYTES])
+    source, _cut = bound_input(payload_bytes(part)[:MAX_TEXT_BYTES])
     try:
         message = email.message_from_bytes(source, policy=compat32)
     except Exception:  # noqa: BLE001 - not a mail after all: an attachment like any other
@@ -715,7 +717,7 @@ def _embedded_from_message(inner: Message, budget: list[int]) -> EmbeddedMessage
 
 
 def _leaf_text(sub: Message, sub_type: str) -> str:
-    decoded = decode_bytes(_payload_bytes(sub)[:MAX_TEXT_BYTES], _charset(sub))
+    decoded = decode_bytes(payload_bytes(sub)[:MAX_TEXT_BYTES], _charset(sub))
     return normalize_text(_readable(sub, sub_type, decoded))
 
 
@@ -786,8 +788,21 @@ def _raw_header(part: Message, name: str) -> str:
     return ""
 
 
-def _payload_bytes(part: Message) -> bytes:
+def payload_bytes(part: Message) -> bytes:
+    """A leaf's body with its transfer encoding undone (undecoded when that fails).
+
+    Quoted-printable: white space that a relay left after a soft line break's `=` is dropped first, as RFC 2045
+    6.7 asks of decoders ("any trailing white space on a line must be deleted"); the stdlib kept `= ` as text,
+    cutting a UTF-8 character in two at every soft break, and the body lost its labels."""
     try:
+        payload = part.get_payload()
+        if (isinstance(payload, str) and "=" in payload and _QP_SPACED_BREAK_RE.search(payload)
+                and str(part.get("content-transfer-encoding", "")).strip().lower() == "quoted-printable"):
+            joined = _QP_SPACED_BREAK_RE.sub("=", payload)
+            try:
+                return quopri.decodestring(joined.encode("ascii", "surrogateescape"))
+            except UnicodeEncodeError:  # text set as str, not parsed (as compat32's own decoding falls back)
+                return quopri.decodestring(joined.encode("raw-unicode-escape"))
         data = part.get_payload(decode=True)
     except Exception:  # noqa: BLE001 - broken base64/qp: fall back to the undecoded payload
         data = None

@@ -477,6 +477,52 @@ def attached() -> None:
           {"kind": "unrelated", "results": []})
 
 
+def spaced_soft_breaks() -> None:
+    """Theme 5, continued: quoted-printable whose soft line breaks (`=` at a line's end) a relay or a mailer's
+    line wrapper left white space after (`= ` then the line end). RFC 2045 6.7: "any trailing white space on
+    a line must be deleted", so `= ` + line end is still a soft break. Kept, it cut a UTF-8 or Shift_JIS
+    character in two at each break and the body lost its labels."""
+    def spaced(body: bytes, pad: bytes = b" ") -> bytes:
+        encoded = quopri.encodestring(body)  # soft breaks at 76 columns, some inside multi-byte characters
+        return encoded.replace(b"=\n", b"=" + pad + b"\n")
+
+    body = ja_text([GREETING, "下記のFAX送信は、再送信を行いましたが送信できませんでした。",
+                    "送信結果：8021-無応答", "送信先FAX番号：03-5555-0521", "トランザクションID：612340521",
+                    "件名：見積書送付の件"])
+    write("folds", "qp-space-after-soft-break",
+          mail("FAX送信が失敗しました -> 03-5555-0521", spaced(body.encode()), cte="7bit",
+               extra="X-Note: quoted-printable below").replace(b"Content-Transfer-Encoding: 7bit",
+                                                              b"Content-Transfer-Encoding: quoted-printable"),
+          {"kind": R, "results": [failed("8021", "no_answer", "+81355550521", retryable=True,
+                                         transaction_id="612340521", original_subject="見積書送付の件")]})
+
+    body = ja_text([GREETING, "送信結果：204000-解析エラー", "送信先FAX番号：06-5555-0522",
+                    "トランザクションID：612340522", "件名：請求書（11月分）"])
+    write("folds", "qp-tabs-after-soft-break-sjis",
+          mail("FAX送信が失敗しました -> 06-5555-0522", spaced(body.encode("cp932"), b" \t"), charset="shift_jis",
+               cte="7bit").replace(b"Content-Transfer-Encoding: 7bit",
+                                   b"Content-Transfer-Encoding: quoted-printable"),
+          {"kind": R, "results": [failed("204000", "render_failed", "+81655550522", transaction_id="612340522",
+                                         original_subject="請求書（11月分）")]})
+
+    csv_text = ("TransactionID,CSID,PagesSent,Status,OriginalSubject,DestinationFax,Duration,SubmitTime,"
+                "CompletionTime,Contact\n"
+                "612340523,,0,6017,見積書送付の件,0355550523,0,2026-11-20 10:00:00,2026-11-20 10:12:00,\n")
+    boundary = "==faxbounce-qp=="
+    raw = (f"Return-Path: <>\r\nFrom: InterFAX <support@interfax.co.jp>\r\nTo: taro@example.co.jp\r\n"
+           f"Subject: {encoded_subject('FAX送信結果')}\r\nDate: Fri, 20 Nov 2026 10:20:00 +0900\r\n"
+           f"Message-ID: <qp23@interfax.co.jp>\r\nMIME-Version: 1.0\r\n"
+           f'Content-Type: multipart/mixed; boundary="{boundary}"\r\n\r\n'
+           f"--{boundary}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n結果を添付します。\r\n"
+           f"--{boundary}\r\nContent-Type: text/csv; charset=utf-8\r\n"
+           f'Content-Disposition: attachment; filename="result.csv"\r\n'
+           f"Content-Transfer-Encoding: quoted-printable\r\n\r\n").encode()
+    raw += spaced(csv_text.encode()).replace(b"\n", CRLF) + f"\r\n--{boundary}--\r\n".encode()
+    write("folds", "qp-space-after-soft-break-csv", raw,
+          {"kind": R, "results": [failed("6017", "busy", "+81355550523", retryable=True,
+                                         transaction_id="612340523", original_subject="見積書送付の件")]})
+
+
 def _iso2022jp_ms(text: str) -> bytes:
     """ISO-2022-JP as Japanese Windows mailers write it (CP50221): NEC row 13 (①, ㈱) as JIS X 0208 codes."""
     out = bytearray()
@@ -503,5 +549,6 @@ if __name__ == "__main__":
     more_numbers()
     tables()
     folds()
+    spaced_soft_breaks()
     stored()
     attached()
