@@ -187,7 +187,9 @@ def _original_headers(mail: ParsedMail) -> dict[str, list[str]]:
     headers: dict[str, list[str]] = {}
     for embedded in mail.embedded:
         for name in ("to", "cc", "subject", "message-id", "date"):
-            headers.setdefault(name, []).extend(embedded.headers.get(name, ()))
+            headers.setdefault(name, []).extend(embedded.headers.get(name, ()) if name != "subject" else ())
+        if (subject := embedded.header_as_written("subject")) is not None:  # stored: as the original wrote it
+            headers["subject"].append(subject)
     if not any(headers.values()):
         for name, value in _quoted_headers(mail.text.split("\n")):
             headers.setdefault(name, []).append(value)

@@ -29,6 +29,7 @@ from processor.catalogues import vendor_hosts
 from processor.detect.replies import has_forward_prefix, is_delivery_report, strip_subject_prefixes
 from processor.domains import is_domain_or_subdomain
 from processor.parse import ParsedMail, embedded_mail, text_mail
+from processor.parse.charset import FoldMap, fold_text, fold_with_offsets
 
 __all__ = ["HEADER_NAMES", "Forward", "forwarded_mails"]
 
@@ -91,6 +92,7 @@ def forwarded_mails(mail: ParsedMail) -> Forward:
         return Forward((), False)
     attached = tuple(m for e in mail.embedded if (m := embedded_mail(e)) is not None)
     text = mail.text
+    source = _Source.of(mail)
     rules = (m.end() for m in islice(RULE_RE.finditer(text), MAX_INLINE) if _header_follows(text, m.end()))
     digests = (m.end() for m in islice(DIGEST_RULE_RE.finditer(text), MAX_INLINE) if _header_follows(text, m.end()))
     starts = sorted([m.end() for m in islice(SEPARATOR_RE.finditer(text), MAX_INLINE)]
@@ -99,17 +101,19 @@ def forwarded_mails(mail: ParsedMail) -> Forward:
     inline: list[ParsedMail] = []
     for index, start in enumerate(starts):
         end = _line_start(text, starts[index + 1]) if index + 1 < len(starts) else len(text)
-        found = _inline(text[start:end])
+        found = _inline(text[start:end], source.cut(start, end))
         if is_delivery_report(found):
             # A bounce runs to the end of the forward: its own `----- Original message -----` begins the
             # original it returns (its cause may come after it), and a returned original the forwarder's mailer
             # attached as a file belongs to it.
-            inline.append(dataclasses.replace(_inline(text[start:]), embedded=mail.embedded))
+            inline.append(dataclasses.replace(_inline(text[start:], source.cut(start, len(text))),
+                                              embedded=mail.embedded))
             break
         inline.append(found)
     if not starts and prefix and not attached:
         # `Fwd:` with no separator: the header block (if any) follows the forwarder's note, else the whole text.
-        inline.append(_inline(text, search=True, subject=strip_subject_prefixes(mail.subject)))
+        inline.append(_inline(text, source.cut(0, len(text)), search=True,
+                              subject=strip_subject_prefixes(mail.subject)))
     return Forward(attached + tuple(inline), explicit=bool(starts) or prefix)
 
 
@@ -122,19 +126,66 @@ def _line_start(text: str, pos: int) -> int:
     return text.rfind("\n", 0, pos) + 1
 
 
-def _inline(block: str, search: bool = False, subject: str | None = None) -> ParsedMail:
+def _inline(block: str, source: str | None = None, search: bool = False, subject: str | None = None) -> ParsedMail:
     """The quoted header block and body after a separator as a mail; with `search`, the header block may start
-    further down (after the forwarder's note)."""
-    block = _unquote(block)
+    further down (after the forwarder's note). `source`: the block unfolded, for the values that are stored."""
+    quoted = _is_quoted(block)
+    if quoted:
+        block = _QUOTE_RE.sub("", block)
     lines = block.split("\n")
+    source_lines = _same_lines(lines, _QUOTE_RE.sub("", source) if quoted and source else source)
+
+    def body(at: int) -> ParsedMail:
+        return text_mail(headers, "\n".join(lines[at:]),
+                         source="\n".join(source_lines[at:]) if source_lines is not None else None)
+
     for start in _block_starts(lines, search):
         headers, body_at = _header_block(lines, start)
         if headers:
-            return text_mail(headers, "\n".join(lines[body_at:]))
+            return body(body_at)
     if (sender := _unlabelled_sender(lines)) is not None:
-        headers, body_at = sender
-        return text_mail({"subject": subject, **headers}, "\n".join(lines[body_at:]))
-    return text_mail({"subject": subject}, block)
+        found, body_at = sender
+        headers = {"subject": subject, **found}
+        return body(body_at)
+    headers = {"subject": subject}
+    return body(0)
+
+
+class _Source:
+    """The forward's text as it writes it (`ParsedMail.text_source`) and the map from `text`'s positions to it,
+    so that an inline notice keeps its full-width digits and `①` in the values that are stored."""
+
+    __slots__ = ("fold_map", "text")
+
+    def __init__(self, text: str | None, fold_map: FoldMap | None) -> None:
+        self.text = text
+        self.fold_map = fold_map
+
+    @classmethod
+    def of(cls, mail: ParsedMail) -> _Source:
+        source = mail.text_source
+        if source == mail.text:
+            return cls(None, None)  # nothing was folded: the text is as written
+        folded, fold_map = fold_with_offsets(source)
+        return cls(source, fold_map) if folded == mail.text else cls(None, None)
+
+    def cut(self, start: int, end: int) -> str | None:
+        """The source of `text[start:end]`; None when there is none to keep."""
+        if self.text is None or self.fold_map is None:
+            return None
+        return self.text[self.fold_map.start(start) if start else 0:self.fold_map.end(end)]
+
+
+def _same_lines(lines: list[str], source: str | None) -> list[str] | None:
+    """`source`'s lines when each folds to the line of `lines` in its place; None when any does not (a quote
+    mark written full width, say), so that nothing is cut from a line that is not the one read."""
+    if source is None:
+        return None
+    source_lines = source.split("\n")
+    if len(source_lines) != len(lines) or any(
+            fold_text(written) != line for written, line in zip(source_lines, lines, strict=True)):
+        return None
+    return source_lines
 
 
 def _unlabelled_sender(lines: list[str]) -> tuple[dict[str, str], int] | None:
@@ -196,8 +247,10 @@ def _header_name(line: str) -> str | None:
 
 def _unquote(block: str) -> str:
     """One level of `> ` quoting removed when most of the block's lines carry it."""
+    return _QUOTE_RE.sub("", block) if _is_quoted(block) else block
+
+
+def _is_quoted(block: str) -> bool:
     lines = [line for line in block.split("\n") if line.strip()]
     quoted = sum(1 for line in lines if line.lstrip().startswith(">"))
-    if lines and quoted * 2 >= len(lines):
-        return _QUOTE_RE.sub("", block)
-    return block
+    return bool(lines) and quoted * 2 >= len(lines)

@@ -119,6 +119,14 @@ class EmbeddedMessage:
         values = self.headers.get(name.lower())
         return values[0] if values else None
 
+    def header_as_written(self, name: str) -> str | None:
+        """`header(name)` decoded but not folded (`①見積書`): for values that are stored, as the mail's own
+        `subject_as_written`."""
+        if isinstance(self.headers, DecodedHeaders):
+            values = self.headers.as_written(name.lower())
+            return values[0] if values else None
+        return self.header(name)
+
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, EmbeddedMessage):
             return NotImplemented
@@ -223,6 +231,11 @@ class ParsedMail:
     def text(self) -> str:
         """The body a person reads: the plain parts, or the HTML parts as text when there is no plain text."""
         return self.plain_text if self.plain_text.strip() else self.html_text
+
+    @cached_property
+    def text_source(self) -> str:
+        """`text` unfolded: the same parts, so the same lines, as the mail writes them."""
+        return self.plain_source if self.plain_text.strip() else self.html_source
 
     @cached_property
     def all_text(self) -> str:
@@ -341,12 +354,16 @@ def embedded_mail(embedded: EmbeddedMessage) -> ParsedMail | None:
 
 
 def text_mail(headers: Mapping[str, str | None], text: str,
-              embedded: tuple[EmbeddedMessage, ...] = ()) -> ParsedMail:
+              embedded: tuple[EmbeddedMessage, ...] = (), source: str | None = None) -> ParsedMail:
     """A mail made of header values and plain text: a notice forwarded inline, whose header block was quoted in
     the forwarder's text (`差出人:`, `件名:` …) and whose body follows it. Values are decoded text already.
-    `embedded`: the mails the forward carries as attachments (a bounce's returned original rides along so)."""
+    `embedded`: the mails the forward carries as attachments (a bounce's returned original rides along so).
+    `source`: `text` as the forward writes it, unfolded (`２０２６`, `０３－…`), where the caller has it: the
+    values a detector cuts and stores come from it."""
     values = {name.lower(): (value.strip(),) for name, value in headers.items() if value and value.strip()}
-    part = MailPart("text/plain", None, False, len(text), 0, "utf-8", normalize_text(text))
+    folded = normalize_text(text)
+    part = MailPart("text/plain", None, False, len(text), 0, "utf-8", folded,
+                    source if source is not None and source != folded else None)
     return ParsedMail(raw=b"", message=Message(), headers=values, parts=(part,), embedded=embedded, defects=())
 
 
@@ -535,6 +552,10 @@ class DecodedHeaders(Mapping[str, tuple[str, ...]]):
                 return default
             decoded = self._decoded[name] = tuple(decode_header_value(value) for value in values)
         return decoded
+
+    def as_written(self, name: str) -> tuple[str, ...]:
+        """The values of `name` decoded but not folded (`①見積書`, not `1見積書`): for a copy that is stored."""
+        return tuple(decode_header_value(value, fold=False) for value in self._raw.get(name, ()))
 
     def __contains__(self, name: object) -> bool:
         return name in self._raw

@@ -523,6 +523,49 @@ def spaced_soft_breaks() -> None:
                                          transaction_id="612340523", original_subject="見積書送付の件")]})
 
 
+def stored_through_forwards() -> None:
+    """Theme 10, continued: a notice forwarded inline, and a bounce's returned original, keep what they write
+    (`２０２６`, `０３－…`, `①`) in the values that are stored, as a notice sent directly does."""
+    notice = ja_text([GREETING, "送信結果: 3912-FAX番号が使用不可です", "送信先FAX番号: ０３－５５５５－０５３１",
+                      "トランザクションID: 612340531", "件名: 【至急】２０２６年度下期カタログ"])
+    outlook = ja_text(["お疲れ様です。転送します。", "", "-----Original Message-----",
+                       "差出人: InterFAX <support@interfax.co.jp>", "送信日時: 2026年11月20日 10:15",
+                       "宛先: yamada@example.co.jp", "件名: FAX送信が失敗しました -> 03-5555-0531", ""]) + notice
+    expected = failed("3912", "invalid_number", "+81355550531", fax_number_raw="０３－５５５５－０５３１",
+                      original_subject="【至急】２０２６年度下期カタログ", transaction_id="612340531", forwarded=True)
+    write("stored", "forward-outlook-full-width",
+          mail("FW: FAX送信が失敗しました -> 03-5555-0531", outlook.encode(),
+               sender="Taro Yamada <yamada@example.co.jp>"),
+          {"kind": R, "results": [expected]})
+
+    quoted = ja_text(["転送します。", "", "-------- 転送メッセージ --------",
+                      "件名: FAX送信が失敗しました -> 03-5555-0531", "日付: Fri, 20 Nov 2026 10:15:00 +0900",
+                      "差出人: InterFAX <support@interfax.co.jp>", "宛先: yamada@example.co.jp", ""])
+    quoted += "".join(f"> {line}\n" for line in notice.splitlines())
+    write("stored", "forward-quoted-full-width",
+          mail("Fwd: FAX送信が失敗しました -> 03-5555-0531", quoted.encode(), cte="base64",
+               sender="Taro Yamada <yamada@example.co.jp>"),
+          {"kind": R, "results": [expected]})
+
+    boundary = "==faxbounce-stored=="
+    original_subject = "=?UTF-8?B?" + base64.b64encode("①見積書 ㈱サンプル商事 御中".encode()).decode() + "?="
+    bounce = (f"Return-Path: <>\r\nFrom: Mail Delivery System <MAILER-DAEMON@fax.tc>\r\n"
+              f"To: yamada@example.co.jp\r\nSubject: Undelivered Mail Returned to Sender\r\n"
+              f"Date: Fri, 20 Nov 2026 10:20:00 +0900\r\nMessage-ID: <b532@fax.tc>\r\nMIME-Version: 1.0\r\n"
+              f'Content-Type: multipart/mixed; boundary="{boundary}"\r\n\r\n'
+              f"--{boundary}\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n"
+              f"Your message could not be delivered.\r\n\r\n*** No recipients found ***\r\n"
+              f"--{boundary}\r\nContent-Type: message/rfc822\r\n\r\n"
+              f"From: yamada@example.co.jp\r\nTo: 0355550532@fax.tc\r\nSubject: {original_subject}\r\n"
+              f"Date: Fri, 20 Nov 2026 10:19:00 +0900\r\nMessage-ID: <o532@example.co.jp>\r\n\r\n"
+              f"(fax body)\r\n--{boundary}--\r\n")
+    write("stored", "faxtc-bounce-circled-original-subject", bounce.encode(),
+          {"kind": "interfax_bounce", "results": [
+              {"vendor": "interfax", "code": "No recipients found", "outcome": "failed",
+               "reason": "no_recipients", "fax_number": "+81355550532",
+               "original_subject": "①見積書 ㈱サンプル商事 御中"}]})
+
+
 def _iso2022jp_ms(text: str) -> bytes:
     """ISO-2022-JP as Japanese Windows mailers write it (CP50221): NEC row 13 (①, ㈱) as JIS X 0208 codes."""
     out = bytearray()
@@ -551,4 +594,5 @@ if __name__ == "__main__":
     folds()
     spaced_soft_breaks()
     stored()
+    stored_through_forwards()
     attached()

@@ -290,7 +290,7 @@ def _result(d: Delivery, message_id: str | None, subject: str | None) -> FaxResu
 def _original(mail: ParsedMail) -> tuple[str | None, str | None]:
     """Message-ID and Subject of the returned original: the embedded part, else headers quoted in the text."""
     for embedded in mail.embedded:
-        message_id, subject = embedded.header("message-id"), embedded.header("subject")
+        message_id, subject = embedded.header("message-id"), embedded.header_as_written("subject")
         if message_id or subject:
             return (message_id.strip() if message_id else None), subject
     return bounce_text.quoted_original(mail)
