@@ -211,7 +211,8 @@ def _quoted_headers(lines: Sequence[str]) -> Iterable[tuple[str, str]]:
         while index < len(lines) and _continues(prefix, lines[index]):
             parts.append(lines[index][len(_quote_prefix(lines[index])):])
             index += 1
-        yield name.lower(), decode_header_value(" ".join(p.strip() for p in parts))
+        name = name.lower()  # a subject is stored, so decoded as written (`①`); the others are matched
+        yield name, decode_header_value(" ".join(p.strip() for p in parts), fold=name != "subject")
 
 
 def _continues(prefix: str, line: str) -> bool:

@@ -954,8 +954,8 @@ def address_of(value: str) -> tuple[str, str]:
         return "", ""
 
 
-def parse_header_block(text: str) -> Mapping[str, tuple[str, ...]]:
+def parse_header_block(text: str) -> DecodedHeaders:
     """Headers quoted as plain text inside a bounce body, read as a header block."""
     if (blank := text.find("\n\n")) > 0:
         text = text[: blank + 1]  # what follows the first empty line is body, whatever it holds
-    return decode_headers(HeaderParser(policy=compat32).parsestr(text, headersonly=True).raw_items())
+    return DecodedHeaders(HeaderParser(policy=compat32).parsestr(text, headersonly=True).raw_items())

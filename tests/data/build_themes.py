@@ -559,6 +559,18 @@ def stored_through_forwards() -> None:
               f"From: yamada@example.co.jp\r\nTo: 0355550532@fax.tc\r\nSubject: {original_subject}\r\n"
               f"Date: Fri, 20 Nov 2026 10:19:00 +0900\r\nMessage-ID: <o532@example.co.jp>\r\n\r\n"
               f"(fax body)\r\n--{boundary}--\r\n")
+    quoting = (f"Return-Path: <>\r\nFrom: Mail Delivery System <MAILER-DAEMON@fax.tc>\r\n"
+               f"To: yamada@example.co.jp\r\nSubject: Undelivered Mail Returned to Sender\r\n"
+               f"Date: Fri, 20 Nov 2026 10:20:00 +0900\r\nMessage-ID: <b533@fax.tc>\r\n\r\n"
+               f"Your message could not be delivered.\r\n\r\n------ Original message ------\r\n"
+               f"From: yamada@example.co.jp\r\nTo: 0355550533@fax.tc\r\nSubject: {original_subject}\r\n"
+               f"Date: Fri, 20 Nov 2026 10:19:00 +0900\r\n\r\n(fax body)\r\n\r\n"
+               f"*** No recipients found ***\r\n")
+    write("stored", "faxtc-bounce-quoted-circled-original-subject", quoting.encode(),
+          {"kind": "interfax_bounce", "results": [
+              {"vendor": "interfax", "code": "No recipients found", "outcome": "failed",
+               "reason": "no_recipients", "fax_number": "+81355550533",
+               "original_subject": "①見積書 ㈱サンプル商事 御中"}]})
     write("stored", "faxtc-bounce-circled-original-subject", bounce.encode(),
           {"kind": "interfax_bounce", "results": [
               {"vendor": "interfax", "code": "No recipients found", "outcome": "failed",

@@ -235,7 +235,7 @@ def quoted_original(mail: ParsedMail) -> tuple[str | None, str | None]:
         if end_marker.match(line):
             headers = parse_header_block(_header_lines(lines, index + 1, announce_marker))
             message_id = (headers.get("message-id") or (None,))[0]
-            subject = (headers.get("subject") or (None,))[0]
+            subject = (headers.as_written("subject") or (None,))[0]  # stored: as the original wrote it
             if message_id or subject:
                 return (message_id.strip() if message_id else None), subject
     return None, None
