@@ -371,6 +371,8 @@ _BROKEN_FOLD_RE = regex_cache.compile(
     rb";[ \t]*(\r\n|\r|\n)(?=(?:boundary|charset|name|filename|format|report-type|type|delsp)[ \t]*=)", re.IGNORECASE
 )
 _QP_SPACED_BREAK_RE = regex_cache.compile(r"=[ \t]+(?=\n|\Z)")
+#: The first non-empty line of a payload; group 1 is set when it holds a character no base64 line holds.
+_BASE64_FIRST_LINE_RE = regex_cache.compile(r"\s*[A-Za-z0-9+/=]*([^A-Za-z0-9+/=\s])?")
 RELAY_LINE_LIMIT = 998
 """RFC 5321's longest line. Postfix (`smtp_line_length_limit`) breaks a longer line by inserting CRLF + SPACE
 after this many bytes, anywhere: inside a word, inside a multi-byte character."""
@@ -814,16 +816,19 @@ def payload_bytes(part: Message) -> bytes:
 
     Quoted-printable: white space that a relay left after a soft line break's `=` is dropped first, as RFC 2045
     6.7 asks of decoders ("any trailing white space on a line must be deleted"); the stdlib kept `= ` as text,
-    cutting a UTF-8 character in two at every soft break, and the body lost its labels."""
+    cutting a UTF-8 character in two at every soft break, and the body lost its labels.
+
+    Base64 declared on a body that is plainly not base64 (its first line holds characters no base64 line has:
+    8-bit text, `送信結果: 3912`), as a broken gateway writes it: the body is read as it is, where decoding made
+    it noise. A base64 body with a plain-text footer appended stays base64 (its first line is base64)."""
     try:
-        payload = part.get_payload()
-        if (isinstance(payload, str) and "=" in payload and _QP_SPACED_BREAK_RE.search(payload)
-                and str(part.get("content-transfer-encoding", "")).strip().lower() == "quoted-printable"):
-            joined = _QP_SPACED_BREAK_RE.sub("=", payload)
-            try:
-                return quopri.decodestring(joined.encode("ascii", "surrogateescape"))
-            except UnicodeEncodeError:  # text set as str, not parsed (as compat32's own decoding falls back)
-                return quopri.decodestring(joined.encode("raw-unicode-escape"))
+        payload = part._payload  # as parsed (8-bit bytes as surrogate escapes): `get_payload()` decodes those
+        if isinstance(payload, str):
+            encoding = str(part.get("content-transfer-encoding", "")).strip().lower()
+            if encoding == "quoted-printable" and "=" in payload and _QP_SPACED_BREAK_RE.search(payload):
+                return quopri.decodestring(_as_bytes(_QP_SPACED_BREAK_RE.sub("=", payload)))
+            if encoding == "base64" and (first := _BASE64_FIRST_LINE_RE.match(payload)) and first.group(1):
+                return _as_bytes(payload)
         data = part.get_payload(decode=True)
     except Exception:  # noqa: BLE001 - broken base64/qp: fall back to the undecoded payload
         data = None
@@ -833,6 +838,13 @@ def payload_bytes(part: Message) -> bytes:
     if isinstance(payload, str):
         return payload.encode("ascii", "surrogateescape")
     return b""
+
+
+def _as_bytes(payload: str) -> bytes:
+    try:
+        return payload.encode("ascii", "surrogateescape")
+    except UnicodeEncodeError:  # text set as str, not parsed (as compat32's own decoding falls back)
+        return payload.encode("raw-unicode-escape")
 
 
 def _content_type(part: Message) -> str:

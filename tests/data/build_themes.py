@@ -578,6 +578,34 @@ def stored_through_forwards() -> None:
                "original_subject": "①見積書 ㈱サンプル商事 御中"}]})
 
 
+def false_base64() -> None:
+    """Theme 5, continued: `Content-Transfer-Encoding: base64` on a body that is not base64 (a broken gateway
+    relabels a part, keeping its 8-bit text): decoding it makes noise, reading it as it is gives the notice.
+    A true base64 body with a plain footer appended by a gateway is still base64."""
+    def relabelled(raw: bytes) -> bytes:
+        return raw.replace(b"Content-Transfer-Encoding: 8bit", b"Content-Transfer-Encoding: base64")
+
+    body = ja_text([GREETING, "送信結果：3912-FAX番号が使用不可です", "送信先FAX番号：03-5555-0541",
+                    "トランザクションID：612340541", "件名：見積書送付の件"])
+    write("folds", "base64-declared-utf8-text",
+          relabelled(mail("FAX送信が失敗しました -> 03-5555-0541", body.encode())),
+          {"kind": R, "results": [failed("3912", "invalid_number", "+81355550541", transaction_id="612340541",
+                                         original_subject="見積書送付の件")]})
+
+    body = ja_text([GREETING, "送信結果：6017-話中", "送信先FAX番号：06-5555-0542", "トランザクションID：612340542"])
+    write("folds", "base64-declared-sjis-text",
+          relabelled(mail("FAX送信が失敗しました -> 06-5555-0542", body.encode("cp932"), charset="shift_jis")),
+          {"kind": R, "results": [failed("6017", "busy", "+81655550542", retryable=True,
+                                         transaction_id="612340542")]})
+
+    body = ja_text([GREETING, "送信結果：8021-無応答", "送信先FAX番号：03-5555-0543", "トランザクションID：612340543"])
+    footer = b"\r\n-- \r\nThis message was scanned by MailGuard.\r\n"
+    write("folds", "base64-with-plain-footer",
+          mail("FAX送信が失敗しました -> 03-5555-0543", body.encode(), cte="base64") + footer,
+          {"kind": R, "results": [failed("8021", "no_answer", "+81355550543", retryable=True,
+                                         transaction_id="612340543")]})
+
+
 def _iso2022jp_ms(text: str) -> bytes:
     """ISO-2022-JP as Japanese Windows mailers write it (CP50221): NEC row 13 (①, ㈱) as JIS X 0208 codes."""
     out = bytearray()
@@ -605,6 +633,7 @@ if __name__ == "__main__":
     tables()
     folds()
     spaced_soft_breaks()
+    false_base64()
     stored()
     stored_through_forwards()
     attached()
