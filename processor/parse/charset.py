@@ -283,6 +283,10 @@ def _char_class(chars: list[str]) -> str:
     return "".join(re.escape(chr(a)) if a == b else f"{re.escape(chr(a))}-{re.escape(chr(b))}" for a, b in ranges)
 
 
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+_UTF32_BE_BOM = b"\x00\x00\xfe\xff"
+
+
 def decode_bytes(data: bytes, label: str | None = None) -> str:
     """Decode `data` by its charset label, correcting the labels Japanese mail gets wrong; never raises.
 
@@ -291,6 +295,12 @@ def decode_bytes(data: bytes, label: str | None = None) -> str:
     name = _clean_label(label)
     if not data:
         return ""
+    if data[:2] in _UTF16_BOMS or data[:4] == _UTF32_BE_BOM:
+        # A byte order mark says what the text is, whatever the label (or none) says: XML 1.0 4.3.3, HTML's
+        # encoding sniffing. An XML or CSV result in UTF-16 attached without a charset was read as UTF-8 noise.
+        codec = "utf-32" if data[:4] in (b"\xff\xfe\x00\x00", _UTF32_BE_BOM) else "utf-16"
+        if (decoded := _strict(data, codec)) is not None:
+            return decoded
     if b"\x1b$" in data or b"\x1b(I" in data:
         return _decode_iso2022jp(data)
     if name in _ISO2022JP_LABELS:

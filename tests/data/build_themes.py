@@ -460,6 +460,18 @@ def attached() -> None:
                                     {"Content-Disposition": 'attachment; filename="result.txt"'})]),
           {"kind": R, "results": [delivered("+81355550604", transaction_id="612340604")]})
 
+    xml = ("<?xml version=\"1.0\" encoding=\"UTF-16\"?>\n<FaxResults><Transaction>"
+           "<TransactionID>612340605</TransactionID><CSID></CSID><PagesSent>0</PagesSent><Status>3935</Status>"
+           "<OriginalSubject>ご案内</OriginalSubject><DestinationFax>0355550605</DestinationFax>"
+           "<Duration>0</Duration><SubmitTime>2026-11-20 10:00:00</SubmitTime>"
+           "<CompletionTime>2026-11-20 10:12:00</CompletionTime><Contact></Contact></Transaction></FaxResults>")
+    write("attached", "xml-utf16-no-charset",  # XML 1.0 4.3.3: the byte order mark says UTF-16; no label does
+          multipart("FAX送信結果", [("text/plain; charset=utf-8", "結果を添付します。\n".encode(), {}),
+                                    ("application/xml", xml.encode("utf-16"),
+                                     {"Content-Disposition": 'attachment; filename="result.xml"'})]),
+          {"kind": R, "results": [failed("3935", "no_answer", "+81355550605", transaction_id="612340605",
+                                         original_subject="ご案内")]})
+
     minutes = ja_text(["営業会議 議事録", "日時：2026/11/20 10:00", "出席者：山田、佐藤", "1. 来期予算について"])
     write("attached", "txt-not-a-notice",  # a colleague's file beside an empty body: nothing about a fax
           multipart("議事録", [("text/plain; charset=utf-8", b"", {}),
