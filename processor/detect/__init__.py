@@ -78,15 +78,19 @@ def classify(mail: ParsedMail, default_country: str = DEFAULT_COUNTRY,
 
 
 def _one_per_event(results: Iterable[FaxResult]) -> tuple[FaxResult, ...]:
-    """A forward that carries one notice twice (inline and attached, or quoted twice) reports it once."""
+    """A forward that carries one notice twice (inline and attached, or quoted twice) reports it once; so does
+    a notice that writes the same result twice, alike in every field (a responsive template's desktop table
+    and its mobile cards, one hidden by a style sheet's class, which a text reading cannot see)."""
     seen: set[str] = set()
+    same: set[FaxResult] = set()
     kept: list[FaxResult] = []
     for result in results:
         key = result.event_key
-        if result.forwarded and key is not None and key in seen:
+        if (result.forwarded and key is not None and key in seen) or (key is not None and result in same):
             continue
         if key is not None:
             seen.add(key)
+            same.add(result)
         kept.append(result)
     return tuple(kept)
 

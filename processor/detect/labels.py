@@ -143,6 +143,12 @@ def _next_line_value(folded: str, position: int) -> tuple[int, int]:
     return position, position
 
 
+#: Lines without a code that a list table may hold between its header and a row, or between two rows: a
+#: `<tfoot>` summary that HTML 4 writes before the rows (`合計 3件`), a heading over a group (`■ 送信できなかった
+#: 宛先`). More than this, and the table has ended.
+_MAX_LINES_BETWEEN_ROWS = 2
+
+
 def table_rows(text: str, fields: Mapping[str, Sequence[str]], key_field: str) -> list[dict[str, str]]:
     """Rows of every table whose header row names `key_field` among its cells, one dict per row (field → cell
     as `text` writes it, TAB-joined when two columns name one field; columns it does not know, such as a
@@ -163,10 +169,17 @@ def table_rows(text: str, fields: Mapping[str, Sequence[str]], key_field: str) -
         index += 1
         if key_column is None:
             continue
+        skipped = 0  # lines since the last row: a summary (`<tfoot>`, written before the rows) or a group heading
         while index < len(lines):
             cells = _cells(folded, lines[index])
             if len(cells) <= key_column or split_code(folded[slice(*cells[key_column])])[0] is None:
-                break
+                if skipped == _MAX_LINES_BETWEEN_ROWS or _header(folded, lines[index], by_label):
+                    index -= skipped  # the table ended at the first of them: look at them again for a header
+                    break
+                skipped += 1
+                index += 1
+                continue
+            skipped = 0
             row: dict[str, str] = {}
             for column, name in columns.items():  # a field named by two columns (送信先, FAX番号): both cells
                 if column < len(cells) and (cell := _cut(text, offsets, *cells[column])):
@@ -243,7 +256,9 @@ def identifier(value: str | None) -> str | None:
     """An id (transaction id, message handle) folded to ASCII: it is a key that other mails must match, not
     text a person reads (`６１２３４５６７８` is `612345678`)."""
     text = fold_text(value or "").strip()
-    return text or None
+    # Every id the vendors write holds a digit; a value without one is a neighbouring label or word that a
+    # layout put in the id's place (`件名`), and as an event key it would make two faxes one.
+    return text if any(char.isdigit() for char in text) else None
 
 
 def parse_int(value: str | None) -> int | None:

@@ -618,6 +618,49 @@ def false_base64() -> None:
                                          transaction_id="612340543")]})
 
 
+def tables_as_builders_write_them() -> None:
+    """Theme 4, continued: list tables and notices as e-mail builders lay them out. A `<tfoot>` summary that
+    HTML 4 puts before the rows, a group heading between rows, and a responsive template that writes the notice
+    twice (desktop table, mobile cards; one hidden by a style sheet's class, which a text reading cannot see)."""
+    head = "<tr><th>送信先FAX番号</th><th>送信結果</th><th>トランザクションID</th></tr>"
+    rows = ["<tr><td>03-5555-0551</td><td>0-正常終了</td><td>612340551</td></tr>",
+            "<tr><td>06-5555-0552</td><td>3912-FAX番号が使用不可です</td><td>612340552</td></tr>",
+            "<tr><td>052-555-0553</td><td>8021-無応答</td><td>612340553</td></tr>"]
+    expected = [delivered("+81355550551", transaction_id="612340551"),
+                failed("3912", "invalid_number", "+81655550552", transaction_id="612340552"),
+                failed("8021", "no_answer", "+81525550553", transaction_id="612340553", retryable=True)]
+    html = (f"<html><body><p>{GREETING}</p><table border=1><thead>{head}</thead>"
+            "<tfoot><tr><td colspan=2>合計</td><td>3件</td></tr></tfoot>"
+            f"<tbody>{''.join(rows)}</tbody></table></body></html>")
+    write("tables", "list-tfoot-before-rows", mail("FAX送信結果のお知らせ", html.encode(), ctype="text/html"),
+          {"kind": R, "note": "a browser draws the tfoot below the rows", "results": expected})
+
+    html = (f"<html><body><p>{GREETING}</p><table border=1>{head}"
+            "<tr><td colspan=3>■ 送信できた宛先</td></tr>" + rows[0]
+            + "<tr><td colspan=3>■ 送信できなかった宛先</td></tr>" + "".join(rows[1:]) + "</table></body></html>")
+    write("tables", "list-group-headings", mail("FAX送信結果のお知らせ", html.encode(), ctype="text/html"),
+          {"kind": R, "note": "each group heading is one cell across the table", "results": expected})
+
+    card = ("<div class=\"mobile\"><p><b>送信結果</b><br>6017-話中</p><p><b>送信先FAX番号</b><br>03-5555-0554</p>"
+            "<p><b>トランザクションID</b><br>612340554</p></div>")
+    desktop = ("<table class=\"desktop\"><tr><td>送信結果</td><td>6017-話中</td></tr>"
+               "<tr><td>送信先FAX番号</td><td>03-5555-0554</td></tr>"
+               "<tr><td>トランザクションID</td><td>612340554</td></tr></table>")
+    html = ("<html><head><style>@media (max-width: 600px) { .desktop { display: none } }"
+            " @media (min-width: 601px) { .mobile { display: none } }</style></head>"
+            f"<body><p>{GREETING}</p>{desktop}{card}</body></html>")
+    write("tables", "responsive-desktop-and-mobile", mail("FAX送信が失敗しました", html.encode(), ctype="text/html"),
+          {"kind": R, "note": "one notice written twice: one result",
+           "results": [failed("6017", "busy", "+81355550554", transaction_id="612340554", retryable=True)]})
+
+    table = ("<table><tr><td>送信結果</td><td>0-正常終了</td></tr><tr><td>送信先FAX番号</td><td>052-555-0555</td></tr>"
+             "<tr><td>トランザクションID</td><td>612340555</td></tr></table>")
+    html = (f"<html><head><style>.m {{ display: none }}</style></head><body><p>{GREETING}</p>{table}"
+            f"<div class=\"m\">{table}</div></body></html>")
+    write("tables", "responsive-table-twice", mail("FAX送信結果のお知らせ", html.encode(), ctype="text/html"),
+          {"kind": R, "results": [delivered("+81525550555", transaction_id="612340555")]})
+
+
 def _iso2022jp_ms(text: str) -> bytes:
     """ISO-2022-JP as Japanese Windows mailers write it (CP50221): NEC row 13 (①, ㈱) as JIS X 0208 codes."""
     out = bytearray()
@@ -643,6 +686,7 @@ if __name__ == "__main__":
     numbers()
     more_numbers()
     tables()
+    tables_as_builders_write_them()
     folds()
     spaced_soft_breaks()
     false_base64()

@@ -66,6 +66,12 @@ def test_identifier_is_ascii() -> None:
     assert identifier("") is None
 
 
+@pytest.mark.parametrize("value", ["件名", "Subject", "-", "N/A", "――"])
+def test_a_value_without_a_digit_is_no_id(value: str) -> None:
+    """A layout that puts a neighbouring label in the id's place must not make it an event key."""
+    assert identifier(value) is None
+
+
 CODE_LABELS = ("送信結果", "エラーコード", "結果コード", "ステータス", "Status", "Error Code")
 
 
