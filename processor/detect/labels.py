@@ -43,7 +43,12 @@ def _label_re(labels: tuple[str, ...]) -> re.Pattern[str]:
 
 
 def _label_pattern(label: str) -> str:
-    return r"[ _]?".join(re.escape(word) for word in label.split())
+    """ASCII labels: their words apart by one space or `_`. Others (Japanese) with any spacing between any two
+    characters as well: Japanese templates and documents space short labels out to a column's width
+    (`宛　　先：`, `件　名：`; the ideographic space is a space once folded)."""
+    if label.isascii():
+        return r"[ _]?".join(re.escape(word) for word in label.split())
+    return r"[ _]*".join(re.escape(char) for char in label if not char.isspace())
 
 
 @lru_cache(maxsize=16)

@@ -559,6 +559,14 @@ def stored_through_forwards() -> None:
                sender="Taro Yamada <yamada@example.co.jp>"),
           {"kind": R, "results": [expected]})
 
+    body = ja_text([GREETING, "送信結果：3912-FAX番号が使用不可です", "宛　　先：０３－５５５５－０５３４",
+                    "送 信 Ｉ Ｄ：612340534", "件　　名：①見積書送付の件"])
+    write("stored", "justified-labels",  # short labels spaced out to the column's width (均等割り付け)
+          mail("FAX送信が失敗しました", body.encode("cp932"), charset="shift_jis"),
+          {"kind": R, "results": [failed("3912", "invalid_number", "+81355550534",
+                                         fax_number_raw="０３－５５５５－０５３４", transaction_id="612340534",
+                                         original_subject="①見積書送付の件")]})
+
     boundary = "==faxbounce-stored=="
     original_subject = "=?UTF-8?B?" + base64.b64encode("①見積書 ㈱サンプル商事 御中".encode()).decode() + "?="
     bounce = (f"Return-Path: <>\r\nFrom: Mail Delivery System <MAILER-DAEMON@fax.tc>\r\n"

@@ -23,6 +23,10 @@ INTERFAX = labels("interfax")
     ("Subject: Quarterly report\n", ["Quarterly report"]),
     ("件名：\n\n━━━━━━━━━━\nInterFAX サポート\n", [""]),  # empty, then a signature's rule: no value
     ("件名\n-----\n", [""]),
+    # Labels spaced out to a column's width, as Japanese templates and documents write short ones.
+    ("件　　名：①見積書\n", ["①見積書"]),
+    ("件 名: 見積書\n", ["見積書"]),
+    ("送　信　結　果：6017-話中\n", ["6017-話中"]),
 ])
 def test_field_values_are_cut_from_the_text_as_written(text: str, values: list[str]) -> None:
     assert field_values(text, INTERFAX["subject"] + INTERFAX["code"]) == values
