@@ -45,7 +45,9 @@ def test_explain_unknown_text_is_one_line_and_exit_1() -> None:
     assert done.stderr.count("\n") == 1 and "'no such thing'" in done.stderr
 
 
-@pytest.mark.parametrize("text", ["03-5555-0101", "2026/11/20 10:15", "0355550101", "5.9.9", "Error 12"])
+@pytest.mark.parametrize("text", ["03-5555-0101", "2026/11/20 10:15", "0355550101", "5.9.9", "Error 12",
+                                  "2026/12/01", "2026/11/12 に送信", "FAX 0120 263 403", "+1 403 555 0101",
+                                  "価格 1,263円"])
 def test_numbers_that_are_no_codes_explain_nothing(text: str) -> None:
     """A fax number, a date, a time, an unknown status or a short number inside words are not read as codes."""
     done = explain(text)

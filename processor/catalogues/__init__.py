@@ -202,11 +202,13 @@ def search(query: str) -> tuple[CatalogueEntry, ...]:
     return tuple(found.values()) or _codes_inside(text)
 
 
-#: Further codes right after a line's first, each after `/`, `,`, `、` or `・`.
-_LISTED_CODE_RE = regex_cache.compile(r"\s*[/,、・]\s*(-?\d{1,9})(?!\d)")
+#: Further codes right after a line's first, each after `/`, `, `, `、` or `・`: of three digits or more, so that
+#: a date (`2026/12/01`), a fraction or a thousands separator (`1,263`) lists none.
+_LISTED_CODE_RE = regex_cache.compile(r"\s*(?:[/、・]|,\s)\s*(-?\d{3,9})(?![\d/.:])")
 #: A code standing alone in a longer paste: three digits or more, or signed (`-22`); not part of a dotted status
-#: (`5.1.1`), a date (`2026/11/20`), a time, a number's group (`03-5555-0101`) or a longer run of digits.
-_CODE_INSIDE_RE = regex_cache.compile(r"(?<![\d.:/-])([+-]?)0*(\d{1,9})(?![\d.:/]|-\d)")
+#: (`5.1.1`), a date (`2026/11/20`), a time, a price (`1,263`), a group of a number written in groups
+#: (`03-5555-0101`, `0120 263 403`) or a longer run of digits.
+_CODE_INSIDE_RE = regex_cache.compile(r"(?<![\d.:/,-])(?<!\d )([+-]?)0*(\d{1,9})(?![\d.:/,]|-\d| \d)")
 
 
 def _codes_inside(text: str) -> tuple[CatalogueEntry, ...]:

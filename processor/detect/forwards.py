@@ -63,7 +63,12 @@ HEADER_NAMES: dict[str, str] = {
 }
 _INTERFAX = vendor_hosts("interfax")
 VENDOR_DOMAINS = tuple(dict.fromkeys(_INTERFAX.sender_domains + _INTERFAX.submission_domains))
-_HEADER_LINE_RE = regex_cache.compile(r"^[ \t]*\*?([^\s:：*]{1,12})\*?[ \t]*[:：][ \t\u3000]*(.*)$")
+#: A quoted header line: its name (also spaced out to a column's width, `件　　名：`, as Japanese mailers and
+#: templates write short names) and its value.
+_HEADER_LINE_RE = regex_cache.compile(
+    r"^[ \t]*\*?([^\s:：*]{1,12}|[^\x00-\x7f\s:：*](?:[ \t\u3000]{1,4}[^\x00-\x7f\s:：*]){1,5})\*?[ \t]*[:：]"
+    r"[ \t\u3000]*(.*)$")
+_SPACING_RE = regex_cache.compile(r"[ \t\u3000]+")
 _QUOTE_RE = regex_cache.compile(r"^[ \t]*>[ \t]?", re.MULTILINE)
 _MAILTO_RE = regex_cache.compile(r"\[mailto:([^\]\s]+)\]", re.IGNORECASE)
 #: Notes' unlabelled sender line: a name and an address in angle brackets, nothing that reads as a header.
@@ -242,7 +247,7 @@ def _header_block(lines: list[str], start: int, need: int = 2) -> tuple[dict[str
 
 def _header_name(line: str) -> str | None:
     match = _HEADER_LINE_RE.match(line)
-    return HEADER_NAMES.get(match.group(1).casefold()) if match else None
+    return HEADER_NAMES.get(_SPACING_RE.sub("", match.group(1)).casefold()) if match else None
 
 
 def _unquote(block: str) -> str:

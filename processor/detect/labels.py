@@ -33,21 +33,26 @@ def _label_re(labels: tuple[str, ...]) -> re.Pattern[str]:
     ordered = sorted(labels, key=len, reverse=True)
     ascii_alts = "|".join(_label_pattern(label) for label in ordered if label.isascii())
     other_alts = "|".join(_label_pattern(label) for label in ordered if not label.isascii())
+    spaced_alts = "|".join(_spaced_pattern(label) for label in ordered if not label.isascii())
     ends = r"(?:[ \t]*[:=][ \t]*|(?<=[\]】」)>])[ \t]*|\t[ \t]*|(?=\n|$))"
     parts = []
     if ascii_alts:
         parts.append(rf"(?:{ascii_alts}){_CLOSERS}{ends}")
     if other_alts:  # Japanese labels may also be followed by plain spacing: `送信結果 3912`
         parts.append(rf"(?:{other_alts}){_CLOSERS}(?:{ends}|[ \u3000]+)")
+        # spaced out to a column's width (`宛　　先：`): then only before a separator, never plain spacing, which
+        # spaced-out prose (`件 名 が 長 い …`) also has
+        parts.append(rf"(?:{spaced_alts}){_CLOSERS}{ends}")
     return regex_cache.compile(rf"(?:^|\t){_DECORATION}(?:{'|'.join(parts)})([^\t\n]*)", re.MULTILINE | re.IGNORECASE)
 
 
 def _label_pattern(label: str) -> str:
-    """ASCII labels: their words apart by one space or `_`. Others (Japanese) with any spacing between any two
-    characters as well: Japanese templates and documents space short labels out to a column's width
-    (`宛　　先：`, `件　名：`; the ideographic space is a space once folded)."""
-    if label.isascii():
-        return r"[ _]?".join(re.escape(word) for word in label.split())
+    return r"[ _]?".join(re.escape(word) for word in label.split())
+
+
+def _spaced_pattern(label: str) -> str:
+    """A Japanese label spaced out to a column's width, as templates and documents space short labels
+    (`宛　　先：`, `件　名：`; the ideographic space is a space once folded): spacing between any two characters."""
     return r"[ _]*".join(re.escape(char) for char in label if not char.isspace())
 
 
@@ -148,10 +153,10 @@ def _next_line_value(folded: str, position: int) -> tuple[int, int]:
     return position, position
 
 
-#: Lines without a code that a list table may hold between its header and a row, or between two rows: a
-#: `<tfoot>` summary that HTML 4 writes before the rows (`合計 3件`), a heading over a group (`■ 送信できなかった
-#: 宛先`). More than this, and the table has ended.
-_MAX_LINES_BETWEEN_ROWS = 2
+#: Lines of a list table that hold no result, between its header and a row or between two rows: a `<tfoot>`
+#: summary that HTML 4 writes before the rows (`合計 3件`), a heading over a group (`■ 送信できなかった宛先`),
+#: each with its code cell empty. More than this, and the table has ended.
+_MAX_LINES_BETWEEN_ROWS = 5
 
 
 def table_rows(text: str, fields: Mapping[str, Sequence[str]], key_field: str) -> list[dict[str, str]]:
@@ -174,11 +179,23 @@ def table_rows(text: str, fields: Mapping[str, Sequence[str]], key_field: str) -
         index += 1
         if key_column is None:
             continue
+        width = len(_cells(folded, lines[index - 1]))
+        first: list[tuple[int, int]] | None = None  # the table's first row
+        number_column = next((c for c, name in columns.items() if name == "fax_number"), None)
         skipped = 0  # lines since the last row: a summary (`<tfoot>`, written before the rows) or a group heading
         while index < len(lines):
             cells = _cells(folded, lines[index])
-            if len(cells) <= key_column or split_code(folded[slice(*cells[key_column])])[0] is None:
-                if skipped == _MAX_LINES_BETWEEN_ROWS or _header(folded, lines[index], by_label):
+            is_row = len(cells) > key_column and split_code(folded[slice(*cells[key_column])])[0] is not None
+            if is_row and skipped and not _resumes(folded, cells, width, number_column, first):
+                is_row = False  # after a break, only a row of this table: its width, shape and a fax number
+            if is_row and first is None:
+                first = cells
+            if not is_row:
+                # A line that holds no result: one cell (a group heading across the table), or cells with the
+                # code's empty (a `<tfoot>` total). Another line ends the table: a row of another table (a
+                # contact list: a phone number where the code stands), or too many such lines.
+                if (skipped == _MAX_LINES_BETWEEN_ROWS or number_column is None
+                        or (len(cells) > key_column and folded[slice(*cells[key_column])].strip())):
                     index -= skipped  # the table ended at the first of them: look at them again for a header
                     break
                 skipped += 1
@@ -192,6 +209,28 @@ def table_rows(text: str, fields: Mapping[str, Sequence[str]], key_field: str) -
             rows.append(row)
             index += 1
     return rows
+
+
+def _resumes(folded: str, cells: list[tuple[int, int]], width: int, number_column: int | None,
+             first: list[tuple[int, int]] | None) -> bool:
+    """Whether a row after a list's heading or total lines is one of its rows: as many cells as its header, a
+    fax number (six digits or more) under its number column, and no cell of words where the list's first row
+    has digits, or the other way round (a contact line's `営業部` where the list counts `1`, `2`)."""
+    if len(cells) != width or number_column is None or number_column >= len(cells):
+        return False
+    if sum(char.isdigit() for char in folded[slice(*cells[number_column])]) < 6:
+        return False
+    for mine, theirs in zip(cells, first or (), strict=False):
+        kinds = {_kind(folded[slice(*mine)]), _kind(folded[slice(*theirs)])}
+        if kinds == {"digits", "words"}:
+            return False
+    return True
+
+
+def _kind(cell: str) -> str:
+    """`digits`, `words` or empty: the shape of a cell that rows of one list share."""
+    cell = cell.strip()
+    return "" if not cell else "digits" if any(char.isdigit() for char in cell) else "words"
 
 
 @cache

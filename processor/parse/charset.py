@@ -299,7 +299,9 @@ def decode_bytes(data: bytes, label: str | None = None) -> str:
         # A byte order mark says what the text is, whatever the label (or none) says: XML 1.0 4.3.3, HTML's
         # encoding sniffing. An XML or CSV result in UTF-16 attached without a charset was read as UTF-8 noise.
         codec = "utf-32" if data[:4] in (b"\xff\xfe\x00\x00", _UTF32_BE_BOM) else "utf-16"
-        if (decoded := _strict(data, codec)) is not None:
+        unit = 4 if codec == "utf-32" else 2
+        # a stray byte at the end (a gateway's line end) is dropped: the units before it are the text
+        if decoded := _strict(data[:len(data) - len(data) % unit], codec):
             return decoded
     if b"\x1b$" in data or b"\x1b(I" in data:
         return _decode_iso2022jp(data)

@@ -200,12 +200,17 @@ class ParsedMail:
     def body_parts(self) -> tuple[MailPart, ...]:
         """The text/plain and text/html parts a reader sees as the body: the inline ones, or, when none of
         them holds any text, the attached ones (a notice sent on as `result.txt` or `通知.html` beside an
-        empty body, as scanners and "forward as attachment" do)."""
+        empty body, as scanners and "forward as attachment" do), when there is one file of each type at most."""
         texts = tuple(p for p in self.parts if p.content_type in _BODY_TYPES and p.text)
         inline = tuple(p for p in texts if not p.is_attachment)
         if any(p.text.strip() for p in inline):  # type: ignore[union-attr]
             return inline
-        return tuple(p for p in texts if p.is_attachment) or inline
+        attached = tuple(p for p in texts if p.is_attachment)
+        # One file of each type at most (a notice as .txt, as .html, or both): of two text files, which one is
+        # the notice cannot be told here, and a readme's or a document's numbers must not become the fax's.
+        if len({p.content_type for p in attached}) < len(attached):
+            return inline
+        return attached or inline
 
     @cached_property
     def plain_text(self) -> str:
@@ -371,8 +376,8 @@ _BROKEN_FOLD_RE = regex_cache.compile(
     rb";[ \t]*(\r\n|\r|\n)(?=(?:boundary|charset|name|filename|format|report-type|type|delsp)[ \t]*=)", re.IGNORECASE
 )
 _QP_SPACED_BREAK_RE = regex_cache.compile(r"=[ \t]+(?=\n|\Z)")
-#: The first non-empty line of a payload; group 1 is set when it holds a character no base64 line holds.
-_BASE64_FIRST_LINE_RE = regex_cache.compile(r"\s*[A-Za-z0-9+/=]*([^A-Za-z0-9+/=\s])?")
+#: A payload whose first non-empty line could be base64: nothing but its alphabet, then the line's end.
+_BASE64_FIRST_LINE_RE = regex_cache.compile(r"\s*[A-Za-z0-9+/=]*[ \t]*(?:\n|\Z)")
 RELAY_LINE_LIMIT = 998
 """RFC 5321's longest line. Postfix (`smtp_line_length_limit`) breaks a longer line by inserting CRLF + SPACE
 after this many bytes, anywhere: inside a word, inside a multi-byte character."""
@@ -827,7 +832,7 @@ def payload_bytes(part: Message) -> bytes:
             encoding = str(part.get("content-transfer-encoding", "")).strip().lower()
             if encoding == "quoted-printable" and "=" in payload and _QP_SPACED_BREAK_RE.search(payload):
                 return quopri.decodestring(_as_bytes(_QP_SPACED_BREAK_RE.sub("=", payload)))
-            if encoding == "base64" and (first := _BASE64_FIRST_LINE_RE.match(payload)) and first.group(1):
+            if encoding == "base64" and not _BASE64_FIRST_LINE_RE.match(payload):
                 return _as_bytes(payload)
         data = part.get_payload(decode=True)
     except Exception:  # noqa: BLE001 - broken base64/qp: fall back to the undecoded payload

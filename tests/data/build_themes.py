@@ -669,6 +669,50 @@ def tables_as_builders_write_them() -> None:
           {"kind": R, "results": [delivered("+81525550555", transaction_id="612340555")]})
 
 
+def tables_and_their_neighbours() -> None:
+    """Theme 4, continued: what follows a list must not become rows of it (a contact table, a price list, a
+    summary), and a list's own heading and total lines, however many, must not end it."""
+    head = "<tr><th>No.</th><th>送信先FAX番号</th><th>送信結果</th></tr>"
+    rows = ["<tr><td>1</td><td>03-5555-0561</td><td>3912-FAX番号が使用不可です</td></tr>",
+            "<tr><td>2</td><td>06-5555-0562</td><td>0-正常終了</td></tr>"]
+    expected = [failed("3912", "invalid_number", "+81355550561"), delivered("+81655550562")]
+    contact = ("<p>お問い合わせ</p><table><tr><td>営業部</td><td>03-5555-0199</td><td>12 (内線)</td></tr>"
+               "<tr><td>受付</td><td>0120-555-010</td><td>10:00-18:00</td></tr></table>")
+    html = f"<html><body><p>{GREETING}</p><table>{head}{''.join(rows)}</table>{contact}</body></html>"
+    write("tables", "list-then-contact-table", mail("FAX送信結果のお知らせ", html.encode(), ctype="text/html"),
+          {"kind": R, "note": "the contact table's numbers and extensions are no rows", "results": expected})
+
+    html = (f"<html><body><p>{GREETING}</p><table>{head}{rows[0]}"
+            "<tr><td colspan=3>■ 送信できた宛先</td></tr><tr><td colspan=3>以下の宛先には送信できました。</td></tr>"
+            f"<tr><td colspan=3>(1件)</td></tr>{rows[1]}</table></body></html>")
+    write("tables", "list-heading-of-three-lines", mail("FAX送信結果のお知らせ", html.encode(), ctype="text/html"),
+          {"kind": R, "results": expected})
+
+    html = (f"<html><body><p>{GREETING}</p><table><thead>{head}</thead><tfoot>"
+            "<tr><td colspan=3>合計 2件</td></tr><tr><td colspan=3>成功 1件</td></tr>"
+            f"<tr><td colspan=3>失敗 1件</td></tr></tfoot><tbody>{''.join(rows)}</tbody></table></body></html>")
+    write("tables", "list-tfoot-of-three-rows", mail("FAX送信結果のお知らせ", html.encode(), ctype="text/html"),
+          {"kind": R, "results": expected})
+
+    body = ja_text([GREETING, "送信結果：6017-話中", "送信先FAX番号：03-5555-0563", "トランザクションID：612340563"])
+    write("folds", "base64-declared-first-line-words",  # `InterFAX をご利用…`: a space, then kana
+          mail("FAX送信が失敗しました", body.replace("InterFAXを", "InterFAX を").encode()).replace(
+              b"Content-Transfer-Encoding: 8bit", b"Content-Transfer-Encoding: base64"),
+          {"kind": R, "results": [failed("6017", "busy", "+81355550563", retryable=True,
+                                         transaction_id="612340563")]})
+
+    notice = ja_text([GREETING, "送信結果: 8021-無応答", "送信先FAX番号: ０３－５５５５－０５６４",
+                      "トランザクションID: 612340564"])
+    forward = ja_text(["転送します。", "", "-----Original Message-----", "差 出 人: InterFAX <support@interfax.co.jp>",
+                       "送信日時: 2026年11月20日 10:15", "宛　　先: yamada@example.co.jp",
+                       "件　　名: FAX送信が失敗しました -> 03-5555-0564", ""]) + notice
+    write("stored", "forward-justified-header-names",  # the forward's own header block, its names spaced out
+          mail("FW: FAX送信が失敗しました", forward.encode(), sender="Taro Yamada <yamada@example.co.jp>"),
+          {"kind": R, "results": [failed("8021", "no_answer", "+81355550564", retryable=True,
+                                         fax_number_raw="０３－５５５５－０５６４", transaction_id="612340564",
+                                         original_subject=None, forwarded=True)]})
+
+
 def _iso2022jp_ms(text: str) -> bytes:
     """ISO-2022-JP as Japanese Windows mailers write it (CP50221): NEC row 13 (①, ㈱) as JIS X 0208 codes."""
     out = bytearray()
@@ -695,6 +739,7 @@ if __name__ == "__main__":
     more_numbers()
     tables()
     tables_as_builders_write_them()
+    tables_and_their_neighbours()
     folds()
     spaced_soft_breaks()
     false_base64()

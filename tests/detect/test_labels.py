@@ -27,6 +27,8 @@ INTERFAX = labels("interfax")
     ("件　　名：①見積書\n", ["①見積書"]),
     ("件 名: 見積書\n", ["見積書"]),
     ("送　信　結　果：6017-話中\n", ["6017-話中"]),
+    # ... but spaced-out prose is no label: only a separator after a spaced label makes it one
+    ("件 名 が 長 い 場 合 は 省 略 さ れ ま す\n件名：見積書\n", ["見積書"]),
 ])
 def test_field_values_are_cut_from_the_text_as_written(text: str, values: list[str]) -> None:
     assert field_values(text, INTERFAX["subject"] + INTERFAX["code"]) == values

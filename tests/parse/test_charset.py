@@ -36,7 +36,8 @@ CHARSET_CASES = [
     ("utf16be-bom-labelled-latin1", "\ufeff案内".encode("utf-16-be"), "iso-8859-1", "案内"),
     ("utf16-bom-labelled-sjis", "\ufeff6017,案内".encode("utf-16-le"), "shift_jis", "6017,案内"),
     ("utf32le-bom-no-label", "\ufeff案内".encode("utf-32-le"), None, "案内"),
-    ("ff-fe-not-utf16", b"\xff\xfe\x41", "iso-8859-1", "\u00ff\u00feA"),  # odd length: no UTF-16 reading
+    ("ff-fe-not-utf16", b"\xff\xfe\x41", "iso-8859-1", "\u00ff\u00feA"),  # nothing but the mark: no UTF-16
+    ("utf16-bom-stray-byte", "6017,案内\n".encode("utf-16") + b"\n", None, "6017,案内\n"),  # a gateway's LF
     ("jis-ext", JIS_SOUSHIN + b": " + JIS_EXT, "iso-2022-jp", "送信結果: 12(株)III~-"),
     ("jis-ext-uppercase-label", JIS_SOUSHIN + JIS_EXT, "ISO-2022-JP", "送信結果12(株)III~-"),
     ("jis-csiso2022jp", JIS_SOUSHIN, "csISO2022JP", "送信結果"),

@@ -430,3 +430,24 @@ def test_a_flowed_part_reads_as_one_line_per_field() -> None:
            b"delsp=yes\r\nContent-Transfer-Encoding: 8bit\r\n\r\n" + body.encode())
     assert parse_mail(raw).plain_source == ("送信結果: 3912-FAX番号が使用不可です（FAX応答の無い場合等。"
                                             "音声応答の可能性があります）\n")
+
+
+def _with_files(body: str, files: list[tuple[str, str, str]]) -> bytes:
+    """A multipart/mixed mail: an inline text/plain `body`, then (type, file name, text) attachments."""
+    parts = [f"--B\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n"]
+    parts += [f'--B\r\nContent-Type: {ctype}; charset=utf-8\r\nContent-Disposition: attachment; filename="{name}"'
+              f"\r\n\r\n{text}\r\n" for ctype, name, text in files]
+    head = ("From: a@example.co.jp\r\nSubject: s\r\nMIME-Version: 1.0\r\n"
+            "Content-Type: multipart/mixed; boundary=B\r\n\r\n")
+    return (head + "".join(parts) + "--B--\r\n").encode()
+
+
+@pytest.mark.parametrize(("body", "files", "text"), [
+    ("", [("text/plain", "result.txt", "送信結果: 3912")], "送信結果: 3912"),  # the file is the body
+    ("  ", [("text/html", "n.html", "<p>送信結果: 6017</p>")], "送信結果: 6017"),  # a blank body too
+    ("メモを添付します。", [("text/plain", "memo.txt", "送信結果: 3912")], "メモを添付します。"),  # words of its own
+    # two files of one type: which is the notice cannot be told, a readme's numbers must not be the fax's
+    ("", [("text/plain", "readme.txt", "0120-555-010"), ("text/plain", "result.txt", "送信結果: 3912")], ""),
+])
+def test_an_empty_body_reads_one_attached_text_file(body: str, files: list[tuple[str, str, str]], text: str) -> None:
+    assert parse_mail(_with_files(body, files)).text.strip() == text
