@@ -70,6 +70,8 @@ _HEADER_LINE_RE = regex_cache.compile(
     r"[ \t\u3000]*(.*)$")
 _SPACING_RE = regex_cache.compile(r"[ \t\u3000]+")
 _QUOTE_RE = regex_cache.compile(r"^[ \t]*>[ \t]?", re.MULTILINE)
+#: `_QUOTE_RE` for the unfolded text, whose quote marks and spaces may be full width (`＞　`).
+_SOURCE_QUOTE_RE = regex_cache.compile(r"^[ \t\u3000]*[>＞][ \t\u3000]?", re.MULTILINE)
 _MAILTO_RE = regex_cache.compile(r"\[mailto:([^\]\s]+)\]", re.IGNORECASE)
 #: Notes' unlabelled sender line: a name and an address in angle brackets, nothing that reads as a header.
 _SENDER_LINE_RE = regex_cache.compile(r"[^<>:：\n]{0,100}<[^<>\s@]{1,64}@[^<>\s]{1,255}>")
@@ -138,7 +140,7 @@ def _inline(block: str, source: str | None = None, search: bool = False, subject
     if quoted:
         block = _QUOTE_RE.sub("", block)
     lines = block.split("\n")
-    source_lines = _same_lines(lines, _QUOTE_RE.sub("", source) if quoted and source else source)
+    source_lines = _same_lines(lines, _SOURCE_QUOTE_RE.sub("", source) if quoted and source else source)
 
     def body(at: int) -> ParsedMail:
         return text_mail(headers, "\n".join(lines[at:]),

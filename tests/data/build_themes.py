@@ -706,6 +706,16 @@ def tables_and_their_neighbours() -> None:
     forward = ja_text(["転送します。", "", "-----Original Message-----", "差 出 人: InterFAX <support@interfax.co.jp>",
                        "送信日時: 2026年11月20日 10:15", "宛　　先: yamada@example.co.jp",
                        "件　　名: FAX送信が失敗しました -> 03-5555-0564", ""]) + notice
+    quoted = ja_text(["転送します。", "", "-------- 転送メッセージ --------",
+                      "件名: FAX送信が失敗しました -> 03-5555-0565", "差出人: InterFAX <support@interfax.co.jp>",
+                      "宛先: yamada@example.co.jp", ""])
+    quoted += "".join(f"＞ {line}\n" for line in notice.replace("0564", "0565").replace("０５６４", "０５６５")
+                      .replace("612340564", "612340565").splitlines())
+    write("stored", "forward-full-width-quote-marks",  # a Japanese mailer quoting with `＞ `
+          mail("Fwd: FAX送信が失敗しました", quoted.encode(), sender="Taro Yamada <yamada@example.co.jp>"),
+          {"kind": R, "results": [failed("8021", "no_answer", "+81355550565", retryable=True,
+                                         fax_number_raw="０３－５５５５－０５６５", transaction_id="612340565",
+                                         forwarded=True)]})
     write("stored", "forward-justified-header-names",  # the forward's own header block, its names spaced out
           mail("FW: FAX送信が失敗しました", forward.encode(), sender="Taro Yamada <yamada@example.co.jp>"),
           {"kind": R, "results": [failed("8021", "no_answer", "+81355550564", retryable=True,
