@@ -186,10 +186,10 @@ def _original_headers(mail: ParsedMail) -> dict[str, list[str]]:
     """To/Cc/Subject/Message-ID/Date of the returned original: embedded part first, quoted lines second."""
     headers: dict[str, list[str]] = {}
     for embedded in mail.embedded:
-        for name in ("to", "cc", "subject", "message-id", "date"):
-            headers.setdefault(name, []).extend(embedded.headers.get(name, ()) if name != "subject" else ())
-        if (subject := embedded.header_as_written("subject")) is not None:  # stored: as the original wrote it
-            headers["subject"].append(subject)
+        for name in ("to", "cc", "message-id", "date"):
+            headers.setdefault(name, []).extend(embedded.headers.get(name, ()))
+        # stored: as the original wrote it (`①`), not folded for matching
+        headers.setdefault("subject", []).extend(embedded.headers.as_written("subject"))
     if not any(headers.values()):
         for name, value in _quoted_headers(mail.text.split("\n")):
             headers.setdefault(name, []).append(value)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from itertools import islice
 
@@ -142,20 +142,18 @@ def _inline(block: str, source: str | None = None, search: bool = False, subject
     lines = block.split("\n")
     source_lines = _same_lines(lines, _SOURCE_QUOTE_RE.sub("", source) if quoted and source else source)
 
-    def body(at: int) -> ParsedMail:
+    def mail_from(headers: Mapping[str, str | None], at: int) -> ParsedMail:
         return text_mail(headers, "\n".join(lines[at:]),
                          source="\n".join(source_lines[at:]) if source_lines is not None else None)
 
     for start in _block_starts(lines, search):
         headers, body_at = _header_block(lines, start)
         if headers:
-            return body(body_at)
+            return mail_from(headers, body_at)
     if (sender := _unlabelled_sender(lines)) is not None:
-        found, body_at = sender
-        headers = {"subject": subject, **found}
-        return body(body_at)
-    headers = {"subject": subject}
-    return body(0)
+        headers, body_at = sender
+        return mail_from({"subject": subject, **headers}, body_at)
+    return mail_from({"subject": subject}, 0)
 
 
 class _Source:

@@ -95,12 +95,12 @@ class EmbeddedMessage:
 
     __slots__ = ("_text", "_text_parts", "headers", "message")
 
-    headers: Mapping[str, tuple[str, ...]]
+    headers: DecodedHeaders
     """Decoded header values by lower-case name."""
     message: Message | None
     """The whole embedded message (message/rfc822 only), for reading it as a mail of its own (`embedded_mail`)."""
 
-    def __init__(self, headers: Mapping[str, tuple[str, ...]], text: str = "", message: Message | None = None,
+    def __init__(self, headers: DecodedHeaders, text: str = "", message: Message | None = None,
                  text_parts: tuple[tuple[Message, str], ...] = ()) -> None:
         self.headers = headers
         self.message = message
@@ -122,10 +122,8 @@ class EmbeddedMessage:
     def header_as_written(self, name: str) -> str | None:
         """`header(name)` decoded but not folded (`①見積書`): for values that are stored, as the mail's own
         `subject_as_written`."""
-        if isinstance(self.headers, DecodedHeaders):
-            values = self.headers.as_written(name.lower())
-            return values[0] if values else None
-        return self.header(name)
+        values = self.headers.as_written(name.lower())
+        return values[0] if values else None
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, EmbeddedMessage):
@@ -525,7 +523,7 @@ def _block_type(block: list[bytes]) -> tuple[bytes, bytes | None]:
     return ctype, boundary.rstrip() if boundary else None
 
 
-def decode_headers(items: Iterable[tuple[str, object]]) -> Mapping[str, tuple[str, ...]]:
+def decode_headers(items: Iterable[tuple[str, object]]) -> DecodedHeaders:
     """Decoded values by lower-case name; takes `Message.raw_items()` (surrogate escapes) or `items()`."""
     return DecodedHeaders(items)
 
@@ -826,8 +824,8 @@ def payload_bytes(part: Message) -> bytes:
     Base64 declared on a body that is plainly not base64 (its first line holds characters no base64 line has:
     8-bit text, `送信結果: 3912`), as a broken gateway writes it: the body is read as it is, where decoding made
     it noise. A base64 body with a plain-text footer appended stays base64 (its first line is base64)."""
+    payload = part._payload  # as parsed (8-bit bytes as surrogate escapes): `get_payload()` decodes those
     try:
-        payload = part._payload  # as parsed (8-bit bytes as surrogate escapes): `get_payload()` decodes those
         if isinstance(payload, str):
             encoding = str(part.get("content-transfer-encoding", "")).strip().lower()
             if encoding == "quoted-printable" and "=" in payload and _QP_SPACED_BREAK_RE.search(payload):
@@ -839,10 +837,7 @@ def payload_bytes(part: Message) -> bytes:
         data = None
     if isinstance(data, bytes):
         return data
-    payload = part.get_payload()
-    if isinstance(payload, str):
-        return payload.encode("ascii", "surrogateescape")
-    return b""
+    return _as_bytes(payload) if isinstance(payload, str) else b""
 
 
 def _as_bytes(payload: str) -> bytes:
