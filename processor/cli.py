@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from processor import __version__
 from processor.catalogues import CATALOGUES, CatalogueEntry, search
 from processor.config import Settings, load_settings
-from processor.errors import DatabaseBusy, FaxbounceError, ParseError
+from processor.errors import DatabaseBusy, FaxbounceError, ProcessDied
 from processor.logsetup import configure_logging
 
 if TYPE_CHECKING:
@@ -77,7 +77,7 @@ def _one_line(exc: BaseException, settings: Settings | None) -> tuple[str, int]:
 
     from processor.run.daemon import ListenError
 
-    if isinstance(exc, ListenError | DatabaseBusy):
+    if isinstance(exc, ListenError | DatabaseBusy | ProcessDied):
         return str(exc), EXIT_UNAVAILABLE
     if isinstance(exc, FaxbounceError):
         return str(exc), EXIT_SETUP
@@ -238,6 +238,9 @@ def _parser(only: _OnlyCommand | None = None) -> argparse.ArgumentParser:
     p = sub.add_parser("classify", help="classify mail files without a database")
     p.add_argument("files", nargs="+", metavar="FILE", help="mail files; - reads standard input")
     p.add_argument("--json", action="store_true", help="one JSON object per file, one per line")
+    p.add_argument("-j", "--jobs", type=int, default=0, metavar="N",
+                   help="processes to share the files (default 0: one per core when there are "
+                        "enough files to pay for it; 1: this process only); output order is the files' order")
     p.set_defaults(func=_cmd_classify)
 
     p = sub.add_parser("reprocess", help="run parse and classification again over stored mail")
@@ -415,46 +418,17 @@ def _cmd_purge(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_classify(args: argparse.Namespace, settings: Settings) -> int:
-    from processor.run.judge import classify_bytes, trusted
+    from processor.run.batch import judge_files
 
+    if args.jobs < 0:
+        raise FaxbounceError("classify: --jobs must be 0 (one process per core for long lists) or more")
     status = 0
-    for name in args.files:
-        try:
-            raw = sys.stdin.buffer.read() if name == "-" else Path(name).read_bytes()
-        except OSError as exc:
-            print(f"faxbounce: {name}: {exc.strerror}", file=sys.stderr)
-            status = 1
-            continue
-        try:
-            mail, classification = classify_bytes(raw, settings.processing, settings.tracking)
-            trust = trusted(mail, classification, settings)
-        except ParseError as exc:
-            print(f"faxbounce: {name}: {exc}", file=sys.stderr)
-            status = 1
-            continue
-        if args.json:
-            document = {
-                "source": name,
-                "kind": str(classification.kind),
-                "detected_by": classification.detected_by,
-                "trusted": trust,
-                "results": [r.to_json() for r in classification.results],
-            }
-            if classification.submission is not None:  # kind fax_submission (issue #5)
-                document["submission"] = classification.submission.to_json()
-                document["destinations"] = [d.to_json() for d in classification.submission.destinations]
-            print(json.dumps(document, ensure_ascii=False))
-            continue
-        print(f"{name}: {classification.kind}" + (f" ({classification.detected_by})" if classification.detected_by
-                                                   else ""))
-        for d in classification.submission.destinations if classification.submission else ():
-            print(f"  submitted {d.fax_number or d.fax_number_raw}  ({d.recipient}, {d.source})")
-        for r in classification.results:
-            target = r.fax_number or r.fax_number_raw or r.recipient or "-"
-            print(f"  {r.outcome:9s} {r.reason:22s} {target}  code={r.code or '-'}"
-                  + (f"  retryable={'yes' if r.retryable else 'no'}" if r.retryable is not None else ""))
-            if r.action_en:
-                print(f"    {r.action_en}")
+    for verdict in judge_files(args.files, settings, args.json, args.jobs):
+        if verdict.err:
+            sys.stdout.flush()
+            sys.stderr.write(verdict.err)
+        sys.stdout.write(verdict.out)
+        status |= verdict.failed
     return status
 
 

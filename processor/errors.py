@@ -11,6 +11,7 @@ __all__ = [
     "DatabaseBusy",
     "FaxbounceError",
     "ParseError",
+    "ProcessDied",
     "RawStoreError",
 ]
 
@@ -42,3 +43,7 @@ class CatalogueError(FaxbounceError):
 
 class DatabaseBusy(FaxbounceError):
     """Another session held what a change of the schema needed; nothing was changed and retrying may help."""
+
+
+class ProcessDied(FaxbounceError):
+    """A process doing part of a command's work died (killed, out of memory); running it again may help."""
