@@ -18,7 +18,7 @@ from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from processor import __version__
 from processor.catalogues import CATALOGUES, CatalogueEntry, search
@@ -42,13 +42,56 @@ EXIT_SETUP = 2
 EXIT_INTERNAL = 70  # sysexits EX_SOFTWARE
 
 
+#: Commands that open no database and start no thread, after which the interpreter need not be taken down
+#: object by object: `_leave_fast`.
+_LEAVE_FAST = frozenset({"classify", "explain"})
+
+
+def _leave_fast(status: int) -> NoReturn:
+    """Exit without the interpreter's teardown, which frees every object of the parsers and tables one by one
+    (measured: 30-35 ms of `classify one.eml`'s ~150 ms, 15-20 ms of `explain 3912`, ~40 ms after the corpus);
+    the kernel frees the process at once. What the teardown does that matters is done first: the `atexit`
+    functions (logging's flush, the pattern cache's write) and flushing standard output and error. Falls back
+    to a normal exit where a thread still runs or the interpreter has no `atexit._run_exitfuncs`."""
+    import atexit
+    import os
+    import threading
+
+    run_exit_functions = getattr(atexit, "_run_exitfuncs", None)
+    if run_exit_functions is None or threading.active_count() > 1:
+        sys.exit(status)
+    run_exit_functions()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a reader that went away; a stream already closed
+            status = status or 120  # what Python's own exit answers when flushing fails
+    os._exit(status)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else list(argv)
+    """Run one command; its exit status. Without `argv` this is the process's own command (the console script,
+    `python -m processor`): the arguments are `sys.argv`'s, and after `classify` and `explain` the process
+    exits here (`_leave_fast`)."""
+    if argv is not None:
+        return _main(list(argv))[0]
+    status, command = _main(sys.argv[1:])
+    if command in _LEAVE_FAST:
+        _leave_fast(status)
+    return status
+
+
+def _main(argv: list[str]) -> tuple[int, str | None]:
+    """The exit status, and the command that ran (None when none did)."""
     parser = _parser_for(argv)
     args = parser.parse_args(argv)
     if not getattr(args, "command", None):
         parser.print_help()
-        return 2
+        return 2, None
+    return _command(args), args.command
+
+
+def _command(args: argparse.Namespace) -> int:
     settings: Settings | None = None
     try:
         settings = load_settings(args.config)

@@ -155,3 +155,52 @@ def test_a_negative_job_count_is_a_usage_error() -> None:
     assert run.returncode == 2
     assert run.stderr.decode().strip() == ("faxbounce: classify: --jobs must be 0 (one process per core for long "
                                            "lists) or more")
+
+
+_AT_EXIT = """
+import atexit, sys, threading, time
+from pathlib import Path
+marks = Path(sys.argv.pop(1))
+atexit.register(lambda: (marks / "atexit").write_text("ran"))
+
+class TornDown:
+    def __del__(self, path=str(marks / "teardown"), open=open):  # names bound now: teardown clears globals
+        with open(path, "w") as file:
+            file.write("ran")
+
+kept = TornDown()
+if sys.argv.pop(1) == "thread":
+    def late():
+        time.sleep(0.5)
+        (marks / "thread").write_text("ran")
+    threading.Thread(target=late).start()
+from processor.cli import main
+sys.exit(main())
+"""
+
+
+def _leave(tmp_path: Path, thread: bool, names: list[str]) -> subprocess.CompletedProcess[bytes]:
+    env = {k: v for k, v in os.environ.items() if k != "FAXBOUNCE_CONFIG"}
+    return subprocess.run([sys.executable, "-c", _AT_EXIT, str(tmp_path), "thread" if thread else "-", "classify",
+                           "--json", *names], capture_output=True, cwd=ROOT, env=env, timeout=120, check=False)
+
+
+@pytest.mark.parametrize("thread", [False, True], ids=["alone", "with-a-thread"])
+def test_classify_leaves_without_teardown_unless_a_thread_runs(tmp_path: Path, thread: bool) -> None:
+    names = [str(p) for p in sorted(DATA.glob("interfax/*.eml"))[:10]]
+    run = _leave(tmp_path, thread, names)
+    assert run.returncode == 0 and run.stdout.count(b"\n") == len(names)
+    assert (tmp_path / "atexit").exists()
+    # The teardown (which here runs the __del__ of an object __main__ holds) is skipped, unless a thread still
+    # runs: then the exit is a normal one, which waits for the thread.
+    assert (tmp_path / "teardown").exists() is thread
+    assert (tmp_path / "thread").exists() is thread
+
+
+def test_classify_leaves_after_its_exit_functions_and_all_its_output(tmp_path: Path) -> None:
+    names = [str(p) for p in sorted(CORPUS.glob("*.eml"))] + [str(tmp_path / "missing.eml")]
+    run = _leave(tmp_path, False, names)
+    assert run.returncode == 1  # the missing file
+    assert run.stdout.count(b"\n") == len(names) - 1 and run.stdout.endswith(b"}\n")  # all of it, flushed
+    assert run.stderr.decode().splitlines()[-1].endswith("missing.eml: No such file or directory")
+    assert (tmp_path / "atexit").exists()
