@@ -204,3 +204,29 @@ def test_classify_leaves_after_its_exit_functions_and_all_its_output(tmp_path: P
     assert run.stdout.count(b"\n") == len(names) - 1 and run.stdout.endswith(b"}\n")  # all of it, flushed
     assert run.stderr.decode().splitlines()[-1].endswith("missing.eml: No such file or directory")
     assert (tmp_path / "atexit").exists()
+
+
+_IN_FLIGHT = """
+import atexit, sys
+from concurrent.futures import Future, ProcessPoolExecutor
+counts = {"now": 0, "most": 0}
+submit, result = ProcessPoolExecutor.submit, Future.result
+def counted_submit(self, *args, **kwargs):
+    counts["now"] += 1
+    counts["most"] = max(counts["most"], counts["now"])
+    return submit(self, *args, **kwargs)
+def counted_result(self, *args, **kwargs):
+    counts["now"] -= 1
+    return result(self, *args, **kwargs)
+ProcessPoolExecutor.submit, Future.result = counted_submit, counted_result
+atexit.register(lambda: print("most in flight", counts["most"], file=sys.stderr))
+"""
+
+
+def test_a_long_list_is_never_all_in_flight() -> None:
+    """Chunks are sent a few ahead of what is printed, so the verdicts of a long list do not pile up in memory."""
+    names = [str(p) for p in sorted(DATA.glob("*/*.eml"))] * 10
+    run = _classify("--json", "--jobs", "2", *names, shim=_IN_FLIGHT)
+    assert run.returncode == 0 and run.stdout.count(b"\n") == len(names)
+    most = int(run.stderr.decode().rsplit("most in flight ", 1)[1].split()[0])
+    assert len(names) // 16 > 100 and 2 <= most <= 2 * 4

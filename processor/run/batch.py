@@ -32,6 +32,9 @@ FILES_PER_PROCESS = 48
 #: large enough that the round trips do not count.
 _CHUNK = 16
 
+#: Chunks a process may have waiting, sent or judged but not yet printed: enough that none waits for work.
+_CHUNKS_AHEAD = 4
+
 
 @dataclass(frozen=True, slots=True)
 class FileVerdict:
@@ -115,7 +118,8 @@ _SETUP: tuple[Settings, bool] | None = None
 def _judge_forked(inputs: list[tuple[str, bytes | None]], settings: Settings, as_json: bool,
                   processes: int) -> Iterator[FileVerdict]:
     import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+    from collections import deque
+    from concurrent.futures import Future, ProcessPoolExecutor
     from concurrent.futures.process import BrokenProcessPool
 
     global _SETUP
@@ -124,8 +128,15 @@ def _judge_forked(inputs: list[tuple[str, bytes | None]], settings: Settings, as
     with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("fork"),
                              initializer=_ignore_interrupts) as pool:
         try:
-            for verdicts in pool.map(_judge_chunk, chunks):
-                yield from verdicts
+            # A bounded window, not `pool.map`: that submits every chunk at once, and the verdicts of a long
+            # list would pile up in memory behind one slow file.
+            window: deque[Future[list[FileVerdict]]] = deque()
+            for chunk in chunks:
+                window.append(pool.submit(_judge_chunk, chunk))
+                if len(window) >= processes * _CHUNKS_AHEAD:
+                    yield from window.popleft().result()
+            while window:
+                yield from window.popleft().result()
         except BrokenProcessPool:
             raise ProcessDied("classify: a process judging the files died (killed, or out of memory); the files "
                               "after the last one printed were not judged: run again with --jobs 1") from None
