@@ -1,7 +1,8 @@
 """What an installation keeps beside the sources so that no command pays for it at start: the catalogues' parsed
-TOML (`processor.catalogues.parsed`) and the compiled regular expressions (`processor.regex_cache`). Byte code is
-`compileall`'s. `make install` runs `python -m processor.caches`; both caches are also written by any run that
-found them missing, unless PYTHONDONTWRITEBYTECODE says not to.
+TOML (`processor.catalogues.parsed`), the compiled regular expressions (`processor.regex_cache`) and the record
+classes' generated methods (`processor.dataclass_cache`). Byte code is `compileall`'s. `make install` runs
+`python -m processor.caches`; the caches are also written by any run that found them missing, unless
+PYTHONDONTWRITEBYTECODE says not to.
 
 Most patterns are compiled when their module is imported; the rest when a path first needs them (the bounce
 tables' wordings, the label patterns of each vendor format, the charset guesser's). So the cache is filled by
@@ -19,7 +20,7 @@ import sys
 from pathlib import Path
 
 import processor
-from processor import regex_cache
+from processor import dataclass_cache, regex_cache
 from processor.catalogues.parsed import write_caches as write_catalogue_caches
 
 __all__ = ["WARM_UP_MAILS", "warm_up", "write_caches"]
@@ -157,15 +158,17 @@ def warm_up() -> None:
 
 
 def write_caches() -> list[Path]:
-    """Write the catalogue caches and, after a warm-up, the regular expression cache; the files written."""
+    """Write the catalogue caches and, after a warm-up, the regular expression and record class caches; the files
+    written."""
     written = write_catalogue_caches()
     logging.disable(logging.CRITICAL)  # the warm-up mails' verdicts are nobody's business
     try:
         warm_up()
     finally:
         logging.disable(logging.NOTSET)
-    if (path := regex_cache.write()) is not None:
-        written.append(path)
+    for cache in (regex_cache, dataclass_cache):
+        if (path := cache.write()) is not None:
+            written.append(path)
     return written
 
 
