@@ -23,19 +23,17 @@ the same code every time, so the code is kept beside the sources, as Python keep
 
 from __future__ import annotations
 
-import atexit
 import builtins
 import contextlib
 import dataclasses
 import marshal
 import sys
-import threading
 from importlib.util import MAGIC_NUMBER
 from pathlib import Path
 from types import CodeType
 from typing import Any
 
-from processor.cachefile import write_atomically
+from processor.cachefile import KeptCache
 
 __all__ = ["CodeCache", "cache_path", "install", "write"]
 
@@ -51,67 +49,34 @@ def cache_path() -> Path | None:
     return None if tag is None else Path(__file__).parent / "__pycache__" / f"dataclass_code.{tag}.marshal"
 
 
-class CodeCache:
-    """Code compiled from the sources `dataclasses` writes, in one file (`path`; None: no cache)."""
+class CodeCache(KeptCache[str, bytes]):
+    """Code compiled from the sources `dataclasses` writes, in one file (`path`; None: no cache). An entry: the
+    source's code, marshalled (unmarshalled only when asked for: reading the whole file as code objects took
+    3.8 ms, as bytes 0.5 ms)."""
 
-    def __init__(self, path: Path | None) -> None:
-        self.path = path
-        self.missed: set[str] = set()
-        """Sources compiled in this process that the cache lacks (at most `MAX_MISSED`)."""
-        self._kept: dict[str, bytes] | None = None
-        """The file as read: source -> its code, marshalled (unmarshalled only when asked for: reading the
-        whole file as code objects took 3.8 ms, as bytes 0.5 ms); None until first needed."""
-        self._lock = threading.Lock()
+    stamp = _STAMP
+    max_missed = MAX_MISSED
 
     def exec(self, source: Any, globals: dict[str, Any] | None = None,
              locals: dict[str, Any] | None = None, /) -> None:
         """`exec(source, globals, locals)` as `dataclasses` calls it, the source's code from the cache."""
         if not isinstance(source, str) or globals is None:  # not the call this cache serves: the builtin's
             return builtins.exec(_compiled(source), vars(dataclasses) if globals is None else globals, locals)
-        kept = self._kept if self._kept is not None else self._read()
-        code = _code(kept.get(source))
+        code = _code(self.kept().get(source))
         if code is None:
             code = _compiled(source)
-            if source not in self.missed and len(self.missed) < MAX_MISSED and self.path is not None:
-                with self._lock:
-                    if not self.missed and not sys.dont_write_bytecode:
-                        atexit.register(self._write_at_exit)
-                    self.missed.add(source)
+            self.remember_missed(source)
         return builtins.exec(code, globals, locals)
 
-    def write(self) -> Path | None:
-        """Write the cache: what it held and what this process compiled that it lacked; its path, or None."""
-        if self.path is None:
-            return None
-        kept = self._kept if self._kept is not None else self._read()
-        with self._lock:
-            wanted = set(kept) | self.missed
-        entries: dict[str, bytes] = {}
-        for source in sorted(wanted):
-            code = _compiled(source)
-            with contextlib.suppress(Exception):  # keep only what reads back as the compiler's own code
-                if _code(packed := marshal.dumps(code)) == code:
-                    entries[source] = packed
-        if not write_atomically(self.path, (_STAMP, entries)):
-            return None
-        with self._lock:
-            self._kept = entries
-            self.missed.difference_update(entries)
-        return self.path
+    def _entry(self, key: str, kept: bytes | None) -> bytes | None:
+        code = _compiled(key)  # what is written is always the compiler's own, whatever the file held
+        with contextlib.suppress(Exception):
+            if _code(packed := marshal.dumps(code)) == code:
+                return packed
+        return None
 
-    def _read(self) -> dict[str, bytes]:
-        kept: dict[str, bytes] = {}
-        if self.path is not None:
-            with contextlib.suppress(Exception):  # any surprise means "compile as usual"
-                stamp, entries = marshal.loads(self.path.read_bytes())
-                if stamp == _STAMP and isinstance(entries, dict):
-                    kept = entries
-        self._kept = kept
-        return kept
-
-    def _write_at_exit(self) -> None:
-        if self.missed:
-            self.write()
+    def _is_key(self, key: object) -> bool:
+        return isinstance(key, str)
 
 
 def _compiled(source: Any) -> Any:

@@ -21,9 +21,7 @@ catalogue cache (`processor.catalogues.parsed`), it is a cache:
 
 from __future__ import annotations
 
-import atexit
 import contextlib
-import marshal
 import re
 import sys
 import threading
@@ -31,7 +29,7 @@ from array import array
 from pathlib import Path
 from typing import Any, AnyStr
 
-from processor.cachefile import write_atomically
+from processor.cachefile import KeptCache
 
 try:  # CPython's regular expression engine and compiler (private): without them, this is re.compile
     import _sre
@@ -65,72 +63,36 @@ def cache_path() -> Path | None:
     return Path(__file__).parent / "__pycache__" / f"regex_cache.{tag}.marshal"
 
 
-class PatternCache:
-    """The cache in one file (`path`; None: no cache, every pattern is compiled)."""
+class PatternCache(KeptCache[_Key, tuple[Any, ...]]):
+    """The cache in one file (`path`; None: no cache, every pattern is compiled). An entry: `_sre.compile`'s
+    arguments after the source, the program packed."""
 
-    def __init__(self, path: Path | None) -> None:
-        self.path = path
-        self.missed: set[_Key] = set()
-        """Patterns compiled in this process that the cache lacks (at most `MAX_MISSED`)."""
-        self._kept: dict[_Key, tuple[Any, ...]] | None = None
-        """The file as read (source and flags -> `_sre.compile`'s arguments after the source, the program
-        packed); None until first needed."""
-        self._lock = threading.Lock()
+    stamp = _STAMP
+    max_missed = MAX_MISSED
 
     def compile(self, source: AnyStr, flags: int = 0) -> re.Pattern[AnyStr]:
         """`re.compile(source, flags)`, built from the cache when the cache holds it."""
         if not isinstance(source, str | bytes):  # a compiled pattern, say: re.compile's to answer
             return re.compile(source, flags)
-        kept = self._kept if self._kept is not None else self._read()
         key = (source, int(flags))  # a RegexFlag is an int that marshal cannot keep
-        packed = kept.get(key)
+        packed = self.kept().get(key)
         if packed is not None and (arguments := _unpacked(packed)) is not None:
             with contextlib.suppress(Exception):  # a cache never fails a compile
                 return _sre.compile(source, *arguments)
         pattern = re.compile(source, flags)
-        if key not in self.missed and len(self.missed) < MAX_MISSED and self.path is not None:
-            with self._lock:
-                if not self.missed and not sys.dont_write_bytecode:
-                    atexit.register(self._write_at_exit)
-                self.missed.add(key)
+        self.remember_missed(key)
         return pattern
 
-    def write(self) -> Path | None:
-        """Write the cache: what it held and the patterns this process compiled that it lacked; its path, or
-        None when there is none (no cache for this interpreter, or the file cannot be written)."""
-        if self.path is None:
-            return None
-        kept = self._kept if self._kept is not None else self._read()
-        with self._lock:
-            wanted = {key for key in kept if _is_key(key)} | self.missed
-        entries: dict[_Key, tuple[Any, ...]] = {}
-        for key in sorted(wanted, key=repr):  # a stable file; str and bytes sources do not compare
-            arguments = _unpacked(kept[key]) if key in kept else None
-            if arguments is None or not _same(key, arguments):  # a damaged or foreign entry: from the compiler
-                arguments = _arguments(*key)
-                if arguments is None or not _same(key, arguments):
-                    continue
-            entries[key] = _packed(arguments)
-        if not write_atomically(self.path, (_STAMP, entries)):  # best effort, like byte code
-            return None
-        with self._lock:
-            self._kept = entries
-            self.missed.difference_update(entries)
-        return self.path
+    def _entry(self, key: _Key, kept: tuple[Any, ...] | None) -> tuple[Any, ...] | None:
+        arguments = _unpacked(kept) if kept is not None else None
+        if arguments is None or not _same(key, arguments):  # a damaged or foreign entry: from the compiler
+            arguments = _arguments(*key)
+            if arguments is None or not _same(key, arguments):
+                return None
+        return _packed(arguments)
 
-    def _read(self) -> dict[_Key, tuple[Any, ...]]:
-        kept: dict[_Key, tuple[Any, ...]] = {}
-        if self.path is not None:
-            with contextlib.suppress(Exception):  # any surprise means "compile as usual"
-                stamp, entries = marshal.loads(self.path.read_bytes())
-                if stamp == _STAMP and isinstance(entries, dict):
-                    kept = entries
-        self._kept = kept
-        return kept
-
-    def _write_at_exit(self) -> None:
-        if self.missed:
-            self.write()
+    def _is_key(self, key: object) -> bool:
+        return _is_key(key)
 
 
 _PACKAGE_CACHE = PatternCache(cache_path())

@@ -94,31 +94,6 @@ def test_only_the_dataclasses_module_compiles_through_it() -> None:
     assert namespace["x"] == 1
 
 
-_AT_EXIT = """
-import dataclasses, sys
-from pathlib import Path
-from processor.dataclass_cache import CodeCache
-cache = CodeCache(Path(sys.argv[1]))
-dataclasses.exec = cache.exec
-@dataclasses.dataclass(frozen=True)
-class Made:
-    name: str
-"""
-
-
-@pytest.mark.parametrize("dont_write", [False, True])
-def test_a_process_that_missed_writes_the_cache_at_exit_unless_told_not_to(tmp_path: Path,
-                                                                           dont_write: bool) -> None:
-    path = tmp_path / "code.marshal"
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    if dont_write:
-        env["PYTHONDONTWRITEBYTECODE"] = "1"
-    subprocess.run([sys.executable, "-c", _AT_EXIT, str(path)], check=True, cwd=ROOT, env=env)
-    assert path.exists() is not dont_write
-    if not dont_write:
-        assert len(CodeCache(path)._read()) == 6  # __init__, __repr__, __eq__, __setattr__, __delattr__, __hash__
-
-
 _CLASSIFY = """
 import contextlib, io, json, sys
 from processor import dataclass_cache

@@ -130,29 +130,6 @@ def test_a_long_running_process_remembers_a_bounded_number_of_misses(tmp_path: P
     assert len(cache.missed) == MAX_MISSED
 
 
-_AT_EXIT = """
-import sys
-from pathlib import Path
-from processor.regex_cache import PatternCache
-PatternCache(Path(sys.argv[1])).compile(r"fax(\\d+)")
-"""
-
-
-@pytest.mark.parametrize("dont_write", [False, True])
-def test_a_process_that_missed_writes_the_cache_at_exit_unless_told_not_to(tmp_path: Path,
-                                                                           dont_write: bool) -> None:
-    path = tmp_path / "patterns.marshal"
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    if dont_write:
-        env["PYTHONDONTWRITEBYTECODE"] = "1"
-    subprocess.run([sys.executable, "-c", _AT_EXIT, str(path)], check=True, cwd=ROOT, env=env)
-    assert path.exists() is not dont_write
-    if not dont_write:
-        cache = PatternCache(path)
-        cache.compile(r"fax(\d+)")
-        assert cache.missed == set()
-
-
 _CLASSIFY = """
 import contextlib, io, json, sys
 from processor import regex_cache
