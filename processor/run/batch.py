@@ -24,8 +24,8 @@ from processor.run.judge import classify_bytes, trusted
 
 __all__ = ["FILES_PER_PROCESS", "FileVerdict", "judge_file", "judge_files", "planned_processes", "usable_cores"]
 
-#: Below this many files for each extra process, forking costs more than it saves (a fork, the warm-up, and
-#: the processes' start, ~40 ms on this project's machines, against ~1 ms a mail).
+#: Below this many files for each extra process, forking costs more than it saves (the pool's start and each
+#: process's first-use work, tens of milliseconds on this project's machines, against ~1 ms a mail).
 FILES_PER_PROCESS = 48
 
 #: Files sent to a process at a time: small enough that the processes finish together and output streams,
