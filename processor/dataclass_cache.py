@@ -39,9 +39,6 @@ __all__ = ["CodeCache", "cache_path", "install", "write"]
 
 _STAMP = ("faxbounce-dataclass-code-1", sys.version, MAGIC_NUMBER)
 
-#: Sources a process remembers as missing at most (classes made at run time must not grow a process).
-MAX_MISSED = 2048
-
 
 def cache_path() -> Path | None:
     """The package's cache file; None when the interpreter keeps no byte code caches."""
@@ -54,8 +51,7 @@ class CodeCache(KeptCache[str, bytes]):
     source's code, marshalled (unmarshalled only when asked for: reading the whole file as code objects took
     3.8 ms, as bytes 0.5 ms)."""
 
-    stamp = _STAMP
-    max_missed = MAX_MISSED
+    stamp = _STAMP  # at most `max_missed` sources remembered: classes made at run time must not grow a process
 
     def exec(self, source: Any, globals: dict[str, Any] | None = None,
              locals: dict[str, Any] | None = None, /) -> None:

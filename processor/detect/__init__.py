@@ -86,9 +86,9 @@ def _one_per_event(results: Iterable[FaxResult]) -> tuple[FaxResult, ...]:
     kept: list[FaxResult] = []
     for result in results:
         key = result.event_key
-        if (result.forwarded and key is not None and key in seen) or (key is not None and result in same):
-            continue
         if key is not None:
+            if result in same or (result.forwarded and key in seen):
+                continue
             seen.add(key)
             same.add(result)
         kept.append(result)

@@ -99,12 +99,13 @@ def forwarded_mails(mail: ParsedMail) -> Forward:
         return Forward((), False)
     attached = tuple(m for e in mail.embedded if (m := embedded_mail(e)) is not None)
     text = mail.text
-    source = _Source.of(mail)
     rules = (m.end() for m in islice(RULE_RE.finditer(text), MAX_INLINE) if _header_follows(text, m.end()))
     digests = (m.end() for m in islice(DIGEST_RULE_RE.finditer(text), MAX_INLINE) if _header_follows(text, m.end()))
     starts = sorted([m.end() for m in islice(SEPARATOR_RE.finditer(text), MAX_INLINE)]
                     + list(rules) + list(digests))[:MAX_INLINE]
     prefix = has_forward_prefix(mail)
+    # the text as written is mapped only for a mail that forwards something inline: most mail does not
+    source = _Source.of(mail) if starts or (prefix and not attached) else _Source(None, None)
     inline: list[ParsedMail] = []
     for index, start in enumerate(starts):
         end = _line_start(text, starts[index + 1]) if index + 1 < len(starts) else len(text)

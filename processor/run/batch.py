@@ -20,9 +20,10 @@ from pathlib import Path
 
 from processor.config import Settings
 from processor.errors import ParseError, ProcessDied
+from processor.run.cores import usable_cores
 from processor.run.judge import classify_bytes, trusted
 
-__all__ = ["FILES_PER_PROCESS", "FileVerdict", "judge_file", "judge_files", "planned_processes", "usable_cores"]
+__all__ = ["FILES_PER_PROCESS", "FileVerdict", "judge_file", "judge_files", "planned_processes"]
 
 #: Below this many files for each extra process, forking costs more than it saves (the pool's start and each
 #: process's first-use work, tens of milliseconds on this project's machines, against ~1 ms a mail).
@@ -43,14 +44,6 @@ class FileVerdict:
     out: str
     err: str = ""
     failed: bool = False
-
-
-def usable_cores() -> int:
-    """The cores this process may run on (its affinity mask, as `taskset` and cgroups set it)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 def judge_file(name: str, raw: bytes | None, settings: Settings, as_json: bool) -> FileVerdict:

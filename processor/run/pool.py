@@ -23,6 +23,7 @@ import time
 from dataclasses import dataclass
 
 from processor.config import Settings
+from processor.run.cores import usable_cores
 from processor.run.giveway import GiveWay
 
 __all__ = ["WakeListener", "WakePipe", "WorkerPool", "default_workers", "node_name"]
@@ -40,13 +41,14 @@ def node_name(settings: Settings) -> str:
     return settings.processing.node_name or socket.gethostname()
 
 
-def default_workers() -> int:
+def default_workers(cores: int | None = None) -> int:
     """`processing.workers = 0`: one per CPU core but one, which the SMTP process keeps for accepting mail (at
     least one). On 2 cores that is one worker: a second one drains 22 % (SQLite) to 54 % (PostgreSQL) faster
     end to end but costs ~55 MB more (`bench/perf.py --only workers --only memory`); set it when throughput
     matters more than memory. The database does not change the rule: SQLite's one write lock serialises
-    recording, but parsing and classifying still run side by side."""
-    return max(1, (os.cpu_count() or 1) - 1)
+    recording, but parsing and classifying still run side by side. `cores`: the usable cores (`usable_cores`:
+    the affinity mask a container or `taskset` sets, not the host's count)."""
+    return max(1, (cores or usable_cores()) - 1)
 
 
 class WakePipe:

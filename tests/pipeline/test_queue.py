@@ -413,10 +413,8 @@ def test_lease_must_outlast_the_slowest_mail() -> None:
 
 
 @pytest.mark.parametrize(("cores", "expected"), [(1, 1), (2, 1), (8, 7)])  # the SMTP process keeps a core
-def test_the_default_worker_count_leaves_a_core_to_the_smtp_process(
-        cores: int, expected: int, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(pool_module.os, "cpu_count", lambda: cores)
-    assert pool_module.default_workers() == expected
+def test_the_default_worker_count_leaves_a_core_to_the_smtp_process(cores: int, expected: int) -> None:
+    assert pool_module.default_workers(cores) == expected
 
 
 def _selects_of_raw(engine: Engine) -> tuple[list[str], object]:
