@@ -1,6 +1,7 @@
 """What an installation keeps beside the sources so that no command pays for it at start: the catalogues' parsed
-TOML (`processor.catalogues.parsed`), the compiled regular expressions (`processor.regex_cache`) and the record
-classes' generated methods (`processor.dataclass_cache`). Byte code is `compileall`'s. `make install` runs
+TOML (`processor.catalogues.parsed`), the compiled regular expressions (`processor.regex_cache`), the record
+classes' generated methods (`processor.dataclass_cache`) and what the bounce tables' wordings need before they run
+(`processor.detect.mailbounce.tables.WordingCache`). Byte code is `compileall`'s. `make install` runs
 `python -m processor.caches`; the caches are also written by any run that found them missing, unless
 PYTHONDONTWRITEBYTECODE says not to.
 
@@ -22,6 +23,7 @@ from pathlib import Path
 import processor
 from processor import dataclass_cache, regex_cache
 from processor.catalogues.parsed import write_caches as write_catalogue_caches
+from processor.detect.mailbounce import tables
 
 __all__ = ["WARM_UP_MAILS", "warm_up", "write_caches"]
 
@@ -166,8 +168,9 @@ def write_caches() -> list[Path]:
         warm_up()
     finally:
         logging.disable(logging.NOTSET)
-    for cache in (regex_cache, dataclass_cache):
-        if (path := cache.write()) is not None:
+    tables.compile_twins()  # compiled when a text first needs them: here, every table's, for the cache
+    for write in (regex_cache.write, dataclass_cache.write, tables.write_wordings):
+        if (path := write()) is not None:
             written.append(path)
     return written
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from processor.dataclass_cache import CodeCache
+from processor.detect.mailbounce.tables import WordingCache
 from processor.regex_cache import PatternCache
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,11 +28,20 @@ PatternCache(Path(sys.argv[1])).compile(r"fax(\\d+)")
 import dataclasses, sys
 from pathlib import Path
 from processor.dataclass_cache import CodeCache
+from processor.detect.mailbounce.tables import WordingCache
 dataclasses.exec = CodeCache(Path(sys.argv[1])).exec
 @dataclasses.dataclass(frozen=True)
 class Made:
     name: str
 """, lambda path: CodeCache(path), 6),  # __init__, __repr__, __eq__, __setattr__, __delattr__, __hash__
+    "wordings": ("""
+import sys
+from pathlib import Path
+from processor.detect.mailbounce.tables import WordingCache
+cache = WordingCache(Path(sys.argv[1]))
+cache.analysis("mailbox (?:is )?full")
+cache.analysis("over quota")
+""", lambda path: WordingCache(path), 2),
 }
 
 

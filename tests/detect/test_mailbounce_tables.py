@@ -334,17 +334,58 @@ def test_a_wording_finds_what_its_case_insensitive_pattern_finds(source: str) ->
     assert Wording(source) == wording and len({Wording(source), wording}) == 1
 
 
-def test_the_shipped_wordings_compile_once_as_their_twins() -> None:
-    """Loading the provider and MTA tables compiles each row once, the case-sensitive form `found_in` runs on
-    ASCII text; the case-insensitive one waits for a text that needs it (it doubled the tables' compile time)."""
+def _shipped_wordings() -> list:
     from processor.detect.mailbounce.rhost import PROVIDER_HOSTS
     from processor.detect.mailbounce.tables import load_provider_rules, load_vendor_reasons, package_table
 
     wordings = [r.wording for r in load_vendor_reasons(*package_table("vendor_reasons.tsv"))]
     providers = load_provider_rules(*package_table("rhost_reasons.tsv"), PROVIDER_HOSTS)
-    wordings += [r.wording for rules in providers.values() for r in rules]
+    return wordings + [r.wording for rules in providers.values() for r in rules]
+
+
+def test_the_shipped_wordings_compile_only_when_a_text_holds_their_literals() -> None:
+    """Loading the provider and MTA tables compiles none of their patterns: each row's twin is compiled when a text
+    first holds one of its literals, and the case-insensitive pattern only for a text that needs it."""
+    from processor.detect.mailbounce.tables import ascii_lowered
+
+    wordings = _shipped_wordings()
     assert len(wordings) > 350
-    assert [w.source for w in wordings if w.twin is None or w._pattern is not None] == []
+    assert [w.source for w in wordings if not w._sure] == []  # every shipped row has a sure twin
+    assert [w.source for w in wordings if w._twin is not None or w._pattern is not None] == []
+    text = "Hello, this is an ordinary line of text with nothing to report."
+    assert {w.source for w in wordings if w.found_in(text, ascii_lowered(text))} == {"."}  # the catch-all rows
+    assert [w.source for w in wordings if w._pattern is not None] == []
+    compiled = [w for w in wordings if w._twin is not None]
+    assert all(w._literals is None or any(x in text.lower() for x in w._literals) for w in compiled)
+    assert len(compiled) < len(wordings) // 4
+
+
+def test_a_wording_reads_the_same_from_the_cache_as_without_it(tmp_path: Path) -> None:
+    """The cache file gives every shipped wording the twin and literals worked out without it; an entry it cannot
+    read is worked out anew, and a source that is no regular expression is not kept."""
+    import marshal
+
+    from processor.detect.mailbounce.tables import Wording, WordingCache, _analysed
+
+    sources = sorted({w.source for w in _shipped_wordings()})
+    path = tmp_path / "wordings.marshal"
+    writer = WordingCache(path)
+    for source in sources:
+        writer.analysis(source)
+    assert writer.write() == path
+    reader = WordingCache(path)
+    assert sorted(reader.kept()) == sources
+    assert all(reader.analysis(s) == _analysed(s) for s in sources)
+    assert any(reader.analysis(s)[1] for s in sources)  # literals, not only twins, come from the file
+    stamp, entries = marshal.loads(path.read_bytes())
+    damaged = {source: ("x", "not a tuple") for source in entries} | {"(unclosed": (False, None)}
+    path.write_bytes(marshal.dumps((stamp, damaged)))
+    again = WordingCache(path)
+    assert all(again.analysis(s) == _analysed(s) for s in sources[:20])
+    assert again.analysis("(unclosed") == (False, None)  # as the file says: the pattern itself is compiled
+    with pytest.raises(re.error):
+        Wording("(unclosed")
+    assert again.write() == path and "(unclosed" not in WordingCache(path).kept()
 
 
 @pytest.mark.parametrize(("source", "literals"), [

@@ -8,6 +8,7 @@ CatalogueError naming the file and line at import, never a silent "no match" at 
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -16,6 +17,7 @@ from types import MappingProxyType
 from typing import Any
 
 from processor import regex_cache
+from processor.cachefile import KeptCache
 from processor.errors import CatalogueError
 from processor.reasons import MailReason
 
@@ -32,9 +34,11 @@ __all__ = [
     "TableRow",
     "VendorReason",
     "Wording",
+    "WordingCache",
     "ascii_lowered",
     "case_sensitive_twin",
     "case_sensitive_twin_of",
+    "compile_twins",
     "found_in",
     "load_end_markers",
     "load_phrases",
@@ -47,6 +51,8 @@ __all__ = [
     "read_rows",
     "reason_word",
     "required_literals",
+    "wordings_cache_path",
+    "write_wordings",
 ]
 
 #: One phrase, or parts that must occur in this order (Sisimai's aligned phrases).
@@ -141,21 +147,21 @@ def load_pseudo_statuses(text: str, filename: str) -> Mapping[str, str]:
 
 
 class Wording:
-    """A table's regular expression, found case-insensitively. Compiled once when the table loads, as the
-    case-sensitive twin `found_in` runs over an ASCII text's lower case when that twin is sure (every shipped
-    pattern), and as the case-insensitive `pattern` only when a non-ASCII text asks for it. Compiling both forms
-    of the provider and MTA tables' 394 patterns cost 117 of the 4,486 million instructions of classifying the
-    629 corpus mails in one process."""
+    """A table's regular expression, found case-insensitively. `found_in` runs its case-sensitive twin over an
+    ASCII text's lower case when that twin is sure (every shipped pattern), after `in` found one of the literals
+    every match holds; the case-insensitive `pattern` is compiled only when a non-ASCII text asks for it. The
+    twin's source and literals come from the installation's cache (`WordingCache`), and the twin is compiled
+    when a text first holds one of its literals: a process that reads one bounce compiles the few rows it tries,
+    not the provider and MTA tables' 394."""
 
-    __slots__ = ("_literals", "_literals_known", "_pattern", "source", "twin")
+    __slots__ = ("_literals", "_pattern", "_sure", "_twin", "source")
 
     def __init__(self, source: str) -> None:
         """Raises re.error for a source that is not a regular expression."""
         self.source = source
-        self.twin = _sure_twin(source, re.IGNORECASE)
-        self._pattern = None if self.twin is not None else regex_cache.compile(source, re.IGNORECASE)
-        self._literals: tuple[str, ...] | None = None
-        self._literals_known = False  # on first use, as before: a row whose provider never comes up needs none
+        self._sure, self._literals = _WORDINGS.analysis(source)
+        self._twin: re.Pattern[str] | None = None
+        self._pattern = None if self._sure else regex_cache.compile(source, re.IGNORECASE)
 
     @property
     def pattern(self) -> re.Pattern[str]:
@@ -164,12 +170,21 @@ class Wording:
             self._pattern = regex_cache.compile(self.source, re.IGNORECASE)
         return self._pattern
 
+    @property
+    def twin(self) -> re.Pattern[str] | None:
+        """The case-sensitive twin (`case_sensitive_twin`), or None when it would not be sure."""
+        if self._twin is None and self._sure:
+            self._twin = regex_cache.compile(self.source)
+        return self._twin
+
     def found_in(self, text: str, lowered: str | None) -> bool:
         """`self.pattern.search(text)`, as `found_in(pattern, text, lowered)` finds it."""
-        if self.twin is not None:
-            if not self._literals_known:
-                self._literals, self._literals_known = required_literals(self.twin), True
-            if (decided := _twin_decides(self.twin, self._literals, text, lowered)) is not None:
+        if self._sure:
+            if (literals := self._literals) is not None:
+                scanned = lowered if lowered is not None else _folded(text)
+                if not any(literal in scanned for literal in literals):
+                    return False  # what `_twin_decides` says then, before the twin is compiled
+            if (decided := _twin_decides(self.twin, None, text, lowered)) is not None:  # type: ignore[arg-type]
                 return decided
         return self.pattern.search(text) is not None
 
@@ -181,6 +196,69 @@ class Wording:
 
     def __repr__(self) -> str:
         return f"Wording({self.source!r})"
+
+
+_Analysis = tuple[bool, tuple[str, ...] | None]
+
+
+def wordings_cache_path() -> Path | None:
+    """The package's wording cache file; None when the interpreter keeps no byte code caches."""
+    tag = sys.implementation.cache_tag
+    return None if tag is None else Path(__file__).parent / "__pycache__" / f"wordings.{tag}.marshal"
+
+
+class WordingCache(KeptCache[str, _Analysis]):
+    """What a `Wording` works out from its source before it reads any text, kept per installation as compiled
+    patterns are (`processor.regex_cache`): whether it has a sure twin (`case_sensitive_twin`: the same source
+    without IGNORECASE) and the literals one of
+    which every match holds (`required_literals`, read with the stdlib's own regular expression parser, in
+    Python). For the provider and MTA tables' 394 wordings that took 18 ms of every process that judged a bounce,
+    3 % of classifying the 629 corpus mails in one process. An entry is written only for a source that compiles,
+    and is keyed by the whole source, so it cannot be stale; `sys.version` in the stamp, as the parser may read a
+    pattern differently in another release."""
+
+    stamp = ("faxbounce-wordings-1", sys.version)
+
+    def analysis(self, source: str) -> _Analysis:
+        """(whether the wording has a sure twin, its literals or None); raises re.error for a source that is not
+        a regular expression (a cached source compiled when it was kept)."""
+        kept = self.kept().get(source)
+        if (isinstance(kept, tuple) and len(kept) == 2 and isinstance(kept[0], bool)
+                and isinstance(kept[1], tuple | None)):
+            return kept
+        found = _analysed(source)
+        self.remember_missed(source)
+        return found
+
+    def _entry(self, key: str, kept: _Analysis | None) -> _Analysis | None:
+        try:
+            return _analysed(key)  # always anew: a file's entry is not trusted to be this parser's
+        except re.error:
+            return None
+
+    def _is_key(self, key: object) -> bool:
+        return isinstance(key, str)
+
+
+def _analysed(source: str) -> _Analysis:
+    """`WordingCache.analysis` worked out: compiles the source (its twin when it has one) to check it."""
+    if not _has_sure_twin(source, _IGNORECASE):
+        regex_cache.compile(source, re.IGNORECASE)
+        return False, None
+    return True, required_literals(regex_cache.compile(source))
+
+
+_WORDINGS = WordingCache(wordings_cache_path())
+write_wordings = _WORDINGS.write
+
+
+def compile_twins() -> None:
+    """Compile the twin of every wording this process analysed or found in the cache, through
+    `processor.regex_cache`: what `processor.caches` runs, so that a twin a text needs later is found there."""
+    for source in {*_WORDINGS.kept(), *_WORDINGS.missed}:
+        if _WORDINGS.analysis(source)[0]:
+            regex_cache.compile(source)
+_IGNORECASE = int(re.IGNORECASE)  # int arithmetic: a RegexFlag operand makes every `&` an enum operation
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,6 +304,7 @@ def load_provider_rules(
 ) -> Mapping[str, tuple[ProviderRule, ...]]:
     """Provider -> its wordings in file order; columns: provider, reason, when (`*`, `status`, `status CMD`), regex."""
     table: dict[str, list[ProviderRule]] = {}
+    seen: set[tuple[str, ProviderRule]] = set()
     for row in read_rows(text, filename, 4, 4):
         provider, _reason, when, pattern = row.fields
         if provider not in providers:
@@ -236,9 +315,10 @@ def load_provider_rules(
         if command and not _COMMAND_WORD_RE.fullmatch(command):
             raise row.error(f"{command!r} is not an SMTP command word such as RCPT or DATA")
         rule = ProviderRule(reason_word(row, 1), status, command, _wording(row, pattern))
-        if rule in table.setdefault(provider, []):
+        if (provider, rule) in seen:
             raise row.error(f"this rule of {provider} is listed twice")
-        table[provider].append(rule)
+        seen.add((provider, rule))
+        table.setdefault(provider, []).append(rule)
     return MappingProxyType({provider: tuple(rules) for provider, rules in table.items()})
 
 
@@ -398,8 +478,13 @@ def case_sensitive_twin(pattern: re.Pattern[str]) -> re.Pattern[str] | None:
 
 def _sure_twin(source: str, flags: int) -> re.Pattern[str] | None:
     """`case_sensitive_twin` of `re.compile(source, flags)`, from the source alone."""
-    if not flags & re.IGNORECASE or not source.isascii() or re.search(r"\(\?(?:[aiLmsux-]|P=)", source):
-        return None
+    return regex_cache.compile(source, int(flags) & ~_IGNORECASE) if _has_sure_twin(source, int(flags)) else None
+
+
+def _has_sure_twin(source: str, flags: int) -> bool:
+    """Whether `_sure_twin` has a twin for the source (the same text, compiled without IGNORECASE)."""
+    if not flags & _IGNORECASE or not source.isascii() or re.search(r"\(\?(?:[aiLmsux-]|P=)", source):
+        return False
     index = 0
     in_class = False
     while index < len(source):
@@ -407,12 +492,12 @@ def _sure_twin(source: str, flags: int) -> re.Pattern[str] | None:
         if char == "\\":
             escaped = source[index + 1 : index + 2]
             if not escaped or escaped in _UNSAFE_ESCAPES or (escaped.isupper() and escaped not in "SWDBAZ"):
-                return None
+                return False
             index += 2
         elif in_class and source.startswith("A-Za-z", index):
             index += 6
         elif "A" <= char <= "Z":
-            return None
+            return False
         elif char == "[" and not in_class:
             in_class = True
             index += 1
@@ -421,7 +506,7 @@ def _sure_twin(source: str, flags: int) -> re.Pattern[str] | None:
         else:
             in_class = in_class and char != "]"
             index += 1
-    return regex_cache.compile(source, flags & ~re.IGNORECASE)
+    return True
 
 
 def _wording(row: TableRow, pattern: str) -> Wording:
