@@ -233,6 +233,40 @@ def test_includes(diagnosis: str, reason: str, named: bool) -> None:
     assert includes(reason, diagnosis) is named
 
 
+def _includes_by_scan(reason: str, text: str) -> bool:
+    """`includes` as the phrase table defines it: no veto in the text, and one phrase (its parts in order)."""
+    if not text or any(veto in text for veto in reason_match.PHRASE_VETOES.get(reason, ())):
+        return False
+    return any(phrase in text if isinstance(phrase, str) else reason_match._aligned(text, phrase)
+               for phrase in PHRASES.get(reason, ()))
+
+
+_REASONS_WITH_PHRASES = sorted({*PHRASES, *reason_match.PHRASE_VETOES})
+_PIECES = sorted({piece for phrases in PHRASES.values() for phrase in phrases
+                  for piece in ((phrase,) if isinstance(phrase, str) else phrase)}
+                 | {veto for vetoes in reason_match.PHRASE_VETOES.values() for veto in vetoes})
+
+
+def test_includes_answers_every_reason_as_a_scan_of_its_phrases() -> None:
+    """The phrase automaton answers for each reason what a search of that reason's phrases answers, for a text
+    holding each phrase, each phrase's parts reversed, and each piece cut short by one character."""
+    texts = [f"550 {p if isinstance(p, str) else ' x '.join(p)} here" for ps in PHRASES.values() for p in ps]
+    texts += [" ".join(reversed(p)) for ps in PHRASES.values() for p in ps if not isinstance(p, str)]
+    texts += [piece[:-1] for piece in _PIECES] + [piece[1:] + " and " + piece for piece in _PIECES[::7]]
+    for text in texts:
+        for reason in [*_REASONS_WITH_PHRASES, "delivered"]:
+            assert includes(reason, text) is _includes_by_scan(reason, text), (reason, text)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.lists(st.one_of(st.sampled_from(_PIECES), st.text(alphabet=" .:-<>@5abcdeinorstu\udcff", max_size=6)),
+                max_size=8))
+def test_includes_on_any_mix_of_phrases_and_noise(pieces: list[str]) -> None:
+    text = "".join(pieces)
+    for reason in _REASONS_WITH_PHRASES:
+        assert includes(reason, text) is _includes_by_scan(reason, text), (reason, text)
+
+
 @pytest.mark.parametrize(("reason", "temporary", "expected"), [
     ("userunknown", False, "5.0.911"), ("userunknown", True, "5.0.911"),  # never temporary
     ("mailboxfull", True, "4.0.922"), ("filtered", True, "4.0.924"), ("delivered", False, "2.1.5"),

@@ -15,6 +15,8 @@ from collections.abc import Callable, Iterable, Mapping
 from functools import lru_cache
 from types import MappingProxyType
 
+import ahocorasick
+
 from processor.detect.mailbounce.delivery import Delivery
 from processor.detect.mailbounce.rhost import provider_reason
 from processor.detect.mailbounce.tables import (
@@ -76,29 +78,56 @@ def _aligned(text: str, parts: tuple[str, ...]) -> bool:
     return True
 
 
-@lru_cache(maxsize=8192)
 def includes(reason: str, text: str) -> bool:
-    """Whether the lower-case diagnostic contains one of the reason's phrases (and none of its vetoes).
-
-    Cached: one decision asks about a diagnostic several times (a reason's check, another's veto, the fallback),
-    and the same diagnostics recur from mail to mail."""
-    if not text:
-        return False
-    vetoes, plain, aligned = _PHRASE_SETS.get(reason, _NO_PHRASES)
-    if any(map(text.__contains__, vetoes)):  # map, not a generator: the loop stays in C (the hot path)
-        return False
-    return any(map(text.__contains__, plain)) or any(_aligned(text, p) for p in aligned)
+    """Whether the lower-case diagnostic contains one of the reason's phrases (and none of its vetoes)."""
+    named, vetoed = _reasons_named(text) if text else _NONE_NAMED
+    return reason in named and reason not in vetoed
 
 
-#: Reason -> (vetoes, plain phrases, phrases in parts): `includes` without a type test per phrase. Whether a
-#: reason has a phrase does not depend on the order its phrases are tried, so plain ones go first.
-_PHRASE_SETS: Mapping[str, tuple[tuple[str, ...], tuple[str, ...], tuple[tuple[str, ...], ...]]] = {
-    reason: (PHRASE_VETOES.get(reason, ()),
-             tuple(p for p in PHRASES.get(reason, ()) if isinstance(p, str)),
-             tuple(p for p in PHRASES.get(reason, ()) if not isinstance(p, str)))
-    for reason in {*PHRASES, *PHRASE_VETOES}
-}
-_NO_PHRASES: tuple[tuple[str, ...], tuple[str, ...], tuple[tuple[str, ...], ...]] = ((), (), ())
+@lru_cache(maxsize=1024)
+def _reasons_named(text: str) -> tuple[frozenset[str], frozenset[str]]:
+    """(the reasons one of whose phrases the text holds, the reasons one of whose vetoes it holds), from one pass
+    of the phrase automaton (Aho-Corasick) over the text. One decision asks about a diagnostic for up to 30
+    reasons (the first pass, vetoes, the fallback), and the same diagnostics recur from mail to mail: searching
+    a reason's phrases with `in` cost 5 µs a question, a twentieth of classifying the corpus; the automaton
+    finds all 662 phrases in one pass of about 2 µs. A phrase in parts (Sisimai's aligned phrases) is tried in
+    order only when its first part occurs."""
+    named: set[str] = set()
+    vetoed: set[str] = set()
+    for _end, found in _PHRASE_AUTOMATON.iter(text):
+        for reason, kind, parts in found:
+            if kind == _PLAIN:
+                named.add(reason)
+            elif kind == _VETO:
+                vetoed.add(reason)
+            elif reason not in named and _aligned(text, parts):
+                named.add(reason)
+    return frozenset(named), frozenset(vetoed)
+
+
+_PLAIN, _VETO, _ALIGNED = 0, 1, 2
+_NONE_NAMED: tuple[frozenset[str], frozenset[str]] = (frozenset(), frozenset())
+
+
+def _phrase_automaton() -> ahocorasick.Automaton:
+    """Every phrase, veto and first part of a phrase in parts, each with what finding it means."""
+    meanings: dict[str, list[tuple[str, int, tuple[str, ...]]]] = {}
+    for reason in sorted({*PHRASES, *PHRASE_VETOES}):
+        for phrase in PHRASES.get(reason, ()):
+            if isinstance(phrase, str):
+                meanings.setdefault(phrase, []).append((reason, _PLAIN, (phrase,)))
+            else:
+                meanings.setdefault(phrase[0], []).append((reason, _ALIGNED, phrase))
+        for veto in PHRASE_VETOES.get(reason, ()):
+            meanings.setdefault(veto, []).append((reason, _VETO, (veto,)))
+    automaton = ahocorasick.Automaton()
+    for key, found in meanings.items():
+        automaton.add_word(key, tuple(found))
+    automaton.make_automaton()
+    return automaton
+
+
+_PHRASE_AUTOMATON = _phrase_automaton()
 
 
 # --- the first pass: one check per reason ------------------------------------------------------------------
