@@ -353,6 +353,37 @@ def test_twins_find_what_the_shipped_patterns_find() -> None:
             assert wording.found_in(line, None) == bool(wording.pattern.search(line)), (wording, line)
 
 
+def _sample_lines() -> list[str]:
+    """Every line of the sample mails that holds a letter, as written, in upper case and with letters outside
+    ASCII put in (the texts a wording must read alike through its literals, its twin and itself)."""
+    lines = {line.strip() for path in sorted((ROOT / "tests" / "data").rglob("*.eml"))
+             for line in path.read_bytes().decode("utf-8", "replace").splitlines() if any(c.isalpha() for c in line)}
+    lines |= {line.upper() for line in lines}
+    lines |= {"é " + line for line in sorted(lines)[::5]}
+    lines |= {line.replace("k", "\u212a").replace("s", "\u017f") for line in sorted(lines)[::9]}
+    return sorted(lines)
+
+
+def test_a_wording_index_finds_the_first_wording_that_finds_a_text() -> None:
+    """`WordingIndex.first` tries only the wordings one of whose literals the text holds: the same answer as
+    trying every wording in table order, for the shipped tables and for wordings without literals among them."""
+    from processor.detect.mailbounce import bounce_text, rhost
+    from processor.detect.mailbounce.tables import Wording, WordingIndex, ascii_lowered
+
+    wordings = [r.wording for r in bounce_text.VENDOR_REASONS]
+    wordings += [r.wording for rules in rhost.PROVIDER_RULES.values() for r in rules]
+    wordings.insert(40, Wording(r"\d{3} Straße"))  # no sure twin: always tried
+    wordings.insert(7, Wording(r"x*y?"))  # no literal: always tried
+    for table in (wordings, wordings[:40], bounce_text.VENDOR_REASONS):
+        table = [getattr(w, "wording", w) for w in table]
+        index = WordingIndex(table)
+        for line in _sample_lines():
+            lowered = ascii_lowered(line)
+            expected = next((i for i, w in enumerate(table) if w.found_in(line, lowered)), None)
+            assert index.first(line, lowered) == expected, line
+    assert WordingIndex([]).first("text", "text") is None
+
+
 @pytest.mark.parametrize("source", [r"mailbox (?:is )?full", r"Mailbox full", r"\x4dailbox full",
                                     r"(?i)mailbox full", "straße", r"^(?!.*\bnot\b).*full$"])
 def test_a_wording_finds_what_its_case_insensitive_pattern_finds(source: str) -> None:

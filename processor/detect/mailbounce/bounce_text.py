@@ -23,6 +23,7 @@ from processor.detect.mailbounce.delivery import Delivery
 from processor.detect.mailbounce.reason_match import check_reason_words
 from processor.detect.mailbounce.tables import (
     VendorReason,
+    WordingIndex,
     ascii_lowered,
     load_end_markers,
     load_vendor_reasons,
@@ -347,8 +348,13 @@ def apply_vendor_reason(delivery: Delivery) -> None:
 def _vendor_reason(diagnosis: str) -> VendorReason | None:
     """The first of `VENDOR_REASONS` the diagnostic names; a recipient's diagnostic is asked about twice (when
     its text is read and when its reason is decided), and the patterns are most of that time."""
-    lowered = ascii_lowered(diagnosis)
-    return next((r for r in _vendor_reasons() if r.wording.found_in(diagnosis, lowered)), None)
+    index = _vendor_reason_index().first(diagnosis, ascii_lowered(diagnosis))
+    return None if index is None else _vendor_reasons()[index]
+
+
+@cache
+def _vendor_reason_index() -> WordingIndex:
+    return WordingIndex([rule.wording for rule in _vendor_reasons()])
 
 
 def _from_headers(mail: ParsedMail, report: str, excluded: frozenset[str]) -> list[Delivery]:
