@@ -530,3 +530,30 @@ def test_folding_keeps_every_character_in_the_classes_a_twin_holds(klass: str) -
     escaped = [hex(cp) for cp in range(sys.maxunicode + 1) if not 0xD800 <= cp <= 0xDFFF
                and insensitive.fullmatch(chr(cp)) and not sensitive.fullmatch(_folded(chr(cp)))]
     assert escaped == []
+
+
+def test_a_recipient_line_reads_alike_in_lower_case() -> None:
+    """`_recipient_on` reads an ASCII line through the patterns' twins in lower case: the same address (taken in
+    lower case), the same pattern and so the same kind of line as the case-insensitive patterns on the line."""
+    from processor.detect.mailbounce import bounce_text
+
+    def by_patterns(line: str, excluded: frozenset[str]) -> tuple[str, bool]:
+        if "@" not in line or len(line) > 400:
+            return "", False
+        for number, pattern in enumerate(bounce_text._recipient_patterns()):
+            if match := pattern.search(line):
+                address = match.group(1).strip(".").lower()
+                if number < bounce_text._WEAK_FROM or address not in excluded:
+                    return address, number == bounce_text._WHOLE_LINE
+        return "", False
+
+    lines = [line for line in _sample_lines() if "@" in line]
+    lines += ["  <User.Name@Example.JP>:", "550 <ABC@EXAMPLE.COM>... User unknown", "Unknown user: X@Y.ORG",
+              "FROM: A@B.CO", "Recipients: <Q@R.NET>", "delivered to <é@x.jp>"]
+    assert len(lines) > 200
+    read = 0
+    for line in lines:
+        for excluded in (frozenset(), frozenset(a for a, _ in [by_patterns(line, frozenset())] if a)):
+            assert bounce_text._recipient_on(line, excluded) == by_patterns(line, excluded), line
+            read += bool(by_patterns(line, excluded)[0])
+    assert read > 50

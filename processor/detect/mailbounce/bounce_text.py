@@ -25,6 +25,7 @@ from processor.detect.mailbounce.tables import (
     VendorReason,
     WordingIndex,
     ascii_lowered,
+    case_sensitive_twin_of,
     load_end_markers,
     load_vendor_reasons,
     package_table,
@@ -94,6 +95,14 @@ _RECIPIENT_SOURCES: tuple[str, ...] = (
 def _recipient_patterns() -> tuple[re.Pattern[str], ...]:
     """`RECIPIENT_PATTERNS`, compiled on first use."""
     return tuple(regex_cache.compile(p, re.IGNORECASE) for p in _RECIPIENT_SOURCES)
+
+
+@cache
+def _recipient_twins() -> tuple[re.Pattern[str], ...]:
+    """`RECIPIENT_PATTERNS` for an ASCII line in lower case: each one's case-sensitive twin, which finds there
+    what the pattern finds in the line (IGNORECASE cannot skip ahead to a word; 9.6 -> 5.4 ms over the corpus),
+    or the pattern itself, which finds the same in either."""
+    return tuple(case_sensitive_twin_of(p) or p for p in _recipient_patterns())
 
 
 _WEAK_FROM = 5
@@ -293,8 +302,10 @@ def _recipient_on(line: str, excluded: frozenset[str]) -> tuple[str, bool]:
     """The failed address a line introduces ('' if none), and whether the line is that recipient's whole report."""
     if "@" not in line or len(line) > 400:
         return "", False
-    for number, pattern in enumerate(_recipient_patterns()):
-        match = pattern.search(line)
+    lowered = ascii_lowered(line)  # the address is taken in lower case: an ASCII line is read in lower case
+    text, patterns = (line, _recipient_patterns()) if lowered is None else (lowered, _recipient_twins())
+    for number, pattern in enumerate(patterns):
+        match = pattern.search(text)
         if match:
             address = match.group(1).strip(".").lower()
             if number < _WEAK_FROM or address not in excluded:

@@ -19,10 +19,10 @@ from processor.detect.mailbounce.delivery import Delivery
 from processor.detect.mailbounce.tables import (
     ProviderRule,
     ascii_lowered,
-    case_sensitive_twin_of,
     load_provider_hosts,
     load_provider_rules,
     package_table,
+    twin_and_literals,
 )
 
 __all__ = ["PROVIDER_HOSTS", "host_named_in", "provider_of", "provider_reason", "provider_rules", "received_host"]
@@ -75,8 +75,15 @@ def host_named_in(diagnosis: str) -> str:
     """The remote host a diagnostic names (`host mx.example.jp[192.0.2.1] said:`), lower case, or ''."""
     lowered = ascii_lowered(diagnosis)
     for pattern in _named_host_res():
-        twin = case_sensitive_twin_of(pattern) if lowered is not None else None
-        if found := (twin.search(lowered) if twin is not None and lowered is not None else pattern.search(diagnosis)):
+        twin = twin_and_literals(pattern) if lowered is not None else None
+        if twin is not None and lowered is not None:
+            twin_pattern, literals = twin
+            if literals is not None and not any(literal in lowered for literal in literals):
+                continue  # `\bhost ` cannot skip ahead the way `host ` can: 30 µs a diagnostic before
+            found = twin_pattern.search(lowered)
+        else:
+            found = pattern.search(diagnosis)
+        if found:
             return found.group(1).lower()  # the twin's match is the pattern's, in lower case (ASCII text)
     return ""
 

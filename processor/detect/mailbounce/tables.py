@@ -54,6 +54,7 @@ __all__ = [
     "read_rows",
     "reason_word",
     "required_literals",
+    "twin_and_literals",
     "wordings_cache_path",
     "write_wordings",
 ]
@@ -457,6 +458,11 @@ def case_sensitive_twin_of(pattern: re.Pattern[str]) -> re.Pattern[str] | None:
     """`case_sensitive_twin(pattern)`, made once per pattern."""
     twin = _twin(pattern)
     return None if twin is None else twin[0]
+
+
+def twin_and_literals(pattern: re.Pattern[str]) -> tuple[re.Pattern[str], tuple[str, ...] | None] | None:
+    """(`case_sensitive_twin(pattern)`, its `required_literals`), made once per pattern; None without a twin."""
+    return _twin(pattern)
 
 
 def _twin(pattern: re.Pattern[str]) -> tuple[re.Pattern[str], tuple[str, ...] | None] | None:
