@@ -92,3 +92,22 @@ def test_a_status_is_found_with_or_without_blanking_addresses_first(text: str) -
     statuses away, never makes one."""
     if not PLAIN_STATUS.search(text):
         assert not PLAIN_STATUS.search(PLAIN_IPV4.sub(" ", text))
+
+
+PLAIN_CODE = re.compile(r"(?<![\d.])(?:[245]\d\d|[245]\.\d{1,3}\.\d{1,3})(?![\d.])")
+
+
+def test_the_bounce_text_code_pattern_finds_what_its_plain_form_finds() -> None:
+    from processor.detect.mailbounce import bounce_text
+
+    for text in [*_texts(), "x550 5.1.1", ".550", "1550", "550.", "5.1.1", "a 4.4.7."]:
+        assert [m.span() for m in bounce_text._CODE_RE.finditer(text)] == [
+            m.span() for m in PLAIN_CODE.finditer(text)], text
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.text(alphabet="0123456789245. x", max_size=30))
+def test_the_bounce_text_code_pattern_anywhere(text: str) -> None:
+    from processor.detect.mailbounce import bounce_text
+
+    assert [m.span() for m in bounce_text._CODE_RE.finditer(text)] == [m.span() for m in PLAIN_CODE.finditer(text)]

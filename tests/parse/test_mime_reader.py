@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import email
 import random
+import re
 from email.message import Message
 from email.policy import compat32
 from pathlib import Path
@@ -348,3 +349,28 @@ def test_any_ascii_header_block_reads_as_the_stdlib_reads_it(lines: list[str]) -
 
     text = "\n".join(lines)
     assert dict(parse_header_block(text).items()) == dict(_header_block_by_stdlib(text).items()), text
+
+
+_HEADER_END = re.compile(rb"\r\n\r\n|\n\n|\r\r")
+
+
+def _header_end_by_pattern(raw: bytes) -> int:
+    found = _HEADER_END.search(raw)
+    return found.end() if found else -1
+
+
+@settings(max_examples=1000, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.binary().map(lambda b: bytes(b"\r\n a:"[x % 5] for x in b)))
+def test_the_header_end_is_where_the_first_empty_line_ends(raw: bytes) -> None:
+    from processor.parse.mail import header_end
+
+    assert header_end(raw) == _header_end_by_pattern(raw)
+
+
+def test_the_header_end_of_every_sample_mail_and_its_line_end_variants() -> None:
+    from processor.parse.mail import header_end
+
+    for path in sorted((ROOT / "tests" / "data").rglob("*.eml")):
+        raw = path.read_bytes()
+        for variant in (raw, raw.replace(b"\n", b"\r\n"), raw.replace(b"\n", b"\r"), raw[:200], b"a: b\r\n" + raw):
+            assert header_end(variant) == _header_end_by_pattern(variant), path

@@ -46,7 +46,8 @@ __all__ = [
 _ADDR = ADDRESS_PATTERN
 _ADDRESS_RE = regex_cache.compile(FIND_ADDRESS_PATTERN)
 _QUOTE_RE = regex_cache.compile(r"^> ?", re.MULTILINE)
-_CODE_RE = regex_cache.compile(r"(?<![\d.])(?:[245]\d\d|[245]\.\d{1,3}\.\d{1,3})(?![\d.])")
+# `(?<![\d.])[245]…`, the look-behind after the first digit: re skips ahead to a [245] (as `codes` does)
+_CODE_RE = regex_cache.compile(r"[245](?<![\d.][245])(?:\d\d|\.\d{1,3}\.\d{1,3})(?![\d.])")
 _SENDER_INTRO_RE = regex_cache.compile(r"(?:sent by|message from|original sender)\s*:?\s*$", re.IGNORECASE)
 
 

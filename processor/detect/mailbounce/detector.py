@@ -40,7 +40,6 @@ _RECIPIENT_FIELDS = ("final-recipient", "x-actual-recipient", "original-recipien
 # Begins where a run of the local part's characters begins: linear in the text (see codes.FIND_ADDRESS_PATTERN).
 _ADDRESS_RE = regex_cache.compile(r"(?<![^\s<>\"'(),;:\[\]])[^\s<>\"'(),;:\[\]]+@[A-Za-z0-9][A-Za-z0-9.\-]*[A-Za-z0-9]")
 _AUTO_REPLY_HEADERS = ("x-autoreply", "x-autorespond", "x-autoresponder", "x-vacation", "x-mail-autoreply")
-_SPACE_RE = regex_cache.compile(r"\s+")
 _CONTINUED_RE = regex_cache.compile(r"^([245]\d\d)-")
 _IN_REPLY_RE = regex_cache.compile(r"\(in reply to [^()]{1,40} command\)\s*$", re.IGNORECASE)
 _MAX_MESSAGE = 1000
@@ -226,7 +225,7 @@ def _finish(d: Delivery) -> tuple[str, str, str]:
         for prefix in (f"{reply}-{in_text} ", f"{reply} {in_text} ", f"{reply}-"):
             diagnosis = diagnosis.replace(prefix, "")
         diagnosis = f"{reply} {in_text} {diagnosis}".strip()
-        d.diagnosis = _SPACE_RE.sub(" ", diagnosis)
+        d.diagnosis = " ".join(diagnosis.split())  # white space runs as one space (`\s+`), in C
     if not d.reason:
         bounce_text.apply_vendor_reason(d)
     d.remote_host = d.remote_host or rhost.host_named_in(d.diagnosis)
@@ -267,7 +266,7 @@ def _result(d: Delivery, message_id: str | None, subject: str | None) -> FaxResu
     if retryable is False and status.startswith("4") and outcome is Outcome.FAILED:
         retryable = True  # RFC 3463 class 4: a persistent transient failure, by definition worth another try
     action_ja, action_en = reason_action("mail", reason)
-    message = _SPACE_RE.sub(" ", d.diagnosis).strip()[:_MAX_MESSAGE] or None
+    message = " ".join(d.diagnosis.split())[:_MAX_MESSAGE] or None
     return FaxResult(
         vendor="mail",
         outcome=outcome,
