@@ -67,6 +67,12 @@ def _named_host_res() -> tuple[re.Pattern[str], ...]:
 
 
 @cache
+def _named_host_twins() -> tuple[tuple[re.Pattern[str], tuple[re.Pattern[str], tuple[str, ...] | None] | None], ...]:
+    """Each of `_named_host_res` with its twin and literals, looked up once (hashing a pattern hashes its program)."""
+    return tuple((pattern, twin_and_literals(pattern)) for pattern in _named_host_res())
+
+
+@cache
 def _received_from_re() -> re.Pattern[str]:
     return regex_cache.compile(rf"^\s*from\s+{_HOST}\b", re.IGNORECASE)
 
@@ -74,8 +80,7 @@ def _received_from_re() -> re.Pattern[str]:
 def host_named_in(diagnosis: str) -> str:
     """The remote host a diagnostic names (`host mx.example.jp[192.0.2.1] said:`), lower case, or ''."""
     lowered = ascii_lowered(diagnosis)
-    for pattern in _named_host_res():
-        twin = twin_and_literals(pattern) if lowered is not None else None
+    for pattern, twin in _named_host_twins():
         if twin is not None and lowered is not None:
             twin_pattern, literals = twin
             if literals is not None and not any(literal in lowered for literal in literals):
