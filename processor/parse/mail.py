@@ -409,7 +409,9 @@ def _repair_folds(raw: bytes, limit: int = RELAY_LINE_LIMIT) -> tuple[bytes, int
             body, folds = _relay_fold_re(limit).subn(b"", body)
         if folds:
             raw = raw[:body_start] + body
-    return (_BROKEN_FOLD_RE.sub(rb";\1 ", raw) if b";" in raw else raw), folds
+    # a search first: the repair is rare (7 of the 629 corpus mails), and a substitution that finds nothing still
+    # copies the mail (5.2 ms over the corpus against 3.1)
+    return (_BROKEN_FOLD_RE.sub(rb";\1 ", raw) if b";" in raw and _BROKEN_FOLD_RE.search(raw) else raw), folds
 
 
 def header_end(raw: bytes) -> int:
