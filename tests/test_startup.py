@@ -79,3 +79,52 @@ def test_the_delivery_report_readers_load_when_a_report_arrives() -> None:
     document = json.loads(second["out"])
     assert (document["kind"], document["detected_by"]) == ("dsn", "dsn")
     assert document["results"] and all(r["outcome"] == "failed" for r in document["results"])
+
+
+_FROM_THE_BUILD = """
+import sys
+import processor
+assert processor.__file__.startswith(sys.argv[1]), processor.__file__
+from processor import dataclass_cache, regex_cache
+from processor.caches import warm_up
+from processor.detect.mailbounce import tables
+warm_up()
+print(len(regex_cache._PACKAGE_CACHE.missed), len(dataclass_cache._PACKAGE_CACHE.missed), len(tables._WORDINGS.missed))
+"""
+
+
+def test_an_installation_by_pip_gets_its_caches_from_processor_caches(tmp_path: Path) -> None:
+    """A non-editable installation (what `pip install`, the Docker image and the systemd guide make) holds no
+    cache until `python -m processor.caches` writes them into it; after that a process that walks the warm-up's
+    paths finds every pattern, record class and wording there. The Docker image runs it where it installs."""
+    import shutil
+    import tempfile
+
+    source = tmp_path / "source"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    shutil.copytree(ROOT / "processor", source / "processor", ignore=shutil.ignore_patterns("__pycache__"))
+    build = tmp_path / "lib"
+    done = subprocess.run([sys.executable, "-c", "from setuptools import setup; setup()", "-q", "build_py",
+                           "--build-lib", str(build)], cwd=source, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(build), "PYTHONDONTWRITEBYTECODE": "1",
+           "HOME": tempfile.gettempdir()}
+    tag = sys.implementation.cache_tag
+    caches = [build / "processor" / "__pycache__" / f"regex_cache.{tag}.marshal",
+              build / "processor" / "__pycache__" / f"dataclass_code.{tag}.marshal",
+              build / "processor" / "detect" / "mailbounce" / "__pycache__" / f"wordings.{tag}.marshal",
+              build / "processor" / "catalogues" / "__pycache__" / f"interfax.toml.{tag}.marshal"]
+    missed = subprocess.run([sys.executable, "-c", _FROM_THE_BUILD, str(build)], env=env, capture_output=True,
+                            text=True, timeout=120, check=True, cwd=tmp_path).stdout.split()
+    assert [path for path in caches if path.exists()] == [] and missed != ["0", "0", "0"]  # none without it
+    subprocess.run([sys.executable, "-m", "processor.caches"], env=env, capture_output=True, timeout=120, check=True,
+                   cwd=tmp_path)  # not the checkout: `-m` and `-c` put the working directory first on the path
+    assert [path for path in caches if not path.exists()] == []
+    missed = subprocess.run([sys.executable, "-c", _FROM_THE_BUILD, str(build)], env=env, capture_output=True,
+                            text=True, timeout=120, check=True, cwd=tmp_path).stdout.split()
+    assert missed == ["0", "0", "0"]
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "pip install --no-cache-dir . && python -m processor.caches" in dockerfile
+    assert "/opt/faxbounce/bin/python -m processor.caches" in (ROOT / "docs" / "operations.md").read_text()
