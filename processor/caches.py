@@ -8,8 +8,11 @@ PYTHONDONTWRITEBYTECODE says not to.
 Most patterns are compiled when their module is imported; the rest when a path first needs them (the bounce
 tables' wordings, the label patterns of each vendor format, the charset guesser's). So the cache is filled by
 importing every module and then judging a few built-in mails, one per kind of path: a delivery status report, a
-plain-text bounce with the returned mail below it, an InterFAX result in ISO-2022-JP, an HTML one and a fax.tc
-bounce. They are not fixtures and nothing checks their results: they only walk the code.
+plain-text bounce with the returned mail below it, an InterFAX result in ISO-2022-JP, an HTML one, a fax.tc
+bounce, NET SatisFAXtion notices in their layouts and a result whose long line a relay broke. They are not
+fixtures and nothing checks their results: they only walk the code. A pattern no warm-up path compiles is
+compiled by each process that needs it, where the installation is not writable (a `pip install` run as a
+service user), in every process.
 """
 
 from __future__ import annotations
@@ -141,8 +144,65 @@ Your message to 0355550101@fax.tc could not be processed.
 *** No recipients found ***
 """
 
+_SATISFAXTION = b"""\
+From: NET SatisFAXtion <faxserver@example.com>
+To: taro@example.co.jp
+Subject: Fax to Example Corp failed
+Date: Wed, 01 May 2024 10:35:41 +0900
+Content-Type: text/plain; charset=us-ascii
+
+Your fax message could not be delivered.
+
+Subject: Quarterly report
+Receiver: Example Corp
+Fax number: 503-555-0109
+MESSAGE_COMPLETION_CODE: 28026
+Completion String: No Answer
+Status Num: 28026
+Pages: 3
+Date Submitted: 2024/05/01 10:30:00
+Completion Time: 2024/05/01 10:35:00
+Message Handle: 0001A2C9
+
+Results of your fax:
+
+  5035550123^COMPANY=Example^NOCOVER@fax.example.com -- No Answer
+"""
+
+_SATISFAXTION_LIST = b"""\
+From: faxserver@example.com
+To: taro@example.co.jp
+Subject: Fax results
+Date: Wed, 01 May 2024 10:35:41 +0900
+Content-Type: text/plain
+
+Results of your fax:
+
+  5035550123^COMPANY=Example^NOCOVER@fax.example.com -- Ok
+  5035550125^NOCOVER@fax.example.com -- No Dial Tone (phone cord disconnected)
+"""
+
+_SATISFAXTION_DELIVERED = b"""\
+From: faxserver@example.com
+To: taro@example.co.jp
+Subject: Fax delivered
+Date: Wed, 01 May 2024 10:35:41 +0900
+Content-Type: text/plain
+
+All recipients of your fax were reached.
+
+Completion Code: 0 (Ok)
+Fax Number: 503-555-0199
+Pages: 2
+"""
+
+# A body line of 998 bytes broken by a relay (CRLF + SPACE): the fold repair's pattern.
+_RELAY_FOLDED = (b"From: InterFAX <support@interfax.co.jp>\nTo: taro@example.co.jp\nSubject: FAX result\n"
+                 b"Content-Type: text/plain; charset=utf-8\n\n" + b"x" * 998 + b"\r\n " + "送信結果: 3912\n".encode())
+
 #: One mail per kind of path through parse and detect (see the module's docstring).
-WARM_UP_MAILS: tuple[bytes, ...] = (_DSN, _PLAIN_BOUNCE, _INTERFAX_RESULT, _HTML_RESULT, _FAXTC_BOUNCE)
+WARM_UP_MAILS: tuple[bytes, ...] = (_DSN, _PLAIN_BOUNCE, _INTERFAX_RESULT, _HTML_RESULT, _FAXTC_BOUNCE, _SATISFAXTION,
+                                    _SATISFAXTION_LIST, _SATISFAXTION_DELIVERED, _RELAY_FOLDED)
 
 
 def warm_up() -> None:
