@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from packagebuild import build_package
 
 from processor.catalogues.parsed import write_caches
 
@@ -123,18 +124,9 @@ def test_an_installation_by_pip_gets_its_caches_from_processor_caches(tmp_path: 
     cache until `python -m processor.caches` writes them into it; after that a process that walks the warm-up's
     paths finds every pattern, record class and wording there, and one that judges every sample mail finds every
     pattern but the tables' wordings compiled for text outside ASCII. The Docker image runs it where it installs."""
-    import shutil
     import tempfile
 
-    source = tmp_path / "source"
-    source.mkdir()
-    for name in ("pyproject.toml", "README.md"):
-        shutil.copy(ROOT / name, source / name)
-    shutil.copytree(ROOT / "processor", source / "processor", ignore=shutil.ignore_patterns("__pycache__"))
-    build = tmp_path / "lib"
-    done = subprocess.run([sys.executable, "-c", "from setuptools import setup; setup()", "-q", "build_py",
-                           "--build-lib", str(build)], cwd=source, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
+    build = build_package(tmp_path)
     env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(build), "PYTHONDONTWRITEBYTECODE": "1",
            "HOME": tempfile.gettempdir()}
     tag = sys.implementation.cache_tag
