@@ -144,13 +144,14 @@ Your message to 0355550101@fax.tc could not be processed.
 *** No recipients found ***
 """
 
-_SATISFAXTION = b"""\
-From: NET SatisFAXtion <faxserver@example.com>
-To: taro@example.co.jp
-Subject: Fax to Example Corp failed
-Date: Wed, 01 May 2024 10:35:41 +0900
-Content-Type: text/plain; charset=us-ascii
+def _satisfaxtion(sender: str, subject: str, body: str) -> bytes:
+    """A NET SatisFAXtion notice: its server's plain-text mail to the fax's sender."""
+    return (f"From: {sender}\nTo: taro@example.co.jp\nSubject: {subject}\nDate: Wed, 01 May 2024 10:35:41 +0900\n"
+            f"Content-Type: text/plain; charset=us-ascii\n\n{body}").encode()
 
+
+_RESULTS_LINE = "  5035550123^COMPANY=Example^NOCOVER@fax.example.com -- "
+_SATISFAXTION = _satisfaxtion("NET SatisFAXtion <faxserver@example.com>", "Fax to Example Corp failed", f"""\
 Your fax message could not be delivered.
 
 Subject: Quarterly report
@@ -166,35 +167,21 @@ Message Handle: 0001A2C9
 
 Results of your fax:
 
-  5035550123^COMPANY=Example^NOCOVER@fax.example.com -- No Answer
-"""
-
-_SATISFAXTION_LIST = b"""\
-From: faxserver@example.com
-To: taro@example.co.jp
-Subject: Fax results
-Date: Wed, 01 May 2024 10:35:41 +0900
-Content-Type: text/plain
-
+{_RESULTS_LINE}No Answer
+""")
+_SATISFAXTION_LIST = _satisfaxtion("faxserver@example.com", "Fax results", f"""\
 Results of your fax:
 
-  5035550123^COMPANY=Example^NOCOVER@fax.example.com -- Ok
+{_RESULTS_LINE}Ok
   5035550125^NOCOVER@fax.example.com -- No Dial Tone (phone cord disconnected)
-"""
-
-_SATISFAXTION_DELIVERED = b"""\
-From: faxserver@example.com
-To: taro@example.co.jp
-Subject: Fax delivered
-Date: Wed, 01 May 2024 10:35:41 +0900
-Content-Type: text/plain
-
+""")
+_SATISFAXTION_DELIVERED = _satisfaxtion("faxserver@example.com", "Fax delivered", """\
 All recipients of your fax were reached.
 
 Completion Code: 0 (Ok)
 Fax Number: 503-555-0199
 Pages: 2
-"""
+""")
 
 # A body line of 998 bytes broken by a relay (CRLF + SPACE): the fold repair's pattern.
 _RELAY_FOLDED = (b"From: InterFAX <support@interfax.co.jp>\nTo: taro@example.co.jp\nSubject: FAX result\n"

@@ -25,6 +25,8 @@ PLAIN_REPLY = re.compile(r"(?:(?<=ERROR_CODE :)|(?<![\d.\-:/]))([245][0-5][0-9])
     ("550 5.1.1 <a@example.jp>: user unknown", "", "5.1.1"),
     ("host mx.example.jp[10.2.5.1] said: 550 5.7.1 denied", "", "5.7.1"),  # not 2.5.1 of the address
     ("connect to 192.0.2.5.1.1 failed", "", ""),  # inside an address-like run: no status
+    ("connection to 5.1.1.10 refused; 4.4.1 no answer", "", "4.4.1"),  # an address that begins like a status
+    ("timed out connecting to 2.5.1.10", "", ""),  # an address alone: no status at all
     ("Postfix v2.1.1 says 4.4.1 no answer", "", "4.4.1"),  # a version is no status
     ("250 2.1.5 Ok; 451 4.3.0 Error: queue file write error", "", "4.3.0"),  # the accepted step is not it
     ("5.0.0 and then 5.1.1 user unknown", "", "5.1.1"),  # X.0.0 is weaker than a specific status
@@ -92,6 +94,12 @@ def test_a_status_is_found_with_or_without_blanking_addresses_first(text: str) -
     statuses away, never makes one."""
     if not PLAIN_STATUS.search(text):
         assert not PLAIN_STATUS.search(PLAIN_IPV4.sub(" ", text))
+    if not codes._STATUS_RE.search(text):  # the shipped patterns, and `find_status`'s early answer
+        assert not codes._STATUS_RE.search(codes._IPV4_RE.sub(" ", text))
+        assert find_status(text) == ""
+    else:  # where a status is there, blanking may still take it away: then the answer is none too
+        blanked = codes._IPV4_RE.sub(" ", text)
+        assert (find_status(text) == "") is (len(text) < 5 or not codes._STATUS_RE.search(blanked))
 
 
 PLAIN_CODE = re.compile(r"(?<![\d.])(?:[245]\d\d|[245]\.\d{1,3}\.\d{1,3})(?![\d.])")

@@ -65,6 +65,7 @@ Phrase = str | tuple[str, ...]
 _STATUS_RE = regex_cache.compile(r"[245]\.\d{1,3}\.\d{1,3}")
 _PSEUDO_RE = regex_cache.compile(r"9\d\d")
 MAIL_REASON_WORDS = frozenset(r.value for r in MailReason)
+_IGNORECASE = int(re.IGNORECASE)  # int arithmetic: a RegexFlag operand makes every `&` an enum operation
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,7 +263,6 @@ def compile_twins() -> None:
     for source in {*_WORDINGS.kept(), *_WORDINGS.missed}:
         if _WORDINGS.analysis(source)[0]:
             regex_cache.compile(source)
-_IGNORECASE = int(re.IGNORECASE)  # int arithmetic: a RegexFlag operand makes every `&` an enum operation
 
 
 class WordingIndex:
@@ -411,7 +411,8 @@ def found_in(pattern: re.Pattern[str], text: str, lowered: str | None) -> bool:
     case-sensitive pattern skips ahead to where a word can start: the tables' patterns run 2-3 times faster.
     Before the twin runs, `in` looks for the literals one of which its every match holds (`required_literals`):
     most diagnostics hold none of a row's words, and patterns that begin with `^` or `.*` scan them whole."""
-    if (twin := _twin(pattern)) is not None and (decided := _twin_decides(*twin, text, lowered)) is not None:
+    twin = twin_and_literals(pattern)
+    if twin is not None and (decided := _twin_decides(*twin, text, lowered)) is not None:
         return decided
     return pattern.search(text) is not None
 
@@ -456,16 +457,13 @@ _UNSAFE_ESCAPES = frozenset("xuUN0123456789\\")
 
 def case_sensitive_twin_of(pattern: re.Pattern[str]) -> re.Pattern[str] | None:
     """`case_sensitive_twin(pattern)`, made once per pattern."""
-    twin = _twin(pattern)
+    twin = twin_and_literals(pattern)
     return None if twin is None else twin[0]
 
 
 def twin_and_literals(pattern: re.Pattern[str]) -> tuple[re.Pattern[str], tuple[str, ...] | None] | None:
-    """(`case_sensitive_twin(pattern)`, its `required_literals`), made once per pattern; None without a twin."""
-    return _twin(pattern)
-
-
-def _twin(pattern: re.Pattern[str]) -> tuple[re.Pattern[str], tuple[str, ...] | None] | None:
+    """(`case_sensitive_twin(pattern)`, its `required_literals`), made once per pattern; None without a twin. Keyed
+    by the pattern, whose hash is its whole program's: a hot caller keeps what this returns."""
     try:
         return _TWINS[pattern]
     except KeyError:
