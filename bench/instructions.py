@@ -7,9 +7,10 @@ Each revision is checked out as a detached git worktree (as `bench/ab.py` does) 
 interpreter, PYTHONPATH naming the tree: `faxbounce explain 3912`, `faxbounce classify one.eml` (the first InterFAX
 sample), `faxbounce classify --json` over the 629 corpus mails, judging 300 of the end-to-end bench's InterFAX
 results in one process (less the same loop over none: instructions per mail), and a worker draining 300 of them from
-SQLite in batches of 20 and one per transaction as SQLite's give-way has it while the SMTP side is active (less
-storing them: instructions per mail claimed, read, judged and recorded); then Sisimai over the corpus once, for
-scale. The counts repeat to a few parts in ten thousand (hash randomisation is fixed). An instruction is not a
+SQLite in its own batches (`processor.run.worker.BATCH`: 20 before round 18, 50 since) and one per transaction as
+SQLite's give-way has it while the SMTP side is active (less storing them: instructions per mail claimed, read,
+judged and recorded); then Sisimai over the corpus once, for scale.
+The counts repeat to a few parts in ten thousand (hash randomisation is fixed). An instruction is not a
 nanosecond (a cache miss costs hundreds), so this says whether a change did less work, and wall time in `make bench`
 says what that was worth."""
 
@@ -69,8 +70,9 @@ for raw in interfax_bodies(int(sys.argv[1])):
 JUDGED = 300
 
 #: Storing `count` of those results in a new SQLite file, then draining them with one worker in batches of
-#: `batch` (0: no drain, the set-up alone): claiming, reading, judging and recording, as a worker does. Batches of 20
-#: are the worker's own size; 1 is what it takes while the SMTP side waits for the write lock (the give-way).
+#: `batch` (0: no drain, the set-up alone): claiming, reading, judging and recording, as a worker does. Batches are
+#: the worker's own size (its revision's `BATCH`); 1 is what it takes while the SMTP side waits for the write lock
+#: (the give-way).
 _DRAIN = """
 import logging, sys, tempfile
 from bench.perf import interfax_bodies
@@ -96,7 +98,7 @@ if batch:
 """
 DRAINED = 300
 _SET_UP = f"storing {DRAINED} InterFAX results in SQLite (the set-up of the two rows below)"
-_BATCHED = f"storing and draining {DRAINED} InterFAX results, one worker, batches of 20"
+_BATCHED = f"storing and draining {DRAINED} InterFAX results, one worker, in its own batches"
 _ONE_BY_ONE = (f"storing and draining {DRAINED} InterFAX results, one worker, one mail per transaction (the "
                "give-way with the SMTP side active)")
 
@@ -146,7 +148,7 @@ def main() -> int:
         per_a, per_b = ((c[loop] - c[empty]) / JUDGED for c in (a, b))
         print(f"| per InterFAX result judged (the two judging rows, subtracted) | {per_a / 1e6:,.2f} | "
               f"{per_b / 1e6:,.2f} | {(per_b - per_a) / per_a:+.1%} |")
-    for label, drained in (("in batches of 20", _BATCHED), ("one per transaction", _ONE_BY_ONE)):
+    for label, drained in (("in the worker's batches", _BATCHED), ("one per transaction", _ONE_BY_ONE)):
         whole_a, whole_b = ((c[drained] - c[_SET_UP]) / DRAINED for c in (a, b))
         print(f"| per mail drained {label} (claim, read, judge, record; less the set-up) | {whole_a / 1e6:,.2f} | "
               f"{whole_b / 1e6:,.2f} | {(whole_b - whole_a) / whole_a:+.1%} |")

@@ -4,7 +4,8 @@ SQLite has a single write lock, shared by the SMTP side (a client waits for its 
 committed) and the workers (results, which are derived and can wait). The SMTP side counts the mails waiting
 for their commit in a shared-memory integer; a worker that sees any waits a little before it records, and
 records one mail per transaction instead of a batch, so it never holds the lock long. PostgreSQL locks rows
-and needs none of this: the daemon builds a GiveWay only for SQLite.
+and needs none of this: the daemon builds a GiveWay only for SQLite. (While the SMTP side is quiet a worker
+records its batch, `processor.run.worker.BATCH` mails, in one transaction.)
 
 A worker also keeps to one mail per transaction for `ACTIVE_SECONDS` after the count last changed (a mail
 arrived or was committed): at 500 mails/s the count is often zero for a moment between two commits, and a

@@ -170,6 +170,21 @@ def test_each_batch_claims_the_next_in_the_transaction_that_records_it(
     assert {_row(engine, i).attempts for i in ids} == {1}
 
 
+def test_a_quiet_backlog_is_recorded_at_least_fifty_mails_a_transaction(engine: Engine) -> None:
+    """A recording transaction costs about 5 ms however many mails it holds; at 20 a transaction that was half
+    of each mail's recording. 120 waiting mails: a first claim, then transactions of at least 50 mails that each
+    claim the next batch (at most 1 + 3 write transactions; batches of 20 made 7)."""
+    ids = RawStore(engine).put_many([(interfax_failure(f"0355553{i:03d}"), Envelope("", ("fax@faxbounce.test",)))
+                                     for i in range(120)])
+    commits = _commits(engine)
+    assert drain(engine, SETTINGS) == 120
+    assert len(commits) <= 1 + -(-120 // 50)
+    with session_scope(engine) as session:
+        rows = session.execute(sa.select(InboundMessage.status, InboundMessage.attempts)
+                               .where(InboundMessage.id.in_([m.id for m in ids]))).all()
+    assert sorted(set(rows)) == [("processed", 1)]
+
+
 def test_while_the_smtp_side_is_active_a_claimed_batch_is_recorded_one_mail_a_transaction(
         engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
     """SQLite's give-way, the SMTP side active throughout: five mails in batches of three are claims of three,
