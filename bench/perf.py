@@ -152,6 +152,11 @@ class Target:
                 continue
         return pids
 
+    def cpu_seconds(self) -> tuple[float, float]:
+        """CPU time (user and system) used so far by the SMTP process, and by its children (the workers)."""
+        own, *children = (_process_cpu(pid) for pid in self.tree())
+        return own, sum(children)
+
     def rss_mb(self, field: str = "VmHWM", children: bool = True) -> float:
         """Peak (VmHWM) or current (VmRSS) resident memory of the target (and its children), in MB."""
         total = 0
@@ -163,6 +168,59 @@ class Target:
             except OSError:
                 continue
         return total / 1024
+
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _process_cpu(pid: int) -> float:
+    """CPU seconds (user and system) a process has used; 0 for one that is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / _TICKS
+
+
+def _postgres_cpu() -> float:
+    """CPU seconds used so far by this machine's PostgreSQL server processes (0 for a server elsewhere)."""
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() == "postgres":
+                    total += _process_cpu(int(entry.name))
+            except OSError:
+                continue
+    return total
+
+
+def _machine_cpu() -> tuple[float, float]:
+    """This machine's CPU seconds so far, all cores: (busy, idle and waiting for I/O)."""
+    ticks = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = ticks[3] + ticks[4]
+    return (sum(ticks) - idle) / _TICKS, idle / _TICKS
+
+
+@dataclass(frozen=True)
+class CpuSnapshot:
+    """Where this machine's CPU time had gone at one moment (`CpuSnapshot.of`), for a phase's difference."""
+
+    smtp: float
+    workers: float
+    database: float
+    busy: float
+    idle: float
+
+    @classmethod
+    def of(cls, target: Target) -> CpuSnapshot:
+        smtp, workers = target.cpu_seconds()
+        return cls(smtp, workers, _postgres_cpu() if target.url and target.url.startswith("postgresql") else 0.0,
+                   *_machine_cpu())
+
+    def since(self, before: CpuSnapshot) -> CpuSnapshot:
+        return CpuSnapshot(*(getattr(self, name) - getattr(before, name) for name in
+                             ("smtp", "workers", "database", "busy", "idle")))
 
 
 def tree_env(root: Path = ROOT) -> dict[str, str]:
@@ -413,9 +471,13 @@ def interfax_bodies(count: int, start: int = 0) -> list[bytes]:
 
 
 def workers_end_to_end(workdir: Path, count: int) -> list[str]:
-    """End to end on PostgreSQL with one and with two workers per node (issue #11: no lock spans the workers)."""
+    """End to end on PostgreSQL with one and with two workers per node (issue #11: no lock spans the workers),
+    and where the machine's CPU went meanwhile: end to end is two cores shared by the load client, the SMTP
+    process, the workers and (here) the PostgreSQL server."""
     rows = ["| target | workers | acceptance msg/s | end-to-end msg/s | ratio to the do-nothing handler | drain s |",
             "|---|---:|---:|---:|---:|---:|"]
+    cpu = ["| target | workers | phase | s | cores busy | SMTP process | workers | PostgreSQL server | "
+           "load client and the rest |", "|---|---:|---|---:|---:|---:|---:|---:|---:|"]
     mails = interfax_bodies(count)
     with start("null aiosmtpd", workdir) as target:
         ceiling = load(target.port, mails, 20).rate
@@ -425,14 +487,26 @@ def workers_end_to_end(workdir: Path, count: int) -> list[str]:
     for name in FAXBOUNCE:
         for workers in (1, 2):
             with start(name, workdir, FAXBOUNCE_PROCESSING_WORKERS=str(workers)) as target:
+                before = CpuSnapshot.of(target)
                 result = load(target.port, mails, 20)
+                loaded = CpuSnapshot.of(target)
                 drained = drain(target.url)
+                after = CpuSnapshot.of(target)
                 e2e = result.acked / ((result.finished - result.started) + drained)
             FIGURES[f"e2e {name} {workers}"] = e2e
             rows.append(f"| {name} | {workers} | {result.rate:,.0f} | {e2e:,.0f} | {e2e / ceiling:.2f}× "
                         f"(of {ceiling:,.0f}) | {drained:.1f} |")
             print(rows[-1], file=sys.stderr, flush=True)
-    return rows
+            for phase, used in (("load (with the client's and the workers' start)", loaded.since(before)),
+                                ("drain", after.since(loaded))):
+                per_mail = [1000 * seconds / max(1, result.acked) for seconds in
+                            (used.smtp, used.workers, used.database, used.busy - used.smtp - used.workers
+                             - used.database)]
+                cpu.append(f"| {name} | {workers} | {phase} | {used.busy + used.idle:.2f} | "
+                           f"{used.busy / max(1e-9, used.busy + used.idle):.0%} | "
+                           + " | ".join(f"{value:.2f}" for value in per_mail) + " |")
+    return [*rows, "", f"CPU per mail accepted, ms, by phase ({count:,} mails; cores busy: the share of both "
+                       "cores' time in use during the phase):", "", *cpu]
 
 
 def cli_times(repeat: int = 5) -> list[str]:

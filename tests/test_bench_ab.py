@@ -127,3 +127,19 @@ def test_the_instruction_count_is_read_from_callgrind_s_summary_line() -> None:
     assert collected(output) == 842_119_670
     with pytest.raises(ValueError, match="no single callgrind summary"):
         collected("valgrind: command not found\n")
+
+
+def test_the_cpu_a_process_burns_shows_in_its_own_and_the_machine_s_counts() -> None:
+    """bench/perf.py's table of CPU per mail reads /proc: a process's own ticks and the machine's busy time."""
+    import os
+    import time
+
+    from bench.perf import _machine_cpu, _process_cpu
+
+    own, (busy, _idle) = _process_cpu(os.getpid()), _machine_cpu()
+    deadline = time.process_time() + 0.3
+    while time.process_time() < deadline:
+        pass
+    assert _process_cpu(os.getpid()) - own >= 0.2
+    assert _machine_cpu()[0] - busy >= 0.2
+    assert _process_cpu(2 ** 22 + 1) == 0.0  # beyond pid_max: a process that is gone counts nothing
