@@ -3,13 +3,16 @@ benched tree's code; bench/instructions.py reads callgrind's count."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from bench.ab import Table, side_by_side, tables
+from bench.perf import _machine_cpu, _process_cpu
 
 RUN_A = """
 #### End to end by worker count (20 sessions, 2 KB InterFAX results)
@@ -131,11 +134,6 @@ def test_the_instruction_count_is_read_from_callgrind_s_summary_line() -> None:
 
 def test_the_cpu_a_process_burns_shows_in_its_own_and_the_machine_s_counts() -> None:
     """bench/perf.py's table of CPU per mail reads /proc: a process's own ticks and the machine's busy time."""
-    import os
-    import time
-
-    from bench.perf import _machine_cpu, _process_cpu
-
     own, (busy, _idle) = _process_cpu(os.getpid()), _machine_cpu()
     deadline = time.process_time() + 0.3
     while time.process_time() < deadline:

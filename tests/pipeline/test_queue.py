@@ -171,9 +171,9 @@ def test_each_batch_claims_the_next_in_the_transaction_that_records_it(
 
 
 def test_a_quiet_backlog_is_recorded_at_least_fifty_mails_a_transaction(engine: Engine) -> None:
-    """A recording transaction costs about 5 ms however many mails it holds; at 20 a transaction that was half
-    of each mail's recording. 120 waiting mails: a first claim, then transactions of at least 50 mails that each
-    claim the next batch (at most 1 + 3 write transactions; batches of 20 made 7)."""
+    """A recording transaction costs about 5 ms however many mails it holds: at 20 mails a transaction, that was
+    half of each mail's recording. 120 waiting mails: a first claim, then transactions of at least 50 mails that
+    each claim the next batch (at most 1 + 3 write transactions; batches of 20 made 7)."""
     ids = RawStore(engine).put_many([(interfax_failure(f"0355553{i:03d}"), Envelope("", ("fax@faxbounce.test",)))
                                      for i in range(120)])
     commits = _commits(engine)
