@@ -54,6 +54,7 @@ __all__ = [
     "read_rows",
     "reason_word",
     "required_literals",
+    "rules_out",
     "twin_and_literals",
     "wordings_cache_path",
     "write_wordings",
@@ -182,14 +183,20 @@ class Wording:
             self._twin = regex_cache.compile(self.source)
         return self._twin
 
+    @property
+    def literals(self) -> tuple[str, ...] | None:
+        """The literals one of which every match holds (`required_literals` of the twin); None when no literal
+        can rule the wording out (no sure twin, or no literal every match needs)."""
+        return self._literals
+
     def found_in(self, text: str, lowered: str | None) -> bool:
         """`self.pattern.search(text)`, as `found_in(pattern, text, lowered)` finds it."""
         if self._sure:
-            if (literals := self._literals) is not None:
-                scanned = lowered if lowered is not None else _folded(text)
-                if not any(literal in scanned for literal in literals):
-                    return False  # what `_twin_decides` says then, before the twin is compiled
-            if (decided := _twin_decides(self.twin, None, text, lowered)) is not None:  # type: ignore[arg-type]
+            if rules_out(self._literals, lowered if lowered is not None else _folded(text)):
+                return False  # what `_twin_decides` says then, before the twin is compiled
+            twin = self.twin
+            assert twin is not None  # a sure wording has one
+            if (decided := _twin_decides(twin, None, text, lowered)) is not None:
                 return decided
         return self.pattern.search(text) is not None
 
@@ -278,10 +285,10 @@ class WordingIndex:
         by_literal: dict[str, list[int]] = {}
         always: list[int] = []
         for index, wording in enumerate(self._wordings):
-            if not wording._sure or wording._literals is None:
+            if wording.literals is None:
                 always.append(index)  # no literal rules it out: always tried
             else:
-                for literal in wording._literals:
+                for literal in wording.literals:
                     by_literal.setdefault(literal, []).append(index)
         self._always = frozenset(always)
         self._automaton: ahocorasick.Automaton | None = None
@@ -446,9 +453,13 @@ def _folded(text: str) -> str:
 
 
 def _twin_finds(twin: re.Pattern[str], literals: tuple[str, ...] | None, lowered: str) -> bool:
-    if literals is not None and not any(literal in lowered for literal in literals):
-        return False
-    return twin.search(lowered) is not None
+    return not rules_out(literals, lowered) and twin.search(lowered) is not None
+
+
+def rules_out(literals: tuple[str, ...] | None, scanned: str) -> bool:
+    """None of `literals` (`required_literals` of a twin, one of which its every match holds) is in `scanned`, the
+    text the twin would read: it cannot match there. False when there are no literals to go by."""
+    return literals is not None and not any(literal in scanned for literal in literals)
 
 
 _TWINS: dict[re.Pattern[str], tuple[re.Pattern[str], tuple[str, ...] | None] | None] = {}
