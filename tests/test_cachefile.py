@@ -28,7 +28,6 @@ PatternCache(Path(sys.argv[1])).compile(r"fax(\\d+)")
 import dataclasses, sys
 from pathlib import Path
 from processor.dataclass_cache import CodeCache
-from processor.detect.mailbounce.tables import WordingCache
 dataclasses.exec = CodeCache(Path(sys.argv[1])).exec
 @dataclasses.dataclass(frozen=True)
 class Made:

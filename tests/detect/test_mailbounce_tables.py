@@ -417,7 +417,7 @@ def test_the_shipped_wordings_compile_only_when_a_text_holds_their_literals() ->
     assert {w.source for w in wordings if w.found_in(text, ascii_lowered(text))} == {"."}  # the catch-all rows
     assert [w.source for w in wordings if w._pattern is not None] == []
     compiled = [w for w in wordings if w._twin is not None]
-    assert all(w._literals is None or any(x in text.lower() for x in w._literals) for w in compiled)
+    assert all(w.literals is None or any(x in text.lower() for x in w.literals) for w in compiled)
     assert len(compiled) < len(wordings) // 4
 
 
